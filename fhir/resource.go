@@ -1,0 +1,231 @@
+package fhir
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Resource is one FHIR resource held losslessly as the JSON tree the client
+// sent (see the package doc). Its methods touch only the elements the server
+// owns: id, meta.versionId and meta.lastUpdated.
+type Resource struct {
+	obj map[string]any
+}
+
+// idPattern is the R4 id datatype.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+
+// ValidID reports whether s is a well-formed FHIR id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// typePattern is the shape of a resource type name.
+var typePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+
+// ParseResource decodes one resource. Malformed JSON, a body that is not an
+// object, a missing or malformed resourceType, or a malformed id is a
+// structure error (400); nothing else is checked here (see Validate).
+func ParseResource(data []byte) (*Resource, error) {
+	v, err := decodeJSON(data)
+	if err != nil {
+		return nil, Errorf(CodeStructure, "%v", err).WithStatus(400)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, Errorf(CodeStructure, "a resource must be a JSON object").WithStatus(400)
+	}
+	return ResourceFromObject(obj)
+}
+
+// ResourceFromObject wraps a decoded JSON object (for example a Bundle
+// entry's resource) after the same checks as ParseResource.
+func ResourceFromObject(obj map[string]any) (*Resource, error) {
+	rt, ok := obj["resourceType"].(string)
+	if !ok {
+		return nil, Errorf(CodeStructure, "resourceType is missing or not a string").At("resourceType").WithStatus(400)
+	}
+	if !typePattern.MatchString(rt) {
+		return nil, Errorf(CodeStructure, "resourceType %q is not a resource type name", rt).At("resourceType").WithStatus(400)
+	}
+	if id, present := obj["id"]; present {
+		s, ok := id.(string)
+		if !ok || !ValidID(s) {
+			return nil, Errorf(CodeValue, "id must be 1-64 letters, digits, '-' or '.'").At(rt + ".id").WithStatus(400)
+		}
+	}
+	return &Resource{obj: obj}, nil
+}
+
+// Type is the resourceType.
+func (r *Resource) Type() string { s, _ := r.obj["resourceType"].(string); return s }
+
+// ID is the logical id, or "" when the resource has none.
+func (r *Resource) ID() string { s, _ := r.obj["id"].(string); return s }
+
+// SetID sets the logical id.
+func (r *Resource) SetID(id string) { r.obj["id"] = id }
+
+// Object is the resource's JSON tree. Callers may read it; code that
+// changes it owns the consequences for losslessness.
+func (r *Resource) Object() map[string]any { return r.obj }
+
+// VersionID is meta.versionId, or "".
+func (r *Resource) VersionID() string {
+	m, _ := r.obj["meta"].(map[string]any)
+	s, _ := m["versionId"].(string)
+	return s
+}
+
+// InstantFormat is how the server writes instants it owns: UTC with
+// microseconds, the precision both stores keep.
+const InstantFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// Stamp writes the server-owned elements: id, meta.versionId and
+// meta.lastUpdated. Every other meta element the client sent (profile, tag,
+// security, source, extensions) is kept.
+func (r *Resource) Stamp(id string, version int64, lastUpdated time.Time) {
+	r.obj["id"] = id
+	m, ok := r.obj["meta"].(map[string]any)
+	if !ok {
+		m = make(map[string]any, 2)
+		r.obj["meta"] = m
+	}
+	m["versionId"] = strconv.FormatInt(version, 10)
+	m["lastUpdated"] = lastUpdated.UTC().Truncate(time.Microsecond).Format(InstantFormat)
+	// A client's _versionId/_lastUpdated extensions describe values it does
+	// not own any more.
+	delete(m, "_versionId")
+	delete(m, "_lastUpdated")
+}
+
+// MarshalJSON encodes the resource compactly (see appendJSON for order).
+func (r *Resource) MarshalJSON() ([]byte, error) {
+	return appendJSON(make([]byte, 0, 1024), r.obj)
+}
+
+// Clone is a deep copy, for code that must change a resource it does not own.
+func (r *Resource) Clone() *Resource { return &Resource{obj: cloneValue(r.obj).(map[string]any)} }
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(x))
+		for k, e := range x {
+			c[k] = cloneValue(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(x))
+		for i, e := range x {
+			c[i] = cloneValue(e)
+		}
+		return c
+	default:
+		return v
+	}
+}
+
+// Generate encodes a resource the gateway itself builds (a samply struct,
+// a map or any struct encoding/json understands) as valid R4 JSON: null,
+// "" , empty objects and empty arrays are dropped at every depth, since R4
+// JSON forbids them and Go zero values produce them. Never build resources
+// with choice elements inside backbone elements from samply structs (they
+// marshal every variant with a zero value); build those as maps.
+func Generate(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	tree, err := decodeJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	tree, _ = prune(tree)
+	return appendJSON(make([]byte, 0, len(raw)), tree)
+}
+
+// GenerateResource is Generate returning a Resource.
+func GenerateResource(v any) (*Resource, error) {
+	b, err := Generate(v)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResource(b)
+}
+
+// prune drops empty members; it reports false when v itself is empty.
+func prune(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return x, x != ""
+	case map[string]any:
+		for k, e := range x {
+			if pe, keep := prune(e); keep {
+				x[k] = pe
+			} else {
+				delete(x, k)
+			}
+		}
+		return x, len(x) > 0
+	case []any:
+		out := x[:0]
+		for _, e := range x {
+			if pe, keep := prune(e); keep {
+				out = append(out, pe)
+			}
+		}
+		return out, len(out) > 0
+	default:
+		return v, true
+	}
+}
+
+// Equal reports whether two JSON trees have the same meaning: same members
+// regardless of order, same array order, numbers compared by their exact
+// text (1.50 and 1.5 differ: FHIR decimals carry precision).
+func Equal(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, e := range x {
+			f, ok := y[k]
+			if !ok || !Equal(e, f) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !Equal(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return a == b
+	}
+}
+
+// DecodeJSON decodes any JSON document with the same strict rules as
+// ParseResource (for Parameters bodies, Bundles and tests).
+func DecodeJSON(data []byte) (any, error) {
+	v, err := decodeJSON(data)
+	if err != nil {
+		return nil, Errorf(CodeStructure, "%v", err).WithStatus(400)
+	}
+	return v, nil
+}
+
+// EncodeJSON encodes a JSON tree the way resources are encoded.
+func EncodeJSON(v any) ([]byte, error) { return appendJSON(nil, v) }

@@ -1,0 +1,112 @@
+// Package store declares how Signpost persists FHIR resources, with version
+// history, and holds what its implementations share. The implementations
+// are subpackages named after what they talk to: postgres (pgx/v5, the
+// production store) and sqlite (the embedded default). storetest is the one
+// contract suite both must pass.
+//
+// Every write is one transaction: the resource's current row, its history
+// row (and, in later layers, its search index rows and outbox rows) commit
+// together or not at all.
+//
+// This package must not import Gin or go-oidc; only its subpackages import
+// database drivers.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+// Method says which interaction made a version.
+type Method string
+
+const (
+	MethodCreate Method = "POST"
+	MethodUpdate Method = "PUT"
+	MethodDelete Method = "DELETE"
+)
+
+// Version is one stored version of a resource.
+type Version struct {
+	Type        string
+	ID          string
+	VersionID   int64
+	LastUpdated time.Time
+	Method      Method
+	// Deleted versions have no Body.
+	Deleted bool
+	// Body is the resource's JSON exactly as stored, with id and the
+	// server-owned meta elements already stamped.
+	Body []byte
+}
+
+// Precondition is an optional If-Match: the version the client believes is
+// current. Zero means no precondition.
+type Precondition struct {
+	IfMatch int64
+}
+
+// WriteResult tells the caller what a write did.
+type WriteResult struct {
+	Version Version
+	// Created is true when the write made version 1 (create, or update as
+	// create).
+	Created bool
+}
+
+// HistoryQuery selects versions for _history at instance (Type and ID),
+// type (Type) or system level (neither).
+type HistoryQuery struct {
+	Type string
+	ID   string
+	// Since keeps versions with LastUpdated > Since when not zero.
+	Since time.Time
+	// At, when not zero, keeps versions with LastUpdated <= At.
+	At time.Time
+	// Count is the page size (the caller caps it); Offset skips that many
+	// versions of the same ordering, newest first.
+	Count  int
+	Offset int
+}
+
+// HistoryPage is one page of versions, newest first.
+type HistoryPage struct {
+	Versions []Version
+	// Total is the number of versions the query matches over all pages.
+	Total int
+}
+
+// Store is the persistence the gateway needs for the REST interactions.
+// Implementations are safe for concurrent use by any number of goroutines
+// and any number of gateway processes on the same database.
+//
+// Errors are *fhir.Error for what a client caused (not-found, deleted,
+// version conflict, ...); anything else is an internal error.
+type Store interface {
+	// Create stores r as version 1 under the id r already carries (the
+	// caller assigns server ids). An id already in use is a duplicate error.
+	Create(ctx context.Context, r *fhir.Resource) (WriteResult, error)
+	// Update stores r as the next version of r.Type()/r.ID(), creating it
+	// when it does not exist (update as create) or was deleted. A
+	// precondition that does not match the current version is a 412
+	// conflict and nothing changes.
+	Update(ctx context.Context, r *fhir.Resource, pre Precondition) (WriteResult, error)
+	// Delete records a deletion as a new version. Deleting what does not
+	// exist or is already deleted succeeds and changes nothing (the result
+	// has a zero Version then).
+	Delete(ctx context.Context, typ, id string, pre Precondition) (WriteResult, error)
+	// Read returns the current version: fhir not-found for an unknown id,
+	// fhir deleted (410) when the current version is a deletion.
+	Read(ctx context.Context, typ, id string) (Version, error)
+	// VRead returns one version; a deleted version is a deleted error, an
+	// unknown one not-found.
+	VRead(ctx context.Context, typ, id string, version int64) (Version, error)
+	// History lists versions newest first.
+	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// Ping reports whether the store can be reached (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
