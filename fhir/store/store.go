@@ -65,13 +65,18 @@ type HistoryQuery struct {
 	Since time.Time
 	// At, when not zero, keeps versions with LastUpdated <= At.
 	At time.Time
-	// Count is the page size (the caller caps it); Offset skips that many
-	// versions of the same ordering, newest first.
+	// Count is the page size (the caller caps it); zero returns no
+	// versions, only Total, as FHIR's _count=0 does. Offset skips that many
+	// versions of the same ordering, newest first. Negative values are an
+	// invalid error.
 	Count  int
 	Offset int
 }
 
-// HistoryPage is one page of versions, newest first.
+// HistoryPage is one page of versions, newest first: LastUpdated
+// descending, then (for different resources written in the same
+// microsecond) type, id and version descending, so pages never overlap or
+// skip. A resource's versions always have strictly increasing LastUpdated.
 type HistoryPage struct {
 	Versions []Version
 	// Total is the number of versions the query matches over all pages.
@@ -84,18 +89,29 @@ type HistoryPage struct {
 //
 // Errors are *fhir.Error for what a client caused (not-found, deleted,
 // version conflict, ...); anything else is an internal error.
+//
+// Create and Update stamp r in place (id, meta.versionId,
+// meta.lastUpdated; see fhir.Resource.Stamp) and store exactly the bytes of
+// r.MarshalJSON() after stamping, which the result's Version.Body holds; so
+// r must not be used by another goroutine during the call. LastUpdated has
+// microsecond precision.
 type Store interface {
 	// Create stores r as version 1 under the id r already carries (the
-	// caller assigns server ids). An id already in use is a duplicate error.
+	// caller assigns server ids). An id already in use, even by a deleted
+	// resource, is a duplicate error.
 	Create(ctx context.Context, r *fhir.Resource) (WriteResult, error)
 	// Update stores r as the next version of r.Type()/r.ID(), creating it
-	// when it does not exist (update as create) or was deleted. A
-	// precondition that does not match the current version is a 412
-	// conflict and nothing changes.
+	// when it does not exist (update as create: version 1, Created) or
+	// making it live again when it was deleted (the next version, not
+	// Created). A precondition that does not match the current version is
+	// a 412 conflict and nothing changes; an If-Match on a resource that
+	// does not exist is a 412 too. Concurrent updates without a
+	// precondition are never lost: each gets its own version number.
 	Update(ctx context.Context, r *fhir.Resource, pre Precondition) (WriteResult, error)
-	// Delete records a deletion as a new version. Deleting what does not
-	// exist or is already deleted succeeds and changes nothing (the result
-	// has a zero Version then).
+	// Delete records a deletion as a new version (Deleted, no Body).
+	// Deleting what does not exist or is already deleted succeeds and
+	// changes nothing (the result has a zero Version then), unless a
+	// precondition does not match: 412.
 	Delete(ctx context.Context, typ, id string, pre Precondition) (WriteResult, error)
 	// Read returns the current version: fhir not-found for an unknown id,
 	// fhir deleted (410) when the current version is a deletion.
@@ -103,7 +119,9 @@ type Store interface {
 	// VRead returns one version; a deleted version is a deleted error, an
 	// unknown one not-found.
 	VRead(ctx context.Context, typ, id string, version int64) (Version, error)
-	// History lists versions newest first.
+	// History lists versions newest first (see HistoryPage). Instance
+	// history of an id that never existed is not-found; type and system
+	// history of nothing is an empty page.
 	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
 	// Ping reports whether the store can be reached (readiness).
 	Ping(ctx context.Context) error

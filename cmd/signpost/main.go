@@ -1,0 +1,134 @@
+// Command signpost runs the Signpost FHIR gateway, and its tools.
+//
+//	signpost [serve] [flags]   run the gateway (the default)
+//	signpost bench [flags]     drive a gateway with load and report figures
+//
+// main only wires: configuration, the store, the HTTP server, signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
+	"github.com/signpost-fhir/signpost/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; it returns the exit code: 0 done, 1 failed,
+// 2 invalid configuration or usage.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, getenv, stderr)
+	case "bench":
+		err = bench(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "signpost", version)
+	default:
+		err = usageErr("unknown command %q (want serve, bench or version)", cmd)
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "signpost:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "signpost:", err)
+		return 1
+	}
+}
+
+func newLogger(c config, w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// openStore opens PostgreSQL when a URL is configured, else the embedded
+// SQLite store; both apply their migrations.
+func openStore(ctx context.Context, c config) (store.Store, string, error) {
+	if c.DatabaseURL != "" {
+		s, err := postgres.Open(ctx, c.DatabaseURL)
+		return s, "postgres", err
+	}
+	s, err := sqlite.Open(ctx, c.DataDir)
+	return s, "sqlite", err
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	c, err := loadConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, stderr)
+	st, kind, err := openStore(ctx, c)
+	if err != nil {
+		return fmt.Errorf("open %s store: %w", kind, err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("closing the store", "error", err.Error())
+		}
+	}()
+	srv := gateway.New(gateway.Options{
+		Store:          st,
+		Logger:         log,
+		PublicBase:     c.PublicURL,
+		MaxBodyBytes:   c.MaxBodyBytes,
+		RequestTimeout: c.RequestTimeout,
+		Version:        version,
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * 1e9,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

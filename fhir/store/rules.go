@@ -1,0 +1,77 @@
+package store
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+// The rules below are the parts of the Store contract that do not depend on
+// the database. Both implementations call them, so a 412, a malformed query
+// or a version's timestamp reads the same whichever store is behind the
+// gateway.
+
+// CheckResource reports a resource a store cannot write: it must carry a
+// resource type and a valid id (the caller assigns ids).
+func CheckResource(r *fhir.Resource) error {
+	if r == nil {
+		return fhir.Errorf(fhir.CodeRequired, "no resource to store")
+	}
+	if r.Type() == "" {
+		return fhir.Errorf(fhir.CodeRequired, "the resource has no resourceType").At("resourceType")
+	}
+	if !fhir.ValidID(r.ID()) {
+		return fhir.Errorf(fhir.CodeRequired, "%s needs a valid id to be stored", r.Type()).At(r.Type() + ".id")
+	}
+	return nil
+}
+
+// CheckPrecondition decides an If-Match against the current version
+// (0 when the resource has never existed). A mismatch is a conflict the
+// gateway answers with 412. An If-Match on a resource that does not exist
+// cannot match anything, so it is a 412 too (RFC 9110 13.1.1), not an
+// update as create.
+func CheckPrecondition(typ, id string, pre Precondition, current int64) error {
+	switch {
+	case pre.IfMatch == 0:
+		return nil
+	case pre.IfMatch < 0:
+		return fhir.Errorf(fhir.CodeInvalid, "If-Match version %d is not a version number", pre.IfMatch).WithStatus(400)
+	case current == 0:
+		return fhir.Errorf(fhir.CodeConflict, "%s/%s does not exist, so If-Match version %d cannot match", typ, id, pre.IfMatch).WithStatus(412)
+	case pre.IfMatch != current:
+		return fhir.VersionConflict(typ, id, strconv.FormatInt(pre.IfMatch, 10), strconv.FormatInt(current, 10))
+	}
+	return nil
+}
+
+// Now is the time a store stamps on a new version: the gateway host's
+// clock (so a create can be one round trip with its body already stamped),
+// UTC, truncated to the microseconds both databases keep.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// NextTime is the LastUpdated of a resource's next version: now, but always
+// at least a microsecond after the previous version's, so a resource's
+// versions keep their order in _history and _since even when the wall clock
+// steps back or another gateway host's clock runs behind. (Across different
+// resources the order is only as good as the hosts' clock synchronisation.)
+func NextTime(now, prev time.Time) time.Time {
+	if now.After(prev) {
+		return now
+	}
+	return prev.Add(time.Microsecond)
+}
+
+// Validate reports a query no store can answer.
+func (q HistoryQuery) Validate() error {
+	switch {
+	case q.ID != "" && q.Type == "":
+		return fhir.Errorf(fhir.CodeInvalid, "instance history needs a resource type")
+	case q.Count < 0:
+		return fhir.Errorf(fhir.CodeInvalid, "_count must not be negative").At("_count")
+	case q.Offset < 0:
+		return fhir.Errorf(fhir.CodeInvalid, "_offset must not be negative").At("_offset")
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+// statusFor is the one table from OperationOutcome issue codes to HTTP
+// statuses. An error may pin its own status (412 for a stale If-Match,
+// 410 for a deleted resource...).
+var statusFor = map[fhir.IssueCode]int{
+	fhir.CodeInvalid:      http.StatusBadRequest,
+	fhir.CodeStructure:    http.StatusBadRequest,
+	fhir.CodeRequired:     http.StatusUnprocessableEntity,
+	fhir.CodeValue:        http.StatusBadRequest,
+	fhir.CodeInvariant:    http.StatusUnprocessableEntity,
+	fhir.CodeCodeInvalid:  http.StatusUnprocessableEntity,
+	fhir.CodeBusinessRule: http.StatusUnprocessableEntity,
+	fhir.CodeSecurity:     http.StatusForbidden,
+	fhir.CodeLogin:        http.StatusUnauthorized,
+	fhir.CodeForbidden:    http.StatusForbidden,
+	fhir.CodeProcessing:   http.StatusUnprocessableEntity,
+	fhir.CodeNotSupported: http.StatusNotImplemented,
+	fhir.CodeDuplicate:    http.StatusConflict,
+	fhir.CodeMultiple:     http.StatusPreconditionFailed,
+	fhir.CodeNotFound:     http.StatusNotFound,
+	fhir.CodeDeleted:      http.StatusGone,
+	fhir.CodeTooLong:      http.StatusRequestEntityTooLarge,
+	fhir.CodeConflict:     http.StatusConflict,
+	fhir.CodeTransient:    http.StatusServiceUnavailable,
+	fhir.CodeTimeout:      http.StatusGatewayTimeout,
+	fhir.CodeThrottled:    http.StatusTooManyRequests,
+	fhir.CodeException:    http.StatusInternalServerError,
+}
+
+// errorResponse turns any error into the response a client sees, and says
+// whether the cause must be logged (everything that is not a client error).
+func errorResponse(err error) (status int, body []byte, internal bool) {
+	fe, ok := fhir.AsError(err)
+	if !ok {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			fe = fhir.Errorf(fhir.CodeTimeout, "the request did not complete in time")
+		default:
+			return http.StatusInternalServerError,
+				fhir.Outcome(fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeException, Diagnostics: "internal error; the cause has been logged"}),
+				true
+		}
+	}
+	status = fe.Status
+	if status == 0 {
+		status = statusFor[fe.Code()]
+	}
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	return status, fe.Outcome(), status >= 500
+}

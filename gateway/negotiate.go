@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+const fhirJSON = "application/fhir+json; charset=utf-8"
+
+// jsonTypes are the media types served; XML is not.
+var jsonTypes = map[string]bool{
+	"application/fhir+json": true,
+	"application/json+fhir": true, // DSTU2-era clients still send it
+	"application/json":      true,
+}
+
+// formatAliases are the _format values that mean JSON.
+var formatAliases = map[string]bool{"json": true, "application/json": true, "application/fhir+json": true, "application/json+fhir": true}
+
+// negotiate picks the response media type from _format or Accept; a format
+// that is not JSON is 406.
+func negotiate(r *http.Request) (string, error) {
+	if f := r.URL.Query().Get("_format"); f != "" {
+		mt, _, err := mime.ParseMediaType(f)
+		if err != nil {
+			mt = strings.ToLower(strings.TrimSpace(f))
+		}
+		if !formatAliases[mt] {
+			return "", fhir.Errorf(fhir.CodeNotSupported, "_format %q is not served; use json", f).WithStatus(http.StatusNotAcceptable)
+		}
+		return fhirJSON, nil
+	}
+	accept := r.Header.Values("Accept")
+	if len(accept) == 0 {
+		return fhirJSON, nil
+	}
+	plainJSON := false
+	for _, h := range accept {
+		for _, part := range strings.Split(h, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			if params["q"] == "0" {
+				continue
+			}
+			switch {
+			case mt == "application/fhir+json" || mt == "application/json+fhir" || mt == "*/*" || mt == "application/*":
+				return fhirJSON, nil
+			case mt == "application/json":
+				plainJSON = true
+			}
+		}
+	}
+	if plainJSON {
+		return "application/json; charset=utf-8", nil
+	}
+	return "", fhir.Errorf(fhir.CodeNotSupported, "none of the accepted formats is served; use application/fhir+json").WithStatus(http.StatusNotAcceptable)
+}
+
+// checkContentType refuses bodies that are not JSON (415). A missing
+// Content-Type is taken as FHIR JSON: many clients omit it, and the body is
+// parsed strictly anyway.
+func checkContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || !jsonTypes[mt] {
+		return fhir.Errorf(fhir.CodeNotSupported, "Content-Type %q is not served; send application/fhir+json", ct).WithStatus(http.StatusUnsupportedMediaType)
+	}
+	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
+		return fhir.Errorf(fhir.CodeNotSupported, "charset %q is not served; FHIR JSON is UTF-8", cs).WithStatus(http.StatusUnsupportedMediaType)
+	}
+	return nil
+}

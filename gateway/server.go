@@ -1,0 +1,320 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// Options configures a Server. Zero values take the documented defaults.
+type Options struct {
+	Store  store.Store
+	Logger *slog.Logger
+	// Registry defaults to DefaultRegistry().
+	Registry *Registry
+	// PublicBase is the FHIR base URL clients see (for Location and
+	// fullUrl), e.g. https://signpost.nhs.example/fhir. Empty: derived
+	// from each request's Host.
+	PublicBase string
+	// MaxBodyBytes bounds request bodies (413 beyond). Default 10 MiB.
+	MaxBodyBytes int64
+	// RequestTimeout is every request's deadline. Default 30 s.
+	RequestTimeout time.Duration
+	// Version is the software version the CapabilityStatement names.
+	Version string
+	// Now is the clock for the CapabilityStatement date; default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the FHIR REST API.
+type Server struct {
+	opts     Options
+	store    store.Store
+	log      *slog.Logger
+	registry *Registry
+	started  time.Time
+}
+
+// New builds a Server; it panics only on a programming error (no store).
+func New(opts Options) *Server {
+	if opts.Store == nil {
+		panic("gateway: Options.Store is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registry == nil {
+		opts.Registry = DefaultRegistry()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 10 << 20
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.PublicBase = strings.TrimRight(opts.PublicBase, "/")
+	return &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now()}
+}
+
+// Handler is the http.Handler of the whole gateway.
+func (s *Server) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	e.HandleMethodNotAllowed = false
+	e.ContextWithFallback = true
+	e.Use(s.requestLog, s.recoverer, s.deadline)
+
+	e.GET("/healthz", func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
+	})
+	e.GET("/readyz", s.ready)
+	e.Any("/fhir", s.fhirRoute)
+	e.Any("/fhir/*path", s.fhirRoute)
+	e.NoRoute(func(c *gin.Context) {
+		s.writeError(c, fhir.Errorf(fhir.CodeNotFound, "no such endpoint; the FHIR base is /fhir").WithStatus(http.StatusNotFound))
+	})
+	return e
+}
+
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "store not ready", slog.String("error", err.Error()))
+		c.Data(http.StatusServiceUnavailable, "application/json", []byte(`{"status":"store unreachable"}`))
+		return
+	}
+	c.Data(http.StatusOK, "application/json", []byte(`{"status":"ready"}`))
+}
+
+// request is what a handler needs from an HTTP request, parsed once.
+type request struct {
+	ctx    context.Context
+	method string
+	typ    string
+	id     string
+	vid    string
+	query  map[string][]string
+	header http.Header
+	body   io.Reader
+	base   string
+	// contentType is the media type to answer with.
+	contentType string
+}
+
+// response is what a handler produces; the wrapper writes it.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+type handlerFunc func(*request) (*response, error)
+
+// fhirRoute dispatches every /fhir request. Routing by hand rather than by
+// Gin patterns keeps one place for the FHIR URL grammar ([type]/_history vs
+// [type]/[id], the base with and without a trailing slash) and lets the
+// registry, not the router, decide what is served.
+func (s *Server) fhirRoute(c *gin.Context) {
+	path := strings.Trim(c.Param("path"), "/")
+	var segs []string
+	if path != "" {
+		segs = strings.Split(path, "/")
+	}
+	req := &request{
+		ctx:    c.Request.Context(),
+		method: c.Request.Method,
+		query:  c.Request.URL.Query(),
+		header: c.Request.Header,
+		base:   s.base(c.Request),
+	}
+	ct, err := negotiate(c.Request)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	req.contentType = ct
+	h, err := s.route(req, segs)
+	if err == nil {
+		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
+			if err = checkContentType(c.Request); err == nil {
+				req.body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+			}
+		}
+	}
+	var resp *response
+	if err == nil {
+		resp, err = h(req)
+	}
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.Set(logTypeKey, req.typ)
+	c.Set(logIDKey, req.id)
+	for k, v := range resp.header {
+		c.Writer.Header()[k] = v
+	}
+	if resp.body == nil {
+		c.Status(resp.status)
+		c.Writer.WriteHeaderNow()
+		return
+	}
+	c.Data(resp.status, req.contentType, resp.body)
+}
+
+// route maps the FHIR URL grammar to a handler.
+func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
+	m := req.method
+	switch len(segs) {
+	case 0:
+		if m == http.MethodPost {
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "batch and transaction Bundles are not served yet")
+		}
+		return nil, methodNotAllowed(m, "the FHIR base")
+	case 1:
+		switch segs[0] {
+		case "metadata":
+			if m != http.MethodGet && m != http.MethodHead {
+				return nil, methodNotAllowed(m, "metadata")
+			}
+			return s.capabilities, nil
+		case "_history":
+			if m != http.MethodGet && m != http.MethodHead {
+				return nil, methodNotAllowed(m, "_history")
+			}
+			return s.history, nil
+		}
+	}
+	if strings.HasPrefix(segs[0], "$") {
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "operation %s is not served", segs[0])
+	}
+	req.typ = segs[0]
+	if !s.registry.Serves(req.typ) {
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "resource type %q is not served here", req.typ).WithStatus(http.StatusNotFound)
+	}
+	supported := func(i Interaction) error {
+		if !s.registry.Supports(req.typ, i) {
+			return fhir.Errorf(fhir.CodeNotSupported, "%s is not supported for %s", i, req.typ).WithStatus(http.StatusMethodNotAllowed)
+		}
+		return nil
+	}
+	pick := func(i Interaction, h handlerFunc) (handlerFunc, error) {
+		if err := supported(i); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	switch len(segs) {
+	case 1:
+		switch m {
+		case http.MethodPost:
+			return pick(Create, s.create)
+		case http.MethodGet, http.MethodHead:
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "search is not served yet")
+		}
+		return nil, methodNotAllowed(m, req.typ)
+	case 2:
+		if segs[1] == "_history" {
+			if m != http.MethodGet && m != http.MethodHead {
+				return nil, methodNotAllowed(m, req.typ+"/_history")
+			}
+			return pick(HistoryType, s.history)
+		}
+		if segs[1] == "_search" || strings.HasPrefix(segs[1], "$") {
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "%s is not served yet", segs[1])
+		}
+		req.id = segs[1]
+		if !fhir.ValidID(req.id) {
+			return nil, fhir.Errorf(fhir.CodeNotFound, "%q is not a valid id", req.id).WithStatus(http.StatusNotFound)
+		}
+		switch m {
+		case http.MethodGet, http.MethodHead:
+			return pick(Read, s.read)
+		case http.MethodPut:
+			return pick(Update, s.update)
+		case http.MethodDelete:
+			return pick(Delete, s.delete)
+		case http.MethodPatch:
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "patch is not supported")
+		}
+		return nil, methodNotAllowed(m, req.typ+"/[id]")
+	case 3, 4:
+		req.id = segs[1]
+		if segs[2] != "_history" {
+			if strings.HasPrefix(segs[2], "$") {
+				return nil, fhir.Errorf(fhir.CodeNotSupported, "operation %s is not served", segs[2])
+			}
+			break
+		}
+		if !fhir.ValidID(req.id) {
+			return nil, fhir.Errorf(fhir.CodeNotFound, "%q is not a valid id", req.id).WithStatus(http.StatusNotFound)
+		}
+		if m != http.MethodGet && m != http.MethodHead {
+			return nil, methodNotAllowed(m, req.typ+"/[id]/_history")
+		}
+		if len(segs) == 3 {
+			return pick(HistoryInstance, s.history)
+		}
+		req.vid = segs[3]
+		return pick(VRead, s.vread)
+	}
+	return nil, fhir.Errorf(fhir.CodeNotFound, "no such FHIR endpoint").WithStatus(http.StatusNotFound)
+}
+
+func methodNotAllowed(method, what string) error {
+	return fhir.Errorf(fhir.CodeNotSupported, "%s is not allowed on %s", method, what).WithStatus(http.StatusMethodNotAllowed)
+}
+
+// base is the FHIR base URL as the client sees it.
+func (s *Server) base(r *http.Request) string {
+	if s.opts.PublicBase != "" {
+		return s.opts.PublicBase
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/fhir"
+}
+
+// writeError writes err as an OperationOutcome, logging internal causes.
+func (s *Server) writeError(c *gin.Context, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = fhir.Errorf(fhir.CodeTooLong, "the body is larger than %d bytes", mbe.Limit).WithStatus(http.StatusRequestEntityTooLarge)
+	}
+	status, body, internal := errorResponse(err)
+	if internal {
+		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", err.Error()))
+	}
+	if status == http.StatusMethodNotAllowed {
+		c.Header("Allow", "GET, HEAD, POST, PUT, DELETE")
+	}
+	c.Data(status, fhirJSON, body)
+}
+
+// parseVersion reads a version id ("3") as the store's integer.
+func parseVersion(s string) (int64, bool) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil && v > 0
+}
