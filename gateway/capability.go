@@ -16,7 +16,14 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			inter = append(inter, map[string]any{"code": string(i)})
 		}
 		updates := s.registry.Supports(t, Update)
+		var ops []any
+		for _, op := range s.operations() {
+			if op.Type == t {
+				ops = append(ops, map[string]any{"name": op.Name, "definition": op.Definition})
+			}
+		}
 		resources = append(resources, map[string]any{
+			"operation":         ops,
 			"type":              t,
 			"profile":           "http://hl7.org/fhir/StructureDefinition/" + t,
 			"interaction":       inter,
@@ -28,6 +35,12 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			"conditionalUpdate": false,
 			"conditionalDelete": "not-supported",
 		})
+	}
+	var sysOps []any
+	for _, op := range s.operations() {
+		if op.Level == SystemLevel {
+			sysOps = append(sysOps, map[string]any{"name": op.Name, "definition": op.Definition})
+		}
 	}
 	return map[string]any{
 		"resourceType": "CapabilityStatement",
@@ -46,6 +59,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			"mode":        "server",
 			"resource":    resources,
 			"interaction": []any{map[string]any{"code": "history-system"}},
+			"operation":   sysOps,
 		}},
 	}
 }

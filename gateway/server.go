@@ -43,6 +43,7 @@ type Server struct {
 	log      *slog.Logger
 	registry *Registry
 	started  time.Time
+	ops      map[opKey]Operation
 }
 
 // New builds a Server; it panics only on a programming error (no store).
@@ -204,8 +205,8 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 			return s.history, nil
 		}
 	}
-	if strings.HasPrefix(segs[0], "$") {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "operation %s is not served", segs[0])
+	if strings.HasPrefix(segs[0], "$") && len(segs) == 1 {
+		return s.operation(req, SystemLevel, segs[0])
 	}
 	req.typ = segs[0]
 	if !s.registry.Serves(req.typ) {
@@ -239,8 +240,11 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 			}
 			return pick(HistoryType, s.history)
 		}
-		if segs[1] == "_search" || strings.HasPrefix(segs[1], "$") {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "%s is not served yet", segs[1])
+		if strings.HasPrefix(segs[1], "$") {
+			return s.operation(req, TypeLevel, segs[1])
+		}
+		if segs[1] == "_search" {
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "search is not served yet")
 		}
 		req.id = segs[1]
 		if !fhir.ValidID(req.id) {
@@ -260,8 +264,8 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 	case 3, 4:
 		req.id = segs[1]
 		if segs[2] != "_history" {
-			if strings.HasPrefix(segs[2], "$") {
-				return nil, fhir.Errorf(fhir.CodeNotSupported, "operation %s is not served", segs[2])
+			if strings.HasPrefix(segs[2], "$") && len(segs) == 3 && fhir.ValidID(req.id) {
+				return s.operation(req, InstanceLevel, segs[2])
 			}
 			break
 		}

@@ -1,0 +1,186 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway"
+)
+
+// TestCapabilityStatementMatchesRouting: every interaction the
+// CapabilityStatement claims is answered by a handler, never by 405/501.
+func TestCapabilityStatementMatchesRouting(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		cs := g.do("GET", "/metadata", "").json(t)
+		assert.Equal(t, "CapabilityStatement", cs["resourceType"])
+		assert.Equal(t, "4.0.1", cs["fhirVersion"])
+		rest := cs["rest"].([]any)[0].(map[string]any)
+		resources := rest["resource"].([]any)
+		require.NotEmpty(t, resources)
+		claimed := map[string]bool{}
+		for _, r := range resources {
+			res := r.(map[string]any)
+			typ := res["type"].(string)
+			claimed[typ] = true
+			var codes []string
+			for _, i := range res["interaction"].([]any) {
+				codes = append(codes, i.(map[string]any)["code"].(string))
+			}
+			id := "cap-" + strings.ToLower(typ)
+			body := fmt.Sprintf(`{"resourceType":%q,"id":%q}`, typ, id)
+			for _, code := range codes {
+				var r reply
+				switch code {
+				case "create":
+					r = g.do("POST", "/"+typ, body)
+				case "update":
+					r = g.do("PUT", "/"+typ+"/"+id, body)
+				case "read":
+					r = g.do("GET", "/"+typ+"/"+id, "")
+				case "vread":
+					r = g.do("GET", "/"+typ+"/"+id+"/_history/1", "")
+				case "delete":
+					r = g.do("DELETE", "/"+typ+"/x-"+id, "")
+				case "history-instance":
+					r = g.do("GET", "/"+typ+"/"+id+"/_history", "")
+				case "history-type":
+					r = g.do("GET", "/"+typ+"/_history", "")
+				default:
+					t.Errorf("%s claims unknown interaction %s", typ, code)
+					continue
+				}
+				assert.NotContains(t, []int{405, 501}, r.status, "%s %s claimed but refused: %s", typ, code, r.body)
+			}
+		}
+		for _, typ := range []string{"Task", "ServiceRequest", "HealthcareService", "Patient", "RelatedPerson", "Practitioner", "PractitionerRole", "Organization", "Location", "Endpoint", "Observation", "Flag", "Provenance", "AuditEvent", "Subscription", "CodeSystem", "ValueSet", "ConceptMap", "Questionnaire", "QuestionnaireResponse", "Communication"} {
+			assert.True(t, claimed[typ], "%s must be served", typ)
+		}
+		sys := rest["interaction"].([]any)
+		assert.Equal(t, "history-system", sys[0].(map[string]any)["code"])
+		r, err := fhir.ParseResource(g.do("GET", "/metadata", "").body)
+		require.NoError(t, err)
+		assert.NoError(t, r.Validate(fhir.ValidateOptions{Strict: true}), "the generated CapabilityStatement is valid R4")
+	})
+}
+
+// TestOfficialExamplesAreLossless is the bar of the foundation: every
+// official R4 example of Task, ServiceRequest and HealthcareService and
+// every UK Core example is stored and read back with the same meaning.
+func TestOfficialExamplesAreLossless(t *testing.T) {
+	var files []string
+	for _, typ := range []string{"Task", "ServiceRequest", "HealthcareService"} {
+		m, _ := filepath.Glob("../../shared/fhir/r4-examples-4.0.1/" + typ + "-*.json")
+		files = append(files, m...)
+	}
+	uk, _ := filepath.Glob("../../shared/fhir/ukcore-examples/*.json")
+	files = append(files, uk...)
+	if len(files) == 0 {
+		t.Skip("shared FHIR examples not present")
+	}
+	registry := gateway.DefaultRegistry()
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		stored := 0
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			sent := mustDecode(t, string(data))
+			typ := sent["resourceType"].(string)
+			if !registry.Serves(typ) {
+				// Bundles, Medications and the like are not resources the
+				// gateway stores; they still round-trip in the codec tests.
+				continue
+			}
+			id, _ := sent["id"].(string)
+			var r reply
+			if id != "" {
+				r = g.do("PUT", "/"+typ+"/"+id, string(data))
+			} else {
+				r = g.do("POST", "/"+typ, string(data))
+			}
+			require.Contains(t, []int{200, 201}, r.status, "%s: %s", f, r.body)
+			got := g.do("GET", r.header.Get("Location"), "")
+			require.Equal(t, http.StatusOK, got.status, f)
+			assert.True(t, fhir.Equal(withoutServerMeta(sent, id == ""), withoutServerMeta(got.json(t), id == "")),
+				"%s changed meaning:\nsent %s\ngot  %s", f, data, got.body)
+			stored++
+		}
+		t.Logf("%d examples stored and read back", stored)
+		assert.Greater(t, stored, 50)
+	})
+}
+
+func TestLogsNeverHoldBodies(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		secret := "Zebedee-Quartermaine-9434765919"
+		body := `{"resourceType":"Patient","name":[{"family":"` + secret + `"}]}`
+		r := g.do("POST", "/Patient", body)
+		require.Equal(t, 201, r.status)
+		id := r.json(t)["id"].(string)
+		g.do("GET", "/Patient/"+id, "")
+		g.do("POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"`+secret+`"}],"bogus":`)
+		g.do("GET", "/Patient/"+id+"/_history?_since=2020-01-01&family="+secret, "")
+		logs := g.logs.String()
+		assert.Contains(t, logs, id, "requests are logged with their resource id")
+		assert.NotContains(t, logs, secret)
+	})
+}
+
+// failingStore is a real store whose reads fail in chosen ways, to prove
+// what clients see when the server breaks.
+type failingStore struct {
+	store.Store
+	fail func()
+	err  error
+}
+
+func (f failingStore) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	if f.fail != nil {
+		f.fail()
+	}
+	return store.Version{}, f.err
+}
+
+func TestInternalFailuresAreGeneric500s(t *testing.T) {
+	for _, s := range stores[:1] {
+		base := s.open(t)
+		for name, fs := range map[string]failingStore{
+			"panic":   {Store: base, fail: func() { panic("secret internals 0xdeadbeef") }},
+			"error":   {Store: base, err: errors.New("secret internals: connection refused at 10.0.0.7")},
+			"timeout": {Store: base, err: fmt.Errorf("query: %w", context.DeadlineExceeded)},
+		} {
+			t.Run(name, func(t *testing.T) {
+				g := newGateway(t, gateway.Options{Store: fs})
+				r := g.do("GET", "/Task/abc", "")
+				is := r.outcome(t)
+				if name == "timeout" {
+					assert.Equal(t, http.StatusGatewayTimeout, r.status)
+					return
+				}
+				assert.Equal(t, http.StatusInternalServerError, r.status)
+				assert.Equal(t, "exception", is["code"])
+				assert.NotContains(t, string(r.body), "secret")
+				assert.Contains(t, g.logs.String(), "secret internals", "the cause is logged")
+				// The server still serves after a panic.
+				assert.Equal(t, http.StatusOK, g.do("GET", "/metadata", "").status)
+			})
+		}
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		assert.Equal(t, 200, g.do("GET", g.srv.URL+"/healthz", "").status)
+		assert.Equal(t, 200, g.do("GET", g.srv.URL+"/readyz", "").status)
+	})
+}

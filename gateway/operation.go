@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+// OperationLevel says where an operation is invoked: [base]/$op,
+// [base]/[type]/$op or [base]/[type]/[id]/$op.
+type OperationLevel int
+
+const (
+	SystemLevel OperationLevel = iota
+	TypeLevel
+	InstanceLevel
+)
+
+// OperationInput is one invocation: the parameters from the query string
+// (GET) or the Parameters body (POST), merged.
+type OperationInput struct {
+	Type string
+	ID   string
+	// Params holds the Parameters resource (parameter entries as decoded
+	// JSON objects); query parameters appear as valueString entries.
+	Params *fhir.Parameters
+}
+
+// OperationFunc runs an operation and returns the resource to answer with.
+type OperationFunc func(ctx context.Context, in OperationInput) ([]byte, error)
+
+// Operation declares one operation for routing and the CapabilityStatement.
+type Operation struct {
+	Name  string // without the $
+	Level OperationLevel
+	// Type is the resource type for type and instance operations.
+	Type string
+	// Definition is the canonical URL of the OperationDefinition.
+	Definition string
+	// Idempotent operations may be invoked with GET.
+	Idempotent bool
+	Run        OperationFunc
+}
+
+type opKey struct {
+	level OperationLevel
+	typ   string
+	name  string
+}
+
+// RegisterOperation adds an operation; call before Handler.
+func (s *Server) RegisterOperation(op Operation) {
+	if s.ops == nil {
+		s.ops = map[opKey]Operation{}
+	}
+	s.ops[opKey{op.Level, op.Type, op.Name}] = op
+}
+
+// operations lists the registered operations in a stable order.
+func (s *Server) operations() []Operation {
+	out := make([]Operation, 0, len(s.ops))
+	for _, op := range s.ops {
+		out = append(out, op)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// operation routes [..]/$name to its handler.
+func (s *Server) operation(req *request, level OperationLevel, seg string) (handlerFunc, error) {
+	name := strings.TrimPrefix(seg, "$")
+	op, ok := s.ops[opKey{level, req.typ, name}]
+	if !ok {
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "operation $%s is not served here", name)
+	}
+	switch req.method {
+	case http.MethodPost:
+	case http.MethodGet, http.MethodHead:
+		if !op.Idempotent {
+			return nil, methodNotAllowed(req.method, "$"+name)
+		}
+	default:
+		return nil, methodNotAllowed(req.method, "$"+name)
+	}
+	return func(req *request) (*response, error) {
+		params, err := operationParams(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := op.Run(req.ctx, OperationInput{Type: req.typ, ID: req.id, Params: params})
+		if err != nil {
+			return nil, err
+		}
+		return &response{status: http.StatusOK, body: body}, nil
+	}, nil
+}
+
+// operationParams merges query parameters and a Parameters body.
+func operationParams(req *request) (*fhir.Parameters, error) {
+	p := &fhir.Parameters{}
+	if req.body != nil {
+		data, err := io.ReadAll(req.body)
+		if err != nil {
+			return nil, err
+		}
+		if len(strings.TrimSpace(string(data))) > 0 {
+			if p, err = fhir.ParseParameters(data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	keys := make([]string, 0, len(req.query))
+	for k := range req.query {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "_format" || k == "_pretty" {
+			continue
+		}
+		for _, v := range req.query[k] {
+			p.AddString(k, v)
+		}
+	}
+	return p, nil
+}
