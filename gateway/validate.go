@@ -6,5 +6,5 @@ import "github.com/signpost-fhir/signpost/fhir"
 // stored. strict refuses elements the definitions do not know; by default
 // they are kept, since the gateway must not lose what a client sent.
 func validate(r *fhir.Resource, strict bool) error {
-	return nil
+	return r.Validate(fhir.ValidateOptions{Strict: strict})
 }

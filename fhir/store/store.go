@@ -75,8 +75,9 @@ type HistoryQuery struct {
 
 // HistoryPage is one page of versions, newest first: LastUpdated
 // descending, then (for different resources written in the same
-// microsecond) type, id and version descending, so pages never overlap or
-// skip. A resource's versions always have strictly increasing LastUpdated.
+// microsecond) type, id (both compared byte by byte) and version
+// descending, so pages never overlap or skip. A resource's versions always
+// have strictly increasing LastUpdated.
 type HistoryPage struct {
 	Versions []Version
 	// Total is the number of versions the query matches over all pages.

@@ -28,5 +28,6 @@
 // same bytes. A test in this package regenerates and compares when the
 // package folder is present.
 //
-// This command imports only the standard library; nothing imports it.
+// This command imports only the standard library and the wire format in
+// fhir/internal/specfile, which fhir/spec decodes; nothing imports it.
 package main

@@ -1,0 +1,20 @@
+// Package sqlite is the embedded default store.Store: one SQLite file,
+// signpost.db, in a data folder, through modernc.org/sqlite (pure Go, no
+// cgo) and database/sql. It lets a newcomer run the gateway with no
+// database server, and it must behave exactly like the PostgreSQL store:
+// both pass the storetest contract suite.
+//
+// Durability: WAL journal with synchronous=FULL, so a write the store has
+// acknowledged survives kill -9 and power loss (NORMAL would only survive
+// the former). Concurrency: writes go through one connection and start
+// with BEGIN IMMEDIATE, so they are serialised in this process and, through
+// SQLite's file lock and busy_timeout, with any other process on the same
+// file; reads use a separate pool of read-only connections and run
+// concurrently with writes, as WAL allows.
+//
+// Times are integer Unix microseconds and bodies TEXT holding the exact
+// bytes the codec wrote, as the PostgreSQL store keeps them.
+//
+// This package must not import Gin, go-oidc, pgx, or the gateway and
+// mapping packages; it depends only on fhir and fhir/store.
+package sqlite

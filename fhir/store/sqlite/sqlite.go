@@ -1,0 +1,452 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// FileName is the database file Open creates in its folder.
+const FileName = "signpost.db"
+
+// busyTimeout is how long a statement waits for another process's lock on
+// the file before failing.
+const busyTimeout = 10 * time.Second
+
+// Store is the SQLite store. It is safe for concurrent use; several
+// processes may open one file, though only one writes at a time.
+type Store struct {
+	w *sql.DB // one connection: every write, serialised
+	r *sql.DB // read-only connections, concurrent with the writer
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating when missing) dir/signpost.db and applies the
+// embedded migrations.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("sqlite: no data folder given")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create the data folder: %w", err)
+	}
+	path := filepath.Join(abs, FileName)
+
+	w, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	// The writer connects first: it switches the file to WAL before any
+	// reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	return &Store{w: w, r: r}, nil
+}
+
+// dsn is the connection string for the writer or the readers. Every
+// connection gets busy_timeout (first, so the other pragmas can wait for a
+// lock) and foreign keys (off by default in SQLite); the writer also sets
+// the journal and sync modes and begins every transaction IMMEDIATE;
+// readers are query_only so a bug cannot write outside the writer's lock.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	// A file: URI, so a folder name with '?' or '#' in it is escaped
+	// rather than read as parameters.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	s := u.String()
+	if !strings.HasPrefix(s, "file:") {
+		return "file:" + s
+	}
+	return s
+}
+
+// Ping reports whether the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the readers and the writer.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// dbtx is what the helpers need, satisfied by *sql.DB and *sql.Tx.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ dbtx = (*sql.DB)(nil)
+	_ dbtx = (*sql.Tx)(nil)
+)
+
+// inTx runs fn in a transaction on db and commits when fn succeeds. On the
+// writer it is BEGIN IMMEDIATE (see dsn).
+func inTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+const (
+	insertCurrentSQL = `INSERT INTO resources (type, id, version, last_updated, method, deleted, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	updateCurrentSQL = `UPDATE resources SET version = ?, last_updated = ?, method = ?, deleted = ?, body = ?
+		WHERE type = ? AND id = ?`
+	insertHistorySQL = `INSERT INTO resource_history (type, id, version, last_updated, method, deleted, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+)
+
+// text is the body as a TEXT value (a []byte would be stored as a BLOB);
+// nil, a deletion, is NULL.
+func text(body []byte) any {
+	if body == nil {
+		return nil
+	}
+	return string(body)
+}
+
+// insertFirst writes version 1 (current row and history row); it reports
+// false, writing nothing, when the id is already in use.
+func insertFirst(ctx context.Context, tx dbtx, v store.Version) (bool, error) {
+	res, err := tx.ExecContext(ctx, insertCurrentSQL, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), string(v.Method), false, text(v.Body))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), string(v.Method), false, text(v.Body))
+	return err == nil, err
+}
+
+// writeNext replaces the current row with v and records v in history.
+func writeNext(ctx context.Context, tx dbtx, v store.Version) error {
+	at := v.LastUpdated.UnixMicro()
+	res, err := tx.ExecContext(ctx, updateCurrentSQL, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body), v.Type, v.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("version %d of %s/%s: updated %d current rows, want 1 (%v)", v.VersionID, v.Type, v.ID, n, err)
+	}
+	_, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body))
+	return err
+}
+
+// head is what a write needs to know about the current version.
+type head struct {
+	version     int64
+	lastUpdated time.Time
+	deleted     bool
+}
+
+// readHead reads the current version; the writer's IMMEDIATE transaction
+// already holds the file's write lock, which is what FOR UPDATE does in
+// PostgreSQL.
+func readHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool, err error) {
+	var micros int64
+	err = db.QueryRowContext(ctx, "SELECT version, last_updated, deleted FROM resources WHERE type = ? AND id = ?", typ, id).
+		Scan(&h.version, &micros, &h.deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return head{}, false, nil
+	}
+	if err != nil {
+		return head{}, false, err
+	}
+	h.lastUpdated = time.UnixMicro(micros).UTC()
+	return h, true, nil
+}
+
+// stamp sets r's server-owned elements and encodes it; the bytes returned
+// are the bytes stored.
+func stamp(r *fhir.Resource, version int64, at time.Time) ([]byte, error) {
+	r.Stamp(r.ID(), version, at)
+	body, err := r.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s/%s: %w", r.Type(), r.ID(), err)
+	}
+	return body, nil
+}
+
+// internal wraps an error that is not the client's, keeping fhir errors as
+// they are.
+func internal(err error, format string, args ...any) error {
+	if _, ok := fhir.AsError(err); ok {
+		return err
+	}
+	return fmt.Errorf("sqlite: "+format+": %w", append(args, err)...)
+}
+
+// Create stores r as version 1.
+func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
+	if err := store.CheckResource(r); err != nil {
+		return store.WriteResult{}, err
+	}
+	typ, id := r.Type(), r.ID()
+	now := store.Now()
+	body, err := stamp(r, 1, now)
+	if err != nil {
+		return store.WriteResult{}, internal(err, "create")
+	}
+	v := store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}
+	err = inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+		ok, err := insertFirst(ctx, tx, v)
+		if err == nil && !ok {
+			return fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
+		}
+		return err
+	})
+	if err != nil {
+		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
+	}
+	return store.WriteResult{Version: v, Created: true}, nil
+}
+
+// Update stores r as the next version, or as version 1 when it is new.
+// The writer's lock makes the read and the write one step, so unlike the
+// PostgreSQL store there is no race with a concurrent creator to retry.
+func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+	if err := store.CheckResource(r); err != nil {
+		return store.WriteResult{}, err
+	}
+	typ, id := r.Type(), r.ID()
+	var res store.WriteResult
+	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+		h, found, err := readHead(ctx, tx, typ, id)
+		if err != nil {
+			return err
+		}
+		if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+			return err
+		}
+		v := store.Version{Type: typ, ID: id, Method: store.MethodUpdate}
+		if !found {
+			v.VersionID, v.LastUpdated = 1, store.Now()
+			if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
+				return err
+			}
+			ok, err := insertFirst(ctx, tx, v)
+			if err == nil && !ok {
+				err = fmt.Errorf("%s/%s appeared while the write lock was held", typ, id)
+			}
+			res = store.WriteResult{Version: v, Created: true}
+			return err
+		}
+		v.VersionID, v.LastUpdated = h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+		if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
+			return err
+		}
+		res = store.WriteResult{Version: v}
+		return writeNext(ctx, tx, v)
+	})
+	if err != nil {
+		return store.WriteResult{}, internal(err, "update %s/%s", typ, id)
+	}
+	return res, nil
+}
+
+// Delete records a deletion as the next version.
+func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+	var res store.WriteResult
+	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+		h, found, err := readHead(ctx, tx, typ, id)
+		if err != nil {
+			return err
+		}
+		if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+			return err
+		}
+		if !found || h.deleted {
+			return nil
+		}
+		v := store.Version{Type: typ, ID: id, VersionID: h.version + 1, LastUpdated: store.NextTime(store.Now(), h.lastUpdated),
+			Method: store.MethodDelete, Deleted: true}
+		if err := writeNext(ctx, tx, v); err != nil {
+			return err
+		}
+		res.Version = v
+		return nil
+	})
+	if err != nil {
+		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
+	}
+	return res, nil
+}
+
+// Read returns the current version.
+func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	v := store.Version{Type: typ, ID: id}
+	var micros int64
+	var method string
+	err := s.r.QueryRowContext(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = ? AND id = ?", typ, id).
+		Scan(&v.VersionID, &micros, &method, &v.Deleted, &v.Body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Version{}, fhir.NotFound(typ, id)
+	case err != nil:
+		return store.Version{}, internal(err, "read %s/%s", typ, id)
+	case v.Deleted:
+		return store.Version{}, fhir.Gone(typ, id)
+	}
+	v.Method, v.LastUpdated = store.Method(method), time.UnixMicro(micros).UTC()
+	return v, nil
+}
+
+// VRead returns one version.
+func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (store.Version, error) {
+	v := store.Version{Type: typ, ID: id, VersionID: version}
+	var micros int64
+	var method string
+	err := s.r.QueryRowContext(ctx, "SELECT last_updated, method, deleted, body FROM resource_history WHERE type = ? AND id = ? AND version = ?", typ, id, version).
+		Scan(&micros, &method, &v.Deleted, &v.Body)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Version{}, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %d", typ, id, version)
+	case err != nil:
+		return store.Version{}, internal(err, "vread %s/%s/_history/%d", typ, id, version)
+	case v.Deleted:
+		return store.Version{}, fhir.Errorf(fhir.CodeDeleted, "version %d of %s/%s is a deletion", version, typ, id)
+	}
+	v.Method, v.LastUpdated = store.Method(method), time.UnixMicro(micros).UTC()
+	return v, nil
+}
+
+// historyOrder is the contract's ordering (see store.HistoryPage); type
+// and id compare byte by byte (SQLite's default BINARY collation).
+const historyOrder = " ORDER BY last_updated DESC, type DESC, id DESC, version DESC"
+
+// History lists versions newest first. The count and the page are read in
+// one read transaction (one WAL snapshot) so Total agrees with the page.
+func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
+	if err := q.Validate(); err != nil {
+		return store.HistoryPage{}, err
+	}
+	where, args := historyWhere(q)
+	page := store.HistoryPage{Versions: []store.Version{}}
+	err := inTx(ctx, s.r, &sql.TxOptions{ReadOnly: true}, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
+			return err
+		}
+		if page.Total == 0 && q.ID != "" {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM resources WHERE type = ? AND id = ?)", q.Type, q.ID).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				return fhir.NotFound(q.Type, q.ID)
+			}
+		}
+		if q.Count == 0 || q.Offset >= page.Total {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx,
+			"SELECT type, id, version, last_updated, method, deleted, body FROM resource_history"+where+historyOrder+" LIMIT ? OFFSET ?",
+			append(args, q.Count, q.Offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v store.Version
+			var micros int64
+			var method string
+			if err := rows.Scan(&v.Type, &v.ID, &v.VersionID, &micros, &method, &v.Deleted, &v.Body); err != nil {
+				return err
+			}
+			v.Method, v.LastUpdated = store.Method(method), time.UnixMicro(micros).UTC()
+			page.Versions = append(page.Versions, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.HistoryPage{}, internal(err, "history")
+	}
+	return page, nil
+}
+
+// historyWhere builds the filter of a history query; values are always
+// parameters. Times compare as Unix microseconds; truncating the bounds to
+// that precision keeps lu > since and lu <= at exact.
+func historyWhere(q store.HistoryQuery) (string, []any) {
+	var conds []string
+	var args []any
+	if q.Type != "" {
+		conds, args = append(conds, "type = ?"), append(args, q.Type)
+	}
+	if q.ID != "" {
+		conds, args = append(conds, "id = ?"), append(args, q.ID)
+	}
+	if !q.Since.IsZero() {
+		conds, args = append(conds, "last_updated > ?"), append(args, q.Since.Truncate(time.Microsecond).UnixMicro())
+	}
+	if !q.At.IsZero() {
+		conds, args = append(conds, "last_updated <= ?"), append(args, q.At.Truncate(time.Microsecond).UnixMicro())
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
