@@ -27,6 +27,12 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
+	// CanonicalBase is the base of the local code systems' URLs.
+	CanonicalBase string
+	// SnomedRF2Dir, when set, replaces the shipped SNOMED CT subset with
+	// a deployment's RF2 Snapshot subset.
+	SnomedRF2Dir  string
+	SnomedVersion string
 }
 
 // errUsage marks configuration errors: one line on stderr, exit code 2.
@@ -55,6 +61,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	shutTimeout := fs.String("shutdown-timeout", env("SIGNPOST_SHUTDOWN_TIMEOUT", "20s"), "time in-flight requests get to finish on SIGTERM (SIGNPOST_SHUTDOWN_TIMEOUT)")
 	level := fs.String("log-level", env("SIGNPOST_LOG_LEVEL", "info"), "debug, info, warn or error (SIGNPOST_LOG_LEVEL)")
 	format := fs.String("log-format", env("SIGNPOST_LOG_FORMAT", "json"), "json or text (SIGNPOST_LOG_FORMAT)")
+	canonical := fs.String("canonical-base", env("SIGNPOST_CANONICAL_BASE", "https://signpost.example/fhir"), "base URL of the local code systems (SIGNPOST_CANONICAL_BASE)")
+	rf2 := fs.String("snomed-rf2", env("SIGNPOST_SNOMED_RF2", ""), "folder of an RF2 Snapshot subset replacing the shipped SNOMED CT concepts (SIGNPOST_SNOMED_RF2)")
+	sctVersion := fs.String("snomed-version", env("SIGNPOST_SNOMED_VERSION", ""), "edition/version URI of that RF2 subset (SIGNPOST_SNOMED_VERSION)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
 	}
@@ -99,6 +108,16 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, usageErr("SIGNPOST_LOG_LEVEL %q must be debug, info, warn or error", *level)
+	}
+	c.CanonicalBase = strings.TrimRight(*canonical, "/")
+	if u, err := url.Parse(c.CanonicalBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, usageErr("SIGNPOST_CANONICAL_BASE %q is not an http(s) URL", c.CanonicalBase)
+	}
+	c.SnomedRF2Dir, c.SnomedVersion = *rf2, *sctVersion
+	if c.SnomedRF2Dir != "" {
+		if fi, err := os.Stat(c.SnomedRF2Dir); err != nil || !fi.IsDir() {
+			return c, usageErr("SIGNPOST_SNOMED_RF2 %q is not a folder", c.SnomedRF2Dir)
+		}
 	}
 	c.LogFormat = *format
 	if c.LogFormat != "json" && c.LogFormat != "text" {

@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
 	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -106,13 +108,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		RequestTimeout: c.RequestTimeout,
 		Version:        version,
 	})
+	if err := setUpTerminology(ctx, c, st, srv, log); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * 1e9,
+		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version)
@@ -130,5 +135,37 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// setUpTerminology loads the SNOMED CT concepts (shipped, or a deployment's
+// RF2 subset), seeds the shipped CodeSystems, ValueSets and ConceptMap into
+// the store (keeping an administrator's edits) and serves the terminology
+// operations.
+func setUpTerminology(ctx context.Context, c config, st store.Store, srv *gateway.Server, log *slog.Logger) error {
+	concepts, err := snomed.Shipped()
+	if c.SnomedRF2Dir != "" {
+		concepts, err = snomed.LoadRF2(c.SnomedRF2Dir, snomed.RF2Options{Version: c.SnomedVersion})
+	}
+	if err != nil {
+		return fmt.Errorf("load SNOMED CT: %w", err)
+	}
+	term, err := snomed.New(concepts, snomed.Options{Base: c.CanonicalBase})
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if missing := term.MissingCodes(); len(missing) > 0 {
+		log.Warn("shipped value sets use SNOMED CT codes the loaded release lacks", "count", len(missing), "codes", missing)
+	}
+	seeded, err := term.Seed(ctx, st)
+	if err != nil {
+		return fmt.Errorf("seed terminology resources: %w", err)
+	}
+	for _, r := range seeded {
+		if r.Action != snomed.SeedUnchanged {
+			log.Info("terminology resource", "type", r.Type, "id", r.ID, "action", string(r.Action), "version", r.Version)
+		}
+	}
+	srv.RegisterTerminology(term)
 	return nil
 }
