@@ -40,7 +40,8 @@ func (k Kind) String() string {
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Type is one base type of the specification.
+// Type is one base type of the specification. Types, Elements, Structures
+// and ValueSets are shared by every caller: read them, never change them.
 type Type struct {
 	Name     string
 	Kind     Kind
