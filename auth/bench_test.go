@@ -1,0 +1,47 @@
+package auth_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/signpost-fhir/signpost/internal/oidctest"
+)
+
+// BenchmarkVerify is the per-request cost of token verification with the
+// issuer's keys cached: parsing, signature check, claims and Principal.
+// It fails if any iteration fetched the JWKS.
+func BenchmarkVerify(b *testing.B) {
+	iss := oidctest.New(b)
+	v := newVerifier(b, nil, iss)
+	ctx := context.Background()
+	for _, alg := range []string{oidctest.RS256, oidctest.ES256, oidctest.PS256} {
+		b.Run(alg, func(b *testing.B) {
+			tok := iss.Token(navigator, oidctest.Alg(alg))
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			fetches := iss.JWKSFetches()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if iss.JWKSFetches() != fetches {
+				b.Fatalf("%d JWKS fetches during the benchmark", iss.JWKSFetches()-fetches)
+			}
+		})
+	}
+	b.Run("RS256-parallel", func(b *testing.B) {
+		tok := iss.Token(navigator)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
