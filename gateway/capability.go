@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 )
 
-// capabilityStatement is generated from the registry that routes requests,
-// so it never claims an interaction the router refuses.
+// capabilityStatement is generated from what routes requests: the
+// registry (types and interactions) and fhir/search (parameters), so it
+// never claims an interaction or parameter the server refuses.
 func (s *Server) capabilityStatement(base string) map[string]any {
 	var resources []any
 	for _, t := range s.registry.Types() {
@@ -15,26 +18,38 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		for _, i := range s.registry.Interactions(t) {
 			inter = append(inter, map[string]any{"code": string(i)})
 		}
-		updates := s.registry.Supports(t, Update)
+		searches := s.registry.Supports(t, SearchType)
+		conditional := func(i Interaction) bool { return searches && s.registry.Supports(t, i) }
+		conditionalDelete := "not-supported"
+		if conditional(Delete) {
+			conditionalDelete = "single"
+		}
 		var ops []any
 		for _, op := range s.operations() {
 			if op.Type == t {
 				ops = append(ops, map[string]any{"name": op.Name, "definition": op.Definition})
 			}
 		}
-		resources = append(resources, map[string]any{
+		res := map[string]any{
 			"operation":         ops,
 			"type":              t,
 			"profile":           "http://hl7.org/fhir/StructureDefinition/" + t,
 			"interaction":       inter,
 			"versioning":        "versioned-update",
 			"readHistory":       true,
-			"updateCreate":      updates,
-			"conditionalCreate": false,
-			"conditionalRead":   "not-supported",
-			"conditionalUpdate": false,
-			"conditionalDelete": "not-supported",
-		})
+			"updateCreate":      s.registry.Supports(t, Update),
+			"conditionalCreate": conditional(Create),
+			"conditionalRead":   "full-support",
+			"conditionalUpdate": conditional(Update),
+			"conditionalDelete": conditionalDelete,
+		}
+		if searches {
+			params, includes, revIncludes := s.searchCapabilities(t)
+			res["searchParam"] = params
+			res["searchInclude"] = includes
+			res["searchRevInclude"] = revIncludes
+		}
+		resources = append(resources, res)
 	}
 	var sysOps []any
 	for _, op := range s.operations() {
@@ -55,13 +70,46 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []any{"json", "application/fhir+json"},
+		"patchFormat": []any{jsonPatchType, "application/fhir+json"},
 		"rest": []any{map[string]any{
-			"mode":        "server",
-			"resource":    resources,
-			"interaction": []any{map[string]any{"code": "history-system"}},
-			"operation":   sysOps,
+			"mode":     "server",
+			"resource": resources,
+			"interaction": []any{
+				map[string]any{"code": "transaction"},
+				map[string]any{"code": "batch"},
+				map[string]any{"code": "history-system"},
+			},
+			"operation": sysOps,
 		}},
 	}
+}
+
+// searchCapabilities lists typ's served search parameters (fhir/search
+// leaves composite, special and phonetic ones unsupported; they are not
+// listed), the _include values (each reference parameter of typ) and the
+// _revinclude values (each reference parameter of a served, searchable
+// type that may point at typ).
+func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes []any) {
+	for _, d := range search.Definitions(typ) {
+		if !d.Supported {
+			continue
+		}
+		params = append(params, map[string]any{"name": d.Code, "definition": d.URL, "type": string(d.Type)})
+		if d.Type == search.TypeReference && !d.Canonical {
+			includes = append(includes, typ+":"+d.Code)
+		}
+	}
+	for _, src := range s.registry.Types() {
+		if !s.registry.Supports(src, SearchType) {
+			continue
+		}
+		for _, d := range search.Definitions(src) {
+			if d.Supported && d.Type == search.TypeReference && !d.Canonical && (len(d.Targets) == 0 || slices.Contains(d.Targets, typ)) {
+				revIncludes = append(revIncludes, src+":"+d.Code)
+			}
+		}
+	}
+	return params, includes, revIncludes
 }
 
 func (s *Server) capabilities(req *request) (*response, error) {

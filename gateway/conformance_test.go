@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,14 @@ func TestCapabilityStatementMatchesRouting(t *testing.T) {
 					r = g.do("GET", "/"+typ+"/"+id+"/_history", "")
 				case "history-type":
 					r = g.do("GET", "/"+typ+"/_history", "")
+				case "search-type":
+					r = g.do("GET", "/"+typ+"?_id="+id, "")
+					if r.status == http.StatusOK {
+						post := g.do("POST", "/"+typ+"/_search", "_id="+id, "Content-Type", "application/x-www-form-urlencoded")
+						assert.Equal(t, http.StatusOK, post.status, "%s POST _search: %s", typ, post.body)
+					}
+				case "patch":
+					r = g.do("PATCH", "/"+typ+"/"+id, `[{"op":"add","path":"/language","value":"en"}]`, "Content-Type", "application/json-patch+json")
 				default:
 					t.Errorf("%s claims unknown interaction %s", typ, code)
 					continue
@@ -66,8 +75,59 @@ func TestCapabilityStatementMatchesRouting(t *testing.T) {
 		for _, typ := range []string{"Task", "ServiceRequest", "HealthcareService", "Patient", "RelatedPerson", "Practitioner", "PractitionerRole", "Organization", "Location", "Endpoint", "Observation", "Flag", "Provenance", "AuditEvent", "Subscription", "CodeSystem", "ValueSet", "ConceptMap", "Questionnaire", "QuestionnaireResponse", "Communication"} {
 			assert.True(t, claimed[typ], "%s must be served", typ)
 		}
-		sys := rest["interaction"].([]any)
-		assert.Equal(t, "history-system", sys[0].(map[string]any)["code"])
+		var sys []string
+		for _, i := range rest["interaction"].([]any) {
+			sys = append(sys, i.(map[string]any)["code"].(string))
+		}
+		assert.ElementsMatch(t, []string{"transaction", "batch", "history-system"}, sys)
+		for _, i := range sys {
+			var r reply
+			switch i {
+			case "transaction", "batch":
+				r = g.do("POST", "", `{"resourceType":"Bundle","type":"`+i+`"}`)
+			case "history-system":
+				r = g.do("GET", "/_history", "")
+			}
+			assert.Equal(t, http.StatusOK, r.status, "%s claimed but refused: %s", i, r.body)
+		}
+
+		// Every search parameter listed is accepted under strict handling,
+		// and so is every include and revinclude.
+		for _, r := range resources {
+			res := r.(map[string]any)
+			typ := res["type"].(string)
+			params, _ := res["searchParam"].([]any)
+			if typ == "Task" {
+				assert.Greater(t, len(params), 20, "Task lists its R4 search parameters")
+			}
+			for _, p := range params {
+				sp := p.(map[string]any)
+				assert.NotEmpty(t, sp["definition"])
+				q := url.Values{sp["name"].(string) + ":missing": {"true"}}
+				resp := g.do("GET", "/"+typ+"?"+q.Encode()+"&_count=0", "", "Prefer", "handling=strict")
+				assert.Equal(t, http.StatusOK, resp.status, "%s?%s: %s", typ, q.Encode(), resp.body)
+			}
+			for _, kind := range []string{"searchInclude", "searchRevInclude"} {
+				list, _ := res[kind].([]any)
+				param := "_include"
+				if kind == "searchRevInclude" {
+					param = "_revinclude"
+				}
+				for _, inc := range list {
+					q := url.Values{param: {inc.(string)}}
+					resp := g.do("GET", "/"+typ+"?_count=0&"+q.Encode(), "", "Prefer", "handling=strict")
+					assert.Equal(t, http.StatusOK, resp.status, "%s?%s: %s", typ, q.Encode(), resp.body)
+				}
+			}
+			if typ == "HealthcareService" {
+				assert.Contains(t, res["searchRevInclude"], "ServiceRequest:performer")
+				assert.Equal(t, true, res["conditionalCreate"])
+				assert.Equal(t, "single", res["conditionalDelete"])
+			}
+			if typ == "Task" {
+				assert.Contains(t, res["searchInclude"], "Task:based-on")
+			}
+		}
 		r, err := fhir.ParseResource(g.do("GET", "/metadata", "").body)
 		require.NoError(t, err)
 		assert.NoError(t, r.Validate(fhir.ValidateOptions{Strict: true}), "the generated CapabilityStatement is valid R4")

@@ -25,15 +25,15 @@ import (
 // stores are the real stores every gateway test runs against.
 var stores = []struct {
 	name string
-	open func(t *testing.T) store.Store
+	open func(t testing.TB) store.Store
 }{
-	{"sqlite", func(t *testing.T) store.Store {
+	{"sqlite", func(t testing.TB) store.Store {
 		s, err := sqlite.Open(context.Background(), t.TempDir())
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
 		return s
 	}},
-	{"postgres", func(t *testing.T) store.Store {
+	{"postgres", func(t testing.TB) store.Store {
 		s, err := postgres.Open(context.Background(), pgtest.URL(t))
 		require.NoError(t, err)
 		t.Cleanup(func() { s.Close() })
@@ -69,13 +69,13 @@ func (s *syncBuffer) String() string {
 }
 
 type testGateway struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	base string
 	logs *syncBuffer
 }
 
-func newGateway(t *testing.T, opts gateway.Options) *testGateway {
+func newGateway(t testing.TB, opts gateway.Options) *testGateway {
 	logs := &syncBuffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewServer(gateway.New(opts).Handler())
@@ -157,6 +157,31 @@ func deepCopy(v any) any {
 	b, _ := fhir.EncodeJSON(v)
 	out, _ := fhir.DecodeJSON(b)
 	return out
+}
+
+func mustDecodeTB(t testing.TB, s string) map[string]any {
+	t.Helper()
+	v, err := fhir.DecodeJSON([]byte(s))
+	require.NoError(t, err)
+	return v.(map[string]any)
+}
+
+// marshalNoEscape is json.Marshal without HTML escaping, so narratives
+// stay readable in request bodies.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// decodeInto decodes and closes a response body.
+func decodeInto(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 func mustJSON(t *testing.T, v any) string {

@@ -61,20 +61,58 @@ func negotiate(r *http.Request) (string, error) {
 	return "", fhir.Errorf(fhir.CodeNotSupported, "none of the accepted formats is served; use application/fhir+json").WithStatus(http.StatusNotAcceptable)
 }
 
-// checkContentType refuses bodies that are not JSON (415). A missing
-// Content-Type is taken as FHIR JSON: many clients omit it, and the body is
-// parsed strictly anyway.
-func checkContentType(r *http.Request) error {
+// bodyKind is what a route expects a request body to be.
+type bodyKind int
+
+const (
+	// bodyFHIR is a FHIR JSON resource (create, update, Bundles,
+	// operations).
+	bodyFHIR bodyKind = iota
+	// bodyForm is application/x-www-form-urlencoded search parameters
+	// (POST [type]/_search).
+	bodyForm
+	// bodyPatch is a JSON Patch (application/json-patch+json) or a
+	// FHIRPath Patch Parameters resource (FHIR JSON).
+	bodyPatch
+)
+
+const (
+	formType      = "application/x-www-form-urlencoded"
+	jsonPatchType = "application/json-patch+json"
+)
+
+// checkContentType refuses bodies the route cannot read (415) and returns
+// the media type sent. A missing Content-Type is taken as what the route
+// expects: many clients omit it, and the body is parsed strictly anyway.
+func checkContentType(r *http.Request, kind bodyKind) (string, error) {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil
+		return "", nil
 	}
 	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || !jsonTypes[mt] {
-		return fhir.Errorf(fhir.CodeNotSupported, "Content-Type %q is not served; send application/fhir+json", ct).WithStatus(http.StatusUnsupportedMediaType)
+	ok := err == nil
+	if ok {
+		switch kind {
+		case bodyForm:
+			ok = mt == formType
+		case bodyPatch:
+			ok = mt == jsonPatchType || jsonTypes[mt]
+		default:
+			ok = jsonTypes[mt]
+		}
+	}
+	if !ok {
+		want := "application/fhir+json"
+		switch kind {
+		case bodyForm:
+			want = formType
+		case bodyPatch:
+			want = jsonPatchType + " (JSON Patch) or application/fhir+json (FHIRPath Patch)"
+		}
+		return "", fhir.Errorf(fhir.CodeNotSupported, "Content-Type %q is not served here; send %s", ct, want).WithStatus(http.StatusUnsupportedMediaType)
 	}
 	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
-		return fhir.Errorf(fhir.CodeNotSupported, "charset %q is not served; FHIR JSON is UTF-8", cs).WithStatus(http.StatusUnsupportedMediaType)
+		return "", fhir.Errorf(fhir.CodeNotSupported, "charset %q is not served; FHIR JSON is UTF-8", cs).WithStatus(http.StatusUnsupportedMediaType)
 	}
-	return nil
+	return mt, nil
 }

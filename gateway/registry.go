@@ -1,6 +1,10 @@
 package gateway
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/signpost-fhir/signpost/fhir/search"
+)
 
 // Interaction is a FHIR RESTful interaction code as the CapabilityStatement
 // names it.
@@ -14,13 +18,15 @@ const (
 	Create          Interaction = "create"
 	HistoryInstance Interaction = "history-instance"
 	HistoryType     Interaction = "history-type"
+	Patch           Interaction = "patch"
+	SearchType      Interaction = "search-type"
 )
 
-var allInteractions = []Interaction{Read, VRead, Update, Delete, Create, HistoryInstance, HistoryType}
+var allInteractions = []Interaction{Read, VRead, Update, Patch, Delete, Create, SearchType, HistoryInstance, HistoryType}
 
-// appendOnly types are records of what happened: they can be created and
-// read, never changed or removed through the API.
-var appendOnly = []Interaction{Read, VRead, Create, HistoryInstance, HistoryType}
+// appendOnly types are records of what happened: they can be created,
+// read and searched, never changed or removed through the API.
+var appendOnly = []Interaction{Read, VRead, Create, SearchType, HistoryInstance, HistoryType}
 
 // Registry says which resource types the gateway serves and which
 // interactions each supports. Routing and the CapabilityStatement both read
@@ -48,7 +54,9 @@ func DefaultRegistry() *Registry {
 	return r
 }
 
-// Serve declares that typ supports the interactions.
+// Serve declares that typ supports the interactions. search-type is
+// only recorded for types the search registry (fhir/search) holds
+// parameters for: without them no search could be answered.
 func (r *Registry) Serve(typ string, interactions ...Interaction) {
 	m := r.types[typ]
 	if m == nil {
@@ -56,6 +64,9 @@ func (r *Registry) Serve(typ string, interactions ...Interaction) {
 		r.types[typ] = m
 	}
 	for _, i := range interactions {
+		if i == SearchType && search.Definitions(typ) == nil {
+			continue
+		}
 		m[i] = true
 	}
 }

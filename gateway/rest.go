@@ -74,19 +74,36 @@ func ifMatch(h http.Header) (store.Precondition, error) {
 }
 
 func (s *Server) create(req *request) (*response, error) {
+	var crit *criteria
+	if v := req.header.Get("If-None-Exist"); v != "" {
+		c, err := parseCriteriaString(req.typ, v)
+		if err != nil {
+			return nil, err
+		}
+		crit = &c
+	}
 	r, err := s.readResource(req)
 	if err != nil {
 		return nil, err
 	}
-	// The server owns ids on create; a client id in the body is ignored
-	// (FHIR R4 3.1.0.8.1).
-	r.SetID(uuid.NewString())
-	res, err := s.store.Create(req.ctx, r)
+	var out result
+	if crit == nil {
+		// The server owns ids on create; a client id in the body is
+		// ignored (FHIR R4 3.1.0.8.1).
+		r.SetID(uuid.NewString())
+		out, err = createIn(req.ctx, s.store, r)
+	} else {
+		err = s.store.Transaction(req.ctx, func(tx store.Tx) error {
+			var err error
+			out, err = conditionalCreateIn(req.ctx, tx, r.Clone(), *crit)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
-	req.id = r.ID()
-	return s.written(req, r, res, http.StatusCreated)
+	req.id = out.version.ID
+	return s.written(req, out), nil
 }
 
 func (s *Server) update(req *request) (*response, error) {
@@ -104,30 +121,31 @@ func (s *Server) update(req *request) (*response, error) {
 	if r.ID() != req.id {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "body id %q does not match the URL's %q", r.ID(), req.id).At(req.typ + ".id").WithStatus(http.StatusBadRequest)
 	}
-	res, err := s.store.Update(req.ctx, r, pre)
+	out, err := updateIn(req.ctx, s.store, r, pre)
 	if err != nil {
 		return nil, err
 	}
-	status := http.StatusOK
-	if res.Created {
-		status = http.StatusCreated
-	}
-	return s.written(req, r, res, status)
+	return s.written(req, out), nil
 }
 
-// written answers a create or update as Prefer: return asks.
-func (s *Server) written(req *request, r *fhir.Resource, res store.WriteResult, status int) (*response, error) {
-	h := versionHeaders(res.Version)
-	h.Set("Location", fmt.Sprintf("%s/%s/%s/_history/%d", req.base, req.typ, res.Version.ID, res.Version.VersionID))
+// written answers a create, update or patch as Prefer: return asks
+// (the representation by default).
+func (s *Server) written(req *request, out result) *response {
+	v := out.version
+	h := versionHeaders(v)
+	h.Set("Location", fmt.Sprintf("%s/%s/%s/_history/%d", req.base, v.Type, v.ID, v.VersionID))
 	switch preference(req.header, "return") {
 	case "minimal":
-		return &response{status: status, header: h}, nil
+		return &response{status: out.status, header: h}
 	case "OperationOutcome":
-		return &response{status: status, header: h, body: fhir.Outcome(fhir.Issue{
-			Severity: fhir.SeverityInformation, Code: fhir.CodeInformational,
-			Diagnostics: fmt.Sprintf("%s/%s stored as version %d", req.typ, res.Version.ID, res.Version.VersionID)})}, nil
+		return &response{status: out.status, header: h, body: information(out.info)}
 	}
-	return &response{status: status, header: h, body: res.Version.Body}, nil
+	return &response{status: out.status, header: h, body: v.Body}
+}
+
+// information is an OperationOutcome saying what happened.
+func information(msg string) []byte {
+	return fhir.Outcome(fhir.Issue{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Diagnostics: msg})
 }
 
 func versionHeaders(v store.Version) http.Header {
@@ -157,18 +175,39 @@ func (s *Server) vread(req *request) (*response, error) {
 	return s.found(req, v)
 }
 
-// found answers a read, honouring If-None-Match and If-Modified-Since.
+// found answers a read or vread, honouring If-None-Match and
+// If-Modified-Since.
 func (s *Server) found(req *request, v store.Version) (*response, error) {
 	h := versionHeaders(v)
-	if inm := req.header.Get("If-None-Match"); inm != "" && inm == h.Get("ETag") {
+	if notModified(v, req.header.Get("If-None-Match"), req.header.Get("If-Modified-Since")) {
 		return &response{status: http.StatusNotModified, header: h}, nil
 	}
-	if ims := req.header.Get("If-Modified-Since"); ims != "" {
-		if t, err := http.ParseTime(ims); err == nil && !v.LastUpdated.Truncate(time.Second).After(t) {
-			return &response{status: http.StatusNotModified, header: h}, nil
+	return &response{status: http.StatusOK, header: h, body: v.Body}, nil
+}
+
+// notModified decides a conditional read (RFC 9110 13.1.2, 13.1.3): an
+// If-None-Match listing v's version (weak comparison: W/"3", "3" and * all
+// match) or, when there is none, an If-Modified-Since not before v's
+// last update (HTTP dates have whole seconds).
+func notModified(v store.Version, ifNoneMatch, ifModifiedSince string) bool {
+	if ifNoneMatch = strings.TrimSpace(ifNoneMatch); ifNoneMatch != "" {
+		for _, tag := range strings.Split(ifNoneMatch, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" {
+				return true
+			}
+			if n, ok := parseVersion(strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)); ok && n == v.VersionID {
+				return true
+			}
+		}
+		return false
+	}
+	if ifModifiedSince != "" {
+		if t, err := http.ParseTime(ifModifiedSince); err == nil && !v.LastUpdated.Truncate(time.Second).After(t) {
+			return true
 		}
 	}
-	return &response{status: http.StatusOK, header: h, body: v.Body}, nil
+	return false
 }
 
 func (s *Server) delete(req *request) (*response, error) {
@@ -176,23 +215,24 @@ func (s *Server) delete(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.store.Delete(req.ctx, req.typ, req.id, pre)
+	out, err := deleteIn(req.ctx, s.store, req.typ, req.id, pre)
 	if err != nil {
 		return nil, err
 	}
+	return s.deleted(req, out), nil
+}
+
+// deleted answers a delete: 204, or 200 with an OperationOutcome when
+// Prefer: return=OperationOutcome asks for one.
+func (s *Server) deleted(req *request, out result) *response {
 	h := http.Header{}
-	if res.Version.VersionID != 0 {
-		h.Set("ETag", fmt.Sprintf(`W/"%d"`, res.Version.VersionID))
+	if out.version.VersionID != 0 {
+		h.Set("ETag", fmt.Sprintf(`W/"%d"`, out.version.VersionID))
 	}
 	if preference(req.header, "return") == "OperationOutcome" {
-		msg := fmt.Sprintf("%s/%s deleted", req.typ, req.id)
-		if res.Version.VersionID == 0 {
-			msg = fmt.Sprintf("%s/%s did not exist or was already deleted; nothing changed", req.typ, req.id)
-		}
-		return &response{status: http.StatusOK, header: h, body: fhir.Outcome(fhir.Issue{
-			Severity: fhir.SeverityInformation, Code: fhir.CodeInformational, Diagnostics: msg})}, nil
+		return &response{status: http.StatusOK, header: h, body: information(out.info)}
 	}
-	return &response{status: http.StatusNoContent, header: h}, nil
+	return &response{status: http.StatusNoContent, header: h}
 }
 
 // Paging limits for _history.

@@ -30,6 +30,9 @@ type Options struct {
 	MaxBodyBytes int64
 	// RequestTimeout is every request's deadline. Default 30 s.
 	RequestTimeout time.Duration
+	// MaxBundleEntries bounds the entries of a batch or transaction
+	// Bundle (413 beyond). Default 1000.
+	MaxBundleEntries int
 	// Version is the software version the CapabilityStatement names.
 	Version string
 	// Now is the clock for the CapabilityStatement date; default time.Now.
@@ -62,6 +65,9 @@ func New(opts Options) *Server {
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.MaxBundleEntries <= 0 {
+		opts.MaxBundleEntries = 1000
 	}
 	if opts.Version == "" {
 		opts.Version = "dev"
@@ -116,7 +122,11 @@ type request struct {
 	query  map[string][]string
 	header http.Header
 	body   io.Reader
-	base   string
+	// bodyKind is what the route expects the body to be; bodyType is the
+	// media type the client sent it as ("" when it sent none).
+	bodyKind bodyKind
+	bodyType string
+	base     string
 	// contentType is the media type to answer with.
 	contentType string
 }
@@ -156,7 +166,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	h, err := s.route(req, segs)
 	if err == nil {
 		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
-			if err = checkContentType(c.Request); err == nil {
+			if req.bodyType, err = checkContentType(c.Request, req.bodyKind); err == nil {
 				req.body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
 			}
 		}
@@ -187,8 +197,13 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 	m := req.method
 	switch len(segs) {
 	case 0:
-		if m == http.MethodPost {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "batch and transaction Bundles are not served yet")
+		switch m {
+		case http.MethodPost:
+			return s.bundle, nil
+		case http.MethodGet, http.MethodHead:
+			if _, ok := req.query["_type"]; ok {
+				return nil, fhir.Errorf(fhir.CodeNotSupported, "searching several types at once ([base]?_type=...) is not served; search each type")
+			}
 		}
 		return nil, methodNotAllowed(m, "the FHIR base")
 	case 1:
@@ -224,13 +239,37 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 		}
 		return h, nil
 	}
+	// Conditional interactions on [type]?criteria need search on the type
+	// as well as the interaction itself.
+	conditional := func(i Interaction, h handlerFunc) (handlerFunc, error) {
+		if err := supported(i); err != nil {
+			return nil, err
+		}
+		return pick(SearchType, h)
+	}
 	switch len(segs) {
 	case 1:
 		switch m {
 		case http.MethodPost:
+			if req.header.Get("If-None-Exist") != "" {
+				return conditional(Create, s.create)
+			}
 			return pick(Create, s.create)
 		case http.MethodGet, http.MethodHead:
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "search is not served yet")
+			return pick(SearchType, s.search)
+		case http.MethodPut:
+			if hasCriteria(req.query) {
+				return conditional(Update, s.conditionalUpdate)
+			}
+		case http.MethodDelete:
+			if hasCriteria(req.query) {
+				return conditional(Delete, s.conditionalDelete)
+			}
+		case http.MethodPatch:
+			if hasCriteria(req.query) {
+				req.bodyKind = bodyPatch
+				return conditional(Patch, s.conditionalPatch)
+			}
 		}
 		return nil, methodNotAllowed(m, req.typ)
 	case 2:
@@ -244,7 +283,11 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 			return s.operation(req, TypeLevel, segs[1])
 		}
 		if segs[1] == "_search" {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "search is not served yet")
+			if m != http.MethodPost {
+				return nil, methodNotAllowed(m, req.typ+"/_search")
+			}
+			req.bodyKind = bodyForm
+			return pick(SearchType, s.search)
 		}
 		req.id = segs[1]
 		if !fhir.ValidID(req.id) {
@@ -258,7 +301,8 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 		case http.MethodDelete:
 			return pick(Delete, s.delete)
 		case http.MethodPatch:
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "patch is not supported")
+			req.bodyKind = bodyPatch
+			return pick(Patch, s.patch)
 		}
 		return nil, methodNotAllowed(m, req.typ+"/[id]")
 	case 3, 4:
@@ -312,7 +356,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", err.Error()))
 	}
 	if status == http.StatusMethodNotAllowed {
-		c.Header("Allow", "GET, HEAD, POST, PUT, DELETE")
+		c.Header("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE")
 	}
 	c.Data(status, fhirJSON, body)
 }

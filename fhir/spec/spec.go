@@ -97,6 +97,9 @@ type Element struct {
 	// MemberNames are the JSON member names that carry this element: each
 	// choice variant, and the "_" form of every primitive one.
 	MemberNames []string
+	// Summary is the definition's isSummary: the element belongs to the
+	// subset _summary=true returns.
+	Summary bool
 }
 
 // Unbounded is Element.Max for "*".
@@ -391,6 +394,7 @@ func (c *catalog) addElements(t *Type, fes []specfile.Element) error {
 			Min:              fe.Min,
 			ContentReference: fe.ContentReference,
 			Binding:          fe.Binding,
+			Summary:          fe.Summary,
 		}
 		switch fe.Max {
 		case "*":

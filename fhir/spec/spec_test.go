@@ -225,3 +225,22 @@ func TestFastMatchersAgreeWithRegex(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryFlags: isSummary is carried over from the definitions, for
+// _summary=true.
+func TestSummaryFlags(t *testing.T) {
+	for path, want := range map[string]bool{
+		"Task.status": true, "Task.owner": true, "Task.input": false, "Task.text": false,
+		"Patient.name": true, "Patient.contact": false, "Coding.code": true,
+		"Task.restriction.modifierExtension": true, "Task.restriction.period": false,
+	} {
+		e, ok := ElementByPath(path)
+		if !ok {
+			t.Errorf("%s is missing", path)
+			continue
+		}
+		if e.Summary != want {
+			t.Errorf("%s: Summary = %v, want %v", path, e.Summary, want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 )
 
 // Method says which interaction made a version.
@@ -97,6 +98,29 @@ type HistoryPage struct {
 // r must not be used by another goroutine during the call. LastUpdated has
 // microsecond precision.
 type Store interface {
+	Tx
+	// VRead returns one version; a deleted version is a deleted error, an
+	// unknown one not-found.
+	VRead(ctx context.Context, typ, id string, version int64) (Version, error)
+	// History lists versions newest first (see HistoryPage). Instance
+	// history of an id that never existed is not-found; type and system
+	// history of nothing is an empty page.
+	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// Transaction runs fn in one database transaction: everything fn does
+	// through tx commits together when fn returns nil, and nothing of it
+	// when fn returns an error (which Transaction returns). A serialisation
+	// failure the database reports is retried by running fn again, so fn
+	// must have no effects outside tx.
+	Transaction(ctx context.Context, fn func(tx Tx) error) error
+	// Ping reports whether the store can be reached (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Tx is what can be done inside one transaction; a Store does the same,
+// each call then being its own transaction.
+type Tx interface {
 	// Create stores r as version 1 under the id r already carries (the
 	// caller assigns server ids). An id already in use, even by a deleted
 	// resource, is a duplicate error.
@@ -117,15 +141,39 @@ type Store interface {
 	// Read returns the current version: fhir not-found for an unknown id,
 	// fhir deleted (410) when the current version is a deletion.
 	Read(ctx context.Context, typ, id string) (Version, error)
-	// VRead returns one version; a deleted version is a deleted error, an
-	// unknown one not-found.
-	VRead(ctx context.Context, typ, id string, version int64) (Version, error)
-	// History lists versions newest first (see HistoryPage). Instance
-	// history of an id that never existed is not-found; type and system
-	// history of nothing is an empty page.
-	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
-	// Ping reports whether the store can be reached (readiness).
-	Ping(ctx context.Context) error
-	// Close releases the store's connections.
-	Close() error
+	// Search finds current (not deleted) resources of q's type matching
+	// q, in q's sort order (default: last updated, newest first; always
+	// with a stable tiebreak), one page at a time (see SearchPage).
+	Search(ctx context.Context, q *search.Query, page PageRequest) (SearchPage, error)
+	// Lock serialises, until the end of the transaction, every
+	// transaction that locks the same key: what conditional creates and
+	// updates take on their criteria so that concurrent ones cannot both
+	// find nothing and both create. Outside Transaction it is a no-op.
+	Lock(ctx context.Context, key string) error
+}
+
+// PageRequest asks for one page of a search.
+type PageRequest struct {
+	// Count is the page size (the caller caps it); 0 asks for the total
+	// only.
+	Count int
+	// Cursor continues a search from a previous page's Next or Previous;
+	// empty starts at the first page. A cursor keeps its page stable
+	// while others write.
+	Cursor string
+	// Total asks for the accurate number of matches.
+	Total bool
+}
+
+// SearchPage is one page of a search.
+type SearchPage struct {
+	Matches []Version
+	// Included holds the resources _include and _revinclude (with
+	// :iterate) brought in for this page's matches, each once.
+	Included []Version
+	// Total is the number of matches over all pages, or -1 when not
+	// asked for.
+	Total int
+	// Next and Previous are opaque cursors ("" at either end).
+	Next, Previous string
 }

@@ -46,6 +46,8 @@ type Element struct {
 	ContentReference string `json:"contentReference,omitempty"`
 	// Binding is the ValueSet URL (no version) of a required binding.
 	Binding string `json:"binding,omitempty"`
+	// Summary is the element's isSummary: what _summary=true keeps.
+	Summary bool `json:"summary,omitempty"`
 }
 
 // TypeRef is one allowed type of an element.

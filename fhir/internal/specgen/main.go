@@ -102,6 +102,7 @@ type (
 		Min              int    `json:"min"`
 		Max              string `json:"max"`
 		MaxLength        int    `json:"maxLength"`
+		IsSummary        bool   `json:"isSummary"`
 		ContentReference string `json:"contentReference"`
 		Type             []struct {
 			Code          string      `json:"code"`
@@ -259,7 +260,7 @@ func build(p *pkg) (*specfile.File, error) {
 			if !strings.Contains(ed.Path, ".") {
 				continue // the root says nothing a validator needs
 			}
-			e := specfile.Element{Path: ed.Path, Min: ed.Min, Max: ed.Max, ContentReference: ed.ContentReference}
+			e := specfile.Element{Path: ed.Path, Min: ed.Min, Max: ed.Max, ContentReference: ed.ContentReference, Summary: ed.IsSummary}
 			for _, ty := range ed.Type {
 				code, err := typeCode(sd, ed.Path, ty.Code, ty.Extension)
 				if err != nil {

@@ -12,28 +12,44 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlsearch"
 )
 
 // Store is the PostgreSQL store. It is safe for concurrent use, and any
 // number of processes may share one database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	baseURL string
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Option adjusts the pool configuration parsed from the URL before the
-// pool is built.
-type Option func(*pgxpool.Config)
+// Option adjusts how Open builds the store.
+type Option func(*options)
+
+type options struct {
+	pool    *pgxpool.Config
+	baseURL string
+}
 
 // WithMaxConns sets the pool size (pgxpool's default is max(4, NumCPU);
 // the URL's pool_max_conns parameter does the same).
 func WithMaxConns(n int32) Option {
-	return func(c *pgxpool.Config) { c.MaxConns = n }
+	return func(o *options) { o.pool.MaxConns = n }
 }
 
 // WithPoolConfig gives full access to the pool configuration.
-func WithPoolConfig(f func(*pgxpool.Config)) Option { return Option(f) }
+func WithPoolConfig(f func(*pgxpool.Config)) Option {
+	return func(o *options) { f(o.pool) }
+}
+
+// WithBaseURL is the gateway's public FHIR base (https://host/fhir).
+// Searches and includes treat absolute references under it like relative
+// ones. Index rows keep references as written, so changing it needs no
+// reindexing.
+func WithBaseURL(u string) Option {
+	return func(o *options) { o.baseURL = u }
+}
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // DSN) and applies the embedded migrations.
@@ -43,8 +59,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		// pgconn redacts the password in its parse errors.
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	for _, o := range opts {
-		o(cfg)
+	o := options{pool: cfg}
+	for _, f := range opts {
+		f(&o)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -54,7 +71,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, baseURL: o.baseURL}, nil
 }
 
 // Pool is the store's connection pool, for tools that measure the database
@@ -89,26 +106,6 @@ var (
 	_ dbtx = (pgx.Tx)(nil)
 )
 
-// insertSQL writes version 1 of a resource, current row and history row,
-// in one statement. ON CONFLICT DO NOTHING makes an id in use (live or
-// deleted) insert nothing at all, which the caller reads as "exists".
-const insertSQL = `WITH cur AS (
-	INSERT INTO resources (type, id, version, last_updated, method, deleted, body)
-	VALUES ($1, $2, 1, $3, $4, false, $5)
-	ON CONFLICT DO NOTHING
-	RETURNING type, id, version, last_updated, method, deleted, body)
-INSERT INTO resource_history (type, id, version, last_updated, method, deleted, body)
-SELECT type, id, version, last_updated, method, deleted, body FROM cur`
-
-// writeSQL replaces the current row with a new version and records it in
-// history, in one statement. The caller holds the row lock.
-const writeSQL = `WITH cur AS (
-	UPDATE resources SET version = $3, last_updated = $4, method = $5, deleted = $6, body = $7
-	WHERE type = $1 AND id = $2
-	RETURNING type, id, version, last_updated, method, deleted, body)
-INSERT INTO resource_history (type, id, version, last_updated, method, deleted, body)
-SELECT type, id, version, last_updated, method, deleted, body FROM cur`
-
 // head is what a write needs to know about the current version.
 type head struct {
 	version     int64
@@ -142,28 +139,54 @@ func stamp(r *fhir.Resource, version int64, at time.Time) ([]byte, error) {
 	return body, nil
 }
 
+// internal wraps an error that is not the client's, keeping fhir errors
+// as they are.
+func internal(err error, format string, args ...any) error {
+	if _, ok := fhir.AsError(err); ok {
+		return err
+	}
+	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+}
+
 // Create stores r as version 1 in one round trip.
 func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
+	return create(ctx, s.pool, r)
+}
+
+// create is Create on db: the pool (one statement is its own transaction)
+// or a transaction.
+func create(ctx context.Context, db dbtx, r *fhir.Resource) (store.WriteResult, error) {
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
 	typ, id := r.Type(), r.ID()
+	v, ok, err := insertFirst(ctx, db, r, store.MethodCreate)
+	if err != nil {
+		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
+	}
+	if !ok {
+		return store.WriteResult{}, fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
+	}
+	return store.WriteResult{Version: v, Created: true}, nil
+}
+
+// insertFirst stamps r as version 1 and writes it with its index rows; ok
+// is false, nothing written, when the id is in use.
+func insertFirst(ctx context.Context, db dbtx, r *fhir.Resource, method store.Method) (store.Version, bool, error) {
+	typ, id := r.Type(), r.ID()
 	now := store.Now()
 	body, err := stamp(r, 1, now)
 	if err != nil {
-		return store.WriteResult{}, fmt.Errorf("postgres: create: %w", err)
+		return store.Version{}, false, err
 	}
-	tag, err := s.pool.Exec(ctx, insertSQL, typ, id, now, string(store.MethodCreate), body)
-	if err != nil {
-		return store.WriteResult{}, fmt.Errorf("postgres: create %s/%s: %w", typ, id, err)
+	rows := sqlsearch.RowsOf(r)
+	mask := tableMask(&rows)
+	args := append([]any{typ, id, now, string(method), body}, indexArgs(&rows, mask)...)
+	tag, err := db.Exec(ctx, insertSQL(mask), args...)
+	if err != nil || tag.RowsAffected() == 0 {
+		return store.Version{}, false, err
 	}
-	if tag.RowsAffected() == 0 {
-		return store.WriteResult{}, fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
-	}
-	return store.WriteResult{
-		Version: store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body},
-		Created: true,
-	}, nil
+	return store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: method, Body: body}, true, nil
 }
 
 // errLostCreate means an update as create found no row, but another
@@ -181,23 +204,31 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
+	var res store.WriteResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = update(ctx, tx, r, pre)
+		return err
+	})
+	if err != nil {
+		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
+	}
+	return res, nil
+}
+
+// update is Update inside the transaction tx, which must be READ
+// COMMITTED. When the update as create loses a race with a concurrent
+// creator, its insert wrote nothing (ON CONFLICT DO NOTHING waits for the
+// other transaction and then skips), so it simply tries again in the same
+// transaction: the next statement's snapshot sees the committed row, and
+// lockHead locks it. No savepoint is needed, since nothing failed.
+func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
 	for attempt := 1; ; attempt++ {
-		var res store.WriteResult
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			var err error
-			res, err = put(ctx, tx, r, pre)
-			return err
-		})
+		res, err := put(ctx, tx, r, pre)
 		if errors.Is(err, errLostCreate) && attempt < maxUpdateAttempts {
 			continue
 		}
-		if err != nil {
-			if _, ok := fhir.AsError(err); ok {
-				return store.WriteResult{}, err
-			}
-			return store.WriteResult{}, fmt.Errorf("postgres: update %s/%s: %w", r.Type(), r.ID(), err)
-		}
-		return res, nil
+		return res, err
 	}
 }
 
@@ -211,29 +242,22 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition)
 		return store.WriteResult{}, err
 	}
 	if !found {
-		now := store.Now()
-		body, err := stamp(r, 1, now)
+		v, ok, err := insertFirst(ctx, tx, r, store.MethodUpdate)
 		if err != nil {
 			return store.WriteResult{}, err
 		}
-		tag, err := tx.Exec(ctx, insertSQL, typ, id, now, string(store.MethodUpdate), body)
-		if err != nil {
-			return store.WriteResult{}, err
-		}
-		if tag.RowsAffected() == 0 {
+		if !ok {
 			return store.WriteResult{}, errLostCreate
 		}
-		return store.WriteResult{
-			Version: store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodUpdate, Body: body},
-			Created: true,
-		}, nil
+		return store.WriteResult{Version: v, Created: true}, nil
 	}
 	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
 	body, err := stamp(r, next, now)
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := write(ctx, tx, typ, id, next, now, store.MethodUpdate, body); err != nil {
+	rows := sqlsearch.RowsOf(r)
+	if err := write(ctx, tx, typ, id, next, now, store.MethodUpdate, body, &rows); err != nil {
 		return store.WriteResult{}, err
 	}
 	return store.WriteResult{
@@ -241,10 +265,12 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition)
 	}, nil
 }
 
-// write records a new version of a resource whose row the caller locked;
-// a nil body is a deletion.
-func write(ctx context.Context, tx dbtx, typ, id string, version int64, at time.Time, method store.Method, body []byte) error {
-	tag, err := tx.Exec(ctx, writeSQL, typ, id, version, at, string(method), body == nil, body)
+// write records a new version of a resource whose row the caller locked,
+// with its index rows; a nil body is a deletion (and rows are then empty).
+func write(ctx context.Context, tx dbtx, typ, id string, version int64, at time.Time, method store.Method, body []byte, rows *sqlsearch.Rows) error {
+	mask := tableMask(rows)
+	args := append([]any{typ, id, version, at, string(method), body == nil, body}, indexArgs(rows, mask)...)
+	tag, err := tx.Exec(ctx, writeSQL(mask), args...)
 	if err != nil {
 		return err
 	}
@@ -258,37 +284,44 @@ func write(ctx context.Context, tx dbtx, typ, id string, version int64, at time.
 func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
 	var res store.WriteResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		h, found, err := lockHead(ctx, tx, typ, id)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
-			return err
-		}
-		if !found || h.deleted {
-			return nil
-		}
-		next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
-		if err := write(ctx, tx, typ, id, next, now, store.MethodDelete, nil); err != nil {
-			return err
-		}
-		res.Version = store.Version{Type: typ, ID: id, VersionID: next, LastUpdated: now, Method: store.MethodDelete, Deleted: true}
-		return nil
+		var err error
+		res, err = remove(ctx, tx, typ, id, pre)
+		return err
 	})
 	if err != nil {
-		if _, ok := fhir.AsError(err); ok {
-			return store.WriteResult{}, err
-		}
-		return store.WriteResult{}, fmt.Errorf("postgres: delete %s/%s: %w", typ, id, err)
+		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
 	}
 	return res, nil
 }
 
+// remove is Delete inside a transaction.
+func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+	h, found, err := lockHead(ctx, tx, typ, id)
+	if err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+		return store.WriteResult{}, err
+	}
+	if !found || h.deleted {
+		return store.WriteResult{}, nil
+	}
+	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+	if err := write(ctx, tx, typ, id, next, now, store.MethodDelete, nil, &sqlsearch.Rows{}); err != nil {
+		return store.WriteResult{}, err
+	}
+	return store.WriteResult{Version: store.Version{Type: typ, ID: id, VersionID: next, LastUpdated: now, Method: store.MethodDelete, Deleted: true}}, nil
+}
+
 // Read returns the current version.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	return read(ctx, s.pool, typ, id)
+}
+
+func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
 	v := store.Version{Type: typ, ID: id}
 	var method string
-	err := s.pool.QueryRow(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = $1 AND id = $2", typ, id).
+	err := db.QueryRow(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = $1 AND id = $2", typ, id).
 		Scan(&v.VersionID, &v.LastUpdated, &method, &v.Deleted, &v.Body)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

@@ -16,6 +16,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlsearch"
 )
 
 // FileName is the database file Open creates in its folder.
@@ -28,15 +29,25 @@ const busyTimeout = 10 * time.Second
 // Store is the SQLite store. It is safe for concurrent use; several
 // processes may open one file, though only one writes at a time.
 type Store struct {
-	w *sql.DB // one connection: every write, serialised
-	r *sql.DB // read-only connections, concurrent with the writer
+	w       *sql.DB // one connection: every write, serialised
+	r       *sql.DB // read-only connections, concurrent with the writer
+	baseURL string
 }
+
+// Option adjusts how Open builds the store.
+type Option func(*Store)
+
+// WithBaseURL is the gateway's public FHIR base (https://host/fhir).
+// Searches and includes treat absolute references under it like relative
+// ones. Index rows keep references as written, so changing it needs no
+// reindexing.
+func WithBaseURL(u string) Option { return func(s *Store) { s.baseURL = u } }
 
 var _ store.Store = (*Store)(nil)
 
 // Open opens (creating when missing) dir/signpost.db and applies the
 // embedded migrations.
-func Open(ctx context.Context, dir string) (*Store, error) {
+func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("sqlite: no data folder given")
 	}
@@ -81,7 +92,11 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // dsn is the connection string for the writer or the readers. Every
@@ -167,9 +182,9 @@ func text(body []byte) any {
 	return string(body)
 }
 
-// insertFirst writes version 1 (current row and history row); it reports
-// false, writing nothing, when the id is already in use.
-func insertFirst(ctx context.Context, tx dbtx, v store.Version) (bool, error) {
+// insertFirst writes version 1 (current row, history row and index rows);
+// it reports false, writing nothing, when the id is already in use.
+func insertFirst(ctx context.Context, tx dbtx, v store.Version, rows *sqlsearch.Rows) (bool, error) {
 	res, err := tx.ExecContext(ctx, insertCurrentSQL, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), string(v.Method), false, text(v.Body))
 	if err != nil {
 		return false, err
@@ -178,12 +193,15 @@ func insertFirst(ctx context.Context, tx dbtx, v store.Version) (bool, error) {
 	if err != nil || n == 0 {
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), string(v.Method), false, text(v.Body))
-	return err == nil, err
+	if _, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, v.LastUpdated.UnixMicro(), string(v.Method), false, text(v.Body)); err != nil {
+		return false, err
+	}
+	return true, insertIndex(ctx, tx, v.Type, v.ID, rows)
 }
 
-// writeNext replaces the current row with v and records v in history.
-func writeNext(ctx context.Context, tx dbtx, v store.Version) error {
+// writeNext replaces the current row with v, records v in history and
+// replaces the index rows (rows is empty for a deletion).
+func writeNext(ctx context.Context, tx dbtx, v store.Version, rows *sqlsearch.Rows) error {
 	at := v.LastUpdated.UnixMicro()
 	res, err := tx.ExecContext(ctx, updateCurrentSQL, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body), v.Type, v.ID)
 	if err != nil {
@@ -192,8 +210,13 @@ func writeNext(ctx context.Context, tx dbtx, v store.Version) error {
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("version %d of %s/%s: updated %d current rows, want 1 (%v)", v.VersionID, v.Type, v.ID, n, err)
 	}
-	_, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body))
-	return err
+	if _, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body)); err != nil {
+		return err
+	}
+	if err := deleteIndex(ctx, tx, v.Type, v.ID); err != nil {
+		return err
+	}
+	return insertIndex(ctx, tx, v.Type, v.ID, rows)
 }
 
 // head is what a write needs to know about the current version.
@@ -245,22 +268,37 @@ func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
+	var res store.WriteResult
+	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+		var err error
+		res, err = create(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return store.WriteResult{}, internal(err, "create %s/%s", r.Type(), r.ID())
+	}
+	return res, nil
+}
+
+// create is Create inside a write transaction.
+func create(ctx context.Context, tx dbtx, r *fhir.Resource) (store.WriteResult, error) {
+	if err := store.CheckResource(r); err != nil {
+		return store.WriteResult{}, err
+	}
 	typ, id := r.Type(), r.ID()
 	now := store.Now()
 	body, err := stamp(r, 1, now)
 	if err != nil {
-		return store.WriteResult{}, internal(err, "create")
+		return store.WriteResult{}, err
 	}
 	v := store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}
-	err = inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
-		ok, err := insertFirst(ctx, tx, v)
-		if err == nil && !ok {
-			return fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
-		}
-		return err
-	})
+	rows := sqlsearch.RowsOf(r)
+	ok, err := insertFirst(ctx, tx, v, &rows)
 	if err != nil {
-		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
+		return store.WriteResult{}, err
+	}
+	if !ok {
+		return store.WriteResult{}, fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
 	}
 	return store.WriteResult{Version: v, Created: true}, nil
 }
@@ -272,63 +310,56 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
-	typ, id := r.Type(), r.ID()
 	var res store.WriteResult
 	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
-		h, found, err := readHead(ctx, tx, typ, id)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
-			return err
-		}
-		v := store.Version{Type: typ, ID: id, Method: store.MethodUpdate}
-		if !found {
-			v.VersionID, v.LastUpdated = 1, store.Now()
-			if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
-				return err
-			}
-			ok, err := insertFirst(ctx, tx, v)
-			if err == nil && !ok {
-				err = fmt.Errorf("%s/%s appeared while the write lock was held", typ, id)
-			}
-			res = store.WriteResult{Version: v, Created: true}
-			return err
-		}
-		v.VersionID, v.LastUpdated = h.version+1, store.NextTime(store.Now(), h.lastUpdated)
-		if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
-			return err
-		}
-		res = store.WriteResult{Version: v}
-		return writeNext(ctx, tx, v)
+		var err error
+		res, err = update(ctx, tx, r, pre)
+		return err
 	})
 	if err != nil {
-		return store.WriteResult{}, internal(err, "update %s/%s", typ, id)
+		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
 	}
 	return res, nil
+}
+
+// update is Update inside a write transaction.
+func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+	typ, id := r.Type(), r.ID()
+	h, found, err := readHead(ctx, tx, typ, id)
+	if err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+		return store.WriteResult{}, err
+	}
+	v := store.Version{Type: typ, ID: id, Method: store.MethodUpdate}
+	if !found {
+		v.VersionID, v.LastUpdated = 1, store.Now()
+		if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
+			return store.WriteResult{}, err
+		}
+		rows := sqlsearch.RowsOf(r)
+		ok, err := insertFirst(ctx, tx, v, &rows)
+		if err == nil && !ok {
+			err = fmt.Errorf("%s/%s appeared while the write lock was held", typ, id)
+		}
+		return store.WriteResult{Version: v, Created: true}, err
+	}
+	v.VersionID, v.LastUpdated = h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+	if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
+		return store.WriteResult{}, err
+	}
+	rows := sqlsearch.RowsOf(r)
+	return store.WriteResult{Version: v}, writeNext(ctx, tx, v, &rows)
 }
 
 // Delete records a deletion as the next version.
 func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
 	var res store.WriteResult
 	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
-		h, found, err := readHead(ctx, tx, typ, id)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
-			return err
-		}
-		if !found || h.deleted {
-			return nil
-		}
-		v := store.Version{Type: typ, ID: id, VersionID: h.version + 1, LastUpdated: store.NextTime(store.Now(), h.lastUpdated),
-			Method: store.MethodDelete, Deleted: true}
-		if err := writeNext(ctx, tx, v); err != nil {
-			return err
-		}
-		res.Version = v
-		return nil
+		var err error
+		res, err = remove(ctx, tx, typ, id, pre)
+		return err
 	})
 	if err != nil {
 		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
@@ -336,12 +367,36 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 	return res, nil
 }
 
+// remove is Delete inside a write transaction.
+func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+	h, found, err := readHead(ctx, tx, typ, id)
+	if err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+		return store.WriteResult{}, err
+	}
+	if !found || h.deleted {
+		return store.WriteResult{}, nil
+	}
+	v := store.Version{Type: typ, ID: id, VersionID: h.version + 1, LastUpdated: store.NextTime(store.Now(), h.lastUpdated),
+		Method: store.MethodDelete, Deleted: true}
+	if err := writeNext(ctx, tx, v, &sqlsearch.Rows{}); err != nil {
+		return store.WriteResult{}, err
+	}
+	return store.WriteResult{Version: v}, nil
+}
+
 // Read returns the current version.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	return read(ctx, s.r, typ, id)
+}
+
+func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
 	v := store.Version{Type: typ, ID: id}
 	var micros int64
 	var method string
-	err := s.r.QueryRowContext(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = ? AND id = ?", typ, id).
+	err := db.QueryRowContext(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = ? AND id = ?", typ, id).
 		Scan(&v.VersionID, &micros, &method, &v.Deleted, &v.Body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

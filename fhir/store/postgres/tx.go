@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// maxTransactionAttempts bounds how often Transaction runs fn when the
+// database reports a serialisation failure or a deadlock.
+const maxTransactionAttempts = 5
+
+// Transaction runs fn in one READ COMMITTED transaction. READ COMMITTED is
+// what makes the locking patterns work: after Lock returns, the next
+// statement's snapshot sees whatever the previous holder committed, and an
+// update as create that lost a race finds the winner's row on its retry.
+// A serialisation failure (40001) or deadlock (40P01) rolls back and runs
+// fn again, up to maxTransactionAttempts times, with a short growing pause.
+func (s *Store) Transaction(ctx context.Context, fn func(tx store.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
+			return fn(&tx{s: s, db: ptx})
+		})
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || attempt >= maxTransactionAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
+		}
+	}
+}
+
+// retryable reports a failure that running the transaction again can cure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// Lock is a no-op outside Transaction: a single call is its own
+// transaction, which a lock would not outlive.
+func (s *Store) Lock(ctx context.Context, key string) error { return nil }
+
+// tx is the store.Tx Transaction hands to fn: the store's operations on
+// one pgx transaction.
+type tx struct {
+	s  *Store
+	db pgx.Tx
+}
+
+var _ store.Tx = (*tx)(nil)
+
+func (t *tx) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
+	return create(ctx, t.db, r)
+}
+
+func (t *tx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+	if err := store.CheckResource(r); err != nil {
+		return store.WriteResult{}, err
+	}
+	res, err := update(ctx, t.db, r, pre)
+	if err != nil {
+		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
+	}
+	return res, nil
+}
+
+func (t *tx) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+	res, err := remove(ctx, t.db, typ, id, pre)
+	if err != nil {
+		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
+	}
+	return res, nil
+}
+
+func (t *tx) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	return read(ctx, t.db, typ, id)
+}
+
+func (t *tx) Search(ctx context.Context, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
+	return t.s.search(ctx, t.db, q, page)
+}
+
+// Lock takes a transaction-scoped advisory lock on a 64-bit hash of key.
+// Two different keys may share a hash; they then wait for each other,
+// which costs time, never correctness.
+func (t *tx) Lock(ctx context.Context, key string) error {
+	if _, err := t.db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+		return fmt.Errorf("postgres: lock: %w", err)
+	}
+	return nil
+}

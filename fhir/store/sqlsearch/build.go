@@ -1,0 +1,609 @@
+package sqlsearch
+
+import (
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+)
+
+// expr is a piece of SQL with the arguments of its ? placeholders, in
+// order. Pieces compose by concatenation, which keeps the order right.
+type expr struct {
+	sql  string
+	args []any
+}
+
+func ex(sql string, args ...any) expr { return expr{sql, args} }
+
+// join joins pieces with sep.
+func join(sep string, es []expr) expr {
+	var b strings.Builder
+	var args []any
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(e.sql)
+		args = append(args, e.args...)
+	}
+	return expr{b.String(), args}
+}
+
+func and(es ...expr) expr { return paren(join(" AND ", es)) }
+
+func or(es ...expr) expr {
+	if len(es) == 1 {
+		return es[0]
+	}
+	return paren(join(" OR ", es))
+}
+
+func paren(e expr) expr { return expr{"(" + e.sql + ")", e.args} }
+
+// cat concatenates pieces.
+func cat(es ...expr) expr { return join("", es) }
+
+// inList is col IN (?, ?, ...).
+func inList[T any](col string, vals []T) expr {
+	if len(vals) == 1 {
+		return ex(col+" = ?", vals[0])
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	return expr{col + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ") + ")", args}
+}
+
+var (
+	never  = ex("1 = 0")
+	always = ex("1 = 1")
+)
+
+// cond is what one search parameter asks of a resource.
+type cond struct {
+	// table is the index table whose rows the condition tests, with the
+	// row as alias c; "" when it tests the resource's own row (_id,
+	// _lastUpdated), as alias res (see onResource).
+	table string
+	row   expr
+	// onResource builds the condition for a resources row alias (used
+	// when table is "").
+	onResource func(alias string) expr
+	// neg: the resource matches when it has NO row matching row (:not,
+	// :missing=true).
+	neg bool
+}
+
+// builder turns a search.Query into SQL.
+type builder struct {
+	o   Options
+	now time.Time
+	typ string // the searched type
+}
+
+// local is the condition that reference row alias points at this server:
+// a relative reference, or an absolute one with this server's base.
+func (b *builder) local(alias string) expr {
+	if b.o.BaseURL == "" {
+		return ex(alias + ".base = ''")
+	}
+	return ex("("+alias+".base = '' OR "+alias+".base = ?)", b.o.BaseURL)
+}
+
+// filters is the WHERE clause of the main query over resources r.
+//
+// Index rows exist only for live resources, so when some condition
+// requires an index row of r itself (a positive top-level condition or a
+// chain) "NOT r.deleted" is implied and left out: the planner can then
+// answer the query from indexes alone (resources_pkey holds type and id),
+// reading resource rows only for the page.
+func (b *builder) filters(q *search.Query) (expr, error) {
+	es := []expr{ex("r.type = ?", q.Type)}
+	live := false
+	for i := range q.Params {
+		e, implies, err := b.param(q.Type, &q.Params[i])
+		if err != nil {
+			return expr{}, err
+		}
+		es = append(es, e)
+		live = live || implies
+	}
+	if !live {
+		es = append(es, ex("NOT r.deleted"))
+	}
+	return join(" AND ", es), nil
+}
+
+// param is the condition one parameter puts on resources r of typ; live
+// reports that it holds only for a resource with index rows, so live.
+func (b *builder) param(typ string, p *search.Param) (e expr, live bool, err error) {
+	switch {
+	case p.Has != nil:
+		e, err = b.has(typ, p.Has)
+		return e, false, err
+	case p.Chain != nil:
+		e, err = b.chain(typ, p)
+		return e, true, err
+	}
+	c, err := b.cond(p)
+	if err != nil {
+		return expr{}, false, err
+	}
+	switch {
+	case c.table == "":
+		return c.onResource("r"), false, nil
+	case c.neg:
+		return cat(ex("NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = r.type AND c.res_id = r.id AND "), c.row, ex(")")), false, nil
+	default:
+		return cat(ex("r.id IN (SELECT c.res_id FROM "+c.table+" c WHERE c.res_type = ? AND ", typ), c.row, ex(")")), true, nil
+	}
+}
+
+// chain is a one-level chain: resources whose reference p points at a
+// resource matching p.Chain.Param.
+func (b *builder) chain(typ string, p *search.Param) (expr, error) {
+	c, err := b.cond(&p.Chain.Param)
+	if err != nil {
+		return expr{}, err
+	}
+	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"))
+	var e expr
+	switch {
+	case c.table == "":
+		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
+			ref, ex(" AND NOT t.deleted AND "), c.onResource("t"), ex(")"))
+	case c.neg:
+		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
+			ref, ex(" AND NOT t.deleted AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = t.type AND c.res_id = t.id AND "), c.row, ex("))"))
+	default:
+		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN "+c.table+" c ON c.res_type = ref.target_type AND c.res_id = ref.target_id WHERE "),
+			ref, ex(" AND "), c.row, ex(")"))
+	}
+	return e, nil
+}
+
+// has is _has:Type:ref:param: resources r that a resource of h.Type
+// matching h.Param points at through h.Ref.
+func (b *builder) has(typ string, h *search.Has) (expr, error) {
+	c, err := b.cond(&h.Param)
+	if err != nil {
+		return expr{}, err
+	}
+	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"))
+	var e expr
+	switch {
+	case c.table == "":
+		e = cat(ex("r.id IN (SELECT ref.target_id FROM idx_reference ref JOIN resources t ON t.type = ref.res_type AND t.id = ref.res_id WHERE "),
+			ref, ex(" AND "), c.onResource("t"), ex(")"))
+	case c.neg:
+		e = cat(ex("r.id IN (SELECT ref.target_id FROM idx_reference ref WHERE "),
+			ref, ex(" AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = ref.res_type AND c.res_id = ref.res_id AND "), c.row, ex("))"))
+	default:
+		e = cat(ex("r.id IN (SELECT ref.target_id FROM idx_reference ref JOIN "+c.table+" c ON c.res_type = ref.res_type AND c.res_id = ref.res_id WHERE "),
+			ref, ex(" AND "), c.row, ex(")"))
+	}
+	return e, nil
+}
+
+// tables maps parameter types to index tables.
+var tables = map[search.ParamType]string{
+	search.TypeToken:     "idx_token",
+	search.TypeString:    "idx_string",
+	search.TypeReference: "idx_reference",
+	search.TypeDate:      "idx_date",
+	search.TypeNumber:    "idx_number",
+	search.TypeQuantity:  "idx_quantity",
+	search.TypeURI:       "idx_uri",
+}
+
+// cond builds the condition of a parameter without chain or _has.
+func (b *builder) cond(p *search.Param) (cond, error) {
+	d := p.Def
+	if d == nil {
+		return cond{}, fmt.Errorf("sqlsearch: parameter %s has no definition", p.Name)
+	}
+	switch d.Code {
+	case "_id":
+		return b.idCond(p), nil
+	case "_lastUpdated":
+		return b.lastUpdatedCond(p), nil
+	}
+	table, ok := tables[d.Type]
+	if !ok {
+		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).WithStatus(400)
+	}
+	c := cond{table: table}
+	param := ex("c.param = ?", d.Code)
+	if p.Modifier == search.ModMissing {
+		// One value, true or false: a resource has a value exactly when
+		// it has a row for the parameter.
+		c.row, c.neg = param, len(p.Values) > 0 && p.Values[0].Missing
+		return c, nil
+	}
+	if len(p.Values) == 0 {
+		return cond{}, fmt.Errorf("sqlsearch: parameter %s has no value", p.Name)
+	}
+	vals := make([]expr, 0, len(p.Values))
+	for i := range p.Values {
+		v := &p.Values[i]
+		var e expr
+		switch d.Type {
+		case search.TypeToken:
+			e = tokenValue(p, v)
+		case search.TypeString:
+			e = stringValue(p, v)
+		case search.TypeReference:
+			e = b.referenceValue(p, v)
+		case search.TypeDate:
+			e = b.dateValue(v, "c.low", "c.high", func(t time.Time, _ bool) any { return Micros(t) })
+		case search.TypeNumber:
+			e = b.numberValue(v, false)
+		case search.TypeQuantity:
+			e = b.numberValue(v, true)
+			if v.System != "" {
+				e = and(e, ex("c.system = ? AND c.code = ?", v.System, v.Code))
+			} else if v.Code != "" {
+				e = and(e, ex("(c.code = ? OR c.unit = ?)", v.Code, v.Code))
+			}
+		case search.TypeURI:
+			e = uriValue(p, v)
+		}
+		vals = append(vals, e)
+	}
+	c.row = and(param, or(vals...))
+	c.neg = p.Modifier == search.ModNot
+	return c, nil
+}
+
+// idCond is _id, a token on the resources row.
+func (b *builder) idCond(p *search.Param) cond {
+	c := cond{}
+	switch p.Modifier {
+	case search.ModMissing:
+		// Every resource has an id.
+		missing := len(p.Values) > 0 && p.Values[0].Missing
+		c.onResource = func(string) expr {
+			if missing {
+				return never
+			}
+			return always
+		}
+		return c
+	case search.ModText:
+		c.onResource = func(a string) expr {
+			var es []expr
+			for _, v := range p.Values {
+				es = append(es, prefixRange(a+".id", v.Raw))
+			}
+			return or(es...)
+		}
+		return c
+	}
+	ids := make([]string, 0, len(p.Values))
+	for _, v := range p.Values {
+		id := v.Code
+		if v.SystemGiven && v.System != "" {
+			continue // _id has no system: system|id matches nothing
+		}
+		ids = append(ids, id)
+	}
+	c.onResource = func(a string) expr {
+		if len(ids) == 0 {
+			if p.Modifier == search.ModNot {
+				return always
+			}
+			return never
+		}
+		e := inList(a+".id", ids)
+		if p.Modifier == search.ModNot {
+			return cat(ex("NOT "), paren(e))
+		}
+		return e
+	}
+	return c
+}
+
+// lastUpdatedCond is _lastUpdated, a date on the resources row: a point,
+// so low and high are both last_updated.
+func (b *builder) lastUpdatedCond(p *search.Param) cond {
+	c := cond{}
+	if p.Modifier == search.ModMissing {
+		missing := len(p.Values) > 0 && p.Values[0].Missing
+		c.onResource = func(string) expr {
+			if missing {
+				return never
+			}
+			return always
+		}
+		return c
+	}
+	c.onResource = func(a string) expr {
+		var es []expr
+		for i := range p.Values {
+			es = append(es, b.dateValue(&p.Values[i], a+".last_updated", a+".last_updated", func(t time.Time, _ bool) any {
+				return Timestamp(t.UnixMicro())
+			}))
+		}
+		return or(es...)
+	}
+	return c
+}
+
+func tokenValue(p *search.Param, v *search.Value) expr {
+	switch p.Modifier {
+	case search.ModText:
+		if v.Text == "" {
+			return ex("c.text <> ''")
+		}
+		return and(ex("c.text <> ''"), prefixRange("c.text", v.Text))
+	case search.ModOfType:
+		return ex("(c.type_system = ? AND c.type_code = ? AND c.code = ?)", v.TypeSystem, v.TypeCode, v.Code)
+	}
+	switch {
+	case !v.SystemGiven:
+		return ex("c.code = ?", v.Code)
+	case v.System == "":
+		return ex("(c.system = '' AND c.code = ?)", v.Code)
+	case v.Code == "":
+		return ex("c.system = ?", v.System)
+	}
+	return ex("(c.system = ? AND c.code = ?)", v.System, v.Code)
+}
+
+func stringValue(p *search.Param, v *search.Value) expr {
+	switch p.Modifier {
+	case search.ModExact:
+		return ex("(c.value = ? AND c.exact = ?)", v.Text, v.Exact)
+	case search.ModContains:
+		return ex(`c.value LIKE ? ESCAPE '\'`, "%"+escapeLike(v.Text)+"%")
+	}
+	return prefixRange("c.value", v.Text)
+}
+
+func uriValue(p *search.Param, v *search.Value) expr {
+	switch p.Modifier {
+	case search.ModBelow:
+		return prefixRange("c.value", v.URL)
+	case search.ModAbove:
+		return inList("c.value", uriPrefixes(v.URL))
+	}
+	return ex("c.value = ?", v.URL)
+}
+
+// uriPrefixes are the values :above matches: the uri itself and every
+// prefix of it that ends just before or just after a '/' after the
+// authority, so http://a.org/fhir/ValueSet/x is above by
+// http://a.org/fhir, http://a.org/fhir/ and http://a.org/fhir/ValueSet ...
+func uriPrefixes(u string) []string {
+	out := []string{u}
+	start := 0
+	if i := strings.Index(u, "://"); i >= 0 {
+		start = i + 3
+	}
+	for i := start; i < len(u); i++ {
+		if u[i] != '/' {
+			continue
+		}
+		if i > start {
+			out = append(out, u[:i])
+		}
+		if i+1 < len(u) {
+			out = append(out, u[:i+1])
+		}
+	}
+	return out
+}
+
+func (b *builder) referenceValue(p *search.Param, v *search.Value) expr {
+	d := p.Def
+	if p.Modifier == search.ModIdentifier {
+		if v.SystemGiven {
+			return ex("(c.id_value = ? AND c.id_system = ?)", v.Code, v.System)
+		}
+		return ex("c.id_value = ?", v.Code)
+	}
+	byURL := func(url string) expr {
+		return ex("(c.target_id IS NULL AND c.id_value IS NULL AND c.url = ?)", url)
+	}
+	if d.Canonical {
+		if v.Version != "" {
+			return and(byURL(v.URL), ex("c.version = ?", v.Version))
+		}
+		return byURL(v.URL)
+	}
+	if v.ID == "" {
+		return byURL(v.URL)
+	}
+	es := []expr{ex("c.target_id = ?", v.ID)}
+	if v.Type != "" {
+		es = append(es, ex("c.target_type = ?", v.Type))
+	}
+	if v.Base == "" || strings.TrimSuffix(v.Base, "/") == b.o.BaseURL {
+		es = append(es, b.local("c"))
+	} else {
+		es = append(es, ex("c.base = ?", v.Base))
+	}
+	if v.Version != "" {
+		es = append(es, ex("c.version = ?", v.Version))
+	}
+	return and(es...)
+}
+
+// dateValue compares a search date with the range [lo, hi] of a resource
+// value, as R4 3.1.1.4 tabulates: the search value is a range [sl, sh]
+// too. arg turns a bound into the argument the columns compare with.
+//
+//	eq  sl <= lo and hi <= sh       (the search range contains the value)
+//	ne  not eq
+//	gt  hi > sh                      (the value reaches above the range)
+//	lt  lo < sl
+//	ge  gt or eq
+//	le  lt or eq
+//	sa  lo > sh                      (starts after the range)
+//	eb  hi < sl                      (ends before the range)
+//	ap  the value overlaps the range widened by 10% of the time between
+//	    the search value and now, on each side
+func (b *builder) dateValue(v *search.Value, lo, hi string, arg func(t time.Time, high bool) any) expr {
+	sl, sh := arg(v.Low, false), arg(v.High, true)
+	eq := ex("("+lo+" >= ? AND "+hi+" <= ?)", sl, sh)
+	switch v.Prefix {
+	case search.PrefixNe:
+		return ex("("+lo+" < ? OR "+hi+" > ?)", sl, sh)
+	case search.PrefixGt:
+		return ex(hi+" > ?", sh)
+	case search.PrefixLt:
+		return ex(lo+" < ?", sl)
+	case search.PrefixGe:
+		return or(ex(hi+" > ?", sh), eq)
+	case search.PrefixLe:
+		return or(ex(lo+" < ?", sl), eq)
+	case search.PrefixSa:
+		return ex(lo+" > ?", sh)
+	case search.PrefixEb:
+		return ex(hi+" < ?", sl)
+	case search.PrefixAp:
+		gap := b.now.Sub(v.Low)
+		if gap < 0 {
+			gap = -gap
+		}
+		delta := gap / 10
+		low, high := v.Low.Add(-delta), v.High.Add(delta)
+		if low.Before(search.MinTime) || low.After(v.Low) {
+			low = search.MinTime
+		}
+		if high.After(search.MaxTime) || high.Before(v.High) {
+			high = search.MaxTime
+		}
+		return ex("("+lo+" <= ? AND "+hi+" >= ?)", arg(high, true), arg(low, false))
+	}
+	return eq
+}
+
+// numberValue compares a search number with a row's [low, high] (a point
+// for a number or quantity value, a range for a Range with NULL for an
+// open end). R4 3.1.1.4.2: the search value's precision gives its range
+// [sl, sh]; eq and ne test the value is in (or out of) that range, the
+// other prefixes compare with the value exactly, as written ("lt100: less
+// than exactly 100"); sa and eb use the range; ap accepts 10% of the
+// value (or the precision range when wider).
+func (b *builder) numberValue(v *search.Value, nullable bool) expr {
+	sv, sl, sh := v.Number, v.NumberLow, v.NumberHigh
+	// lower bound tests treat a NULL low as -infinity, upper ones a NULL
+	// high as +infinity.
+	lowLT := func(op string, x search.Decimal) expr {
+		if nullable {
+			return ex("(c.low IS NULL OR c.low "+op+" ?)", x)
+		}
+		return ex("c.low "+op+" ?", x)
+	}
+	highGT := func(op string, x search.Decimal) expr {
+		if nullable {
+			return ex("(c.high IS NULL OR c.high "+op+" ?)", x)
+		}
+		return ex("c.high "+op+" ?", x)
+	}
+	switch v.Prefix {
+	case search.PrefixNe:
+		return or(lowLT("<", sl), highGT(">", sh))
+	case search.PrefixLt:
+		return lowLT("<", sv)
+	case search.PrefixLe:
+		return lowLT("<=", sv)
+	case search.PrefixGt:
+		return highGT(">", sv)
+	case search.PrefixGe:
+		return highGT(">=", sv)
+	case search.PrefixSa:
+		return ex("c.low > ?", sh)
+	case search.PrefixEb:
+		return ex("c.high < ?", sl)
+	case search.PrefixAp:
+		lo, hi := approximately(sv, sl, sh)
+		return and(lowLT("<=", hi), highGT(">=", lo))
+	}
+	return ex("(c.low >= ? AND c.high <= ?)", sl, sh)
+}
+
+// approximately widens a number to ±10% of its value, or to its precision
+// range when that is wider.
+func approximately(v, lo, hi search.Decimal) (search.Decimal, search.Decimal) {
+	val, ok1 := new(big.Rat).SetString(string(v))
+	l, ok2 := new(big.Rat).SetString(string(lo))
+	h, ok3 := new(big.Rat).SetString(string(hi))
+	if !ok1 || !ok2 || !ok3 {
+		return lo, hi
+	}
+	tenth := new(big.Rat).Abs(val)
+	tenth.Quo(tenth, big.NewRat(10, 1))
+	if a := new(big.Rat).Sub(val, tenth); a.Cmp(l) < 0 {
+		l = a
+	}
+	if a := new(big.Rat).Add(val, tenth); a.Cmp(h) > 0 {
+		h = a
+	}
+	return search.Decimal(ratString(l)), search.Decimal(ratString(h))
+}
+
+// ratString writes r as plain decimal text; every value here has a finite
+// decimal expansion (tenths of decimals), so 30 digits are exact.
+func ratString(r *big.Rat) string {
+	s := r.FloatString(30)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	return s
+}
+
+// prefixRange is "col starts with p" as a range over byte order, which a
+// B-tree index serves in both databases: p <= col < succ(p).
+func prefixRange(col, p string) expr {
+	if p == "" {
+		return always
+	}
+	if s, ok := successor(p); ok {
+		return ex("("+col+" >= ? AND "+col+" < ?)", p, s)
+	}
+	return ex(col+" >= ?", p)
+}
+
+// successor is the smallest string greater than every string that starts
+// with p, in UTF-8 byte order (which is code point order): p with its last
+// code point incremented, dropping trailing U+10FFFF. ok is false when p
+// is all U+10FFFF.
+func successor(p string) (string, bool) {
+	for p != "" {
+		r, size := utf8.DecodeLastRuneInString(p)
+		p = p[:len(p)-size]
+		if r == utf8.MaxRune || r == utf8.RuneError && size <= 1 {
+			continue
+		}
+		next := r + 1
+		if next >= 0xD800 && next <= 0xDFFF { // surrogates are not encodable
+			next = 0xE000
+		}
+		return p + string(next), true
+	}
+	return "", false
+}
+
+// escapeLike escapes LIKE's wildcards and its escape character.
+func escapeLike(s string) string {
+	if !strings.ContainsAny(s, `%_\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == '%' || r == '_' || r == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

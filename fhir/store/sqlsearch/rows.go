@@ -1,0 +1,112 @@
+package sqlsearch
+
+import (
+	"math"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+)
+
+// Rows are the search index rows of one resource version as both stores'
+// index tables hold them: search.Extract's rows with _id and _lastUpdated
+// left out (they are columns of the resources table), dates as Unix
+// microseconds, and number and quantity values as the ranges the prefixes
+// compare.
+type Rows struct {
+	Tokens     []search.Token
+	Strings    []search.String
+	References []search.Reference
+	Dates      []Date
+	Numbers    []Number
+	Quantities []Quantity
+	URIs       []search.URI
+}
+
+// Date is a date row: the closed range [Low, High] in Unix microseconds,
+// with search.MinTime and search.MaxTime (the open ends) as the smallest
+// and largest int64 (see Micros).
+type Date struct {
+	Param     string
+	Low, High int64
+}
+
+// Number is a number row. A value is a point: Low and High are Value. (R4
+// compares a stored number with the range the search value's precision
+// implies, not with a range of its own: "100" stored matches 100.4
+// searched as ge100 no more than 100 does.)
+type Number struct {
+	Param            string
+	Value, Low, High search.Decimal
+}
+
+// Quantity is a quantity row: a point as Number, or a Range, whose Value is
+// empty and whose Low or High is empty (NULL in SQL) for an open end.
+type Quantity struct {
+	Param              string
+	Value, Low, High   search.Decimal
+	System, Code, Unit string
+}
+
+// Indexed reports whether the stores keep index rows for a parameter: _id
+// and _lastUpdated are answered from the resources table instead.
+func Indexed(param string) bool { return param != "_id" && param != "_lastUpdated" }
+
+// Micros is a date bound as the index tables hold it. The open ends map
+// to the extremes of int64 so that an open start compares below, and an
+// open end above, every instant, in both databases, with no NULLs.
+func Micros(t time.Time) int64 {
+	switch {
+	case !t.After(search.MinTime):
+		return math.MinInt64
+	case !t.Before(search.MaxTime):
+		return math.MaxInt64
+	}
+	return t.UnixMicro()
+}
+
+// RowsOf extracts the index rows of r, which must be stamped already.
+func RowsOf(r *fhir.Resource) Rows {
+	ix := search.Extract(r)
+	out := Rows{
+		Tokens:     ix.Tokens[:0],
+		Strings:    ix.Strings,
+		References: ix.References,
+		URIs:       ix.URIs,
+	}
+	for _, t := range ix.Tokens {
+		if Indexed(t.Param) {
+			out.Tokens = append(out.Tokens, t)
+		}
+	}
+	if len(ix.Dates) > 0 {
+		out.Dates = make([]Date, 0, len(ix.Dates))
+		for _, d := range ix.Dates {
+			if Indexed(d.Param) {
+				out.Dates = append(out.Dates, Date{Param: d.Param, Low: Micros(d.Low), High: Micros(d.High)})
+			}
+		}
+	}
+	if len(ix.Numbers) > 0 {
+		out.Numbers = make([]Number, len(ix.Numbers))
+		for i, n := range ix.Numbers {
+			out.Numbers[i] = Number{Param: n.Param, Value: n.Value, Low: n.Value, High: n.Value}
+		}
+	}
+	if len(ix.Quantities) > 0 {
+		out.Quantities = make([]Quantity, len(ix.Quantities))
+		for i, q := range ix.Quantities {
+			row := Quantity{Param: q.Param, Value: q.Value, Low: q.Low, High: q.High, System: q.System, Code: q.Code, Unit: q.Unit}
+			if q.Value != "" {
+				row.Low, row.High = q.Value, q.Value
+			}
+			out.Quantities[i] = row
+		}
+	}
+	return out
+}
+
+// Len is the number of rows.
+func (r *Rows) Len() int {
+	return len(r.Tokens) + len(r.Strings) + len(r.References) + len(r.Dates) + len(r.Numbers) + len(r.Quantities) + len(r.URIs)
+}

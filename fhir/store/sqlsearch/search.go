@@ -1,0 +1,618 @@
+package sqlsearch
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// Querier runs one query for Search. The SQL has ? placeholders (the
+// store rewrites them when its driver wants others, see Rebind) and never
+// a ? inside a literal. Args are strings, int64, bool, and two types the
+// store binds as its columns want: Timestamp and search.Decimal. row is
+// called for every result row with a function that scans it; an error
+// from row stops the query and is returned.
+type Querier interface {
+	Query(ctx context.Context, sql string, args []any, row func(scan func(dest ...any) error) error) error
+}
+
+// Timestamp is an argument compared with resources.last_updated, as Unix
+// microseconds: PostgreSQL binds it as a timestamptz, SQLite as the
+// integer it keeps.
+type Timestamp int64
+
+// Dialect holds the few SQL fragments the stores write differently.
+type Dialect struct {
+	// ByteOrder follows resources.id where it is compared or sorted, to
+	// make it byte order (PostgreSQL's columns have the database's
+	// collation; SQLite's BINARY already is).
+	ByteOrder string
+	// Fence ends a subquery the planner must not merge into the outer
+	// query, so its sort keys are computed once per row.
+	Fence string
+}
+
+var (
+	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, Fence: " OFFSET 0"}
+	SQLite   = Dialect{Fence: " LIMIT -1 OFFSET 0"}
+)
+
+// Options are what a store passes to Search.
+type Options struct {
+	Dialect Dialect
+	// BaseURL is this server's FHIR base (https://host/fhir): absolute
+	// references under it are the same as relative ones, in searches and
+	// includes. Index rows keep references as written, so the base can
+	// change without reindexing. "" treats only relative references as
+	// local.
+	BaseURL string
+	// Now is the clock the ap prefix measures from; nil is time.Now.
+	Now func() time.Time
+}
+
+// MaxIncludeDepth bounds _include:iterate and _revinclude:iterate: the
+// rounds of following references from what the previous round included.
+const MaxIncludeDepth = 8
+
+// maxIDs is how many ids one include query lists.
+const maxIDs = 500
+
+// Search runs q on db: one page of matches in q's order (see sortKeys),
+// the total when asked, and the resources q's includes bring in.
+func Search(ctx context.Context, db Querier, o Options, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
+	if q == nil || q.Type == "" {
+		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "a search needs a resource type")
+	}
+	if page.Count < 0 {
+		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "_count must not be negative").At("_count").WithStatus(400)
+	}
+	o.BaseURL = strings.TrimSuffix(o.BaseURL, "/")
+	b := &builder{o: o, now: time.Now(), typ: q.Type}
+	if o.Now != nil {
+		b.now = o.Now()
+	}
+	keys, err := b.sortKeys(q)
+	if err != nil {
+		return store.SearchPage{}, err
+	}
+	where, err := b.filters(q)
+	if err != nil {
+		return store.SearchPage{}, err
+	}
+	out := store.SearchPage{Matches: []store.Version{}, Total: -1}
+	if page.Total {
+		count := cat(ex("SELECT count(*) FROM resources r WHERE "), where)
+		err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&out.Total) })
+		if err != nil {
+			return store.SearchPage{}, fmt.Errorf("count: %w", err)
+		}
+	}
+	if page.Count == 0 {
+		return out, nil
+	}
+	cur, err := decodeCursor(page.Cursor, signature(keys))
+	if err != nil {
+		return store.SearchPage{}, err
+	}
+	if err := b.page(ctx, db, where, keys, cur, page.Count, &out); err != nil {
+		return store.SearchPage{}, err
+	}
+	if len(q.Include)+len(q.RevInclude) > 0 && len(out.Matches) > 0 {
+		if out.Included, err = b.includes(ctx, db, q, out.Matches); err != nil {
+			return store.SearchPage{}, err
+		}
+	}
+	return out, nil
+}
+
+// keyKind is what a sort key's values are.
+type keyKind int
+
+const (
+	kindTimestamp keyKind = iota // resources.last_updated
+	kindInt                      // index dates
+	kindText
+	kindDecimal
+)
+
+// sortKey is one ORDER BY key over resources r.
+type sortKey struct {
+	name    string
+	desc    bool
+	kind    keyKind
+	expr    expr
+	nonNull bool // a column of r: never NULL, and an index may give its order
+}
+
+// sortKeys are q's _sort keys, or _lastUpdated descending (newest first)
+// when it has none. The id, byte order ascending, always follows as the
+// tiebreak and is not in the list.
+//
+// A parameter with several values per resource sorts by its smallest for
+// an ascending key and its largest for a descending one (for dates: the
+// earliest start ascending, the latest end descending), as the common
+// servers do; resources without a value sort last either way.
+func (b *builder) sortKeys(q *search.Query) ([]sortKey, error) {
+	sorts := q.Sort
+	if len(sorts) == 0 {
+		sorts = []search.SortKey{{Name: "_lastUpdated", Descending: true}}
+	}
+	keys := make([]sortKey, 0, len(sorts))
+	for _, s := range sorts {
+		k := sortKey{name: s.Name, desc: s.Descending}
+		agg := "min"
+		if s.Descending {
+			agg = "max"
+		}
+		sub := func(table, col string) expr {
+			return ex("(SELECT "+agg+"("+col+") FROM "+table+" c WHERE c.res_type = r.type AND c.res_id = r.id AND c.param = ?)", s.Name)
+		}
+		switch {
+		case s.Name == "_lastUpdated":
+			k.kind, k.expr, k.nonNull = kindTimestamp, ex("r.last_updated"), true
+		case s.Name == "_id":
+			k.kind, k.expr, k.nonNull = kindText, ex("r.id"+b.o.Dialect.ByteOrder), true
+		case s.Def == nil:
+			return nil, fhir.Errorf(fhir.CodeInvalid, "_sort: %s is not a parameter of %s", s.Name, q.Type).At("_sort").WithStatus(400)
+		default:
+			switch s.Def.Type {
+			case search.TypeDate:
+				col := "c.low"
+				if s.Descending {
+					col = "c.high"
+				}
+				k.kind, k.expr = kindInt, sub("idx_date", col)
+			case search.TypeString:
+				k.kind, k.expr = kindText, sub("idx_string", "c.value")
+			case search.TypeToken:
+				k.kind, k.expr = kindText, sub("idx_token", "c.code")
+			case search.TypeReference:
+				k.kind, k.expr = kindText, sub("idx_reference", "c.url")
+			case search.TypeURI:
+				k.kind, k.expr = kindText, sub("idx_uri", "c.value")
+			case search.TypeNumber, search.TypeQuantity:
+				col := "c.low"
+				if s.Descending {
+					col = "c.high"
+				}
+				k.kind, k.expr = kindDecimal, sub(tables[s.Def.Type], col)
+			default:
+				return nil, fhir.Errorf(fhir.CodeNotSupported, "_sort: %s parameters cannot sort", s.Def.Type).At("_sort").WithStatus(400)
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// signature names a sort, so a cursor is only used with the sort it was
+// made for.
+func signature(keys []sortKey) string {
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k.name
+		if k.desc {
+			parts[i] = "-" + k.name
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+const versionColumns = "type, id, version, last_updated, method, deleted, body"
+
+// page reads one page of matches into out and sets its cursors. It reads
+// one row more than asked to learn whether another page follows, and
+// pages by keyset (the sort values and id of the row the cursor names),
+// so a page never repeats or skips a resource that existed before the
+// first page was read, whatever is written meanwhile.
+func (b *builder) page(ctx context.Context, db Querier, where expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
+	backward := cur != nil && cur.Dir == dirBefore
+	// The page's ids and sort keys are found first, from indexes as far
+	// as the planner can; resource rows (and their bodies) are read for
+	// the page alone.
+	sel := []expr{ex("r.id AS id")}
+	outer := []string{"r.type, r.id, r.version, r.last_updated, r.method, r.deleted, r.body"}
+	keyCols := []string{"m.id"}
+	subqueries := false
+	for i, k := range keys {
+		sel = append(sel, cat(k.expr, ex(fmt.Sprintf(" AS s%d", i))))
+		col := fmt.Sprintf("p.s%d", i)
+		if k.kind == kindDecimal {
+			col = "CAST(" + col + " AS TEXT)"
+		}
+		outer = append(outer, col)
+		keyCols = append(keyCols, fmt.Sprintf("m.s%d", i))
+		subqueries = subqueries || !k.nonNull
+	}
+	inner := cat(ex("SELECT "), join(", ", sel), ex(" FROM resources r WHERE "), where)
+	if cur != nil && subqueries {
+		// The keyset condition names the sort keys again; without the
+		// fence the planner would compute each subquery once per mention.
+		inner = cat(inner, ex(b.o.Dialect.Fence))
+	}
+	ids := cat(ex("SELECT "+strings.Join(keyCols, ", ")+" FROM ("), inner, ex(") m"))
+	if cur != nil {
+		ks, err := b.keyset(keys, cur)
+		if err != nil {
+			return err
+		}
+		ids = cat(ids, ex(" WHERE "), ks)
+	}
+	order := func(alias string) string {
+		parts := make([]string, 0, len(keys)+1)
+		for i, k := range keys {
+			o := fmt.Sprintf("%s.s%d", alias, i)
+			if k.desc != backward {
+				o += " DESC"
+			}
+			if !k.nonNull {
+				// Missing values last, whatever the direction.
+				if backward {
+					o += " NULLS FIRST"
+				} else {
+					o += " NULLS LAST"
+				}
+			}
+			parts = append(parts, o)
+		}
+		id := alias + ".id" + b.o.Dialect.ByteOrder
+		if backward {
+			id += " DESC"
+		}
+		return strings.Join(append(parts, id), ", ")
+	}
+	ids = cat(ids, ex(" ORDER BY "+order("m")+" LIMIT ?", count+1))
+	q := cat(ex("SELECT "+strings.Join(outer, ", ")+" FROM ("), ids,
+		ex(") p JOIN resources r ON r.type = ? AND r.id = p.id WHERE NOT r.deleted ORDER BY "+order("p"), b.typ))
+
+	type row struct {
+		v    store.Version
+		keys []any
+	}
+	var rows []row
+	err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
+		raw := make([]any, len(keys))
+		extra := make([]any, len(keys))
+		for i := range raw {
+			extra[i] = &raw[i]
+		}
+		v, err := scanVersion(scan, extra...)
+		if err != nil {
+			return err
+		}
+		vals := make([]any, len(keys))
+		for i, k := range keys {
+			if vals[i], err = keyValue(k.kind, raw[i]); err != nil {
+				return err
+			}
+		}
+		rows = append(rows, row{v, vals})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	more := len(rows) > count
+	if more {
+		rows = rows[:count]
+	}
+	if backward {
+		slices.Reverse(rows)
+	}
+	for _, r := range rows {
+		out.Matches = append(out.Matches, r.v)
+	}
+	sig := signature(keys)
+	after := func(r row) string { return (&cursor{Dir: dirAfter, Keys: r.keys, ID: r.v.ID, Sig: sig}).encode() }
+	before := func(r row) string { return (&cursor{Dir: dirBefore, Keys: r.keys, ID: r.v.ID, Sig: sig}).encode() }
+	switch {
+	case !backward:
+		if more {
+			out.Next = after(rows[len(rows)-1])
+		}
+		if cur != nil {
+			if len(rows) > 0 {
+				out.Previous = before(rows[0])
+			} else {
+				out.Previous = (&cursor{Dir: dirBefore, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig}).encode()
+			}
+		}
+	default:
+		if more {
+			out.Previous = before(rows[0])
+		}
+		if len(rows) > 0 {
+			out.Next = after(rows[len(rows)-1])
+		} else {
+			out.Next = (&cursor{Dir: dirAfter, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig}).encode()
+		}
+	}
+	return nil
+}
+
+// keyset is the condition that a row m comes after (or, for a backward
+// cursor, before) the cursor's row in the sort order: lexicographic over
+// the keys, NULLs last, then the id.
+func (b *builder) keyset(keys []sortKey, cur *cursor) (expr, error) {
+	if len(cur.Keys) != len(keys) {
+		return expr{}, badCursor()
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		a, err := keyArg(k.kind, cur.Keys[i])
+		if err != nil {
+			return expr{}, err
+		}
+		args[i] = a
+	}
+	backward := cur.Dir == dirBefore
+	idCol := "m.id" + b.o.Dialect.ByteOrder
+	var build func(i int) expr
+	build = func(i int) expr {
+		if i == len(keys) {
+			op := map[[2]bool]string{{false, false}: ">", {false, true}: ">=", {true, false}: "<", {true, true}: "<="}[[2]bool{backward, cur.Inclusive}]
+			return ex(idCol+" "+op+" ?", cur.ID)
+		}
+		k := keys[i]
+		col := fmt.Sprintf("m.s%d", i)
+		rest := build(i + 1)
+		if args[i] == nil {
+			if backward {
+				return or(ex(col+" IS NOT NULL"), and(ex(col+" IS NULL"), rest))
+			}
+			return and(ex(col+" IS NULL"), rest)
+		}
+		// Strictly beyond the cursor's value in the scan direction.
+		op := ">"
+		if k.desc != backward {
+			op = "<"
+		}
+		beyond := ex(col+" "+op+" ?", args[i])
+		if !backward && !k.nonNull {
+			beyond = or(beyond, ex(col+" IS NULL"))
+		}
+		return or(beyond, and(ex(col+" = ?", args[i]), rest))
+	}
+	e := build(0)
+	if k := keys[0]; k.nonNull && args[0] != nil {
+		// Redundant, but an index on the first key can use it.
+		op := ">="
+		if k.desc != backward {
+			op = "<="
+		}
+		e = and(ex(fmt.Sprintf("m.s0 %s ?", op), args[0]), e)
+	}
+	return e, nil
+}
+
+// keyValue turns a scanned sort value into what a cursor holds: int64
+// for times and dates, a string for text and decimals, nil for none.
+func keyValue(kind keyKind, v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case time.Time:
+		return x.UnixMicro(), nil
+	case int64:
+		if kind == kindDecimal {
+			return fmt.Sprint(x), nil
+		}
+		return x, nil
+	case int32:
+		return int64(x), nil
+	case float64:
+		if kind == kindDecimal {
+			return fmt.Sprint(x), nil
+		}
+		return int64(x), nil
+	case []byte:
+		return string(x), nil
+	case string:
+		return x, nil
+	}
+	return nil, fmt.Errorf("sort value of type %T", v)
+}
+
+// keyArg turns a cursor's value back into a query argument.
+func keyArg(kind keyKind, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch kind {
+	case kindTimestamp, kindInt:
+		n, ok := v.(int64)
+		if !ok {
+			return nil, badCursor()
+		}
+		if kind == kindTimestamp {
+			return Timestamp(n), nil
+		}
+		return n, nil
+	case kindDecimal:
+		s, ok := v.(string)
+		if !ok {
+			return nil, badCursor()
+		}
+		return search.Decimal(s), nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, badCursor()
+	}
+	return s, nil
+}
+
+// scanVersion scans the version columns, then extra.
+func scanVersion(scan func(...any) error, extra ...any) (store.Version, error) {
+	var v store.Version
+	var lu any
+	var method string
+	dest := append([]any{&v.Type, &v.ID, &v.VersionID, &lu, &method, &v.Deleted, &v.Body}, extra...)
+	if err := scan(dest...); err != nil {
+		return store.Version{}, err
+	}
+	switch t := lu.(type) {
+	case time.Time:
+		v.LastUpdated = t.UTC()
+	case int64:
+		v.LastUpdated = time.UnixMicro(t).UTC()
+	default:
+		return store.Version{}, fmt.Errorf("last_updated of type %T", lu)
+	}
+	v.Method = store.Method(method)
+	return v, nil
+}
+
+// resourceKey names a resource.
+type resourceKey struct{ typ, id string }
+
+// includes follows q's _include and _revinclude from the matches: first
+// every one of them from the matches, then, round after round, the
+// :iterate ones from what the previous round brought in, until a round
+// brings nothing new or MaxIncludeDepth rounds have run. Each resource
+// comes once, and never a match. Only references to this server (relative,
+// or under BaseURL) are followed; canonical references are not.
+func (b *builder) includes(ctx context.Context, db Querier, q *search.Query, matches []store.Version) ([]store.Version, error) {
+	seen := map[resourceKey]bool{}
+	for _, m := range matches {
+		seen[resourceKey{m.Type, m.ID}] = true
+	}
+	var out []store.Version
+	frontier := matches
+	for depth := 0; len(frontier) > 0 && depth < MaxIncludeDepth; depth++ {
+		byType := map[string][]string{}
+		for _, v := range frontier {
+			byType[v.Type] = append(byType[v.Type], v.ID)
+		}
+		found := map[resourceKey]bool{}
+		for _, inc := range q.Include {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			for typ, ids := range byType {
+				if inc.Source != "*" && inc.Source != typ {
+					continue
+				}
+				if err := b.follow(ctx, db, inc, typ, ids, false, found); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, inc := range q.RevInclude {
+			if depth > 0 && !inc.Iterate {
+				continue
+			}
+			for typ, ids := range byType {
+				if inc.Target != "" && inc.Target != typ {
+					continue
+				}
+				if err := b.follow(ctx, db, inc, typ, ids, true, found); err != nil {
+					return nil, err
+				}
+			}
+		}
+		var fresh []resourceKey
+		for k := range found {
+			if !seen[k] {
+				seen[k] = true
+				fresh = append(fresh, k)
+			}
+		}
+		level, err := b.fetch(ctx, db, fresh)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, level...)
+		frontier = level
+	}
+	return out, nil
+}
+
+// follow adds to found the resources one include reaches from resources
+// of typ: those they reference, or (reverse) those referencing them.
+func (b *builder) follow(ctx context.Context, db Querier, inc search.Include, typ string, ids []string, reverse bool, found map[resourceKey]bool) error {
+	for chunk := range slices.Chunk(ids, maxIDs) {
+		var q expr
+		if reverse {
+			q = cat(ex("SELECT DISTINCT c.res_type, c.res_id FROM idx_reference c WHERE c.target_type = ? AND ", typ), inList("c.target_id", chunk), ex(" AND "), b.local("c"))
+			if inc.Source != "*" {
+				q = cat(q, ex(" AND c.res_type = ?", inc.Source))
+			}
+		} else {
+			q = cat(ex("SELECT DISTINCT c.target_type, c.target_id FROM idx_reference c WHERE c.res_type = ? AND ", typ), inList("c.res_id", chunk),
+				ex(" AND c.target_id IS NOT NULL AND c.target_type IS NOT NULL AND "), b.local("c"))
+			if inc.Target != "" {
+				q = cat(q, ex(" AND c.target_type = ?", inc.Target))
+			}
+		}
+		if inc.Param != "*" {
+			q = cat(q, ex(" AND c.param = ?", inc.Param))
+		}
+		err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
+			var k resourceKey
+			if err := scan(&k.typ, &k.id); err != nil {
+				return err
+			}
+			found[k] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("include: %w", err)
+		}
+	}
+	return nil
+}
+
+// fetch reads the live current versions of keys, ordered by type and id.
+func (b *builder) fetch(ctx context.Context, db Querier, keys []resourceKey) ([]store.Version, error) {
+	byType := map[string][]string{}
+	for _, k := range keys {
+		byType[k.typ] = append(byType[k.typ], k.id)
+	}
+	var out []store.Version
+	for typ, ids := range byType {
+		for chunk := range slices.Chunk(ids, maxIDs) {
+			q := cat(ex("SELECT "+versionColumns+" FROM resources WHERE type = ? AND NOT deleted AND ", typ), inList("id", chunk))
+			err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
+				v, err := scanVersion(scan)
+				if err == nil {
+					out = append(out, v)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("include: %w", err)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Version) int { return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.ID, b.ID)) })
+	return out, nil
+}
+
+// Rebind rewrites ? placeholders as $1, $2 ... for PostgreSQL. The SQL
+// Search builds never has a ? inside a literal.
+func Rebind(sql string) string {
+	n := strings.Count(sql, "?")
+	if n == 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql) + n*3)
+	i := 0
+	for _, c := range []byte(sql) {
+		if c == '?' {
+			i++
+			fmt.Fprintf(&b, "$%d", i)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

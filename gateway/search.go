@@ -1,0 +1,250 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// Search paging. _count defaults to 20 (a screen of a work queue, the
+// page size the issue's integrators ask for) and is capped at 1000 like
+// _history; a larger _count is served as 1000 and the links say so.
+const (
+	defaultSearchCount = 20
+	maxSearchCount     = 1000
+)
+
+// cursorParam carries the store's opaque page cursor in next/previous
+// links. It is the gateway's own parameter: taken off before the query
+// is parsed, never seen by fhir/search.
+const cursorParam = "_cursor"
+
+// searchRequest is a parsed search: the query, the page asked for, and
+// the parameters as understood, which the Bundle's links carry.
+type searchRequest struct {
+	typ        string
+	q          *search.Query
+	page       store.PageRequest
+	understood url.Values
+	subset     *subsetter
+}
+
+// parseSearch parses the parameters of a search on typ. Unknown and
+// unsupported parameters are ignored and left out of the links, or are
+// a 400 when strict (Prefer: handling=strict).
+func parseSearch(typ string, values url.Values, strict bool) (*searchRequest, error) {
+	params := url.Values{}
+	for k, vs := range values {
+		if k != cursorParam {
+			params[k] = vs
+		}
+	}
+	q, err := search.ParseQuery(typ, params, strict)
+	if err != nil {
+		return nil, err
+	}
+	sr := &searchRequest{typ: typ, q: q, page: store.PageRequest{
+		Count:  defaultSearchCount,
+		Cursor: values.Get(cursorParam),
+		Total:  q.Total != "none",
+	}}
+	if q.Count != nil {
+		sr.page.Count = min(*q.Count, maxSearchCount)
+	}
+	switch q.Summary {
+	case "count":
+		// The total only: R4 3.1.1.5.8.
+		sr.page.Count, sr.page.Total = 0, true
+	case "true", "text", "data":
+		if len(q.Elements) > 0 {
+			return nil, fhir.Errorf(fhir.CodeInvalid, "_summary=%s and _elements cannot be combined: each chooses the elements", q.Summary).At("_elements").WithStatus(http.StatusBadRequest)
+		}
+	}
+	if sr.subset, err = newSubsetter(typ, q.Summary, q.Elements); err != nil {
+		return nil, err
+	}
+	sr.understood = understood(typ, params, q.Ignored)
+	sr.understood.Set("_count", strconv.Itoa(sr.page.Count))
+	return sr, nil
+}
+
+// understood is params without what the parser ignored. Ignored names a
+// key; an empty value is ignored on its own (R4), so a key with empty
+// and non-empty values keeps the latter unless the key itself is not
+// understood.
+func understood(typ string, params url.Values, ignored []string) url.Values {
+	out := url.Values{}
+	for k, vs := range params {
+		if !slices.Contains(ignored, k) {
+			out[k] = vs
+			continue
+		}
+		var kept []string
+		for _, v := range vs {
+			if v != "" {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 || len(kept) == len(vs) {
+			continue
+		}
+		if q, err := search.ParseQuery(typ, url.Values{k: kept}, false); err == nil && !slices.Contains(q.Ignored, k) {
+			out[k] = kept
+		}
+	}
+	return out
+}
+
+// search is GET [type]?... and POST [type]/_search.
+func (s *Server) search(req *request) (*response, error) {
+	values, err := searchValues(req)
+	if err != nil {
+		return nil, err
+	}
+	sr, err := parseSearch(req.typ, values, strictHandling(req.header))
+	if err != nil {
+		return nil, err
+	}
+	body, err := searchIn(req.ctx, s.store, req.base, sr)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, body: body}, nil
+}
+
+// searchValues are the query string's parameters plus, for POST
+// _search, those of the form body: the same search either way.
+func searchValues(req *request) (url.Values, error) {
+	values := url.Values{}
+	for k, vs := range req.query {
+		values[k] = slices.Clone(vs)
+	}
+	if req.body == nil {
+		return values, nil
+	}
+	data, err := io.ReadAll(req.body)
+	if err != nil {
+		return nil, err // MaxBytesError becomes 413 in writeError
+	}
+	form, err := url.ParseQuery(string(data))
+	if err != nil {
+		return nil, fhir.Errorf(fhir.CodeStructure, "the _search body is not application/x-www-form-urlencoded: %v", err).WithStatus(http.StatusBadRequest)
+	}
+	for k, vs := range form {
+		values[k] = append(values[k], vs...)
+	}
+	return values, nil
+}
+
+// searchIn runs a parsed search on tx and renders the searchset Bundle.
+func searchIn(ctx context.Context, tx store.Tx, base string, sr *searchRequest) ([]byte, error) {
+	page, err := tx.Search(ctx, sr.q, sr.page)
+	if err != nil {
+		return nil, err
+	}
+	return searchsetBundle(base, sr, page)
+}
+
+// searchsetBundle renders a page of a search. Entries hold the stored
+// bytes as they are unless _summary or _elements asks for a subset.
+func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]byte, error) {
+	path := base + "/" + sr.typ
+	link := func(rel, cursor string) bundleLink {
+		v := url.Values{}
+		for k, vs := range sr.understood {
+			v[k] = vs
+		}
+		if cursor != "" {
+			v.Set(cursorParam, cursor)
+		}
+		return bundleLink{Relation: rel, URL: path + "?" + v.Encode()}
+	}
+	b := bundleOut{ResourceType: "Bundle", Type: "searchset"}
+	if page.Total >= 0 {
+		b.Total = &page.Total
+	}
+	b.Link = append(b.Link, link("self", sr.page.Cursor))
+	if page.Next != "" {
+		b.Link = append(b.Link, link("next", page.Next))
+	}
+	if page.Previous != "" {
+		b.Link = append(b.Link, link("previous", page.Previous))
+	}
+	add := func(v store.Version, mode string) error {
+		body, err := sr.subset.apply(v.Type, v.Body, mode == "match")
+		if err != nil {
+			return fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
+		}
+		b.Entry = append(b.Entry, bundleEntry{
+			FullURL:  base + "/" + v.Type + "/" + v.ID,
+			Resource: body,
+			Search:   &entrySearch{Mode: mode},
+		})
+		return nil
+	}
+	for _, v := range page.Matches {
+		if err := add(v, "match"); err != nil {
+			return nil, err
+		}
+	}
+	for _, v := range page.Included {
+		if err := add(v, "include"); err != nil {
+			return nil, err
+		}
+	}
+	if len(sr.q.Ignored) > 0 {
+		// Tell the client what was not applied (R4's search.mode
+		// "outcome"), so a misspelt parameter is not silently a wider
+		// search.
+		b.Entry = append(b.Entry, bundleEntry{
+			Resource: fhir.Outcome(fhir.Issue{
+				Severity:    fhir.SeverityWarning,
+				Code:        fhir.CodeNotSupported,
+				Diagnostics: "search parameters ignored (unknown, unsupported or empty): " + strings.Join(sr.q.Ignored, ", "),
+			}),
+			Search: &entrySearch{Mode: "outcome"},
+		})
+	}
+	return marshal(b)
+}
+
+// The shapes of the Bundles the gateway writes (history has its own).
+type (
+	bundleOut struct {
+		ResourceType string        `json:"resourceType"`
+		Type         string        `json:"type"`
+		Total        *int          `json:"total,omitempty"`
+		Link         []bundleLink  `json:"link,omitempty"`
+		Entry        []bundleEntry `json:"entry,omitempty"`
+	}
+	bundleLink struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	}
+	bundleEntry struct {
+		FullURL  string          `json:"fullUrl,omitempty"`
+		Resource json.RawMessage `json:"resource,omitempty"`
+		Search   *entrySearch    `json:"search,omitempty"`
+		Response *entryResponse  `json:"response,omitempty"`
+	}
+	entrySearch struct {
+		Mode string `json:"mode"`
+	}
+	entryResponse struct {
+		Status       string          `json:"status"`
+		Location     string          `json:"location,omitempty"`
+		Etag         string          `json:"etag,omitempty"`
+		LastModified string          `json:"lastModified,omitempty"`
+		Outcome      json.RawMessage `json:"outcome,omitempty"`
+	}
+)

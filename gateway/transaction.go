@@ -1,0 +1,818 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/spec"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// Batch and transaction Bundles (R4 3.1.0.11), POSTed to the base.
+//
+// A transaction is one Store.Transaction: every entry commits, or none
+// does and the answer is the failing entry's status with an
+// OperationOutcome naming it (Bundle.entry[3]...). Entries are processed
+// in the order R4 3.1.0.11.2 sets: DELETE, then POST, then PUT and PATCH,
+// then GET and HEAD, each group in Bundle order. Before anything is
+// written, every POST gets its server id (or, with ifNoneExist, the id of
+// its match) and every conditional PUT, PATCH and DELETE its target, so
+// that:
+//
+//   - the fullUrl of each POSTed entry, and the urn:uuid:/urn:oid:
+//     fullUrl of each PUT, is rewritten to Type/id in every
+//     Reference.reference of every resource of the Bundle (references
+//     only: narratives and uri elements are left as sent);
+//   - two entries acting on the same resource fail the transaction (400),
+//     as R4 requires.
+//
+// Conditional references (Patient?identifier=a|1) are resolved by a
+// search inside the transaction, just before the resource holding them is
+// written, so they see what earlier entries wrote: no match is a 400,
+// several a 412. The lock keys of every conditional entry are taken at the
+// start, sorted, so two transactions never wait on each other's locks in
+// opposite orders.
+//
+// A batch runs each entry the same way but in a transaction of its own,
+// in Bundle order; each entry answers with its own status, and a failure
+// carries its OperationOutcome in response.outcome.
+//
+// A Tx offers no VRead, so a transaction's vread entries are read from
+// the Store before the transaction starts (versions never change once
+// written) and, inside it, from tx.Read when the version asked for is the
+// current one: a version the transaction itself wrote is only visible
+// there.
+//
+// Answers list, per entry, response.status ("201 Created"), location
+// (Type/id/_history/n), etag and lastModified. Written resources are
+// included with Prefer: return=representation, an OperationOutcome per
+// entry with return=OperationOutcome; by default (R4 leaves it to the
+// server) they are not, since the client holds what it sent and a
+// 500-entry directory sync does not want it back. GET entries always
+// carry what they read.
+
+// entry is one parsed Bundle entry.
+type entry struct {
+	index   int
+	method  string
+	url     string // request.url as sent, for messages
+	typ     string
+	id      string
+	vid     string
+	fullURL string
+	// resource is the entry's resource (POST, PUT), validated.
+	resource *fhir.Resource
+	patch    patcher
+	pre      store.Precondition
+	// ifNoneMatch and ifModifiedSince make a GET conditional.
+	ifNoneMatch, ifModifiedSince string
+	ifNoneExist                  *criteria
+	// crit is the criteria of a conditional PUT, PATCH or DELETE.
+	crit   *criteria
+	search *searchRequest
+}
+
+func (e *entry) writes() bool {
+	return e.method == http.MethodPost || e.method == http.MethodPut || e.method == http.MethodPatch
+}
+
+func (e *entry) reads() bool { return e.method == http.MethodGet || e.method == http.MethodHead }
+
+// bundle is POST [base].
+func (s *Server) bundle(req *request) (*response, error) {
+	if req.body == nil {
+		return nil, fhir.Errorf(fhir.CodeStructure, "a Bundle body is required").WithStatus(http.StatusBadRequest)
+	}
+	data, err := io.ReadAll(req.body)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, fhir.Errorf(fhir.CodeStructure, "a Bundle body is required").WithStatus(http.StatusBadRequest)
+	}
+	v, err := fhir.DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok || obj["resourceType"] != "Bundle" {
+		return nil, fhir.Errorf(fhir.CodeInvalid, "POST to the base takes a batch or transaction Bundle").At("resourceType").WithStatus(http.StatusBadRequest)
+	}
+	kind, _ := obj["type"].(string)
+	if kind != "transaction" && kind != "batch" {
+		return nil, fhir.Errorf(fhir.CodeInvalid, "Bundle.type %q is not processed here: send a transaction or a batch", kind).At("Bundle.type").WithStatus(http.StatusBadRequest)
+	}
+	raw, present := obj["entry"]
+	list, ok := raw.([]any)
+	if present && !ok {
+		return nil, fhir.Errorf(fhir.CodeStructure, "Bundle.entry must be an array").At("Bundle.entry").WithStatus(http.StatusBadRequest)
+	}
+	if len(list) > s.opts.MaxBundleEntries {
+		return nil, fhir.Errorf(fhir.CodeTooLong, "the Bundle has %d entries; at most %d are processed in one Bundle", len(list), s.opts.MaxBundleEntries).At("Bundle.entry").WithStatus(http.StatusRequestEntityTooLarge)
+	}
+	strict := strictHandling(req.header)
+	entries := make([]*entry, len(list))
+	errs := make([]error, len(list))
+	for i, raw := range list {
+		entries[i], errs[i] = s.parseEntry(req.base, i, raw, strict)
+		if errs[i] != nil {
+			errs[i] = entryError(entries[i], errs[i])
+		}
+	}
+	var results []result
+	if kind == "transaction" {
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+		if results, err = s.transaction(req.ctx, req.base, entries, strict); err != nil {
+			return nil, err
+		}
+		errs = nil
+	} else {
+		results = s.batch(req.ctx, req.base, entries, errs, strict)
+	}
+	body, err := s.bundleResponse(req, kind+"-response", entries, results, errs)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusOK, body: body}, nil
+}
+
+// parseEntry reads and validates one entry; the entry is returned even
+// with an error, for the error's message.
+func (s *Server) parseEntry(base string, i int, raw any, strict bool) (*entry, error) {
+	e := &entry{index: i}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return e, fhir.Errorf(fhir.CodeStructure, "an entry must be an object").WithStatus(http.StatusBadRequest)
+	}
+	e.fullURL, _ = m["fullUrl"].(string)
+	rq, ok := m["request"].(map[string]any)
+	if !ok {
+		return e, fhir.Errorf(fhir.CodeRequired, "the entry has no request").At("Bundle.entry[" + fmt.Sprint(i) + "].request").WithStatus(http.StatusBadRequest)
+	}
+	e.method, _ = rq["method"].(string)
+	e.url, _ = rq["url"].(string)
+	if e.url == "" {
+		return e, fhir.Errorf(fhir.CodeRequired, "the entry's request has no url").WithStatus(http.StatusBadRequest)
+	}
+	rel := strings.TrimPrefix(e.url, base+"/")
+	if strings.Contains(rel, "://") {
+		return e, fhir.Errorf(fhir.CodeNotSupported, "request.url %q is not on this server (%s)", e.url, base).WithStatus(http.StatusBadRequest)
+	}
+	path, rawQuery, _ := strings.Cut(strings.TrimPrefix(rel, "/"), "?")
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return e, fhir.Errorf(fhir.CodeInvalid, "request.url %q has a malformed query: %v", e.url, err).WithStatus(http.StatusBadRequest)
+	}
+	segs := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	e.typ = segs[0]
+	if !s.registry.Serves(e.typ) {
+		return e, fhir.Errorf(fhir.CodeNotSupported, "resource type %q is not served here", e.typ).WithStatus(http.StatusNotFound)
+	}
+	supported := func(is ...Interaction) error {
+		for _, in := range is {
+			if !s.registry.Supports(e.typ, in) {
+				return fhir.Errorf(fhir.CodeNotSupported, "%s is not supported for %s", in, e.typ).WithStatus(http.StatusMethodNotAllowed)
+			}
+		}
+		return nil
+	}
+	if len(segs) >= 2 {
+		e.id = segs[1]
+		if !fhir.ValidID(e.id) {
+			return e, fhir.Errorf(fhir.CodeNotFound, "%q is not a valid id", e.id).WithStatus(http.StatusNotFound)
+		}
+	}
+	if v, _ := rq["ifMatch"].(string); v != "" {
+		if e.pre, err = ifMatch(http.Header{"If-Match": {v}}); err != nil {
+			return e, err
+		}
+	}
+	e.ifNoneMatch, _ = rq["ifNoneMatch"].(string)
+	e.ifModifiedSince, _ = rq["ifModifiedSince"].(string)
+	conditional := len(segs) == 1 && hasCriteria(query) && !e.reads()
+	if conditional {
+		c, err := parseCriteria(e.typ, query)
+		if err != nil {
+			return e, err
+		}
+		e.crit = &c
+	}
+	bad := func() error {
+		return fhir.Errorf(fhir.CodeNotSupported, "%s %s is not an interaction a Bundle entry can carry here", e.method, e.url).WithStatus(http.StatusBadRequest)
+	}
+	switch e.method {
+	case http.MethodGet, http.MethodHead:
+		switch {
+		case len(segs) == 1:
+			if err := supported(SearchType); err != nil {
+				return e, err
+			}
+			e.search, err = parseSearch(e.typ, query, strict)
+			return e, err
+		case len(segs) == 2:
+			return e, supported(Read)
+		case len(segs) == 4 && segs[2] == "_history":
+			e.vid = segs[3]
+			return e, supported(VRead)
+		}
+		return e, bad()
+	case http.MethodDelete:
+		switch {
+		case len(segs) == 2:
+			return e, supported(Delete)
+		case conditional:
+			return e, supported(Delete, SearchType)
+		}
+		return e, bad()
+	case http.MethodPatch:
+		switch {
+		case len(segs) == 2:
+			err = supported(Patch)
+		case conditional:
+			err = supported(Patch, SearchType)
+		default:
+			return e, bad()
+		}
+		if err != nil {
+			return e, err
+		}
+		res, ok := m["resource"].(map[string]any)
+		if !ok {
+			return e, fhir.Errorf(fhir.CodeRequired, "a PATCH entry needs a resource: a Binary (JSON Patch) or Parameters (FHIRPath Patch)").WithStatus(http.StatusBadRequest)
+		}
+		e.patch, err = patchFromEntry(res)
+		return e, err
+	case http.MethodPost:
+		if len(segs) != 1 || rawQuery != "" {
+			return e, bad()
+		}
+		if err := supported(Create); err != nil {
+			return e, err
+		}
+		if v, _ := rq["ifNoneExist"].(string); v != "" {
+			if err := supported(SearchType); err != nil {
+				return e, err
+			}
+			c, err := parseCriteriaString(e.typ, v)
+			if err != nil {
+				return e, err
+			}
+			e.ifNoneExist = &c
+		}
+	case http.MethodPut:
+		switch {
+		case len(segs) == 2:
+			err = supported(Update)
+		case conditional:
+			err = supported(Update, SearchType)
+		default:
+			return e, bad()
+		}
+		if err != nil {
+			return e, err
+		}
+	default:
+		return e, fhir.Errorf(fhir.CodeNotSupported, "request.method %q is not GET, HEAD, POST, PUT, PATCH or DELETE", e.method).WithStatus(http.StatusBadRequest)
+	}
+	// POST and PUT carry a resource.
+	res, ok := m["resource"].(map[string]any)
+	if !ok {
+		return e, fhir.Errorf(fhir.CodeRequired, "a %s entry needs a resource", e.method).WithStatus(http.StatusBadRequest)
+	}
+	if e.resource, err = fhir.ResourceFromObject(res); err != nil {
+		return e, err
+	}
+	if e.resource.Type() != e.typ {
+		return e, fhir.Errorf(fhir.CodeInvalid, "resourceType %q does not match request.url's %q", e.resource.Type(), e.typ).At("resourceType").WithStatus(http.StatusBadRequest)
+	}
+	if e.method == http.MethodPut && e.crit == nil {
+		switch e.resource.ID() {
+		case e.id:
+		case "":
+			return e, fhir.Errorf(fhir.CodeRequired, "the resource must carry the id of request.url (%s)", e.id).At(e.typ + ".id").WithStatus(http.StatusBadRequest)
+		default:
+			return e, fhir.Errorf(fhir.CodeInvalid, "the resource's id %q does not match request.url's %q", e.resource.ID(), e.id).At(e.typ + ".id").WithStatus(http.StatusBadRequest)
+		}
+	}
+	return e, validate(e.resource, strict)
+}
+
+// entryError names the entry in every issue of err: the diagnostics
+// start with Bundle.entry[i] and the method and url, and expressions
+// about the resource become Bundle.entry[i].resource.... Errors that are
+// not a fhir.Error stay internal.
+func entryError(e *entry, err error) error {
+	fe, ok := fhir.AsError(err)
+	if !ok {
+		return err
+	}
+	prefix := fmt.Sprintf("Bundle.entry[%d]", e.index)
+	label := prefix
+	if e.method != "" || e.url != "" {
+		label += " (" + strings.TrimSpace(e.method+" "+e.url) + ")"
+	}
+	out := &fhir.Error{Status: fe.Status}
+	for _, is := range fe.Issues {
+		if !strings.HasPrefix(is.Diagnostics, prefix) {
+			is.Diagnostics = label + ": " + is.Diagnostics
+		}
+		exprs := make([]string, 0, max(1, len(is.Expression)))
+		for _, x := range is.Expression {
+			switch {
+			case strings.HasPrefix(x, prefix):
+				exprs = append(exprs, x)
+			case e.typ != "" && (x == e.typ || strings.HasPrefix(x, e.typ+".")) && e.method != http.MethodGet:
+				exprs = append(exprs, prefix+".resource"+strings.TrimPrefix(x, e.typ))
+			case x == "resourceType":
+				exprs = append(exprs, prefix+".resource")
+			}
+		}
+		if len(exprs) == 0 {
+			exprs = append(exprs, prefix)
+		}
+		is.Expression = exprs
+		out.Issues = append(out.Issues, is)
+	}
+	return out.Wrap(err)
+}
+
+// errConcurrentWrite marks a patch that lost a race with another write
+// although the client did not pin a version: running it again is safe.
+var errConcurrentWrite = errors.New("the resource changed while the patch was applied")
+
+// transactionRetries bounds how often a transaction that lost such a
+// race runs again.
+const transactionRetries = 3
+
+// transaction runs the entries in one Store.Transaction.
+func (s *Server) transaction(ctx context.Context, base string, entries []*entry, strict bool) ([]result, error) {
+	var keys []string
+	for _, e := range entries {
+		if e.ifNoneExist != nil {
+			keys = append(keys, e.ifNoneExist.key)
+		}
+		if e.crit != nil {
+			keys = append(keys, e.crit.key)
+		}
+		if e.method == http.MethodPatch && e.crit == nil {
+			keys = append(keys, patchLockKey(e.typ, e.id))
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	prefetched := map[int]vread{}
+	for i, e := range entries {
+		if e.vid != "" {
+			prefetched[i] = s.readAhead(ctx, e)
+		}
+	}
+	var results []result
+	var err error
+	for attempt := 0; attempt < transactionRetries; attempt++ {
+		err = s.store.Transaction(ctx, func(tx store.Tx) error {
+			for _, k := range keys {
+				if err := tx.Lock(ctx, k); err != nil {
+					return err
+				}
+			}
+			run := &txRun{ctx: ctx, tx: tx, base: base, entries: entries, strict: strict, vreads: prefetched}
+			if err := run.do(); err != nil {
+				return err
+			}
+			results = run.results
+			return nil
+		})
+		if !errors.Is(err, errConcurrentWrite) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// vread is a version read ahead of a transaction.
+type vread struct {
+	v   store.Version
+	err error
+}
+
+func (s *Server) readAhead(ctx context.Context, e *entry) vread {
+	n, ok := parseVersion(e.vid)
+	if !ok {
+		return vread{err: fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %q", e.typ, e.id, e.vid).WithStatus(http.StatusNotFound)}
+	}
+	v, err := s.store.VRead(ctx, e.typ, e.id, n)
+	return vread{v: v, err: err}
+}
+
+// batch runs each entry in a transaction of its own; errs holds the
+// parse errors and receives the processing ones.
+func (s *Server) batch(ctx context.Context, base string, entries []*entry, errs []error, strict bool) []result {
+	results := make([]result, len(entries))
+	for i, e := range entries {
+		if errs[i] != nil {
+			continue
+		}
+		if e.vid != "" {
+			vr := s.readAhead(ctx, e)
+			if vr.err != nil {
+				errs[i] = entryError(e, vr.err)
+				continue
+			}
+			results[i] = readResult(e, vr.v)
+			continue
+		}
+		var out []result
+		var err error
+		for attempt := 0; attempt < transactionRetries; attempt++ {
+			err = s.store.Transaction(ctx, func(tx store.Tx) error {
+				run := &txRun{ctx: ctx, tx: tx, base: base, entries: []*entry{e}, strict: strict}
+				if err := run.do(); err != nil {
+					return err
+				}
+				out = run.results
+				return nil
+			})
+			if !errors.Is(err, errConcurrentWrite) {
+				break
+			}
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		results[i] = out[0]
+	}
+	return results
+}
+
+// readResult answers a GET entry that found v.
+func readResult(e *entry, v store.Version) result {
+	if notModified(v, e.ifNoneMatch, e.ifModifiedSince) {
+		return result{status: http.StatusNotModified, version: v}
+	}
+	return result{status: http.StatusOK, version: v, body: v.Body}
+}
+
+// txRun is one attempt at running entries inside tx.
+type txRun struct {
+	ctx     context.Context
+	tx      store.Tx
+	base    string
+	entries []*entry
+	strict  bool
+
+	results []result
+	// work holds this attempt's copies of the entries' resources: a
+	// retried attempt starts again from the Bundle as sent.
+	work []*fhir.Resource
+	// ids are the resolved targets of POST, PUT, PATCH and DELETE
+	// entries; creates marks conditional PUTs that create.
+	ids     []string
+	creates []bool
+	// matched holds what a POST's ifNoneExist found.
+	matched []*store.Version
+	// targets maps Type/id to the entry acting on it.
+	targets map[string]int
+	// refs maps temporary fullUrls to Type/id.
+	refs map[string]string
+	// vreads are the vread entries read ahead, by entry index.
+	vreads map[int]vread
+}
+
+func (t *txRun) fail(e *entry, err error) error { return entryError(e, err) }
+
+// claim records that e acts on typ/id; a second entry on the same
+// resource fails the transaction.
+func (t *txRun) claim(e *entry, typ, id string) error {
+	key := typ + "/" + id
+	if j, dup := t.targets[key]; dup {
+		return t.fail(e, fhir.Errorf(fhir.CodeInvalid, "Bundle.entry[%d] already acts on %s; a Bundle may act on a resource once", j, key).WithStatus(http.StatusBadRequest))
+	}
+	t.targets[key] = e.index
+	return nil
+}
+
+func (t *txRun) do() error {
+	n := len(t.entries)
+	t.results = make([]result, n)
+	t.work = make([]*fhir.Resource, n)
+	t.ids = make([]string, n)
+	t.creates = make([]bool, n)
+	t.matched = make([]*store.Version, n)
+	t.targets = map[string]int{}
+	t.refs = map[string]string{}
+	for i, e := range t.entries {
+		if e.resource != nil {
+			t.work[i] = e.resource.Clone()
+		}
+	}
+	ctx, tx := t.ctx, t.tx
+	byMethod := func(methods ...string) []int {
+		var out []int
+		for i, e := range t.entries {
+			if slices.Contains(methods, e.method) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+
+	// 1. DELETE.
+	for _, i := range byMethod(http.MethodDelete) {
+		e := t.entries[i]
+		id := e.id
+		if e.crit != nil {
+			found, err := matches(ctx, tx, *e.crit)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			switch len(found) {
+			case 0:
+				t.results[i] = result{status: http.StatusNoContent, info: "nothing matches " + e.crit.text + "; nothing changed"}
+				continue
+			case 1:
+				id = found[0].ID
+			default:
+				return t.fail(e, severalMatch(*e.crit, "conditional delete"))
+			}
+		}
+		if err := t.claim(e, e.typ, id); err != nil {
+			return err
+		}
+		out, err := deleteIn(ctx, tx, e.typ, id, e.pre)
+		if err != nil {
+			return t.fail(e, err)
+		}
+		t.results[i] = out
+	}
+
+	// 2. Identities of what POST, PUT and PATCH write.
+	for _, i := range byMethod(http.MethodPost) {
+		e := t.entries[i]
+		t.ids[i] = uuid.NewString()
+		if e.ifNoneExist != nil {
+			found, err := matches(ctx, tx, *e.ifNoneExist)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			switch len(found) {
+			case 0:
+			case 1:
+				t.matched[i] = &found[0]
+				t.ids[i] = found[0].ID
+			default:
+				return t.fail(e, severalMatch(*e.ifNoneExist, "conditional create"))
+			}
+		}
+		if err := t.claim(e, e.typ, t.ids[i]); err != nil {
+			return err
+		}
+		if e.fullURL != "" {
+			t.refs[e.fullURL] = e.typ + "/" + t.ids[i]
+		}
+	}
+	for _, i := range byMethod(http.MethodPut, http.MethodPatch) {
+		e := t.entries[i]
+		t.ids[i] = e.id
+		if e.crit != nil {
+			var err error
+			if e.method == http.MethodPut {
+				t.ids[i], t.creates[i], err = conditionalTarget(ctx, tx, e.typ, t.work[i].ID(), *e.crit)
+			} else {
+				t.ids[i], err = conditionalID(ctx, tx, *e.crit, "conditional patch")
+			}
+			if err != nil {
+				return t.fail(e, err)
+			}
+		}
+		if err := t.claim(e, e.typ, t.ids[i]); err != nil {
+			return err
+		}
+		if strings.HasPrefix(e.fullURL, "urn:") {
+			t.refs[e.fullURL] = e.typ + "/" + t.ids[i]
+		}
+	}
+
+	// 3. References to the Bundle's temporary ids.
+	if len(t.refs) > 0 {
+		for _, r := range t.work {
+			if r != nil {
+				rewriteReferences(r.Object(), t.refs)
+			}
+		}
+	}
+
+	// 4. POST, then PUT and PATCH.
+	for _, i := range byMethod(http.MethodPost) {
+		e := t.entries[i]
+		if t.matched[i] != nil {
+			t.results[i] = existing(*t.matched[i])
+			continue
+		}
+		r := t.work[i]
+		if err := resolveConditionalReferences(ctx, tx, r.Object()); err != nil {
+			return t.fail(e, err)
+		}
+		r.SetID(t.ids[i])
+		out, err := createIn(ctx, tx, r)
+		if err != nil {
+			return t.fail(e, err)
+		}
+		t.results[i] = out
+	}
+	for _, i := range byMethod(http.MethodPut, http.MethodPatch) {
+		e := t.entries[i]
+		var out result
+		var err error
+		if e.method == http.MethodPatch {
+			out, err = patchIn(ctx, tx, e.typ, t.ids[i], e.patch, e.pre, t.strict)
+		} else {
+			r := t.work[i]
+			if err = resolveConditionalReferences(ctx, tx, r.Object()); err == nil {
+				r.SetID(t.ids[i])
+				switch {
+				case !t.creates[i]:
+					out, err = updateIn(ctx, tx, r, e.pre)
+				case e.pre.IfMatch != 0:
+					err = fhir.Errorf(fhir.CodeConflict, "nothing matches %s, so ifMatch cannot match", e.crit.text).WithStatus(http.StatusPreconditionFailed)
+				default:
+					out, err = createIn(ctx, tx, r)
+				}
+			}
+		}
+		if err != nil {
+			return t.fail(e, err)
+		}
+		t.results[i] = out
+	}
+
+	// 5. GET and HEAD.
+	for _, i := range byMethod(http.MethodGet, http.MethodHead) {
+		e := t.entries[i]
+		switch {
+		case e.vid != "":
+			ahead := t.vreads[i]
+			n, _ := parseVersion(e.vid)
+			if cur, err := tx.Read(ctx, e.typ, e.id); err == nil && cur.VersionID == n {
+				ahead = vread{v: cur}
+			}
+			if ahead.err != nil {
+				return t.fail(e, ahead.err)
+			}
+			t.results[i] = readResult(e, ahead.v)
+		case e.search != nil:
+			body, err := searchIn(ctx, tx, t.base, e.search)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			t.results[i] = result{status: http.StatusOK, body: body}
+		default:
+			v, err := tx.Read(ctx, e.typ, e.id)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			t.results[i] = readResult(e, v)
+		}
+	}
+	return nil
+}
+
+// rewriteReferences replaces every Reference.reference found in refs.
+func rewriteReferences(v any, refs map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "reference" {
+				if to, ok := refs[s]; ok {
+					x[k] = to
+				}
+				continue
+			}
+			rewriteReferences(c, refs)
+		}
+	case []any:
+		for _, c := range x {
+			rewriteReferences(c, refs)
+		}
+	}
+}
+
+// conditionalReference splits "Patient?identifier=a|1" into its type
+// and query; ok is false for any other reference.
+func conditionalReference(ref string) (typ, query string, ok bool) {
+	typ, query, ok = strings.Cut(ref, "?")
+	if !ok || !spec.IsResourceType(typ) {
+		return "", "", false
+	}
+	return typ, query, true
+}
+
+// resolveConditionalReferences replaces each conditional reference in v
+// by Type/id of its one match.
+func resolveConditionalReferences(ctx context.Context, tx store.Tx, v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "reference" {
+				typ, query, ok := conditionalReference(s)
+				if !ok {
+					continue
+				}
+				crit, err := parseCriteriaString(typ, query)
+				if err != nil {
+					return err
+				}
+				found, err := matches(ctx, tx, crit)
+				if err != nil {
+					return err
+				}
+				switch len(found) {
+				case 0:
+					return fhir.Errorf(fhir.CodeNotFound, "the conditional reference %s matches nothing", s).WithStatus(http.StatusBadRequest)
+				case 1:
+					x[k] = typ + "/" + found[0].ID
+				default:
+					return severalMatch(crit, "conditional reference")
+				}
+				continue
+			}
+			if err := resolveConditionalReferences(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, c := range x {
+			if err := resolveConditionalReferences(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// bundleResponse renders a transaction-response or batch-response.
+func (s *Server) bundleResponse(req *request, kind string, entries []*entry, results []result, errs []error) ([]byte, error) {
+	ret := preference(req.header, "return")
+	b := bundleOut{ResourceType: "Bundle", Type: kind, Entry: make([]bundleEntry, len(entries))}
+	for i, e := range entries {
+		if errs != nil && errs[i] != nil {
+			status, body, internal := errorResponse(errs[i])
+			if internal {
+				s.log.LogAttrs(req.ctx, slog.LevelError, "batch entry failed",
+					slog.Int("entry", i), slog.Int("status", status), slog.String("error", errs[i].Error()))
+			}
+			b.Entry[i] = bundleEntry{Response: &entryResponse{Status: statusLine(status), Outcome: body}}
+			continue
+		}
+		out := results[i]
+		v := out.version
+		resp := &entryResponse{Status: statusLine(out.status)}
+		if v.VersionID != 0 {
+			resp.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
+			resp.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
+		}
+		be := bundleEntry{Response: resp}
+		switch {
+		case e.reads():
+			if e.method == http.MethodGet && out.body != nil {
+				be.Resource = out.body
+				if v.ID != "" {
+					be.FullURL = req.base + "/" + v.Type + "/" + v.ID
+				}
+			}
+		case ret == "OperationOutcome":
+			resp.Outcome = information(out.info)
+		}
+		if e.writes() && v.ID != "" {
+			resp.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
+			if ret == "representation" {
+				be.Resource = v.Body
+				be.FullURL = req.base + "/" + v.Type + "/" + v.ID
+			}
+		}
+		b.Entry[i] = be
+	}
+	return marshal(b)
+}
+
+// statusLine is a Bundle entry's response.status: "201 Created".
+func statusLine(code int) string {
+	return fmt.Sprintf("%d %s", code, http.StatusText(code))
+}
