@@ -119,7 +119,7 @@ func patchFromEntry(obj map[string]any) (patcher, error) {
 }
 
 // patchIn applies p to typ/id and stores the result as its next version.
-func patchIn(ctx context.Context, tx store.Tx, typ, id string, p patcher, pre store.Precondition, strict bool) (result, error) {
+func (s *Server) patchIn(ctx context.Context, tx store.Tx, typ, id string, p patcher, pre store.Precondition, strict bool) (result, error) {
 	// Patches of one resource take turns, so they apply to each other's
 	// results instead of racing to a 409; PUTs do not take this lock,
 	// which the version precondition below covers.
@@ -144,7 +144,7 @@ func patchIn(ctx context.Context, tx store.Tx, typ, id string, p patcher, pre st
 	if r.Type() != typ || r.ID() != id {
 		return result{}, fhir.Errorf(fhir.CodeProcessing, "a patch cannot change resourceType or id (%s/%s became %s/%s)", typ, id, r.Type(), r.ID()).WithStatus(http.StatusUnprocessableEntity)
 	}
-	if err := validate(r, strict); err != nil {
+	if err := s.validate(ctx, r, strict); err != nil {
 		return result{}, err
 	}
 	implicit := pre.IfMatch == 0
@@ -208,7 +208,7 @@ func (s *Server) patch(req *request) (*response, error) {
 	}
 	strict := strictHandling(req.header)
 	out, err := s.runPatch(req.ctx, pre, func(tx store.Tx) (result, error) {
-		return patchIn(req.ctx, tx, req.typ, req.id, p, pre, strict)
+		return s.patchIn(req.ctx, tx, req.typ, req.id, p, pre, strict)
 	})
 	if err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func (s *Server) conditionalPatch(req *request) (*response, error) {
 		if err != nil {
 			return result{}, err
 		}
-		return patchIn(req.ctx, tx, req.typ, id, p, pre, strict)
+		return s.patchIn(req.ctx, tx, req.typ, id, p, pre, strict)
 	})
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ func (s *Server) readResource(req *request) (*fhir.Resource, error) {
 	if r.Type() != req.typ {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "resourceType %q does not match the URL's %q", r.Type(), req.typ).At("resourceType").WithStatus(http.StatusBadRequest)
 	}
-	if err := validate(r, strictHandling(req.header)); err != nil {
+	if err := s.validate(req.ctx, r, strictHandling(req.header)); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -47,6 +47,8 @@ type Server struct {
 	registry *Registry
 	started  time.Time
 	ops      map[opKey]Operation
+	// writeChecks run on every write, by resource type.
+	writeChecks map[string][]WriteCheck
 }
 
 // New builds a Server; it panics only on a programming error (no store).

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -24,6 +25,7 @@ func (s *Server) RegisterTerminology(t *snomed.Terminology) {
 			s.RegisterOperation(Operation{Name: name, Level: l, Type: typ, Definition: def + typ + "-" + name, Idempotent: true, Run: run})
 		}
 	}
+	s.registerNavigationCodeChecks(t)
 	reg("CodeSystem", "lookup", func(ctx context.Context, in OperationInput) ([]byte, error) {
 		return s.lookup(ctx, t, in)
 	}, TypeLevel)
@@ -306,3 +308,15 @@ func codingOf(m map[string]any) snomed.Coding {
 }
 
 func listOf(v any) []any { l, _ := v.([]any); return l }
+
+// checkNavigationCodes refuses navigation Tasks and allocation
+// ServiceRequests whose coded elements break the contract (see
+// mapping.CheckNavigationCodes); terminology resources are read from the
+// store at write time, so an administrator's edits apply at once.
+func (s *Server) registerNavigationCodeChecks(t *snomed.Terminology) {
+	check := func(ctx context.Context, r *fhir.Resource, strict bool) ([]fhir.Issue, error) {
+		return mapping.CheckNavigationCodes(ctx, t, s.store, r, strict)
+	}
+	s.RegisterWriteCheck("Task", check)
+	s.RegisterWriteCheck("ServiceRequest", check)
+}

@@ -124,7 +124,7 @@ func (s *Server) bundle(req *request) (*response, error) {
 	entries := make([]*entry, len(list))
 	errs := make([]error, len(list))
 	for i, raw := range list {
-		entries[i], errs[i] = s.parseEntry(req.base, i, raw, strict)
+		entries[i], errs[i] = s.parseEntry(req.ctx, req.base, i, raw, strict)
 		if errs[i] != nil {
 			errs[i] = entryError(entries[i], errs[i])
 		}
@@ -152,7 +152,7 @@ func (s *Server) bundle(req *request) (*response, error) {
 
 // parseEntry reads and validates one entry; the entry is returned even
 // with an error, for the error's message.
-func (s *Server) parseEntry(base string, i int, raw any, strict bool) (*entry, error) {
+func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, strict bool) (*entry, error) {
 	e := &entry{index: i}
 	m, ok := raw.(map[string]any)
 	if !ok {
@@ -308,7 +308,7 @@ func (s *Server) parseEntry(base string, i int, raw any, strict bool) (*entry, e
 			return e, fhir.Errorf(fhir.CodeInvalid, "the resource's id %q does not match request.url's %q", e.resource.ID(), e.id).At(e.typ + ".id").WithStatus(http.StatusBadRequest)
 		}
 	}
-	return e, validate(e.resource, strict)
+	return e, s.validate(ctx, e.resource, strict)
 }
 
 // entryError names the entry in every issue of err: the diagnostics
@@ -389,7 +389,7 @@ func (s *Server) transaction(ctx context.Context, base string, entries []*entry,
 					return err
 				}
 			}
-			run := &txRun{ctx: ctx, tx: tx, base: base, entries: entries, strict: strict, vreads: prefetched}
+			run := &txRun{srv: s, ctx: ctx, tx: tx, base: base, entries: entries, strict: strict, vreads: prefetched}
 			if err := run.do(); err != nil {
 				return err
 			}
@@ -442,7 +442,7 @@ func (s *Server) batch(ctx context.Context, base string, entries []*entry, errs 
 		var err error
 		for attempt := 0; attempt < transactionRetries; attempt++ {
 			err = s.store.Transaction(ctx, func(tx store.Tx) error {
-				run := &txRun{ctx: ctx, tx: tx, base: base, entries: []*entry{e}, strict: strict}
+				run := &txRun{srv: s, ctx: ctx, tx: tx, base: base, entries: []*entry{e}, strict: strict}
 				if err := run.do(); err != nil {
 					return err
 				}
@@ -472,6 +472,7 @@ func readResult(e *entry, v store.Version) result {
 
 // txRun is one attempt at running entries inside tx.
 type txRun struct {
+	srv     *Server
 	ctx     context.Context
 	tx      store.Tx
 	base    string
@@ -642,7 +643,7 @@ func (t *txRun) do() error {
 		var out result
 		var err error
 		if e.method == http.MethodPatch {
-			out, err = patchIn(ctx, tx, e.typ, t.ids[i], e.patch, e.pre, t.strict)
+			out, err = t.srv.patchIn(ctx, tx, e.typ, t.ids[i], e.patch, e.pre, t.strict)
 		} else {
 			r := t.work[i]
 			if err = resolveConditionalReferences(ctx, tx, r.Object()); err == nil {
