@@ -67,8 +67,8 @@ func TestNavigationCodedElementsAreValidatedOnWrite(t *testing.T) {
 		status int
 		expr   string
 	}{
-		{"known symptom", "/Task", navTask("21522001"), false, 201, ""},
-		{"bad check digit", "/Task", navTask("21522002"), false, 422, "Task.input[1].valueCodeableConcept.coding[0]"},
+		{"known symptom", "/Task", navTask("29857009"), false, 201, ""},
+		{"bad check digit", "/Task", navTask("29857008"), false, 422, "Task.input[1].valueCodeableConcept.coding[0]"},
 		{"description id, not a concept", "/Task", navTask(descriptionID(t)), false, 422, "Task.input[1].valueCodeableConcept.coding[0]"},
 		{"well formed, not loaded", "/Task", navTask(unknown), false, 201, ""},
 		{"well formed, not loaded, strict", "/Task", navTask(unknown), true, 422, "Task.input[1].valueCodeableConcept.coding[0]"},

@@ -1,10 +1,465 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 )
 
+// defaultFixture is the Task bench sends unless -fixture names another: a
+// copy of the repository's testdata/task-navigate.json, a realistic online
+// consultation intake of about 2.8 KB once compacted. go:embed cannot reach
+// above this folder, hence the copy; TestEmbeddedFixtureMatchesTestdata
+// keeps the two equal.
+//
+//go:embed task-navigate.json
+var defaultFixture []byte
+
+// benchConfig is what `signpost bench` is told.
+type benchConfig struct {
+	// Target is a FHIR base URL (…/fhir); empty: bench runs the gateway.
+	Target      string
+	DatabaseURL string
+	Clients     int
+	Duration    time.Duration
+	Warmup      time.Duration
+	// FixturePath is the -fixture file; empty for the embedded Task.
+	FixturePath string
+	JSON        bool
+}
+
+// outboundTimeout bounds every request bench makes, so a wedged gateway
+// shows up as timeouts in the report rather than a hung bench.
+const outboundTimeout = 30 * time.Second
+
+func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer) (benchConfig, error) {
+	fs := flag.NewFlagSet("signpost bench", flag.ContinueOnError)
+	target := fs.String("target", "", "FHIR base URL of a running gateway, e.g. http://127.0.0.1:8080/fhir; empty: run one as a child process on a free port, with this environment's DATABASE_URL or SIGNPOST_DATA (a temporary folder when neither is set)")
+	dbURL := fs.String("database-url", "", "postgres:// URL for the raw insert ceiling, and the child gateway's store (default DATABASE_URL, DATABASE_URL_FILE)")
+	clients := fs.Int("clients", 16, "concurrent clients")
+	duration := fs.Duration("duration", 10*time.Second, "measured time of each phase")
+	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each phase; 0 for none")
+	fixture := fs.String("fixture", "", "Task JSON file to create (default: an embedded navigation Task)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	// Parse errors are one line, like every other configuration error;
+	// the flag list is printed only when asked for with -h.
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+		}
+		return benchConfig{}, usageErr("bench: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return benchConfig{}, usageErr("bench: unexpected argument %q", fs.Arg(0))
+	}
+	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON}
+	c.Target = strings.TrimRight(*target, "/")
+	if c.Target != "" {
+		u, err := url.Parse(c.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, usageErr("bench: -target %q is not an http(s) FHIR base URL", c.Target)
+		}
+	}
+	var err error
+	if c.DatabaseURL, err = secret(*dbURL, "DATABASE_URL", getenv); err != nil {
+		return c, err
+	}
+	if c.DatabaseURL != "" {
+		u, err := url.Parse(c.DatabaseURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return c, usageErr("bench: the database URL must be a postgres:// or postgresql:// URL")
+		}
+	}
+	if c.Clients < 1 || c.Clients > 10000 {
+		return c, usageErr("bench: -clients %d must be between 1 and 10000", c.Clients)
+	}
+	if c.Duration <= 0 {
+		return c, usageErr("bench: -duration %s must be positive", c.Duration)
+	}
+	if c.Warmup < 0 {
+		return c, usageErr("bench: -warmup %s must not be negative", c.Warmup)
+	}
+	return c, nil
+}
+
+// loadFixture returns the compacted Task to send. It must be a Task: the
+// phases POST it to /Task.
+func loadFixture(path string) ([]byte, error) {
+	raw := defaultFixture
+	if path != "" {
+		var err error
+		if raw, err = os.ReadFile(path); err != nil {
+			return nil, usageErr("bench: -fixture: %v", err)
+		}
+	}
+	var head struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, usageErr("bench: fixture %q is not JSON: %v", path, err)
+	}
+	if head.ResourceType != "Task" {
+		return nil, usageErr("bench: fixture %q is a %q, not a Task", path, head.ResourceType)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, usageErr("bench: fixture %q: %v", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// errInterrupted ends a bench stopped by Ctrl-C, after the partial figures.
+var errInterrupted = errors.New("bench interrupted; the figures above are partial")
+
+// bench is `signpost bench`: load on a gateway's HTTP API from a process
+// of its own, in three phases of -duration each with -clients workers,
+// each after a -warmup: (a) create, POST /Task with the fixture; (b) read,
+// GET /Task/{id} over the ids created; (c) raw, the same JSON inserted
+// straight into PostgreSQL, the ceiling a create cannot beat. It prints
+// requests, errors, req/s and latency percentiles per phase and the
+// create/raw ratio. Any failed request is reported and makes the exit
+// code 1; Ctrl-C stops the load, prints what was measured and stops the
+// gateway bench started.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return usageErr("bench is not built yet")
+	c, err := loadBenchConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	body, err := loadFixture(c.FixturePath)
+	if err != nil {
+		return err
+	}
+	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+	hc := newBenchHTTPClient(c.Clients)
+	defer hc.CloseIdleConnections()
+
+	rep := benchReport{
+		Target: c.Target, Clients: c.Clients,
+		DurationSeconds: c.Duration.Seconds(), WarmupSeconds: c.Warmup.Seconds(),
+		FixtureBytes: len(body), Fixture: c.FixturePath,
+	}
+	if rep.Fixture == "" {
+		rep.Fixture = "embedded navigation Task"
+	}
+
+	var gw *childGateway
+	if c.Target == "" {
+		gw, err = spawnGateway(c.DatabaseURL, getenv)
+		if err != nil {
+			return err
+		}
+		// Stopped on every path; the normal path stops it before the
+		// report to learn how it exited.
+		defer gw.stop()
+		rep.Target, rep.Spawned, rep.Store = gw.base, true, gw.store
+		progress("started a gateway at %s (%s store)", gw.base, gw.store)
+		if err := waitReady(ctx, hc, gw.root+"/readyz", gw.done, 60*time.Second); err != nil {
+			gw.keepLog()
+			return fmt.Errorf("the gateway did not become ready: %w (its log: %s)", err, gw.logPath)
+		}
+	} else if err := waitReady(ctx, hc, c.Target+"/metadata", nil, 10*time.Second); err != nil {
+		return fmt.Errorf("%s/metadata: %w", c.Target, err)
+	}
+
+	fc := &fhirClient{base: rep.Target, hc: hc}
+	interrupted := func() bool { return ctx.Err() != nil }
+
+	// (a) creates. Ids created in the warm-up are kept for the reads.
+	var ids idSink
+	ids.init(c.Clients)
+	create := func(ctx context.Context, w int) error {
+		id, err := fc.create(ctx, body)
+		if err == nil {
+			ids.add(w, id)
+		}
+		return err
+	}
+	rep.Phases = append(rep.Phases, runPhase(ctx, "create", c, create, progress))
+
+	// (b) reads over every created id.
+	if !interrupted() {
+		all := ids.all()
+		if len(all) == 0 {
+			rep.Phases = append(rep.Phases, phaseResult{Name: "read", Skipped: "no Task was created, so there is nothing to read"})
+		} else {
+			read := func(ctx context.Context, _ int) error {
+				return fc.read(ctx, all[rand.IntN(len(all))])
+			}
+			rep.Phases = append(rep.Phases, runPhase(ctx, "read", c, read, progress))
+		}
+	}
+
+	// (c) the raw insert ceiling.
+	if !interrupted() {
+		if c.DatabaseURL == "" {
+			rep.Phases = append(rep.Phases, phaseResult{Name: "raw", Skipped: "no -database-url or DATABASE_URL: the ceiling is a PostgreSQL insert"})
+		} else {
+			rep.Phases = append(rep.Phases, rawCeiling(ctx, c, body, progress))
+		}
+	}
+	rep.Interrupted = interrupted()
+	rep.ratio()
+
+	// Failures fail the command too, so a script cannot take figures
+	// measured against errors for good ones.
+	var failure error
+	var failed int64
+	for _, p := range rep.Phases {
+		if p.Failed && failure == nil {
+			failure = fmt.Errorf("the %s phase could not run: %s", p.Name, p.Skipped)
+		}
+		failed += p.Errors + p.WarmupErrors
+	}
+	if failed > 0 && failure == nil {
+		failure = fmt.Errorf("%d requests failed; see the errors above", failed)
+	}
+	if gw != nil {
+		if failed > 0 {
+			// The gateway logs the cause of every 5xx: keep it.
+			gw.keepLog()
+		}
+		if err := gw.stop(); err != nil {
+			err = fmt.Errorf("stopping the gateway: %w", err)
+			if failure != nil {
+				err = fmt.Errorf("%v; %w", failure, err)
+			}
+			failure = err
+		}
+		if gw.kept() && failure != nil {
+			failure = fmt.Errorf("%w (the gateway's log: %s)", failure, gw.logPath)
+		}
+	}
+	if c.JSON {
+		if err := writeReportJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		writeReportTable(stdout, rep)
+	}
+	if rep.Interrupted && failure == nil {
+		return errInterrupted
+	}
+	return failure
+}
+
+// runPhase warms up, then measures, one phase. Warm-up errors are not
+// dropped: they are reported with the phase.
+func runPhase(ctx context.Context, name string, c benchConfig, do loadFunc, progress func(string, ...any)) phaseResult {
+	var warm phaseResult
+	if c.Warmup > 0 {
+		progress("%s: warming up for %s", name, c.Warmup)
+		warm = drive(ctx, c.Clients, c.Warmup, do)
+	}
+	progress("%s: measuring for %s with %d clients", name, c.Duration, c.Clients)
+	r := drive(ctx, c.Clients, c.Duration, do)
+	r.Name = name
+	r.WarmupErrors, r.WarmupErrorKinds = warm.Errors, warm.ErrorKinds
+	for k, s := range warm.ErrorSamples {
+		if _, ok := r.ErrorSamples[k]; !ok {
+			if r.ErrorSamples == nil {
+				r.ErrorSamples = map[string]string{}
+			}
+			r.ErrorSamples[k] = s
+		}
+	}
+	return r
+}
+
+// rawCeiling inserts the fixture into a scratch table, one autocommitted
+// row per statement, from the same number of clients: what a create costs
+// the database alone, with no HTTP, parsing, validation, history or
+// index rows. A create cannot beat it. It connects through the store's
+// Open, which also applies the store's migrations, as the gateway would.
+func rawCeiling(ctx context.Context, c benchConfig, body []byte, progress func(string, ...any)) phaseResult {
+	failed := func(err error) phaseResult {
+		return phaseResult{Name: "raw", Skipped: err.Error(), Failed: true}
+	}
+	// The store's own pool, so the ceiling connects exactly as the
+	// gateway does; one connection per client, as the HTTP phases have.
+	octx, cancel := context.WithTimeout(ctx, outboundTimeout)
+	defer cancel()
+	st, err := postgres.Open(octx, c.DatabaseURL, postgres.WithMaxConns(int32(c.Clients)))
+	if err != nil {
+		return failed(err)
+	}
+	defer st.Close()
+	pool := st.Pool()
+	if _, err := pool.Exec(octx, `CREATE TABLE IF NOT EXISTS signpost_bench_raw(id text primary key, body json)`); err != nil {
+		return failed(err)
+	}
+	defer func() {
+		// The scratch table goes even after Ctrl-C.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outboundTimeout)
+		defer cancel()
+		if _, err := pool.Exec(dctx, `DROP TABLE IF EXISTS signpost_bench_raw`); err != nil {
+			progress("raw: could not drop signpost_bench_raw: %v", err)
+		}
+	}()
+	doc := string(body)
+	insert := func(ctx context.Context, _ int) error {
+		ctx, cancel := context.WithTimeout(ctx, outboundTimeout)
+		defer cancel()
+		_, err := pool.Exec(ctx, `INSERT INTO signpost_bench_raw(id, body) VALUES ($1, $2)`, uuid.NewString(), doc)
+		return err
+	}
+	return runPhase(ctx, "raw", c, insert, progress)
+}
+
+// newBenchHTTPClient shares one connection pool among the clients, with an
+// idle connection kept for each: the default keeps two per host, which
+// would make most requests dial.
+func newBenchHTTPClient(clients int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = clients
+	t.MaxIdleConnsPerHost = clients
+	t.Proxy = nil
+	return &http.Client{Transport: t, Timeout: outboundTimeout}
+}
+
+// fhirClient is the two interactions bench drives.
+type fhirClient struct {
+	base string
+	hc   *http.Client
+}
+
+var errNoLocation = errors.New("201 Created without a Location naming a Task")
+
+func (c *fhirClient) create(ctx context.Context, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/Task", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Accept", "application/fhir+json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	if err := expectStatus(resp, http.StatusCreated); err != nil {
+		return "", err
+	}
+	id, ok := idFromLocation(resp.Header.Get("Location"), "Task")
+	if !ok {
+		return "", errNoLocation
+	}
+	return id, nil
+}
+
+func (c *fhirClient) read(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/Task/"+id, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	return expectStatus(resp, http.StatusOK)
+}
+
+// expectStatus reads and closes the body (so the connection is reused)
+// and turns any other status into a statusError.
+func expectStatus(resp *http.Response, want int) error {
+	defer resp.Body.Close()
+	if resp.StatusCode == want {
+		_, err := io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return &statusError{Status: resp.StatusCode, Diagnostics: outcomeDiagnostics(b)}
+}
+
+// outcomeDiagnostics is the first issue's diagnostics of an
+// OperationOutcome, or "".
+func outcomeDiagnostics(b []byte) string {
+	var oo struct {
+		Issue []struct {
+			Code        string `json:"code"`
+			Diagnostics string `json:"diagnostics"`
+		} `json:"issue"`
+	}
+	if json.Unmarshal(b, &oo) != nil || len(oo.Issue) == 0 {
+		return ""
+	}
+	return truncate(oo.Issue[0].Code+": "+oo.Issue[0].Diagnostics, 160)
+}
+
+// idFromLocation takes the id out of a Location of the form
+// [base]/Type/id[/_history/vid], absolute or relative.
+func idFromLocation(loc, typ string) (string, bool) {
+	if u, err := url.Parse(loc); err == nil {
+		loc = u.Path
+	}
+	segs := strings.Split(strings.Trim(loc, "/"), "/")
+	for i := len(segs) - 2; i >= 0; i-- {
+		if segs[i] != typ {
+			continue
+		}
+		id := segs[i+1]
+		rest := segs[i+2:]
+		if id == "" || id == "_history" || !(len(rest) == 0 || (len(rest) == 2 && rest[0] == "_history")) {
+			return "", false
+		}
+		return id, true
+	}
+	return "", false
+}
+
+// waitReady polls url until it answers 200, for at most about limit.
+// done, when not nil, closes if the process that should answer has exited.
+func waitReady(ctx context.Context, hc *http.Client, url string, done <-chan struct{}, limit time.Duration) error {
+	giveUp := time.NewTimer(limit)
+	defer giveUp.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := pollOnce(ctx, hc, url)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return errors.New("it exited")
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-giveUp.C:
+			return fmt.Errorf("not ready after %s: %w", limit, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// pollOnce is one readiness probe; its own deadline, not the overall
+// limit, bounds it, so the last error says what the target answered.
+func pollOnce(ctx context.Context, hc *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	return expectStatus(resp, http.StatusOK)
 }

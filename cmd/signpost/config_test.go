@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every configuration mistake is caught before anything starts, and told
+// in one line on stderr with exit code 2.
+func TestRunRefusesBadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	urlFile := write("database-url", "postgres://u:secret@db/signpost\n")
+	patient := write("patient.json", `{"resourceType":"Patient"}`)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		// says is a fragment the message must contain.
+		says string
+	}{
+		{"address without port", nil, map[string]string{"SIGNPOST_ADDR": "localhost"}, "SIGNPOST_ADDR"},
+		{"address flag", []string{"-addr", "not an address"}, nil, "SIGNPOST_ADDR"},
+		{"address with serve", []string{"serve", "-addr", "8080"}, nil, "SIGNPOST_ADDR"},
+		{"mysql URL", nil, map[string]string{"DATABASE_URL": "mysql://x"}, "postgres://"},
+		{"mysql URL with a password", nil, map[string]string{"DATABASE_URL": "mysql://u:hunter2@x/db"}, "postgres://"},
+		{"mysql URL flag", []string{"-database-url", "mysql://x"}, nil, "postgres://"},
+		{"URL and URL file", nil, map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": urlFile}, "not both"},
+		{"missing URL file", nil, map[string]string{"DATABASE_URL_FILE": filepath.Join(dir, "nope")}, "DATABASE_URL_FILE"},
+		{"URL file is a folder", nil, map[string]string{"DATABASE_URL_FILE": dir}, "DATABASE_URL_FILE"},
+		{"request timeout not a duration", nil, map[string]string{"SIGNPOST_REQUEST_TIMEOUT": "soon"}, "SIGNPOST_REQUEST_TIMEOUT"},
+		{"request timeout zero", nil, map[string]string{"SIGNPOST_REQUEST_TIMEOUT": "0s"}, "SIGNPOST_REQUEST_TIMEOUT"},
+		{"request timeout flag", []string{"-request-timeout", "-1s"}, nil, "SIGNPOST_REQUEST_TIMEOUT"},
+		{"shutdown timeout without unit", nil, map[string]string{"SIGNPOST_SHUTDOWN_TIMEOUT": "20"}, "SIGNPOST_SHUTDOWN_TIMEOUT"},
+		{"shutdown timeout negative", nil, map[string]string{"SIGNPOST_SHUTDOWN_TIMEOUT": "-5s"}, "SIGNPOST_SHUTDOWN_TIMEOUT"},
+		{"log level", nil, map[string]string{"SIGNPOST_LOG_LEVEL": "loud"}, "SIGNPOST_LOG_LEVEL"},
+		{"max body", nil, map[string]string{"SIGNPOST_MAX_BODY_BYTES": "12"}, "SIGNPOST_MAX_BODY_BYTES"},
+		{"public URL", nil, map[string]string{"SIGNPOST_PUBLIC_URL": "ftp://x"}, "SIGNPOST_PUBLIC_URL"},
+		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
+		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
+		{"bench zero clients", []string{"bench", "-clients", "0"}, nil, "-clients"},
+		{"bench negative duration", []string{"bench", "-duration", "-1s"}, nil, "-duration"},
+		{"bench bad duration", []string{"bench", "-duration", "ten"}, nil, "-duration"},
+		{"bench negative warm-up", []string{"bench", "-warmup", "-2s"}, nil, "-warmup"},
+		{"bench target not http", []string{"bench", "-target", "ftp://gw/fhir"}, nil, "-target"},
+		{"bench mysql URL", []string{"bench", "-database-url", "mysql://x"}, nil, "postgres://"},
+		{"bench URL and URL file", []string{"bench"}, map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": urlFile}, "not both"},
+		{"bench missing fixture", []string{"bench", "-fixture", filepath.Join(dir, "nope.json")}, nil, "-fixture"},
+		{"bench fixture not a Task", []string{"bench", "-fixture", patient}, nil, "not a Task"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2; stderr: %q", code, stderr.String())
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], "signpost: ") {
+				t.Errorf("stderr is not one line starting \"signpost: \": %q", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.says) {
+				t.Errorf("stderr %q does not name %q", stderr.String(), tc.says)
+			}
+			for _, secret := range []string{"hunter2", "secret"} {
+				if strings.Contains(stderr.String(), secret) {
+					t.Errorf("stderr echoes a password: %q", stderr.String())
+				}
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout: %q", stdout.String())
+			}
+		})
+	}
+}
+
+// An unknown flag is a usage error too; the flag package adds the list
+// of flags, so the last line, not the only one, is the verdict.
+func TestRunUnknownFlag(t *testing.T) {
+	for _, args := range [][]string{{"-no-such-flag"}, {"bench", "-no-such-flag"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr); code != 2 {
+			t.Errorf("%q: exit code %d, want 2", args, code)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "signpost: ") || !strings.Contains(last, "no-such-flag") {
+			t.Errorf("%q: last line of stderr %q", args, last)
+		}
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d; stderr %q", code, stderr.String())
+	}
+	if stdout.String() != "signpost "+version+"\n" || stderr.Len() != 0 {
+		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}

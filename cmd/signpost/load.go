@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// loadFunc does one request for worker w. A nil error is a success; any
+// other is counted under errorKind(err).
+type loadFunc func(ctx context.Context, w int) error
+
+// phaseResult is what one phase measured.
+type phaseResult struct {
+	Name string
+	// Requests counts every request that completed, successes and errors;
+	// requests cut short by Ctrl-C are not counted.
+	Requests   int64
+	Errors     int64
+	ErrorKinds map[string]int64
+	// WarmupErrors were seen during the warm-up, outside the figures.
+	WarmupErrors     int64
+	WarmupErrorKinds map[string]int64
+	// ErrorSamples holds one message per kind, to say what went wrong.
+	ErrorSamples map[string]string
+	Elapsed      time.Duration
+	// Latency holds successful requests only.
+	Latency histogram
+	// Skipped says why the phase did not run; Failed, that it should have.
+	Skipped string
+	Failed  bool
+}
+
+// OK is the number of successful requests.
+func (r *phaseResult) OK() int64 { return r.Requests - r.Errors }
+
+// RPS is successful requests per second of the phase's wall time.
+func (r *phaseResult) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.OK()) / r.Elapsed.Seconds()
+}
+
+// workerTally is one worker's counts; nothing is shared while the load
+// runs, so measuring takes no locks.
+type workerTally struct {
+	requests int64
+	kinds    map[string]int64
+	samples  map[string]string
+	latency  histogram
+}
+
+// drive runs do from clients workers until d has passed (no request starts
+// after that; those in flight finish and count) or ctx is cancelled (those
+// in flight are abandoned and not counted).
+func drive(ctx context.Context, clients int, d time.Duration, do loadFunc) phaseResult {
+	tallies := make([]workerTally, clients)
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for w := range clients {
+		wg.Go(func() {
+			t := &tallies[w]
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := do(ctx, w)
+				lat := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					kind := errorKind(err)
+					if t.kinds == nil {
+						t.kinds, t.samples = map[string]int64{}, map[string]string{}
+					}
+					t.kinds[kind]++
+					if _, ok := t.samples[kind]; !ok {
+						t.samples[kind] = truncate(err.Error(), 200)
+					}
+				} else {
+					t.latency.Record(lat)
+				}
+				t.requests++
+			}
+		})
+	}
+	wg.Wait()
+	r := phaseResult{Elapsed: time.Since(start)}
+	for i := range tallies {
+		t := &tallies[i]
+		r.Requests += t.requests
+		r.Latency.Merge(&t.latency)
+		for k, n := range t.kinds {
+			r.Errors += n
+			if r.ErrorKinds == nil {
+				r.ErrorKinds, r.ErrorSamples = map[string]int64{}, map[string]string{}
+			}
+			r.ErrorKinds[k] += n
+			if _, ok := r.ErrorSamples[k]; !ok {
+				r.ErrorSamples[k] = t.samples[k]
+			}
+		}
+	}
+	return r
+}
+
+// statusError is a response with an unexpected status.
+type statusError struct {
+	Status int
+	// Diagnostics is from the OperationOutcome, when there was one.
+	Diagnostics string
+}
+
+func (e *statusError) Error() string {
+	if e.Diagnostics == "" {
+		return fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Diagnostics)
+}
+
+// errorKind groups errors for the report: by status, SQLSTATE or network
+// failure, so that a thousand refused connections are one line.
+func errorKind(err error) string {
+	var se *statusError
+	var pe *pgconn.PgError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("HTTP %d", se.Status)
+	case errors.As(err, &pe):
+		return "SQLSTATE " + pe.Code
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, errNoLocation):
+		return "201 without Location"
+	}
+	return "other"
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// idSink collects created ids per worker, merged once the load stops.
+type idSink struct{ byWorker [][]string }
+
+func (s *idSink) init(workers int)     { s.byWorker = make([][]string, workers) }
+func (s *idSink) add(w int, id string) { s.byWorker[w] = append(s.byWorker[w], id) }
+func (s *idSink) all() (ids []string) {
+	for _, w := range s.byWorker {
+		ids = append(ids, w...)
+	}
+	return ids
+}
