@@ -5,8 +5,8 @@
 // contract suite both must pass.
 //
 // Every write is one transaction: the resource's current row, its history
-// row (and, in later layers, its search index rows and outbox rows) commit
-// together or not at all.
+// row and its search index rows (and, in later layers, its outbox rows)
+// commit together or not at all.
 //
 // This package must not import Gin or go-oidc; only its subpackages import
 // database drivers.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/signpost-fhir/signpost/fhir/store/sqlsearch"
 )
 
@@ -59,17 +61,22 @@ var indexTables = []indexTable{
 		},
 	},
 	{
-		name: "idx_reference", cols: "param, base, target_type, target_id, version, url, id_system, id_value",
-		types: []string{"text", "text", "text", "text", "text", "text", "text", "text"},
-		sel:   "u.c1, u.c2, NULLIF(u.c3, ''), NULLIF(u.c4, ''), u.c5, u.c6, u.c7, NULLIF(u.c8, '')",
+		name: "idx_reference", cols: "param, base, target_type, target_id, version, url, id_system, id_value, res_status, res_date_low, res_date_high",
+		types: []string{"text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "bigint"},
+		sel:   "u.c1, u.c2, NULLIF(u.c3, ''), NULLIF(u.c4, ''), u.c5, u.c6, u.c7, NULLIF(u.c8, ''), NULLIF(u.c9, ''), u.c10, u.c11",
 		has:   func(r *sqlsearch.Rows) bool { return len(r.References) > 0 },
 		arrays: func(r *sqlsearch.Rows) []any {
 			n := len(r.References)
-			p, b, tt, ti, v, u, s, iv := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			p, b, tt, ti, v, u, s, iv, st := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			for i, x := range r.References {
-				p[i], b[i], tt[i], ti[i], v[i], u[i], s[i], iv[i] = x.Param, x.Base, x.Type, x.ID, x.Version, x.URL, x.IdentifierSystem, x.IdentifierValue
+				p[i], b[i], tt[i], ti[i], v[i], u[i], s[i], iv[i], st[i] = x.Param, x.Base, x.Type, x.ID, x.Version, x.URL, x.IdentifierSystem, x.IdentifierValue, r.Status
 			}
-			return []any{p, b, tt, ti, v, u, s, iv}
+			dl, dh := make([]pgtype.Int8, n), make([]pgtype.Int8, n)
+			for i := range dl {
+				dl[i] = pgtype.Int8{Int64: r.DateLow, Valid: r.HasDate}
+				dh[i] = pgtype.Int8{Int64: r.DateHigh, Valid: r.HasDate}
+			}
+			return []any{p, b, tt, ti, v, u, s, iv, st, dl, dh}
 		},
 	},
 	{

@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/fhir/store/storetest"
@@ -30,7 +32,9 @@ func open(t testing.TB, opts ...postgres.Option) *postgres.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, postgres.WithMaxConns(testConns)) })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, postgres.WithMaxConns(testConns), postgres.WithBaseURL(storetest.BaseURL))
+	})
 }
 
 // TestMigrateConcurrently opens one empty schema from several goroutines
@@ -92,5 +96,64 @@ func TestBodyIsJSONNotJSONB(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("found %d body columns, want 2 (resources, resource_history)", n)
+	}
+}
+
+// TestTransactionRetriesDeadlock makes two transactions update two
+// resources in opposite orders. PostgreSQL aborts one with a deadlock
+// (40P01); Transaction must run its fn again, and both must commit.
+func TestTransactionRetriesDeadlock(t *testing.T) {
+	s := open(t, postgres.WithMaxConns(4))
+	ctx := context.Background()
+	for _, id := range []string{"x", "y"} {
+		r, err := fhir.ParseResource([]byte(`{"resourceType":"Patient","id":"` + id + `"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs atomic.Int32
+	var both sync.WaitGroup
+	both.Add(2)
+	update := func(tx store.Tx, id string) error {
+		r, _ := fhir.ParseResource([]byte(`{"resourceType":"Patient","id":"` + id + `","active":true}`))
+		_, err := tx.Update(ctx, r, store.Precondition{})
+		return err
+	}
+	work := func(first, second string) error {
+		return s.Transaction(ctx, func(tx store.Tx) error {
+			n := runs.Add(1)
+			if err := update(tx, first); err != nil {
+				return err
+			}
+			if n <= 2 {
+				// The first runs of both wait for each other, so each
+				// holds one row lock when it asks for the other.
+				both.Done()
+				both.Wait()
+			}
+			return update(tx, second)
+		})
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = work("x", "y") })
+	wg.Go(func() { errs[1] = work("y", "x") })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	if n := runs.Load(); n != 3 {
+		t.Fatalf("fn ran %d times, want 3 (one retry after the deadlock)", n)
+	}
+	for _, id := range []string{"x", "y"} {
+		v, err := s.Read(ctx, "Patient", id)
+		if err != nil || v.VersionID != 3 {
+			t.Fatalf("Patient/%s: version %d, %v; want 3", id, v.VersionID, err)
+		}
 	}
 }

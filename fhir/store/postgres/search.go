@@ -43,13 +43,15 @@ func (s *Store) search(ctx context.Context, db dbtx, q *search.Query, page store
 type querier struct{ db dbtx }
 
 // Query binds sqlsearch's argument types as the columns want them and
-// runs the query in QueryExecModeCacheDescribe: an unnamed statement, so
-// PostgreSQL plans every search with its actual values (a generic plan
-// cannot tell a practice with 2,000 Tasks from a status shared by half a
-// million), and no server-side prepared statement per search shape.
+// runs the query as a prepared statement (pgx's statement cache, one per
+// connection and search shape). Planning a search costs about as much as
+// running it, so the saving is worth having; sqlsearch writes the SQL so
+// that the plan's shape (which condition drives, which index each join
+// uses) does not depend on the values, which is what makes PostgreSQL's
+// switch to a generic plan after five executions safe.
 func (q querier) Query(ctx context.Context, sql string, args []any, row func(scan func(dest ...any) error) error) error {
 	a := make([]any, 0, len(args)+1)
-	a = append(a, pgx.QueryExecModeCacheDescribe)
+	a = append(a, pgx.QueryExecModeCacheStatement)
 	for _, x := range args {
 		switch v := x.(type) {
 		case sqlsearch.Timestamp:

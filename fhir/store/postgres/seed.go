@@ -45,7 +45,7 @@ func (s *Store) BulkLoad(ctx context.Context, rs []*fhir.Resource) error {
 			str = append(str, []any{typ, id, x.Param, x.Value, x.Exact})
 		}
 		for _, x := range rows.References {
-			ref = append(ref, []any{typ, id, x.Param, x.Base, nullText(x.Type), nullText(x.ID), x.Version, x.URL, x.IdentifierSystem, nullText(x.IdentifierValue)})
+			ref = append(ref, []any{typ, id, x.Param, x.Base, nullText(x.Type), nullText(x.ID), x.Version, x.URL, x.IdentifierSystem, nullText(x.IdentifierValue), nullText(rows.Status), nullInt(rows.DateLow, rows.HasDate), nullInt(rows.DateHigh, rows.HasDate)})
 		}
 		for _, x := range rows.Dates {
 			dat = append(dat, []any{typ, id, x.Param, x.Low, x.High})
@@ -69,7 +69,7 @@ func (s *Store) BulkLoad(ctx context.Context, rs []*fhir.Resource) error {
 		{"resource_history", []string{"type", "id", "version", "last_updated", "method", "deleted", "body"}, res},
 		{"idx_token", []string{"res_type", "res_id", "param", "system", "code", "text", "type_system", "type_code"}, tok},
 		{"idx_string", []string{"res_type", "res_id", "param", "value", "exact"}, str},
-		{"idx_reference", []string{"res_type", "res_id", "param", "base", "target_type", "target_id", "version", "url", "id_system", "id_value"}, ref},
+		{"idx_reference", []string{"res_type", "res_id", "param", "base", "target_type", "target_id", "version", "url", "id_system", "id_value", "res_status", "res_date_low", "res_date_high"}, ref},
 		{"idx_date", []string{"res_type", "res_id", "param", "low", "high"}, dat},
 		{"idx_number", []string{"res_type", "res_id", "param", "value", "low", "high"}, num},
 		{"idx_quantity", []string{"res_type", "res_id", "param", "value", "low", "high", "system", "code", "unit"}, qty},
@@ -97,6 +97,13 @@ func nullText(s string) any {
 		return nil
 	}
 	return s
+}
+
+func nullInt(n int64, ok bool) any {
+	if !ok {
+		return nil
+	}
+	return n
 }
 
 func numeric(d search.Decimal) any {

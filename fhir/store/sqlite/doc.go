@@ -2,7 +2,8 @@
 // signpost.db, in a data folder, through modernc.org/sqlite (pure Go, no
 // cgo) and database/sql. It lets a newcomer run the gateway with no
 // database server, and it must behave exactly like the PostgreSQL store:
-// both pass the storetest contract suite.
+// both pass the storetest contract suite, and both search with the same
+// SQL (fhir/store/sqlsearch) over the same index tables.
 //
 // Durability: WAL journal with synchronous=FULL, so a write the store has
 // acknowledged survives kill -9 and power loss (NORMAL would only survive
@@ -10,11 +11,15 @@
 // with BEGIN IMMEDIATE, so they are serialised in this process and, through
 // SQLite's file lock and busy_timeout, with any other process on the same
 // file; reads use a separate pool of read-only connections and run
-// concurrently with writes, as WAL allows.
+// concurrently with writes, as WAL allows. Transaction is one such write
+// transaction, so Tx.Lock has nothing to add and is a no-op, and a search
+// inside it reads through the writer, seeing its own writes.
 //
 // Times are integer Unix microseconds and bodies TEXT holding the exact
-// bytes the codec wrote, as the PostgreSQL store keeps them.
+// bytes the codec wrote, as the PostgreSQL store keeps them. Index rows
+// are written with one multi-row INSERT per table in the write's
+// transaction.
 //
 // This package must not import Gin, go-oidc, pgx, or the gateway and
-// mapping packages; it depends only on fhir and fhir/store.
+// mapping packages; it depends only on fhir, fhir/search and fhir/store.
 package sqlite

@@ -40,9 +40,13 @@ func insertIndex(ctx context.Context, tx dbtx, typ, id string, rows *sqlsearch.R
 	if err := b.exec(ctx, tx); err != nil {
 		return err
 	}
-	b.reset("idx_reference (res_type, res_id, param, base, target_type, target_id, version, url, id_system, id_value)", 10)
+	b.reset("idx_reference (res_type, res_id, param, base, target_type, target_id, version, url, id_system, id_value, res_status, res_date_low, res_date_high)", 13)
+	var low, high any
+	if rows.HasDate {
+		low, high = rows.DateLow, rows.DateHigh
+	}
 	for _, r := range rows.References {
-		b.row(typ, id, r.Param, r.Base, null(r.Type), null(r.ID), r.Version, r.URL, r.IdentifierSystem, null(r.IdentifierValue))
+		b.row(typ, id, r.Param, r.Base, null(r.Type), null(r.ID), r.Version, r.URL, r.IdentifierSystem, null(r.IdentifierValue), null(rows.Status), low, high)
 	}
 	if err := b.exec(ctx, tx); err != nil {
 		return err

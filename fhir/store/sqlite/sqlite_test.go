@@ -12,9 +12,9 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store/storetest"
 )
 
-func open(t testing.TB, dir string) *sqlite.Store {
+func open(t testing.TB, dir string, opts ...sqlite.Option) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), dir)
+	s, err := sqlite.Open(context.Background(), dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func open(t testing.TB, dir string) *sqlite.Store {
 }
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir(), sqlite.WithBaseURL(storetest.BaseURL)) })
 }
 
 // TestOpen checks Open makes a missing folder (even one whose name would

@@ -85,6 +85,10 @@ type builder struct {
 	o   Options
 	now time.Time
 	typ string // the searched type
+	// fold are the status codes reference conditions add as res_status
+	// (see statusFold); folded says some did.
+	fold   []string
+	folded bool
 }
 
 // local is the condition that reference row alias points at this server:
@@ -96,74 +100,254 @@ func (b *builder) local(alias string) expr {
 	return ex("("+alias+".base = '' OR "+alias+".base = ?)", b.o.BaseURL)
 }
 
-// filters is the WHERE clause of the main query over resources r.
-//
-// Index rows exist only for live resources, so when some condition
-// requires an index row of r itself (a positive top-level condition or a
-// chain) "NOT r.deleted" is implied and left out: the planner can then
-// answer the query from indexes alone (resources_pkey holds type and id),
-// reading resource rows only for the page.
-func (b *builder) filters(q *search.Query) (expr, error) {
-	es := []expr{ex("r.type = ?", q.Type)}
-	live := false
-	for i := range q.Params {
-		e, implies, err := b.param(q.Type, &q.Params[i])
-		if err != nil {
-			return expr{}, err
-		}
-		es = append(es, e)
-		live = live || implies
-	}
-	if !live {
-		es = append(es, ex("NOT r.deleted"))
-	}
-	return join(" AND ", es), nil
+// where is the filter of a search, ready to be written over resources r
+// (from) or over the ids one index condition gives (driven).
+type where struct {
+	typ   string
+	parts []part
+	// live: some part requires an index row of r itself (a positive
+	// top-level condition or a chain), so r is live: index rows exist
+	// only for live resources. "NOT r.deleted" is then implied.
+	live bool
+	// resourceColumns: some part reads a column of resources other than
+	// type and id (_lastUpdated).
+	resourceColumns bool
 }
 
-// param is the condition one parameter puts on resources r of typ; live
-// reports that it holds only for a resource with index rows, so live.
-func (b *builder) param(typ string, p *search.Param) (e expr, live bool, err error) {
+// part is one parameter's condition on r.
+type part struct {
+	e expr
+	// driver, when set, selects (id, type) of the resources matching e
+	// from index rows alone; rank says how selective it is likely to be
+	// (lower is better).
+	driver *expr
+	rank   int
+	// dates: the driver also selects dl and dh, the worklist date's sort
+	// values reference rows carry (Rows.DateLow).
+	dates bool
+}
+
+// from is the resources table as r, and the condition on it.
+func (w *where) from() (item, cond expr) {
+	es := []expr{ex("r.type = ?", w.typ)}
+	if !w.live {
+		es = append(es, ex("NOT r.deleted"))
+	}
+	for _, p := range w.parts {
+		es = append(es, p.e)
+	}
+	return ex("resources r"), join(" AND ", es)
+}
+
+// driven is "(SELECT DISTINCT id, type FROM <index rows>) r" and the
+// condition on it: the candidates come from the most selective-looking
+// index condition instead of resources, which spares a resources_pkey
+// probe per candidate (index rows imply a live resource). ok is false
+// when no part can drive or the query needs resource columns. cond is
+// empty when nothing else is asked.
+func (w *where) driven() (item, cond expr, dates, ok bool) {
+	if !w.live || w.resourceColumns {
+		return expr{}, expr{}, false, false
+	}
+	best := -1
+	for i, p := range w.parts {
+		if p.driver != nil && (best < 0 || p.rank < w.parts[best].rank) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return expr{}, expr{}, false, false
+	}
+	es := make([]expr, 0, len(w.parts))
+	for i, p := range w.parts {
+		if i != best {
+			es = append(es, p.e)
+		}
+	}
+	return cat(ex("("), *w.parts[best].driver, ex(") r")), join(" AND ", es), w.parts[best].dates, true
+}
+
+// source writes "item [joins] [WHERE cond]".
+func source(item expr, joins []expr, cond expr) expr {
+	e := cat(append([]expr{item}, joins...)...)
+	if cond.sql != "" {
+		e = cat(e, ex(" WHERE "), cond)
+	}
+	return e
+}
+
+// filters builds the filter of q.
+func (b *builder) filters(q *search.Query) (*where, error) {
+	w := &where{typ: q.Type}
+	status := b.statusFold(q)
+	for i := range q.Params {
+		if i == status && b.folded {
+			continue
+		}
+		p, err := b.param(q.Type, &q.Params[i])
+		if err != nil {
+			return nil, err
+		}
+		w.parts = append(w.parts, p)
+		w.live = w.live || p.driver != nil
+		w.resourceColumns = w.resourceColumns || q.Params[i].Def != nil && q.Params[i].Def.Code == "_lastUpdated" && q.Params[i].Chain == nil
+	}
+	if status >= 0 && !b.folded {
+		// No reference condition took the status: test it as usual.
+		b.fold = nil
+		p, err := b.param(q.Type, &q.Params[status])
+		if err != nil {
+			return nil, err
+		}
+		w.parts = append(w.parts, p)
+		w.live = true
+	}
+	return w, nil
+}
+
+// statusFold finds a status search the reference conditions can answer
+// through res_status (see Rows.Status): one plain status parameter of a
+// type whose status is a single code, with codes and no system. It sets
+// b.fold to the codes and returns the parameter's index, or -1. The
+// parameter is skipped while the others are built; each positive
+// reference condition adds res_status IN (codes) and sets b.folded, and
+// when none does, filters builds the status condition after all.
+func (b *builder) statusFold(q *search.Query) int {
+	if !StatusFolds(q.Type) {
+		return -1
+	}
+	found := -1
+	for i := range q.Params {
+		p := &q.Params[i]
+		if p.Def == nil || p.Def.Code != "status" || p.Chain != nil || p.Has != nil {
+			continue
+		}
+		if found >= 0 || p.Modifier != "" {
+			return -1
+		}
+		for _, v := range p.Values {
+			if v.SystemGiven && v.System != "" || v.Code == "" {
+				return -1
+			}
+		}
+		found = i
+	}
+	hasRef := false
+	for i := range q.Params {
+		p := &q.Params[i]
+		hasRef = hasRef || p.Chain != nil || p.Def != nil && p.Def.Type == search.TypeReference && p.Modifier != search.ModMissing
+	}
+	if found < 0 || !hasRef {
+		return -1
+	}
+	b.fold = make([]string, len(q.Params[found].Values))
+	for i, v := range q.Params[found].Values {
+		b.fold[i] = v.Code
+	}
+	// Decided before the others are built: a reference condition will
+	// take it (hasRef), so the status parameter is skipped.
+	b.folded = true
+	return found
+}
+
+// driverRank orders the conditions that can drive a search: references
+// and chains point at few resources, identifiers and exact values are
+// nearly unique, bare codes (a status) and ranges match many.
+func driverRank(p *search.Param) int {
+	if p.Chain != nil {
+		return 1
+	}
+	switch p.Def.Type {
+	case search.TypeReference:
+		return 1
+	case search.TypeToken:
+		if p.Modifier == "" {
+			for _, v := range p.Values {
+				if !v.SystemGiven || v.System == "" || v.Code == "" {
+					return 4
+				}
+			}
+			return 2
+		}
+		return 4
+	case search.TypeString, search.TypeURI:
+		if p.Modifier == search.ModExact || p.Def.Type == search.TypeURI && p.Modifier == "" {
+			return 2
+		}
+		return 3
+	}
+	return 5
+}
+
+// param is the condition one parameter puts on resources r of typ.
+func (b *builder) param(typ string, p *search.Param) (part, error) {
 	switch {
 	case p.Has != nil:
-		e, err = b.has(typ, p.Has)
-		return e, false, err
+		e, err := b.has(typ, p.Has)
+		return part{e: e}, err
 	case p.Chain != nil:
-		e, err = b.chain(typ, p)
-		return e, true, err
+		from, err := b.chain(typ, p)
+		if err != nil {
+			return part{}, err
+		}
+		return part{
+			e:      cat(ex("r.id IN (SELECT ref.res_id FROM "), from, ex(")")),
+			driver: ptr(cat(ex("SELECT DISTINCT ref.res_id AS id, ref.res_type AS type, ref.res_date_low AS dl, ref.res_date_high AS dh FROM "), from)),
+			rank:   driverRank(p),
+			dates:  true,
+		}, nil
 	}
 	c, err := b.cond(p)
 	if err != nil {
-		return expr{}, false, err
+		return part{}, err
 	}
 	switch {
 	case c.table == "":
-		return c.onResource("r"), false, nil
+		return part{e: c.onResource("r")}, nil
 	case c.neg:
-		return cat(ex("NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = r.type AND c.res_id = r.id AND "), c.row, ex(")")), false, nil
-	default:
-		return cat(ex("r.id IN (SELECT c.res_id FROM "+c.table+" c WHERE c.res_type = ? AND ", typ), c.row, ex(")")), true, nil
+		return part{e: cat(ex("NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = r.type AND c.res_id = r.id AND "), c.row, ex(")"))}, nil
 	}
+	if c.table == "idx_reference" && len(b.fold) > 0 {
+		c.row = and(c.row, inList("c.res_status", b.fold))
+	}
+	sel, dates := "SELECT DISTINCT c.res_id AS id, c.res_type AS type", false
+	if c.table == "idx_reference" {
+		sel, dates = sel+", c.res_date_low AS dl, c.res_date_high AS dh", true
+	}
+	return part{
+		e:      cat(ex("r.id IN (SELECT c.res_id FROM "+c.table+" c WHERE c.res_type = ? AND ", typ), c.row, ex(")")),
+		driver: ptr(cat(ex(sel+" FROM "+c.table+" c WHERE c.res_type = ? AND ", typ), c.row)),
+		rank:   driverRank(p),
+		dates:  dates,
+	}, nil
 }
 
+func ptr[T any](v T) *T { return &v }
+
 // chain is a one-level chain: resources whose reference p points at a
-// resource matching p.Chain.Param.
+// resource matching p.Chain.Param. It returns what follows FROM in a
+// SELECT of ref.res_id.
 func (b *builder) chain(typ string, p *search.Param) (expr, error) {
 	c, err := b.cond(&p.Chain.Param)
 	if err != nil {
 		return expr{}, err
 	}
 	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"))
+	if len(b.fold) > 0 {
+		ref = and(ref, inList("ref.res_status", b.fold))
+	}
+	const sel = "idx_reference ref "
 	var e expr
 	switch {
 	case c.table == "":
-		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
-			ref, ex(" AND NOT t.deleted AND "), c.onResource("t"), ex(")"))
+		e = cat(ex(sel+"JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
+			ref, ex(" AND NOT t.deleted AND "), c.onResource("t"))
 	case c.neg:
-		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
-			ref, ex(" AND NOT t.deleted AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = t.type AND c.res_id = t.id AND "), c.row, ex("))"))
+		e = cat(ex(sel+"JOIN resources t ON t.type = ref.target_type AND t.id = ref.target_id WHERE "),
+			ref, ex(" AND NOT t.deleted AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = t.type AND c.res_id = t.id AND "), c.row, ex(")"))
 	default:
-		e = cat(ex("r.id IN (SELECT ref.res_id FROM idx_reference ref JOIN "+c.table+" c ON c.res_type = ref.target_type AND c.res_id = ref.target_id WHERE "),
-			ref, ex(" AND "), c.row, ex(")"))
+		e = cat(ex(sel+"JOIN "+c.table+" c ON c.res_type = ref.target_type AND c.res_id = ref.target_id WHERE "),
+			ref, ex(" AND "), c.row)
 	}
 	return e, nil
 }

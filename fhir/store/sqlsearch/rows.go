@@ -14,6 +14,21 @@ import (
 // microseconds, and number and quantity values as the ranges the prefixes
 // compare.
 type Rows struct {
+	// Status is the resource's status code when its type's status
+	// parameter is the single code Type.status (StatusFolds), "" when
+	// it has none. Every reference row carries it (idx_reference.res_status):
+	// worklists ask "owner=X&status=Y" or "patient=X&status=Y", and the
+	// reference index then answers both at once instead of testing the
+	// status of every resource the reference finds.
+	Status string
+	// DateLow and DateHigh are the earliest start and latest end of the
+	// resource's worklist date (WorklistDate: Task authored-on ...), the
+	// values an ascending and a descending sort on it use; HasDate says
+	// it has one. Reference rows carry them (res_date_low, res_date_high),
+	// so that a worklist is sorted from the reference index alone.
+	DateLow, DateHigh int64
+	HasDate           bool
+
 	Tokens     []search.Token
 	Strings    []search.String
 	References []search.Reference
@@ -74,16 +89,36 @@ func RowsOf(r *fhir.Resource) Rows {
 		References: ix.References,
 		URIs:       ix.URIs,
 	}
+	statuses := 0
 	for _, t := range ix.Tokens {
 		if Indexed(t.Param) {
 			out.Tokens = append(out.Tokens, t)
 		}
+		if t.Param == "status" {
+			statuses++
+			out.Status = t.Code
+		}
+	}
+	if statuses != 1 || !StatusFolds(r.Type()) {
+		out.Status = ""
 	}
 	if len(ix.Dates) > 0 {
+		worklist := WorklistDate(r.Type())
 		out.Dates = make([]Date, 0, len(ix.Dates))
 		for _, d := range ix.Dates {
-			if Indexed(d.Param) {
-				out.Dates = append(out.Dates, Date{Param: d.Param, Low: Micros(d.Low), High: Micros(d.High)})
+			if !Indexed(d.Param) {
+				continue
+			}
+			row := Date{Param: d.Param, Low: Micros(d.Low), High: Micros(d.High)}
+			out.Dates = append(out.Dates, row)
+			if d.Param == worklist {
+				if !out.HasDate || row.Low < out.DateLow {
+					out.DateLow = row.Low
+				}
+				if !out.HasDate || row.High > out.DateHigh {
+					out.DateHigh = row.High
+				}
+				out.HasDate = true
 			}
 		}
 	}
@@ -104,6 +139,34 @@ func RowsOf(r *fhir.Resource) Rows {
 		}
 	}
 	return out
+}
+
+// worklistDates are the date parameter each type's worklists sort by.
+var worklistDates = map[string]string{
+	"Task":                  "authored-on",
+	"ServiceRequest":        "authored",
+	"Communication":         "sent",
+	"Observation":           "date",
+	"Condition":             "recorded-date",
+	"Flag":                  "date",
+	"Provenance":            "recorded",
+	"AuditEvent":            "date",
+	"QuestionnaireResponse": "authored",
+	"Consent":               "date",
+	"MeasureReport":         "date",
+}
+
+// WorklistDate is the date parameter typ's worklists sort by ("newest
+// first"), whose sort values reference rows carry (see Rows.DateLow), or
+// "" for a type without one.
+func WorklistDate(typ string) string { return worklistDates[typ] }
+
+// StatusFolds reports whether typ's status parameter is its status
+// element, a single code, so that a status search can be answered by
+// reference rows' res_status.
+func StatusFolds(typ string) bool {
+	d, ok := search.Lookup(typ, "status")
+	return ok && d.Supported && d.Type == search.TypeToken && d.Expression == typ+".status"
 }
 
 // Len is the number of rows.

@@ -22,8 +22,9 @@ import (
 const Racers = 16
 
 // Run runs the contract suite against the store open returns. open must
-// return a fresh, empty store no other test shares, and close it through
-// t.Cleanup; it is called once per subtest, and subtests run in parallel.
+// return a fresh, empty store no other test shares, opened with BaseURL as
+// its base, and close it through t.Cleanup; it is called once per subtest,
+// and subtests run in parallel.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -44,6 +45,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Lossless", testLossless},
 		{"ClientErrors", testClientErrors},
 		{"Ping", testPing},
+		{"Search", testSearch},
+		{"SearchOfficialExamples", testSearchOfficialExamples},
+		{"SearchDefaultSort", testSearchDefaultSort},
+		{"SearchPagingWhileWriting", testSearchPagingWhileWriting},
+		{"SearchIndexFollowsWrites", testSearchIndexFollowsWrites},
+		{"Transaction", testTransaction},
+		{"ConditionalCreateRace", testConditionalCreateRace},
+		{"TransactionUpdateAsCreateRace", testTransactionUpdateAsCreateRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

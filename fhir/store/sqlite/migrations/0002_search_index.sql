@@ -42,11 +42,14 @@ CREATE TABLE idx_reference (
     version     TEXT NOT NULL,
     url         TEXT NOT NULL,
     id_system   TEXT NOT NULL,
-    id_value    TEXT
+    id_value    TEXT,
+    res_status  TEXT,
+    res_date_low  INTEGER,
+    res_date_high INTEGER
 );
 CREATE INDEX idx_reference_resource ON idx_reference (res_type, res_id, param);
-CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, res_type, param, base, res_id) WHERE target_id IS NOT NULL;
-CREATE INDEX idx_reference_identifier ON idx_reference (id_value, res_type, param, id_system, res_id) WHERE id_value IS NOT NULL;
+CREATE INDEX idx_reference_target ON idx_reference (target_id, target_type, res_type, param, base, res_status, res_id, res_date_low, res_date_high) WHERE target_id IS NOT NULL;
+CREATE INDEX idx_reference_identifier ON idx_reference (id_value, res_type, param, id_system, res_status, res_id, res_date_low, res_date_high) WHERE id_value IS NOT NULL;
 CREATE INDEX idx_reference_url ON idx_reference (url, res_type, param, version, res_id) WHERE target_id IS NULL AND id_value IS NULL;
 
 CREATE TABLE idx_date (
