@@ -57,6 +57,26 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			sysOps = append(sysOps, map[string]any{"name": op.Name, "definition": op.Definition})
 		}
 	}
+	rest := map[string]any{
+		"mode":     "server",
+		"resource": resources,
+		"interaction": []any{
+			map[string]any{"code": "transaction"},
+			map[string]any{"code": "batch"},
+			map[string]any{"code": "history-system"},
+		},
+		"operation": sysOps,
+	}
+	if s.verifier != nil {
+		rest["security"] = map[string]any{
+			"service": []any{map[string]any{"coding": []any{map[string]any{
+				"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+				"code":   "SMART-on-FHIR",
+			}}}},
+			"description": "OAuth 2.0 bearer tokens (SMART App Launch v1 and v2 scopes) from the issuers named in " +
+				base + "/.well-known/smart-configuration; patient data is visible only to the practices a token acts for.",
+		}
+	}
 	return map[string]any{
 		"resourceType": "CapabilityStatement",
 		"status":       "active",
@@ -71,16 +91,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		"fhirVersion": "4.0.1",
 		"format":      []any{"json", "application/fhir+json"},
 		"patchFormat": []any{jsonPatchType, "application/fhir+json"},
-		"rest": []any{map[string]any{
-			"mode":     "server",
-			"resource": resources,
-			"interaction": []any{
-				map[string]any{"code": "transaction"},
-				map[string]any{"code": "batch"},
-				map[string]any{"code": "history-system"},
-			},
-			"operation": sysOps,
-		}},
+		"rest":        []any{rest},
 	}
 }
 

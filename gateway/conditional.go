@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -303,6 +304,10 @@ func conditionalID(ctx context.Context, tx store.Tx, crit criteria, what string)
 // The REST handlers of the conditional interactions.
 
 func (s *Server) conditionalUpdate(req *request) (*response, error) {
+	req.audit = auditIf(req, "update", "U")
+	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Update}, {req.typ, auth.Search}}); err != nil {
+		return nil, err
+	}
 	crit, err := parseCriteria(req.typ, req.query)
 	if err != nil {
 		return nil, err
@@ -315,12 +320,9 @@ func (s *Server) conditionalUpdate(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out result
-	err = s.store.Transaction(req.ctx, func(tx store.Tx) error {
-		w := r.Clone() // a retried attempt starts from the body as sent
-		var err error
-		out, err = conditionalUpdateIn(req.ctx, tx, w, crit, pre)
-		return err
+	out, err := s.write(req, true, func(tx store.Tx, _ bool) (result, error) {
+		// a retried attempt starts from the body as sent
+		return conditionalUpdateIn(req.ctx, tx, r.Clone(), crit, pre)
 	})
 	if err != nil {
 		return nil, err
@@ -330,6 +332,10 @@ func (s *Server) conditionalUpdate(req *request) (*response, error) {
 }
 
 func (s *Server) conditionalDelete(req *request) (*response, error) {
+	req.audit = auditIf(req, "delete", "D")
+	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Delete}, {req.typ, auth.Search}}); err != nil {
+		return nil, err
+	}
 	crit, err := parseCriteria(req.typ, req.query)
 	if err != nil {
 		return nil, err
@@ -338,11 +344,8 @@ func (s *Server) conditionalDelete(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out result
-	err = s.store.Transaction(req.ctx, func(tx store.Tx) error {
-		var err error
-		out, err = conditionalDeleteIn(req.ctx, tx, req.typ, crit, pre)
-		return err
+	out, err := s.write(req, true, func(tx store.Tx, _ bool) (result, error) {
+		return conditionalDeleteIn(req.ctx, tx, req.typ, crit, pre)
 	})
 	if err != nil {
 		return nil, err

@@ -32,6 +32,27 @@ func total(t *testing.T, g *testGateway, query string) int {
 	return n
 }
 
+// stored counts the versions clients wrote: system history without the
+// AuditEvents the gateway records (reading history records one too).
+func stored(t *testing.T, g *testGateway) int {
+	t.Helper()
+	r := g.do("GET", "/_history?_count=1000", "")
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	return len(withoutAudit(r.json(t)))
+}
+
+// withoutAudit lists a Bundle's entries that are not AuditEvents.
+func withoutAudit(bundle map[string]any) []any {
+	var out []any
+	list, _ := bundle["entry"].([]any)
+	for _, e := range list {
+		if !strings.Contains(fmt.Sprint(e.(map[string]any)["fullUrl"]), "/AuditEvent/") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func TestConditionalCreate(t *testing.T) {
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		crit := nhs + "|9000000009"

@@ -7,7 +7,24 @@
 // A *fhir.Error becomes an OperationOutcome with the status from
 // statusFor; any other error is logged and answered with a generic 500.
 //
+// # Security
+//
+// Every request passes, in this order: authentication (auth.go: the
+// bearer token through Options.Verifier, or the developer in development
+// mode; the principal goes into the request struct and its context),
+// per-client rate limiting (hardening.go), then the handler, which
+// checks the scopes its interaction needs (authorize.go) before it
+// touches the store. Handlers run every store call on a tenantTx
+// (tenancy.go), which stamps the practice label on writes, hides other
+// practices' patient data and keeps publishers in their scope, for REST
+// requests and Bundle entries alike. Interactions on patient data leave
+// one AuditEvent each (audit.go), written in the same transaction as a
+// write and before a read's answer is sent.
+//
 // Logs carry method, route, status, resource type and id and the request
-// id. They never carry a resource body or a query string: both hold
-// patient data.
+// id. They never carry a resource body, a query string or a token: all
+// three hold patient data or secrets.
+//
+// This package imports auth, fhir, fhir/search, fhir/store, mapping and
+// snomed; never pgx, a database driver or go-oidc directly.
 package gateway

@@ -75,10 +75,16 @@ type testGateway struct {
 	logs *syncBuffer
 }
 
-func newGateway(t testing.TB, opts gateway.Options) *testGateway {
+// newGateway serves a gateway with opts; setup runs before Handler (to
+// register operations).
+func newGateway(t testing.TB, opts gateway.Options, setup ...func(*gateway.Server)) *testGateway {
 	logs := &syncBuffer{}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(gateway.New(opts).Handler())
+	gw := gateway.New(opts)
+	for _, f := range setup {
+		f(gw)
+	}
+	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
 	return &testGateway{t: t, srv: srv, base: srv.URL + "/fhir", logs: logs}
 }

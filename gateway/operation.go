@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 )
 
@@ -25,9 +26,16 @@ const (
 type OperationInput struct {
 	Type string
 	ID   string
+	// Base is the FHIR base URL as the client sees it, for the fullUrl
+	// and links of what the operation returns.
+	Base string
 	// Params holds the Parameters resource (parameter entries as decoded
 	// JSON objects); query parameters appear as valueString entries.
 	Params *fhir.Parameters
+	// Principal is the caller. The gateway has checked Permissions; rules
+	// that depend on the resources involved (tenancy, navigator tier) are
+	// the operation's.
+	Principal *auth.Principal
 }
 
 // OperationFunc runs an operation and returns the resource to answer with.
@@ -43,7 +51,12 @@ type Operation struct {
 	Definition string
 	// Idempotent operations may be invoked with GET.
 	Idempotent bool
-	Run        OperationFunc
+	// Permissions are what a caller needs to invoke the operation (for
+	// example $navigate on Task: update on Task, read on
+	// HealthcareService). An operation that declares none is open to the
+	// developer only (fail closed).
+	Permissions []Permission
+	Run         OperationFunc
 }
 
 type opKey struct {
@@ -92,12 +105,26 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		return nil, methodNotAllowed(req.method, "$"+name)
 	}
 	return func(req *request) (*response, error) {
+		perms := op.Permissions
+		if auth.IsPatientLinked(req.typ) || touchesPatientData(perms) {
+			req.audit = auditFor("operation", "E", req)
+			req.audit.operation = name
+		}
+		if len(perms) == 0 && !req.principal.Dev {
+			return nil, fhir.Errorf(fhir.CodeForbidden, "operation $%s declares no permissions, so only the developer may invoke it", name)
+		}
+		if err := s.authorizeAll(req.principal, perms); err != nil {
+			return nil, err
+		}
 		params, err := operationParams(req)
 		if err != nil {
 			return nil, err
 		}
-		body, err := op.Run(req.ctx, OperationInput{Type: req.typ, ID: req.id, Params: params})
+		body, err := op.Run(req.ctx, OperationInput{Type: req.typ, ID: req.id, Base: req.base, Params: params, Principal: req.principal})
 		if err != nil {
+			return nil, err
+		}
+		if err := s.auditRead(req, req.audit); err != nil {
 			return nil, err
 		}
 		return &response{status: http.StatusOK, body: body}, nil

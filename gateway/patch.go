@@ -11,6 +11,7 @@ import (
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
@@ -167,17 +168,11 @@ func patchLockKey(typ, id string) string { return typ + "/" + id }
 const patchRetries = 3
 
 // runPatch runs fn (which patches inside tx) in its own transaction,
-// again when a concurrent write got in first and the client did not pin
-// the version.
-func (s *Server) runPatch(ctx context.Context, pre store.Precondition, fn func(tx store.Tx) (result, error)) (result, error) {
-	var out result
-	var err error
+// with its AuditEvent, again when a concurrent write got in first and the
+// client did not pin the version.
+func (s *Server) runPatch(req *request, fn func(tx store.Tx) (result, error)) (result, error) {
 	for attempt := 0; ; attempt++ {
-		err = s.store.Transaction(ctx, func(tx store.Tx) error {
-			var err error
-			out, err = fn(tx)
-			return err
-		})
+		out, err := s.write(req, true, func(tx store.Tx, _ bool) (result, error) { return fn(tx) })
 		if err == nil || attempt == patchRetries-1 || !errors.Is(err, errConcurrentWrite) {
 			return out, err
 		}
@@ -202,12 +197,16 @@ func (s *Server) readPatch(req *request) (patcher, store.Precondition, error) {
 
 // patch is PATCH [type]/[id].
 func (s *Server) patch(req *request) (*response, error) {
+	req.audit = auditIf(req, "patch", "U")
+	if err := s.authorize(req.principal, req.typ, auth.Update); err != nil {
+		return nil, err
+	}
 	p, pre, err := s.readPatch(req)
 	if err != nil {
 		return nil, err
 	}
 	strict := strictHandling(req.header)
-	out, err := s.runPatch(req.ctx, pre, func(tx store.Tx) (result, error) {
+	out, err := s.runPatch(req, func(tx store.Tx) (result, error) {
 		return s.patchIn(req.ctx, tx, req.typ, req.id, p, pre, strict)
 	})
 	if err != nil {
@@ -219,6 +218,10 @@ func (s *Server) patch(req *request) (*response, error) {
 // conditionalPatch is PATCH [type]?criteria: the one match is patched;
 // none is a 404, several a 412.
 func (s *Server) conditionalPatch(req *request) (*response, error) {
+	req.audit = auditIf(req, "patch", "U")
+	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Update}, {req.typ, auth.Search}}); err != nil {
+		return nil, err
+	}
 	crit, err := parseCriteria(req.typ, req.query)
 	if err != nil {
 		return nil, err
@@ -228,7 +231,7 @@ func (s *Server) conditionalPatch(req *request) (*response, error) {
 		return nil, err
 	}
 	strict := strictHandling(req.header)
-	out, err := s.runPatch(req.ctx, pre, func(tx store.Tx) (result, error) {
+	out, err := s.runPatch(req, func(tx store.Tx) (result, error) {
 		id, err := conditionalID(req.ctx, tx, crit, "conditional patch")
 		if err != nil {
 			return result{}, err

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
@@ -74,6 +77,8 @@ func ifMatch(h http.Header) (store.Precondition, error) {
 }
 
 func (s *Server) create(req *request) (*response, error) {
+	req.audit = auditIf(req, "create", "C")
+	perms := []Permission{{req.typ, auth.Create}}
 	var crit *criteria
 	if v := req.header.Get("If-None-Exist"); v != "" {
 		c, err := parseCriteriaString(req.typ, v)
@@ -81,24 +86,28 @@ func (s *Server) create(req *request) (*response, error) {
 			return nil, err
 		}
 		crit = &c
+		perms = append(perms, Permission{req.typ, auth.Search})
+	}
+	if err := s.authorizeAll(req.principal, perms); err != nil {
+		return nil, err
 	}
 	r, err := s.readResource(req)
 	if err != nil {
 		return nil, err
 	}
-	var out result
-	if crit == nil {
+	out, err := s.write(req, crit != nil, func(tx store.Tx, retry bool) (result, error) {
+		w := r
+		if retry {
+			w = r.Clone() // a retried attempt starts from the body as sent
+		}
+		if crit != nil {
+			return conditionalCreateIn(req.ctx, tx, w, *crit)
+		}
 		// The server owns ids on create; a client id in the body is
 		// ignored (FHIR R4 3.1.0.8.1).
-		r.SetID(uuid.NewString())
-		out, err = createIn(req.ctx, s.store, r)
-	} else {
-		err = s.store.Transaction(req.ctx, func(tx store.Tx) error {
-			var err error
-			out, err = conditionalCreateIn(req.ctx, tx, r.Clone(), *crit)
-			return err
-		})
-	}
+		w.SetID(uuid.NewString())
+		return createIn(req.ctx, tx, w)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +116,10 @@ func (s *Server) create(req *request) (*response, error) {
 }
 
 func (s *Server) update(req *request) (*response, error) {
+	req.audit = auditIf(req, "update", "U")
+	if err := s.authorize(req.principal, req.typ, auth.Update); err != nil {
+		return nil, err
+	}
 	pre, err := ifMatch(req.header)
 	if err != nil {
 		return nil, err
@@ -121,11 +134,64 @@ func (s *Server) update(req *request) (*response, error) {
 	if r.ID() != req.id {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "body id %q does not match the URL's %q", r.ID(), req.id).At(req.typ + ".id").WithStatus(http.StatusBadRequest)
 	}
-	out, err := updateIn(req.ctx, s.store, r, pre)
+	out, err := s.write(req, false, func(tx store.Tx, retry bool) (result, error) {
+		w := r
+		if retry {
+			w = r.Clone()
+		}
+		return updateIn(req.ctx, tx, w, pre)
+	})
 	if err != nil {
 		return nil, err
 	}
 	return s.written(req, out), nil
+}
+
+// auditIf starts the AuditEvent of an interaction on req.typ when that
+// type is patient-linked; nil otherwise.
+func auditIf(req *request, subtype, action string) *auditEntry {
+	if !auth.IsPatientLinked(req.typ) {
+		return nil
+	}
+	return auditFor(subtype, action, req)
+}
+
+// write runs one write interaction on the caller's tenantTx. An
+// interaction on patient data runs in a Store.Transaction together with
+// its AuditEvent ("no audit, no access"), and so does one that must be
+// atomic anyway (conditional interactions); any other write is a single
+// store call, its own transaction, with no extra round trip. fn may run
+// more than once (a retried transaction): retry tells it to start from a
+// copy of what it was given.
+func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry bool) (result, error)) (result, error) {
+	if req.audit == nil && !atomic {
+		return fn(s.guard(req.principal, s.store), false)
+	}
+	var out result
+	attempt := 0
+	err := s.store.Transaction(req.ctx, func(tx store.Tx) error {
+		g := s.guard(req.principal, tx)
+		var err error
+		out, err = fn(g, attempt > 0 || atomic)
+		attempt++
+		if err != nil || req.audit == nil {
+			return err
+		}
+		e := *req.audit
+		e.status = out.status
+		if out.version.ID != "" {
+			e.id, e.version = out.version.ID, out.version.VersionID
+		}
+		e.practices = g.practices
+		return s.recordAudit(req.ctx, tx, req, &e)
+	})
+	if err != nil {
+		return result{}, err
+	}
+	if req.audit != nil {
+		req.audited = true
+	}
+	return out, nil
 }
 
 // written answers a create, update or patch as Prefer: return asks
@@ -156,23 +222,69 @@ func versionHeaders(v store.Version) http.Header {
 }
 
 func (s *Server) read(req *request) (*response, error) {
-	v, err := s.store.Read(req.ctx, req.typ, req.id)
+	req.audit = auditIf(req, "read", "R")
+	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
+		return nil, err
+	}
+	v, err := s.guard(req.principal, s.store).Read(req.ctx, req.typ, req.id)
 	if err != nil {
 		return nil, err
 	}
-	return s.found(req, v)
+	return s.foundAudited(req, v)
 }
 
 func (s *Server) vread(req *request) (*response, error) {
+	req.audit = auditIf(req, "vread", "R")
+	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
+		return nil, err
+	}
 	n, ok := parseVersion(req.vid)
 	if !ok {
 		return nil, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %q", req.typ, req.id, req.vid).WithStatus(http.StatusNotFound)
 	}
-	v, err := s.store.VRead(req.ctx, req.typ, req.id, n)
+	v, err := s.versionRead(req.ctx, req.principal, req.typ, req.id, n)
 	if err != nil {
 		return nil, err
 	}
-	return s.found(req, v)
+	return s.foundAudited(req, v)
+}
+
+// versionRead is the store's VRead under tenancy: a version of another
+// practice's resource, deleted or not, is a 404.
+func (s *Server) versionRead(ctx context.Context, p *auth.Principal, typ, id string, n int64) (store.Version, error) {
+	v, err := s.store.VRead(ctx, typ, id, n)
+	if !restricted(p, typ) {
+		return v, err
+	}
+	switch {
+	case err == nil:
+		if !s.visible(p, typ, v.Body) {
+			return store.Version{}, fhir.NotFound(typ, id)
+		}
+	case errors.Is(err, fhir.ErrDeleted):
+		// A deletion has no body; it belongs where the version it
+		// deleted did.
+		prev, perr := s.store.VRead(ctx, typ, id, n-1)
+		if perr != nil || !s.visible(p, typ, prev.Body) {
+			return store.Version{}, fhir.NotFound(typ, id)
+		}
+	}
+	return v, err
+}
+
+// foundAudited answers a read or vread of v (see found), its AuditEvent
+// recorded first.
+func (s *Server) foundAudited(req *request, v store.Version) (*response, error) {
+	resp, err := s.found(req, v)
+	if err != nil || req.audit == nil {
+		return resp, err
+	}
+	req.audit.version, req.audit.status = v.VersionID, resp.status
+	req.audit.practices = s.practicesOf(v.Body)
+	if err := s.auditRead(req, req.audit); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // found answers a read or vread, honouring If-None-Match and
@@ -211,11 +323,17 @@ func notModified(v store.Version, ifNoneMatch, ifModifiedSince string) bool {
 }
 
 func (s *Server) delete(req *request) (*response, error) {
+	req.audit = auditIf(req, "delete", "D")
+	if err := s.authorize(req.principal, req.typ, auth.Delete); err != nil {
+		return nil, err
+	}
 	pre, err := ifMatch(req.header)
 	if err != nil {
 		return nil, err
 	}
-	out, err := deleteIn(req.ctx, s.store, req.typ, req.id, pre)
+	out, err := s.write(req, false, func(tx store.Tx, _ bool) (result, error) {
+		return deleteIn(req.ctx, tx, req.typ, req.id, pre)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +360,17 @@ const (
 )
 
 func (s *Server) history(req *request) (*response, error) {
+	subtype := "history-system"
+	switch {
+	case req.id != "":
+		subtype = "history-instance"
+	case req.typ != "":
+		subtype = "history-type"
+	}
 	q := store.HistoryQuery{Type: req.typ, ID: req.id, Count: defaultCount}
+	if err := s.historyScope(req, &q, subtype); err != nil {
+		return nil, err
+	}
 	var err error
 	if v := first(req.query, "_count"); v != "" {
 		n, perr := strconv.Atoi(v)
@@ -273,11 +401,72 @@ func (s *Server) history(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.id != "" && page.Total == 0 && restricted(req.principal, req.typ) {
+		// Every version is another practice's: the resource does not
+		// exist for this caller.
+		return nil, fhir.NotFound(req.typ, req.id)
+	}
 	body, err := historyBundle(req, q, page)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.auditRead(req, req.audit); err != nil {
+		return nil, err
+	}
 	return &response{status: http.StatusOK, body: body}, nil
+}
+
+// historyScope authorises a history interaction and bounds q to what
+// the caller may see: read on the type (system history: only the types
+// the caller may read), and only its practices' versions of
+// patient-linked types.
+func (s *Server) historyScope(req *request, q *store.HistoryQuery, subtype string) error {
+	p := req.principal
+	if req.typ != "" {
+		if auth.IsPatientLinked(req.typ) {
+			req.audit = auditFor(subtype, "R", req)
+		}
+		if err := s.authorize(p, req.typ, auth.Read); err != nil {
+			return err
+		}
+	} else {
+		all := true
+		var readable []string
+		for _, t := range s.registry.Types() {
+			if s.authorize(p, t, auth.Read) == nil {
+				readable = append(readable, t)
+			} else {
+				all = false
+			}
+		}
+		if len(readable) == 0 {
+			return fhir.Errorf(fhir.CodeForbidden, "the token's scopes allow reading no resource type")
+		}
+		if !all {
+			q.Types = readable
+		}
+		for _, t := range readable {
+			if auth.IsPatientLinked(t) {
+				req.audit = auditFor(subtype, "R", req)
+				break
+			}
+		}
+	}
+	q.Security = s.historySecurity(p)
+	return nil
+}
+
+// historySecurity is the tenancy filter of a history query by p; nil when
+// p is not restricted.
+func (s *Server) historySecurity(p *auth.Principal) *store.SecurityFilter {
+	if p.Dev || p.AllPractices {
+		return nil
+	}
+	return &store.SecurityFilter{
+		Types:  auth.PatientLinkedTypes(),
+		System: s.practiceSystem(),
+		Codes:  p.Practices(),
+	}
 }
 
 func first(q map[string][]string, k string) string {

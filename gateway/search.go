@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -107,6 +108,12 @@ func understood(typ string, params url.Values, ignored []string) url.Values {
 
 // search is GET [type]?... and POST [type]/_search.
 func (s *Server) search(req *request) (*response, error) {
+	if auth.IsPatientLinked(req.typ) {
+		req.audit = auditFor("search-type", "E", req)
+	}
+	if err := s.authorize(req.principal, req.typ, auth.Search); err != nil {
+		return nil, err
+	}
 	values, err := searchValues(req)
 	if err != nil {
 		return nil, err
@@ -115,8 +122,21 @@ func (s *Server) search(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := searchIn(req.ctx, s.store, req.base, sr)
+	perms := searchPermissions(sr.q)
+	if req.audit == nil && touchesPatientData(perms) {
+		req.audit = auditFor("search-type", "E", req)
+	}
+	if req.audit != nil {
+		req.audit.params = paramNames(values)
+	}
+	if err := s.authorizeAll(req.principal, perms); err != nil {
+		return nil, err
+	}
+	body, err := searchIn(req.ctx, s.guard(req.principal, s.store), req.base, sr)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.auditRead(req, req.audit); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: body}, nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
@@ -35,8 +36,26 @@ type Options struct {
 	MaxBundleEntries int
 	// Version is the software version the CapabilityStatement names.
 	Version string
-	// Now is the clock for the CapabilityStatement date; default time.Now.
+	// Now is the clock for the CapabilityStatement date and AuditEvents;
+	// default time.Now.
 	Now func() time.Time
+	// Verifier checks bearer tokens (an *auth.Verifier). Nil is
+	// development mode: every caller is auth.DevPrincipal(), tokens are
+	// not read. cmd/signpost allows that on loopback only.
+	Verifier TokenVerifier
+	// CanonicalBase is the base of Signpost's local code systems; the
+	// practice security label is <CanonicalBase>/CodeSystem/practice.
+	// Default https://signpost.example/fhir.
+	CanonicalBase string
+	// RateLimit is each client's sustained request rate per second, and
+	// RateBurst the requests it may make at once (default: RateLimit,
+	// rounded up). Zero or less: no limit.
+	RateLimit float64
+	RateBurst int
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// whose X-Forwarded-For is believed for the client's IP (audit and
+	// rate limiting). Empty: none; the TCP peer is the client.
+	TrustedProxies []string
 }
 
 // Server serves the FHIR REST API.
@@ -49,6 +68,8 @@ type Server struct {
 	ops      map[opKey]Operation
 	// writeChecks run on every write, by resource type.
 	writeChecks map[string][]WriteCheck
+	verifier    TokenVerifier
+	limiter     *limiter
 }
 
 // New builds a Server; it panics only on a programming error (no store).
@@ -77,9 +98,25 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CanonicalBase == "" {
+		opts.CanonicalBase = DefaultCanonicalBase
+	}
+	opts.CanonicalBase = strings.TrimRight(opts.CanonicalBase, "/")
 	opts.PublicBase = strings.TrimRight(opts.PublicBase, "/")
-	return &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now()}
+	if v, ok := opts.Verifier.(*auth.Verifier); ok && v == nil {
+		opts.Verifier = nil // a typed nil is development mode too
+	}
+	return &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
+		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 }
+
+// DefaultCanonicalBase is the canonical base of the local code systems
+// when Options leaves it empty (NAVIGATION-API.md).
+const DefaultCanonicalBase = "https://signpost.example/fhir"
+
+// DevelopmentMode reports whether the server runs without a token
+// verifier (every caller is the developer).
+func (s *Server) DevelopmentMode() bool { return s.verifier == nil }
 
 // Handler is the http.Handler of the whole gateway.
 func (s *Server) Handler() http.Handler {
@@ -89,12 +126,19 @@ func (s *Server) Handler() http.Handler {
 	e.RedirectFixedPath = false
 	e.HandleMethodNotAllowed = false
 	e.ContextWithFallback = true
-	e.Use(s.requestLog, s.recoverer, s.deadline)
+	// Without trusted proxies Gin's ClientIP is the TCP peer: a client
+	// cannot pick the IP its audit records and rate limit bucket get by
+	// sending X-Forwarded-For.
+	if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
+		panic("gateway: Options.TrustedProxies: " + err.Error())
+	}
+	e.Use(s.requestLog, s.recoverer, s.securityHeaders, s.deadline)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
 	})
 	e.GET("/readyz", s.ready)
+	e.Any("/.well-known/smart-configuration", s.smartConfiguration)
 	e.Any("/fhir", s.fhirRoute)
 	e.Any("/fhir/*path", s.fhirRoute)
 	e.NoRoute(func(c *gin.Context) {
@@ -131,6 +175,15 @@ type request struct {
 	base     string
 	// contentType is the media type to answer with.
 	contentType string
+	// principal is the authenticated caller.
+	principal *auth.Principal
+	// clientIP and requestID are for the audit record.
+	clientIP  string
+	requestID string
+	// audit is the AuditEvent of an interaction that touches patient
+	// data (nil otherwise); audited is set once it has been recorded.
+	audit   *auditEntry
+	audited bool
 }
 
 // response is what a handler produces; the wrapper writes it.
@@ -153,11 +206,44 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		segs = strings.Split(path, "/")
 	}
 	req := &request{
-		ctx:    c.Request.Context(),
-		method: c.Request.Method,
-		query:  c.Request.URL.Query(),
-		header: c.Request.Header,
-		base:   s.base(c.Request),
+		ctx:       c.Request.Context(),
+		method:    c.Request.Method,
+		query:     c.Request.URL.Query(),
+		header:    c.Request.Header,
+		base:      s.base(c.Request),
+		clientIP:  c.ClientIP(),
+		requestID: requestID(c),
+	}
+	if !isPublic(segs) {
+		p, challenge, err := s.authenticate(c)
+		if err != nil {
+			// Failed tokens count against the caller's IP, so guessing
+			// is throttled.
+			if ok, wait := s.limiter.allow("ip:"+req.clientIP, time.Now()); !ok {
+				s.throttled(c, wait)
+				return
+			}
+			if challenge != "" {
+				c.Header("WWW-Authenticate", challenge)
+			}
+			s.writeError(c, err)
+			return
+		}
+		req.principal = p
+		req.ctx = auth.NewContext(req.ctx, p)
+		c.Request = c.Request.WithContext(req.ctx)
+	}
+	key := "ip:" + req.clientIP
+	if req.principal != nil && !req.principal.Dev {
+		key = "client:" + req.principal.Issuer + " " + req.principal.ClientID
+	}
+	if ok, wait := s.limiter.allow(key, time.Now()); !ok {
+		s.throttled(c, wait)
+		return
+	}
+	if isPublic(segs) && len(segs) == 2 {
+		s.smartConfiguration(c)
+		return
 	}
 	ct, err := negotiate(c.Request)
 	if err != nil {
@@ -177,12 +263,15 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	if err == nil {
 		resp, err = h(req)
 	}
+	c.Set(logTypeKey, req.typ)
+	c.Set(logIDKey, req.id)
 	if err != nil {
+		if req.audit != nil && !req.audited {
+			s.auditFailure(req, req.audit, err)
+		}
 		s.writeError(c, err)
 		return
 	}
-	c.Set(logTypeKey, req.typ)
-	c.Set(logIDKey, req.id)
 	for k, v := range resp.header {
 		c.Writer.Header()[k] = v
 	}

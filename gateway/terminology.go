@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
@@ -15,6 +16,13 @@ import (
 // ConceptMap resources they use are read from the server's store at call
 // time; SNOMED CT is answered from the Terminology's in-memory concept set.
 
+// terminologyPermissions are what every terminology operation needs: it
+// reads code systems, value sets and concept maps, whichever the
+// parameters name.
+var terminologyPermissions = []Permission{
+	{"CodeSystem", auth.Read}, {"ValueSet", auth.Read}, {"ConceptMap", auth.Read},
+}
+
 // RegisterTerminology serves CodeSystem/$lookup, CodeSystem/$validate-code,
 // ValueSet/$validate-code, ValueSet/$expand and ConceptMap/$translate (type
 // and, except $lookup, instance level; GET and POST). Call before Handler.
@@ -22,7 +30,8 @@ func (s *Server) RegisterTerminology(t *snomed.Terminology) {
 	const def = "http://hl7.org/fhir/OperationDefinition/"
 	reg := func(typ, name string, run OperationFunc, levels ...OperationLevel) {
 		for _, l := range levels {
-			s.RegisterOperation(Operation{Name: name, Level: l, Type: typ, Definition: def + typ + "-" + name, Idempotent: true, Run: run})
+			s.RegisterOperation(Operation{Name: name, Level: l, Type: typ, Definition: def + typ + "-" + name, Idempotent: true, Run: run,
+				Permissions: terminologyPermissions})
 		}
 	}
 	s.registerNavigationCodeChecks(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/spec"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -80,6 +81,41 @@ type entry struct {
 	// crit is the criteria of a conditional PUT, PATCH or DELETE.
 	crit   *criteria
 	search *searchRequest
+	// query is request.url's query string.
+	query url.Values
+	// perms are what the entry needs (authorize.go); audit is its
+	// AuditEvent when it touches patient data.
+	perms []Permission
+	audit *auditEntry
+}
+
+// auditEntryFor starts the AuditEvent of a Bundle entry that touches
+// patient data; nil for one that does not.
+func auditEntryFor(e *entry) *auditEntry {
+	if !touchesPatientData(e.perms) {
+		return nil
+	}
+	a := &auditEntry{typ: e.typ, id: e.id, entry: e.index}
+	switch e.method {
+	case http.MethodGet, http.MethodHead:
+		a.subtype, a.action = "read", "R"
+		switch {
+		case e.search != nil:
+			a.subtype, a.action = "search-type", "E"
+			a.params = paramNames(e.query)
+		case e.vid != "":
+			a.subtype = "vread"
+		}
+	case http.MethodPost:
+		a.subtype, a.action = "create", "C"
+	case http.MethodPut:
+		a.subtype, a.action = "update", "U"
+	case http.MethodPatch:
+		a.subtype, a.action = "patch", "U"
+	case http.MethodDelete:
+		a.subtype, a.action = "delete", "D"
+	}
+	return a
 }
 
 func (e *entry) writes() bool {
@@ -127,21 +163,36 @@ func (s *Server) bundle(req *request) (*response, error) {
 		entries[i], errs[i] = s.parseEntry(req.ctx, req.base, i, raw, strict)
 		if errs[i] != nil {
 			errs[i] = entryError(entries[i], errs[i])
+			continue
+		}
+		// Scopes, entry by entry: a transaction fails as a whole, naming
+		// the entry; a batch entry fails alone.
+		e := entries[i]
+		e.perms = entryPermissions(e)
+		e.audit = auditEntryFor(e)
+		if err := s.authorizeAll(req.principal, e.perms); err != nil {
+			errs[i] = entryError(e, err)
 		}
 	}
 	var results []result
 	if kind == "transaction" {
-		for _, err := range errs {
+		for i, err := range errs {
 			if err != nil {
+				req.audit = entries[i].audit
 				return nil, err
 			}
 		}
-		if results, err = s.transaction(req.ctx, req.base, entries, strict); err != nil {
+		var failed int
+		if results, failed, err = s.transaction(req, entries, strict); err != nil {
+			if failed >= 0 {
+				req.audit = entries[failed].audit
+			}
 			return nil, err
 		}
+		req.audited = true
 		errs = nil
 	} else {
-		results = s.batch(req.ctx, req.base, entries, errs, strict)
+		results = s.batch(req, entries, errs, strict)
 	}
 	body, err := s.bundleResponse(req, kind+"-response", entries, results, errs)
 	if err != nil {
@@ -177,6 +228,7 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 	if err != nil {
 		return e, fhir.Errorf(fhir.CodeInvalid, "request.url %q has a malformed query: %v", e.url, err).WithStatus(http.StatusBadRequest)
 	}
+	e.query = query
 	segs := strings.Split(strings.TrimSuffix(path, "/"), "/")
 	e.typ = segs[0]
 	if !s.registry.Serves(e.typ) {
@@ -358,8 +410,11 @@ var errConcurrentWrite = errors.New("the resource changed while the patch was ap
 // race runs again.
 const transactionRetries = 3
 
-// transaction runs the entries in one Store.Transaction.
-func (s *Server) transaction(ctx context.Context, base string, entries []*entry, strict bool) ([]result, error) {
+// transaction runs the entries in one Store.Transaction, each entry's
+// AuditEvent with them. On failure it reports the failing entry's index
+// (-1 when the failure is not an entry's).
+func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]result, int, error) {
+	ctx := req.ctx
 	var keys []string
 	for _, e := range entries {
 		if e.ifNoneExist != nil {
@@ -377,11 +432,12 @@ func (s *Server) transaction(ctx context.Context, base string, entries []*entry,
 	prefetched := map[int]vread{}
 	for i, e := range entries {
 		if e.vid != "" {
-			prefetched[i] = s.readAhead(ctx, e)
+			prefetched[i] = s.readAhead(ctx, req.principal, e)
 		}
 	}
 	var results []result
 	var err error
+	failed := -1
 	for attempt := 0; attempt < transactionRetries; attempt++ {
 		err = s.store.Transaction(ctx, func(tx store.Tx) error {
 			for _, k := range keys {
@@ -389,21 +445,29 @@ func (s *Server) transaction(ctx context.Context, base string, entries []*entry,
 					return err
 				}
 			}
-			run := &txRun{srv: s, ctx: ctx, tx: tx, base: base, entries: entries, strict: strict, vreads: prefetched}
-			if err := run.do(); err != nil {
+			run := s.newRun(req, tx, entries, strict)
+			run.vreads = prefetched
+			err := run.do()
+			failed = run.failed
+			if err != nil {
 				return err
 			}
 			results = run.results
-			return nil
+			return run.recordAudits()
 		})
 		if !errors.Is(err, errConcurrentWrite) {
 			break
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, failed, err
 	}
-	return results, nil
+	return results, -1, nil
+}
+
+// newRun prepares one attempt at running entries in tx.
+func (s *Server) newRun(req *request, tx store.Tx, entries []*entry, strict bool) *txRun {
+	return &txRun{srv: s, req: req, ctx: req.ctx, tx: s.guard(req.principal, tx), raw: tx, base: req.base, entries: entries, strict: strict, failed: -1}
 }
 
 // vread is a version read ahead of a transaction.
@@ -412,42 +476,41 @@ type vread struct {
 	err error
 }
 
-func (s *Server) readAhead(ctx context.Context, e *entry) vread {
+func (s *Server) readAhead(ctx context.Context, p *auth.Principal, e *entry) vread {
 	n, ok := parseVersion(e.vid)
 	if !ok {
 		return vread{err: fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %q", e.typ, e.id, e.vid).WithStatus(http.StatusNotFound)}
 	}
-	v, err := s.store.VRead(ctx, e.typ, e.id, n)
+	v, err := s.versionRead(ctx, p, e.typ, e.id, n)
 	return vread{v: v, err: err}
 }
 
-// batch runs each entry in a transaction of its own; errs holds the
-// parse errors and receives the processing ones.
-func (s *Server) batch(ctx context.Context, base string, entries []*entry, errs []error, strict bool) []result {
+// batch runs each entry in a transaction of its own, with its AuditEvent;
+// errs holds the parse errors and receives the processing ones. An entry
+// on patient data that fails leaves a failure AuditEvent.
+func (s *Server) batch(req *request, entries []*entry, errs []error, strict bool) []result {
+	ctx := req.ctx
 	results := make([]result, len(entries))
 	for i, e := range entries {
 		if errs[i] != nil {
-			continue
-		}
-		if e.vid != "" {
-			vr := s.readAhead(ctx, e)
-			if vr.err != nil {
-				errs[i] = entryError(e, vr.err)
-				continue
+			if e.perms != nil {
+				s.auditFailure(req, e.audit, errs[i])
 			}
-			results[i] = readResult(e, vr.v)
 			continue
 		}
 		var out []result
 		var err error
 		for attempt := 0; attempt < transactionRetries; attempt++ {
 			err = s.store.Transaction(ctx, func(tx store.Tx) error {
-				run := &txRun{srv: s, ctx: ctx, tx: tx, base: base, entries: []*entry{e}, strict: strict}
+				run := s.newRun(req, tx, []*entry{e}, strict)
+				if e.vid != "" {
+					run.vreads = map[int]vread{0: s.readAhead(ctx, req.principal, e)}
+				}
 				if err := run.do(); err != nil {
 					return err
 				}
 				out = run.results
-				return nil
+				return run.recordAudits()
 			})
 			if !errors.Is(err, errConcurrentWrite) {
 				break
@@ -455,6 +518,7 @@ func (s *Server) batch(ctx context.Context, base string, entries []*entry, errs 
 		}
 		if err != nil {
 			errs[i] = err
+			s.auditFailure(req, e.audit, err)
 			continue
 		}
 		results[i] = out[0]
@@ -472,12 +536,20 @@ func readResult(e *entry, v store.Version) result {
 
 // txRun is one attempt at running entries inside tx.
 type txRun struct {
-	srv     *Server
-	ctx     context.Context
-	tx      store.Tx
+	srv *Server
+	req *request
+	ctx context.Context
+	// tx is the caller's tenantTx on raw, the store's transaction, which
+	// AuditEvents are written to.
+	tx      *tenantTx
+	raw     store.Tx
 	base    string
 	entries []*entry
 	strict  bool
+	// failed is the index of the entry that failed, -1 while none has.
+	failed int
+	// practices holds, per entry, the practices of what it wrote or read.
+	practices [][]string
 
 	results []result
 	// work holds this attempt's copies of the entries' resources: a
@@ -497,7 +569,31 @@ type txRun struct {
 	vreads map[int]vread
 }
 
-func (t *txRun) fail(e *entry, err error) error { return entryError(e, err) }
+func (t *txRun) fail(e *entry, err error) error {
+	t.failed = e.index
+	return entryError(e, err)
+}
+
+// recordAudits writes the AuditEvent of every entry on patient data, in
+// the transaction that did what it records.
+func (t *txRun) recordAudits() error {
+	for i, e := range t.entries {
+		if e.audit == nil {
+			continue
+		}
+		a := *e.audit
+		out := t.results[i]
+		a.status = out.status
+		if out.version.ID != "" {
+			a.id, a.version = out.version.ID, out.version.VersionID
+		}
+		a.practices = t.practices[i]
+		if err := t.srv.recordAudit(t.ctx, t.raw, t.req, &a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // claim records that e acts on typ/id; a second entry on the same
 // resource fails the transaction.
@@ -513,6 +609,7 @@ func (t *txRun) claim(e *entry, typ, id string) error {
 func (t *txRun) do() error {
 	n := len(t.entries)
 	t.results = make([]result, n)
+	t.practices = make([][]string, n)
 	t.work = make([]*fhir.Resource, n)
 	t.ids = make([]string, n)
 	t.creates = make([]bool, n)
@@ -561,7 +658,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i] = out
+		t.results[i], t.practices[i] = out, tx.practices
 	}
 
 	// 2. Identities of what POST, PUT and PATCH write.
@@ -636,7 +733,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i] = out
+		t.results[i], t.practices[i] = out, tx.practices
 	}
 	for _, i := range byMethod(http.MethodPut, http.MethodPatch) {
 		e := t.entries[i]
@@ -661,7 +758,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i] = out
+		t.results[i], t.practices[i] = out, tx.practices
 	}
 
 	// 5. GET and HEAD.
@@ -677,7 +774,7 @@ func (t *txRun) do() error {
 			if ahead.err != nil {
 				return t.fail(e, ahead.err)
 			}
-			t.results[i] = readResult(e, ahead.v)
+			t.results[i], t.practices[i] = readResult(e, ahead.v), t.srv.practicesOf(ahead.v.Body)
 		case e.search != nil:
 			body, err := searchIn(ctx, tx, t.base, e.search)
 			if err != nil {
@@ -689,7 +786,7 @@ func (t *txRun) do() error {
 			if err != nil {
 				return t.fail(e, err)
 			}
-			t.results[i] = readResult(e, v)
+			t.results[i], t.practices[i] = readResult(e, v), t.srv.practicesOf(v.Body)
 		}
 	}
 	return nil

@@ -161,7 +161,7 @@ func TestTransactionFailuresLeaveTheStoreAsItWas(t *testing.T) {
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		require.Equal(t, http.StatusCreated, g.do("PUT", "/Patient/twin", `{"resourceType":"Patient","id":"twin","identifier":[{"system":"`+nhs+`","value":"9000000009"}]}`).status)
-		before := total(t, g, "/_history")
+		before := stored(t, g)
 		good := []txEntry{
 			{Request: req("DELETE", "Task/task-4")},
 			{FullURL: "urn:uuid:22222222-0000-4000-8000-000000000001", Resource: res(t, `{"resourceType":"Patient","name":[{"family":"New"}]}`), Request: req("POST", "Patient")},
@@ -196,14 +196,14 @@ func TestTransactionFailuresLeaveTheStoreAsItWas(t *testing.T) {
 				}
 				assert.Contains(t, fmt.Sprint(is["expression"]), tt.expr)
 				assert.Contains(t, fmt.Sprint(is["diagnostics"]), "Bundle.entry[3]")
-				assert.Equal(t, before, total(t, g, "/_history"), "nothing was stored")
+				assert.Equal(t, before, stored(t, g), "nothing was stored")
 				assert.Equal(t, http.StatusOK, g.do("GET", "/Task/task-4", "").status, "the DELETE was rolled back")
 				assert.Equal(t, "Practice A", g.do("GET", "/Organization/org-a", "").json(t)["name"])
 			})
 		}
 		r := g.do("POST", "", txBundle(t, "transaction", good...))
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-		assert.Equal(t, before+3, total(t, g, "/_history"))
+		assert.Equal(t, before+3, stored(t, g))
 
 		for _, bad := range []string{`{"resourceType":"Patient"}`, `{"resourceType":"Bundle","type":"collection"}`, `{"resourceType":"Bundle","type":"transaction","entry":{}}`, `[]`} {
 			r := g.do("POST", "", bad)
@@ -216,7 +216,7 @@ func TestTransactionFailuresLeaveTheStoreAsItWas(t *testing.T) {
 func TestBatchEntriesAreIndependent(t *testing.T) {
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
-		before := total(t, g, "/_history")
+		before := stored(t, g)
 		body := txBundle(t, "batch",
 			txEntry{Resource: res(t, `{"resourceType":"Patient","name":[{"family":"Good"}]}`), Request: req("POST", "Patient")},
 			txEntry{Resource: res(t, `{"resourceType":"Task","status":"bogus","intent":"order"}`), Request: req("POST", "Task")},
@@ -246,7 +246,7 @@ func TestBatchEntriesAreIndependent(t *testing.T) {
 		}
 		created := entries[0].(map[string]any)
 		assert.Equal(t, "Good", created["resource"].(map[string]any)["name"].([]any)[0].(map[string]any)["family"], "return=representation")
-		assert.Equal(t, before+3, total(t, g, "/_history"), "the three good writes were stored")
+		assert.Equal(t, before+3, stored(t, g), "the three good writes were stored")
 	})
 }
 

@@ -31,17 +31,28 @@ func (t *Terminology) ShippedResources() ([]*fhir.Resource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("snomed: build %s/%s: %w", o["resourceType"], o["id"], err)
 		}
-		h, err := contentHash(r.Object())
-		if err != nil {
+		if err := MarkShipped(r, ContentVersion); err != nil {
 			return nil, err
 		}
-		r.Object()["meta"] = map[string]any{"tag": []any{map[string]any{
-			"system": ShippedTagSystem, "code": h,
-			"display": "Shipped by Signpost, content version " + ContentVersion,
-		}}}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// MarkShipped tags r as shipped content of the given content version: a
+// meta.tag of ShippedTagSystem whose code is the hash of r's content
+// without meta, which is how SeedResources tells shipped content from an
+// administrator's edit. It replaces r's meta.
+func MarkShipped(r *fhir.Resource, contentVersion string) error {
+	h, err := contentHash(r.Object())
+	if err != nil {
+		return err
+	}
+	r.Object()["meta"] = map[string]any{"tag": []any{map[string]any{
+		"system": ShippedTagSystem, "code": h,
+		"display": "Shipped by Signpost, content version " + contentVersion,
+	}}}
+	return nil
 }
 
 func (t *Terminology) header(typ, id, name, title, description string) map[string]any {

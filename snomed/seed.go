@@ -59,6 +59,15 @@ func (t *Terminology) Seed(ctx context.Context, st SeedStore) ([]SeedResult, err
 	if err != nil {
 		return nil, err
 	}
+	return SeedResources(ctx, st, resources)
+}
+
+// SeedResources puts shipped resources of any kind into the store by the
+// rules of Terminology.Seed: each must carry a fixed id and the
+// ShippedTagSystem tag MarkShipped puts on it. Other packages that ship
+// conformance resources (the directory of services' StructureDefinitions,
+// for one) seed through it, so every shipped resource follows one policy.
+func SeedResources(ctx context.Context, st SeedStore, resources []*fhir.Resource) ([]SeedResult, error) {
 	out := make([]SeedResult, 0, len(resources))
 	for _, r := range resources {
 		var res SeedResult
@@ -70,7 +79,7 @@ func (t *Terminology) Seed(ctx context.Context, st SeedStore) ([]SeedResult, err
 			}
 		}
 		if err != nil {
-			return out, fmt.Errorf("snomed: seed %s/%s: %w", r.Type(), r.ID(), err)
+			return out, fmt.Errorf("seed %s/%s: %w", r.Type(), r.ID(), err)
 		}
 		out = append(out, res)
 	}

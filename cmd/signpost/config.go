@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/signpost-fhir/signpost/auth"
 )
 
 // config is everything the gateway is told at start-up. Each field comes
@@ -33,7 +36,34 @@ type config struct {
 	// a deployment's RF2 Snapshot subset.
 	SnomedRF2Dir  string
 	SnomedVersion string
+
+	// OIDCIssuers are the trusted token issuers; none is development
+	// mode (loopback only, every caller a developer with full access).
+	OIDCIssuers  []string
+	OIDCAudience string
+	// Claims overrides the claim names read from tokens.
+	Claims auth.ClaimNames
+	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection of
+	// the HTTP server (slow clients cannot hold it for ever).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+	// RateLimit is each client's sustained requests per second (0: no
+	// limit) and RateBurst how many it may send at once.
+	RateLimit float64
+	RateBurst int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed.
+	TrustedProxies []string
 }
+
+// Defaults of the rate limit with an issuer configured: generous for one
+// client (a directory sync, a practice's integration), low enough that a
+// runaway loop or a token-guessing script is slowed to a crawl.
+const (
+	defaultRateLimit = "100"
+	defaultRateBurst = "200"
+)
 
 // errUsage marks configuration errors: one line on stderr, exit code 2.
 var errUsage = errors.New("invalid configuration")
@@ -64,6 +94,20 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	canonical := fs.String("canonical-base", env("SIGNPOST_CANONICAL_BASE", "https://signpost.example/fhir"), "base URL of the local code systems (SIGNPOST_CANONICAL_BASE)")
 	rf2 := fs.String("snomed-rf2", env("SIGNPOST_SNOMED_RF2", ""), "folder of an RF2 Snapshot subset replacing the shipped SNOMED CT concepts (SIGNPOST_SNOMED_RF2)")
 	sctVersion := fs.String("snomed-version", env("SIGNPOST_SNOMED_VERSION", ""), "edition/version URI of that RF2 subset (SIGNPOST_SNOMED_VERSION)")
+	issuers := fs.String("oidc-issuer", env("SIGNPOST_OIDC_ISSUER", ""), "trusted OIDC issuer URL(s), comma-separated (SIGNPOST_OIDC_ISSUER); empty: development mode, loopback only")
+	audience := fs.String("oidc-audience", env("SIGNPOST_OIDC_AUDIENCE", ""), "audience every token must carry (SIGNPOST_OIDC_AUDIENCE); required with an issuer")
+	claimScope := fs.String("claim-scope", env("SIGNPOST_CLAIM_SCOPE", ""), "claim holding the SMART scopes (SIGNPOST_CLAIM_SCOPE; default scope)")
+	claimODS := fs.String("claim-ods", env("SIGNPOST_CLAIM_ODS", ""), "claim holding the practice ODS code(s) (SIGNPOST_CLAIM_ODS; default ods)")
+	claimTier := fs.String("claim-tier", env("SIGNPOST_CLAIM_TIER", ""), "claim holding the navigator tier (SIGNPOST_CLAIM_TIER; default tier)")
+	claimRole := fs.String("claim-role", env("SIGNPOST_CLAIM_ROLE", ""), "claim holding the roles (SIGNPOST_CLAIM_ROLE; default role)")
+	claimPublisher := fs.String("claim-publisher", env("SIGNPOST_CLAIM_PUBLISHER", ""), "claim holding the directory publisher scope (SIGNPOST_CLAIM_PUBLISHER; default publisher)")
+	claimClient := fs.String("claim-client-id", env("SIGNPOST_CLAIM_CLIENT_ID", ""), "claim holding the OAuth client id (SIGNPOST_CLAIM_CLIENT_ID; default client_id, else azp)")
+	readTimeout := fs.String("read-timeout", env("SIGNPOST_READ_TIMEOUT", "30s"), "longest time to read a request, body included (SIGNPOST_READ_TIMEOUT)")
+	writeTimeout := fs.String("write-timeout", env("SIGNPOST_WRITE_TIMEOUT", "60s"), "longest time from the end of the request headers to the end of the response (SIGNPOST_WRITE_TIMEOUT); more than the request timeout")
+	idleTimeout := fs.String("idle-timeout", env("SIGNPOST_IDLE_TIMEOUT", "120s"), "how long an idle keep-alive connection is kept (SIGNPOST_IDLE_TIMEOUT)")
+	rateLimit := fs.String("rate-limit", env("SIGNPOST_RATE_LIMIT", ""), "requests per second per client, 0 for none (SIGNPOST_RATE_LIMIT; default "+defaultRateLimit+", none in development mode)")
+	rateBurst := fs.String("rate-burst", env("SIGNPOST_RATE_BURST", defaultRateBurst), "requests a client may send at once (SIGNPOST_RATE_BURST)")
+	proxies := fs.String("trusted-proxies", env("SIGNPOST_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (SIGNPOST_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
 	}
@@ -123,7 +167,67 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, usageErr("SIGNPOST_LOG_FORMAT %q must be json or text", c.LogFormat)
 	}
+	c.OIDCIssuers = auth.SplitIssuers(*issuers)
+	c.OIDCAudience = strings.TrimSpace(*audience)
+	c.Claims = auth.ClaimNames{Scope: *claimScope, ODS: *claimODS, Tier: *claimTier, Role: *claimRole, Publisher: *claimPublisher, ClientID: *claimClient}
+	if len(c.OIDCIssuers) > 0 && c.OIDCAudience == "" {
+		return c, usageErr("SIGNPOST_OIDC_AUDIENCE is required with SIGNPOST_OIDC_ISSUER (the aud tokens for this gateway carry, typically its FHIR base URL)")
+	}
+	if len(c.OIDCIssuers) == 0 && c.OIDCAudience != "" {
+		return c, usageErr("SIGNPOST_OIDC_AUDIENCE is set but SIGNPOST_OIDC_ISSUER is not")
+	}
+	if len(c.OIDCIssuers) == 0 {
+		if host, _, _ := net.SplitHostPort(c.Addr); !isLoopbackHost(host) {
+			return c, usageErr("no SIGNPOST_OIDC_ISSUER: development mode (every caller has full access) listens on loopback only, not on %q; configure an issuer or listen on 127.0.0.1", c.Addr)
+		}
+	}
+	if c.ReadTimeout, err = positiveDuration("SIGNPOST_READ_TIMEOUT", *readTimeout); err != nil {
+		return c, err
+	}
+	if c.WriteTimeout, err = positiveDuration("SIGNPOST_WRITE_TIMEOUT", *writeTimeout); err != nil {
+		return c, err
+	}
+	if c.WriteTimeout <= c.RequestTimeout {
+		return c, usageErr("SIGNPOST_WRITE_TIMEOUT (%s) must be longer than SIGNPOST_REQUEST_TIMEOUT (%s), or answers to slow requests are cut off", c.WriteTimeout, c.RequestTimeout)
+	}
+	if c.IdleTimeout, err = positiveDuration("SIGNPOST_IDLE_TIMEOUT", *idleTimeout); err != nil {
+		return c, err
+	}
+	limit := *rateLimit
+	if limit == "" {
+		limit = "0" // development mode: one local developer, or a bench
+		if len(c.OIDCIssuers) > 0 {
+			limit = defaultRateLimit
+		}
+	}
+	if c.RateLimit, err = strconv.ParseFloat(limit, 64); err != nil || c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		return c, usageErr("SIGNPOST_RATE_LIMIT %q must be a number of requests per second, 0 for no limit", limit)
+	}
+	if c.RateBurst, err = strconv.Atoi(*rateBurst); err != nil || c.RateBurst < 1 {
+		return c, usageErr("SIGNPOST_RATE_BURST %q must be a positive integer", *rateBurst)
+	}
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return c, usageErr("SIGNPOST_TRUSTED_PROXIES: %q is not an IP address or CIDR", p)
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	return c, nil
+}
+
+// isLoopbackHost reports whether a listen host is loopback only: a
+// loopback IP or "localhost". An empty host listens on every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // secret reads a flag value, else NAME, else the file NAME_FILE names.

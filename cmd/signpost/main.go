@@ -2,6 +2,7 @@
 //
 //	signpost [serve] [flags]   run the gateway (the default)
 //	signpost bench [flags]     drive a gateway with load and report figures
+//	signpost seedtasks [flags] bulk-load synthetic Tasks into PostgreSQL for search benchmarks
 //
 // main only wires: configuration, the store, the HTTP server, signals.
 package main
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
@@ -49,10 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args, getenv, stderr)
 	case "bench":
 		err = bench(ctx, args, getenv, stdout, stderr)
+	case "seedtasks":
+		err = seedTasks(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "signpost", version)
 	default:
-		err = usageErr("unknown command %q (want serve, bench or version)", cmd)
+		err = usageErr("unknown command %q (want serve, bench, seedtasks or version)", cmd)
 	}
 	switch {
 	case err == nil:
@@ -100,14 +104,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Error("closing the store", "error", err.Error())
 		}
 	}()
-	srv := gateway.New(gateway.Options{
+	var verifier *auth.Verifier // nil: development mode
+	if len(c.OIDCIssuers) > 0 {
+		if verifier, err = newVerifier(ctx, c, log); err != nil {
+			return err
+		}
+	}
+	opts := gateway.Options{
 		Store:          st,
 		Logger:         log,
 		PublicBase:     c.PublicURL,
 		MaxBodyBytes:   c.MaxBodyBytes,
 		RequestTimeout: c.RequestTimeout,
 		Version:        version,
-	})
+		CanonicalBase:  c.CanonicalBase,
+		RateLimit:      c.RateLimit,
+		RateBurst:      c.RateBurst,
+		TrustedProxies: c.TrustedProxies,
+	}
+	if verifier != nil {
+		opts.Verifier = verifier
+	}
+	srv := gateway.New(opts)
 	if err := setUpTerminology(ctx, c, st, srv, log); err != nil {
 		return err
 	}
@@ -118,9 +136,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version)
+	if verifier == nil {
+		log.Warn("DEVELOPMENT MODE: no SIGNPOST_OIDC_ISSUER is configured, so every caller is treated as a developer with full access to every practice's data; listening on loopback only. Never run this way with real patient data.",
+			"addr", ln.Addr().String())
+	}
+	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version,
+		"oidc_issuers", c.OIDCIssuers, "development_mode", verifier == nil)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -136,6 +163,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newVerifier builds the token verifier of the configured issuers. An
+// issuer that is down does not stop start-up (auth.NewVerifier
+// retries it when a token names it); a configuration the verifier refuses
+// is a usage error.
+func newVerifier(ctx context.Context, c config, log *slog.Logger) (*auth.Verifier, error) {
+	v, err := auth.NewVerifier(ctx, auth.Config{
+		Issuers:  c.OIDCIssuers,
+		Audience: c.OIDCAudience,
+		Claims:   c.Claims,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	if err := v.Ready(); err != nil {
+		log.Warn("some OIDC issuers are not reachable yet; their tokens get 503 until they are", "error", err.Error())
+	}
+	return v, nil
 }
 
 // setUpTerminology loads the SNOMED CT concepts (shipped, or a deployment's

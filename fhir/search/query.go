@@ -32,6 +32,37 @@ type Query struct {
 	// value is empty (R4: such parameters are ignored). The self link
 	// leaves them out.
 	Ignored []string
+
+	// Tenancy, when set, limits what the query looks at beyond its own
+	// type: ParseQuery never sets it; the gateway does, for callers bound
+	// to some practices. See Tenancy.
+	Tenancy *Tenancy
+}
+
+// Tenancy is a restriction on the resources a search reaches through
+// references: the targets a chained parameter tests, the resources a _has
+// tests and the resources _include and _revinclude bring in. A resource
+// of one of Types counts only when its meta.security holds System|code
+// for one of Codes (its _security index rows); resources of other types
+// are not restricted. The searched type itself is restricted by an
+// ordinary _security parameter, so Tenancy does not apply to it.
+type Tenancy struct {
+	Types  []string
+	System string
+	Codes  []string
+}
+
+// Applies reports whether resources of typ are restricted.
+func (t *Tenancy) Applies(typ string) bool {
+	if t == nil {
+		return false
+	}
+	for _, x := range t.Types {
+		if x == typ {
+			return true
+		}
+	}
+	return false
 }
 
 // Param is one search parameter occurrence.

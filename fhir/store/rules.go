@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"strconv"
 	"time"
 
@@ -74,4 +75,20 @@ func (q HistoryQuery) Validate() error {
 		return fhir.Errorf(fhir.CodeInvalid, "_offset must not be negative").At("_offset")
 	}
 	return nil
+}
+
+// Unchanged reports an update whose content equals the current version
+// cur: stamped with cur's meta, r encodes to exactly the stored bytes (the
+// encoding is canonical), so the store writes no new version and answers
+// with cur. r is left stamped with cur's meta.
+func Unchanged(r *fhir.Resource, cur Version) (WriteResult, bool, error) {
+	if cur.Deleted || cur.Body == nil {
+		return WriteResult{}, false, nil
+	}
+	r.Stamp(r.ID(), cur.VersionID, cur.LastUpdated)
+	same, err := r.MarshalJSON()
+	if err != nil || !bytes.Equal(same, cur.Body) {
+		return WriteResult{}, false, err
+	}
+	return WriteResult{Unchanged: true, Version: cur}, true, nil
 }

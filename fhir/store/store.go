@@ -55,6 +55,11 @@ type WriteResult struct {
 	// Created is true when the write made version 1 (create, or update as
 	// create).
 	Created bool
+	// Unchanged is true when an update carried exactly the content of the
+	// current version (apart from the server-owned meta elements): no new
+	// version is written and Version is the current one. Publishers that
+	// re-send a whole feed rely on this.
+	Unchanged bool
 }
 
 // HistoryQuery selects versions for _history at instance (Type and ID),
@@ -72,6 +77,23 @@ type HistoryQuery struct {
 	// invalid error.
 	Count  int
 	Offset int
+	// Types, when not empty, keeps versions of these types only: system
+	// history for a caller that may read some types.
+	Types []string
+	// Security, when set, keeps of the versions of its Types only those
+	// carrying one of its labels (tenancy; see SecurityFilter).
+	Security *SecurityFilter
+}
+
+// SecurityFilter restricts history to the practices a caller acts for.
+// A version of one of Types is kept when its body's meta.security holds a
+// coding with System and one of Codes; a deletion (no body) is judged by
+// the version it deleted. Versions of other types are kept. No Codes
+// keeps no version of Types.
+type SecurityFilter struct {
+	Types  []string
+	System string
+	Codes  []string
 }
 
 // HistoryPage is one page of versions, newest first: LastUpdated

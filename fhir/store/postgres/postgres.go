@@ -111,14 +111,18 @@ type head struct {
 	version     int64
 	lastUpdated time.Time
 	deleted     bool
+	method      string
+	// body is the current version's stored bytes (nil when deleted), to
+	// recognise an update that changes nothing.
+	body []byte
 }
 
 // lockHead reads the current version and locks its row until the
 // transaction ends; found is false when the resource never existed (then
 // nothing is locked: a concurrent creator is caught by the insert).
 func lockHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool, err error) {
-	err = db.QueryRow(ctx, "SELECT version, last_updated, deleted FROM resources WHERE type = $1 AND id = $2 FOR UPDATE", typ, id).
-		Scan(&h.version, &h.lastUpdated, &h.deleted)
+	err = db.QueryRow(ctx, "SELECT version, last_updated, deleted, method, body FROM resources WHERE type = $1 AND id = $2 FOR UPDATE", typ, id).
+		Scan(&h.version, &h.lastUpdated, &h.deleted, &h.method, &h.body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return head{}, false, nil
 	}
@@ -126,6 +130,12 @@ func lockHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool,
 		return head{}, false, err
 	}
 	return h, true, nil
+}
+
+// current is the head as the version it is.
+func (h head) current(typ, id string) store.Version {
+	return store.Version{Type: typ, ID: id, VersionID: h.version, LastUpdated: h.lastUpdated,
+		Method: store.Method(h.method), Deleted: h.deleted, Body: h.body}
 }
 
 // stamp sets r's server-owned elements and encodes it; the bytes returned
@@ -250,6 +260,9 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition)
 			return store.WriteResult{}, errLostCreate
 		}
 		return store.WriteResult{Version: v, Created: true}, nil
+	}
+	if res, same, err := store.Unchanged(r, h.current(typ, id)); err != nil || same {
+		return res, err
 	}
 	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
 	body, err := stamp(r, next, now)
@@ -430,8 +443,38 @@ func historyWhere(q store.HistoryQuery) (string, []any) {
 	if !q.At.IsZero() {
 		and("last_updated <= $%d", q.At.Truncate(time.Microsecond))
 	}
+	if len(q.Types) > 0 {
+		and("type = ANY($%d)", q.Types)
+	}
+	if f := q.Security; f != nil && len(f.Types) > 0 {
+		if len(f.Codes) == 0 {
+			and("type <> ALL($%d)", f.Types)
+		} else {
+			n := len(args)
+			args = append(args, f.Types, f.System, f.Codes)
+			if where == "" {
+				where = " WHERE "
+			} else {
+				where += " AND "
+			}
+			where += fmt.Sprintf(securityFilterSQL, n+1, n+2, n+3)
+		}
+	}
 	return where, args
 }
+
+// securityFilterSQL is store.SecurityFilter on a resource_history row
+// ($1 the types, $2 the system, $3 the codes): other types pass; a
+// version of those types passes when a coding of its meta.security (a
+// deletion's: the deleted version's) has the system and one of the codes.
+// Bodies are json, read here only for this filter: history is a scan of
+// the selected range anyway.
+const securityFilterSQL = `(type <> ALL($%[1]d) OR EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(` + historyBody + `->'meta'->'security') = 'array' ` +
+	`THEN ` + historyBody + `->'meta'->'security' END) sec WHERE sec->>'system' = $%[2]d AND sec->>'code' = ANY($%[3]d)))`
+
+// historyBody is a history row's body; for a deletion, the body of the
+// version it deleted (always the version before it).
+const historyBody = `COALESCE(resource_history.body, (SELECT p.body FROM resource_history p WHERE p.type = resource_history.type AND p.id = resource_history.id AND p.version = resource_history.version - 1))`
 
 func scanVersion(row pgx.CollectableRow) (store.Version, error) {
 	var v store.Version

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -117,8 +118,10 @@ func TestTransactionRetriesDeadlock(t *testing.T) {
 	var runs atomic.Int32
 	var both sync.WaitGroup
 	both.Add(2)
+	var edits atomic.Int32
 	update := func(tx store.Tx, id string) error {
-		r, _ := fhir.ParseResource([]byte(`{"resourceType":"Patient","id":"` + id + `","active":true}`))
+		// Each update changes the content: an unchanged one writes nothing.
+		r, _ := fhir.ParseResource([]byte(fmt.Sprintf(`{"resourceType":"Patient","id":%q,"active":true,"name":[{"family":"edit%d"}]}`, id, edits.Add(1))))
 		_, err := tx.Update(ctx, r, store.Precondition{})
 		return err
 	}

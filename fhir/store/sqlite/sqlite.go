@@ -224,6 +224,10 @@ type head struct {
 	version     int64
 	lastUpdated time.Time
 	deleted     bool
+	method      string
+	// body is the current version's stored bytes (nil when deleted), to
+	// recognise an update that changes nothing.
+	body []byte
 }
 
 // readHead reads the current version; the writer's IMMEDIATE transaction
@@ -231,8 +235,8 @@ type head struct {
 // PostgreSQL.
 func readHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool, err error) {
 	var micros int64
-	err = db.QueryRowContext(ctx, "SELECT version, last_updated, deleted FROM resources WHERE type = ? AND id = ?", typ, id).
-		Scan(&h.version, &micros, &h.deleted)
+	err = db.QueryRowContext(ctx, "SELECT version, last_updated, deleted, method, body FROM resources WHERE type = ? AND id = ?", typ, id).
+		Scan(&h.version, &micros, &h.deleted, &h.method, &h.body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return head{}, false, nil
 	}
@@ -241,6 +245,12 @@ func readHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool,
 	}
 	h.lastUpdated = time.UnixMicro(micros).UTC()
 	return h, true, nil
+}
+
+// current is the head as the version it is.
+func (h head) current(typ, id string) store.Version {
+	return store.Version{Type: typ, ID: id, VersionID: h.version, LastUpdated: h.lastUpdated,
+		Method: store.Method(h.method), Deleted: h.deleted, Body: h.body}
 }
 
 // stamp sets r's server-owned elements and encodes it; the bytes returned
@@ -344,6 +354,9 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 			err = fmt.Errorf("%s/%s appeared while the write lock was held", typ, id)
 		}
 		return store.WriteResult{Version: v, Created: true}, err
+	}
+	if res, same, err := store.Unchanged(r, h.current(typ, id)); err != nil || same {
+		return res, err
 	}
 	v.VersionID, v.LastUpdated = h.version+1, store.NextTime(store.Now(), h.lastUpdated)
 	if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
@@ -500,8 +513,38 @@ func historyWhere(q store.HistoryQuery) (string, []any) {
 	if !q.At.IsZero() {
 		conds, args = append(conds, "last_updated <= ?"), append(args, q.At.Truncate(time.Microsecond).UnixMicro())
 	}
+	if len(q.Types) > 0 {
+		conds = append(conds, "type IN ("+placeholders(len(q.Types))+")")
+		for _, t := range q.Types {
+			args = append(args, t)
+		}
+	}
+	if f := q.Security; f != nil && len(f.Types) > 0 {
+		notTyped := "type NOT IN (" + placeholders(len(f.Types)) + ")"
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+		if len(f.Codes) == 0 {
+			conds = append(conds, notTyped)
+		} else {
+			conds = append(conds, "("+notTyped+" OR EXISTS (SELECT 1 FROM json_each("+historyBody+", '$.meta.security') sec "+
+				"WHERE json_extract(sec.value, '$.system') = ? AND json_extract(sec.value, '$.code') IN ("+placeholders(len(f.Codes))+")))")
+			args = append(args, f.System)
+			for _, c := range f.Codes {
+				args = append(args, c)
+			}
+		}
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
+
+// historyBody is a history row's body for store.SecurityFilter; for a
+// deletion, the body of the version it deleted (always the one before).
+const historyBody = "COALESCE(resource_history.body, (SELECT p.body FROM resource_history p " +
+	"WHERE p.type = resource_history.type AND p.id = resource_history.id AND p.version = resource_history.version - 1))"
+
+// placeholders is n comma-separated ? placeholders.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }

@@ -85,6 +85,8 @@ type builder struct {
 	o   Options
 	now time.Time
 	typ string // the searched type
+	// tenancy is the query's Tenancy (tenancy.go); nil for none.
+	tenancy *search.Tenancy
 	// fold are the status codes reference conditions add as res_status
 	// (see statusFold); folded says some did.
 	fold   []string
@@ -332,7 +334,8 @@ func (b *builder) chain(typ string, p *search.Param) (expr, error) {
 	if err != nil {
 		return expr{}, err
 	}
-	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"))
+	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"),
+		b.reachable(p.Chain.Types, "ref.target_type", "ref.target_id"))
 	if len(b.fold) > 0 {
 		ref = and(ref, inList("ref.res_status", b.fold))
 	}
@@ -359,7 +362,8 @@ func (b *builder) has(typ string, h *search.Has) (expr, error) {
 	if err != nil {
 		return expr{}, err
 	}
-	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"))
+	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"),
+		b.reachable([]string{h.Type}, "ref.res_type", "ref.res_id"))
 	var e expr
 	switch {
 	case c.table == "":

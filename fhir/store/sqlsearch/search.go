@@ -71,7 +71,7 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "_count must not be negative").At("_count").WithStatus(400)
 	}
 	o.BaseURL = strings.TrimSuffix(o.BaseURL, "/")
-	b := &builder{o: o, now: time.Now(), typ: q.Type}
+	b := &builder{o: o, now: time.Now(), typ: q.Type, tenancy: q.Tenancy}
 	if o.Now != nil {
 		b.now = o.Now()
 	}
@@ -623,6 +623,9 @@ func (b *builder) fetch(ctx context.Context, db Querier, keys []resourceKey) ([]
 	for typ, ids := range byType {
 		for chunk := range slices.Chunk(ids, maxIDs) {
 			q := cat(ex("SELECT "+versionColumns+" FROM resources WHERE type = ? AND NOT deleted AND ", typ), inList("id", chunk))
+			if b.tenancy.Applies(typ) {
+				q = cat(q, ex(" AND "), b.labelled("resources.type", "resources.id"))
+			}
 			err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
 				v, err := scanVersion(scan)
 				if err == nil {

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateDuplicate", testCreateDuplicate},
 		{"Update", testUpdate},
 		{"UpdateAsCreate", testUpdateAsCreate},
+		{"UpdateUnchanged", testUpdateUnchanged},
 		{"Delete", testDelete},
 		{"RecreateAfterDelete", testRecreateAfterDelete},
 		{"IfMatch", testIfMatch},
@@ -41,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RaceUpdates", testRaceUpdates},
 		{"RaceUpdateAsCreate", testRaceUpdateAsCreate},
 		{"History", testHistory},
+		{"HistorySecurity", testHistorySecurity},
+		{"SearchTenancy", testSearchTenancy},
 		{"HistoryPaging", testHistoryPaging},
 		{"Lossless", testLossless},
 		{"ClientErrors", testClientErrors},
@@ -250,6 +253,36 @@ func testUpdate(t *testing.T, s store.Store) {
 	sameVersion(t, try(s.Read(ctx, "Patient", "p")).must(t), v2)
 	sameVersion(t, try(s.VRead(ctx, "Patient", "p", 2)).must(t), v2)
 	sameVersion(t, try(s.VRead(ctx, "Patient", "p", 1)).must(t), v1)
+}
+
+// testUpdateUnchanged: re-sending the current content (whatever its member
+// order or the meta the client claims) writes no version; any change does.
+func testUpdateUnchanged(t *testing.T, s store.Store) {
+	ctx := testContext(t)
+	v1 := try(s.Create(ctx, parse(t, `{"resourceType":"Patient","id":"u","active":true,"name":[{"family":"Same"}]}`))).must(t).Version
+	again := parse(t, `{"name":[{"family":"Same"}],"meta":{"versionId":"7","lastUpdated":"2020-01-01T00:00:00Z"},"active":true,"id":"u","resourceType":"Patient"}`)
+	res := try(s.Update(ctx, again, none())).must(t)
+	if !res.Unchanged || res.Created {
+		t.Fatalf("re-sending the same content: Unchanged=%v Created=%v, want Unchanged only", res.Unchanged, res.Created)
+	}
+	sameVersion(t, res.Version, v1)
+	res = try(s.Update(ctx, parse(t, `{"resourceType":"Patient","id":"u","active":true,"name":[{"family":"Same"}]}`), ifMatch(1))).must(t)
+	if !res.Unchanged {
+		t.Error("an unchanged update with a matching If-Match wrote a version")
+	}
+	h := try(s.History(ctx, store.HistoryQuery{Type: "Patient", ID: "u", Count: 10})).must(t)
+	if h.Total != 1 {
+		t.Errorf("history has %d versions after unchanged updates, want 1", h.Total)
+	}
+	res = try(s.Update(ctx, parse(t, `{"resourceType":"Patient","id":"u","active":false,"name":[{"family":"Same"}]}`), none())).must(t)
+	if res.Unchanged || res.Version.VersionID != 2 {
+		t.Errorf("a changed update: Unchanged=%v version %d, want a new version 2", res.Unchanged, res.Version.VersionID)
+	}
+	try(s.Delete(ctx, "Patient", "u", none())).must(t)
+	res = try(s.Update(ctx, parse(t, `{"resourceType":"Patient","id":"u","active":false,"name":[{"family":"Same"}]}`), none())).must(t)
+	if res.Unchanged || res.Version.VersionID != 4 {
+		t.Errorf("re-sending a deleted resource's content must bring it back: Unchanged=%v version %d", res.Unchanged, res.Version.VersionID)
+	}
 }
 
 func testUpdateAsCreate(t *testing.T, s store.Store) {

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/internal/pgtest"
+	"github.com/signpost-fhir/signpost/mapping"
+)
+
+func hsResource(t *testing.T, id, name string) *fhir.Resource {
+	t.Helper()
+	r, err := fhir.ParseResource([]byte(`{"resourceType":"HealthcareService","id":"` + id + `","name":"` + name + `"}`))
+	require.NoError(t, err)
+	return r
+}
+
+func names(snap *directorySnapshot) map[string]string {
+	out := map[string]string{}
+	for _, c := range snap.list {
+		out[c.cand.Service.ID] = c.cand.Service.Name
+	}
+	return out
+}
+
+// TestDirectoryCacheLateCommit: a transaction stamped before a refresh
+// but committed after it is still picked up, and so are deletions and
+// writes from another process, with no clock or message involved.
+func TestDirectoryCacheLateCommit(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: time.Minute, now: time.Now}
+
+	_, err = st.Update(ctx, hsResource(t, "a", "A"), store.Precondition{})
+	require.NoError(t, err)
+	snap, err := c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A"}, names(snap))
+
+	// b is stamped now and committed only after another write and a
+	// refresh.
+	written, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- st.Transaction(ctx, func(tx store.Tx) error {
+			if _, err := tx.Update(ctx, hsResource(t, "b", "B"), store.Precondition{}); err != nil {
+				return err
+			}
+			close(written)
+			<-release
+			return nil
+		})
+	}()
+	<-written
+	time.Sleep(1200 * time.Millisecond) // b's stamp falls in an older counted range
+	_, err = st.Update(ctx, hsResource(t, "c", "C"), store.Precondition{})
+	require.NoError(t, err)
+	snap, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A", "c": "C"}, names(snap))
+	close(release)
+	require.NoError(t, <-done)
+	snap, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A", "b": "B", "c": "C"}, names(snap), "the late commit is read")
+
+	// An update and a delete.
+	_, err = st.Update(ctx, hsResource(t, "a", "A2"), store.Precondition{})
+	require.NoError(t, err)
+	_, err = st.Delete(ctx, "HealthcareService", "c", store.Precondition{})
+	require.NoError(t, err)
+	snap, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A2", "b": "B"}, names(snap))
+
+	// Quiet: the same snapshot, no reading.
+	again, err := c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Same(t, snap, again)
+}
+
+func TestWriteJSONString(t *testing.T) {
+	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x01", "Zoë, Łódź, 東京, 😀", "<html> & stuff", "bad \xff utf8", "\u2028"} {
+		var b bytes.Buffer
+		writeJSONString(&b, s)
+		var back string
+		require.NoError(t, json.Unmarshal(b.Bytes(), &back), "%q -> %s", s, b.String())
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		require.Equal(t, want, back)
+	}
+}

@@ -1,0 +1,78 @@
+package mapping_test
+
+import (
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/internal/directorytest"
+	"github.com/signpost-fhir/signpost/mapping"
+)
+
+// candidates5000 are 5,000 generated services, parsed once as the
+// gateway's cache holds them.
+func candidates5000(tb testing.TB) []mapping.Candidate {
+	tb.Helper()
+	objs := directorytest.Services(dir, 5000, 1, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+	out := make([]mapping.Candidate, len(objs))
+	for i, o := range objs {
+		// Through the codec, as stored JSON is decoded.
+		b, err := fhir.EncodeJSON(o)
+		require.NoError(tb, err)
+		v, err := fhir.DecodeJSON(b)
+		require.NoError(tb, err)
+		s, issues := mapping.ParseService(v.(map[string]any), dir)
+		require.Empty(tb, issues)
+		out[i] = mapping.Candidate{Service: s}
+	}
+	return out
+}
+
+var benchQueries = map[string]mapping.MatchQuery{
+	// One service type: what the navigation engine asks.
+	"one-type": {AgeYears: 42, HasAge: true, Sex: "female", NeedGroup: "4", Practice: "B86001", Postcode: "LS6 3AA",
+		From: wed, To: wed.Add(7 * 24 * time.Hour), ServiceTypes: []mapping.Code{{Code: "722140001"}}},
+	// Every service is a candidate: the worst case.
+	"all": {AgeYears: 42, HasAge: true, Sex: "female", NeedGroup: "4", Practice: "B86001", Postcode: "LS6 3AA",
+		From: wed, To: wed.Add(7 * 24 * time.Hour)},
+}
+
+func BenchmarkMatch5000(b *testing.B) {
+	cands := candidates5000(b)
+	for name, q := range benchQueries {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				mapping.Match(cands, dir, q)
+			}
+		})
+	}
+}
+
+// TestMatchLatency5000 measures the pure match over 5,000 services and
+// logs p50 and p99 (go test -run MatchLatency -v). It asserts nothing
+// about time: the bar (20 ms p99) is for the whole HTTP answer, measured
+// by gateway's TestDirectoryBenchmarks, and a shared machine's other load
+// would make a timing assertion here flaky.
+func TestMatchLatency5000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("latency measurement")
+	}
+	cands := candidates5000(t)
+	for _, name := range []string{"one-type", "all"} {
+		q := benchQueries[name]
+		res := mapping.Match(cands, dir, q)
+		require.NotEmpty(t, res.Matches)
+		var lat []time.Duration
+		for i := 0; i < 200; i++ {
+			start := time.Now()
+			mapping.Match(cands, dir, q)
+			lat = append(lat, time.Since(start))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		t.Logf("pure match over 5,000 services (%s): %d matches, %d excluded; p50 %s, p99 %s", name, len(res.Matches), len(res.Excluded), p50, p99)
+	}
+}

@@ -1,0 +1,809 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Import from the NHS Service Search API, version 3: an organisation (as
+// the organisations endpoint returns it, one element of its "value"
+// array) becomes an Organization, a Location and HealthcareServices in
+// the directory representation. docs/directory.md lists every field and
+// what it becomes; fields not listed there (Metrics, Staff, GSD,
+// OrganisationAliases ...) are not imported.
+
+// NHSOrganisation is the part of a Service Search v3 organisation that is
+// imported. Unknown fields are ignored, JSON nulls read as zero values.
+type NHSOrganisation struct {
+	ODSCode            string            `json:"ODSCode"`
+	OrganisationName   string            `json:"OrganisationName"`
+	OrganisationTypeID string            `json:"OrganisationTypeId"`
+	OrganisationType   string            `json:"OrganisationType"`
+	OrganisationStatus string            `json:"OrganisationStatus"`
+	SummaryText        string            `json:"SummaryText"`
+	URL                string            `json:"URL"`
+	Address1           string            `json:"Address1"`
+	Address2           string            `json:"Address2"`
+	Address3           string            `json:"Address3"`
+	City               string            `json:"City"`
+	County             string            `json:"County"`
+	Postcode           string            `json:"Postcode"`
+	Latitude           *float64          `json:"Latitude"`
+	Longitude          *float64          `json:"Longitude"`
+	Geocode            *NHSGeocode       `json:"Geocode"`
+	ParentOrganisation *NHSOrgRef        `json:"ParentOrganisation"`
+	Services           []NHSService      `json:"Services"`
+	OpeningTimes       []NHSOpeningTime  `json:"OpeningTimes"`
+	Contacts           []NHSContact      `json:"Contacts"`
+	Facilities         []NHSFacility     `json:"Facilities"`
+	LastUpdatedDates   map[string]string `json:"LastUpdatedDates"`
+	AcceptingPatients  *struct {
+		Dentist []struct {
+			Name              string `json:"Name"`
+			AcceptingPatients bool   `json:"AcceptingPatients"`
+		} `json:"Dentist"`
+	} `json:"AcceptingPatients"`
+}
+
+// NHSGeocode is a GeoJSON point: coordinates are [longitude, latitude].
+type NHSGeocode struct {
+	Type        string    `json:"type"`
+	Coordinates []float64 `json:"coordinates"`
+}
+
+// NHSOrgRef names another organisation.
+type NHSOrgRef struct {
+	ODSCode          string `json:"ODSCode"`
+	OrganisationName string `json:"OrganisationName"`
+}
+
+// NHSService is one of an organisation's Services.
+type NHSService struct {
+	ServiceName        string                  `json:"ServiceName"`
+	ServiceCode        string                  `json:"ServiceCode"`
+	ServiceDescription string                  `json:"ServiceDescription"`
+	Contacts           []NHSContact            `json:"Contacts"`
+	ServiceProvider    *NHSOrgRef              `json:"ServiceProvider"`
+	Treatments         []struct{ Name string } `json:"Treatments"`
+	OpeningTimes       []NHSOpeningTime        `json:"OpeningTimes"`
+	AgeRange           []NHSAgeRange           `json:"AgeRange"`
+}
+
+// NHSAgeRange is an age range in days, both ends inclusive.
+type NHSAgeRange struct {
+	FromAgeDays *float64 `json:"FromAgeDays"`
+	ToAgeDays   *float64 `json:"ToAgeDays"`
+}
+
+// NHSOpeningTime is one row of OpeningTimes: a weekly session (Weekday,
+// OpeningTimeType General, Surgery, Reception ...) or, with
+// OpeningTimeType Additional, a session or closure on AdditionalOpeningDate
+// ("Dec 25 2023", "May  8 2023").
+type NHSOpeningTime struct {
+	Weekday               string `json:"Weekday"`
+	Times                 string `json:"Times"`
+	OpeningTime           string `json:"OpeningTime"`
+	ClosingTime           string `json:"ClosingTime"`
+	OffsetOpeningTime     *int   `json:"OffsetOpeningTime"`
+	OffsetClosingTime     *int   `json:"OffsetClosingTime"`
+	OpeningTimeType       string `json:"OpeningTimeType"`
+	AdditionalOpeningDate string `json:"AdditionalOpeningDate"`
+	IsOpen                bool   `json:"IsOpen"`
+}
+
+// NHSContact is a phone number, email address or website.
+type NHSContact struct {
+	ContactType       string `json:"ContactType"`
+	ContactMethodType string `json:"ContactMethodType"`
+	ContactValue      string `json:"ContactValue"`
+}
+
+// NHSFacility is a facility such as wheelchair access.
+type NHSFacility struct {
+	Name  string `json:"Name"`
+	Value string `json:"Value"`
+}
+
+// DirectoryEntry is one resource to upsert, by conditional update on its
+// identifier: PUT URL with Resource.
+type DirectoryEntry struct {
+	Resource map[string]any
+	URL      string
+	Key      Identifier
+}
+
+// Type is the entry's resource type.
+func (e DirectoryEntry) Type() string { return dirStr(e.Resource["resourceType"]) }
+
+// ConditionalURL is "Type?identifier=system|value", escaped for a
+// Bundle request.url or a conditional reference.
+func ConditionalURL(typ string, id Identifier) string {
+	return typ + "?identifier=" + url.QueryEscape(id.System+"|"+id.Value)
+}
+
+// ParseNHSOrganisations reads a Service Search response: a JSON array of
+// organisations, or an object whose "value" is one (the API's paged
+// form).
+func ParseNHSOrganisations(data []byte) ([]NHSOrganisation, error) {
+	trimmed := strings.TrimSpace(string(data))
+	var orgs []NHSOrganisation
+	if strings.HasPrefix(trimmed, "[") {
+		if err := json.Unmarshal(data, &orgs); err != nil {
+			return nil, fmt.Errorf("the organisations array: %w", err)
+		}
+		return orgs, nil
+	}
+	var page struct {
+		Value *[]NHSOrganisation `json:"value"`
+	}
+	if err := json.Unmarshal(data, &page); err != nil {
+		return nil, fmt.Errorf("the organisations response: %w", err)
+	}
+	if page.Value == nil {
+		return nil, fmt.Errorf("the document is neither an array of organisations nor an object with a \"value\" array")
+	}
+	return *page.Value, nil
+}
+
+// nhsServiceTypes maps Service Search service codes and organisation types
+// to SNOMED CT services of the verified set; what is not here keeps its
+// name as text only.
+var (
+	nhsOrgTypes = map[string]string{
+		"pharmacy":    "310080006", // Pharmacy service
+		"gp":          "788007007", // General practice service
+		"gp practice": "788007007",
+	}
+	nhsServiceCodes = map[string]string{
+		"SRV0001": "310000008", // Accident and emergency services
+	}
+	nhsServiceNames = map[string]string{
+		"pharmacy first":                  "983341000000102",
+		"accident and emergency services": "310000008",
+		"physiotherapy":                   "722140001",
+		"mental health services":          "708168004",
+		"nhs 111":                         "907301000000109",
+	}
+	// nhsCategories gives the navigation category of a mapped service type.
+	nhsCategories = map[string]string{
+		"310080006":       "signpost",
+		"983341000000102": "external-referral",
+		"310000008":       "emergency",
+		"907301000000109": "signpost",
+	}
+	nhsTelecom = map[string]string{
+		"telephone": "phone", "email": "email", "website": "url", "fax": "fax", "textphone": "other", "minicom": "other",
+	}
+)
+
+// nhsFacilities maps facility names (lower case, contained) to what the
+// service caters for: SNOMED CT codes are verified-set concepts, others
+// directory-access-support codes.
+var nhsFacilities = []struct{ contains, code string }{
+	{"wheelchair", "step-free-access"},
+	{"step free", "step-free-access"},
+	{"step-free", "step-free-access"},
+	{"accessible toilet", "accessible-toilet"},
+	{"disabled toilet", "accessible-toilet"},
+	{"disabled parking", "disabled-parking"},
+	{"accessible parking", "disabled-parking"},
+	{"blue badge", "disabled-parking"},
+	{"hearing loop", "198061000000105"},
+	{"induction loop", "198061000000105"},
+	{"sign language", "204331000000107"},
+	{"bsl", "204331000000107"},
+	{"interpreter", "315594003"},
+	{"translation", "315594003"},
+	{"easy read", "796161000000101"},
+	{"large print", "large-print"},
+}
+
+// FromNHSOrganisation maps one organisation to the entries to upsert: its
+// Organization, Location and the HealthcareService of the organisation
+// itself, then one HealthcareService per entry of Services. Warnings say
+// what could not be carried over faithfully. An organisation without an
+// ODS code cannot be keyed: no entries, and a warning.
+func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []string) {
+	var warn []string
+	warnf := func(format string, args ...any) { warn = append(warn, o.ODSCode+": "+fmt.Sprintf(format, args...)) }
+	ods := strings.TrimSpace(o.ODSCode)
+	if ods == "" {
+		return nil, []string{fmt.Sprintf("%q has no ODSCode; not imported", o.OrganisationName)}
+	}
+	active := o.OrganisationStatus == "" || strings.EqualFold(o.OrganisationStatus, "Visible")
+	orgKey := Identifier{ODSSystem, ods}
+	locKey := Identifier{d.NHSServiceSearchLocationSystem(), ods}
+	orgRef := map[string]any{"reference": ConditionalURL("Organization", orgKey), "display": o.OrganisationName}
+	locRef := map[string]any{"reference": ConditionalURL("Location", locKey), "display": o.OrganisationName}
+	telecom := nhsTelecomOf(o.Contacts, o.URL)
+	address := nhsAddress(o)
+
+	org := map[string]any{
+		"resourceType": "Organization",
+		"identifier":   []any{identifierJSON(orgKey)},
+		"active":       active,
+		"name":         o.OrganisationName,
+		"telecom":      telecom,
+		"address":      address,
+	}
+	if o.OrganisationType != "" {
+		org["type"] = []any{map[string]any{"text": o.OrganisationType}}
+	}
+	if p := o.ParentOrganisation; p != nil && p.ODSCode != "" {
+		org["partOf"] = map[string]any{"identifier": identifierJSON(Identifier{ODSSystem, p.ODSCode}), "display": p.OrganisationName}
+	}
+	status := "active"
+	if !active {
+		status = "inactive"
+	}
+	loc := map[string]any{
+		"resourceType":         "Location",
+		"identifier":           []any{identifierJSON(locKey)},
+		"status":               status,
+		"name":                 o.OrganisationName,
+		"mode":                 "instance",
+		"managingOrganization": orgRef,
+	}
+	if len(address) > 0 {
+		loc["address"] = address[0]
+	}
+	if lon, lat, ok := nhsPosition(o); ok {
+		loc["position"] = map[string]any{"longitude": json.Number(strconv.FormatFloat(lon, 'f', -1, 64)), "latitude": json.Number(strconv.FormatFloat(lat, 'f', -1, 64))}
+	}
+	updated := nhsUpdated(o)
+	entries := []DirectoryEntry{
+		{Resource: org, URL: ConditionalURL("Organization", orgKey), Key: orgKey},
+		{Resource: loc, URL: ConditionalURL("Location", locKey), Key: locKey},
+	}
+
+	base := func(key Identifier, name string) map[string]any {
+		hs := map[string]any{
+			"resourceType": "HealthcareService",
+			"identifier":   []any{identifierJSON(key)},
+			"active":       active,
+			"providedBy":   orgRef,
+			"location":     []any{locRef},
+			"name":         name,
+		}
+		var ext []any
+		if !updated.IsZero() {
+			ext = append(ext,
+				map[string]any{"url": d.Extension(ExtSourceUpdated), "valueInstant": updated.UTC().Format(time.RFC3339Nano)},
+				map[string]any{"url": d.Extension(ExtLastVerified), "valueDateTime": updated.UTC().Format("2006-01-02")})
+		}
+		hs["extension"] = ext
+		return hs
+	}
+	// setHours reports the problems of rows only once: what a service
+	// inherits from its organisation was reported for the organisation.
+	setHours := func(hs map[string]any, rows []NHSOpeningTime, what string) {
+		avail, special, closed, problems := d.nhsHours(rows)
+		for _, p := range problems {
+			if what != "" {
+				warnf("%s: %s", what, p)
+			}
+		}
+		hs["availableTime"] = avail
+		hs["notAvailable"] = closed
+		if len(special) > 0 {
+			hs["extension"] = append(dirList(hs["extension"]), special...)
+		}
+	}
+	setType := func(hs map[string]any, code, text string) {
+		cc := map[string]any{"text": text}
+		if code != "" {
+			cc["coding"] = []any{map[string]any{"system": snomed.System, "code": code, "display": nhsDisplays[code]}}
+			if cat := nhsCategories[code]; cat != "" {
+				hs["category"] = []any{map[string]any{"coding": []any{map[string]any{"system": d.CodeSystem(snomed.NavigationCategory), "code": cat}}}}
+			}
+		}
+		if text != "" || code != "" {
+			hs["type"] = []any{cc}
+		}
+	}
+	support := nhsSupport(d, o.Facilities)
+
+	orgType := nhsOrgTypes[strings.ToLower(o.OrganisationType)]
+	main := base(Identifier{d.NHSServiceSearchSystem(), ods}, o.OrganisationName)
+	setType(main, orgType, o.OrganisationType)
+	main["comment"] = o.SummaryText
+	main["telecom"] = telecom
+	main["characteristic"] = support
+	setHours(main, o.OpeningTimes, "OpeningTimes")
+	if c := nhsDentistCapacity(d, o, updated); c != nil {
+		main["extension"] = append(dirList(main["extension"]), c)
+	}
+	entries = append(entries, DirectoryEntry{Resource: main, URL: ConditionalURL("HealthcareService", Identifier{d.NHSServiceSearchSystem(), ods}), Key: Identifier{d.NHSServiceSearchSystem(), ods}})
+
+	seen := map[string]bool{}
+	for i, sv := range o.Services {
+		code := strings.TrimSpace(sv.ServiceCode)
+		if code == "" || sv.ServiceName == "" {
+			warnf("Services[%d] has no ServiceCode or ServiceName; not imported", i)
+			continue
+		}
+		if seen[code] {
+			warnf("Services[%d]: service code %s is listed twice; the first is imported", i, code)
+			continue
+		}
+		seen[code] = true
+		key := Identifier{d.NHSServiceSearchSystem(), ods + "/" + code}
+		hs := base(key, sv.ServiceName)
+		st := nhsServiceCodes[code]
+		if st == "" {
+			st = nhsServiceNames[strings.ToLower(sv.ServiceName)]
+		}
+		if st == "" && orgType != "" && len(o.Services) == 1 {
+			st = orgType
+		}
+		setType(hs, st, sv.ServiceName)
+		hs["comment"] = sv.ServiceDescription
+		if p := sv.ServiceProvider; p != nil && p.ODSCode != "" && !strings.EqualFold(p.ODSCode, ods) {
+			hs["providedBy"] = map[string]any{"identifier": identifierJSON(Identifier{ODSSystem, p.ODSCode}), "display": p.OrganisationName}
+		}
+		contacts := sv.Contacts
+		if len(contacts) == 0 {
+			contacts = o.Contacts
+		}
+		hs["telecom"] = nhsTelecomOf(contacts, o.URL)
+		hs["characteristic"] = support
+		if len(sv.OpeningTimes) > 0 {
+			setHours(hs, sv.OpeningTimes, "Services["+code+"].OpeningTimes")
+		} else {
+			setHours(hs, o.OpeningTimes, "")
+		}
+		if el, ok := nhsAge(sv.AgeRange, func(format string, args ...any) { warnf(code+": "+format, args...) }); ok {
+			hs["eligibility"] = []any{d.ageEligibility(el)}
+		}
+		var treatments []string
+		for _, t := range sv.Treatments {
+			if t.Name != "" {
+				treatments = append(treatments, "- "+t.Name)
+			}
+		}
+		if len(treatments) > 0 {
+			hs["extraDetails"] = "Treatments:\n\n" + strings.Join(treatments, "\n")
+		}
+		entries = append(entries, DirectoryEntry{Resource: hs, URL: ConditionalURL("HealthcareService", key), Key: key})
+	}
+	for _, e := range entries {
+		pruneEmpty(e.Resource)
+	}
+	return entries, warn
+}
+
+var nhsDisplays = map[string]string{
+	"310080006":       "Pharmacy service",
+	"788007007":       "General practice service",
+	"310000008":       "Accident and Emergency service",
+	"983341000000102": "Pharmacy First service",
+	"722140001":       "Physiotherapy service",
+	"708168004":       "Mental health service",
+	"907301000000109": "NHS 111 service",
+}
+
+func identifierJSON(id Identifier) map[string]any {
+	return map[string]any{"system": id.System, "value": id.Value}
+}
+
+func nhsTelecomOf(contacts []NHSContact, website string) []any {
+	var out []any
+	haveURL := false
+	for _, c := range contacts {
+		v := strings.TrimSpace(c.ContactValue)
+		sys := nhsTelecom[strings.ToLower(strings.TrimSpace(c.ContactMethodType))]
+		if v == "" || sys == "" {
+			continue
+		}
+		rank := 2
+		if strings.EqualFold(c.ContactType, "Primary") {
+			rank = 1
+		}
+		haveURL = haveURL || sys == "url"
+		out = append(out, map[string]any{"system": sys, "value": v, "use": "work", "rank": rank})
+	}
+	if w := strings.TrimSpace(website); w != "" && !haveURL {
+		out = append(out, map[string]any{"system": "url", "value": w, "use": "work", "rank": 1})
+	}
+	return out
+}
+
+func nhsAddress(o NHSOrganisation) []any {
+	var lines []any
+	for _, l := range []string{o.Address1, o.Address2, o.Address3} {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	a := map[string]any{"use": "work", "type": "physical", "line": lines, "city": o.City, "district": o.County, "postalCode": o.Postcode, "country": "GB"}
+	if len(lines) == 0 && o.City == "" && o.Postcode == "" {
+		return nil
+	}
+	return []any{a}
+}
+
+func nhsPosition(o NHSOrganisation) (lon, lat float64, ok bool) {
+	if g := o.Geocode; g != nil && len(g.Coordinates) == 2 {
+		return g.Coordinates[0], g.Coordinates[1], true
+	}
+	if o.Longitude != nil && o.Latitude != nil {
+		return *o.Longitude, *o.Latitude, true
+	}
+	return 0, 0, false
+}
+
+// nhsUpdated is the latest of LastUpdatedDates: the publisher's own
+// timestamp of the organisation's data.
+func nhsUpdated(o NHSOrganisation) time.Time {
+	var out time.Time
+	for _, v := range o.LastUpdatedDates {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil && t.After(out) {
+			out = t
+		}
+	}
+	return out
+}
+
+// weekdayCodes maps Service Search weekday names to R4 days-of-week.
+var weekdayCodes = map[string]string{"mon": "mon", "tue": "tue", "wed": "wed", "thu": "thu", "fri": "fri", "sat": "sat", "sun": "sun"}
+
+var dayCodes = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+var dayOrder = map[string]int{"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+// nhsTimes reads a row's opening and closing times: OpeningTime and
+// ClosingTime, else Times ("08:00-18:30"), else the offsets in minutes.
+func nhsTimes(r NHSOpeningTime) (open, close string, ok bool) {
+	open, close = strings.TrimSpace(r.OpeningTime), strings.TrimSpace(r.ClosingTime)
+	if _, ok1 := dirClock(open); ok1 {
+		if _, ok2 := dirClock(close); ok2 {
+			return open, close, true
+		}
+	}
+	if a, b, found := strings.Cut(r.Times, "-"); found {
+		a, b = strings.TrimSpace(a), strings.TrimSpace(b)
+		if _, ok1 := dirClock(a); ok1 {
+			if _, ok2 := dirClock(b); ok2 {
+				return a, b, true
+			}
+		}
+	}
+	if r.OffsetOpeningTime != nil && r.OffsetClosingTime != nil {
+		f := func(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
+		o, c := *r.OffsetOpeningTime, *r.OffsetClosingTime
+		if o >= 0 && c > o && c < 24*60 {
+			return f(o), f(c), true
+		}
+	}
+	return "", "", false
+}
+
+// nhsDate reads AdditionalOpeningDate: "Dec 25 2023", "May  8 2023", or
+// 2023-12-25.
+func nhsDate(s string) (time.Time, bool) {
+	f := strings.Fields(s)
+	if len(f) == 3 {
+		if t, err := time.ParseInLocation("Jan 2 2006", strings.Join(f, " "), London); err == nil {
+			return t, true
+		}
+	}
+	if t, err := time.ParseInLocation("2006-01-02", strings.TrimSpace(s), London); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// nhsHours maps OpeningTimes. Weekly rows of one type are used: General
+// (pharmacies and most services), else Surgery (GP practices, whose
+// Reception rows are when the phones are answered), else whichever type
+// is there. Rows with the same times are grouped into one availableTime.
+// Additional rows become special openings (open) or notAvailable for the
+// whole local day (closed).
+func (d Directory) nhsHours(rows []NHSOpeningTime) (avail, special, closed []any, problems []string) {
+	types := map[string]bool{}
+	for _, r := range rows {
+		if !strings.EqualFold(r.OpeningTimeType, "Additional") {
+			types[strings.ToLower(r.OpeningTimeType)] = true
+		}
+	}
+	use := ""
+	switch {
+	case types["general"]:
+		use = "general"
+	case types["surgery"]:
+		use = "surgery"
+	default:
+		for t := range types {
+			if use == "" || t < use {
+				use = t
+			}
+		}
+	}
+	type slot struct{ open, close string }
+	days := map[slot][]string{}
+	var slots []slot
+	specialDays := map[string]bool{}
+	closedDays := map[string]bool{}
+	var closedOrder []string
+	for _, r := range rows {
+		if strings.EqualFold(r.OpeningTimeType, "Additional") {
+			date, ok := nhsDate(r.AdditionalOpeningDate)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("additional opening date %q is not a date; row skipped", r.AdditionalOpeningDate))
+				continue
+			}
+			key := date.Format("2006-01-02")
+			if !r.IsOpen {
+				if !closedDays[key] {
+					closedDays[key] = true
+					closedOrder = append(closedOrder, key)
+				}
+				continue
+			}
+			open, close, ok := nhsTimes(r)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("additional opening on %s has no times; row skipped", key))
+				continue
+			}
+			om, _ := dirClock(open)
+			cm, _ := dirClock(close)
+			if cm <= om {
+				problems = append(problems, fmt.Sprintf("additional opening on %s closes before it opens; row skipped", key))
+				continue
+			}
+			start := time.Date(date.Year(), date.Month(), date.Day(), om/60, om%60, 0, 0, London)
+			end := time.Date(date.Year(), date.Month(), date.Day(), cm/60, cm%60, 0, 0, London)
+			specialDays[key] = true
+			special = append(special, map[string]any{"url": d.Extension(ExtSpecialOpening), "valuePeriod": map[string]any{
+				"start": start.Format(time.RFC3339), "end": end.Format(time.RFC3339)}})
+			continue
+		}
+		if strings.ToLower(r.OpeningTimeType) != use || !r.IsOpen {
+			continue
+		}
+		wd, ok := weekdayCodes[strings.ToLower(dirFirstN(strings.TrimSpace(r.Weekday), 3))]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("weekday %q is not a day; row skipped", r.Weekday))
+			continue
+		}
+		open, close, ok := nhsTimes(r)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s has no opening times; row skipped", r.Weekday))
+			continue
+		}
+		add := func(s slot, wd string) {
+			if _, ok := days[s]; !ok {
+				slots = append(slots, s)
+			}
+			if !dirContains(days[s], wd) {
+				days[s] = append(days[s], wd)
+			}
+		}
+		om, _ := dirClock(open)
+		if cm, _ := dirClock(close); cm <= om {
+			// Open past midnight: the rest of the day, and the next day
+			// from midnight (23:59 is how both say "to midnight").
+			add(slot{open, "23:59"}, wd)
+			if close != "00:00" {
+				add(slot{"00:00", close}, dayCodes[(dayOrder[wd]+1)%7])
+			}
+			continue
+		}
+		add(slot{open, close}, wd)
+	}
+	sort.Slice(slots, func(i, j int) bool {
+		a, b := days[slots[i]], days[slots[j]]
+		da, db := minDay(a), minDay(b)
+		if da != db {
+			return da < db
+		}
+		return slots[i].open < slots[j].open
+	})
+	for _, s := range slots {
+		ds := days[s]
+		sort.Slice(ds, func(i, j int) bool { return dayOrder[ds[i]] < dayOrder[ds[j]] })
+		var dl []any
+		for _, x := range ds {
+			dl = append(dl, x)
+		}
+		avail = append(avail, map[string]any{"daysOfWeek": dl, "availableStartTime": s.open + ":00", "availableEndTime": s.close + ":00"})
+	}
+	for _, key := range closedOrder {
+		if specialDays[key] {
+			continue // open rows on the same date win
+		}
+		closed = append(closed, map[string]any{"description": "Closed (NHS Service Search additional opening times)", "during": map[string]any{"start": key, "end": key}})
+	}
+	return avail, special, closed, problems
+}
+
+func minDay(ds []string) int {
+	m := 7
+	for _, d := range ds {
+		if dayOrder[d] < m {
+			m = dayOrder[d]
+		}
+	}
+	return m
+}
+
+func dirFirstN(s string, n int) string {
+	if len(s) < n {
+		return s
+	}
+	return s[:n]
+}
+
+func dirContains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// nhsAge reads AgeRange (days, inclusive). Several ranges that overlap or
+// touch are merged; disjoint ones cannot be said in one eligibility
+// without widening it, so the first is kept and the rest reported.
+func nhsAge(ranges []NHSAgeRange, warnf func(string, ...any)) ([2]*float64, bool) {
+	type r struct{ lo, hi *float64 }
+	var rs []r
+	for _, a := range ranges {
+		if a.FromAgeDays == nil && a.ToAgeDays == nil {
+			continue
+		}
+		rs = append(rs, r{a.FromAgeDays, a.ToAgeDays})
+	}
+	if len(rs) == 0 {
+		return [2]*float64{}, false
+	}
+	out := rs[0]
+	for _, x := range rs[1:] {
+		lo := func(p *float64) float64 {
+			if p == nil {
+				return 0
+			}
+			return *p
+		}
+		hi := func(p *float64) float64 {
+			if p == nil {
+				return 1e9
+			}
+			return *p
+		}
+		if lo(x.lo) <= hi(out.hi)+1 && lo(out.lo) <= hi(x.hi)+1 {
+			if lo(x.lo) < lo(out.lo) {
+				out.lo = x.lo
+			}
+			if hi(x.hi) > hi(out.hi) {
+				out.hi = x.hi
+			}
+			continue
+		}
+		warnf("AgeRange holds disjoint ranges; only the first (%s) is imported", ageDaysText(rs[0].lo, rs[0].hi))
+		break
+	}
+	return [2]*float64{out.lo, out.hi}, true
+}
+
+func ageDaysText(lo, hi *float64) string {
+	f := func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(*p, 'f', -1, 64)
+	}
+	return f(lo) + " to " + f(hi) + " days"
+}
+
+func (d Directory) ageEligibility(r [2]*float64) map[string]any {
+	rng := map[string]any{}
+	q := func(v float64) map[string]any {
+		return map[string]any{"value": json.Number(strconv.FormatFloat(v, 'f', -1, 64)), "unit": "days", "system": UCUMSystem, "code": "d"}
+	}
+	if r[0] != nil {
+		rng["low"] = q(*r[0])
+	}
+	if r[1] != nil {
+		rng["high"] = q(*r[1])
+	}
+	return map[string]any{
+		"comment": "Ages " + ageDaysText(r[0], r[1]) + " (NHS Service Search AgeRange).",
+		"extension": []any{map[string]any{"url": d.Extension(ExtEligibility), "extension": []any{
+			map[string]any{"url": "age", "valueRange": rng},
+		}}},
+	}
+}
+
+func nhsSupport(d Directory, fs []NHSFacility) []any {
+	var out []any
+	seen := map[string]bool{}
+	for _, f := range fs {
+		v := strings.ToLower(strings.TrimSpace(f.Value))
+		if v != "yes" && v != "true" {
+			continue
+		}
+		name := strings.ToLower(f.Name)
+		for _, m := range nhsFacilities {
+			if !strings.Contains(name, m.contains) || seen[m.code] {
+				continue
+			}
+			seen[m.code] = true
+			sys, display := snomed.System, snomedDisplay[m.code]
+			if _, local := localAccess[m.code]; local {
+				sys, display = d.CodeSystem(AccessSupportSystem), localAccess[m.code]
+			}
+			out = append(out, map[string]any{"coding": []any{map[string]any{"system": sys, "code": m.code, "display": display}}, "text": f.Name})
+		}
+	}
+	return out
+}
+
+// nhsDentistCapacity maps a dental practice's AcceptingPatients: not
+// accepting any group of NHS patients is not-accepting.
+func nhsDentistCapacity(d Directory, o NHSOrganisation, updated time.Time) map[string]any {
+	if o.AcceptingPatients == nil || len(o.AcceptingPatients.Dentist) == 0 {
+		return nil
+	}
+	status, note := CapacityNotAccepting, "Not accepting new NHS patients (NHS Service Search)."
+	var groups []string
+	for _, g := range o.AcceptingPatients.Dentist {
+		if g.AcceptingPatients {
+			groups = append(groups, g.Name)
+		}
+	}
+	if len(groups) > 0 {
+		status, note = CapacityAccepting, "Accepting new NHS patients: "+strings.Join(groups, "; ")+" (NHS Service Search)."
+	}
+	setAt := updated
+	if t, err := time.Parse(time.RFC3339Nano, o.LastUpdatedDates["DentistsAcceptingPatients"]); err == nil {
+		setAt = t
+	}
+	if setAt.IsZero() {
+		return nil
+	}
+	return map[string]any{"url": d.Extension(ExtCapacity), "extension": []any{
+		map[string]any{"url": "status", "valueCode": status},
+		map[string]any{"url": "setAt", "valueDateTime": setAt.UTC().Format(time.RFC3339Nano)},
+		map[string]any{"url": "note", "valueString": note},
+	}}
+}
+
+// pruneEmpty drops empty strings, arrays and objects at every depth,
+// which R4 JSON forbids.
+func pruneEmpty(m map[string]any) { dirPrune(m) }
+
+func dirPrune(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case string:
+		return x, x != ""
+	case map[string]any:
+		for k, e := range x {
+			if pe, ok := dirPrune(e); ok {
+				x[k] = pe
+			} else {
+				delete(x, k)
+			}
+		}
+		return x, len(x) > 0
+	case []any:
+		out := x[:0]
+		for _, e := range x {
+			if pe, ok := dirPrune(e); ok {
+				out = append(out, pe)
+			}
+		}
+		return out, len(out) > 0
+	}
+	return v, true
+}

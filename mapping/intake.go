@@ -1,0 +1,687 @@
+package mapping
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Intake: a navigation request is a Task (NAVIGATION-API.md, "Intake: a
+// Task") whose code is navigation-task navigate. Its inputs are keyed by
+// navigation-input codes and carry the value type the contract's table
+// gives each. The same inputs are read on every contact route: nothing
+// below depends on whether the request came by phone, online or at the
+// desk, which is the guide's "one process for all contact routes".
+//
+// ParseNavigationTask reads a Task into a Request and reports, as
+// OperationOutcome issues naming Task.input[i], everything that breaks the
+// contract; CheckNavigationTask is the write check built on it, together
+// with the R4 Task state machine (CheckTaskTransition).
+
+// The navigation-input codes.
+const (
+	InputContactRoute          = "contact-route"
+	InputRequestType           = "request-type"
+	InputAdminKind             = "admin-kind"
+	InputInformant             = "informant"
+	InputProblem               = "problem"
+	InputSymptom               = "symptom"
+	InputDuration              = "duration"
+	InputAskedBefore           = "asked-before"
+	InputTrend                 = "trend"
+	InputTried                 = "tried"
+	InputSeenElsewhere         = "seen-elsewhere"
+	InputICE                   = "ice"
+	InputPreferredMode         = "preferred-mode"
+	InputPreferredPractitioner = "preferred-practitioner"
+	InputUnavailable           = "unavailable"
+	InputCommunicationNeed     = "communication-need"
+	InputContactPhone          = "contact-phone"
+	InputSMSConsent            = "sms-consent"
+	InputPatientUrgency        = "patient-urgency"
+	InputEscalatingConcern     = "escalating-concern"
+	InputAutomatedConsent      = "automated-decision-consent"
+)
+
+// Request types and administrative kinds.
+const (
+	RequestClinical       = "clinical"
+	RequestAdministrative = "administrative"
+)
+
+// NHSNumberSystem is the identifier system of NHS numbers.
+const NHSNumberSystem = "https://fhir.nhs.uk/Id/nhs-number"
+
+// inputSpec is one row of the contract's input table.
+type inputSpec struct {
+	// value is the value[x] suffix the input must use.
+	value string
+	// repeats: the input may appear more than once (0..*).
+	repeats bool
+	// codes are the codes a valueCode may take.
+	codes []string
+	// targets are the resource types a valueReference may point at.
+	targets []string
+	// snomed: the CodeableConcept must carry a SNOMED CT coding.
+	snomed bool
+}
+
+var (
+	contactRoutes  = []string{"phone", "online", "walk-in"}
+	requestTypes   = []string{RequestClinical, RequestAdministrative}
+	adminKinds     = []string{"fit-note", "repeat-prescription", "test-result", "insurance-report", "other"}
+	trends         = []string{"worse", "same", "better"}
+	preferredModes = []string{ModeFaceToFace, ModeTelephone, ModeVideo, ModeOnlineMessage}
+	urgencyCodes   = []string{string(UrgencyEmergency), string(UrgencySameDay), string(UrgencyWithinWeek), string(UrgencyRoutine)}
+)
+
+var inputSpecs = map[string]inputSpec{
+	InputContactRoute:          {value: "Code", codes: contactRoutes},
+	InputRequestType:           {value: "Code", codes: requestTypes},
+	InputAdminKind:             {value: "Code", codes: adminKinds},
+	InputInformant:             {value: "Reference", targets: []string{"RelatedPerson"}},
+	InputProblem:               {value: "String"},
+	InputSymptom:               {value: "CodeableConcept", repeats: true, snomed: true},
+	InputDuration:              {value: "Duration"},
+	InputAskedBefore:           {value: "Boolean"},
+	InputTrend:                 {value: "Code", codes: trends},
+	InputTried:                 {value: "String"},
+	InputSeenElsewhere:         {value: "CodeableConcept", repeats: true, snomed: true},
+	InputICE:                   {value: "String"},
+	InputPreferredMode:         {value: "Code", codes: preferredModes},
+	InputPreferredPractitioner: {value: "Reference", targets: []string{"Practitioner", "PractitionerRole"}},
+	InputUnavailable:           {value: "Period", repeats: true},
+	InputCommunicationNeed:     {value: "CodeableConcept", repeats: true, snomed: true},
+	InputContactPhone:          {value: "String"},
+	InputSMSConsent:            {value: "Boolean"},
+	InputPatientUrgency:        {value: "Code", codes: urgencyCodes},
+	InputEscalatingConcern:     {value: "Boolean"},
+	InputAutomatedConsent:      {value: "Boolean"},
+}
+
+// Request is a navigation Task as the engine reads it.
+type Request struct {
+	TaskID, VersionID string
+	Status            string
+	BusinessStatus    string
+	// StatusReason is Task.statusReason's text (a decline's reason).
+	StatusReason string
+	// Patient is Task.for: a literal reference and/or an NHS number.
+	Patient PatientRef
+	// Practice is the owner's ODS code.
+	Practice   string
+	AuthoredOn time.Time
+
+	ContactRoute string
+	RequestType  string
+	AdminKind    string
+	// Informant is the informant's reference JSON, nil when the patient
+	// gave the information.
+	Informant map[string]any
+	Problem   string
+	Symptoms  []snomed.Coding
+	// DurationDays is the duration in days; HasDuration says it was given.
+	DurationDays float64
+	HasDuration  bool
+	AskedBefore  *bool
+	Trend        string
+	Tried        string
+	// SeenElsewhere are the services already seen about this.
+	SeenElsewhere         []snomed.Coding
+	ICE                   string
+	PreferredMode         string
+	PreferredPractitioner map[string]any
+	Unavailable           []Span
+	CommunicationNeeds    []snomed.Coding
+	ContactPhone          string
+	SMSConsent            *bool
+	PatientUrgency        Urgency
+	EscalatingConcern     bool
+	// AutomatedConsent is nil when not asked: treated as no consent.
+	AutomatedConsent *bool
+
+	// Outputs of an earlier navigation, read so a re-navigation can
+	// revoke what it replaces: the allocation reference ("" when none).
+	PriorAllocation string
+}
+
+// PatientRef says who the patient is: a literal reference on this server
+// ("Patient/123") and/or an NHS number.
+type PatientRef struct {
+	Reference string
+	NHSNumber string
+}
+
+// ReferenceJSON is the reference as FHIR JSON, as the Task gave it.
+func (p PatientRef) ReferenceJSON() map[string]any {
+	m := map[string]any{"type": "Patient"}
+	if p.Reference != "" {
+		m["reference"] = p.Reference
+	}
+	if p.NHSNumber != "" {
+		m["identifier"] = map[string]any{"system": NHSNumberSystem, "value": p.NHSNumber}
+	}
+	return m
+}
+
+// NavigationNames names the navigation contract's local code systems under
+// a canonical base.
+type NavigationNames struct{ base string }
+
+// NewNavigationNames returns the names under base; "" is snomed.DefaultBase.
+func NewNavigationNames(base string) NavigationNames {
+	base = strings.TrimRight(base, "/")
+	if base == "" {
+		base = snomed.DefaultBase
+	}
+	return NavigationNames{base: base}
+}
+
+// Base is the canonical base.
+func (n NavigationNames) Base() string { return n.base }
+
+// System is the canonical URL of a local code system.
+func (n NavigationNames) System(id string) string { return n.base + "/CodeSystem/" + id }
+
+// IsNavigationTask reports whether a Task is a navigation request (code
+// navigation-task navigate).
+func (n NavigationNames) IsNavigationTask(obj map[string]any) bool {
+	return taskCode(obj, n.System(snomed.NavigationTask)) == "navigate"
+}
+
+// IsReviewTask reports whether a Task is a clinician-review Task.
+func (n NavigationNames) IsReviewTask(obj map[string]any) bool {
+	return taskCode(obj, n.System(snomed.NavigationTask)) == "clinician-review"
+}
+
+func taskCode(obj map[string]any, system string) string {
+	for _, c := range ccCodings(obj["code"]) {
+		if c.System == system {
+			return c.Code
+		}
+	}
+	return ""
+}
+
+// ParseNavigationTask reads a navigation Task. The issues are everything
+// that breaks the contract (errors) or is worth telling the sender
+// (warnings), each naming the element. R4 validation has run before, so
+// shapes are R4's; this checks what the contract adds.
+func ParseNavigationTask(obj map[string]any, n NavigationNames) (*Request, []fhir.Issue) {
+	p := &intakeParser{n: n}
+	return p.parse(obj), p.issues
+}
+
+type intakeParser struct {
+	n      NavigationNames
+	issues []fhir.Issue
+}
+
+func (p *intakeParser) add(sev fhir.Severity, code fhir.IssueCode, expr, format string, args ...any) {
+	p.issues = append(p.issues, fhir.Issue{Severity: sev, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
+}
+
+func (p *intakeParser) errorf(code fhir.IssueCode, expr, format string, args ...any) {
+	p.add(fhir.SeverityError, code, expr, format, args...)
+}
+
+func (p *intakeParser) parse(obj map[string]any) *Request {
+	r := &Request{TaskID: jstr(obj["id"]), Status: jstr(obj["status"])}
+	if m, ok := obj["meta"].(map[string]any); ok {
+		r.VersionID = jstr(m["versionId"])
+	}
+	if jstr(obj["intent"]) != "order" {
+		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", jstr(obj["intent"]))
+	}
+	for _, c := range ccCodings(obj["businessStatus"]) {
+		if c.System == p.n.System(snomed.NavigationStatus) {
+			r.BusinessStatus = c.Code
+			if !navigationStatuses[c.Code] {
+				p.errorf(fhir.CodeCodeInvalid, "Task.businessStatus", "%q is not a code of %s", c.Code, c.System)
+			}
+		}
+	}
+	if sr, ok := obj["statusReason"].(map[string]any); ok {
+		r.StatusReason = jstr(sr["text"])
+	}
+	p.patient(r, obj["for"])
+	p.owner(r, obj["owner"])
+	if at := jstr(obj["authoredOn"]); at == "" {
+		p.errorf(fhir.CodeRequired, "Task.authoredOn", "a navigation Task says when the contact was made (authoredOn)")
+	} else if t, ok := navDateTime(at, false); ok {
+		r.AuthoredOn = t
+	}
+	seen := map[string]int{}
+	for i, e := range jlist(obj["input"]) {
+		m, _ := e.(map[string]any)
+		p.input(r, m, i, seen)
+	}
+	// Required inputs (the contract's table).
+	if seen[InputContactRoute] == 0 {
+		p.errorf(fhir.CodeRequired, "Task.input", "input %s (phone, online or walk-in) is required", InputContactRoute)
+	}
+	if seen[InputRequestType] == 0 {
+		p.errorf(fhir.CodeRequired, "Task.input", "input %s (clinical or administrative) is required", InputRequestType)
+	}
+	if r.RequestType == RequestClinical && strings.TrimSpace(r.Problem) == "" {
+		p.errorf(fhir.CodeRequired, "Task.input", "input %s (what the patient needs help with) is required for a clinical request", InputProblem)
+	}
+	if r.RequestType == RequestAdministrative && r.AdminKind == "" {
+		p.add(fhir.SeverityWarning, fhir.CodeRequired, "Task.input", "an administrative request without %s is routed as %q", InputAdminKind, "other")
+	}
+	for _, o := range jlist(obj["output"]) {
+		m, _ := o.(map[string]any)
+		if codeOfSystem(m["type"], p.n.System(snomed.NavigationOutput)) == "allocation" {
+			if ref, ok := m["valueReference"].(map[string]any); ok {
+				r.PriorAllocation = jstr(ref["reference"])
+			}
+		}
+	}
+	return r
+}
+
+var navigationStatuses = map[string]bool{"captured": true, "awaiting-information": true, "escalated": true, "proposed": true,
+	"allocated": true, "declined": true, "review-requested": true, "closed": true}
+
+func (p *intakeParser) patient(r *Request, v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		p.errorf(fhir.CodeRequired, "Task.for", "a navigation Task names its patient (for: a Patient reference or an NHS number identifier)")
+		return
+	}
+	if ref := jstr(m["reference"]); ref != "" {
+		typ, id := splitRef(ref)
+		if typ != "Patient" || !fhir.ValidID(id) {
+			p.errorf(fhir.CodeValue, "Task.for.reference", "for must reference a Patient (Patient/[id]), not %q", ref)
+		} else {
+			r.Patient.Reference = "Patient/" + id
+		}
+	}
+	if t := jstr(m["type"]); t != "" && t != "Patient" {
+		p.errorf(fhir.CodeValue, "Task.for.type", "for is a Patient, not a %s", t)
+	}
+	if id, ok := m["identifier"].(map[string]any); ok {
+		if jstr(id["system"]) == NHSNumberSystem {
+			v := strings.ReplaceAll(jstr(id["value"]), " ", "")
+			if !ValidNHSNumber(v) {
+				p.errorf(fhir.CodeValue, "Task.for.identifier.value", "%q is not a valid NHS number (10 digits with a modulus 11 check digit)", jstr(id["value"]))
+			} else {
+				r.Patient.NHSNumber = v
+			}
+		}
+	}
+	if r.Patient.Reference == "" && r.Patient.NHSNumber == "" && !hasErrorAt(p.issues, "Task.for") {
+		p.errorf(fhir.CodeRequired, "Task.for", "for must carry a Patient reference or an NHS number identifier (%s)", NHSNumberSystem)
+	}
+}
+
+func hasErrorAt(issues []fhir.Issue, prefix string) bool {
+	for _, is := range issues {
+		for _, e := range is.Expression {
+			if strings.HasPrefix(e, prefix) && is.Severity == fhir.SeverityError {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (p *intakeParser) owner(r *Request, v any) {
+	m, _ := v.(map[string]any)
+	id, _ := m["identifier"].(map[string]any)
+	if jstr(id["system"]) != ODSSystem || strings.TrimSpace(jstr(id["value"])) == "" {
+		p.errorf(fhir.CodeRequired, "Task.owner", "a navigation Task names the practice that owns it (owner.identifier with system %s)", ODSSystem)
+		return
+	}
+	r.Practice = strings.ToUpper(strings.TrimSpace(jstr(id["value"])))
+}
+
+func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[string]int) {
+	expr := fmt.Sprintf("Task.input[%d]", i)
+	system := p.n.System(snomed.NavigationInput)
+	code := ""
+	for _, c := range ccCodings(m["type"]) {
+		if c.System == system {
+			code = c.Code
+			break
+		}
+	}
+	if code == "" {
+		p.add(fhir.SeverityWarning, fhir.CodeCodeInvalid, expr+".type", "the input has no %s coding; it is kept but not read", system)
+		return
+	}
+	spec, ok := inputSpecs[code]
+	if !ok {
+		p.errorf(fhir.CodeCodeInvalid, expr+".type", "%q is not a code of %s", code, system)
+		return
+	}
+	seen[code]++
+	if seen[code] > 1 && !spec.repeats {
+		p.errorf(fhir.CodeStructure, expr, "input %s appears more than once; it takes one value", code)
+		return
+	}
+	key, value := "", any(nil)
+	for k, v := range m {
+		if strings.HasPrefix(k, "value") {
+			key, value = k, v
+		}
+	}
+	if key != "value"+spec.value {
+		if key == "" {
+			p.errorf(fhir.CodeRequired, expr, "input %s has no value; it takes value%s", code, spec.value)
+		} else {
+			p.errorf(fhir.CodeValue, expr+"."+key, "input %s takes value%s, not %s", code, spec.value, key)
+		}
+		return
+	}
+	vexpr := expr + "." + key
+	switch spec.value {
+	case "Code":
+		s := jstr(value)
+		if !containsStr(spec.codes, s) {
+			p.errorf(fhir.CodeCodeInvalid, vexpr, "input %s takes one of %s, not %q", code, strings.Join(spec.codes, ", "), s)
+			return
+		}
+		switch code {
+		case InputContactRoute:
+			r.ContactRoute = s
+		case InputRequestType:
+			r.RequestType = s
+		case InputAdminKind:
+			r.AdminKind = s
+		case InputTrend:
+			r.Trend = s
+		case InputPreferredMode:
+			r.PreferredMode = s
+		case InputPatientUrgency:
+			r.PatientUrgency = Urgency(s)
+		}
+	case "String":
+		s := jstr(value)
+		switch code {
+		case InputProblem:
+			r.Problem = s
+		case InputTried:
+			r.Tried = s
+		case InputICE:
+			r.ICE = s
+		case InputContactPhone:
+			r.ContactPhone = s
+		}
+	case "Boolean":
+		b, _ := value.(bool)
+		switch code {
+		case InputAskedBefore:
+			r.AskedBefore = &b
+		case InputSMSConsent:
+			r.SMSConsent = &b
+		case InputEscalatingConcern:
+			r.EscalatingConcern = b
+		case InputAutomatedConsent:
+			r.AutomatedConsent = &b
+		}
+	case "Reference":
+		ref, _ := value.(map[string]any)
+		if s := jstr(ref["reference"]); s != "" && !strings.HasPrefix(s, "#") {
+			typ, _ := splitRef(s)
+			if !containsStr(spec.targets, typ) {
+				p.errorf(fhir.CodeValue, vexpr+".reference", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), typ)
+				return
+			}
+		}
+		if t := jstr(ref["type"]); t != "" && !containsStr(spec.targets, t) {
+			p.errorf(fhir.CodeValue, vexpr+".type", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), t)
+			return
+		}
+		if code == InputInformant {
+			r.Informant = ref
+		} else {
+			r.PreferredPractitioner = ref
+		}
+	case "CodeableConcept":
+		var sct []snomed.Coding
+		for _, c := range ccCodings(value) {
+			if c.System == snomed.System && c.Code != "" {
+				sct = append(sct, c)
+			}
+		}
+		if spec.snomed && len(sct) == 0 {
+			p.errorf(fhir.CodeCodeInvalid, vexpr, "input %s is coded in SNOMED CT (system %s); free text belongs in the problem input", code, snomed.System)
+			return
+		}
+		switch code {
+		case InputSymptom:
+			r.Symptoms = append(r.Symptoms, sct...)
+		case InputSeenElsewhere:
+			// Each input is one service seen, whatever its codings.
+			r.SeenElsewhere = append(r.SeenElsewhere, sct[0])
+		case InputCommunicationNeed:
+			r.CommunicationNeeds = append(r.CommunicationNeeds, sct...)
+		}
+	case "Duration":
+		d, _ := value.(map[string]any)
+		days, ok := durationDays(d)
+		if !ok {
+			p.errorf(fhir.CodeValue, vexpr, "input %s takes a non-negative UCUM duration in min, h, d, wk, mo or a (system %s)", code, UCUMSystem)
+			return
+		}
+		r.DurationDays, r.HasDuration = days, true
+	case "Period":
+		pd, _ := value.(map[string]any)
+		start, ok1 := navDateTime(jstr(pd["start"]), false)
+		end, ok2 := navDateTime(jstr(pd["end"]), true)
+		if !ok1 || !ok2 || !end.After(start) {
+			p.errorf(fhir.CodeValue, vexpr, "input %s takes a period with a start and a later end", code)
+			return
+		}
+		r.Unavailable = append(r.Unavailable, Span{Start: start, End: end})
+	}
+}
+
+// durationDays reads a UCUM time quantity as days.
+func durationDays(d map[string]any) (float64, bool) {
+	v, err := strconv.ParseFloat(jnumber(d["value"]), 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, false
+	}
+	if jstr(d["system"]) != UCUMSystem {
+		return 0, false
+	}
+	per := map[string]float64{"min": 1.0 / 1440, "h": 1.0 / 24, "d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}[jstr(d["code"])]
+	if per == 0 {
+		return 0, false
+	}
+	return v * per, true
+}
+
+// ValidNHSNumber checks an NHS number: ten digits, the last a modulus 11
+// check digit of the first nine (weights 10 down to 2).
+func ValidNHSNumber(s string) bool {
+	if len(s) != 10 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < 10; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		if i < 9 {
+			sum += int(s[i]-'0') * (10 - i)
+		}
+	}
+	check := 11 - sum%11
+	if check == 11 {
+		check = 0
+	}
+	return check != 10 && check == int(s[9]-'0')
+}
+
+// splitRef reads "Type/id" (or an absolute URL ending so, or with
+// _history) into its type and id.
+func splitRef(ref string) (string, string) {
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	parts := strings.Split(ref, "/")
+	if len(parts) < 2 {
+		return "", ""
+	}
+	return parts[len(parts)-2], parts[len(parts)-1]
+}
+
+// The R4 Task state machine (Task, "Status"): from each status, the
+// statuses a Task may move to. Any status may move to entered-in-error;
+// staying in a status is always allowed. rejected, cancelled, completed,
+// failed and entered-in-error are final.
+var taskTransitions = map[string][]string{
+	"draft":       {"requested", "ready", "cancelled"},
+	"requested":   {"received", "accepted", "rejected", "ready", "in-progress", "cancelled"},
+	"received":    {"accepted", "rejected", "ready", "in-progress", "cancelled"},
+	"accepted":    {"ready", "in-progress", "cancelled"},
+	"ready":       {"in-progress", "cancelled", "failed"},
+	"in-progress": {"on-hold", "completed", "failed", "cancelled"},
+	"on-hold":     {"in-progress", "failed", "cancelled"},
+}
+
+// TaskTransitionAllowed reports whether a Task may move from one status to
+// another (see taskTransitions).
+func TaskTransitionAllowed(from, to string) bool {
+	if from == to || to == "entered-in-error" {
+		return true
+	}
+	return containsStr(taskTransitions[from], to)
+}
+
+// Actor is who makes a write, as far as the navigation rules care.
+type Actor struct {
+	Clinician bool
+	// Dev is the development-mode caller, who may do anything.
+	Dev bool
+}
+
+// CheckNavigationTask is the write check of navigation Tasks and
+// clinician-review Tasks: the contract (ParseNavigationTask) for
+// navigation Tasks, and for both the state machine against the stored
+// version (nil on create): a new Task starts as requested; a status moves
+// only along the R4 state machine; a navigation Task stays one (its code
+// cannot change); only a clinician completes or rejects a clinician-review
+// Task. Other Tasks pass untouched.
+func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNames) []fhir.Issue {
+	nav, review := n.IsNavigationTask(obj), n.IsReviewTask(obj)
+	var issues []fhir.Issue
+	add := func(code fhir.IssueCode, expr, format string, args ...any) {
+		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
+	}
+	if stored != nil && (n.IsNavigationTask(stored) || n.IsReviewTask(stored)) && taskCode(stored, n.System(snomed.NavigationTask)) != taskCode(obj, n.System(snomed.NavigationTask)) {
+		add(fhir.CodeBusinessRule, "Task.code", "a %s Task stays one: its code cannot change", taskCode(stored, n.System(snomed.NavigationTask)))
+		return issues
+	}
+	if !nav && !review {
+		return nil
+	}
+	if nav {
+		_, found := ParseNavigationTask(obj, n)
+		issues = append(issues, found...)
+	}
+	to := jstr(obj["status"])
+	if stored == nil {
+		if to != "requested" {
+			add(fhir.CodeBusinessRule, "Task.status", "a new %s Task starts as requested, not %s", taskCode(obj, n.System(snomed.NavigationTask)), to)
+		}
+		return issues
+	}
+	from := jstr(stored["status"])
+	if !TaskTransitionAllowed(from, to) {
+		add(fhir.CodeBusinessRule, "Task.status", "a Task cannot move from %s to %s (R4 Task state machine: from %s it may move to %s or entered-in-error)",
+			from, to, from, orNone(taskTransitions[from]))
+	}
+	if review && from != to && (to == "completed" || to == "rejected") && !actor.Clinician && !actor.Dev {
+		add(fhir.CodeForbidden, "Task.status", "only a clinician completes or rejects a clinician-review Task")
+	}
+	return issues
+}
+
+func orNone(l []string) string {
+	if len(l) == 0 {
+		return "nothing (final)"
+	}
+	return strings.Join(l, ", ")
+}
+
+// The JSON helpers of the navigation files (kept apart from the
+// directory's, which another part of the package owns).
+
+func jstr(v any) string { s, _ := v.(string); return s }
+
+func jlist(v any) []any { l, _ := v.([]any); return l }
+
+func containsStr(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ccCodings reads the codings of a CodeableConcept held as JSON.
+func ccCodings(cc any) []snomed.Coding {
+	m, _ := cc.(map[string]any)
+	var out []snomed.Coding
+	for _, e := range jlist(m["coding"]) {
+		c, _ := e.(map[string]any)
+		out = append(out, snomed.Coding{System: jstr(c["system"]), Version: jstr(c["version"]), Code: jstr(c["code"]), Display: jstr(c["display"])})
+	}
+	return out
+}
+
+// jnumber is a JSON number's text.
+func jnumber(v any) string {
+	switch x := v.(type) {
+	case fmt.Stringer:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(x)
+	}
+	return ""
+}
+
+// navDateTime reads an R4 dateTime: with a time and zone, or a date
+// (year, year-month or full) as local (Europe/London) midnight at its
+// start, or at the start of the next day, month or year when end is set.
+func navDateTime(s string, end bool) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	for _, f := range []struct {
+		layout  string
+		y, m, d int
+	}{{"2006-01-02", 0, 0, 1}, {"2006-01", 0, 1, 0}, {"2006", 1, 0, 0}} {
+		if t, err := time.ParseInLocation(f.layout, s, London); err == nil {
+			if end {
+				t = t.AddDate(f.y, f.m, f.d)
+			}
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func codeOfSystem(cc any, system string) string {
+	for _, c := range ccCodings(cc) {
+		if c.System == system {
+			return c.Code
+		}
+	}
+	return ""
+}

@@ -1,0 +1,426 @@
+package mapping
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// The care navigation scenario suite, pure: the scenarios of
+// testdata/protocols/scenarios/scenarios.json (from the guide and the
+// competency framework) decided by the engine over the demo protocol and
+// directory, without a server. gateway/navigate_test.go runs the same
+// table through the HTTP API on both stores.
+
+type scnFile struct {
+	Now       string
+	Practice  string
+	Scenarios []scnCase
+}
+
+type scnCase struct {
+	Name, Source string
+	Protocol     string
+	Patient      *struct {
+		Age int
+		Sex string
+	}
+	NeedGroup string
+	Findings  []string
+	Earlier   []struct {
+		DaysAgo  float64
+		Symptoms []string
+	}
+	Inputs    scnInputs
+	Navigator *struct{ Destination, Urgency, Mode, Note string }
+	Caller    *struct {
+		Tier  string
+		Roles []string
+	}
+	Flow          string
+	DeclineReason string
+	Expect        scnExpect
+}
+
+type scnInputs struct {
+	Route, Type, AdminKind, Problem        string
+	Symptoms, SeenElsewhere, Communication []string
+	DurationDays                           *float64
+	AskedBefore                            *bool
+	Trend, PatientUrgency, PreferredMode   string
+	Escalating, Informant                  bool
+	Consent                                json.RawMessage
+}
+
+type scnExpect struct {
+	Status                                                 int
+	ErrorRule                                              string
+	Category, Urgency, Disposition, Destination, Mode      string
+	Rules, NoRules, NotCategories, NotDestinations         []string
+	Automated, Continuity, Review                          *bool
+	AllocationStatus                                       string
+	TurnaroundDays                                         int
+	Requirement, Rationale, Warning, Netting, DecisionCode string
+	Revoked                                                bool
+}
+
+func loadScenarios(t *testing.T) scnFile {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/protocols/scenarios/scenarios.json")
+	require.NoError(t, err)
+	var f scnFile
+	require.NoError(t, json.Unmarshal(b, &f))
+	require.GreaterOrEqual(t, len(f.Scenarios), 40, "the suite has at least 40 scenarios")
+	return f
+}
+
+func navReadJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	v, err := fhir.DecodeJSON(b)
+	require.NoError(t, err)
+	return v.(map[string]any)
+}
+
+func navProtocol(t *testing.T, path string) *Protocol {
+	t.Helper()
+	p, issues := ParseProtocol(navReadJSON(t, path), NewNavigationNames(""))
+	require.Empty(t, issues)
+	return p
+}
+
+func navDemoCandidates(t *testing.T) []Candidate {
+	t.Helper()
+	var out []Candidate
+	for _, e := range jlist(navReadJSON(t, "../testdata/protocols/demo-directory.json")["entry"]) {
+		r := e.(map[string]any)["resource"].(map[string]any)
+		if r["resourceType"] != "HealthcareService" {
+			continue
+		}
+		s, issues := ParseService(r, NewDirectory(""))
+		require.Empty(t, issues, "demo service %s", s.ID)
+		out = append(out, Candidate{Service: s})
+	}
+	return out
+}
+
+func navAllocationMap(t *testing.T) *snomed.ConceptMap {
+	t.Helper()
+	term, err := snomed.New(mustShipped(), snomed.Options{})
+	require.NoError(t, err)
+	res, err := term.ShippedResources()
+	require.NoError(t, err)
+	for _, r := range res {
+		if r.Type() == "ConceptMap" && r.ID() == snomed.AllocationMap {
+			cm, err := snomed.ParseConceptMap(r)
+			require.NoError(t, err)
+			return cm
+		}
+	}
+	t.Fatal("no allocation ConceptMap shipped")
+	return nil
+}
+
+// scnTask builds the navigation Task of a scenario (the same shape the
+// HTTP suite posts).
+func scnTask(n NavigationNames, practice string, in scnInputs, authored time.Time) map[string]any {
+	input := func(code, key string, v any) any {
+		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": n.System(snomed.NavigationInput), "code": code}}}, key: v}
+	}
+	shipped := mustShipped()
+	sct := func(code string) map[string]any {
+		c := map[string]any{"system": snomed.System, "code": code}
+		if con, ok := shipped.Get(code); ok {
+			c["display"] = con.Preferred
+		}
+		return map[string]any{"coding": []any{c}}
+	}
+	var inputs []any
+	if in.Route != "" {
+		inputs = append(inputs, input(InputContactRoute, "valueCode", in.Route))
+	}
+	if in.Type != "" {
+		inputs = append(inputs, input(InputRequestType, "valueCode", in.Type))
+	}
+	if in.AdminKind != "" {
+		inputs = append(inputs, input(InputAdminKind, "valueCode", in.AdminKind))
+	}
+	if in.Problem != "" {
+		inputs = append(inputs, input(InputProblem, "valueString", in.Problem))
+	}
+	for _, s := range in.Symptoms {
+		inputs = append(inputs, input(InputSymptom, "valueCodeableConcept", sct(s)))
+	}
+	if in.DurationDays != nil {
+		inputs = append(inputs, input(InputDuration, "valueDuration", map[string]any{
+			"value": json.Number(fmt.Sprint(*in.DurationDays)), "unit": "days", "system": UCUMSystem, "code": "d"}))
+	}
+	if in.AskedBefore != nil {
+		inputs = append(inputs, input(InputAskedBefore, "valueBoolean", *in.AskedBefore))
+	}
+	if in.Trend != "" {
+		inputs = append(inputs, input(InputTrend, "valueCode", in.Trend))
+	}
+	for _, s := range in.SeenElsewhere {
+		inputs = append(inputs, input(InputSeenElsewhere, "valueCodeableConcept", sct(s)))
+	}
+	for _, s := range in.Communication {
+		inputs = append(inputs, input(InputCommunicationNeed, "valueCodeableConcept", sct(s)))
+	}
+	if in.PreferredMode != "" {
+		inputs = append(inputs, input(InputPreferredMode, "valueCode", in.PreferredMode))
+	}
+	if in.PatientUrgency != "" {
+		inputs = append(inputs, input(InputPatientUrgency, "valueCode", in.PatientUrgency))
+	}
+	if in.Escalating {
+		inputs = append(inputs, input(InputEscalatingConcern, "valueBoolean", true))
+	}
+	if in.Informant {
+		inputs = append(inputs, input(InputInformant, "valueReference", map[string]any{"reference": "RelatedPerson/parent-1", "display": "Parent"}))
+	}
+	switch c := strings.TrimSpace(string(in.Consent)); c {
+	case "":
+		inputs = append(inputs, input(InputAutomatedConsent, "valueBoolean", true))
+	case "null":
+	default:
+		inputs = append(inputs, input(InputAutomatedConsent, "valueBoolean", c == "true"))
+	}
+	return map[string]any{
+		"resourceType": "Task", "id": "scenario-task", "meta": map[string]any{"versionId": "1"},
+		"status": "requested", "intent": "order",
+		"code":       map[string]any{"coding": []any{map[string]any{"system": n.System(snomed.NavigationTask), "code": "navigate"}}},
+		"for":        map[string]any{"type": "Patient", "identifier": map[string]any{"system": NHSNumberSystem, "value": "9990010005"}},
+		"owner":      map[string]any{"identifier": map[string]any{"system": ODSSystem, "value": practice}},
+		"authoredOn": authored.UTC().Format(time.RFC3339),
+		"input":      inputs,
+	}
+}
+
+// scnBirthDate is a birth date giving the age at now, well inside the year.
+func scnBirthDate(now time.Time, age int) time.Time {
+	return time.Date(now.Year()-age, now.Month(), now.Day(), 0, 0, 0, 0, London).AddDate(0, 0, -100)
+}
+
+func TestNavigationScenariosPure(t *testing.T) {
+	f := loadScenarios(t)
+	now, err := time.Parse(time.RFC3339, f.Now)
+	require.NoError(t, err)
+	n := NewNavigationNames("")
+	e := NewEngine("")
+	protocols := map[string]*Protocol{
+		"demo":    navProtocol(t, "../testdata/protocols/navigation-protocol-Y99999.json"),
+		"hostile": navProtocol(t, "../testdata/protocols/hostile/navigation-protocol-Y99999.json"),
+	}
+	cands := navDemoCandidates(t)
+	cm := navAllocationMap(t)
+	for _, sc := range f.Scenarios {
+		t.Run(sc.Name, func(t *testing.T) {
+			practice := f.Practice
+			var proto *Protocol
+			switch sc.Protocol {
+			case "", "demo":
+				proto = protocols["demo"]
+			case "hostile":
+				proto = protocols["hostile"]
+			case "none":
+				practice = "Y88888"
+			default:
+				t.Fatalf("unknown protocol %q", sc.Protocol)
+			}
+			task := scnTask(n, practice, sc.Inputs, now)
+			req, issues := ParseNavigationTask(task, n)
+			require.Empty(t, navErrors(issues), "intake")
+			var pt Patient
+			if sc.Patient != nil {
+				pt = Patient{BirthDate: scnBirthDate(now, sc.Patient.Age), Sex: sc.Patient.Sex}
+			}
+			in := AssessInput{Request: req, Patient: pt, Now: now}
+			switch sc.NeedGroup {
+			case "":
+			case "unavailable":
+				in.NeedErr = fmt.Errorf("the shared care record did not answer")
+			default:
+				in.Need = NeedGroup{Known: true, Code: sc.NeedGroup, Source: "test", Date: now.AddDate(0, -1, 0)}
+			}
+			in.Need.Findings = sc.Findings
+			for i, ec := range sc.Earlier {
+				at := now.Add(-time.Duration(ec.DaysAgo * float64(24*time.Hour)))
+				if now.Sub(at) <= 28*24*time.Hour { // the gateway's window
+					in.Earlier = append(in.Earlier, EarlierContact{TaskID: fmt.Sprintf("earlier-%d", i), AuthoredOn: at, Symptoms: ec.Symptoms})
+				}
+			}
+			decider := Decider{Tier: "expert", Value: "navigator-1", System: "https://issuer.example", Type: "Practitioner"}
+			if sc.Caller != nil {
+				decider.Tier = sc.Caller.Tier
+				decider.Clinician = containsStr(sc.Caller.Roles, "clinician")
+			}
+			var choice *NavigatorChoice
+			if sc.Navigator != nil {
+				choice = &NavigatorChoice{Destination: sc.Navigator.Destination, Urgency: Urgency(sc.Navigator.Urgency), Mode: sc.Navigator.Mode, Note: sc.Navigator.Note}
+			}
+			decide := func(req *Request, declined *Declined) (*Decision, error) {
+				a := Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
+				return e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, Navigator: choice, Decider: decider,
+					AllocationMap: cm, Declined: declined, Now: now})
+			}
+			d, err := decide(req, nil)
+			var prior map[string]any
+			if sc.Flow == "decline" {
+				require.NoError(t, err)
+				require.NotNil(t, d.Service, "the first decision allocates a service")
+				first, err := e.Records(RecordInput{Decision: d, Task: task, AllocationID: "first", ProvenanceID: "p0", ReviewID: "r0", Now: now, EngineIdentifierSystem: "urn:test"})
+				require.NoError(t, err)
+				prior = first.Allocation
+				req.BusinessStatus, req.StatusReason = "declined", sc.DeclineReason
+				d, err = decide(req, &Declined{Reference: "HealthcareService/" + d.Service.ID, Display: d.Service.Name, Reason: sc.DeclineReason, Allocation: "ServiceRequest/first"})
+			}
+			x := sc.Expect
+			if x.Status != 0 && x.Status != 200 {
+				require.Error(t, err)
+				fe, ok := fhir.AsError(err)
+				require.True(t, ok, "a client error: %v", err)
+				assert.Equal(t, x.Status, fe.Status)
+				assert.Contains(t, fe.Error(), x.ErrorRule)
+				return
+			}
+			require.NoError(t, err)
+			checkDecision(t, x, d)
+			rec, err := e.Records(RecordInput{Decision: d, Task: task, Prior: prior, AllocationID: "alloc", ProvenanceID: "prov", ReviewID: "review",
+				Now: now, Caller: decider, EngineIdentifierSystem: "urn:test"})
+			require.NoError(t, err)
+			for _, obj := range []map[string]any{rec.Task, rec.Allocation, rec.Provenance, rec.Review, rec.Revoked} {
+				if obj == nil {
+					continue
+				}
+				r, err := fhir.ResourceFromObject(obj)
+				require.NoError(t, err)
+				assert.Empty(t, navErrors(fhir.Validate(r, fhir.ValidateOptions{Strict: true})), "%s is valid R4", r.Type())
+			}
+			if x.Review != nil {
+				assert.Equal(t, *x.Review, rec.Review != nil, "clinician-review Task")
+			}
+			if x.AllocationStatus != "" {
+				assert.Equal(t, x.AllocationStatus, rec.Allocation["status"])
+			}
+			if x.Revoked {
+				require.NotNil(t, rec.Revoked)
+				assert.Equal(t, "revoked", rec.Revoked["status"])
+				assert.Equal(t, "ServiceRequest/first", rec.Allocation["replaces"].([]any)[0].(map[string]any)["reference"])
+			}
+			checkOutputs(t, n, rec.Task)
+		})
+	}
+}
+
+func navErrors(issues []fhir.Issue) []fhir.Issue {
+	var out []fhir.Issue
+	for _, is := range issues {
+		if is.Severity == fhir.SeverityError {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
+// checkDecision holds a decision to a scenario's expectations.
+func checkDecision(t *testing.T, x scnExpect, d *Decision) {
+	t.Helper()
+	ids := map[string]bool{}
+	for _, r := range d.Rules {
+		ids[r.ID] = true
+	}
+	explain := strings.Join(d.Rationale, "\n")
+	if x.Category != "" {
+		assert.Equal(t, x.Category, string(d.Category), explain)
+	}
+	if x.Urgency != "" {
+		assert.Equal(t, x.Urgency, string(d.Urgency), explain)
+	}
+	if x.Disposition != "" {
+		assert.Equal(t, x.Disposition, string(d.Disposition), explain)
+	}
+	if x.Mode != "" {
+		assert.Equal(t, x.Mode, d.Mode)
+	}
+	switch x.Destination {
+	case "":
+	case "none":
+		assert.Empty(t, d.DestinationReference(), explain)
+		assert.False(t, d.PracticeFallback)
+	case "practice":
+		assert.True(t, d.PracticeFallback, explain)
+	default:
+		assert.Equal(t, "HealthcareService/"+x.Destination, d.DestinationReference(), explain)
+	}
+	for _, r := range x.Rules {
+		assert.True(t, ids[r], "rule %s applied; rules: %v", r, d.Rules)
+	}
+	for _, r := range x.NoRules {
+		assert.False(t, ids[r], "rule %s does not apply; rules: %v", r, d.Rules)
+	}
+	for _, c := range x.NotCategories {
+		assert.NotEqual(t, c, string(d.Category))
+	}
+	for _, s := range x.NotDestinations {
+		assert.NotEqual(t, "HealthcareService/"+s, d.DestinationReference())
+	}
+	if x.Automated != nil {
+		assert.Equal(t, *x.Automated, d.Automated)
+	}
+	if x.Continuity != nil {
+		assert.Equal(t, *x.Continuity, d.Continuity)
+	}
+	if x.TurnaroundDays != 0 {
+		assert.Equal(t, x.TurnaroundDays, d.TurnaroundDays)
+		assert.Equal(t, d.From.AddDate(0, 0, x.TurnaroundDays), d.To)
+	}
+	if x.Requirement != "" {
+		assert.Contains(t, strings.Join(d.Requirements, "\n"), x.Requirement)
+	}
+	if x.Rationale != "" {
+		assert.Contains(t, explain, x.Rationale)
+	}
+	if x.Warning != "" {
+		var all []string
+		for _, is := range d.Issues {
+			all = append(all, is.Diagnostics)
+		}
+		assert.Contains(t, strings.Join(all, "\n"), x.Warning)
+	}
+	if x.Netting != "" {
+		assert.Contains(t, d.SafetyNetting, x.Netting)
+	}
+	if x.DecisionCode != "" {
+		assert.Equal(t, x.DecisionCode, d.Codes.Code.Code)
+	}
+	// What holds for every decision: safety-netting is never empty; a
+	// red flag is never directed away; an emergency has no service.
+	assert.NotEmpty(t, strings.TrimSpace(d.SafetyNetting))
+	if len(d.Assessment.RedFlags) > 0 {
+		assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category)
+	}
+}
+
+// checkOutputs: every navigation-output code is in Task.output.
+func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, o := range jlist(task["output"]) {
+		seen[codeOfSystem(o.(map[string]any)["type"], n.System(snomed.NavigationOutput))] = true
+	}
+	for _, c := range localCodes[snomed.NavigationOutput] {
+		assert.True(t, seen[c], "Task.output has %s", c)
+	}
+	assert.Equal(t, "in-progress", task["status"])
+}
