@@ -36,6 +36,12 @@ type config struct {
 	// a deployment's RF2 Snapshot subset.
 	SnomedRF2Dir  string
 	SnomedVersion string
+	// RepeatWindow is how far back earlier contacts about the same
+	// problem count towards safety rule 2.
+	RepeatWindow time.Duration
+	// DemoDir is the folder of demonstration content (the Y99999
+	// protocol, a directory, patients) seeded at start; empty seeds none.
+	DemoDir string
 
 	// OIDCIssuers are the trusted token issuers; none is development
 	// mode (loopback only, every caller a developer with full access).
@@ -108,6 +114,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	rateLimit := fs.String("rate-limit", env("SIGNPOST_RATE_LIMIT", ""), "requests per second per client, 0 for none (SIGNPOST_RATE_LIMIT; default "+defaultRateLimit+", none in development mode)")
 	rateBurst := fs.String("rate-burst", env("SIGNPOST_RATE_BURST", defaultRateBurst), "requests a client may send at once (SIGNPOST_RATE_BURST)")
 	proxies := fs.String("trusted-proxies", env("SIGNPOST_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (SIGNPOST_TRUSTED_PROXIES)")
+	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
+	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
 	}
@@ -180,6 +188,23 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		if host, _, _ := net.SplitHostPort(c.Addr); !isLoopbackHost(host) {
 			return c, usageErr("no SIGNPOST_OIDC_ISSUER: development mode (every caller has full access) listens on loopback only, not on %q; configure an issuer or listen on 127.0.0.1", c.Addr)
 		}
+	}
+	if c.RepeatWindow, err = positiveDuration("SIGNPOST_REPEAT_WINDOW", *repeatWindow); err != nil {
+		return c, err
+	}
+	switch *demoDir {
+	case "none", "":
+	case "auto":
+		// The README's run command shows the demo practice; a deployment
+		// with an issuer never seeds demonstration data unasked.
+		if fi, err := os.Stat("testdata/protocols"); len(c.OIDCIssuers) == 0 && err == nil && fi.IsDir() {
+			c.DemoDir = "testdata/protocols"
+		}
+	default:
+		if fi, err := os.Stat(*demoDir); err != nil || !fi.IsDir() {
+			return c, usageErr("SIGNPOST_DEMO_DIR %q is not a folder", *demoDir)
+		}
+		c.DemoDir = *demoDir
 	}
 	if c.ReadTimeout, err = positiveDuration("SIGNPOST_READ_TIMEOUT", *readTimeout); err != nil {
 		return c, err

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signpost-fhir/signpost/mapping"
@@ -42,6 +43,7 @@ type directoryConfig struct {
 	SourceKey     string
 	CanonicalBase string
 	Batch         int
+	Parallel      int
 	Timeout       time.Duration
 	JSON          bool
 }
@@ -85,16 +87,12 @@ func directoryCmd(ctx context.Context, args []string, getenv func(string) string
 	im := &importer{c: c, client: &http.Client{Timeout: c.Timeout}}
 	bar := newProgress(stderr, total)
 	sum := importSummary{Organisations: len(orgs), Entries: total, Warnings: warnings}
-	for _, b := range batches {
-		if err := im.send(ctx, b, &sum); err != nil {
-			bar.finish()
-			sum.print(stdout, c.JSON)
-			return err
-		}
-		bar.add(len(b))
-	}
+	err = im.sendAll(ctx, batches, &sum, bar)
 	bar.finish()
 	sum.print(stdout, c.JSON)
+	if err != nil {
+		return err
+	}
 	if len(sum.Rejected) > 0 {
 		return fmt.Errorf("directory import: %d of %d entries rejected", len(sum.Rejected), total)
 	}
@@ -114,6 +112,7 @@ func loadDirectoryConfig(args []string, getenv func(string) string, stderr io.Wr
 	sourceKey := fs.String("source-key", "", "subscription key sent to a Service Search URL (NHS_SERVICE_SEARCH_KEY, NHS_SERVICE_SEARCH_KEY_FILE)")
 	canonical := fs.String("canonical-base", env("SIGNPOST_CANONICAL_BASE", "https://signpost.example/fhir"), "the gateway's canonical base of extensions and code systems (SIGNPOST_CANONICAL_BASE)")
 	batch := fs.Int("batch", 500, "entries per transaction Bundle (whole organisations; at most the gateway's Bundle limit)")
+	parallel := fs.Int("parallel", 2, "transactions in flight at once")
 	timeout := fs.Duration("timeout", 2*time.Minute, "timeout of each request")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	fs.SetOutput(io.Discard)
@@ -129,12 +128,15 @@ func loadDirectoryConfig(args []string, getenv func(string) string, stderr io.Wr
 		return directoryConfig{}, usageErr("directory import: want one FILE or URL, after the flags")
 	}
 	c := directoryConfig{Source: fs.Arg(0), Target: strings.TrimRight(*target, "/"), CanonicalBase: *canonical,
-		Batch: *batch, Timeout: *timeout, JSON: *asJSON}
+		Batch: *batch, Parallel: *parallel, Timeout: *timeout, JSON: *asJSON}
 	if u, err := url.Parse(c.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return c, usageErr("directory import: -target %q is not an http(s) FHIR base URL", c.Target)
 	}
 	if c.Batch < 1 || c.Batch > 1000 {
 		return c, usageErr("directory import: -batch %d must be between 1 and 1000", c.Batch)
+	}
+	if c.Parallel < 1 || c.Parallel > 64 {
+		return c, usageErr("directory import: -parallel %d must be between 1 and 64", c.Parallel)
 	}
 	if c.Timeout <= 0 {
 		return c, usageErr("directory import: -timeout must be positive")
@@ -232,6 +234,54 @@ func (s importSummary) print(w io.Writer, asJSON bool) {
 type importer struct {
 	c      directoryConfig
 	client *http.Client
+}
+
+// sendAll sends the batches over c.Parallel connections; the first
+// failure stops the others (what was sent stays sent: every entry is an
+// idempotent conditional update, so the import can simply be run again).
+func (im *importer) sendAll(ctx context.Context, batches [][]mapping.DirectoryEntry, sum *importSummary, bar *progress) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan []mapping.DirectoryEntry)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for w := 0; w < im.c.Parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				var part importSummary
+				err := im.send(ctx, b, &part)
+				mu.Lock()
+				sum.Created += part.Created
+				sum.Updated += part.Updated
+				sum.Unchanged += part.Unchanged
+				sum.Rejected = append(sum.Rejected, part.Rejected...)
+				if err != nil && first == nil {
+					first = err
+					cancel()
+				}
+				if err == nil {
+					bar.add(len(b))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, b := range batches {
+		select {
+		case next <- b:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	sort.Slice(sum.Rejected, func(i, j int) bool { return sum.Rejected[i].Entry < sum.Rejected[j].Entry })
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // send upserts one batch and counts what happened to each entry.

@@ -395,3 +395,15 @@ func TestDirectoryImportFromURL(t *testing.T) {
 	assert.Equal(t, "k-123", gotKey)
 	assert.Contains(t, stdout.String(), "5 organisations, 19 entries: 19 created, 0 updated, 0 unchanged, 0 rejected")
 }
+
+// TestDirectoryImportSmallBatches: many transactions in flight at once
+// (organisations are never split across them) add up to the same result.
+func TestDirectoryImportSmallBatches(t *testing.T) {
+	base := directoryGateway(t)
+	sum, err := runImport(t, base, nhsFixture, "-batch", "4", "-parallel", "3")
+	require.NoError(t, err)
+	assert.Equal(t, 19, sum.Created, "%+v", sum)
+	sum, err = runImport(t, base, nhsFixture, "-batch", "1", "-parallel", "4")
+	require.NoError(t, err)
+	assert.Equal(t, 19, sum.Unchanged, "%+v", sum)
+}

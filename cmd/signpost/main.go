@@ -126,8 +126,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		opts.Verifier = verifier
 	}
 	srv := gateway.New(opts)
-	if err := setUpTerminology(ctx, c, st, srv, log); err != nil {
+	term, err := setUpTerminology(ctx, c, st, srv, log)
+	if err != nil {
 		return err
+	}
+	if err := srv.RegisterNavigation(ctx, gateway.NavigationOptions{
+		Terminology:  term,
+		RepeatWindow: c.RepeatWindow,
+		DemoDir:      c.DemoDir,
+	}); err != nil {
+		return fmt.Errorf("care navigation: %w", err)
+	}
+	if c.DemoDir != "" {
+		log.Info("demonstration content seeded", "folder", c.DemoDir, "practice", "Y99999")
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -189,24 +200,24 @@ func newVerifier(ctx context.Context, c config, log *slog.Logger) (*auth.Verifie
 // RF2 subset), seeds the shipped CodeSystems, ValueSets and ConceptMap into
 // the store (keeping an administrator's edits) and serves the terminology
 // operations.
-func setUpTerminology(ctx context.Context, c config, st store.Store, srv *gateway.Server, log *slog.Logger) error {
+func setUpTerminology(ctx context.Context, c config, st store.Store, srv *gateway.Server, log *slog.Logger) (*snomed.Terminology, error) {
 	concepts, err := snomed.Shipped()
 	if c.SnomedRF2Dir != "" {
 		concepts, err = snomed.LoadRF2(c.SnomedRF2Dir, snomed.RF2Options{Version: c.SnomedVersion})
 	}
 	if err != nil {
-		return fmt.Errorf("load SNOMED CT: %w", err)
+		return nil, fmt.Errorf("load SNOMED CT: %w", err)
 	}
 	term, err := snomed.New(concepts, snomed.Options{Base: c.CanonicalBase})
 	if err != nil {
-		return usageErr("%v", err)
+		return nil, usageErr("%v", err)
 	}
 	if missing := term.MissingCodes(); len(missing) > 0 {
 		log.Warn("shipped value sets use SNOMED CT codes the loaded release lacks", "count", len(missing), "codes", missing)
 	}
 	seeded, err := term.Seed(ctx, st)
 	if err != nil {
-		return fmt.Errorf("seed terminology resources: %w", err)
+		return nil, fmt.Errorf("seed terminology resources: %w", err)
 	}
 	for _, r := range seeded {
 		if r.Action != snomed.SeedUnchanged {
@@ -214,5 +225,5 @@ func setUpTerminology(ctx context.Context, c config, st store.Store, srv *gatewa
 		}
 	}
 	srv.RegisterTerminology(term)
-	return nil
+	return term, nil
 }
