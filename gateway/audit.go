@@ -254,7 +254,11 @@ func (s *Server) auditRead(req *request, e *auditEntry) error {
 	if e == nil {
 		return nil
 	}
-	if err := s.recordAudit(req.ctx, s.store, req, e); err != nil {
+	r, err := s.auditEvent(req, e)
+	if err != nil {
+		return err
+	}
+	if err := s.audits.submit(req.ctx, r); err != nil {
 		return err
 	}
 	req.audited = true

@@ -66,6 +66,8 @@ type Server struct {
 	registry *Registry
 	started  time.Time
 	ops      map[opKey]Operation
+	// audits commits the AuditEvents of reads in groups.
+	audits *auditBatcher
 	// writeChecks run on every write, by resource type.
 	writeChecks map[string][]WriteCheck
 	verifier    TokenVerifier
@@ -107,7 +109,8 @@ func New(opts Options) *Server {
 		opts.Verifier = nil // a typed nil is development mode too
 	}
 	return &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
-		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
+		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst),
+		audits: &auditBatcher{store: opts.Store, maxBatch: 128}}
 }
 
 // DefaultCanonicalBase is the canonical base of the local code systems

@@ -250,7 +250,9 @@ func TestMatchCandidatesAndOrder(t *testing.T) {
 func TestOpeningHours(t *testing.T) {
 	// 2026: bank holidays on Fri 25 Dec and Mon 28 Dec (Boxing Day
 	// substitute); clocks go forward on Sun 29 March.
-	at := func(y int, m time.Month, d, h, mi int) time.Time { return time.Date(y, m, d, h, mi, 0, 0, mapping.London) }
+	at := func(y int, m time.Month, d, h, mi int) time.Time {
+		return time.Date(y, m, d, h, mi, 0, 0, mapping.London)
+	}
 	special := func(start, end string) func(map[string]any) {
 		return func(m map[string]any) {
 			addExt(m, map[string]any{"url": ext(mapping.ExtSpecialOpening), "valuePeriod": map[string]any{"start": start, "end": end}})

@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// auditBatcher commits the AuditEvents of concurrent reads together (group
+// commit): a read waits until its record is durable, as "no audit, no
+// access" requires, but sixteen concurrent reads cost one transaction and
+// one disk flush instead of sixteen. While one batch commits, the next
+// gathers; with no reads in flight no goroutine runs.
+type auditBatcher struct {
+	store store.Store
+	// maxBatch bounds one transaction.
+	maxBatch int
+
+	mu      sync.Mutex
+	pending []*auditJob
+	running bool
+}
+
+type auditJob struct {
+	r    *fhir.Resource
+	done chan error
+}
+
+// auditBatchTimeout bounds one batch's commit, whatever the callers'
+// deadlines: a record some caller is waiting for is never abandoned half
+// way because another caller gave up.
+const auditBatchTimeout = 10 * time.Second
+
+// submit stores r with the next batch and waits until that batch has
+// committed (or ctx ends: the record may then still be written, which errs
+// on the side of the audit trail).
+func (b *auditBatcher) submit(ctx context.Context, r *fhir.Resource) error {
+	job := &auditJob{r: r, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, job)
+	if !b.running {
+		b.running = true
+		go b.run()
+	}
+	b.mu.Unlock()
+	select {
+	case err := <-job.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *auditBatcher) run() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), b.maxBatch)
+		if n == 0 {
+			b.running = false
+			b.mu.Unlock()
+			return
+		}
+		jobs := b.pending[:n:n]
+		b.pending = b.pending[n:]
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), auditBatchTimeout)
+		err := b.store.Transaction(ctx, func(tx store.Tx) error {
+			for _, j := range jobs {
+				if _, err := tx.Create(ctx, j.r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		cancel()
+		for _, j := range jobs {
+			j.done <- err
+		}
+	}
+}
