@@ -13,7 +13,8 @@ import (
 // commit): a read waits until its record is durable, as "no audit, no
 // access" requires, but sixteen concurrent reads cost one transaction and
 // one disk flush instead of sixteen. While one batch commits, the next
-// gathers; with no reads in flight no goroutine runs.
+// gathers (up to maxAuditWorkers batches at once); with no reads in flight
+// no goroutine runs.
 type auditBatcher struct {
 	store store.Store
 	// maxBatch bounds one transaction.
@@ -21,7 +22,17 @@ type auditBatcher struct {
 
 	mu      sync.Mutex
 	pending []*auditJob
-	running bool
+	workers int
+}
+
+// maxAuditWorkers is how many batches may commit at once: one batch
+// gathers while others wait on the disk.
+const maxAuditWorkers = 4
+
+// bulkCreator is a store that can create many resources in one go (the
+// PostgreSQL store pipelines them); others get one transaction of creates.
+type bulkCreator interface {
+	CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error)
 }
 
 type auditJob struct {
@@ -41,8 +52,8 @@ func (b *auditBatcher) submit(ctx context.Context, r *fhir.Resource) error {
 	job := &auditJob{r: r, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, job)
-	if !b.running {
-		b.running = true
+	if b.workers < maxAuditWorkers {
+		b.workers++
 		go b.run()
 	}
 	b.mu.Unlock()
@@ -59,7 +70,7 @@ func (b *auditBatcher) run() {
 		b.mu.Lock()
 		n := min(len(b.pending), b.maxBatch)
 		if n == 0 {
-			b.running = false
+			b.workers--
 			b.mu.Unlock()
 			return
 		}
@@ -67,17 +78,29 @@ func (b *auditBatcher) run() {
 		b.pending = b.pending[n:]
 		b.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), auditBatchTimeout)
-		err := b.store.Transaction(ctx, func(tx store.Tx) error {
-			for _, j := range jobs {
-				if _, err := tx.Create(ctx, j.r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := b.commit(ctx, jobs)
 		cancel()
 		for _, j := range jobs {
 			j.done <- err
 		}
 	}
+}
+
+func (b *auditBatcher) commit(ctx context.Context, jobs []*auditJob) error {
+	if bc, ok := b.store.(bulkCreator); ok {
+		rs := make([]*fhir.Resource, len(jobs))
+		for i, j := range jobs {
+			rs[i] = j.r
+		}
+		_, err := bc.CreateAll(ctx, rs)
+		return err
+	}
+	return b.store.Transaction(ctx, func(tx store.Tx) error {
+		for _, j := range jobs {
+			if _, err := tx.Create(ctx, j.r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -31,9 +31,10 @@ import (
 //   - A write check on HealthcareService refuses directory extensions
 //     matching could not read, and an update older, by the publisher's
 //     own timestamp, than the stored entry with the same identifier (409).
-//     The check reads the store before the write's transaction starts: two
-//     writers racing on one identifier are not ordered against each other
-//     (a publisher's feed has one writer per entry; see the docs).
+//     It reads the directory as it was when the request began, before the
+//     write's transaction: two writers racing on one identifier are not
+//     ordered against each other (a publisher's feed has one writer per
+//     entry; see the docs).
 //   - HealthcareService/$match answers "who can take this patient, for
 //     this need, in this timeframe" from an in-memory copy of the
 //     directory (directoryCache), which every call first checks against
@@ -64,7 +65,6 @@ type directory struct {
 	d     mapping.Directory
 	opts  DirectoryOptions
 	cache *directoryCache
-	log   *slog.Logger
 	// perRequest holds each in-flight request's snapshot for the write
 	// check, by request context.
 	perRequest sync.Map
@@ -87,7 +87,7 @@ func (s *Server) RegisterDirectory(ctx context.Context, opts DirectoryOptions) e
 	if opts.Now == nil {
 		opts.Now = s.opts.Now
 	}
-	dir := &directory{d: mapping.NewDirectory(opts.Base), opts: opts, log: s.log}
+	dir := &directory{d: mapping.NewDirectory(opts.Base), opts: opts}
 	dir.cache = &directoryCache{st: s.store, d: dir.d, overlap: opts.Overlap, now: opts.Now}
 	resources, err := dir.d.Resources()
 	if err != nil {
@@ -206,8 +206,11 @@ func (snap *directorySnapshot) candidates(types []mapping.Code) []mapping.Candid
 }
 
 // $match answers with the best matchCount matches unless _count says
-// otherwise (at most maxSearchCount); total is the number of all of them.
-const matchCount = 50
+// otherwise (at most maxMatchCount); total is the number of all of them.
+const (
+	matchCount    = 50
+	maxMatchCount = 1000
+)
 
 // matchQuery reads the $match parameters (see the OperationDefinition).
 // Unknown parameters are refused: a misspelt one would silently widen the
@@ -224,7 +227,7 @@ func (dir *directory) matchQuery(p *fhir.Parameters) (q mapping.MatchQuery, coun
 		if perr != nil || n < 0 {
 			return q, 0, fhir.Errorf(fhir.CodeInvalid, "$match parameter _count: %q is not a non-negative integer", v).At("_count").WithStatus(http.StatusBadRequest)
 		}
-		count = min(n, maxSearchCount)
+		count = min(n, maxMatchCount)
 	}
 	return q, count, nil
 }
@@ -260,6 +263,9 @@ func (dir *directory) matchParams(p *fhir.Parameters) (mapping.MatchQuery, error
 	} else if v != "" {
 		if q.BirthDate, err = time.ParseInLocation("2006-01-02", v, mapping.London); err != nil {
 			return q, bad("birthdate", "%q is not a date (YYYY-MM-DD)", v)
+		}
+		if q.BirthDate.After(dir.opts.Now()) {
+			return q, bad("birthdate", "%s is in the future", v)
 		}
 	}
 	if v, err = single("age"); err != nil {

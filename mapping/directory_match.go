@@ -520,18 +520,24 @@ func (m *matcher) openInDay(s *Service, dy *day, ws, we time.Time) (time.Time, b
 			best, found = t, true
 		}
 	}
+	// A special opening belongs to the date it starts on and replaces
+	// that date's weekly hours; one running on past midnight is open time
+	// of the next date too, beside that date's own hours.
 	special := false
 	for _, sp := range s.Special {
-		if sp.Start.Before(dy.end) && sp.End.After(dy.start) {
-			special = true
-			try(laterOf(sp.Start, dy.start), earlierOf(sp.End, dy.end))
+		if !sp.Start.Before(dy.end) || !sp.End.After(dy.start) {
+			continue
 		}
+		if !sp.Start.Before(dy.start) {
+			special = true
+		}
+		try(laterOf(sp.Start, dy.start), earlierOf(sp.End, dy.end))
 	}
 	if special {
 		return best, found
 	}
 	if dy.holiday && s.BankHolidays != BankHolidaysRegular {
-		return time.Time{}, false
+		return best, found
 	}
 	for _, iv := range s.Weekly[dy.weekday] {
 		try(dy.at(iv.Start), dy.at(iv.End))

@@ -85,7 +85,7 @@ func (d Directory) extensionDefs() []extDef {
 			description: "What the weekly hours (availableTime) mean on a bank holiday: closed (the default) or regular-hours. Opening on a given bank holiday is a directory-special-opening; closure on a date is notAvailable.",
 			contexts:    []string{"HealthcareService"}, max: "1", types: code, binding: vs(BankHolidayPolicySystem)},
 		{id: ExtSpecialOpening, name: "DirectorySpecialOpening", title: "Directory special opening",
-			description: "Opening hours on a particular date (a bank holiday, a one-off session), as a Period with start and end. On a local date (Europe/London) with any special opening, the special openings are that date's hours and the weekly hours do not apply.",
+			description: "Opening hours on a particular date (a bank holiday, a one-off session), as a Period with start and end. A special opening belongs to the local date (Europe/London) it starts on: on a date with any, the special openings are that date's hours and the weekly hours do not apply. One running past midnight is open time of the next date too, beside that date's own hours.",
 			contexts:    []string{"HealthcareService"}, max: "*", types: []typeRef{{code: "Period"}}},
 		{id: ExtCatchment, name: "DirectoryCatchment", title: "Directory catchment",
 			description: "The patients the service takes by where they are registered or live: practices (ODS codes) and postcode districts (outward codes such as LS6) or areas (LS). A patient whose practice or postcode district matches any entry is inside. Absent: no catchment.",

@@ -276,6 +276,8 @@ func TestOpeningHours(t *testing.T) {
 		{"regular hours on bank holidays", svc("a", policy(mapping.BankHolidaysRegular)), at(2026, 12, 28, 0, 0), at(2026, 12, 29, 0, 0), at(2026, 12, 28, 9, 0)},
 		{"special opening on a bank holiday", svc("a", special("2026-12-28T10:00:00Z", "2026-12-28T14:00:00Z")), at(2026, 12, 28, 0, 0), at(2026, 12, 29, 0, 0), at(2026, 12, 28, 10, 0)},
 		{"special opening replaces the day's hours", svc("a", special("2026-11-25T13:00:00Z", "2026-11-25T14:00:00Z")), at(2026, 11, 25, 9, 0), at(2026, 11, 25, 23, 0), at(2026, 11, 25, 13, 0)},
+		{"a special opening past midnight does not replace the next day's hours", svc("a", special("2026-11-24T20:00:00Z", "2026-11-25T02:00:00Z")), at(2026, 11, 25, 3, 0), at(2026, 11, 25, 23, 0), at(2026, 11, 25, 9, 0)},
+		{"but is open time of the next day", svc("a", special("2026-11-24T20:00:00Z", "2026-11-25T02:00:00Z")), at(2026, 11, 25, 0, 0), at(2026, 11, 25, 23, 0), at(2026, 11, 25, 0, 0)},
 		{"notAvailable part of a day", svc("a", set("notAvailable", []any{map[string]any{"description": "Training", "during": map[string]any{"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T13:00:00Z"}}})), at(2026, 11, 25, 9, 0), at(2026, 11, 25, 23, 0), at(2026, 11, 25, 13, 0)},
 		{"spring forward day", svc("a", allWeek), at(2026, 3, 29, 0, 0), at(2026, 3, 30, 0, 0), at(2026, 3, 29, 0, 0)},
 		{"summer time hours", svc("a", set("availableTime", []any{map[string]any{"daysOfWeek": []any{"mon"}, "availableStartTime": "09:00:00", "availableEndTime": "10:00:00"}})), time.Date(2026, 6, 1, 7, 0, 0, 0, time.UTC), time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)},

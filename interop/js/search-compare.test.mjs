@@ -64,6 +64,15 @@ function asServed(ids, query) {
   return isSorted(query) ? ids : [...ids].sort();
 }
 
+/** Medplum's answer for display: its ids, or the error it raised. */
+function medplumShown(query) {
+  try {
+    return JSON.stringify(referenceAnswer(query, examples));
+  } catch (err) {
+    return `an error (${err.message})`;
+  }
+}
+
 /** The query with {base} replaced by the gateway's FHIR base. */
 function expand(query) {
   return query.replaceAll('{base}', base);
@@ -122,8 +131,14 @@ after(() => {
 describe('same answers as @medplum/core', () => {
   for (const query of spec.compare) {
     test(query, { timeout: 60_000 }, async () => {
-      const want = referenceAnswer(expand(query), examples);
-      const got = await gatewayAnswer(expand(query));
+      let want, got;
+      try {
+        want = referenceAnswer(expand(query), examples);
+        got = await gatewayAnswer(expand(query));
+      } catch (err) {
+        tally.disagree.push(`${query} (${err.message.split('\n')[0]})`);
+        throw err;
+      }
       const same = JSON.stringify(want) === JSON.stringify(got.ids);
       if (!same || got.problems.length) {
         tally.disagree.push(query);
@@ -139,14 +154,20 @@ describe('same answers as @medplum/core', () => {
 describe('known differences: the R4 answer, Medplum shown only', () => {
   for (const k of spec.knownDifferences.queries) {
     test(k.query, { timeout: 60_000 }, async (t) => {
-      const medplum = referenceAnswer(expand(k.query), examples);
-      const got = await gatewayAnswer(expand(k.query));
+      const medplum = medplumShown(expand(k.query));
       const want = asServed(k.r4Expected, k.query);
-      t.diagnostic(`Medplum answers ${JSON.stringify(medplum)}: ${k.reason}`);
-      if (JSON.stringify(medplum) === JSON.stringify(want)) {
+      t.diagnostic(`Medplum answers ${medplum}: ${k.reason}`);
+      if (medplum === JSON.stringify(want)) {
         t.diagnostic('Medplum now gives the R4 answer: move this query to "compare"');
       }
       tally.knownChecked++;
+      let got;
+      try {
+        got = await gatewayAnswer(expand(k.query));
+      } catch (err) {
+        tally.knownWrong.push(`${k.query} (${err.message.split('\n')[0]})`);
+        throw err;
+      }
       const same = JSON.stringify(want) === JSON.stringify(got.ids);
       if (!same || got.problems.length) {
         tally.knownWrong.push(k.query);
@@ -159,10 +180,17 @@ describe('known differences: the R4 answer, Medplum shown only', () => {
 describe('gateway deviations from R4 (todo until fixed)', () => {
   for (const d of spec.gatewayDeviations.queries) {
     test(d.query, { timeout: 60_000, todo: d.issue }, async (t) => {
-      const medplum = referenceAnswer(expand(d.query), examples);
-      const got = await gatewayAnswer(expand(d.query));
+      const medplum = medplumShown(expand(d.query));
       const want = asServed(d.r4Expected, d.query);
-      t.diagnostic(`Medplum answers ${JSON.stringify(medplum)}`);
+      let got;
+      try {
+        got = await gatewayAnswer(expand(d.query));
+      } catch (err) {
+        tally.deviations.push(`${d.query} (${err.message.split('\n')[0]})`);
+        throw err;
+      }
+      t.diagnostic(`Medplum answers ${medplum}`);
+      if (medplum === JSON.stringify(want)) t.diagnostic('Medplum gives the R4 answer here');
       const same = JSON.stringify(want) === JSON.stringify(got.ids);
       if (!same || got.problems.length) {
         tally.deviations.push(d.query);

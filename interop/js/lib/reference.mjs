@@ -6,7 +6,7 @@
 //
 // Medplum has no in-memory sort, so _sort is done here, on the values
 // Medplum's own FHIRPath engine extracts with each parameter's expression,
-// by the rules of R4 3.1.1.5.3 (https://hl7.org/fhir/R4/search.html#sort):
+// by the rules of R4 3.1.1.5.1 (https://hl7.org/fhir/R4/search.html#sort):
 //   - a parameter with several values sorts by the one that comes earliest
 //     in the requested order (smallest ascending, largest descending; for a
 //     date range, its start ascending and its end descending);
