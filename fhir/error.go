@@ -148,6 +148,7 @@ var (
 	ErrConflict     = &Error{sentinel: CodeConflict}
 	ErrInvalid      = &Error{sentinel: CodeInvalid}
 	ErrNotSupported = &Error{sentinel: CodeNotSupported}
+	ErrDuplicate    = &Error{sentinel: CodeDuplicate}
 )
 
 // NotFound reports an unknown resource id.

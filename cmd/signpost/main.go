@@ -80,13 +80,28 @@ func newLogger(c config, w io.Writer) *slog.Logger {
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded
 // SQLite store; both apply their migrations.
+//
+// The store is told the FHIR base clients use, so a search for an absolute
+// reference to this server (http://host/fhir/Patient/1) finds what
+// relative ones (Patient/1) find: SIGNPOST_PUBLIC_URL, else the listen
+// address.
 func openStore(ctx context.Context, c config) (store.Store, string, error) {
-	if c.DatabaseURL != "" {
-		s, err := postgres.Open(ctx, c.DatabaseURL)
-		return s, "postgres", err
+	base := c.PublicURL
+	if base == "" {
+		base = "http://" + c.Addr + "/fhir"
 	}
-	s, err := sqlite.Open(ctx, c.DataDir)
-	return s, "sqlite", err
+	if c.DatabaseURL != "" {
+		s, err := postgres.Open(ctx, c.DatabaseURL, postgres.WithBaseURL(base))
+		if err != nil {
+			return nil, "postgres", err
+		}
+		return s, "postgres", nil
+	}
+	s, err := sqlite.Open(ctx, c.DataDir, sqlite.WithBaseURL(base))
+	if err != nil {
+		return nil, "sqlite", err
+	}
+	return s, "sqlite", nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -157,6 +158,36 @@ func TestTransactionRetriesDeadlock(t *testing.T) {
 		v, err := s.Read(ctx, "Patient", id)
 		if err != nil || v.VersionID != 3 {
 			t.Fatalf("Patient/%s: version %d, %v; want 3", id, v.VersionID, err)
+		}
+	}
+}
+
+func TestCreateAllIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	res := func(id string) *fhir.Resource {
+		r, err := fhir.ParseResource([]byte(`{"resourceType":"AuditEvent","id":"` + id + `","recorded":"2026-11-21T07:00:00Z"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	vs, err := s.CreateAll(ctx, []*fhir.Resource{res("a1"), res("a2"), res("a3")})
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("CreateAll: %v, %d versions", err, len(vs))
+	}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if v, err := s.Read(ctx, "AuditEvent", id); err != nil || v.VersionID != 1 {
+			t.Fatalf("AuditEvent/%s: %v", id, err)
+		}
+	}
+	_, err = s.CreateAll(ctx, []*fhir.Resource{res("b1"), res("a2"), res("b3")})
+	if !errors.Is(err, fhir.ErrDuplicate) {
+		t.Fatalf("a batch with an id in use: %v, want a duplicate error", err)
+	}
+	for _, id := range []string{"b1", "b3"} {
+		if _, err := s.Read(ctx, "AuditEvent", id); !errors.Is(err, fhir.ErrNotFound) {
+			t.Errorf("AuditEvent/%s stored by a failed batch: %v", id, err)
 		}
 	}
 }
