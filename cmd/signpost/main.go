@@ -2,6 +2,7 @@
 //
 //	signpost [serve] [flags]   run the gateway (the default)
 //	signpost bench [flags]     drive a gateway with load and report figures
+//	signpost directory import [flags] FILE|URL   sync NHS Service Search v3 organisations into a gateway
 //	signpost seedtasks [flags] bulk-load synthetic Tasks into PostgreSQL for search benchmarks
 //
 // main only wires: configuration, the store, the HTTP server, signals.
@@ -51,12 +52,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args, getenv, stderr)
 	case "bench":
 		err = bench(ctx, args, getenv, stdout, stderr)
+	case "directory":
+		err = directoryCmd(ctx, args, getenv, stdout, stderr)
 	case "seedtasks":
 		err = seedTasks(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "signpost", version)
 	default:
-		err = usageErr("unknown command %q (want serve, bench, seedtasks or version)", cmd)
+		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks or version)", cmd)
 	}
 	switch {
 	case err == nil:
@@ -144,6 +147,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	term, err := setUpTerminology(ctx, c, st, srv, log)
 	if err != nil {
 		return err
+	}
+	if err := srv.RegisterDirectory(ctx, gateway.DirectoryOptions{}); err != nil {
+		return fmt.Errorf("directory of services: %w", err)
 	}
 	if err := srv.RegisterNavigation(ctx, gateway.NavigationOptions{
 		Terminology:  term,
