@@ -155,6 +155,11 @@ func GenerateResource(v any) (*Resource, error) {
 	return ParseResource(b)
 }
 
+// Prune drops null, "", empty objects and empty arrays at every depth of
+// a JSON tree (R4 JSON forbids them); it reports false when v itself is
+// empty. Objects and arrays are changed in place.
+func Prune(v any) (any, bool) { return prune(v) }
+
 // prune drops empty members; it reports false when v itself is empty.
 func prune(v any) (any, bool) {
 	switch x := v.(type) {

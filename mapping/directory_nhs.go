@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -779,31 +780,4 @@ func nhsDentistCapacity(d Directory, o NHSOrganisation, updated time.Time) map[s
 
 // pruneEmpty drops empty strings, arrays and objects at every depth,
 // which R4 JSON forbids.
-func pruneEmpty(m map[string]any) { dirPrune(m) }
-
-func dirPrune(v any) (any, bool) {
-	switch x := v.(type) {
-	case nil:
-		return nil, false
-	case string:
-		return x, x != ""
-	case map[string]any:
-		for k, e := range x {
-			if pe, ok := dirPrune(e); ok {
-				x[k] = pe
-			} else {
-				delete(x, k)
-			}
-		}
-		return x, len(x) > 0
-	case []any:
-		out := x[:0]
-		for _, e := range x {
-			if pe, ok := dirPrune(e); ok {
-				out = append(out, pe)
-			}
-		}
-		return out, len(out) > 0
-	}
-	return v, true
-}
+func pruneEmpty(m map[string]any) { fhir.Prune(m) }

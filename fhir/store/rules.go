@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -91,4 +92,15 @@ func Unchanged(r *fhir.Resource, cur Version) (WriteResult, bool, error) {
 		return WriteResult{}, false, err
 	}
 	return WriteResult{Unchanged: true, Version: cur}, true, nil
+}
+
+// Stamp sets r's server-owned elements and encodes it; the bytes returned
+// are the bytes a store keeps.
+func Stamp(r *fhir.Resource, version int64, at time.Time) ([]byte, error) {
+	r.Stamp(r.ID(), version, at)
+	body, err := r.MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("encode %s/%s: %w", r.Type(), r.ID(), err)
+	}
+	return body, nil
 }

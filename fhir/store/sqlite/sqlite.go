@@ -253,16 +253,8 @@ func (h head) current(typ, id string) store.Version {
 		Method: store.Method(h.method), Deleted: h.deleted, Body: h.body}
 }
 
-// stamp sets r's server-owned elements and encodes it; the bytes returned
-// are the bytes stored.
-func stamp(r *fhir.Resource, version int64, at time.Time) ([]byte, error) {
-	r.Stamp(r.ID(), version, at)
-	body, err := r.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", r.Type(), r.ID(), err)
-	}
-	return body, nil
-}
+// stamp is store.Stamp.
+var stamp = store.Stamp
 
 // internal wraps an error that is not the client's, keeping fhir errors as
 // they are.
