@@ -273,6 +273,13 @@ func (p *serviceParser) errorf(expr, format string, args ...any) {
 		Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
 }
 
+// warnf notes what matching cannot use but R4 allows: the write is kept
+// (the gateway stores any valid R4 resource), matching ignores that part.
+func (p *serviceParser) warnf(expr, format string, args ...any) {
+	p.issues = append(p.issues, fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeInvalid,
+		Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
+}
+
 func (p *serviceParser) parse(obj map[string]any) *Service {
 	s := &Service{
 		ID: dirStr(obj["id"]), Name: dirStr(obj["name"]), Active: true,
@@ -640,7 +647,9 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 				end = 24 * 60
 			}
 			if end <= start {
-				p.errorf(expr, "availableEndTime must be after availableStartTime (a service open past midnight lists the next day from 00:00)")
+				// Valid R4 (the official HealthcareService example has
+				// 08:30-05:30), but no interval: matching ignores the slot.
+				p.warnf(expr, "availableEndTime is not after availableStartTime, so matching ignores these hours (a service open past midnight lists the next day from 00:00)")
 				continue
 			}
 			iv = Interval{start, end}

@@ -335,7 +335,6 @@ func TestParseServiceRefusesWhatMatchingCannotRead(t *testing.T) {
 		{"catchment practice without ODS system", svc("a", func(m map[string]any) {
 			addExt(m, map[string]any{"url": ext(mapping.ExtCatchment), "extension": []any{map[string]any{"url": "practice", "valueIdentifier": map[string]any{"value": "B86001"}}}})
 		}), "practice takes"},
-		{"hours past midnight", svc("a", set("availableTime", []any{map[string]any{"daysOfWeek": []any{"fri"}, "availableStartTime": "18:00:00", "availableEndTime": "02:00:00"}})), "after availableStartTime"},
 		{"source timestamp without zone", svc("a", func(m map[string]any) {
 			addExt(m, map[string]any{"url": ext(mapping.ExtSourceUpdated), "valueInstant": "2026-11-01"})
 		}), "valueInstant"},
@@ -354,6 +353,28 @@ func TestParseServiceRefusesWhatMatchingCannotRead(t *testing.T) {
 			assert.Contains(t, issues[0].Diagnostics, tt.want)
 			assert.NotEmpty(t, issues[0].Expression)
 		})
+	}
+}
+
+// Hours whose end is not after their start are valid R4 (the official
+// HealthcareService example has 08:30-05:30): the write is kept, matching
+// ignores those hours and says so in a warning.
+func TestHoursPastMidnightAreAWarning(t *testing.T) {
+	r, err := fhir.ParseResource([]byte(mustJSON(t, svc("a", set("availableTime", []any{map[string]any{"daysOfWeek": []any{"fri"}, "availableStartTime": "18:00:00", "availableEndTime": "02:00:00"}})))))
+	require.NoError(t, err)
+	issues := mapping.CheckDirectoryService(r, dir)
+	require.Len(t, issues, 1)
+	assert.Equal(t, fhir.SeverityWarning, issues[0].Severity)
+	assert.Contains(t, issues[0].Diagnostics, "matching ignores these hours")
+
+	data, err := os.ReadFile("../../shared/fhir/r4-examples-4.0.1/HealthcareService-example.json")
+	if err != nil {
+		t.Skip("shared FHIR examples not present")
+	}
+	r, err = fhir.ParseResource(data)
+	require.NoError(t, err)
+	for _, is := range mapping.CheckDirectoryService(r, dir) {
+		assert.NotEqual(t, fhir.SeverityError, is.Severity, "the official example must be storable: %s", is.Diagnostics)
 	}
 }
 

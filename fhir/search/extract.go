@@ -284,6 +284,10 @@ var (
 func (ix *Index) addString(param, typ string, v any) {
 	switch x := v.(type) {
 	case string:
+		if param == "family" {
+			ix.addFamily(param, x)
+			return
+		}
 		ix.addStringValue(param, x)
 	case map[string]any:
 		var parts []string
@@ -298,6 +302,10 @@ func (ix *Index) addString(param, typ string, v any) {
 		for _, p := range parts {
 			switch e := x[p].(type) {
 			case string:
+				if p == "family" {
+					ix.addFamily(param, e)
+					continue
+				}
 				ix.addStringValue(param, e)
 			case []any:
 				for _, s := range e {
@@ -306,6 +314,19 @@ func (ix *Index) addString(param, typ string, v any) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// addFamily indexes a family name, and each of its parts on its own: R4
+// (3.1.1.4.8) asks servers to search the parts of a family name
+// independently ("Quinones" finds "Carreno Quinones"). The parts carry no
+// exact text, so :exact still compares the whole name.
+func (ix *Index) addFamily(param, s string) {
+	ix.addStringValue(param, s)
+	if parts := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '-' }); len(parts) > 1 {
+		for _, part := range parts {
+			ix.Strings = append(ix.Strings, String{Param: param, Value: cutString(NormalizeString(part))})
 		}
 	}
 }
@@ -346,7 +367,14 @@ func (ix *Index) addReference(param, typ string, v any) {
 		if typ != "Reference" {
 			return // Attachment (Consent.source) and the like
 		}
-		if ref := str(x, "reference"); ref != "" && !strings.HasPrefix(ref, "#") {
+		if ref := str(x, "reference"); strings.HasPrefix(ref, "#") {
+			// A reference to a contained resource is a reference (R4
+			// 3.1.1.5.5): it makes the parameter present for :missing. It
+			// has no type or id, so it matches no Type/id search value.
+			if len(ref) > 1 {
+				ix.References = append(ix.References, Reference{Param: param, URL: ref})
+			}
+		} else if ref != "" {
 			row := Reference{Param: param, URL: ref}
 			row.Base, row.Type, row.ID, row.Version = SplitReference(ref)
 			ix.References = append(ix.References, row)

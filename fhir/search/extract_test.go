@@ -487,3 +487,39 @@ func BenchmarkExtractObservation(b *testing.B) {
 		Extract(r)
 	}
 }
+
+func TestFamilyPartsAndContainedReferences(t *testing.T) {
+	r, err := fhir.ParseResource([]byte(`{"resourceType":"Patient","id":"p","name":[{"family":"van de Heuvel","given":["Pieter"]}],
+	 "generalPractitioner":[{"reference":"#gp"}],"contained":[{"resourceType":"Practitioner","id":"gp"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := Extract(r)
+	var family []String
+	for _, s := range ix.Strings {
+		if s.Param == "family" {
+			family = append(family, s)
+		}
+	}
+	want := map[string]string{"van de heuvel": "van de Heuvel", "van": "", "de": "", "heuvel": ""}
+	if len(family) != len(want) {
+		t.Fatalf("family rows %v, want %v", family, want)
+	}
+	for _, s := range family {
+		if exact, ok := want[s.Value]; !ok || exact != s.Exact {
+			t.Errorf("family row %+v: want exact %q for %q", s, want[s.Value], s.Value)
+		}
+	}
+	found := false
+	for _, ref := range ix.References {
+		if ref.Param == "general-practitioner" {
+			found = true
+			if ref.URL != "#gp" || ref.Type != "" || ref.ID != "" {
+				t.Errorf("a contained reference is a row without type or id: %+v", ref)
+			}
+		}
+	}
+	if !found {
+		t.Error("a reference to a contained resource leaves no row, so :missing calls it absent")
+	}
+}

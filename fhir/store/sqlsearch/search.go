@@ -258,6 +258,11 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 				// reference no url: no value to sort by.
 				col = "NULLIF(" + col + ", '')"
 			}
+			if k.table == "idx_string" {
+				// The parts of a family name are rows without exact text,
+				// for searching only: a name sorts by its whole value.
+				col = fmt.Sprintf("CASE WHEN %s.exact <> '' THEN %s END", j, col)
+			}
 			sel = append(sel, ex(fmt.Sprintf("%s(%s) AS s%d", k.agg, col, i)))
 		default:
 			sel = append(sel, cat(k.expr, ex(fmt.Sprintf(" AS s%d", i))))
