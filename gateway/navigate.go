@@ -442,7 +442,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		resources[it.key] = r
 	}
 	if !req.propose {
-		written, err := nav.commit(ctx, p, v.VersionID, priorVersion, clinician && req.choice != nil, resources)
+		written, err := nav.commit(ctx, p, request.Practice, v.VersionID, priorVersion, clinician && req.choice != nil, resources)
 		if err != nil {
 			return nil, err
 		}
@@ -496,8 +496,9 @@ func navErrorIssues(issues []fhir.Issue) []fhir.Issue {
 // the version the decision read), the allocation, its Provenance, the
 // clinician-review Task, the revoked earlier allocation, and, for a
 // clinician's own decision, the completion of the open review Tasks.
-// Either all of it is stored or none.
-func (nav *navigation) commit(ctx context.Context, p *auth.Principal, taskVersion, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
+// Either all of it is stored or none, and so is its delivery to the
+// practice's clinical system (the outbox row; see delivery.go).
+func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskVersion, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
 	s := nav.s
 	var written map[string][]byte
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
@@ -522,14 +523,18 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, taskVersio
 			written[k] = w.Version.Body
 		}
 		if res["revoked"] != nil {
-			if _, err := g.Update(ctx, clone("revoked"), store.Precondition{IfMatch: priorVersion}); err != nil {
+			w, err := g.Update(ctx, clone("revoked"), store.Precondition{IfMatch: priorVersion})
+			if err != nil {
+				return err
+			}
+			written["revoked"] = w.Version.Body
+		}
+		if clinicianDecides {
+			if err := nav.closeReviews(ctx, g, task.ID(), res["allocation"].ID()); err != nil {
 				return err
 			}
 		}
-		if clinicianDecides {
-			return nav.closeReviews(ctx, g, task.ID(), res["allocation"].ID())
-		}
-		return nil
+		return s.enqueueOutcome(ctx, g, practice, written)
 	})
 	return written, err
 }

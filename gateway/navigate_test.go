@@ -47,6 +47,8 @@ type nvGateway struct {
 type nvOptions struct {
 	needs mapping.NeedGroupSource
 	wrap  func(store.Store) store.Store
+	// delivery registers outcome delivery on the (unwrapped) store.
+	delivery bool
 }
 
 func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
@@ -68,6 +70,9 @@ func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
 	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: func() time.Time { return nvNow }}, func(s *gateway.Server) {
 		s.RegisterTerminology(term)
 		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, NeedGroups: o.needs, DemoDir: "../testdata/protocols"}))
+		if o.delivery {
+			s.RegisterDelivery(st.(store.Outbox))
+		}
 	})
 	return &nvGateway{testGateway: g, st: st, iss: iss}
 }

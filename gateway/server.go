@@ -72,6 +72,9 @@ type Server struct {
 	writeChecks map[string][]WriteCheck
 	verifier    TokenVerifier
 	limiter     *limiter
+	// outbox, once RegisterDelivery is called, receives every committed
+	// navigation decision (see delivery.go).
+	outbox store.Outbox
 }
 
 // New builds a Server; it panics only on a programming error (no store).

@@ -259,6 +259,11 @@ func (s *Server) guard(p *auth.Principal, tx store.Tx) *tenantTx {
 
 func (t *tenantTx) Lock(ctx context.Context, key string) error { return t.tx.Lock(ctx, key) }
 
+// Enqueue forwards: the outbox is the gateway's own, not a resource, and
+// holds no practice's data visible through the API except by the
+// delivery operations, which check the Task's practice themselves.
+func (t *tenantTx) Enqueue(ctx context.Context, d store.Delivery) error { return t.tx.Enqueue(ctx, d) }
+
 // Read answers 404 for a resource of another practice, deleted or not.
 func (t *tenantTx) Read(ctx context.Context, typ, id string) (store.Version, error) {
 	v, err := t.tx.Read(ctx, typ, id)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
 // config is everything the gateway is told at start-up. Each field comes
@@ -42,6 +43,9 @@ type config struct {
 	// DemoDir is the folder of demonstration content (the Y99999
 	// protocol, a directory, patients) seeded at start; empty seeds none.
 	DemoDir string
+	// CareRecord is the shared care record the need group is pulled
+	// from; its URL empty: the stored need-group Observations only.
+	CareRecord careRecordConfig
 
 	// OIDCIssuers are the trusted token issuers; none is development
 	// mode (loopback only, every caller a developer with full access).
@@ -58,6 +62,13 @@ type config struct {
 	// limit) and RateBurst how many it may send at once.
 	RateLimit float64
 	RateBurst int
+	// DeliveryWorkers deliver outcomes to clinical systems (0: none in
+	// this process; another process sharing the database delivers);
+	// DeliveryMaxAttempts is the attempt limit before a dead letter and
+	// DeliveryTimeout bounds one attempt.
+	DeliveryWorkers     int
+	DeliveryMaxAttempts int
+	DeliveryTimeout     time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed.
 	TrustedProxies []string
@@ -94,6 +105,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	public := fs.String("public-url", env("SIGNPOST_PUBLIC_URL", ""), "FHIR base URL as clients see it (SIGNPOST_PUBLIC_URL); default derived from each request")
 	maxBody := fs.String("max-body-bytes", env("SIGNPOST_MAX_BODY_BYTES", "10485760"), "largest request body accepted (SIGNPOST_MAX_BODY_BYTES)")
 	reqTimeout := fs.String("request-timeout", env("SIGNPOST_REQUEST_TIMEOUT", "30s"), "deadline of every request (SIGNPOST_REQUEST_TIMEOUT)")
+	deliveryWorkers := fs.String("delivery-workers", env("SIGNPOST_DELIVERY_WORKERS", "2"), "outcome delivery workers in this process, 0 for none (SIGNPOST_DELIVERY_WORKERS)")
+	deliveryAttempts := fs.String("delivery-max-attempts", env("SIGNPOST_DELIVERY_MAX_ATTEMPTS", strconv.Itoa(store.DefaultBackoff.MaxAttempts)), "attempts before an outcome delivery is a dead letter (SIGNPOST_DELIVERY_MAX_ATTEMPTS)")
+	deliveryTimeout := fs.String("delivery-timeout", env("SIGNPOST_DELIVERY_TIMEOUT", "10s"), "deadline of one delivery attempt (SIGNPOST_DELIVERY_TIMEOUT)")
 	shutTimeout := fs.String("shutdown-timeout", env("SIGNPOST_SHUTDOWN_TIMEOUT", "20s"), "time in-flight requests get to finish on SIGTERM (SIGNPOST_SHUTDOWN_TIMEOUT)")
 	level := fs.String("log-level", env("SIGNPOST_LOG_LEVEL", "info"), "debug, info, warn or error (SIGNPOST_LOG_LEVEL)")
 	format := fs.String("log-format", env("SIGNPOST_LOG_FORMAT", "json"), "json or text (SIGNPOST_LOG_FORMAT)")
@@ -116,6 +130,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	proxies := fs.String("trusted-proxies", env("SIGNPOST_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (SIGNPOST_TRUSTED_PROXIES)")
 	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
+	careRecord := careRecordFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
 	}
@@ -158,6 +173,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	if c.ShutdownTimeout, err = positiveDuration("SIGNPOST_SHUTDOWN_TIMEOUT", *shutTimeout); err != nil {
 		return c, err
 	}
+	if c.DeliveryWorkers, err = strconv.Atoi(*deliveryWorkers); err != nil || c.DeliveryWorkers < 0 {
+		return c, usageErr("SIGNPOST_DELIVERY_WORKERS %q must be a whole number, 0 or more", *deliveryWorkers)
+	}
+	if c.DeliveryMaxAttempts, err = strconv.Atoi(*deliveryAttempts); err != nil || c.DeliveryMaxAttempts < 1 {
+		return c, usageErr("SIGNPOST_DELIVERY_MAX_ATTEMPTS %q must be a whole number, 1 or more", *deliveryAttempts)
+	}
+	if c.DeliveryTimeout, err = positiveDuration("SIGNPOST_DELIVERY_TIMEOUT", *deliveryTimeout); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return c, usageErr("SIGNPOST_LOG_LEVEL %q must be debug, info, warn or error", *level)
 	}
@@ -190,6 +214,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	}
 	if c.RepeatWindow, err = positiveDuration("SIGNPOST_REPEAT_WINDOW", *repeatWindow); err != nil {
+		return c, err
+	}
+	if c.CareRecord, err = careRecord.load(getenv); err != nil {
 		return c, err
 	}
 	switch *demoDir {
@@ -280,4 +307,74 @@ func positiveDuration(name, v string) (time.Duration, error) {
 		return 0, usageErr("%s %q must be a positive duration such as 30s", name, v)
 	}
 	return d, nil
+}
+
+// careRecordConfig configures the shared care record client
+// (gateway/carerecord); secrets come from the environment or _FILE only.
+type careRecordConfig struct {
+	URL                              string
+	Token                            string
+	TokenURL, ClientID, ClientSecret string
+	Scope, Query, ConceptMap         string
+	MaxAge, Timeout                  time.Duration
+	// MaxAgeSet tells whether SIGNPOST_NEED_GROUP_MAX_AGE was given: it
+	// then also bounds the stored need groups without a care record.
+	MaxAgeSet bool
+}
+
+type careRecordFlagValues struct {
+	url, tokenURL, clientID, scope, query, conceptMap, maxAge, timeout *string
+}
+
+func careRecordFlags(fs *flag.FlagSet, env func(k, def string) string) careRecordFlagValues {
+	return careRecordFlagValues{
+		url:        fs.String("care-record-url", env("SIGNPOST_CARE_RECORD_URL", ""), "FHIR base URL of the shared care record the need group is pulled from (SIGNPOST_CARE_RECORD_URL); empty: stored need groups only"),
+		tokenURL:   fs.String("care-record-token-url", env("SIGNPOST_CARE_RECORD_TOKEN_URL", ""), "OAuth2 token endpoint of the client-credentials grant (SIGNPOST_CARE_RECORD_TOKEN_URL)"),
+		clientID:   fs.String("care-record-client-id", env("SIGNPOST_CARE_RECORD_CLIENT_ID", ""), "OAuth2 client id (SIGNPOST_CARE_RECORD_CLIENT_ID)"),
+		scope:      fs.String("care-record-scope", env("SIGNPOST_CARE_RECORD_SCOPE", ""), "OAuth2 scope asked for (SIGNPOST_CARE_RECORD_SCOPE)"),
+		query:      fs.String("care-record-query", env("SIGNPOST_CARE_RECORD_QUERY", ""), "search relative to the record's base, {nhs} standing for the NHS number (SIGNPOST_CARE_RECORD_QUERY)"),
+		conceptMap: fs.String("care-record-conceptmap", env("SIGNPOST_CARE_RECORD_CONCEPTMAP", ""), "ConceptMap (canonical URL or id in the store) from the record's codes to patient-need-group (SIGNPOST_CARE_RECORD_CONCEPTMAP)"),
+		maxAge:     fs.String("need-group-max-age", env("SIGNPOST_NEED_GROUP_MAX_AGE", ""), "age at which a cached need group is pulled again (SIGNPOST_NEED_GROUP_MAX_AGE; default 24h with a care record, else the stored need group's 8760h)"),
+		timeout:    fs.String("care-record-timeout", env("SIGNPOST_CARE_RECORD_TIMEOUT", "2s"), "bound of one need-group lookup, retries included (SIGNPOST_CARE_RECORD_TIMEOUT)"),
+	}
+}
+
+func (f careRecordFlagValues) load(getenv func(string) string) (careRecordConfig, error) {
+	cr := careRecordConfig{URL: strings.TrimRight(*f.url, "/"), TokenURL: *f.tokenURL, ClientID: *f.clientID,
+		Scope: *f.scope, Query: *f.query, ConceptMap: *f.conceptMap}
+	var err error
+	if *f.maxAge != "" {
+		if cr.MaxAge, err = positiveDuration("SIGNPOST_NEED_GROUP_MAX_AGE", *f.maxAge); err != nil {
+			return cr, err
+		}
+		cr.MaxAgeSet = true
+	}
+	if cr.Timeout, err = positiveDuration("SIGNPOST_CARE_RECORD_TIMEOUT", *f.timeout); err != nil {
+		return cr, err
+	}
+	if cr.Token, err = secret("", "SIGNPOST_CARE_RECORD_TOKEN", getenv); err != nil {
+		return cr, err
+	}
+	if cr.ClientSecret, err = secret("", "SIGNPOST_CARE_RECORD_CLIENT_SECRET", getenv); err != nil {
+		return cr, err
+	}
+	if cr.URL == "" {
+		return cr, nil
+	}
+	for name, v := range map[string]string{"SIGNPOST_CARE_RECORD_URL": cr.URL, "SIGNPOST_CARE_RECORD_TOKEN_URL": cr.TokenURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return cr, usageErr("%s %q is not an http(s) URL", name, v)
+		}
+	}
+	switch {
+	case cr.ConceptMap == "":
+		return cr, usageErr("SIGNPOST_CARE_RECORD_CONCEPTMAP is required with SIGNPOST_CARE_RECORD_URL (the map from the record's codes to patient-need-group)")
+	case cr.Token != "" && cr.TokenURL != "":
+		return cr, usageErr("set SIGNPOST_CARE_RECORD_TOKEN or SIGNPOST_CARE_RECORD_TOKEN_URL, not both")
+	case cr.TokenURL != "" && (cr.ClientID == "" || cr.ClientSecret == ""):
+		return cr, usageErr("SIGNPOST_CARE_RECORD_TOKEN_URL needs SIGNPOST_CARE_RECORD_CLIENT_ID and SIGNPOST_CARE_RECORD_CLIENT_SECRET")
+	case cr.Query != "" && !strings.Contains(cr.Query, "{nhs}"):
+		return cr, usageErr("SIGNPOST_CARE_RECORD_QUERY %q has no {nhs} placeholder", cr.Query)
+	}
+	return cr, nil
 }

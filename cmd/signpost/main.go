@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
 	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/gateway/carerecord"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -151,12 +154,41 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := srv.RegisterDirectory(ctx, gateway.DirectoryOptions{}); err != nil {
 		return fmt.Errorf("directory of services: %w", err)
 	}
-	if err := srv.RegisterNavigation(ctx, gateway.NavigationOptions{
+	navOpts := gateway.NavigationOptions{
 		Terminology:  term,
 		RepeatWindow: c.RepeatWindow,
 		DemoDir:      c.DemoDir,
-	}); err != nil {
+	}
+	if cr := c.CareRecord; cr.URL != "" {
+		client, err := carerecord.New(carerecord.Config{BaseURL: cr.URL, Token: cr.Token, TokenURL: cr.TokenURL,
+			ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, Scope: cr.Scope, Query: cr.Query,
+			ConceptMap: cr.ConceptMap, MaxAge: cr.MaxAge, Timeout: cr.Timeout,
+			Logger: log.With("component", "care-record")}, st, term)
+		if err != nil {
+			return fmt.Errorf("shared care record: %w", err)
+		}
+		navOpts.NeedGroups = client
+		log.Info("need groups pulled from the shared care record", "base", cr.URL)
+	} else if cr.MaxAgeSet {
+		navOpts.NeedGroupMaxAge = cr.MaxAge
+	}
+	if err := srv.RegisterNavigation(ctx, navOpts); err != nil {
 		return fmt.Errorf("care navigation: %w", err)
+	}
+	// Outcome delivery: decisions are enqueued whatever the worker count;
+	// workers run beside the server, stopped after it has drained.
+	var deliveries sync.WaitGroup
+	dctx, stopDeliveries := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopDeliveries(); deliveries.Wait() }()
+	if ob, ok := st.(store.Outbox); ok {
+		srv.RegisterDelivery(ob)
+		if c.DeliveryWorkers > 0 {
+			backoff := store.DefaultBackoff
+			backoff.MaxAttempts = c.DeliveryMaxAttempts
+			d := clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: c.DeliveryWorkers, Timeout: c.DeliveryTimeout,
+				Backoff: backoff, Log: log.With("component", "delivery")})
+			deliveries.Go(func() { d.Run(dctx) })
+		}
 	}
 	if c.DemoDir != "" {
 		log.Info("demonstration content seeded", "folder", c.DemoDir, "practice", "Y99999")

@@ -110,9 +110,9 @@ type gatewayProcess struct {
 	waitErr    error
 }
 
-// startGateway runs the binary on a free port against the given store and
-// waits until /readyz says it can serve.
-func startGateway(t *testing.T, bin, dbURL, dataDir string) *gatewayProcess {
+// startGateway runs the binary on a free port against the given store
+// (env adds KEY=value settings) and waits until /readyz says it can serve.
+func startGateway(t *testing.T, bin, dbURL, dataDir string, env ...string) *gatewayProcess {
 	t.Helper()
 	addr, err := freeLoopbackAddr()
 	if err != nil {
@@ -122,7 +122,7 @@ func startGateway(t *testing.T, bin, dbURL, dataDir string) *gatewayProcess {
 	g.base = g.root + "/fhir"
 	g.cmd = exec.Command(bin, "serve", "-addr", addr)
 	// Request lines at info level would swamp the log shown on failure.
-	g.cmd.Env = append(childEnv(os.Environ(), dbURL, dataDir), "SIGNPOST_LOG_LEVEL=warn", "SIGNPOST_LOG_FORMAT=text")
+	g.cmd.Env = append(append(childEnv(os.Environ(), dbURL, dataDir), "SIGNPOST_LOG_LEVEL=warn", "SIGNPOST_LOG_FORMAT=text"), env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@
 // contract suite both must pass.
 //
 // Every write is one transaction: the resource's current row, its history
-// row and its search index rows (and, in later layers, its outbox rows)
+// row, its search index rows and any outbox rows (Tx.Enqueue)
 // commit together or not at all.
 //
 // This package must not import Gin or go-oidc; only its subpackages import
@@ -172,6 +172,11 @@ type Tx interface {
 	// updates take on their criteria so that concurrent ones cannot both
 	// find nothing and both create. Outside Transaction it is a no-op.
 	Lock(ctx context.Context, key string) error
+	// Enqueue writes d to the delivery outbox (Endpoint, TaskID and
+	// Payload are used; the rest is the store's) as the next in TaskID's
+	// order, so a decision and its delivery commit together or not at
+	// all. Outside Transaction it is its own transaction.
+	Enqueue(ctx context.Context, d Delivery) error
 }
 
 // PageRequest asks for one page of a search.

@@ -56,6 +56,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Transaction", testTransaction},
 		{"ConditionalCreateRace", testConditionalCreateRace},
 		{"TransactionUpdateAsCreateRace", testTransactionUpdateAsCreateRace},
+		{"OutboxOrderPerTask", testOutboxOrderPerTask},
+		{"OutboxBackoffAndDeadLetter", testOutboxBackoffAndDeadLetter},
+		{"OutboxLease", testOutboxLease},
+		{"OutboxCommitsWithTransaction", testOutboxCommitsWithTransaction},
+		{"OutboxRaceClaimers", testOutboxRaceClaimers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

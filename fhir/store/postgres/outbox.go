@@ -1,0 +1,148 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+var _ store.Outbox = (*Store)(nil)
+
+const (
+	outboxColumns  = "id, endpoint_key, task_id, seq, payload::text, status, attempts, next_attempt_at, last_error, created_at, delivered_at"
+	claimedColumns = "outbox.id, outbox.endpoint_key, outbox.task_id, outbox.seq, outbox.payload::text, outbox.status, outbox.attempts, outbox.next_attempt_at, outbox.last_error, outbox.created_at, outbox.delivered_at"
+)
+
+// Enqueue writes d in a transaction of its own; see tx.Enqueue.
+func (s *Store) Enqueue(ctx context.Context, d store.Delivery) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
+		return enqueue(ctx, ptx, d)
+	})
+}
+
+// Enqueue adds d after the Task's last delivery. The advisory lock on the
+// Task's queue makes concurrent enqueuers for one Task take turns, so they
+// cannot pick the same seq.
+func (t *tx) Enqueue(ctx context.Context, d store.Delivery) error { return enqueue(ctx, t.db, d) }
+
+func enqueue(ctx context.Context, db dbtx, d store.Delivery) error {
+	if d.TaskID == "" || d.Endpoint == "" || len(d.Payload) == 0 {
+		return fmt.Errorf("postgres: enqueue: a delivery needs a Task, an endpoint and a payload")
+	}
+	if _, err := db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "outbox/"+d.TaskID); err != nil {
+		return fmt.Errorf("postgres: enqueue: %w", err)
+	}
+	now := time.Now().UTC()
+	_, err := db.Exec(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at)
+		SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3::json, $4, $4 FROM outbox WHERE task_id = $2`,
+		d.Endpoint, d.TaskID, string(d.Payload), now)
+	if err != nil {
+		return fmt.Errorf("postgres: enqueue for Task/%s: %w", d.TaskID, err)
+	}
+	return nil
+}
+
+// Claim takes due heads of Task queues. SKIP LOCKED lets any number of
+// claimers run at once: a row another claimer is taking is passed over,
+// and the re-check PostgreSQL makes after locking a row (READ COMMITTED)
+// drops one that a claimer committed in flight meanwhile. Heads only (no
+// earlier delivery of the Task undelivered) is what keeps a Task's
+// deliveries in order; among heads, the longest due goes first.
+func (s *Store) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]store.Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `WITH heads AS (
+			SELECT o.id FROM outbox o
+			WHERE o.status IN ('pending', 'in-flight') AND o.next_attempt_at <= $1
+			  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id AND e.seq < o.seq AND e.status <> 'delivered')
+			ORDER BY o.next_attempt_at, o.task_id, o.seq
+			LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		UPDATE outbox SET status = 'in-flight', attempts = outbox.attempts + 1, next_attempt_at = $3
+		FROM heads WHERE outbox.id = heads.id
+		RETURNING `+claimedColumns, now.UTC(), limit, now.Add(lease).UTC())
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	out, err := collectDeliveries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) MarkDelivered(ctx context.Context, d store.Delivery, at time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'delivered', delivered_at = $3, last_error = ''
+		WHERE id = $1 AND attempts = $2 AND status = 'in-flight'`, d.ID, d.Attempts, at.UTC())
+	if err != nil {
+		return false, fmt.Errorf("postgres: mark delivery %d delivered: %w", d.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) MarkFailed(ctx context.Context, d store.Delivery, cause string, retryAt time.Time, dead bool) (bool, error) {
+	status := store.DeliveryPending
+	if dead {
+		status = store.DeliveryDead
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = $3, last_error = $4, next_attempt_at = $5
+		WHERE id = $1 AND attempts = $2 AND status = 'in-flight'`, d.ID, d.Attempts, string(status), cause, retryAt.UTC())
+	if err != nil {
+		return false, fmt.Errorf("postgres: mark delivery %d failed: %w", d.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) DeadLetters(ctx context.Context, limit int) ([]store.Delivery, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE status = 'dead' ORDER BY created_at, id LIMIT $1", limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: dead letters: %w", err)
+	}
+	return collectDeliveries(rows)
+}
+
+func (s *Store) Deliveries(ctx context.Context, taskID string) ([]store.Delivery, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+outboxColumns+" FROM outbox WHERE task_id = $1 ORDER BY seq", taskID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: deliveries of Task/%s: %w", taskID, err)
+	}
+	return collectDeliveries(rows)
+}
+
+func (s *Store) Requeue(ctx context.Context, id int64, now time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2
+		WHERE id = $1 AND status = 'dead'`, id, now.UTC())
+	if err != nil {
+		return fmt.Errorf("postgres: requeue delivery %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fhir.Errorf(fhir.CodeNotFound, "no dead delivery %d", id)
+	}
+	return nil
+}
+
+func collectDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Delivery, error) {
+		var d store.Delivery
+		var payload, status string
+		var delivered *time.Time
+		err := row.Scan(&d.ID, &d.Endpoint, &d.TaskID, &d.Seq, &payload, &status, &d.Attempts, &d.NextAttemptAt, &d.LastError, &d.CreatedAt, &delivered)
+		d.Payload, d.Status = []byte(payload), store.DeliveryStatus(status)
+		if delivered != nil {
+			d.DeliveredAt = delivered.UTC()
+		}
+		d.NextAttemptAt, d.CreatedAt = d.NextAttemptAt.UTC(), d.CreatedAt.UTC()
+		return d, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return out, err
+}

@@ -1,0 +1,166 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/gateway/carerecord"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// The shared care record client in the gateway: with the record down, a
+// $navigate still completes, the need group is treated as unknown (never
+// low) and the `issues` part says why.
+func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
+	var calls atomic.Int64
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	recordURL := down.URL + "/fhir"
+	down.Close() // connection refused from now on
+
+	st := stores[0].open(t)
+	cs, err := snomed.Shipped()
+	require.NoError(t, err)
+	term, err := snomed.New(cs, snomed.Options{})
+	require.NoError(t, err)
+	client, err := carerecord.New(carerecord.Config{BaseURL: recordURL, Token: "tok", ConceptMap: "care-record-need-groups",
+		Timeout: 5 * time.Second, Backoff: time.Millisecond, Now: func() time.Time { return nvNow }}, st, term)
+	require.NoError(t, err)
+	g := newNavGateway(t, st, nvOptions{needs: client})
+
+	nav := nvNavigator("expert", "Y99999")
+	dur := 2.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	// The demo adult: need group 3 (low) is stored, which alone would send
+	// the patient to Pharmacy First; the record being down must not be
+	// read as low.
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Contains(t, res.issueText(), "need group is unavailable")
+	assert.Contains(t, res.issueText(), "shared care record is unavailable")
+	assert.Contains(t, res.issueText(), "never as low")
+	assert.Contains(t, fmt.Sprint(res.allocation["supportingInfo"]), "unknown")
+	assert.EqualValues(t, 0, calls.Load())
+}
+
+// With the record up, its need group (mapped through the ConceptMap in
+// the store) drives the decision and is cached as an Observation the
+// allocation cites.
+func TestNavigateUsesTheSharedCareRecordsNeedGroup(t *testing.T) {
+	g, calls := newCareRecordNavGateway(t, "H")
+	nav := nvNavigator("expert", "Y99999")
+	dur := 2.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	for range 2 {
+		res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+		require.Equal(t, 200, res.status, "%s", res.raw)
+		assert.Contains(t, res.rules(), "safety-3-complex-needs", "need group 11 from the record: complex needs")
+		assert.NotContains(t, res.issueText(), "need group is")
+		assert.Contains(t, fmt.Sprint(res.allocation["supportingInfo"]), "Observation/care-record-need-group-")
+	}
+	assert.EqualValues(t, 1, calls.Load(), "the second navigation reads the cached Observation")
+}
+
+// A low need group from the record, and a register entry stored at the
+// practice: the findings still make needs complex.
+func TestNavigateKeepsStoredFindingsWithTheSharedCareRecord(t *testing.T) {
+	g, _ := newCareRecordNavGateway(t, "A")
+	nav := nvNavigator("expert", "Y99999")
+	dur := 2.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Equal(t, "demo-pharmacy-first", res.destination(), "need group 3 from the record")
+	g.created(t, nav, "Condition", map[string]any{"resourceType": "Condition",
+		"code": map[string]any{"coding": []any{map[string]any{"system": snomed.System, "code": "391193001"}}}, "subject": map[string]any{"reference": "Patient/demo-patient-adult"}})
+	res = nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Equal(t, "demo-gp", res.destination())
+	assert.Contains(t, res.rules(), "safety-3-complex-needs")
+}
+
+// newCareRecordNavGateway is a navigation gateway whose need groups come
+// from a shared care record on loopback answering the segment code, which
+// the ConceptMap in the store maps (A to 3, H to 11).
+func newCareRecordNavGateway(t *testing.T, code string) (*nvGateway, *atomic.Int64) {
+	calls := new(atomic.Int64)
+	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		json.NewEncoder(w).Encode(map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": []any{map[string]any{
+			"fullUrl": "https://record.example/fhir/Observation/seg-1",
+			"resource": map[string]any{"resourceType": "Observation", "id": "seg-1", "status": "final", "effectiveDateTime": "2026-11-01",
+				"code":                 map[string]any{"text": "Population segment"},
+				"valueCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "https://record.example/segment", "code": code}}}}}}})
+	}))
+	t.Cleanup(rec.Close)
+	st := stores[0].open(t)
+	cs, err := snomed.Shipped()
+	require.NoError(t, err)
+	term, err := snomed.New(cs, snomed.Options{})
+	require.NoError(t, err)
+	client, err := carerecord.New(carerecord.Config{BaseURL: rec.URL + "/fhir", ConceptMap: "care-record-need-groups",
+		Now: func() time.Time { return nvNow }}, st, term)
+	require.NoError(t, err)
+	g := newNavGateway(t, st, nvOptions{needs: client})
+	cm, err := fhir.ResourceFromObject(map[string]any{"resourceType": "ConceptMap", "id": "care-record-need-groups", "status": "active",
+		"url": nvBase + "/ConceptMap/care-record-need-groups", "group": []any{map[string]any{"source": "https://record.example/segment",
+			"target": nvBase + "/CodeSystem/patient-need-group", "element": []any{
+				map[string]any{"code": "A", "target": []any{map[string]any{"code": "3", "equivalence": "equivalent"}}},
+				map[string]any{"code": "H", "target": []any{map[string]any{"code": "11", "equivalence": "equivalent"}}}}}}})
+	require.NoError(t, err)
+	_, err = st.Create(context.Background(), cm)
+	require.NoError(t, err)
+	return g, calls
+}
+
+// A record that never answers: the lookup gives up at its timeout and the
+// navigation completes with the warning.
+func TestNavigateWithTheSharedCareRecordSlow(t *testing.T) {
+	var calls atomic.Int64
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	st := stores[0].open(t)
+	cs, err := snomed.Shipped()
+	require.NoError(t, err)
+	term, err := snomed.New(cs, snomed.Options{})
+	require.NoError(t, err)
+	client, err := carerecord.New(carerecord.Config{BaseURL: slow.URL + "/fhir", ConceptMap: "care-record-need-groups",
+		Timeout: 2 * time.Second, AttemptTimeout: 100 * time.Millisecond, Backoff: time.Millisecond,
+		Now: func() time.Time { return nvNow }}, st, term)
+	require.NoError(t, err)
+	g := newNavGateway(t, st, nvOptions{needs: client})
+	nav := nvNavigator("expert", "Y99999")
+	dur := 2.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	res := nvNavigate(t, g, nav, id, nil)
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Contains(t, res.issueText(), "need group is unavailable")
+	assert.Contains(t, res.issueText(), "deadline exceeded")
+	assert.EqualValues(t, 3, calls.Load(), "each attempt times out; one try and two retries")
+}

@@ -1,0 +1,244 @@
+package clinicalsystem
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// Config tunes the workers; zero values take the defaults.
+type Config struct {
+	// Workers is how many goroutines deliver (default 2).
+	Workers int
+	// Timeout bounds one HTTP attempt (default 10s).
+	Timeout time.Duration
+	// Backoff is the retry schedule and attempt limit
+	// (store.DefaultBackoff).
+	Backoff store.Backoff
+	// Batch is how many deliveries a worker claims at once (default 8).
+	Batch int
+	// Poll is how long an idle worker waits before looking again
+	// (default 200ms).
+	Poll time.Duration
+	// Lease is how long a claim is a worker's alone (default 2×Timeout +
+	// 5s: an attempt is bounded by Timeout, recording its result by 5s). A worker that dies mid-delivery leaves its claims to others
+	// once the lease runs out; it must outlast an attempt, or a slow send
+	// could be made twice.
+	Lease time.Duration
+	// Client sends the requests (default: a client of its own; its
+	// Timeout is not relied on, each attempt has a context deadline).
+	Client *http.Client
+	Log    *slog.Logger
+	// Now is the clock of the schedule (default time.Now).
+	Now func() time.Time
+}
+
+// Deliverer drains the outbox into the practices' clinical systems.
+type Deliverer struct {
+	st  store.Store
+	ob  store.Outbox
+	cfg Config
+}
+
+// New makes a Deliverer; st finds the Endpoints, ob is the outbox (the
+// same store, in practice).
+func New(st store.Store, ob store.Outbox, cfg Config) *Deliverer {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Backoff == (store.Backoff{}) {
+		cfg.Backoff = store.DefaultBackoff
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 8
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2*cfg.Timeout + 5*time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: cfg.Workers * cfg.Batch,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second,
+		}}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Deliverer{st: st, ob: ob, cfg: cfg}
+}
+
+// Run runs the workers until ctx ends, then waits for them: a send in
+// progress is abandoned (its delivery is due again at once, so another
+// process or the next start sends it).
+func (d *Deliverer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range d.cfg.Workers {
+		wg.Go(func() { d.work(ctx) })
+	}
+	wg.Wait()
+}
+
+func (d *Deliverer) work(ctx context.Context) {
+	for ctx.Err() == nil {
+		batch, err := d.ob.Claim(ctx, d.cfg.Now(), d.cfg.Batch, d.cfg.Lease)
+		if err != nil && ctx.Err() == nil {
+			d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery claim failed", slog.String("error", err.Error()))
+		}
+		for i, dl := range batch {
+			if ctx.Err() != nil {
+				// Give the rest back rather than wait out their lease.
+				for _, rest := range batch[i:] {
+					d.finish(rest, "not sent: the gateway stopped", d.cfg.Now(), false)
+				}
+				return
+			}
+			d.deliver(ctx, dl)
+		}
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(d.cfg.Poll):
+			}
+		}
+	}
+}
+
+// outcome of one attempt.
+type outcome int
+
+const (
+	delivered outcome = iota
+	retry
+	dead
+)
+
+func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) {
+	log := d.cfg.Log.With(slog.Int64("delivery", dl.ID), slog.String("task", dl.TaskID), slog.Int64("seq", dl.Seq),
+		slog.String("practice", dl.Endpoint), slog.Int("attempt", dl.Attempts))
+	res, cause, wait := d.attempt(ctx, dl)
+	now := d.cfg.Now()
+	switch {
+	case res == delivered:
+		if ok, err := d.ob.MarkDelivered(context.WithoutCancel(ctx), dl, now); err != nil {
+			log.Error("delivery: recording success failed", slog.String("error", err.Error()))
+		} else if !ok {
+			log.Warn("delivery: claim lost before success was recorded (lease too short?)")
+		} else {
+			log.Info("delivered")
+		}
+		return
+	case ctx.Err() != nil:
+		d.finish(dl, "not sent: the gateway stopped", now, false)
+		return
+	case res == dead:
+		log.Warn("delivery refused: dead letter", slog.String("cause", firstLine(cause)))
+		d.finish(dl, cause, now, true)
+		return
+	}
+	after, give := d.cfg.Backoff.After(dl.Attempts)
+	if give {
+		log.Warn("delivery failed: attempts exhausted, dead letter", slog.String("cause", firstLine(cause)))
+		d.finish(dl, fmt.Sprintf("gave up after %d attempts: %s", dl.Attempts, cause), now, true)
+		return
+	}
+	after = max(after, wait)
+	log.Info("delivery failed: will retry", slog.String("cause", firstLine(cause)), slog.Duration("after", after))
+	d.finish(dl, cause, now.Add(after), false)
+}
+
+// finish records a failure, outside ctx's cancellation: stopping must
+// still give the delivery back.
+func (d *Deliverer) finish(dl store.Delivery, cause string, retryAt time.Time, isDead bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := d.ob.MarkFailed(ctx, dl, cause, retryAt, isDead); err != nil {
+		d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery: recording failure failed", slog.Int64("delivery", dl.ID), slog.String("error", err.Error()))
+	}
+}
+
+// maxKeptBody caps the OperationOutcome kept in last_error.
+const maxKeptBody = 4096
+
+// attempt sends dl once. cause never holds the payload; for a refusal it
+// holds the receiver's answer (an OperationOutcome, by the FHIR spec),
+// which is kept in the outbox for the dead-letter listing, never logged.
+func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) (outcome, string, time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	ep, err := EndpointFor(ctx, d.st, dl.Endpoint)
+	var none *errNoEndpoint
+	if errors.As(err, &none) {
+		return dead, none.msg, 0
+	}
+	if err != nil {
+		return retry, "finding the endpoint: " + err.Error(), 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.Address, bytes.NewReader(dl.Payload))
+	if err != nil {
+		return dead, fmt.Sprintf("Endpoint/%s: bad address: %v", ep.ID, err), 0
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set("Accept", "application/fhir+json")
+	req.Header.Set("X-Request-ID", fmt.Sprintf("signpost-delivery-%d-%d", dl.ID, dl.Attempts))
+	for _, h := range ep.Headers {
+		req.Header.Set(h[0], h[1])
+	}
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return retry, fmt.Sprintf("Endpoint/%s: no answer within %s", ep.ID, d.cfg.Timeout), 0
+		}
+		return retry, fmt.Sprintf("Endpoint/%s: %v", ep.ID, err), 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxKeptBody+1))
+	code := resp.StatusCode
+	switch {
+	case code >= 200 && code < 300:
+		return delivered, "", 0
+	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
+		return retry, fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code), retryAfter(resp.Header.Get("Retry-After"))
+	default:
+		cause := fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code)
+		if len(body) > 0 && len(body) <= maxKeptBody && strings.Contains(string(body), "OperationOutcome") {
+			cause += "\n" + string(body)
+		}
+		return dead, cause, 0
+	}
+}
+
+// retryAfter reads a Retry-After in seconds (a date form is ignored: the
+// backoff applies), capped at an hour.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Hour)
+}
+
+// firstLine keeps a cause's summary for logs: the receiver's body, kept
+// on the lines after it, may echo patient data.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,29 @@
+// Package clinicalsystem delivers navigation outcomes to the practices'
+// clinical systems: it builds the transaction Bundle a decision is sent as
+// (OutcomeBundle), finds where a practice's system listens (its FHIR
+// Endpoint), and runs the workers that drain the delivery outbox
+// (Deliverer).
+//
+// Delivery is at least once; the Bundle is idempotent at the receiver
+// (conditional creates on business identifiers, a conditional update of
+// the Task by identifier), so a repeated send applies once. One Task's
+// deliveries go in order, one at a time (see store.Outbox). Workers are
+// goroutines of their own with their own timeouts, so a slow or dead
+// receiver never holds up the API; several gateway processes share one
+// outbox (PostgreSQL FOR UPDATE SKIP LOCKED) without sending twice while a
+// claim's lease runs.
+//
+// Where a practice listens: the Organization with the practice's ODS code
+// (https://fhir.nhs.uk/Id/ods-organization-code) lists Endpoints in
+// Organization.endpoint; the first active one whose connectionType is
+// hl7-fhir-rest (or that has none) is used. Endpoint.address is the FHIR
+// base the Bundle is POSTed to. Authentication, for now, is a header
+// entry of the Endpoint ("Authorization: Bearer <token>"); every
+// "Name: value" entry of Endpoint.header is sent. A practice with no such
+// Endpoint is not an error at decision time: the delivery is enqueued and
+// the worker dead-letters it with "no endpoint", from where $redeliver
+// sends it once the Endpoint exists.
+//
+// This package talks to the store and to HTTP; it must not import Gin or
+// the gateway package (the gateway imports it).
+package clinicalsystem

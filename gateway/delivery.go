@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+)
+
+// Outcome delivery, the API side. Every committed $navigate decision is
+// enqueued in the decision's own transaction (always, whether or not the
+// practice has an Endpoint yet: a practice without one gets a clean dead
+// letter "no endpoint", re-sendable once the Endpoint exists, so no
+// decision is lost to configuration order). The workers are
+// clinicalsystem.Deliverer, started by the command.
+//
+// Delivery state is visible through operations, not on the Task: writing
+// it to the Task would make a new Task version per attempt, racing the
+// If-Match of navigators and tripping the Task state machine.
+//
+//	GET  [base]/Task/{id}/$delivery-status   the Task's deliveries
+//	GET  [base]/$dead-letters                dead deliveries of the caller's practices
+//	POST [base]/$redeliver  task=<id> [delivery=<n>]   requeue dead ones
+
+// RegisterDelivery makes $navigate enqueue its decisions into ob and
+// serves the delivery operations. Call once, before Handler.
+func (s *Server) RegisterDelivery(ob store.Outbox) {
+	s.outbox = ob
+	base := s.opts.CanonicalBase + "/OperationDefinition/"
+	s.RegisterOperation(Operation{Name: "delivery-status", Level: InstanceLevel, Type: "Task", Definition: base + "Task-delivery-status",
+		Idempotent: true, Permissions: []Permission{{"Task", auth.Read}}, Run: s.deliveryStatus})
+	s.RegisterOperation(Operation{Name: "dead-letters", Level: SystemLevel, Definition: base + "dead-letters",
+		Idempotent: true, Permissions: []Permission{{"Task", auth.Read}}, Run: s.deadLetters})
+	s.RegisterOperation(Operation{Name: "redeliver", Level: SystemLevel, Definition: base + "redeliver",
+		Permissions: []Permission{{"Task", auth.Update}}, Run: s.redeliver})
+}
+
+// enqueueOutcome writes the delivery of a committed decision, in the
+// decision's transaction: the Task, the allocation, its Provenance, the
+// earlier allocation it revoked and the need-group Observations the
+// allocation references.
+func (s *Server) enqueueOutcome(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
+	if s.outbox == nil {
+		return nil
+	}
+	var alloc struct {
+		ID             string `json:"id"`
+		SupportingInfo []struct {
+			Reference string `json:"reference"`
+		} `json:"supportingInfo"`
+	}
+	if err := json.Unmarshal(written["allocation"], &alloc); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	others := [][]byte{written["allocation"], written["provenance"], written["revoked"]}
+	for _, si := range alloc.SupportingInfo {
+		typ, id := navSplitRef(si.Reference)
+		if typ != "Observation" {
+			continue
+		}
+		v, err := tx.Read(ctx, typ, id)
+		if err != nil {
+			// A need group the caller may not read is left out; the
+			// allocation still names it.
+			if _, ok := fhir.AsError(err); ok {
+				continue
+			}
+			return err
+		}
+		others = append(others, v.Body)
+	}
+	payload, err := clinicalsystem.OutcomeBundle(s.opts.CanonicalBase, written["task"], others...)
+	if err != nil {
+		return err
+	}
+	var task struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(written["task"], &task); err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	if practice == "" {
+		practice = "(none)"
+	}
+	return tx.Enqueue(ctx, store.Delivery{Endpoint: practice, TaskID: task.ID, Payload: payload})
+}
+
+// deliveryParts renders deliveries as Parameters parts.
+func deliveryParts(ds []store.Delivery) []any {
+	out := make([]any, 0, len(ds))
+	for _, d := range ds {
+		parts := []any{
+			map[string]any{"name": "id", "valueString": strconv.FormatInt(d.ID, 10)},
+			map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + d.TaskID}},
+			map[string]any{"name": "seq", "valueInteger": d.Seq},
+			map[string]any{"name": "practice", "valueString": d.Endpoint},
+			map[string]any{"name": "status", "valueCode": string(d.Status)},
+			map[string]any{"name": "attempts", "valueInteger": d.Attempts},
+			map[string]any{"name": "created", "valueInstant": d.CreatedAt.UTC().Format(fhir.InstantFormat)},
+		}
+		switch d.Status {
+		case store.DeliveryDelivered:
+			parts = append(parts, map[string]any{"name": "delivered", "valueInstant": d.DeliveredAt.UTC().Format(fhir.InstantFormat)})
+		case store.DeliveryPending, store.DeliveryInFlight:
+			parts = append(parts, map[string]any{"name": "nextAttempt", "valueInstant": d.NextAttemptAt.UTC().Format(fhir.InstantFormat)})
+		}
+		if d.LastError != "" {
+			parts = append(parts, map[string]any{"name": "lastError", "valueString": d.LastError})
+		}
+		out = append(out, map[string]any{"name": "delivery", "part": parts})
+	}
+	return out
+}
+
+func parametersJSON(params []any) ([]byte, error) {
+	return json.Marshal(map[string]any{"resourceType": "Parameters", "parameter": params})
+}
+
+// deliveryStatus answers the Task's deliveries, to those who may read it.
+func (s *Server) deliveryStatus(ctx context.Context, in OperationInput) ([]byte, error) {
+	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Task", in.ID); err != nil {
+		return nil, err
+	}
+	ds, err := s.outbox.Deliveries(ctx, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return parametersJSON(deliveryParts(ds))
+}
+
+// deadLetters lists dead deliveries of the practices the caller acts for.
+func (s *Server) deadLetters(ctx context.Context, in OperationInput) ([]byte, error) {
+	ds, err := s.outbox.DeadLetters(ctx, 1000)
+	if err != nil {
+		return nil, err
+	}
+	kept := ds[:0]
+	for _, d := range ds {
+		if in.Principal.CanSeePractice(d.Endpoint) {
+			kept = append(kept, d)
+		}
+	}
+	return parametersJSON(deliveryParts(kept))
+}
+
+// redeliver requeues the dead deliveries of a Task the caller may read
+// (or just the one named by delivery).
+func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, error) {
+	taskID, _ := in.Params.String("task")
+	if taskID == "" {
+		return nil, fhir.Errorf(fhir.CodeRequired, "$redeliver needs the parameter task (a Task id)")
+	}
+	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Task", taskID); err != nil {
+		return nil, err
+	}
+	var only int64
+	if _, v, ok := in.Params.Value("delivery"); ok {
+		n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+		if err != nil {
+			return nil, fhir.Errorf(fhir.CodeValue, "delivery must be a delivery id (a number)")
+		}
+		only = n
+	}
+	ds, err := s.outbox.Deliveries(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	var requeued []store.Delivery
+	for _, d := range ds {
+		if d.Status != store.DeliveryDead || (only != 0 && d.ID != only) {
+			continue
+		}
+		now := time.Now()
+		if err := s.outbox.Requeue(ctx, d.ID, now); err != nil {
+			return nil, err
+		}
+		d.Status, d.Attempts, d.NextAttemptAt = store.DeliveryPending, 0, now
+		requeued = append(requeued, d)
+	}
+	if len(requeued) == 0 {
+		return nil, fhir.Errorf(fhir.CodeNotFound, "Task/%s has no dead delivery to send again", taskID)
+	}
+	return parametersJSON(deliveryParts(requeued))
+}
