@@ -19,6 +19,8 @@ type auditBatcher struct {
 	store store.Store
 	// maxBatch bounds one transaction.
 	maxBatch int
+	// observeBatch, when set, is told each batch's size (metrics).
+	observeBatch func(n int)
 
 	mu      sync.Mutex
 	pending []*auditJob
@@ -77,6 +79,9 @@ func (b *auditBatcher) run() {
 		jobs := b.pending[:n:n]
 		b.pending = b.pending[n:]
 		b.mu.Unlock()
+		if b.observeBatch != nil {
+			b.observeBatch(n)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), auditBatchTimeout)
 		err := b.commit(ctx, jobs)
 		cancel()

@@ -175,9 +175,12 @@ func TestOfficialExamplesAreLossless(t *testing.T) {
 				require.NoError(t, err)
 				sent := mustDecode(t, string(data))
 				typ := sent["resourceType"].(string)
-				if !registry.Serves(typ) {
+				if !registry.Serves(typ) || typ == "Subscription" {
 					// Bundles, Medications and the like are not resources the
 					// gateway stores; they still round-trip in the codec tests.
+					// Subscriptions are the gateway's to run: criteria on Task
+					// or ServiceRequest only, status set by the server (R4),
+					// so examples do not round-trip (subscription_test.go).
 					continue
 				}
 				id, _ := sent["id"].(string)

@@ -11,6 +11,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 )
 
 // Outcome delivery, the API side. Every committed $navigate decision is
@@ -27,6 +28,7 @@ import (
 //	GET  [base]/Task/{id}/$delivery-status   the Task's deliveries
 //	GET  [base]/$dead-letters                dead deliveries of the caller's practices
 //	POST [base]/$redeliver  task=<id> [delivery=<n>]   requeue dead ones
+//	POST [base]/$redeliver  subscription=<id>          a Subscription's (subscription.go)
 
 // RegisterDelivery makes $navigate enqueue its decisions into ob and
 // serves the delivery operations. Call once, before Handler.
@@ -88,7 +90,7 @@ func (s *Server) enqueueOutcome(ctx context.Context, tx store.Tx, practice strin
 	if practice == "" {
 		practice = "(none)"
 	}
-	return tx.Enqueue(ctx, store.Delivery{Endpoint: practice, TaskID: task.ID, Payload: payload})
+	return tx.Enqueue(ctx, store.Delivery{Endpoint: practice, TaskID: task.ID, Payload: payload, RequestID: requestid.FromContext(ctx)})
 }
 
 // deliveryParts renders deliveries as Parameters parts.
@@ -97,7 +99,7 @@ func deliveryParts(ds []store.Delivery) []any {
 	for _, d := range ds {
 		parts := []any{
 			map[string]any{"name": "id", "valueString": strconv.FormatInt(d.ID, 10)},
-			map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + d.TaskID}},
+			deliveryKeyPart(d.TaskID),
 			map[string]any{"name": "seq", "valueInteger": d.Seq},
 			map[string]any{"name": "practice", "valueString": d.Endpoint},
 			map[string]any{"name": "status", "valueCode": string(d.Status)},
@@ -153,8 +155,11 @@ func (s *Server) deadLetters(ctx context.Context, in OperationInput) ([]byte, er
 // (or just the one named by delivery).
 func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, error) {
 	taskID, _ := in.Params.String("task")
+	if sub, _ := in.Params.String("subscription"); sub != "" && taskID == "" {
+		return s.redeliverSubscription(ctx, in, sub)
+	}
 	if taskID == "" {
-		return nil, fhir.Errorf(fhir.CodeRequired, "$redeliver needs the parameter task (a Task id)")
+		return nil, fhir.Errorf(fhir.CodeRequired, "$redeliver needs the parameter task (a Task id) or subscription (a Subscription id)")
 	}
 	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Task", taskID); err != nil {
 		return nil, err

@@ -25,6 +25,14 @@
 // id. They never carry a resource body, a query string or a token: all
 // three hold patient data or secrets.
 //
+// Observability (metrics.go): Prometheus metrics in a registry of each
+// Server's own, by FHIR interaction and served type only (never ids or
+// query values); the delivery workers and the care record client report
+// through Observer interfaces they declare, which Metrics implements. The
+// request id (package requestid) is put in the request's context, so it is
+// on every log line written with it, on the care record pull and, through
+// the outbox row, on the delivery to the clinical system.
+//
 // This package imports auth, fhir, fhir/search, fhir/store, mapping and
 // snomed; never pgx, a database driver or go-oidc directly.
 package gateway

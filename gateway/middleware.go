@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,31 +11,38 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 )
 
 const (
 	requestIDKey = "signpost.request_id"
 	logTypeKey   = "signpost.type"
 	logIDKey     = "signpost.id"
+	// interactionKey is the FHIR interaction the request was routed to,
+	// the metrics' label.
+	interactionKey = "signpost.interaction"
 )
 
 func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 
-// requestLog gives every request an id (kept from X-Request-Id when the
-// caller sent a sane one) and logs one line when it ends. The line has the
-// route path and resource type/id, never the query string or body.
+// requestLog gives every request an id (kept from X-Request-ID, else
+// X-Correlation-ID, when the caller sent a sane one), puts it in the
+// request's context (so every log line and outbound call made for the
+// request carries it: see package requestid) and logs one line when it
+// ends. The line has the route path and resource type/id, never the query
+// string or body. It also records the request's metrics.
 func (s *Server) requestLog(c *gin.Context) {
-	id := c.GetHeader("X-Request-Id")
-	if id == "" || len(id) > 128 || !fhir.ValidID(id) {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		id = hex.EncodeToString(b[:])
+	id := requestid.FromHeader(c.Request.Header)
+	if id == "" {
+		id = requestid.New()
 	}
 	c.Set(requestIDKey, id)
+	c.Request = c.Request.WithContext(requestid.NewContext(c.Request.Context(), id))
 	c.Header("X-Request-Id", id)
 	start := time.Now()
 	c.Next()
 	status := c.Writer.Status()
+	s.metrics.observeRequest(c.GetString(interactionKey), s.metricType(c.GetString(logTypeKey)), status, time.Since(start))
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError

@@ -162,9 +162,10 @@ func auditIf(req *request, subtype, action string) *auditEntry {
 // atomic anyway (conditional interactions); any other write is a single
 // store call, its own transaction, with no extra round trip. fn may run
 // more than once (a retried transaction): retry tells it to start from a
-// copy of what it was given.
+// copy of what it was given. A Subscription write is atomic: its
+// handshake is enqueued with it (subscription.go).
 func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry bool) (result, error)) (result, error) {
-	if req.audit == nil && !atomic {
+	if req.audit == nil && !atomic && req.typ != "Subscription" {
 		return fn(s.guard(req.principal, s.store), false)
 	}
 	var out result

@@ -15,6 +15,7 @@ import (
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -56,6 +57,10 @@ type Options struct {
 	// whose X-Forwarded-For is believed for the client's IP (audit and
 	// rate limiting). Empty: none; the TCP peer is the client.
 	TrustedProxies []string
+	// ServeMetrics serves GET /metrics (Prometheus) on Handler, without
+	// authentication. Off, the metrics are served only where the caller
+	// mounts MetricsHandler (cmd/signpost: SIGNPOST_METRICS_ADDR).
+	ServeMetrics bool
 }
 
 // Server serves the FHIR REST API.
@@ -75,6 +80,8 @@ type Server struct {
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
+	// metrics are the Prometheus metrics (metrics.go).
+	metrics *Metrics
 }
 
 // New builds a Server; it panics only on a programming error (no store).
@@ -111,9 +118,14 @@ func New(opts Options) *Server {
 	if v, ok := opts.Verifier.(*auth.Verifier); ok && v == nil {
 		opts.Verifier = nil // a typed nil is development mode too
 	}
-	return &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
+	// Log lines written with a request's context name its request id.
+	opts.Logger = slog.New(requestid.NewLogHandler(opts.Logger.Handler()))
+	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
 		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst),
 		audits: &auditBatcher{store: opts.Store, maxBatch: 128}}
+	s.metrics = newMetrics(s)
+	s.audits.observeBatch = func(n int) { s.metrics.auditBatch.Observe(float64(n)) }
+	return s
 }
 
 // DefaultCanonicalBase is the canonical base of the local code systems
@@ -144,6 +156,9 @@ func (s *Server) Handler() http.Handler {
 		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
 	})
 	e.GET("/readyz", s.ready)
+	if s.opts.ServeMetrics {
+		e.GET("/metrics", gin.WrapH(s.MetricsHandler()))
+	}
 	e.Any("/.well-known/smart-configuration", s.smartConfiguration)
 	e.Any("/fhir", s.fhirRoute)
 	e.Any("/fhir/*path", s.fhirRoute)
@@ -190,6 +205,8 @@ type request struct {
 	// data (nil otherwise); audited is set once it has been recorded.
 	audit   *auditEntry
 	audited bool
+	// interaction names the FHIR interaction for the metrics.
+	interaction string
 }
 
 // response is what a handler produces; the wrapper writes it.
@@ -220,6 +237,8 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		clientIP:  c.ClientIP(),
 		requestID: requestID(c),
 	}
+	req.interaction = interactionOf(req.method, segs)
+	c.Set(interactionKey, req.interaction)
 	if !isPublic(segs) {
 		p, challenge, err := s.authenticate(c)
 		if err != nil {
@@ -270,6 +289,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		resp, err = h(req)
 	}
 	c.Set(logTypeKey, req.typ)
+	c.Set(interactionKey, req.interaction)
 	c.Set(logIDKey, req.id)
 	if err != nil {
 		if req.audit != nil && !req.audited {

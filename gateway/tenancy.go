@@ -49,6 +49,12 @@ import (
 // All of this lives in tenantTx, a store.Tx that every interaction runs
 // on, so REST requests, conditional interactions, PATCH and each entry of
 // a batch or transaction get the same rules from one place.
+//
+// Subscription follows the same rules (practiceOwned), though not patient
+// data: it belongs to the practice of its creator, whose resources alone
+// it may match, and its channel may hold secrets. tenantTx is also where
+// writes reach the Subscriptions (afterWrite, subscription.go), inside
+// the write's transaction.
 
 // odsSystem is the identifier system of ODS organisation codes.
 const odsSystem = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -58,7 +64,7 @@ func (s *Server) practiceSystem() string { return s.opts.CanonicalBase + "/CodeS
 
 // restricted reports whether p's view of typ is bounded by tenancy.
 func restricted(p *auth.Principal, typ string) bool {
-	return auth.IsPatientLinked(typ) && !p.Dev && !p.AllPractices
+	return practiceOwned(typ) && !p.Dev && !p.AllPractices
 }
 
 // metaSecurity is the part of a stored body tenancy reads.
@@ -355,12 +361,16 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 	if err := t.checkWrite(ctx, r, nil, nil); err != nil {
 		return store.WriteResult{}, err
 	}
-	return t.tx.Create(ctx, r)
+	res, err := t.tx.Create(ctx, r)
+	if err != nil {
+		return res, err
+	}
+	return t.afterWrite(ctx, res)
 }
 
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
 	typ := r.Type()
-	if !auth.IsPatientLinked(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
+	if !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
 		return t.tx.Update(ctx, r, pre)
 	}
 	stored, storedBody, err := t.current(ctx, typ, r.ID())
@@ -370,13 +380,18 @@ func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Preco
 	if err := t.checkWrite(ctx, r, stored, storedBody); err != nil {
 		return store.WriteResult{}, err
 	}
-	return t.tx.Update(ctx, r, pre)
+	res, err := t.tx.Update(ctx, r, pre)
+	if err != nil {
+		return res, err
+	}
+	return t.afterWrite(ctx, res)
 }
 
 func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	if !auth.IsPatientLinked(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
+	if !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
 		return t.tx.Delete(ctx, typ, id, pre)
 	}
+	var matches []subscriptionMatch
 	v, err := t.tx.Read(ctx, typ, id)
 	switch {
 	case err == nil:
@@ -384,6 +399,12 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 			return store.WriteResult{}, fhir.NotFound(typ, id)
 		}
 		t.practices = t.s.practicesOf(v.Body)
+		if len(t.practices) > 0 {
+			// A deletion notifies whom the version it deletes matches.
+			if matches, err = t.s.matchingSubscriptions(ctx, t.tx, t.practices[0], typ, id); err != nil {
+				return store.WriteResult{}, err
+			}
+		}
 		if auth.IsDirectoryType(typ) {
 			if err := t.checkPublisher(ctx, typ, v.Body, "delete"); err != nil {
 				return store.WriteResult{}, err
@@ -395,7 +416,11 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 	default:
 		return store.WriteResult{}, err
 	}
-	return t.tx.Delete(ctx, typ, id, pre)
+	res, err := t.tx.Delete(ctx, typ, id, pre)
+	if err != nil || len(matches) == 0 || res.Version.VersionID == 0 {
+		return res, err
+	}
+	return res, t.s.notifySubscriptions(ctx, t.tx, t.practices[0], res, matches)
 }
 
 // current reads what an update replaces: the practices of the stored
@@ -428,7 +453,12 @@ func (t *tenantTx) current(ctx context.Context, typ, id string) ([]string, []byt
 // patient-linked types, the publisher's scope for directory types.
 func (t *tenantTx) checkWrite(ctx context.Context, r *fhir.Resource, stored []string, storedBody []byte) error {
 	typ := r.Type()
-	if auth.IsPatientLinked(typ) {
+	if typ == "Subscription" {
+		if err := checkSubscription(r); err != nil {
+			return err
+		}
+	}
+	if practiceOwned(typ) {
 		code, err := t.s.stampPractice(t.p, r, stored)
 		t.practices = nil
 		if code != "" {

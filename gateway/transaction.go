@@ -148,6 +148,7 @@ func (s *Server) bundle(req *request) (*response, error) {
 	if kind != "transaction" && kind != "batch" {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "Bundle.type %q is not processed here: send a transaction or a batch", kind).At("Bundle.type").WithStatus(http.StatusBadRequest)
 	}
+	req.interaction = kind
 	raw, present := obj["entry"]
 	list, ok := raw.([]any)
 	if present && !ok {

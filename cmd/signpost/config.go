@@ -22,15 +22,17 @@ import (
 // from an environment variable, which a flag of the same meaning
 // overrides; secrets also have a _FILE variant.
 type config struct {
-	Addr            string
-	DataDir         string
-	DatabaseURL     string
-	PublicURL       string
-	MaxBodyBytes    int64
-	RequestTimeout  time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
-	LogFormat       string
+	Addr         string
+	DataDir      string
+	DatabaseURL  string
+	PublicURL    string
+	MaxBodyBytes int64
+	// MaxBundleEntries bounds the entries of one batch or transaction.
+	MaxBundleEntries int
+	RequestTimeout   time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         slog.Level
+	LogFormat        string
 	// CanonicalBase is the base of the local code systems' URLs.
 	CanonicalBase string
 	// SnomedRF2Dir, when set, replaces the shipped SNOMED CT subset with
@@ -72,6 +74,10 @@ type config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed.
 	TrustedProxies []string
+	// MetricsAddr, when set, is a listen address of its own serving only
+	// GET /metrics (Prometheus), for a scraper on a network API clients
+	// do not reach. Development mode also serves /metrics on Addr.
+	MetricsAddr string
 }
 
 // Defaults of the rate limit with an issuer configured: generous for one
@@ -104,6 +110,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	dbURL := fs.String("database-url", "", "postgres:// URL; switches to PostgreSQL (DATABASE_URL, DATABASE_URL_FILE)")
 	public := fs.String("public-url", env("SIGNPOST_PUBLIC_URL", ""), "FHIR base URL as clients see it (SIGNPOST_PUBLIC_URL); default derived from each request")
 	maxBody := fs.String("max-body-bytes", env("SIGNPOST_MAX_BODY_BYTES", "10485760"), "largest request body accepted (SIGNPOST_MAX_BODY_BYTES)")
+	maxEntries := fs.String("max-bundle-entries", env("SIGNPOST_MAX_BUNDLE_ENTRIES", "1000"), "most entries of one batch or transaction (SIGNPOST_MAX_BUNDLE_ENTRIES)")
 	reqTimeout := fs.String("request-timeout", env("SIGNPOST_REQUEST_TIMEOUT", "30s"), "deadline of every request (SIGNPOST_REQUEST_TIMEOUT)")
 	deliveryWorkers := fs.String("delivery-workers", env("SIGNPOST_DELIVERY_WORKERS", "2"), "outcome delivery workers in this process, 0 for none (SIGNPOST_DELIVERY_WORKERS)")
 	deliveryAttempts := fs.String("delivery-max-attempts", env("SIGNPOST_DELIVERY_MAX_ATTEMPTS", strconv.Itoa(store.DefaultBackoff.MaxAttempts)), "attempts before an outcome delivery is a dead letter (SIGNPOST_DELIVERY_MAX_ATTEMPTS)")
@@ -130,6 +137,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	proxies := fs.String("trusted-proxies", env("SIGNPOST_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (SIGNPOST_TRUSTED_PROXIES)")
 	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
+	metricsAddr := fs.String("metrics-addr", env("SIGNPOST_METRICS_ADDR", ""), "listen address serving only GET /metrics, for the Prometheus scraper (SIGNPOST_METRICS_ADDR); empty: none (development mode serves /metrics on the API address)")
 	careRecord := careRecordFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
@@ -166,6 +174,9 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.MaxBodyBytes, err = strconv.ParseInt(*maxBody, 10, 64); err != nil || c.MaxBodyBytes < 1024 {
 		return c, usageErr("SIGNPOST_MAX_BODY_BYTES %q must be an integer of at least 1024", *maxBody)
+	}
+	if c.MaxBundleEntries, err = strconv.Atoi(*maxEntries); err != nil || c.MaxBundleEntries < 1 {
+		return c, usageErr("SIGNPOST_MAX_BUNDLE_ENTRIES %q must be a positive integer", *maxEntries)
 	}
 	if c.RequestTimeout, err = positiveDuration("SIGNPOST_REQUEST_TIMEOUT", *reqTimeout); err != nil {
 		return c, err
@@ -257,6 +268,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	if c.RateBurst, err = strconv.Atoi(*rateBurst); err != nil || c.RateBurst < 1 {
 		return c, usageErr("SIGNPOST_RATE_BURST %q must be a positive integer", *rateBurst)
+	}
+	if c.MetricsAddr = *metricsAddr; c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return c, usageErr("SIGNPOST_METRICS_ADDR %q is not host:port", c.MetricsAddr)
+		}
+		if c.MetricsAddr == c.Addr {
+			return c, usageErr("SIGNPOST_METRICS_ADDR must differ from SIGNPOST_ADDR")
+		}
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -29,6 +29,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -78,10 +79,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func newLogger(c config, w io.Writer) *slog.Logger {
 	o := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, o)
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, o))
+		h = slog.NewTextHandler(w, o)
 	}
-	return slog.New(slog.NewJSONHandler(w, o))
+	// Lines logged with a request's context (the gateway's, the care
+	// record client's) carry its request_id.
+	return slog.New(requestid.NewLogHandler(h))
 }
 
 // openStore opens PostgreSQL when a URL is configured, else the embedded
@@ -132,20 +136,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 	opts := gateway.Options{
-		Store:          st,
-		Logger:         log,
-		PublicBase:     c.PublicURL,
-		MaxBodyBytes:   c.MaxBodyBytes,
-		RequestTimeout: c.RequestTimeout,
-		Version:        version,
-		CanonicalBase:  c.CanonicalBase,
-		RateLimit:      c.RateLimit,
-		RateBurst:      c.RateBurst,
-		TrustedProxies: c.TrustedProxies,
+		Store:            st,
+		Logger:           log,
+		PublicBase:       c.PublicURL,
+		MaxBodyBytes:     c.MaxBodyBytes,
+		MaxBundleEntries: c.MaxBundleEntries,
+		RequestTimeout:   c.RequestTimeout,
+		Version:          version,
+		CanonicalBase:    c.CanonicalBase,
+		RateLimit:        c.RateLimit,
+		RateBurst:        c.RateBurst,
+		TrustedProxies:   c.TrustedProxies,
 	}
 	if verifier != nil {
 		opts.Verifier = verifier
 	}
+	// Development mode listens on loopback only, so /metrics is served
+	// beside the API; otherwise only on SIGNPOST_METRICS_ADDR.
+	opts.ServeMetrics = verifier == nil
 	srv := gateway.New(opts)
 	term, err := setUpTerminology(ctx, c, st, srv, log)
 	if err != nil {
@@ -163,7 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		client, err := carerecord.New(carerecord.Config{BaseURL: cr.URL, Token: cr.Token, TokenURL: cr.TokenURL,
 			ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, Scope: cr.Scope, Query: cr.Query,
 			ConceptMap: cr.ConceptMap, MaxAge: cr.MaxAge, Timeout: cr.Timeout,
-			Logger: log.With("component", "care-record")}, st, term)
+			Logger: log.With("component", "care-record"), Observer: srv.Metrics()}, st, term)
 		if err != nil {
 			return fmt.Errorf("shared care record: %w", err)
 		}
@@ -186,7 +194,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			backoff := store.DefaultBackoff
 			backoff.MaxAttempts = c.DeliveryMaxAttempts
 			d := clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: c.DeliveryWorkers, Timeout: c.DeliveryTimeout,
-				Backoff: backoff, Log: log.With("component", "delivery")})
+				Backoff: backoff, Log: log.With("component", "delivery"), Observer: srv.Metrics()})
 			deliveries.Go(func() { d.Run(dctx) })
 		}
 	}
@@ -212,8 +220,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version,
 		"oidc_issuers", c.OIDCIssuers, "development_mode", verifier == nil)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if c.MetricsAddr != "" {
+		ms, err := serveMetrics(c.MetricsAddr, srv, log, errc)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -227,6 +242,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves GET /metrics alone on addr, for the Prometheus
+// scraper; a failure of the listener after start goes to errc.
+func serveMetrics(addr string, srv *gateway.Server, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (metrics): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", srv.MetricsHandler())
+	ms := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	go func() {
+		if err := ms.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("metrics: %w", err)
+		}
+	}()
+	return ms, nil
 }
 
 // newVerifier builds the token verifier of the configured issuers. An

@@ -39,6 +39,20 @@ type Delivery struct {
 	LastError     string
 	CreatedAt     time.Time
 	DeliveredAt   time.Time
+	// RequestID is the id of the API request that enqueued it ("" for
+	// none), forwarded to the receiver so logs on both sides join up.
+	RequestID string
+}
+
+// OutboxStats summarises the outbox for monitoring.
+type OutboxStats struct {
+	// Depth counts the deliveries not delivered, by status (pending,
+	// in-flight, dead); delivered ones are not counted (the delivery
+	// counters do that without a scan of the whole history).
+	Depth map[DeliveryStatus]int64
+	// OldestPending is when the oldest delivery still to be sent
+	// (pending or in flight) was enqueued; zero when there is none.
+	OldestPending time.Time
 }
 
 // Outbox is how delivery workers and the delivery operations use the

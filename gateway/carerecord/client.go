@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	// circuit's cool-down (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Observer is told about each pull (default: nobody).
+	Observer Observer
 }
 
 // DefaultQuery is the newest need-group Observation of the patient.
@@ -163,6 +166,9 @@ func New(cfg Config, st store.Store, term *snomed.Terminology) (*Client, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.Timeout}
@@ -222,9 +228,12 @@ func (c *Client) lookup(ctx context.Context, patient mapping.PatientRef, practic
 	}
 	ok, probe := c.breaker.allow()
 	if !ok {
+		c.cfg.Observer.CareRecordFailure(Reason(ErrCircuitOpen))
 		return mapping.NeedGroup{}, ErrCircuitOpen
 	}
+	started := time.Now()
 	rec, err := c.search(ctx, patient.NHSNumber)
+	c.cfg.Observer.CareRecordPull(time.Since(started), Reason(err))
 	// 4xx and unmappable answers come from a record that is up: they do
 	// not open the circuit.
 	c.breaker.record(err == nil || !errors.Is(err, ErrUnavailable))
@@ -240,6 +249,7 @@ func (c *Client) lookup(ctx context.Context, patient mapping.PatientRef, practic
 	}
 	code, err := c.translate(ctx, rec)
 	if err != nil {
+		c.cfg.Observer.CareRecordFailure(Reason(err))
 		return mapping.NeedGroup{}, err
 	}
 	ng := mapping.NeedGroup{Known: true, Code: code, Date: rec.date, Source: c.base}
@@ -316,6 +326,9 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/fhir+json")
+	// The id of the navigation request the pull is for (the first caller's,
+	// when lookups are coalesced).
+	requestid.Set(ctx, req)
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}

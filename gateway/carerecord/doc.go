@@ -19,6 +19,10 @@
 // failure is an error, which the navigation engine reports as a warning
 // while treating the need group as unknown, never as low.
 //
+// Each pull and failure is reported to Config.Observer (the gateway's
+// metrics; this package does not import Prometheus), and the request id
+// in the context is sent as X-Request-ID.
+//
 // This package must not import Gin or the gateway package: it is an
 // outbound adapter the gateway is given.
 package carerecord

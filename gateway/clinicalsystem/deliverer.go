@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 )
 
 // Config tunes the workers; zero values take the defaults.
@@ -41,6 +42,8 @@ type Config struct {
 	Log    *slog.Logger
 	// Now is the clock of the schedule (default time.Now).
 	Now func() time.Time
+	// Observer is told each attempt's outcome (default: nobody).
+	Observer Observer
 }
 
 // Deliverer drains the outbox into the practices' clinical systems.
@@ -83,6 +86,10 @@ func New(st store.Store, ob store.Outbox, cfg Config) *Deliverer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
+	}
+	ob = settlingOutbox{Outbox: ob, st: st, log: cfg.Log} // keeps Subscription.status true
 	return &Deliverer{st: st, ob: ob, cfg: cfg}
 }
 
@@ -134,10 +141,14 @@ const (
 func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) {
 	log := d.cfg.Log.With(slog.Int64("delivery", dl.ID), slog.String("task", dl.TaskID), slog.Int64("seq", dl.Seq),
 		slog.String("practice", dl.Endpoint), slog.Int("attempt", dl.Attempts))
+	if dl.RequestID != "" {
+		log = log.With(slog.String(requestid.LogKey, dl.RequestID))
+	}
 	res, cause, wait := d.attempt(ctx, dl)
 	now := d.cfg.Now()
 	switch {
 	case res == delivered:
+		d.cfg.Observer.DeliveryAttempt(OutcomeDelivered)
 		if ok, err := d.ob.MarkDelivered(context.WithoutCancel(ctx), dl, now); err != nil {
 			log.Error("delivery: recording success failed", slog.String("error", err.Error()))
 		} else if !ok {
@@ -150,17 +161,20 @@ func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) {
 		d.finish(dl, "not sent: the gateway stopped", now, false)
 		return
 	case res == dead:
+		d.cfg.Observer.DeliveryAttempt(OutcomeDead)
 		log.Warn("delivery refused: dead letter", slog.String("cause", firstLine(cause)))
 		d.finish(dl, cause, now, true)
 		return
 	}
 	after, give := d.cfg.Backoff.After(dl.Attempts)
 	if give {
+		d.cfg.Observer.DeliveryAttempt(OutcomeDead)
 		log.Warn("delivery failed: attempts exhausted, dead letter", slog.String("cause", firstLine(cause)))
 		d.finish(dl, fmt.Sprintf("gave up after %d attempts: %s", dl.Attempts, cause), now, true)
 		return
 	}
 	after = max(after, wait)
+	d.cfg.Observer.DeliveryAttempt(OutcomeRetry)
 	log.Info("delivery failed: will retry", slog.String("cause", firstLine(cause)), slog.Duration("after", after))
 	d.finish(dl, cause, now.Add(after), false)
 }
@@ -184,6 +198,9 @@ const maxKeptBody = 4096
 func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) (outcome, string, time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
+	if isSubscriptionDelivery(dl) {
+		return d.attemptSubscription(ctx, dl)
+	}
 	ep, err := EndpointFor(ctx, d.st, dl.Endpoint)
 	var none *errNoEndpoint
 	if errors.As(err, &none) {
@@ -198,7 +215,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) (outcome, st
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
-	req.Header.Set("X-Request-ID", fmt.Sprintf("signpost-delivery-%d-%d", dl.ID, dl.Attempts))
+	setRequestID(req, dl)
 	for _, h := range ep.Headers {
 		req.Header.Set(h[0], h[1])
 	}
@@ -241,4 +258,15 @@ func retryAfter(v string) time.Duration {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// setRequestID sends the id of the API request that made the delivery, so
+// the receiver's logs join the caller's and Signpost's; deliveries enqueued
+// without one get an id naming the delivery and attempt.
+func setRequestID(req *http.Request, dl store.Delivery) {
+	if dl.RequestID != "" {
+		req.Header.Set(requestid.Header, dl.RequestID)
+		return
+	}
+	req.Header.Set(requestid.Header, fmt.Sprintf("signpost-delivery-%d-%d", dl.ID, dl.Attempts))
 }

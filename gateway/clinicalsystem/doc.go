@@ -24,6 +24,10 @@
 // the worker dead-letters it with "no endpoint", from where $redeliver
 // sends it once the Endpoint exists.
 //
+// Each attempt's outcome is reported to Config.Observer (the gateway's
+// metrics), and a delivery's request id is sent as X-Request-ID; this
+// package does not import Prometheus.
+//
 // This package talks to the store and to HTTP; it must not import Gin or
 // the gateway package (the gateway imports it).
 package clinicalsystem

@@ -15,8 +15,8 @@ import (
 var _ store.Outbox = (*Store)(nil)
 
 const (
-	outboxColumns  = "id, endpoint_key, task_id, seq, payload::text, status, attempts, next_attempt_at, last_error, created_at, delivered_at"
-	claimedColumns = "outbox.id, outbox.endpoint_key, outbox.task_id, outbox.seq, outbox.payload::text, outbox.status, outbox.attempts, outbox.next_attempt_at, outbox.last_error, outbox.created_at, outbox.delivered_at"
+	outboxColumns  = "id, endpoint_key, task_id, seq, payload::text, status, attempts, next_attempt_at, last_error, created_at, delivered_at, request_id"
+	claimedColumns = "outbox.id, outbox.endpoint_key, outbox.task_id, outbox.seq, outbox.payload::text, outbox.status, outbox.attempts, outbox.next_attempt_at, outbox.last_error, outbox.created_at, outbox.delivered_at, outbox.request_id"
 )
 
 // Enqueue writes d in a transaction of its own; see tx.Enqueue.
@@ -39,9 +39,9 @@ func enqueue(ctx context.Context, db dbtx, d store.Delivery) error {
 		return fmt.Errorf("postgres: enqueue: %w", err)
 	}
 	now := time.Now().UTC()
-	_, err := db.Exec(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at)
-		SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3::json, $4, $4 FROM outbox WHERE task_id = $2`,
-		d.Endpoint, d.TaskID, string(d.Payload), now)
+	_, err := db.Exec(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at, request_id)
+		SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3::json, $4, $4, $5 FROM outbox WHERE task_id = $2`,
+		d.Endpoint, d.TaskID, string(d.Payload), now, d.RequestID)
 	if err != nil {
 		return fmt.Errorf("postgres: enqueue for Task/%s: %w", d.TaskID, err)
 	}
@@ -128,12 +128,41 @@ func (s *Store) Requeue(ctx context.Context, id int64, now time.Time) error {
 	return nil
 }
 
+// OutboxStats counts undelivered deliveries by status and finds the
+// oldest still to be sent; the partial index on undelivered rows keeps it
+// from scanning the delivered history.
+func (s *Store) OutboxStats(ctx context.Context) (store.OutboxStats, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*), min(created_at) FROM outbox WHERE status <> 'delivered' GROUP BY status`)
+	if err != nil {
+		return store.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
+	}
+	defer rows.Close()
+	out := store.OutboxStats{Depth: map[store.DeliveryStatus]int64{}}
+	for rows.Next() {
+		var status string
+		var n int64
+		var oldest time.Time
+		if err := rows.Scan(&status, &n, &oldest); err != nil {
+			return store.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
+		}
+		st := store.DeliveryStatus(status)
+		out.Depth[st] = n
+		if (st == store.DeliveryPending || st == store.DeliveryInFlight) && (out.OldestPending.IsZero() || oldest.Before(out.OldestPending)) {
+			out.OldestPending = oldest.UTC()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
+	}
+	return out, nil
+}
+
 func collectDeliveries(rows pgx.Rows) ([]store.Delivery, error) {
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Delivery, error) {
 		var d store.Delivery
 		var payload, status string
 		var delivered *time.Time
-		err := row.Scan(&d.ID, &d.Endpoint, &d.TaskID, &d.Seq, &payload, &status, &d.Attempts, &d.NextAttemptAt, &d.LastError, &d.CreatedAt, &delivered)
+		err := row.Scan(&d.ID, &d.Endpoint, &d.TaskID, &d.Seq, &payload, &status, &d.Attempts, &d.NextAttemptAt, &d.LastError, &d.CreatedAt, &delivered, &d.RequestID)
 		d.Payload, d.Status = []byte(payload), store.DeliveryStatus(status)
 		if delivered != nil {
 			d.DeliveredAt = delivered.UTC()

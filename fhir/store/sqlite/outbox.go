@@ -12,7 +12,7 @@ import (
 
 var _ store.Outbox = (*Store)(nil)
 
-const outboxColumns = "id, endpoint_key, task_id, seq, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at"
+const outboxColumns = "id, endpoint_key, task_id, seq, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at, request_id"
 
 // Enqueue writes d in a transaction of its own; see tx.Enqueue.
 func (s *Store) Enqueue(ctx context.Context, d store.Delivery) error {
@@ -28,9 +28,9 @@ func enqueue(ctx context.Context, db dbtx, d store.Delivery) error {
 		return fmt.Errorf("sqlite: enqueue: a delivery needs a Task, an endpoint and a payload")
 	}
 	now := time.Now().UnixMicro()
-	_, err := db.ExecContext(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at)
-		SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?4 FROM outbox WHERE task_id = ?2`,
-		d.Endpoint, d.TaskID, string(d.Payload), now)
+	_, err := db.ExecContext(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at, request_id)
+		SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3, ?4, ?4, ?5 FROM outbox WHERE task_id = ?2`,
+		d.Endpoint, d.TaskID, string(d.Payload), now, d.RequestID)
 	if err != nil {
 		return fmt.Errorf("sqlite: enqueue for Task/%s: %w", d.TaskID, err)
 	}
@@ -120,6 +120,34 @@ func (s *Store) Requeue(ctx context.Context, id int64, now time.Time) error {
 	return nil
 }
 
+// OutboxStats counts undelivered deliveries by status and finds the
+// oldest still to be sent (the partial index on undelivered rows serves it).
+func (s *Store) OutboxStats(ctx context.Context) (store.OutboxStats, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*), min(created_at) FROM outbox WHERE status <> 'delivered' GROUP BY status`)
+	if err != nil {
+		return store.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	defer rows.Close()
+	out := store.OutboxStats{Depth: map[store.DeliveryStatus]int64{}}
+	for rows.Next() {
+		var status string
+		var n, oldest int64
+		if err := rows.Scan(&status, &n, &oldest); err != nil {
+			return store.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
+		}
+		st := store.DeliveryStatus(status)
+		out.Depth[st] = n
+		t := time.UnixMicro(oldest).UTC()
+		if (st == store.DeliveryPending || st == store.DeliveryInFlight) && (out.OldestPending.IsZero() || t.Before(out.OldestPending)) {
+			out.OldestPending = t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
+	}
+	return out, nil
+}
+
 func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 	defer rows.Close()
 	var out []store.Delivery
@@ -127,7 +155,7 @@ func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
 		var d store.Delivery
 		var payload, status string
 		var next, created, delivered int64
-		if err := rows.Scan(&d.ID, &d.Endpoint, &d.TaskID, &d.Seq, &payload, &status, &d.Attempts, &next, &d.LastError, &created, &delivered); err != nil {
+		if err := rows.Scan(&d.ID, &d.Endpoint, &d.TaskID, &d.Seq, &payload, &status, &d.Attempts, &next, &d.LastError, &created, &delivered, &d.RequestID); err != nil {
 			return nil, err
 		}
 		d.Payload, d.Status = []byte(payload), store.DeliveryStatus(status)
