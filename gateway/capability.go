@@ -25,8 +25,11 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			conditionalDelete = "single"
 		}
 		var ops []any
+		listed := map[string]bool{}
 		for _, op := range s.operations() {
-			if op.Type == t {
+			// An operation served at type and instance level is listed once.
+			if op.Type == t && !listed[op.Name] {
+				listed[op.Name] = true
 				ops = append(ops, map[string]any{"name": op.Name, "definition": op.Definition})
 			}
 		}

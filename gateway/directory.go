@@ -595,6 +595,15 @@ type directoryCache struct {
 	overlap time.Duration
 	now     func() time.Time
 
+	// Concurrent callers share freshness checks: a caller that arrives
+	// while a check is under way waits for the next one, which starts
+	// after that check ends, so it still sees everything committed
+	// before it asked; everyone waiting by then shares that one check
+	// (see snapshot).
+	flight  sync.Mutex
+	current *directoryCheck // the check under way
+	queued  *directoryCheck // the check that starts when current ends
+
 	mu     sync.Mutex
 	loaded bool
 	// bounds are the watermark, the range bounds and the refresh time,
@@ -623,6 +632,12 @@ type directorySnapshot struct {
 	byIdentifier map[string][]*cachedService
 }
 
+// ofTypeCode is the candidates with code among their type codes, in
+// the order of cands (mapping.DecideInput.OfTypeCode).
+func (s *directorySnapshot) ofTypeCode(code string) []mapping.Candidate {
+	return s.byTypeCode[code]
+}
+
 type cachedService struct {
 	cand    mapping.Candidate
 	body    []byte
@@ -636,7 +651,66 @@ const reloadAbove = 5000
 // lateRanges are the recent ranges counted apart, before the refresh time.
 var lateRanges = []time.Duration{30 * time.Second, 5 * time.Second, time.Second}
 
+// directoryCheck is one freshness check and its outcome, shared by the
+// callers that joined it; done is closed when it has ended.
+type directoryCheck struct {
+	done chan struct{}
+	snap *directorySnapshot
+	err  error
+}
+
+// queuedCheckTimeout bounds a check run for the callers queued behind
+// another (it runs on its own, not on any one caller's deadline).
+const queuedCheckTimeout = time.Minute
+
+// snapshot is the directory as committed when it was called. With no
+// check under way the caller checks (and refreshes) itself. Otherwise it
+// joins the queued check, which starts only after the one under way ends
+// — so after this call began — and is shared by every caller that
+// queued meanwhile: under load there is about one check in flight, not
+// one per caller held on a lock.
 func (c *directoryCache) snapshot(ctx context.Context) (*directorySnapshot, error) {
+	c.flight.Lock()
+	if c.current == nil {
+		ch := &directoryCheck{done: make(chan struct{})}
+		c.current = ch
+		c.flight.Unlock()
+		c.run(ctx, ch)
+		return ch.snap, ch.err
+	}
+	if c.queued == nil {
+		c.queued = &directoryCheck{done: make(chan struct{})}
+	}
+	ch := c.queued
+	c.flight.Unlock()
+	select {
+	case <-ch.done:
+		return ch.snap, ch.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run carries out ch, the current check, then starts the queued one.
+func (c *directoryCache) run(ctx context.Context, ch *directoryCheck) {
+	ch.snap, ch.err = c.check(ctx)
+	close(ch.done)
+	c.flight.Lock()
+	next := c.queued
+	c.current, c.queued = next, nil
+	c.flight.Unlock()
+	if next != nil {
+		go func() {
+			qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queuedCheckTimeout)
+			defer cancel()
+			c.run(qctx, next)
+		}()
+	}
+}
+
+// check compares the store's count with the copy's and refreshes the
+// copy when they differ.
+func (c *directoryCache) check(ctx context.Context) (*directorySnapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.loaded {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,6 +89,45 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 	again, err := c.snapshot(ctx)
 	require.NoError(t, err)
 	require.Same(t, snap, again)
+}
+
+// TestDirectoryCacheSharedChecks: callers arriving together share
+// freshness checks, and each still sees every write committed before it
+// asked.
+func TestDirectoryCacheSharedChecks(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: time.Minute, now: time.Now}
+	_, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	for round := 0; round < 10; round++ {
+		id := fmt.Sprintf("s%d", round)
+		_, err := st.Update(ctx, hsResource(t, id, "S"), store.Precondition{})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				snap, err := c.snapshot(ctx)
+				if err == nil && names(snap)[id] == "" {
+					err = fmt.Errorf("round %d: %s, committed before the call, is missing", round, id)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+	}
+	c.flight.Lock()
+	defer c.flight.Unlock()
+	require.Nil(t, c.queued, "no check is left queued")
 }
 
 func TestWriteJSONString(t *testing.T) {

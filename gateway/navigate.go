@@ -73,6 +73,12 @@ type navigation struct {
 	mu        sync.Mutex
 	protocols map[string]*cachedProtocol
 	lists     *cachedLists
+	cmap      *cachedMap
+}
+
+type cachedMap struct {
+	version int64
+	cm      *snomed.ConceptMap
 }
 
 type cachedProtocol struct {
@@ -345,11 +351,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	cands := make([]mapping.Candidate, 0, len(snap.list))
-	for _, c := range snap.list {
-		cands = append(cands, c.cand)
-	}
-	cm, err := nav.term.AllocationMap(ctx, s.store)
+	cm, err := nav.allocationMap(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +400,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Now: now})
 	decider := navDecider(p)
-	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: cands, Navigator: req.choice,
+	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfTypeCode: snap.ofTypeCode, Navigator: req.choice,
 		Decider: decider, AllocationMap: cm, Declined: declined, Lists: lists, Now: now})
 	if err != nil {
 		return nil, err
@@ -746,6 +748,36 @@ func (nav *navigation) protocol(ctx context.Context, practice string) (*mapping.
 	return c.protocol, c.issues, nil
 }
 
+// allocationMap is the allocation ConceptMap as Terminology.AllocationMap
+// reads it, parsed once per stored version: a PUT of the map is a new
+// version, used by the next decision.
+func (nav *navigation) allocationMap(ctx context.Context) (*snomed.ConceptMap, error) {
+	v, err := nav.s.store.Read(ctx, "ConceptMap", snomed.AllocationMap)
+	if err != nil {
+		// Not found, deleted, or the store failing: as the terminology
+		// reports it.
+		return nav.term.AllocationMap(ctx, nav.s.store)
+	}
+	nav.mu.Lock()
+	c := nav.cmap
+	nav.mu.Unlock()
+	if c != nil && c.version == v.VersionID && v.VersionID > 0 {
+		return c.cm, nil
+	}
+	r, err := fhir.ParseResource(v.Body)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := snomed.ParseConceptMap(r)
+	if err != nil {
+		return nil, err
+	}
+	nav.mu.Lock()
+	nav.cmap = &cachedMap{version: v.VersionID, cm: cm}
+	nav.mu.Unlock()
+	return cm, nil
+}
+
 // safetyLists are the shipped lists with the red-flag value set of the
 // store added (never less than the shipped red flags), expanded once per
 // stored version of the value set.
@@ -782,7 +814,55 @@ func (nav *navigation) safetyLists(ctx context.Context) (*mapping.SafetyLists, e
 
 // storedHistory is the ContactHistory of stored Tasks: the patient's
 // navigation Tasks at the practice authored in the window.
-type storedHistory struct{ nav *navigation }
+//
+// What a Task contributes (authored-on, problem, symptoms) is parsed once
+// per stored version: a version's body never changes, so the parse is
+// kept by id and version, and a Task's update is a new key.
+type storedHistory struct {
+	nav *navigation
+
+	mu     sync.Mutex
+	parsed map[historyKey]mapping.EarlierContact
+}
+
+type historyKey struct {
+	id      string
+	version int64
+}
+
+// maxParsedHistory bounds the parsed-Task cache; when full it starts
+// afresh (a day's Tasks at a busy gateway fit comfortably).
+const maxParsedHistory = 50000
+
+// earlier is the contact a stored Task version records.
+func (h *storedHistory) earlier(v store.Version) (mapping.EarlierContact, error) {
+	k := historyKey{v.ID, v.VersionID}
+	h.mu.Lock()
+	e, ok := h.parsed[k]
+	h.mu.Unlock()
+	if ok && v.VersionID > 0 {
+		e.Symptoms = slices.Clone(e.Symptoms) // the caller's to keep
+		return e, nil
+	}
+	obj, err := navDecode(v.Body)
+	if err != nil {
+		return mapping.EarlierContact{}, err
+	}
+	r, _ := mapping.ParseNavigationTask(obj, h.nav.names)
+	e = mapping.EarlierContact{TaskID: v.ID, AuthoredOn: r.AuthoredOn, Problem: r.Problem}
+	for _, s := range r.Symptoms {
+		e.Symptoms = append(e.Symptoms, s.Code)
+	}
+	if v.VersionID > 0 {
+		h.mu.Lock()
+		if h.parsed == nil || len(h.parsed) >= maxParsedHistory {
+			h.parsed = map[historyKey]mapping.EarlierContact{}
+		}
+		h.parsed[k] = e
+		h.mu.Unlock()
+	}
+	return e, nil
+}
 
 var _ mapping.ContactHistory = (*storedHistory)(nil)
 
@@ -827,14 +907,9 @@ func (h *storedHistory) EarlierContacts(ctx context.Context, patient mapping.Pat
 					continue
 				}
 				seen[v.ID] = true
-				obj, err := navDecode(v.Body)
+				e, err := h.earlier(v)
 				if err != nil {
 					return nil, err
-				}
-				r, _ := mapping.ParseNavigationTask(obj, h.nav.names)
-				e := mapping.EarlierContact{TaskID: v.ID, AuthoredOn: r.AuthoredOn, Problem: r.Problem}
-				for _, s := range r.Symptoms {
-					e.Symptoms = append(e.Symptoms, s.Code)
 				}
 				out = append(out, e)
 			}

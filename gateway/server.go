@@ -66,6 +66,7 @@ type Options struct {
 // Server serves the FHIR REST API.
 type Server struct {
 	opts     Options
+	pages    []page
 	store    store.Store
 	log      *slog.Logger
 	registry *Registry
@@ -160,6 +161,12 @@ func (s *Server) Handler() http.Handler {
 		e.GET("/metrics", gin.WrapH(s.MetricsHandler()))
 	}
 	e.Any("/.well-known/smart-configuration", s.smartConfiguration)
+	for _, pg := range s.pages {
+		for _, path := range pg.paths {
+			e.GET(path, gin.WrapH(pg.h))
+			e.HEAD(path, gin.WrapH(pg.h))
+		}
+	}
 	e.Any("/fhir", s.fhirRoute)
 	e.Any("/fhir/*path", s.fhirRoute)
 	e.NoRoute(func(c *gin.Context) {

@@ -70,6 +70,12 @@ type DecideInput struct {
 	// Protocol is the practice's protocol; nil when it has none.
 	Protocol   *Protocol
 	Candidates []Candidate
+	// OfTypeCode, when set, is an index of Candidates: the candidates
+	// with the code among their type, specialty or team-role codes
+	// (whatever the system), in the order of Candidates. Allocation
+	// then looks only at those of the wanted service type instead of
+	// every candidate; the result is the same.
+	OfTypeCode func(code string) []Candidate
 	Navigator  *NavigatorChoice
 	Decider    Decider
 	// AllocationMap is the current allocation ConceptMap.
@@ -426,8 +432,14 @@ func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 	if p.Category == CategorySignpost {
 		q.ReferralMethods = []string{ReferralSelf}
 	}
-	cands := make([]Candidate, 0, len(in.Candidates))
-	for _, c := range in.Candidates {
+	src := in.Candidates
+	if p.ServiceType != "" && in.OfTypeCode != nil {
+		// Match keeps only candidates of the wanted type, and these are
+		// all of them, in the same order.
+		src = in.OfTypeCode(p.ServiceType)
+	}
+	cands := make([]Candidate, 0, len(src))
+	for _, c := range src {
 		if in.Declined != nil && in.Declined.Reference == "HealthcareService/"+c.Service.ID {
 			continue
 		}

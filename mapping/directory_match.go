@@ -183,9 +183,12 @@ func byName(a, b *Service) int {
 
 // matcher holds what a query computes once for every candidate.
 type matcher struct {
-	d        Directory
-	q        MatchQuery
-	types    []Code
+	d     Directory
+	q     MatchQuery
+	types []Code
+	// typeKeys are the types as candidate looks them up ("system|code",
+	// or the bare code of a type without a system), built once.
+	typeKeys []typeKey
 	cats     map[string]bool
 	district string
 	practice string
@@ -239,6 +242,13 @@ func newMatcher(d Directory, q MatchQuery) *matcher {
 			cur = next
 		}
 	}
+	for _, c := range m.types {
+		if c.System != "" {
+			m.typeKeys = append(m.typeKeys, typeKey{key: c.System + "|" + c.Code, system: true})
+		} else {
+			m.typeKeys = append(m.typeKeys, typeKey{key: c.Code})
+		}
+	}
 	for _, c := range q.CommunicationNeeds {
 		m.needs = append(m.needs, needFor(d, c))
 	}
@@ -253,8 +263,8 @@ func newMatcher(d Directory, q MatchQuery) *matcher {
 func (m *matcher) candidate(s *Service) bool {
 	if len(m.types) > 0 {
 		ok := false
-		for _, t := range m.types {
-			if hasCode(s, t) {
+		for _, t := range m.typeKeys {
+			if t.has(s) {
 				ok = true
 				break
 			}
@@ -278,11 +288,18 @@ func (m *matcher) candidate(s *Service) bool {
 	return true
 }
 
-func hasCode(s *Service, c Code) bool {
-	if c.System != "" {
-		return s.Types[c.System+"|"+c.Code]
+type typeKey struct {
+	key    string
+	system bool
+}
+
+// has tells whether s has the type: by system and code, or by code
+// alone for a type given without a system.
+func (t typeKey) has(s *Service) bool {
+	if t.system {
+		return s.Types[t.key]
 	}
-	return s.typeCodes[c.Code]
+	return s.typeCodes[t.key]
 }
 
 func (m *matcher) match(s *Service) (Matched, []Reason) {

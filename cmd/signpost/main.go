@@ -183,6 +183,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := srv.RegisterNavigation(ctx, navOpts); err != nil {
 		return fmt.Errorf("care navigation: %w", err)
 	}
+	if err := srv.RegisterMeasures(ctx); err != nil {
+		return fmt.Errorf("success measures: %w", err)
+	}
+	srv.ServeDashboard()
 	// Outcome delivery: decisions are enqueued whatever the worker count;
 	// workers run beside the server, stopped after it has drained.
 	var deliveries sync.WaitGroup

@@ -1,0 +1,512 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/dashboard"
+	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// The success measures of NAVIGATION-API.md as FHIR: a Measure resource
+// per measure (seeded as shipped content) and Measure/$evaluate-measure,
+// which counts stored navigation Tasks and allocation ServiceRequests
+// (mapping.CountMeasures) for a practice or a Group of practices and a
+// period, under the caller's tenancy.
+
+// measureDef is one success measure.
+type measureDef struct {
+	id, title, description string
+	// proportion measures have a numerator and denominator; the others
+	// are a cohort (initial population only).
+	proportion bool
+	num, den   func(c mapping.MeasureTally) int
+	// demand measures carry weekday and hour stratifiers.
+	demand bool
+}
+
+var measureDefs = []measureDef{
+	{id: "navigation-requests-navigated", title: "Share of requests navigated",
+		description: "Requests (navigation Tasks authored in the period) that received a committed allocation.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.Navigated }, den: func(c mapping.MeasureTally) int { return c.Requests }},
+	{id: "navigation-pharmacy-first", title: "Referrals to Pharmacy First",
+		description: "Current allocations of the period's requests that are referrals to the Community Pharmacy Pharmacy First Service, among all current allocations.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.PharmacyFirst }, den: func(c mapping.MeasureTally) int { return c.Allocations }},
+	{id: "navigation-pharmacy-first-declined", title: "Pharmacy First recommendations declined",
+		description: "Pharmacy First allocations the patient declined (revoked on re-navigation), among all Pharmacy First allocations of the period's requests.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.PharmacyFirstDeclined },
+		den: func(c mapping.MeasureTally) int { return c.PharmacyFirst + c.PharmacyFirstDeclined }},
+	{id: "navigation-social-prescribing", title: "Social prescribing referrals",
+		description: "Current allocations that are referrals to social prescribing, among all current allocations.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.SocialPrescribing }, den: func(c mapping.MeasureTally) int { return c.Allocations }},
+	{id: "navigation-wider-team", title: "Allocations to the wider team, not GPs",
+		description: "Current allocations categorised practice-team (wider practice or PCN team), among all current allocations.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.WiderTeam }, den: func(c mapping.MeasureTally) int { return c.Allocations }},
+	{id: "navigation-reattendance", title: "Reattendances within 2 weeks for the same issue",
+		description: "Requests with an earlier request of the same patient at the same practice about the same problem within 14 days, among all requests.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.Reattendances }, den: func(c mapping.MeasureTally) int { return c.Requests }},
+	{id: "navigation-urgent-same-day", title: "Urgent requests allocated the same day",
+		description: "Requests decided emergency or same-day whose allocation was made on the day of the request (Europe/London), among those requests.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.UrgentSameDay }, den: func(c mapping.MeasureTally) int { return c.Urgent }},
+	{id: "navigation-demand", title: "Demand by contact route, weekday and hour",
+		description: "Requests (navigation Tasks authored in the period), stratified by contact route, weekday and hour (Europe/London).",
+		num:         func(c mapping.MeasureTally) int { return c.Requests }, demand: true},
+}
+
+// measureSummaryID is the Measure holding every measure as a group.
+const measureSummaryID = "navigation-success-measures"
+
+const measurePopulationSystem = "http://terminology.hl7.org/CodeSystem/measure-population"
+
+// measures is what RegisterMeasures sets up.
+type measures struct {
+	s     *Server
+	names mapping.NavigationNames
+}
+
+// RegisterMeasures seeds the success Measures and serves
+// Measure/$evaluate-measure (type and instance level). Call once, before
+// Handler.
+func (s *Server) RegisterMeasures(ctx context.Context) error {
+	base := s.opts.CanonicalBase
+	m := &measures{s: s, names: mapping.NewNavigationNames(base)}
+	var resources []*fhir.Resource
+	for _, obj := range m.definitions() {
+		r, err := fhir.ResourceFromObject(obj)
+		if err != nil {
+			return err
+		}
+		if err := r.Validate(fhir.ValidateOptions{Strict: true}); err != nil {
+			return fmt.Errorf("Measure/%s: %w", r.ID(), err)
+		}
+		if err := snomed.MarkShipped(r, "measures-2"); err != nil {
+			return err
+		}
+		resources = append(resources, r)
+	}
+	if _, err := snomed.SeedResources(ctx, s.store, resources); err != nil {
+		return err
+	}
+	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}}
+	for _, level := range []OperationLevel{TypeLevel, InstanceLevel} {
+		s.RegisterOperation(Operation{
+			Name: "evaluate-measure", Level: level, Type: "Measure",
+			Definition:  "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure",
+			Idempotent:  true,
+			Permissions: perms,
+			Run:         m.evaluate,
+		})
+	}
+	return nil
+}
+
+// definitions are the Measure resources: one per measure and the summary.
+func (m *measures) definitions() []map[string]any {
+	base := m.s.opts.CanonicalBase
+	group := func(d measureDef) map[string]any {
+		pop := func(code, text string) any {
+			// The criteria are Signpost's counting (mapping.CountMeasures),
+			// described in words.
+			return map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": measurePopulationSystem, "code": code}}}, "description": text,
+				"criteria": map[string]any{"language": "text/plain", "description": text, "expression": d.id + "#" + code}}
+		}
+		g := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": base + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title},
+			"description": d.description}
+		if d.proportion {
+			g["population"] = []any{pop("initial-population", "Navigation requests of the practices in the period"), pop("denominator", d.description), pop("numerator", d.title)}
+		} else {
+			g["population"] = []any{pop("initial-population", d.description)}
+		}
+		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in)"}}
+		if d.demand {
+			strat = append(strat,
+				map[string]any{"code": map[string]any{"text": "weekday"}, "description": "Weekday of the request (Europe/London)"},
+				map[string]any{"code": map[string]any{"text": "hour"}, "description": "Hour of the request, 00 to 23 (Europe/London)"},
+				map[string]any{"code": map[string]any{"text": "weekday-hour"}, "description": "Weekday and hour of the request, as \"Monday 09\" (Europe/London): the demand heatmap"})
+		}
+		g["stratifier"] = strat
+		return g
+	}
+	header := func(id, title, scoring, description string) map[string]any {
+		return map[string]any{"resourceType": "Measure", "id": id, "url": base + "/Measure/" + id, "version": "1",
+			"name": measureName(id), "title": title, "status": "active",
+			"publisher": "Signpost", "description": description,
+			"scoring": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/measure-scoring", "code": scoring}}}}
+	}
+	var out []map[string]any
+	var all []any
+	for _, d := range measureDefs {
+		scoring := "cohort"
+		if d.proportion {
+			scoring = "proportion"
+		}
+		r := header(d.id, d.title, scoring, d.description)
+		r["group"] = []any{group(d)}
+		out = append(out, r)
+		all = append(all, group(d))
+	}
+	sum := header(measureSummaryID, "Care navigation success measures", "cohort",
+		"Every care navigation success measure as a group (NAVIGATION-API.md, Success measures); each group's populations follow its own Measure.")
+	sum["group"] = all
+	return append(out, sum)
+}
+
+// measureName makes a computable Measure.name from an id.
+func measureName(id string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(id, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
+}
+
+// evaluate is Measure/$evaluate-measure.
+func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, error) {
+	s := m.s
+	p := in.Principal
+	g := s.guard(p, s.store)
+	id := in.ID
+	if id == "" {
+		v, ok := in.Params.String("measure")
+		if !ok || v == "" {
+			return nil, fhir.Errorf(fhir.CodeRequired, "$evaluate-measure at type level needs measure (an id or canonical URL)").WithStatus(http.StatusBadRequest)
+		}
+		id = v
+		if strings.Contains(v, "/") {
+			u := v
+			if i := strings.Index(u, "|"); i >= 0 {
+				u = u[:i]
+			}
+			id = strings.TrimPrefix(u, s.opts.CanonicalBase+"/Measure/")
+			if strings.Contains(id, "/") {
+				return nil, fhir.Errorf(fhir.CodeNotFound, "no Measure with url %s", v).WithStatus(http.StatusNotFound)
+			}
+		}
+	}
+	var defs []measureDef
+	if id == measureSummaryID {
+		defs = measureDefs
+	} else {
+		for _, d := range measureDefs {
+			if d.id == id {
+				defs = []measureDef{d}
+			}
+		}
+	}
+	if _, err := g.Read(ctx, "Measure", id); err != nil {
+		return nil, err
+	}
+	if defs == nil {
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "Measure/%s is not one Signpost can evaluate", id).WithStatus(http.StatusUnprocessableEntity)
+	}
+	start, err := measureDate(in.Params, "periodStart", false)
+	if err != nil {
+		return nil, err
+	}
+	end, err := measureDate(in.Params, "periodEnd", true)
+	if err != nil {
+		return nil, err
+	}
+	if !end.After(start) {
+		return nil, fhir.Errorf(fhir.CodeValue, "periodEnd is before periodStart").WithStatus(http.StatusBadRequest)
+	}
+	subject, _ := in.Params.String("subject")
+	if _, v, ok := in.Params.Value("subject"); ok {
+		if r, ok := v.(map[string]any); ok {
+			subject, _ = r["reference"].(string)
+		}
+	}
+	practices, err := m.subjectPractices(ctx, p, g, subject)
+	if err != nil {
+		return nil, err
+	}
+	for _, ods := range practices {
+		if !p.Dev && !p.AllPractices && !p.CanSeePractice(ods) {
+			return nil, fhir.Errorf(fhir.CodeForbidden, "the token does not cover practice %s", ods).WithStatus(http.StatusForbidden)
+		}
+	}
+	security := make([]string, len(practices))
+	for i, ods := range practices {
+		security[i] = s.practiceSystem() + "|" + ods
+	}
+	tasks, err := m.searchAll(ctx, g, "Task", url.Values{
+		"code":        {m.names.System(snomed.NavigationTask) + "|navigate"},
+		"authored-on": {"ge" + start.Add(-mapping.ReattendanceWindow).UTC().Format(time.RFC3339), "lt" + end.UTC().Format(time.RFC3339)},
+		"_security":   {strings.Join(security, ",")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	srs, err := m.searchAll(ctx, g, "ServiceRequest", url.Values{
+		"category":  {m.names.System(snomed.NavigationCategory) + "|"},
+		"authored":  {"ge" + start.UTC().Format(time.RFC3339)},
+		"_security": {strings.Join(security, ",")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	input := mapping.MeasureInput{Names: m.names, Start: start, End: end, Practices: practices, Tasks: tasks, ServiceRequests: srs}
+	counts := mapping.CountMeasures(input)
+	total := counts.MeasureTally
+	routes := sortedKeys(counts.ByRoute)
+	now := s.opts.Now()
+	report := map[string]any{
+		"resourceType": "MeasureReport", "status": "complete", "type": "summary",
+		"measure":  s.opts.CanonicalBase + "/Measure/" + id,
+		"subject":  map[string]any{"reference": subject},
+		"date":     now.UTC().Format(fhir.InstantFormat),
+		"reporter": map[string]any{"display": "Signpost"},
+		"period":   map[string]any{"start": start.UTC().Format(fhir.InstantFormat), "end": end.Add(-time.Millisecond).UTC().Format(fhir.InstantFormat)},
+	}
+	if subject == "" {
+		delete(report, "subject")
+	}
+	var groups []any
+	for _, d := range defs {
+		grp := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": s.opts.CanonicalBase + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title}}
+		grp["population"] = measurePopulations(d, total)
+		if d.proportion {
+			if sc := measureScore(d, total); sc != nil {
+				grp["measureScore"] = sc
+			}
+		}
+		var routeStrata []any
+		for _, r := range routes {
+			c := *counts.Routes[r]
+			st := map[string]any{"value": map[string]any{"text": r}, "population": measurePopulations(d, c)}
+			if d.proportion {
+				if sc := measureScore(d, c); sc != nil {
+					st["measureScore"] = sc
+				}
+			}
+			routeStrata = append(routeStrata, st)
+		}
+		strat := []any{map[string]any{"code": []any{map[string]any{"text": "contact-route"}}, "stratum": orEmpty(routeStrata)}}
+		if d.demand {
+			var days, hours, dayHours []any
+			for _, wd := range []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday} {
+				if n := counts.ByWeekday[wd.String()]; n > 0 {
+					days = append(days, map[string]any{"value": map[string]any{"text": wd.String()}, "population": []any{measurePop("initial-population", n)}})
+				}
+			}
+			for _, wd := range []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday} {
+				for h := 0; h < 24; h++ {
+					if n := counts.ByDayHour[wd.String()][h]; n > 0 {
+						dayHours = append(dayHours, map[string]any{"value": map[string]any{"text": fmt.Sprintf("%s %02d", wd, h)}, "population": []any{measurePop("initial-population", n)}})
+					}
+				}
+			}
+			for h := 0; h < 24; h++ {
+				if n := counts.ByHour[h]; n > 0 {
+					hours = append(hours, map[string]any{"value": map[string]any{"text": fmt.Sprintf("%02d", h)}, "population": []any{measurePop("initial-population", n)}})
+				}
+			}
+			strat = append(strat,
+				map[string]any{"code": []any{map[string]any{"text": "weekday"}}, "stratum": orEmpty(days)},
+				map[string]any{"code": []any{map[string]any{"text": "hour"}}, "stratum": orEmpty(hours)},
+				map[string]any{"code": []any{map[string]any{"text": "weekday-hour"}}, "stratum": orEmpty(dayHours)})
+		}
+		// A stratifier with no strata is left out (R4: stratum 0..*, but
+		// an empty array is not valid JSON FHIR).
+		var kept []any
+		for _, x := range strat {
+			if len(x.(map[string]any)["stratum"].([]any)) > 0 {
+				kept = append(kept, x)
+			}
+		}
+		if len(kept) > 0 {
+			grp["stratifier"] = kept
+		}
+		groups = append(groups, grp)
+	}
+	report["group"] = groups
+	r, err := fhir.ResourceFromObject(report)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Validate(fhir.ValidateOptions{Strict: true}); err != nil {
+		return nil, fmt.Errorf("evaluate-measure: the MeasureReport is not valid R4: %w", err)
+	}
+	return fhir.EncodeJSON(report)
+}
+
+func orEmpty(l []any) []any {
+	if l == nil {
+		return []any{}
+	}
+	return l
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func measurePop(code string, n int) map[string]any {
+	return map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": measurePopulationSystem, "code": code}}}, "count": n}
+}
+
+func measurePopulations(d measureDef, c mapping.MeasureTally) []any {
+	if !d.proportion {
+		return []any{measurePop("initial-population", d.num(c))}
+	}
+	return []any{measurePop("initial-population", c.Requests), measurePop("denominator", d.den(c)), measurePop("numerator", d.num(c))}
+}
+
+// measureScore is numerator/denominator (no score for an empty
+// denominator).
+func measureScore(d measureDef, c mapping.MeasureTally) map[string]any {
+	den := d.den(c)
+	if den == 0 {
+		return nil
+	}
+	v := float64(d.num(c)) / float64(den)
+	return map[string]any{"value": json.Number(strconv.FormatFloat(v, 'f', -1, 64)), "unit": "1", "system": "http://unitsofmeasure.org", "code": "1"}
+}
+
+// measureDate reads a date or dateTime parameter; a date is a day in
+// Europe/London, whose end is the next midnight when end is set.
+func measureDate(params *fhir.Parameters, name string, end bool) (time.Time, error) {
+	v, ok := params.String(name)
+	if !ok || v == "" {
+		return time.Time{}, fhir.Errorf(fhir.CodeRequired, "%s is required", name).WithStatus(http.StatusBadRequest)
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", v, mapping.London)
+	if err != nil {
+		return time.Time{}, fhir.Errorf(fhir.CodeValue, "%s: %q is not a date or dateTime", name, v).WithStatus(http.StatusBadRequest)
+	}
+	if end {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t, nil
+}
+
+// subjectPractices are the ODS codes of subject: an Organization (a
+// practice) or a Group whose members are practices. Without a subject,
+// every practice the caller's token names.
+func (m *measures) subjectPractices(ctx context.Context, p *auth.Principal, g store.Tx, subject string) ([]string, error) {
+	typ, id, _ := strings.Cut(subject, "/")
+	switch {
+	case subject == "":
+		out := p.Practices()
+		if len(out) == 0 {
+			return nil, fhir.Errorf(fhir.CodeRequired, "subject is required when the token names no practice").WithStatus(http.StatusBadRequest)
+		}
+		return out, nil
+	case typ == "Organization" && id != "":
+		ods, err := m.practiceOf(ctx, g, id)
+		if err != nil {
+			return nil, err
+		}
+		return []string{ods}, nil
+	case typ == "Group" && id != "":
+		if err := m.s.authorize(p, "Group", auth.Read); err != nil {
+			return nil, err
+		}
+		v, err := g.Read(ctx, "Group", id)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := navDecode(v.Body)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, e := range listOf(obj["member"]) {
+			em, _ := e.(map[string]any)
+			ent, _ := em["entity"].(map[string]any)
+			ref, _ := ent["reference"].(string)
+			oid, ok := strings.CutPrefix(ref, "Organization/")
+			if !ok {
+				return nil, fhir.Errorf(fhir.CodeValue, "Group/%s: every member must be a practice Organization (%q is not)", id, ref).WithStatus(http.StatusUnprocessableEntity)
+			}
+			ods, err := m.practiceOf(ctx, g, oid)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ods)
+		}
+		if len(out) == 0 {
+			return nil, fhir.Errorf(fhir.CodeValue, "Group/%s has no practices", id).WithStatus(http.StatusUnprocessableEntity)
+		}
+		return out, nil
+	}
+	return nil, fhir.Errorf(fhir.CodeValue, "subject must be Organization/[id] or Group/[id], not %q", subject).WithStatus(http.StatusBadRequest)
+}
+
+// practiceOf is the ODS code of a stored Organization.
+func (m *measures) practiceOf(ctx context.Context, g store.Tx, id string) (string, error) {
+	v, err := g.Read(ctx, "Organization", id)
+	if err != nil {
+		return "", err
+	}
+	obj, err := navDecode(v.Body)
+	if err != nil {
+		return "", err
+	}
+	if ods := odsOf(listOf(obj["identifier"])); ods != "" {
+		return strings.ToUpper(ods), nil
+	}
+	return "", fhir.Errorf(fhir.CodeValue, "Organization/%s has no ODS code", id).WithStatus(http.StatusUnprocessableEntity)
+}
+
+// searchAll reads every match of a search, decoded.
+func (m *measures) searchAll(ctx context.Context, g store.Tx, typ string, crit url.Values) ([]map[string]any, error) {
+	q, err := search.ParseQuery(typ, crit, true)
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	page := store.PageRequest{Count: 1000}
+	for {
+		res, err := g.Search(ctx, q, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range res.Matches {
+			obj, err := navDecode(v.Body)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, obj)
+		}
+		if res.Next == "" {
+			return out, nil
+		}
+		page.Cursor = res.Next
+	}
+}
+
+// ServeDashboard serves the success-measures page at /dashboard (package
+// dashboard: embedded HTML, CSS and JavaScript calling
+// $evaluate-measure). Call before Handler.
+func (s *Server) ServeDashboard() {
+	s.pages = append(s.pages, page{paths: []string{"/dashboard", "/dashboard/", "/dashboard/app.js", "/dashboard/style.css"}, h: dashboard.Handler()})
+}
+
+// page is a non-FHIR page the gateway serves (GET and HEAD).
+type page struct {
+	paths []string
+	h     http.Handler
+}

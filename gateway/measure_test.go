@@ -1,0 +1,432 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/internal/oidctest"
+	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Success measures over HTTP, on both stores: navigations are seeded
+// through the API (POST Task, $navigate commit, a declined Pharmacy First
+// re-navigated), and the MeasureReport of $evaluate-measure is compared
+// with figures the test counts itself from what it seeded and what
+// $navigate answered.
+
+// msSeed is one seeded request and what became of it.
+type msSeed struct {
+	scenario string
+	route    string
+	authored time.Time
+	nhs      string
+	problem  string
+	navigate bool
+	decline  bool
+	// From the $navigate answer (the last one).
+	category, code, urgency, status string
+	declinedPF                      bool
+}
+
+func TestEvaluateMeasureAgainstAnIndependentCount(t *testing.T) {
+	var f nvScenarioFile
+	b, err := os.ReadFile("../testdata/protocols/scenarios/scenarios.json")
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &f))
+	byName := map[string]nvScenario{}
+	for _, sc := range f.Scenarios {
+		byName[sc.Name] = sc
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := st.open(t)
+			cs, err := snomed.Shipped()
+			require.NoError(t, err)
+			term, err := snomed.New(cs, snomed.Options{})
+			require.NoError(t, err)
+			_, err = term.Seed(ctx, s)
+			require.NoError(t, err)
+			iss := oidctest.New(t)
+			v, err := auth.NewVerifier(ctx, auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
+			require.NoError(t, err)
+			tg := newGateway(t, gateway.Options{Store: s, Verifier: v, Now: func() time.Time { return nvNow }}, func(srv *gateway.Server) {
+				srv.RegisterTerminology(term)
+				require.NoError(t, srv.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, DemoDir: "../testdata/protocols"}))
+				require.NoError(t, srv.RegisterMeasures(ctx))
+				srv.ServeDashboard()
+			})
+			g := &nvGateway{testGateway: tg, st: s, iss: iss}
+			msRun(t, g, byName)
+		})
+	}
+}
+
+func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
+	nav := nvNavigator("expert", "Y99999")
+	day := func(d, h, m int) time.Time { return time.Date(2026, 11, d, h, m, 0, 0, mapping.London) }
+	pick := []string{
+		"age 16: Pharmacy First",
+		"loneliness to social prescribing",
+		"back pain to first contact physiotherapy",
+		"wound dressing to the practice nurse",
+		"fit note: 7 days",
+		"red flag: chest pain, coded",
+		"low mood to the mental health practitioner",
+		// On the day of nvNow, before it: allocated the same day.
+		"getting worse: same-day clinician",
+	}
+	routes := []string{"phone", "online", "walk-in"}
+	var seeds []*msSeed
+	for i, name := range pick {
+		_, ok := byName[name]
+		require.True(t, ok, "scenario %q", name)
+		// Spread over the week before nvNow (Monday 23 November), two on
+		// the day itself.
+		at := day(16+i%8, 8+i, 5*i)
+		if i == 7 {
+			at = day(23, 8, 15)
+		}
+		seeds = append(seeds, &msSeed{scenario: name, route: routes[i%3], authored: at, nhs: nvNHS(500 + i), navigate: true})
+	}
+	// A declined Pharmacy First, re-navigated (Friday afternoon).
+	seeds = append(seeds, &msSeed{scenario: "declined Pharmacy First is re-navigated and counted", route: "online", authored: day(20, 15, 30), nhs: nvNHS(520), navigate: true, decline: true})
+	// Reattendances: the same patient and problem 6 days apart (the first
+	// before the period), and two in the period 2 days apart; a third
+	// patient comes back after 20 days (not one).
+	seeds = append(seeds,
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(12, 9, 0), nhs: nvNHS(530), problem: "Same back pain"},
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(18, 9, 0), nhs: nvNHS(530), problem: "Same back pain", navigate: true},
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "online", authored: day(17, 20, 0), nhs: nvNHS(531), problem: "Sore knee"},
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "walk-in", authored: day(19, 11, 0), nhs: nvNHS(531), problem: "sore knee", navigate: true},
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(1, 10, 0), nhs: nvNHS(532), problem: "Old problem"},
+		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(21, 10, 0), nhs: nvNHS(532), problem: "Old problem"},
+	)
+	for _, sd := range seeds {
+		if sd.scenario == "" {
+			continue
+		}
+		sc := byName[sd.scenario]
+		require.NotEmpty(t, sc.Name, sd.scenario)
+		sc.Inputs.Route = sd.route
+		if sd.problem != "" {
+			sc.Inputs.Problem = sd.problem
+		}
+		sd.problem = sc.Inputs.Problem
+		patientRef := ""
+		if sc.Patient != nil {
+			born := time.Date(nvNow.Year()-sc.Patient.Age, nvNow.Month(), nvNow.Day(), 0, 0, 0, 0, mapping.London).AddDate(0, 0, -100)
+			search := g.as(nav, "GET", "/Patient?identifier="+mapping.NHSNumberSystem+"|"+sd.nhs, "")
+			require.Equal(t, 200, search.status, "%s", search.body)
+			if entries := listAny(search.json(t)["entry"]); len(entries) > 0 {
+				patientRef = "Patient/" + entries[0].(map[string]any)["resource"].(map[string]any)["id"].(string)
+			} else {
+				id := g.created(t, nav, "Patient", map[string]any{"resourceType": "Patient",
+					"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": sd.nhs}},
+					"gender":     sc.Patient.Sex, "birthDate": born.Format("2006-01-02")})
+				patientRef = "Patient/" + id
+			}
+		}
+		if patientRef != "" && sc.NeedGroup != "" {
+			g.created(t, nav, "Observation", map[string]any{"resourceType": "Observation", "status": "final",
+				"code": map[string]any{"text": "Patient need group"}, "subject": map[string]any{"reference": patientRef},
+				"effectiveDateTime":    nvNow.AddDate(0, -1, 0).Format("2006-01-02"),
+				"valueCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": nvBase + "/CodeSystem/patient-need-group", "code": sc.NeedGroup}}}})
+		}
+		taskID := g.created(t, nav, "Task", nvTask(sc, "Y99999", sd.nhs, patientRef, sd.authored))
+		if !sd.navigate {
+			continue
+		}
+		res := nvNavigate(t, g, nav, taskID, nil)
+		require.Equal(t, http.StatusOK, res.status, "%s: %s", sd.scenario, res.raw)
+		if sd.decline {
+			require.Equal(t, "2140231000000104", msCode(res.allocation["code"]), "the first decision is Pharmacy First")
+			cur := g.as(nav, "GET", "/Task/"+taskID, "")
+			task := cur.json(t)
+			task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nvBase + "/CodeSystem/navigation-status", "code": "declined"}}}
+			task["statusReason"] = map[string]any{"text": "Would rather see the GP"}
+			body, _ := json.Marshal(task)
+			up := g.as(nav, "PUT", "/Task/"+taskID, string(body), "If-Match", cur.header.Get("ETag"))
+			require.Equal(t, http.StatusOK, up.status, "%s", up.body)
+			sd.declinedPF = true
+			res = nvNavigate(t, g, nav, taskID, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+		}
+		for _, c := range listAny(res.allocation["category"]) {
+			sd.category = msCode(c)
+		}
+		sd.code = msCode(res.allocation["code"])
+		sd.urgency = res.coded("urgency")
+		sd.status, _ = res.allocation["status"].(string)
+	}
+	// A Task of another practice in the period does not count.
+	other := nvNavigator("expert", "B82002")
+	sc := byName["getting worse: same-day clinician"]
+	g.created(t, other, "Task", nvTask(sc, "B82002", nvNHS(540), "", day(18, 10, 0)))
+
+	// The independent count.
+	start, end := day(16, 0, 0), day(24, 0, 0)
+	type exp struct{ requests, navigated, pf, pfDeclined, social, wider, urgent, urgentSameDay, reattend int }
+	var e exp
+	byRoute := map[string]int{}
+	byDay := map[string]int{}
+	byHour := map[string]int{}
+	byDayHour := map[string]int{}
+	navByRoute := map[string]int{}
+	for i, sd := range seeds {
+		if sd.authored.Before(start) || !sd.authored.Before(end) {
+			continue
+		}
+		e.requests++
+		byRoute[sd.route]++
+		byDay[sd.authored.Weekday().String()]++
+		byHour[fmt.Sprintf("%02d", sd.authored.Hour())]++
+		byDayHour[fmt.Sprintf("%s %02d", sd.authored.Weekday(), sd.authored.Hour())]++
+		for j, o := range seeds {
+			if j != i && o.nhs == sd.nhs && o.authored.Before(sd.authored) && sd.authored.Sub(o.authored) <= 14*24*time.Hour &&
+				o.problem != "" && msSameProblem(o.problem, sd.problem) {
+				e.reattend++
+				break
+			}
+		}
+		if sd.declinedPF {
+			e.pfDeclined++
+		}
+		if !sd.navigate {
+			continue
+		}
+		e.navigated++
+		navByRoute[sd.route]++
+		if sd.code == "2140231000000104" {
+			e.pf++
+		}
+		if sd.code == "871731000000106" {
+			e.social++
+		}
+		if sd.category == "practice-team" {
+			e.wider++
+		}
+		if sd.urgency == "same-day" || sd.urgency == "emergency" {
+			e.urgent++
+			// Allocations are made at nvNow (Monday 23 November).
+			if sd.authored.Year() == nvNow.Year() && sd.authored.YearDay() == nvNow.YearDay() {
+				e.urgentSameDay++
+			}
+		}
+	}
+	require.Equal(t, 2, e.reattend, "the seeding has two reattendances")
+	require.Equal(t, 1, e.pfDeclined)
+	require.Greater(t, e.pf, 0)
+	require.Greater(t, e.social, 0)
+	require.Greater(t, e.urgent, e.urgentSameDay, "some urgent requests were not allocated the same day")
+	require.Greater(t, e.urgentSameDay, 0)
+
+	// The summary Measure, for the practice.
+	q := "/Measure/$evaluate-measure?measure=navigation-success-measures&periodStart=2026-11-16&periodEnd=2026-11-23&subject=Organization/demo-surgery"
+	r := g.as(nav, "GET", q, "")
+	require.Equal(t, 200, r.status, "%s", r.body)
+	report := msReport(t, r)
+	assert.Equal(t, "complete", report["status"])
+	assert.Equal(t, "summary", report["type"])
+	groups := msGroups(report)
+	check := func(id string, num, den int) {
+		t.Helper()
+		grp := groups[id]
+		require.NotNil(t, grp, id)
+		pops := msPops(grp)
+		assert.Equal(t, den, pops["denominator"], "%s denominator", id)
+		assert.Equal(t, num, pops["numerator"], "%s numerator", id)
+		assert.Equal(t, e.requests, pops["initial-population"], "%s initial population", id)
+		if den > 0 {
+			ms, _ := grp["measureScore"].(map[string]any)
+			require.NotNil(t, ms, "%s measureScore", id)
+			got, _ := ms["value"].(json.Number).Float64()
+			assert.InDelta(t, float64(num)/float64(den), got, 1e-9, id)
+		} else {
+			assert.Nil(t, grp["measureScore"], id)
+		}
+	}
+	check("navigation-requests-navigated", e.navigated, e.requests)
+	check("navigation-pharmacy-first", e.pf, e.navigated)
+	check("navigation-pharmacy-first-declined", e.pfDeclined, e.pf+e.pfDeclined)
+	check("navigation-social-prescribing", e.social, e.navigated)
+	check("navigation-wider-team", e.wider, e.navigated)
+	check("navigation-reattendance", e.reattend, e.requests)
+	check("navigation-urgent-same-day", e.urgentSameDay, e.urgent)
+	demand := groups["navigation-demand"]
+	require.NotNil(t, demand)
+	assert.Equal(t, e.requests, msPops(demand)["initial-population"])
+	strata := msStrata(demand)
+	assert.Equal(t, byRoute, strata["contact-route"])
+	assert.Equal(t, byDay, strata["weekday"])
+	assert.Equal(t, byHour, strata["hour"])
+	assert.Equal(t, byDayHour, strata["weekday-hour"])
+	// Navigated by route: the numerators of the route strata.
+	navStrata := map[string]int{}
+	for _, s := range listAny(listAny(groups["navigation-requests-navigated"]["stratifier"])[0].(map[string]any)["stratum"]) {
+		sm := s.(map[string]any)
+		for _, p := range listAny(sm["population"]) {
+			pm := p.(map[string]any)
+			if msCode(pm["code"]) == "numerator" {
+				n, _ := pm["count"].(json.Number).Int64()
+				if n > 0 {
+					navStrata[sm["value"].(map[string]any)["text"].(string)] = int(n)
+				}
+			}
+		}
+	}
+	assert.Equal(t, navByRoute, navStrata)
+
+	// One measure by canonical URL, with POST Parameters and a Group of
+	// practices as the subject: the same figures.
+	grp := g.created(t, nvAdmin("Y99999"), "Group", map[string]any{"resourceType": "Group", "type": "practitioner", "actual": true,
+		"member": []any{map[string]any{"entity": map[string]any{"reference": "Organization/demo-surgery"}}}})
+	body := mustJSON(t, map[string]any{"resourceType": "Parameters", "parameter": []any{
+		map[string]any{"name": "measure", "valueString": nvBase + "/Measure/navigation-wider-team"},
+		map[string]any{"name": "periodStart", "valueDate": "2026-11-16"},
+		map[string]any{"name": "periodEnd", "valueDate": "2026-11-23"},
+		map[string]any{"name": "subject", "valueString": "Group/" + grp},
+	}})
+	r = g.as(nav, "POST", "/Measure/$evaluate-measure", body)
+	require.Equal(t, 200, r.status, "%s", r.body)
+	one := msGroups(msReport(t, r))
+	require.Len(t, one, 1)
+	assert.Equal(t, e.wider, msPops(one["navigation-wider-team"])["numerator"])
+	// Instance level.
+	r = g.as(nav, "GET", "/Measure/navigation-reattendance/$evaluate-measure?periodStart=2026-11-16&periodEnd=2026-11-23&subject=Organization/demo-surgery", "")
+	require.Equal(t, 200, r.status, "%s", r.body)
+	assert.Equal(t, e.reattend, msPops(msGroups(msReport(t, r))["navigation-reattendance"])["numerator"])
+
+	// The Measures are resources.
+	r = g.as(nav, "GET", "/Measure/navigation-demand", "")
+	assert.Equal(t, 200, r.status, "%s", r.body)
+
+	// The CapabilityStatement lists the operation once for Measure.
+	r = g.as(nav, "GET", "/metadata", "")
+	require.Equal(t, 200, r.status)
+	listed := 0
+	for _, rest := range listAny(r.json(t)["rest"]) {
+		for _, res := range listAny(rest.(map[string]any)["resource"]) {
+			rm := res.(map[string]any)
+			for _, op := range listAny(rm["operation"]) {
+				if rm["type"] == "Measure" && op.(map[string]any)["name"] == "evaluate-measure" {
+					listed++
+				}
+			}
+		}
+	}
+	assert.Equal(t, 1, listed)
+
+	// The dashboard page and its assets, embedded.
+	r = g.do("GET", g.srv.URL+"/dashboard", "")
+	require.Equal(t, 200, r.status, "%s", r.body)
+	assert.Contains(t, r.header.Get("Content-Type"), "text/html")
+	assert.Contains(t, r.header.Get("Content-Security-Policy"), "script-src 'self'")
+	for _, id := range []string{"subject", "periodStart", "periodEnd", "token"} {
+		assert.Contains(t, string(r.body), `<label for="`+id+`">`, "every filter has a label")
+	}
+	r = g.do("GET", g.srv.URL+"/dashboard/app.js", "")
+	require.Equal(t, 200, r.status)
+	assert.Contains(t, string(r.body), "$evaluate-measure")
+	r = g.do("GET", g.srv.URL+"/dashboard/style.css", "")
+	require.Equal(t, 200, r.status)
+	assert.Contains(t, r.header.Get("Content-Type"), "text/css")
+
+	// Tenancy: another practice's navigator gets nothing of Y99999.
+	r = g.as(other, "GET", q, "")
+	assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+	// Missing and bad parameters.
+	r = g.as(nav, "GET", "/Measure/$evaluate-measure?periodStart=2026-11-16&periodEnd=2026-11-23", "")
+	assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	r = g.as(nav, "GET", "/Measure/$evaluate-measure?measure=navigation-demand&periodStart=soon&periodEnd=2026-11-23", "")
+	assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	r = g.as(nav, "GET", "/Measure/$evaluate-measure?measure=navigation-demand&periodStart=2026-11-16&periodEnd=2026-11-23&subject=Patient/x", "")
+	assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+	// A publisher (no patient data) may not evaluate.
+	pub := map[string]any{"scope": "system/*.cruds", "role": "publisher", "publisher": "Y99999", "sub": "pub", "client_id": "test-app"}
+	r = g.as(pub, "GET", q, "")
+	assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+}
+
+func msSameProblem(a, b string) bool {
+	norm := func(s string) string {
+		out := []rune{}
+		for _, r := range s {
+			if r >= 'A' && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			out = append(out, r)
+		}
+		return string(out)
+	}
+	return norm(a) == norm(b)
+}
+
+func msCode(cc any) string {
+	m, _ := cc.(map[string]any)
+	for _, c := range listAny(m["coding"]) {
+		s, _ := c.(map[string]any)["code"].(string)
+		return s
+	}
+	return ""
+}
+
+// msReport decodes a MeasureReport and checks it is valid R4, strictly.
+func msReport(t *testing.T, r reply) map[string]any {
+	t.Helper()
+	obj := r.json(t)
+	require.Equal(t, "MeasureReport", obj["resourceType"])
+	res, err := fhir.ResourceFromObject(obj)
+	require.NoError(t, err)
+	for _, is := range fhir.Validate(res, fhir.ValidateOptions{Strict: true}) {
+		assert.NotEqual(t, fhir.SeverityError, is.Severity, "R4: %v", is)
+	}
+	return obj
+}
+
+func msGroups(report map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, g := range listAny(report["group"]) {
+		gm := g.(map[string]any)
+		out[msCode(gm["code"])] = gm
+	}
+	return out
+}
+
+func msPops(grp map[string]any) map[string]int {
+	out := map[string]int{}
+	for _, p := range listAny(grp["population"]) {
+		pm := p.(map[string]any)
+		n, _ := pm["count"].(json.Number).Int64()
+		out[msCode(pm["code"])] = int(n)
+	}
+	return out
+}
+
+// msStrata are the initial-population counts of a group's strata by
+// stratifier.
+func msStrata(grp map[string]any) map[string]map[string]int {
+	out := map[string]map[string]int{}
+	for _, s := range listAny(grp["stratifier"]) {
+		sm := s.(map[string]any)
+		name := listAny(sm["code"])[0].(map[string]any)["text"].(string)
+		out[name] = map[string]int{}
+		for _, st := range listAny(sm["stratum"]) {
+			stm := st.(map[string]any)
+			out[name][stm["value"].(map[string]any)["text"].(string)] = msPops(stm)["initial-population"]
+		}
+	}
+	return out
+}

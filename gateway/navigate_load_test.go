@@ -1,0 +1,159 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/internal/directorytest"
+	"github.com/signpost-fhir/signpost/internal/pgtest"
+)
+
+// TestNavigationLoad is the load figure of care navigation (issue 7):
+// POST Task + POST Task/{id}/$navigate (commit), end to end over
+// loopback HTTP on PostgreSQL, 16 concurrent clients, a directory of
+// 5,000 services and the demo protocol. It reports figures and asserts
+// only that every navigation succeeds. It runs only with
+// SIGNPOST_NAVIGATE_LOAD=1 (SIGNPOST_NAVIGATE_LOAD_SECONDS sets the
+// duration, default 15).
+func TestNavigationLoad(t *testing.T) {
+	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
+		t.Skip("set SIGNPOST_NAVIGATE_LOAD=1 to run the navigation load figures")
+	}
+	const clients = 16
+	secs := 15 * time.Second
+	if v := os.Getenv("SIGNPOST_NAVIGATE_LOAD_SECONDS"); v != "" {
+		d, err := time.ParseDuration(v + "s")
+		require.NoError(t, err)
+		secs = d
+	}
+	st, err := postgres.Open(context.Background(), pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	g := newNavGateway(t, st, nvOptions{})
+
+	// The directory: 5,000 services, loaded as the publisher feed would.
+	feed := directorytest.Services(dirNames, 5000, 42, time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+	admin := map[string]any{"scope": "system/HealthcareService.cruds", "role": "publisher", "publisher": []any{directorytest.PublisherSystem}, "sub": "feed", "client_id": "publisher-feed"}
+	for i := 0; i < len(feed); i += 500 {
+		b, err := json.Marshal(directorytest.Transaction(feed[i:min(i+500, len(feed))]))
+		require.NoError(t, err)
+		r := g.as(admin, "POST", "", string(b))
+		require.Equal(t, http.StatusOK, r.status, "%.500s", r.body)
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients}}
+	post := func(token, path string, body []byte) (int, []byte, error) {
+		req, err := http.NewRequest("POST", g.base+path, bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, err
+	}
+	token := g.iss.Token(nvNavigator("expert", "Y99999"))
+	dur := 3.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Back pain", &dur
+	one := func(i int) (time.Duration, error) {
+		// A patient per client and iteration spreads repeat contacts the
+		// way a practice's day does (a few per patient, not hundreds).
+		task, err := json.Marshal(nvTask(s, "Y99999", nvNHS(i%500), "", nvNow))
+		if err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		code, b, err := post(token, "/Task", task)
+		if err != nil {
+			return 0, err
+		}
+		if code != http.StatusCreated {
+			return 0, &loadError{code, b}
+		}
+		var created struct{ ID string }
+		if err := json.Unmarshal(b, &created); err != nil {
+			return 0, err
+		}
+		code, b, err = post(token, "/Task/"+created.ID+"/$navigate", nil)
+		if err != nil {
+			return 0, err
+		}
+		if code != http.StatusOK {
+			return 0, &loadError{code, b}
+		}
+		return time.Since(start), nil
+	}
+	// Warm up: caches, connections, the planner.
+	for i := 0; i < 20; i++ {
+		_, err := one(100000 + i)
+		require.NoError(t, err)
+	}
+
+	var (
+		mu    sync.Mutex
+		took  []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	deadline := time.Now().Add(secs)
+	start := time.Now()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			var mine []time.Duration
+			for i := 0; time.Now().Before(deadline); i++ {
+				d, err := one(c*100003 + i)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			took = append(took, mine...)
+			mu.Unlock()
+		}(c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	require.NoError(t, first)
+	require.NotEmpty(t, took)
+	sortDurations(took)
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("POST Task + $navigate commit, PostgreSQL, %d clients, 5,000 services: %.0f navigations/s, p50 %v, p99 %v, max %v (n=%d in %v; loadavg %s)",
+		clients, float64(len(took))/elapsed.Seconds(), took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took), elapsed.Round(time.Millisecond), bytes.TrimSpace(load))
+}
+
+type loadError struct {
+	status int
+	body   []byte
+}
+
+func (e *loadError) Error() string {
+	b := e.body
+	if len(b) > 500 {
+		b = b[:500]
+	}
+	return http.StatusText(e.status) + ": " + string(b)
+}

@@ -1,0 +1,331 @@
+package mapping
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Success measures (NAVIGATION-API.md, "Success measures"): the pure
+// counting over stored navigation Tasks and their allocation
+// ServiceRequests. The gateway searches what a period and a set of
+// practices need and hands the decoded resources here; nothing here does
+// I/O.
+
+// SNOMED CT codes of the allocation ServiceRequest.code the measures
+// recognise (the allocation ConceptMap, snomed/definitions.go).
+const (
+	PharmacyFirstReferralCode     = "2140231000000104" // Referral to Community Pharmacy Pharmacy First Service
+	SocialPrescribingReferralCode = "871731000000106"  // Referral to social prescribing service
+)
+
+// ReattendanceWindow is how close a second contact about the same problem
+// must follow the first to count as a reattendance.
+const ReattendanceWindow = 14 * 24 * time.Hour
+
+// MeasureInput is what the measures are counted from.
+type MeasureInput struct {
+	// Names gives the code systems (the server's canonical base).
+	Names NavigationNames
+	// Start and End bound the period (End exclusive): a Task counts when
+	// authored in it. Tasks authored before Start are read for
+	// reattendance only.
+	Start, End time.Time
+	// Practices, when not empty, keeps Tasks owned by these ODS codes.
+	Practices []string
+	// Tasks are navigation Tasks (decoded JSON), ServiceRequests the
+	// allocations (current versions, any status).
+	Tasks           []map[string]any
+	ServiceRequests []map[string]any
+	// Location is the time zone of weekday and hour (Europe/London when
+	// nil).
+	Location *time.Location
+}
+
+// MeasureCounts are the figures of the measures, over the requests (Tasks
+// authored in the period) and by contact route.
+type MeasureCounts struct {
+	MeasureTally
+	// Routes are the figures of each contact route's requests.
+	Routes map[string]*MeasureTally
+
+	ByRoute   map[string]int // requests by contact-route code ("unknown" when absent)
+	ByWeekday map[string]int // "Monday"...
+	ByHour    map[int]int    // 0..23
+	// ByDayHour is the demand heatmap: weekday name -> hour -> requests.
+	ByDayHour map[string]map[int]int
+	// ByCategory are current allocations by navigation-category.
+	ByCategory map[string]int
+}
+
+// MeasureTally are the counts of the proportion measures.
+type MeasureTally struct {
+	Requests  int
+	Navigated int // Requests with a current allocation
+
+	// Allocations are the current (not revoked) allocations of the
+	// requests; WiderTeam those categorised practice-team.
+	Allocations int
+	WiderTeam   int
+	// PharmacyFirst and SocialPrescribing are current allocations whose
+	// code is the referral.
+	PharmacyFirst     int
+	SocialPrescribing int
+	// PharmacyFirstDeclined are Pharmacy First allocations the patient
+	// declined (revoked on a declined re-navigation).
+	PharmacyFirstDeclined int
+
+	// Urgent are requests decided emergency or same-day, UrgentSameDay
+	// those whose allocation was made on the day (Location) of the
+	// request.
+	Urgent, UrgentSameDay int
+
+	// Reattendances are requests with an earlier request of the same
+	// patient about the same problem within ReattendanceWindow.
+	Reattendances int
+}
+
+func (t *MeasureTally) add(d MeasureTally) {
+	t.Requests += d.Requests
+	t.Navigated += d.Navigated
+	t.Allocations += d.Allocations
+	t.WiderTeam += d.WiderTeam
+	t.PharmacyFirst += d.PharmacyFirst
+	t.SocialPrescribing += d.SocialPrescribing
+	t.PharmacyFirstDeclined += d.PharmacyFirstDeclined
+	t.Urgent += d.Urgent
+	t.UrgentSameDay += d.UrgentSameDay
+	t.Reattendances += d.Reattendances
+}
+
+type measureTask struct {
+	id, practice, route, patient, problem, urgency string
+	authored                                       time.Time
+	allocation                                     string
+}
+
+// CountMeasures counts the measures of in.
+func CountMeasures(in MeasureInput) MeasureCounts {
+	loc := in.Location
+	if loc == nil {
+		loc = London
+	}
+	c := MeasureCounts{ByRoute: map[string]int{}, ByWeekday: map[string]int{}, ByHour: map[int]int{},
+		ByDayHour: map[string]map[int]int{}, ByCategory: map[string]int{}, Routes: map[string]*MeasureTally{}}
+	keep := map[string]bool{}
+	for _, p := range in.Practices {
+		keep[strings.ToUpper(p)] = true
+	}
+	taskSys := in.Names.System(snomed.NavigationTask)
+	inputSys := in.Names.System(snomed.NavigationInput)
+	outputSys := in.Names.System(snomed.NavigationOutput)
+	urgencySys := in.Names.System(snomed.NavigationUrgency)
+	catSys := in.Names.System(snomed.NavigationCategory)
+
+	var all []measureTask
+	for _, t := range in.Tasks {
+		if measureCode(t["code"], taskSys) != "navigate" {
+			continue
+		}
+		if s, _ := t["status"].(string); s == "entered-in-error" {
+			continue
+		}
+		mt := measureTask{}
+		mt.id, _ = t["id"].(string)
+		if o, _ := t["owner"].(map[string]any); o != nil {
+			if id, _ := o["identifier"].(map[string]any); id != nil {
+				v, _ := id["value"].(string)
+				mt.practice = strings.ToUpper(v)
+			}
+		}
+		if len(keep) > 0 && !keep[mt.practice] {
+			continue
+		}
+		a, _ := t["authoredOn"].(string)
+		at, err := time.Parse(time.RFC3339, a)
+		if err != nil {
+			continue
+		}
+		mt.authored = at
+		if f, _ := t["for"].(map[string]any); f != nil {
+			if id, _ := f["identifier"].(map[string]any); id != nil {
+				v, _ := id["value"].(string)
+				if v != "" {
+					mt.patient = "nhs:" + v
+				}
+			}
+			if mt.patient == "" {
+				r, _ := f["reference"].(string)
+				if r != "" {
+					mt.patient = "ref:" + r
+				}
+			}
+		}
+		for _, e := range jlist(t["input"]) {
+			m, _ := e.(map[string]any)
+			switch measureCode(m["type"], inputSys) {
+			case "contact-route":
+				mt.route, _ = m["valueCode"].(string)
+			case "problem":
+				p, _ := m["valueString"].(string)
+				mt.problem = strings.Join(strings.Fields(strings.ToLower(p)), " ")
+			}
+		}
+		for _, e := range jlist(t["output"]) {
+			m, _ := e.(map[string]any)
+			switch measureCode(m["type"], outputSys) {
+			case "allocation":
+				if r, _ := m["valueReference"].(map[string]any); r != nil {
+					mt.allocation, _ = r["reference"].(string)
+				}
+			case "urgency":
+				mt.urgency = measureCode(m["valueCodeableConcept"], urgencySys)
+			}
+		}
+		all = append(all, mt)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].authored.Before(all[j].authored) })
+
+	srs := map[string]map[string]any{}
+	for _, sr := range in.ServiceRequests {
+		id, _ := sr["id"].(string)
+		srs["ServiceRequest/"+id] = sr
+	}
+
+	// The latest earlier request per practice, patient and problem: the
+	// closest one decides whether a request is a reattendance.
+	type problemKey struct{ practice, patient, problem string }
+	latest := map[problemKey]time.Time{}
+	for _, t := range all {
+		reattended := false
+		if t.patient != "" && t.problem != "" {
+			k := problemKey{t.practice, t.patient, t.problem}
+			if prev, ok := latest[k]; ok && t.authored.Sub(prev) <= ReattendanceWindow {
+				reattended = true
+			}
+			latest[k] = t.authored
+		}
+		if t.authored.Before(in.Start) || !t.authored.Before(in.End) {
+			continue
+		}
+		route := t.route
+		if route == "" {
+			route = "unknown"
+		}
+		var d MeasureTally
+		func() {
+			d.Requests++
+			c.ByRoute[route]++
+			lt := t.authored.In(loc)
+			day := lt.Weekday().String()
+			c.ByWeekday[day]++
+			c.ByHour[lt.Hour()]++
+			if c.ByDayHour[day] == nil {
+				c.ByDayHour[day] = map[int]int{}
+			}
+			c.ByDayHour[day][lt.Hour()]++
+			if reattended {
+				d.Reattendances++
+			}
+			sr := srs[t.allocation]
+			if sr == nil {
+				return
+			}
+			// Declined Pharmacy First: an allocation this one replaced (the
+			// replaces chain), revoked because the patient declined it.
+			seen := map[string]bool{t.allocation: true}
+			for prev := sr; ; {
+				var next string
+				for _, r := range jlist(prev["replaces"]) {
+					rm, _ := r.(map[string]any)
+					next, _ = rm["reference"].(string)
+				}
+				old := srs[next]
+				if old == nil || seen[next] {
+					break
+				}
+				seen[next] = true
+				if declinedPharmacyFirst(old) {
+					d.PharmacyFirstDeclined++
+				}
+				prev = old
+			}
+			status, _ := sr["status"].(string)
+			if status == "revoked" || status == "entered-in-error" {
+				return
+			}
+			d.Navigated++
+			d.Allocations++
+			var cat string
+			for _, cc := range jlist(sr["category"]) {
+				if v := measureCode(cc, catSys); v != "" {
+					cat = v
+				}
+			}
+			c.ByCategory[cat]++
+			if cat == string(CategoryPracticeTeam) {
+				d.WiderTeam++
+			}
+			switch measureCode(sr["code"], snomed.System) {
+			case PharmacyFirstReferralCode:
+				d.PharmacyFirst++
+			case SocialPrescribingReferralCode:
+				d.SocialPrescribing++
+			}
+			if t.urgency == "emergency" || t.urgency == "same-day" {
+				d.Urgent++
+				a, _ := sr["authoredOn"].(string)
+				if st, err := time.Parse(time.RFC3339, a); err == nil {
+					y1, m1, d1 := st.In(loc).Date()
+					y2, m2, d2 := lt.Date()
+					if y1 == y2 && m1 == m2 && d1 == d2 {
+						d.UrgentSameDay++
+					}
+				}
+			}
+		}()
+		c.MeasureTally.add(d)
+		if c.Routes[route] == nil {
+			c.Routes[route] = &MeasureTally{}
+		}
+		c.Routes[route].add(d)
+	}
+	return c
+}
+
+// declinedPharmacyFirst reports whether an allocation is a Pharmacy First
+// referral revoked because the patient declined it (mapping/decision.go
+// writes the revocation note).
+func declinedPharmacyFirst(sr map[string]any) bool {
+	if s, _ := sr["status"].(string); s != "revoked" {
+		return false
+	}
+	if measureCode(sr["code"], snomed.System) != PharmacyFirstReferralCode {
+		return false
+	}
+	for _, n := range jlist(sr["note"]) {
+		nm, _ := n.(map[string]any)
+		if s, _ := nm["text"].(string); strings.Contains(s, "declined by the patient") {
+			return true
+		}
+	}
+	return false
+}
+
+// measureCode is the code of the first coding of system in a
+// CodeableConcept held as JSON, or "" (codeOf without its allocations: the
+// measures read it hundreds of thousands of times).
+func measureCode(cc any, system string) string {
+	m, _ := cc.(map[string]any)
+	list, _ := m["coding"].([]any)
+	for _, e := range list {
+		c, _ := e.(map[string]any)
+		if sys, _ := c["system"].(string); sys == system {
+			code, _ := c["code"].(string)
+			return code
+		}
+	}
+	return ""
+}

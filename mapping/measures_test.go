@@ -1,0 +1,125 @@
+package mapping
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+func TestCountMeasuresHandBuilt(t *testing.T) {
+	n := NewNavigationNames("https://x.example/fhir")
+	cc := func(sys, code string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": sys, "code": code}}}
+	}
+	task := func(id, practice, nhs, route, problem, authored, alloc, urgency string) map[string]any {
+		in := []any{
+			map[string]any{"type": cc(n.System(snomed.NavigationInput), "contact-route"), "valueCode": route},
+			map[string]any{"type": cc(n.System(snomed.NavigationInput), "problem"), "valueString": problem},
+		}
+		var out []any
+		if alloc != "" {
+			out = append(out,
+				map[string]any{"type": cc(n.System(snomed.NavigationOutput), "allocation"), "valueReference": map[string]any{"reference": "ServiceRequest/" + alloc}},
+				map[string]any{"type": cc(n.System(snomed.NavigationOutput), "urgency"), "valueCodeableConcept": cc(n.System(snomed.NavigationUrgency), urgency)})
+		}
+		return map[string]any{"resourceType": "Task", "id": id, "status": "in-progress",
+			"code":       cc(n.System(snomed.NavigationTask), "navigate"),
+			"owner":      map[string]any{"identifier": map[string]any{"system": ODSSystem, "value": practice}},
+			"for":        map[string]any{"identifier": map[string]any{"system": NHSNumberSystem, "value": nhs}},
+			"authoredOn": authored, "input": in, "output": out}
+	}
+	sr := func(id, task, status, cat, code, authored string, notes ...string) map[string]any {
+		var nl []any
+		for _, s := range notes {
+			nl = append(nl, map[string]any{"text": s})
+		}
+		return map[string]any{"resourceType": "ServiceRequest", "id": id, "status": status,
+			"category": []any{cc(n.System(snomed.NavigationCategory), cat)}, "code": cc(snomed.System, code),
+			"authoredOn": authored, "supportingInfo": []any{map[string]any{"reference": "Task/" + task}}, "note": nl}
+	}
+	in := MeasureInput{Names: n,
+		Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		Practices: []string{"Y99999"},
+		Tasks: []map[string]any{
+			// Before the period: only for reattendance.
+			task("t0", "Y99999", "1", "phone", "Sore throat", "2026-10-25T09:00:00Z", "", ""),
+			// Monday 2 November 2026, 09:xx London (GMT).
+			task("t1", "Y99999", "1", "phone", "sore  throat", "2026-11-02T09:10:00Z", "s1", "same-day"),
+			task("t2", "Y99999", "2", "online", "Back pain", "2026-11-02T09:40:00Z", "s2", "routine"),
+			task("t3", "Y99999", "3", "walk-in", "Lonely", "2026-11-03T14:00:00Z", "s3", "routine"),
+			task("t4", "Y99999", "4", "online", "Earache", "2026-11-04T10:00:00Z", "s5", "same-day"),
+			task("t5", "Y99999", "5", "phone", "Rash", "2026-11-05T10:00:00Z", "", ""),
+			// Another practice, and after the period.
+			task("t6", "B82002", "6", "phone", "Cough", "2026-11-05T10:00:00Z", "s6", "routine"),
+			task("t7", "Y99999", "7", "phone", "Cough", "2026-12-05T10:00:00Z", "", ""),
+		},
+		ServiceRequests: []map[string]any{
+			sr("s1", "t1", "active", "clinician", "1", "2026-11-02T09:20:00Z"),
+			sr("s2", "t2", "active", "practice-team", "2", "2026-11-02T09:45:00Z"),
+			sr("s3", "t3", "active", "practice-team", SocialPrescribingReferralCode, "2026-11-03T14:05:00Z"),
+			sr("s4", "t4", "revoked", "external-referral", PharmacyFirstReferralCode, "2026-11-04T10:01:00Z", "Revoked: declined by the patient; replaced by ServiceRequest/s5"),
+			withReplaces(sr("s5", "t4", "active", "clinician", "1", "2026-11-05T08:00:00Z"), "ServiceRequest/s4"),
+			sr("s6", "t6", "active", "external-referral", PharmacyFirstReferralCode, "2026-11-05T10:01:00Z"),
+		},
+	}
+	c := CountMeasures(in)
+	assert.Equal(t, 5, c.Requests)
+	assert.Equal(t, 4, c.Navigated)
+	assert.Equal(t, map[string]int{"phone": 2, "online": 2, "walk-in": 1}, c.ByRoute)
+	assert.Equal(t, map[string]int{"Monday": 2, "Tuesday": 1, "Wednesday": 1, "Thursday": 1}, c.ByWeekday)
+	assert.Equal(t, map[int]int{9: 2, 14: 1, 10: 2}, c.ByHour)
+	assert.Equal(t, 2, c.WiderTeam)
+	assert.Equal(t, 1, c.SocialPrescribing)
+	assert.Equal(t, 0, c.PharmacyFirst)
+	assert.Equal(t, 1, c.PharmacyFirstDeclined)
+	assert.Equal(t, 2, c.Urgent)
+	assert.Equal(t, 1, c.UrgentSameDay, "t4's allocation came the next day")
+	assert.Equal(t, 1, c.Reattendances, "t1 follows t0 within two weeks about the same problem")
+}
+
+func withReplaces(sr map[string]any, ref string) map[string]any {
+	sr["replaces"] = []any{map[string]any{"reference": ref}}
+	return sr
+}
+
+// BenchmarkCountMeasures60k is the counting alone over a year of a
+// 10,000-patient practice (about 60,000 navigations), already decoded.
+func BenchmarkCountMeasures60k(b *testing.B) {
+	n := NewNavigationNames("https://x.example/fhir")
+	cc := func(sys, code string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": sys, "code": code}}}
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	in := MeasureInput{Names: n, Start: start, End: start.AddDate(1, 0, 0), Practices: []string{"Y99999"}}
+	routes := []string{"phone", "online", "walk-in"}
+	for i := range 60000 {
+		id := strconv.Itoa(i)
+		in.Tasks = append(in.Tasks, map[string]any{"resourceType": "Task", "id": id, "status": "in-progress",
+			"code":       cc(n.System(snomed.NavigationTask), "navigate"),
+			"owner":      map[string]any{"identifier": map[string]any{"system": ODSSystem, "value": "Y99999"}},
+			"for":        map[string]any{"identifier": map[string]any{"system": NHSNumberSystem, "value": strconv.Itoa(i % 10000)}},
+			"authoredOn": start.Add(time.Duration(i) * 525 * time.Second).Format(time.RFC3339),
+			"input": []any{
+				map[string]any{"type": cc(n.System(snomed.NavigationInput), "contact-route"), "valueCode": routes[i%3]},
+				map[string]any{"type": cc(n.System(snomed.NavigationInput), "problem"), "valueString": "problem " + strconv.Itoa(i%37)},
+			},
+			"output": []any{
+				map[string]any{"type": cc(n.System(snomed.NavigationOutput), "allocation"), "valueReference": map[string]any{"reference": "ServiceRequest/s" + id}},
+				map[string]any{"type": cc(n.System(snomed.NavigationOutput), "urgency"), "valueCodeableConcept": cc(n.System(snomed.NavigationUrgency), "same-day")},
+			}})
+		in.ServiceRequests = append(in.ServiceRequests, map[string]any{"resourceType": "ServiceRequest", "id": "s" + id, "status": "active",
+			"category": []any{cc(n.System(snomed.NavigationCategory), "practice-team")}, "code": cc(snomed.System, SocialPrescribingReferralCode),
+			"authoredOn": start.Add(time.Duration(i)*525*time.Second + time.Minute).Format(time.RFC3339)})
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		c := CountMeasures(in)
+		if c.Requests != 60000 {
+			b.Fatal(c.Requests)
+		}
+	}
+}
