@@ -13,8 +13,10 @@ import (
 var files embed.FS
 
 // csp lets the page load its own script and style and call the FHIR API
-// of the same origin, nothing else.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+// of the same origin, nothing else. img-src allows data: for the page's
+// empty icon (without one the browser asks for /favicon.ico, which the
+// gateway does not serve, and logs the 404 as a console error).
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Handler serves the page: /dashboard, /dashboard/app.js and
