@@ -60,6 +60,9 @@ var measureDefs = []measureDef{
 	{id: "navigation-urgent-same-day", title: "Urgent requests allocated the same day",
 		description: "Requests decided emergency or same-day whose allocation was made on the day of the request (Europe/London), among those requests.",
 		proportion:  true, num: func(c mapping.MeasureTally) int { return c.UrgentSameDay }, den: func(c mapping.MeasureTally) int { return c.Urgent }},
+	{id: "navigation-continuity-missed", title: "Patients needing continuity who did not get it",
+		description: "Allocated requests whose decision applied safety rule 3 (complex needs: continuity prioritised) but whose current allocation is not to the practice's clinicians or team with the continuity requirement (usual or preferred clinician, or small team), among allocated requests needing continuity.",
+		proportion:  true, num: func(c mapping.MeasureTally) int { return c.ContinuityMissed }, den: func(c mapping.MeasureTally) int { return c.ContinuityNeeded }},
 	{id: "navigation-demand", title: "Demand by contact route, weekday and hour",
 		description: "Requests (navigation Tasks authored in the period), stratified by contact route, weekday and hour (Europe/London).",
 		num:         func(c mapping.MeasureTally) int { return c.Requests }, demand: true},
@@ -91,7 +94,7 @@ func (s *Server) RegisterMeasures(ctx context.Context) error {
 		if err := r.Validate(fhir.ValidateOptions{Strict: true}); err != nil {
 			return fmt.Errorf("Measure/%s: %w", r.ID(), err)
 		}
-		if err := snomed.MarkShipped(r, "measures-2"); err != nil {
+		if err := snomed.MarkShipped(r, "measures-3"); err != nil {
 			return err
 		}
 		resources = append(resources, r)
@@ -99,7 +102,7 @@ func (s *Server) RegisterMeasures(ctx context.Context) error {
 	if _, err := snomed.SeedResources(ctx, s.store, resources); err != nil {
 		return err
 	}
-	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}}
+	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}, {"Patient", auth.Read}}
 	for _, level := range []OperationLevel{TypeLevel, InstanceLevel} {
 		s.RegisterOperation(Operation{
 			Name: "evaluate-measure", Level: level, Type: "Measure",
@@ -129,7 +132,10 @@ func (m *measures) definitions() []map[string]any {
 		} else {
 			g["population"] = []any{pop("initial-population", d.description)}
 		}
-		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in)"}}
+		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in)"},
+			map[string]any{"code": map[string]any{"text": mapping.StratAgeBand}, "description": "Age band of the patient at the request (0-4, 5-15, 16-24, 25-44, 45-64, 65-74, 75-84, 85+; unknown without a birth date)"},
+			map[string]any{"code": map[string]any{"text": mapping.StratSex}, "description": "Administrative gender of the patient (unknown when not recorded)"},
+			map[string]any{"code": map[string]any{"text": mapping.StratNeedGroup}, "description": "Need group (1 to 11) the allocation's supportingInfo records; unknown when the decision had none"}}
 		if d.demand {
 			strat = append(strat,
 				map[string]any{"code": map[string]any{"text": "weekday"}, "description": "Weekday of the request (Europe/London)"},
@@ -259,7 +265,11 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	input := mapping.MeasureInput{Names: m.names, Start: start, End: end, Practices: practices, Tasks: tasks, ServiceRequests: srs}
+	patients, err := m.patientsOf(ctx, g, tasks)
+	if err != nil {
+		return nil, err
+	}
+	input := mapping.MeasureInput{Names: m.names, Start: start, End: end, Practices: practices, Tasks: tasks, ServiceRequests: srs, Patients: patients}
 	counts := mapping.CountMeasures(input)
 	total := counts.MeasureTally
 	routes := sortedKeys(counts.ByRoute)
@@ -296,6 +306,20 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 			routeStrata = append(routeStrata, st)
 		}
 		strat := []any{map[string]any{"code": []any{map[string]any{"text": "contact-route"}}, "stratum": orEmpty(routeStrata)}}
+		for _, name := range []string{mapping.StratAgeBand, mapping.StratSex, mapping.StratNeedGroup} {
+			var strata []any
+			for _, v := range sortedTallies(counts.Strata[name]) {
+				c := *counts.Strata[name][v]
+				st := map[string]any{"value": map[string]any{"text": v}, "population": measurePopulations(d, c)}
+				if d.proportion {
+					if sc := measureScore(d, c); sc != nil {
+						st["measureScore"] = sc
+					}
+				}
+				strata = append(strata, st)
+			}
+			strat = append(strat, map[string]any{"code": []any{map[string]any{"text": name}}, "stratum": orEmpty(strata)})
+		}
 		if d.demand {
 			var days, hours, dayHours []any
 			for _, wd := range []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday} {
@@ -349,6 +373,60 @@ func orEmpty(l []any) []any {
 		return []any{}
 	}
 	return l
+}
+
+func sortedTallies(m map[string]*mapping.MeasureTally) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// patientsOf reads the Patients of the Tasks in batches: by id for Tasks
+// whose for is a Patient reference, by NHS number for the others.
+func (m *measures) patientsOf(ctx context.Context, g store.Tx, tasks []map[string]any) ([]map[string]any, error) {
+	ids, nhs := map[string]bool{}, map[string]bool{}
+	for _, t := range tasks {
+		f, _ := t["for"].(map[string]any)
+		if r, _ := f["reference"].(string); strings.HasPrefix(r, "Patient/") && !strings.Contains(r[len("Patient/"):], "/") {
+			ids[r[len("Patient/"):]] = true
+			continue
+		}
+		if id, _ := f["identifier"].(map[string]any); id != nil {
+			if sys, _ := id["system"].(string); sys == mapping.NHSNumberSystem {
+				if v, _ := id["value"].(string); v != "" {
+					nhs[v] = true
+				}
+			}
+		}
+	}
+	var out []map[string]any
+	batch := func(set map[string]bool, param, prefix string) error {
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, prefix+k)
+		}
+		sort.Strings(keys)
+		const size = 200
+		for i := 0; i < len(keys); i += size {
+			j := min(i+size, len(keys))
+			got, err := m.searchAll(ctx, g, "Patient", url.Values{param: {strings.Join(keys[i:j], ",")}})
+			if err != nil {
+				return err
+			}
+			out = append(out, got...)
+		}
+		return nil
+	}
+	if err := batch(ids, "_id", ""); err != nil {
+		return nil, err
+	}
+	if err := batch(nhs, "identifier", mapping.NHSNumberSystem+"|"); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func sortedKeys(m map[string]int) []string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,35 @@ type msSeed struct {
 	// From the $navigate answer (the last one).
 	category, code, urgency, status string
 	declinedPF                      bool
+	// The patient as seeded: age band and sex ("unknown" without a
+	// Patient), need group ("unknown" unless an allocation was made for
+	// a patient with a need-group Observation).
+	ageBand, sex, needGroup string
+	// Continuity: the decision applied safety rule 3; missed when the
+	// allocation is not to the practice's clinicians or team with the
+	// continuity requirement.
+	continuity, continuityMissed bool
+}
+
+// msAgeBand is the age band of an age (the bands of docs/measures.md).
+func msAgeBand(age int) string {
+	switch {
+	case age < 5:
+		return "0-4"
+	case age < 16:
+		return "5-15"
+	case age < 25:
+		return "16-24"
+	case age < 45:
+		return "25-44"
+	case age < 65:
+		return "45-64"
+	case age < 75:
+		return "65-74"
+	case age < 85:
+		return "75-84"
+	}
+	return "85+"
 }
 
 func TestEvaluateMeasureAgainstAnIndependentCount(t *testing.T) {
@@ -114,7 +144,15 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(1, 10, 0), nhs: nvNHS(532), problem: "Old problem"},
 		&msSeed{scenario: "back pain to first contact physiotherapy", route: "phone", authored: day(21, 10, 0), nhs: nvNHS(532), problem: "Old problem"},
 	)
+	// Complex needs: continuity given (frailty to the practice's first
+	// contact physiotherapist, with the continuity requirement) and not
+	// given (a high-need patient signposted away, held for review).
+	seeds = append(seeds,
+		&msSeed{scenario: "frailty: continuity, first contact physio, expert navigator", route: "phone", authored: day(17, 11, 30), nhs: nvNHS(550), navigate: true},
+		&msSeed{scenario: "high need directed away goes to clinician review", route: "online", authored: day(19, 16, 0), nhs: nvNHS(551), navigate: true},
+	)
 	for _, sd := range seeds {
+		sd.ageBand, sd.sex, sd.needGroup = "unknown", "unknown", "unknown"
 		if sd.scenario == "" {
 			continue
 		}
@@ -127,6 +165,12 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 		sd.problem = sc.Inputs.Problem
 		patientRef := ""
 		if sc.Patient != nil {
+			// Born Age years and 100 days before nvNow: Age at every
+			// request of the period.
+			sd.ageBand, sd.sex = msAgeBand(sc.Patient.Age), sc.Patient.Sex
+			if sd.sex == "" {
+				sd.sex = "unknown"
+			}
 			born := time.Date(nvNow.Year()-sc.Patient.Age, nvNow.Month(), nvNow.Day(), 0, 0, 0, 0, mapping.London).AddDate(0, 0, -100)
 			search := g.as(nav, "GET", "/Patient?identifier="+mapping.NHSNumberSystem+"|"+sd.nhs, "")
 			require.Equal(t, 200, search.status, "%s", search.body)
@@ -170,6 +214,24 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 		sd.code = msCode(res.allocation["code"])
 		sd.urgency = res.coded("urgency")
 		sd.status, _ = res.allocation["status"].(string)
+		if patientRef != "" && sc.NeedGroup != "" {
+			sd.needGroup = sc.NeedGroup
+		}
+		for _, rule := range res.rules() {
+			if rule == "safety-3-complex-needs" {
+				sd.continuity = true
+			}
+		}
+		if sd.continuity {
+			withTeam := sd.category == "clinician" || sd.category == "practice-team"
+			required := false
+			for _, od := range listAny(res.allocation["orderDetail"]) {
+				if txt, _ := od.(map[string]any)["text"].(string); strings.Contains(txt, "Continuity of care") {
+					required = true
+				}
+			}
+			sd.continuityMissed = !withTeam || !required
+		}
 	}
 	// A Task of another practice in the period does not count.
 	other := nvNavigator("expert", "B82002")
@@ -185,6 +247,11 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 	byHour := map[string]int{}
 	byDayHour := map[string]int{}
 	navByRoute := map[string]int{}
+	// Requests and navigated requests by age band, sex and need group.
+	byStrat := map[string]map[string]int{"age-band": {}, "sex": {}, "need-group": {}}
+	navByStrat := map[string]map[string]int{"age-band": {}, "sex": {}, "need-group": {}}
+	contNeeded, contMissed := 0, 0
+	contMissedByNeed := map[string]int{}
 	for i, sd := range seeds {
 		if sd.authored.Before(start) || !sd.authored.Before(end) {
 			continue
@@ -204,8 +271,22 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 		if sd.declinedPF {
 			e.pfDeclined++
 		}
+		byStrat["age-band"][sd.ageBand]++
+		byStrat["sex"][sd.sex]++
 		if !sd.navigate {
+			byStrat["need-group"]["unknown"]++
 			continue
+		}
+		byStrat["need-group"][sd.needGroup]++
+		navByStrat["age-band"][sd.ageBand]++
+		navByStrat["sex"][sd.sex]++
+		navByStrat["need-group"][sd.needGroup]++
+		if sd.continuity {
+			contNeeded++
+			if sd.continuityMissed {
+				contMissed++
+				contMissedByNeed[sd.needGroup]++
+			}
 		}
 		e.navigated++
 		navByRoute[sd.route]++
@@ -265,6 +346,18 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 	check("navigation-wider-team", e.wider, e.navigated)
 	check("navigation-reattendance", e.reattend, e.requests)
 	check("navigation-urgent-same-day", e.urgentSameDay, e.urgent)
+	require.Greater(t, len(byStrat["need-group"]), 2, "several need groups were seeded: %v", byStrat["need-group"])
+	require.Greater(t, len(byStrat["age-band"]), 2, "several age bands were seeded: %v", byStrat["age-band"])
+	require.Equal(t, 2, contNeeded, "two requests need continuity")
+	require.Equal(t, 1, contMissed, "one of them did not get it")
+	check("navigation-continuity-missed", contMissed, contNeeded)
+	// Age band, sex and need group: initial populations and navigated
+	// numerators of every stratum.
+	for _, name := range []string{"age-band", "sex", "need-group"} {
+		assert.Equal(t, byStrat[name], msStrata(groups["navigation-demand"])[name], "demand by %s", name)
+		assert.Equal(t, navByStrat[name], msNumerators(groups["navigation-requests-navigated"], name), "navigated by %s", name)
+	}
+	assert.Equal(t, contMissedByNeed, msNumerators(groups["navigation-continuity-missed"], "need-group"), "continuity missed by need group")
 	demand := groups["navigation-demand"]
 	require.NotNil(t, demand)
 	assert.Equal(t, e.requests, msPops(demand)["initial-population"])
@@ -358,6 +451,29 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 	pub := map[string]any{"scope": "system/*.cruds", "role": "publisher", "publisher": "Y99999", "sub": "pub", "client_id": "test-app"}
 	r = g.as(pub, "GET", q, "")
 	assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+}
+
+// msNumerators are the non-zero numerators of a stratifier's strata.
+func msNumerators(grp map[string]any, stratifier string) map[string]int {
+	out := map[string]int{}
+	for _, st := range listAny(grp["stratifier"]) {
+		stm := st.(map[string]any)
+		if listAny(stm["code"])[0].(map[string]any)["text"] != stratifier {
+			continue
+		}
+		for _, s := range listAny(stm["stratum"]) {
+			sm := s.(map[string]any)
+			for _, p := range listAny(sm["population"]) {
+				pm := p.(map[string]any)
+				if msCode(pm["code"]) == "numerator" {
+					if n, _ := pm["count"].(json.Number).Int64(); n > 0 {
+						out[sm["value"].(map[string]any)["text"].(string)] = int(n)
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func msSameProblem(a, b string) bool {

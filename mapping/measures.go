@@ -42,6 +42,31 @@ type MeasureInput struct {
 	// Location is the time zone of weekday and hour (Europe/London when
 	// nil).
 	Location *time.Location
+	// Patients are the patients of the Tasks (decoded Patient
+	// resources), for the age band and sex stratifiers; a Task's patient
+	// is found by its for.reference ("Patient/[id]") or NHS number.
+	Patients []map[string]any
+}
+
+// Stratifiers of every measure besides contact route.
+const (
+	StratAgeBand   = "age-band"
+	StratSex       = "sex"
+	StratNeedGroup = "need-group"
+)
+
+// AgeBand is the age band of an age in whole years: 0-4, 5-15, 16-24,
+// 25-44, 45-64, 65-74, 75-84, 85+.
+func AgeBand(age int) string {
+	for _, b := range []struct {
+		max  int
+		name string
+	}{{4, "0-4"}, {15, "5-15"}, {24, "16-24"}, {44, "25-44"}, {64, "45-64"}, {74, "65-74"}, {84, "75-84"}} {
+		if age <= b.max {
+			return b.name
+		}
+	}
+	return "85+"
 }
 
 // MeasureCounts are the figures of the measures, over the requests (Tasks
@@ -50,6 +75,12 @@ type MeasureCounts struct {
 	MeasureTally
 	// Routes are the figures of each contact route's requests.
 	Routes map[string]*MeasureTally
+	// Strata are the figures by StratAgeBand (age at the request;
+	// "unknown" without a birth date), StratSex (administrative gender,
+	// "unknown" when absent) and StratNeedGroup (the need-group code the
+	// allocation's supportingInfo records, "unknown" when none):
+	// stratifier -> value -> tally.
+	Strata map[string]map[string]*MeasureTally
 
 	ByRoute   map[string]int // requests by contact-route code ("unknown" when absent)
 	ByWeekday map[string]int // "Monday"...
@@ -85,6 +116,14 @@ type MeasureTally struct {
 	// Reattendances are requests with an earlier request of the same
 	// patient about the same problem within ReattendanceWindow.
 	Reattendances int
+
+	// ContinuityNeeded are requests with a current allocation whose
+	// decision applied safety rule 3 (complex needs: continuity
+	// prioritised; a rule output "safety-3-complex-needs: ...");
+	// ContinuityMissed those whose allocation does not give continuity:
+	// not categorised clinician or practice-team, or without the
+	// "Continuity of care" requirement in its orderDetail.
+	ContinuityNeeded, ContinuityMissed int
 }
 
 func (t *MeasureTally) add(d MeasureTally) {
@@ -98,12 +137,16 @@ func (t *MeasureTally) add(d MeasureTally) {
 	t.Urgent += d.Urgent
 	t.UrgentSameDay += d.UrgentSameDay
 	t.Reattendances += d.Reattendances
+	t.ContinuityNeeded += d.ContinuityNeeded
+	t.ContinuityMissed += d.ContinuityMissed
 }
 
 type measureTask struct {
 	id, practice, route, patient, problem, urgency string
 	authored                                       time.Time
 	allocation                                     string
+	patientRef, nhs                                string
+	continuity                                     bool
 }
 
 // CountMeasures counts the measures of in.
@@ -113,7 +156,31 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 		loc = London
 	}
 	c := MeasureCounts{ByRoute: map[string]int{}, ByWeekday: map[string]int{}, ByHour: map[int]int{},
-		ByDayHour: map[string]map[int]int{}, ByCategory: map[string]int{}, Routes: map[string]*MeasureTally{}}
+		ByDayHour: map[string]map[int]int{}, ByCategory: map[string]int{}, Routes: map[string]*MeasureTally{},
+		Strata: map[string]map[string]*MeasureTally{StratAgeBand: {}, StratSex: {}, StratNeedGroup: {}}}
+	type patientFacts struct {
+		birth time.Time
+		sex   string
+	}
+	byRef, byNHS := map[string]patientFacts{}, map[string]patientFacts{}
+	for _, p := range in.Patients {
+		var f patientFacts
+		if b, _ := p["birthDate"].(string); len(b) == 10 {
+			f.birth, _ = time.ParseInLocation("2006-01-02", b, London)
+		}
+		f.sex, _ = p["gender"].(string)
+		if id, _ := p["id"].(string); id != "" {
+			byRef["Patient/"+id] = f
+		}
+		for _, e := range jlist(p["identifier"]) {
+			m, _ := e.(map[string]any)
+			if sys, _ := m["system"].(string); sys == NHSNumberSystem {
+				if v, _ := m["value"].(string); v != "" {
+					byNHS[v] = f
+				}
+			}
+		}
+	}
 	keep := map[string]bool{}
 	for _, p := range in.Practices {
 		keep[strings.ToUpper(p)] = true
@@ -154,8 +221,10 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 				v, _ := id["value"].(string)
 				if v != "" {
 					mt.patient = "nhs:" + v
+					mt.nhs = v
 				}
 			}
+			mt.patientRef, _ = f["reference"].(string)
 			if mt.patient == "" {
 				r, _ := f["reference"].(string)
 				if r != "" {
@@ -182,6 +251,10 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 				}
 			case "urgency":
 				mt.urgency = measureCode(m["valueCodeableConcept"], urgencySys)
+			case "rule":
+				if v, _ := m["valueString"].(string); strings.HasPrefix(v, RuleComplexNeeds+":") {
+					mt.continuity = true
+				}
 			}
 		}
 		all = append(all, mt)
@@ -213,6 +286,24 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 		route := t.route
 		if route == "" {
 			route = "unknown"
+		}
+		age, sex, need := "unknown", "unknown", "unknown"
+		f, ok := byRef[t.patientRef]
+		if !ok {
+			f, ok = byNHS[t.nhs]
+		}
+		if ok {
+			if !f.birth.IsZero() {
+				if a, known := (Patient{BirthDate: f.birth}).AgeAt(t.authored); known && a >= 0 {
+					age = AgeBand(a)
+				}
+			}
+			if f.sex != "" {
+				sex = f.sex
+			}
+		}
+		if sr := srs[t.allocation]; sr != nil {
+			need = measureNeedGroup(sr)
 		}
 		var d MeasureTally
 		func() {
@@ -268,6 +359,12 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			if cat == string(CategoryPracticeTeam) {
 				d.WiderTeam++
 			}
+			if t.continuity {
+				d.ContinuityNeeded++
+				if (cat != string(CategoryClinician) && cat != string(CategoryPracticeTeam)) || !continuityRequired(sr) {
+					d.ContinuityMissed++
+				}
+			}
 			switch measureCode(sr["code"], snomed.System) {
 			case PharmacyFirstReferralCode:
 				d.PharmacyFirst++
@@ -291,8 +388,46 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			c.Routes[route] = &MeasureTally{}
 		}
 		c.Routes[route].add(d)
+		for k, v := range map[string]string{StratAgeBand: age, StratSex: sex, StratNeedGroup: need} {
+			if c.Strata[k][v] == nil {
+				c.Strata[k][v] = &MeasureTally{}
+			}
+			c.Strata[k][v].add(d)
+		}
 	}
 	return c
+}
+
+// measureNeedGroup is the need-group code an allocation's supportingInfo
+// records ("Patient need group 5 (...)", mapping/decision.go), or
+// "unknown".
+func measureNeedGroup(sr map[string]any) string {
+	for _, e := range jlist(sr["supportingInfo"]) {
+		m, _ := e.(map[string]any)
+		s, _ := m["display"].(string)
+		rest, ok := strings.CutPrefix(s, "Patient need group ")
+		if !ok {
+			continue
+		}
+		code, _, _ := strings.Cut(rest, " ")
+		if code == "" || code == "unknown" {
+			return "unknown"
+		}
+		return code
+	}
+	return "unknown"
+}
+
+// continuityRequired reports whether an allocation carries the continuity
+// requirement (orderDetail "Continuity of care: ...", mapping/allocate.go).
+func continuityRequired(sr map[string]any) bool {
+	for _, e := range jlist(sr["orderDetail"]) {
+		m, _ := e.(map[string]any)
+		if s, _ := m["text"].(string); strings.HasPrefix(s, "Continuity of care") {
+			return true
+		}
+	}
+	return false
 }
 
 // declinedPharmacyFirst reports whether an allocation is a Pharmacy First

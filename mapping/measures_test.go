@@ -123,3 +123,72 @@ func BenchmarkCountMeasures60k(b *testing.B) {
 		}
 	}
 }
+
+func TestCountMeasuresStrataAndContinuity(t *testing.T) {
+	n := NewNavigationNames("https://x.example/fhir")
+	cc := func(sys, code string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": sys, "code": code}}}
+	}
+	task := func(id string, forRef map[string]any, authored string, complex bool) map[string]any {
+		out := []any{map[string]any{"type": cc(n.System(snomed.NavigationOutput), "allocation"), "valueReference": map[string]any{"reference": "ServiceRequest/s" + id}},
+			map[string]any{"type": cc(n.System(snomed.NavigationOutput), "rule"), "valueString": "safety-7-safety-netting: advice given"}}
+		if complex {
+			out = append(out, map[string]any{"type": cc(n.System(snomed.NavigationOutput), "rule"), "valueString": RuleComplexNeeds + ": complex needs (frailty): continuity prioritised"})
+		}
+		return map[string]any{"resourceType": "Task", "id": id, "status": "in-progress",
+			"code":       cc(n.System(snomed.NavigationTask), "navigate"),
+			"owner":      map[string]any{"identifier": map[string]any{"system": ODSSystem, "value": "Y99999"}},
+			"for":        forRef,
+			"authoredOn": authored, "output": out}
+	}
+	sr := func(id, cat, need string, continuity bool) map[string]any {
+		support := []any{map[string]any{"display": "Patient need group unknown (treated as unknown, never as low)"}}
+		if need != "" {
+			support = []any{map[string]any{"reference": "Observation/n" + id, "display": "Patient need group " + need + " (x), from stored Observation"}}
+		}
+		m := map[string]any{"resourceType": "ServiceRequest", "id": "s" + id, "status": "active",
+			"category": []any{cc(n.System(snomed.NavigationCategory), cat)}, "code": cc(snomed.System, "1"),
+			"authoredOn": "2026-11-10T10:00:00Z", "supportingInfo": support}
+		if continuity {
+			m["orderDetail"] = []any{map[string]any{"text": "Continuity of care: with the patient's usual clinician or small team"}}
+		}
+		return m
+	}
+	byRef := func(id string) map[string]any { return map[string]any{"reference": "Patient/" + id} }
+	byNHS := func(v string) map[string]any {
+		return map[string]any{"identifier": map[string]any{"system": NHSNumberSystem, "value": v}}
+	}
+	in := MeasureInput{Names: n,
+		Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+		Tasks: []map[string]any{
+			task("1", byRef("p1"), "2026-11-10T09:00:00Z", true),  // 84 on 11 November: 75-84; continuity given
+			task("2", byRef("p2"), "2026-11-10T09:00:00Z", true),  // 85+; signposted away: missed
+			task("3", byNHS("999"), "2026-11-10T09:00:00Z", true), // clinician without the requirement: missed
+			task("4", byRef("p9"), "2026-11-10T09:00:00Z", false), // no Patient: unknown
+		},
+		ServiceRequests: []map[string]any{sr("1", "practice-team", "11", true), sr("2", "signpost", "10", true), sr("3", "clinician", "", false), sr("4", "clinician", "3", false)},
+		Patients: []map[string]any{
+			{"resourceType": "Patient", "id": "p1", "birthDate": "1941-11-11", "gender": "female"},
+			{"resourceType": "Patient", "id": "p2", "birthDate": "1940-01-01", "gender": "male"},
+			{"resourceType": "Patient", "id": "p3", "birthDate": "2024-05-05", "identifier": []any{map[string]any{"system": NHSNumberSystem, "value": "999"}}},
+		},
+	}
+	c := CountMeasures(in)
+	assert.Equal(t, 3, c.ContinuityNeeded)
+	assert.Equal(t, 2, c.ContinuityMissed)
+	counts := func(name string) map[string]int {
+		out := map[string]int{}
+		for k, v := range c.Strata[name] {
+			out[k] = v.Requests
+		}
+		return out
+	}
+	assert.Equal(t, map[string]int{"75-84": 1, "85+": 1, "0-4": 1, "unknown": 1}, counts(StratAgeBand))
+	assert.Equal(t, map[string]int{"female": 1, "male": 1, "unknown": 2}, counts(StratSex))
+	assert.Equal(t, map[string]int{"11": 1, "10": 1, "3": 1, "unknown": 1}, counts(StratNeedGroup))
+	assert.Equal(t, 1, c.Strata[StratNeedGroup]["10"].ContinuityMissed)
+	assert.Equal(t, 0, c.Strata[StratNeedGroup]["11"].ContinuityMissed)
+	for age, band := range map[int]string{0: "0-4", 4: "0-4", 5: "5-15", 15: "5-15", 16: "16-24", 25: "25-44", 45: "45-64", 65: "65-74", 75: "75-84", 85: "85+", 101: "85+"} {
+		assert.Equal(t, band, AgeBand(age), "%d", age)
+	}
+}
