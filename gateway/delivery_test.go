@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,17 +33,8 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 			ctx := context.Background()
 			st := sc.open(t)
 			ob := st.(store.Outbox)
-			var fail struct {
-				sync.Mutex
-				on bool
-			}
-			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: func(s store.Store) store.Store {
-				return &nvFailingStore{Store: s, fail: func(r *fhir.Resource) bool {
-					fail.Lock()
-					defer fail.Unlock()
-					return fail.on && r.Type() == "Provenance"
-				}}
-			}})
+			var failing atomic.Bool
+			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: nvFailingCreates("Provenance", &failing)})
 
 			// The practice's clinical system.
 			var mu sync.Mutex
@@ -86,17 +78,13 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 
 			// A commit that fails leaves no outbox row.
-			fail.Lock()
-			fail.on = true
-			fail.Unlock()
+			failing.Store(true)
 			res := nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusInternalServerError, res.status, "%s", res.raw)
 			ds, err := ob.Deliveries(ctx, id)
 			require.NoError(t, err)
 			assert.Empty(t, ds, "a rolled-back decision left a delivery")
-			fail.Lock()
-			fail.on = false
-			fail.Unlock()
+			failing.Store(false)
 
 			res = nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)

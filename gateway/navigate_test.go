@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -690,17 +691,8 @@ func TestNavigateProposeStoresNothingAndCommitIsAtomic(t *testing.T) {
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
-			var fail struct {
-				sync.Mutex
-				on bool
-			}
-			g := newNavGateway(t, st, nvOptions{wrap: func(s store.Store) store.Store {
-				return &nvFailingStore{Store: s, fail: func(r *fhir.Resource) bool {
-					fail.Lock()
-					defer fail.Unlock()
-					return fail.on && r.Type() == "Provenance"
-				}}
-			}})
+			var failing atomic.Bool
+			g := newNavGateway(t, st, nvOptions{wrap: nvFailingCreates("Provenance", &failing)})
 			nav := nvNavigator("expert", "Y99999")
 			dur := 3.0
 			s := nvScenario{}
@@ -727,18 +719,14 @@ func TestNavigateProposeStoresNothingAndCommitIsAtomic(t *testing.T) {
 			assert.Equal(t, `W/"1"`, g.as(nav, "GET", "/Task/"+id, "").header.Get("ETag"))
 
 			// commit that fails mid-way: nothing of it is stored.
-			fail.Lock()
-			fail.on = true
-			fail.Unlock()
+			failing.Store(true)
 			res = nvNavigate(t, g, nav, id, nil)
 			assert.Equal(t, http.StatusInternalServerError, res.status, "%s", res.raw)
 			assert.Equal(t, json.Number("0"), srCount())
 			assert.Equal(t, `W/"1"`, g.as(nav, "GET", "/Task/"+id, "").header.Get("ETag"), "the Task update was rolled back")
 
 			// commit: all of it.
-			fail.Lock()
-			fail.on = false
-			fail.Unlock()
+			failing.Store(false)
 			res = nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 			assert.Equal(t, json.Number("1"), srCount())
@@ -752,6 +740,14 @@ func TestNavigateProposeStoresNothingAndCommitIsAtomic(t *testing.T) {
 			assert.Contains(t, fmt.Sprint(res.allocation["supportingInfo"]), "Observation/demo-need-group-adult")
 			assert.Contains(t, fmt.Sprint(res.provenance["target"]), "Task/"+id+"/_history/2")
 		})
+	}
+}
+
+// nvFailingCreates wraps a store so that, while on is set, creates of typ
+// inside transactions fail.
+func nvFailingCreates(typ string, on *atomic.Bool) func(store.Store) store.Store {
+	return func(s store.Store) store.Store {
+		return &nvFailingStore{Store: s, fail: func(r *fhir.Resource) bool { return on.Load() && r.Type() == typ }}
 	}
 }
 

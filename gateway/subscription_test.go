@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 )
@@ -93,17 +93,8 @@ func TestRestHookSubscriptions(t *testing.T) {
 			ctx := context.Background()
 			st := sc.open(t)
 			ob := st.(store.Outbox)
-			var fail struct {
-				sync.Mutex
-				on bool
-			}
-			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: func(s store.Store) store.Store {
-				return &nvFailingStore{Store: s, fail: func(r *fhir.Resource) bool {
-					fail.Lock()
-					defer fail.Unlock()
-					return fail.on && r.Type() == "AuditEvent"
-				}}
-			}})
+			var failing atomic.Bool
+			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: nvFailingCreates("AuditEvent", &failing)})
 			rc := newHookReceiver(t)
 			dctx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -227,15 +218,11 @@ func TestRestHookSubscriptions(t *testing.T) {
 			for _, sub := range []string{full, idOnly, flaky} {
 				assert.Empty(t, keys(sub, other), "another practice's Task notified Subscription/%s", sub)
 			}
-			fail.Lock()
-			fail.on = true
-			fail.Unlock()
+			failing.Store(true)
 			tb, _ := json.Marshal(nvTask(s, "Y99999", "9990010005", "", nvNow))
 			r = g.as(nav, "PUT", "/Task/rolled-back", strings.Replace(string(tb), `"resourceType":"Task"`, `"resourceType":"Task","id":"rolled-back"`, 1))
 			require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
-			fail.Lock()
-			fail.on = false
-			fail.Unlock()
+			failing.Store(false)
 			for _, sub := range []string{full, idOnly, flaky} {
 				assert.Empty(t, keys(sub, "rolled-back"), "a rolled-back write notified Subscription/%s", sub)
 			}
