@@ -35,6 +35,11 @@ type measureDef struct {
 	num, den   func(c mapping.MeasureTally) int
 	// demand measures carry weekday and hour stratifiers.
 	demand bool
+	// continuous measures (continuous-variable) score the median time
+	// from contact to allocation over the measure population.
+	continuous bool
+	// categories measures carry the category stratifiers.
+	categories bool
 }
 
 var measureDefs = []measureDef{
@@ -63,6 +68,12 @@ var measureDefs = []measureDef{
 	{id: "navigation-continuity-missed", title: "Patients needing continuity who did not get it",
 		description: "Allocated requests whose decision applied safety rule 3 (complex needs: continuity prioritised) but whose current allocation is not to the practice's clinicians or team with the continuity requirement (usual or preferred clinician, or small team), among allocated requests needing continuity.",
 		proportion:  true, num: func(c mapping.MeasureTally) int { return c.ContinuityMissed }, den: func(c mapping.MeasureTally) int { return c.ContinuityNeeded }},
+	{id: "navigation-allocations", title: "Allocations by category",
+		description: "Current allocations of the period's requests, stratified by navigation category, and by category per week and per month (allocations over time).",
+		num:         func(c mapping.MeasureTally) int { return c.Allocations }, categories: true},
+	{id: "navigation-time-to-allocation", title: "Time from contact to allocation",
+		description: "Minutes from the contact (the navigation Task's authoredOn) to its current allocation (the allocation ServiceRequest's authoredOn): the median over the period's allocated requests.",
+		continuous:  true, num: func(c mapping.MeasureTally) int { return c.Navigated }},
 	{id: "navigation-demand", title: "Demand by contact route, weekday and hour",
 		description: "Requests (navigation Tasks authored in the period), stratified by contact route, weekday and hour (Europe/London).",
 		num:         func(c mapping.MeasureTally) int { return c.Requests }, demand: true},
@@ -127,15 +138,28 @@ func (m *measures) definitions() []map[string]any {
 		}
 		g := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": base + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title},
 			"description": d.description}
-		if d.proportion {
+		switch {
+		case d.proportion:
 			g["population"] = []any{pop("initial-population", "Navigation requests of the practices in the period"), pop("denominator", d.description), pop("numerator", d.title)}
-		} else {
+		case d.continuous:
+			g["population"] = []any{pop("initial-population", "Navigation requests of the practices in the period"),
+				pop("measure-population", "Requests of the period with a current allocation"),
+				pop("measure-observation", "Minutes from the request's authoredOn to its current allocation's authoredOn; the score is their median")}
+		default:
 			g["population"] = []any{pop("initial-population", d.description)}
 		}
 		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in)"},
 			map[string]any{"code": map[string]any{"text": mapping.StratAgeBand}, "description": "Age band of the patient at the request (0-4, 5-15, 16-24, 25-44, 45-64, 65-74, 75-84, 85+; unknown without a birth date)"},
 			map[string]any{"code": map[string]any{"text": mapping.StratSex}, "description": "Administrative gender of the patient (unknown when not recorded)"},
-			map[string]any{"code": map[string]any{"text": mapping.StratNeedGroup}, "description": "Need group (1 to 11) the allocation's supportingInfo records; unknown when the decision had none"}}
+			map[string]any{"code": map[string]any{"text": mapping.StratNeedGroup}, "description": "Need group (1 to 11) the allocation's supportingInfo records; unknown when the decision had none"},
+			map[string]any{"code": map[string]any{"text": mapping.StratWeek}, "description": "Week of the request, as the date of its Monday (Europe/London): the trend"},
+			map[string]any{"code": map[string]any{"text": mapping.StratMonth}, "description": "Calendar month of the request, as 2025-01 (Europe/London): the trend"}}
+		if d.categories {
+			strat = append(strat,
+				map[string]any{"code": map[string]any{"text": mapping.StratCategory}, "description": "Navigation category of the current allocation"},
+				map[string]any{"code": map[string]any{"text": mapping.StratCategoryWeek}, "description": "Week of the request and category, as \"2025-01-06 clinician\": allocations by category over time"},
+				map[string]any{"code": map[string]any{"text": mapping.StratCategoryMonth}, "description": "Month of the request and category, as \"2025-01 clinician\""})
+		}
 		if d.demand {
 			strat = append(strat,
 				map[string]any{"code": map[string]any{"text": "weekday"}, "description": "Weekday of the request (Europe/London)"},
@@ -157,6 +181,8 @@ func (m *measures) definitions() []map[string]any {
 		scoring := "cohort"
 		if d.proportion {
 			scoring = "proportion"
+		} else if d.continuous {
+			scoring = "continuous-variable"
 		}
 		r := header(d.id, d.title, scoring, d.description)
 		r["group"] = []any{group(d)}
@@ -289,32 +315,33 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 	for _, d := range defs {
 		grp := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": s.opts.CanonicalBase + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title}}
 		grp["population"] = measurePopulations(d, total)
-		if d.proportion {
-			if sc := measureScore(d, total); sc != nil {
-				grp["measureScore"] = sc
-			}
+		if sc := measureScore(d, total); sc != nil {
+			grp["measureScore"] = sc
 		}
 		var routeStrata []any
 		for _, r := range routes {
 			c := *counts.Routes[r]
 			st := map[string]any{"value": map[string]any{"text": r}, "population": measurePopulations(d, c)}
-			if d.proportion {
-				if sc := measureScore(d, c); sc != nil {
-					st["measureScore"] = sc
-				}
+			if sc := measureScore(d, c); sc != nil {
+				st["measureScore"] = sc
 			}
 			routeStrata = append(routeStrata, st)
 		}
 		strat := []any{map[string]any{"code": []any{map[string]any{"text": "contact-route"}}, "stratum": orEmpty(routeStrata)}}
-		for _, name := range []string{mapping.StratAgeBand, mapping.StratSex, mapping.StratNeedGroup} {
+		for _, name := range mapping.Strata {
+			category := name == mapping.StratCategory || name == mapping.StratCategoryWeek || name == mapping.StratCategoryMonth
+			if category && !d.categories {
+				continue
+			}
 			var strata []any
 			for _, v := range sortedTallies(counts.Strata[name]) {
 				c := *counts.Strata[name][v]
+				if category && d.num(c) == 0 {
+					continue // requests without an allocation are no allocation's stratum
+				}
 				st := map[string]any{"value": map[string]any{"text": v}, "population": measurePopulations(d, c)}
-				if d.proportion {
-					if sc := measureScore(d, c); sc != nil {
-						st["measureScore"] = sc
-					}
+				if sc := measureScore(d, c); sc != nil {
+					st["measureScore"] = sc
 				}
 				strata = append(strata, st)
 			}
@@ -443,6 +470,9 @@ func measurePop(code string, n int) map[string]any {
 }
 
 func measurePopulations(d measureDef, c mapping.MeasureTally) []any {
+	if d.continuous {
+		return []any{measurePop("initial-population", c.Requests), measurePop("measure-population", c.Navigated), measurePop("measure-observation", len(c.Waits))}
+	}
 	if !d.proportion {
 		return []any{measurePop("initial-population", d.num(c))}
 	}
@@ -450,8 +480,19 @@ func measurePopulations(d measureDef, c mapping.MeasureTally) []any {
 }
 
 // measureScore is numerator/denominator (no score for an empty
-// denominator).
+// denominator), or for a continuous measure the median minutes; cohorts
+// have none.
 func measureScore(d measureDef, c mapping.MeasureTally) map[string]any {
+	if d.continuous {
+		m, ok := c.MedianWaitMinutes()
+		if !ok {
+			return nil
+		}
+		return map[string]any{"value": json.Number(strconv.FormatFloat(m, 'f', -1, 64)), "unit": "min", "system": "http://unitsofmeasure.org", "code": "min"}
+	}
+	if !d.proportion {
+		return nil
+	}
 	den := d.den(c)
 	if den == 0 {
 		return nil

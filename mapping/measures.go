@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -53,7 +54,22 @@ const (
 	StratAgeBand   = "age-band"
 	StratSex       = "sex"
 	StratNeedGroup = "need-group"
+	// StratWeek is the week of the request: the date of its Monday
+	// ("2025-01-06"); StratMonth its calendar month ("2025-01"). Both in
+	// the report's time zone: the trend of every measure.
+	StratWeek  = "week"
+	StratMonth = "month"
+	// StratCategory is the navigation-category of the current allocation
+	// ("none" for requests without one); StratCategoryWeek and
+	// StratCategoryMonth pair it with the week or month ("2025-01-06
+	// clinician"): allocations by category over time.
+	StratCategory      = "category"
+	StratCategoryWeek  = "category-week"
+	StratCategoryMonth = "category-month"
 )
+
+// Strata are the stratifiers CountMeasures fills, in report order.
+var Strata = []string{StratAgeBand, StratSex, StratNeedGroup, StratWeek, StratMonth, StratCategory, StratCategoryWeek, StratCategoryMonth}
 
 // AgeBand is the age band of an age in whole years: 0-4, 5-15, 16-24,
 // 25-44, 45-64, 65-74, 75-84, 85+.
@@ -124,6 +140,29 @@ type MeasureTally struct {
 	// not categorised clinician or practice-team, or without the
 	// "Continuity of care" requirement in its orderDetail.
 	ContinuityNeeded, ContinuityMissed int
+
+	// Waits are the seconds from contact (Task.authoredOn) to allocation
+	// (the current allocation's authoredOn) of the Navigated requests, in
+	// no particular order: time from contact to allocation.
+	Waits []int64
+}
+
+// MedianWaitMinutes is the median of Waits in minutes, rounded to a
+// tenth; ok is false without any.
+func (t MeasureTally) MedianWaitMinutes() (float64, bool) {
+	n := len(t.Waits)
+	if n == 0 {
+		return 0, false
+	}
+	w := append([]int64(nil), t.Waits...)
+	sort.Slice(w, func(i, j int) bool { return w[i] < w[j] })
+	var sec float64
+	if n%2 == 1 {
+		sec = float64(w[n/2])
+	} else {
+		sec = float64(w[n/2-1]+w[n/2]) / 2
+	}
+	return math.Round(sec/6) / 10, true
 }
 
 func (t *MeasureTally) add(d MeasureTally) {
@@ -139,6 +178,7 @@ func (t *MeasureTally) add(d MeasureTally) {
 	t.Reattendances += d.Reattendances
 	t.ContinuityNeeded += d.ContinuityNeeded
 	t.ContinuityMissed += d.ContinuityMissed
+	t.Waits = append(t.Waits, d.Waits...)
 }
 
 type measureTask struct {
@@ -157,7 +197,10 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 	}
 	c := MeasureCounts{ByRoute: map[string]int{}, ByWeekday: map[string]int{}, ByHour: map[int]int{},
 		ByDayHour: map[string]map[int]int{}, ByCategory: map[string]int{}, Routes: map[string]*MeasureTally{},
-		Strata: map[string]map[string]*MeasureTally{StratAgeBand: {}, StratSex: {}, StratNeedGroup: {}}}
+		Strata: map[string]map[string]*MeasureTally{}}
+	for _, name := range Strata {
+		c.Strata[name] = map[string]*MeasureTally{}
+	}
 	type patientFacts struct {
 		birth time.Time
 		sex   string
@@ -306,10 +349,10 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			need = measureNeedGroup(sr)
 		}
 		var d MeasureTally
-		func() {
+		lt := t.authored.In(loc)
+		cat := func() string {
 			d.Requests++
 			c.ByRoute[route]++
-			lt := t.authored.In(loc)
 			day := lt.Weekday().String()
 			c.ByWeekday[day]++
 			c.ByHour[lt.Hour()]++
@@ -322,7 +365,7 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			}
 			sr := srs[t.allocation]
 			if sr == nil {
-				return
+				return "none"
 			}
 			// Declined Pharmacy First: an allocation this one replaced (the
 			// replaces chain), revoked because the patient declined it.
@@ -345,7 +388,7 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			}
 			status, _ := sr["status"].(string)
 			if status == "revoked" || status == "entered-in-error" {
-				return
+				return "none"
 			}
 			d.Navigated++
 			d.Allocations++
@@ -356,6 +399,11 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 				}
 			}
 			c.ByCategory[cat]++
+			if a, _ := sr["authoredOn"].(string); a != "" {
+				if st, err := time.Parse(time.RFC3339, a); err == nil {
+					d.Waits = append(d.Waits, max(0, int64(st.Sub(t.authored)/time.Second)))
+				}
+			}
 			if cat == string(CategoryPracticeTeam) {
 				d.WiderTeam++
 			}
@@ -382,13 +430,21 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 					}
 				}
 			}
+			if cat == "" {
+				return "unknown"
+			}
+			return cat
 		}()
 		c.MeasureTally.add(d)
 		if c.Routes[route] == nil {
 			c.Routes[route] = &MeasureTally{}
 		}
 		c.Routes[route].add(d)
-		for k, v := range map[string]string{StratAgeBand: age, StratSex: sex, StratNeedGroup: need} {
+		week := lt.AddDate(0, 0, -((int(lt.Weekday()) + 6) % 7)).Format("2006-01-02")
+		month := lt.Format("2006-01")
+		for k, v := range map[string]string{StratAgeBand: age, StratSex: sex, StratNeedGroup: need,
+			StratWeek: week, StratMonth: month,
+			StratCategory: cat, StratCategoryWeek: week + " " + cat, StratCategoryMonth: month + " " + cat} {
 			if c.Strata[k][v] == nil {
 				c.Strata[k][v] = &MeasureTally{}
 			}

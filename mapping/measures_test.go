@@ -79,6 +79,29 @@ func TestCountMeasuresHandBuilt(t *testing.T) {
 	assert.Equal(t, 2, c.Urgent)
 	assert.Equal(t, 1, c.UrgentSameDay, "t4's allocation came the next day")
 	assert.Equal(t, 1, c.Reattendances, "t1 follows t0 within two weeks about the same problem")
+
+	// Time from contact to allocation: t1 10 min, t2 5 min, t3 5 min, t4
+	// (its current allocation s5, the next morning) 22 h = 1320 min.
+	assert.ElementsMatch(t, []int64{600, 300, 300, 79200}, c.Waits)
+	m, ok := c.MedianWaitMinutes()
+	assert.True(t, ok)
+	assert.Equal(t, 7.5, m, "the median of 5, 5, 10 and 1320 minutes")
+	_, ok = MeasureTally{}.MedianWaitMinutes()
+	assert.False(t, ok)
+
+	// Trend and category strata: every request of the period falls in
+	// the week of Monday 2 November and in November.
+	assert.Equal(t, 5, c.Strata[StratWeek]["2026-11-02"].Requests)
+	assert.Len(t, c.Strata[StratWeek], 1)
+	assert.Equal(t, 5, c.Strata[StratMonth]["2026-11"].Requests)
+	cats := map[string]int{}
+	for v, tally := range c.Strata[StratCategory] {
+		cats[v] = tally.Allocations
+	}
+	assert.Equal(t, map[string]int{"clinician": 2, "practice-team": 2, "none": 0}, cats)
+	assert.Equal(t, 2, c.Strata[StratCategoryWeek]["2026-11-02 clinician"].Allocations)
+	assert.Equal(t, 2, c.Strata[StratCategoryMonth]["2026-11 practice-team"].Allocations)
+	assert.Equal(t, 1, c.Strata[StratCategoryMonth]["2026-11 none"].Requests, "t5 was not navigated")
 }
 
 func withReplaces(sr map[string]any, ref string) map[string]any {
