@@ -138,6 +138,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store's connections.
 	Close() error
+	Summaries
 }
 
 // Tx is what can be done inside one transaction; a Store does the same,
@@ -204,3 +205,62 @@ type SearchPage struct {
 	// Next and Previous are opaque cursors ("" at either end).
 	Next, Previous string
 }
+
+// A Summarizer derives summary rows from the resources of one type: small
+// precomputed facts that a report reads many thousands of at a time
+// without decoding the resources (the success measures read a year of a
+// practice's navigations in well under a second this way). Summary rows
+// are kept exactly like search index rows: written in the same statement
+// as the version they come from, replaced by the next version, removed by
+// a deletion. A store holds the summarizers registered with it; they are
+// not persisted, so every process registers its own at start-up.
+type Summarizer struct {
+	// Kind names the summary; one resource has at most one row per kind
+	// and key.
+	Kind string
+	// Type is the resource type summarised.
+	Type string
+	// Version names the derivation. When it differs from the one the rows
+	// in the database were made by, RegisterSummarizer rebuilds the rows
+	// of every current resource of Type before it returns.
+	Version string
+	// Summarize derives the rows of one resource version (none when it
+	// is not of interest). It must be pure and safe for concurrent use;
+	// keys must be distinct.
+	Summarize func(r *fhir.Resource) []Summary
+}
+
+// Summary is one summary row.
+type Summary struct {
+	// Key is what readers select on (e.g. the practice).
+	Key string
+	// At is what readers select a range of (e.g. when the request was
+	// made); stored to the microsecond.
+	At time.Time
+	// Data is the fact itself, in the summarizer's own encoding.
+	Data string
+}
+
+// SummaryQuery selects summary rows of Kind whose key is one of Keys and
+// whose At is in [From, To); a zero To is open.
+type SummaryQuery struct {
+	Kind     string
+	Keys     []string
+	From, To time.Time
+}
+
+// Summaries is how a store keeps and reads summary rows.
+type Summaries interface {
+	// RegisterSummarizer makes every later write of s.Type in this process
+	// keep s's rows, and rebuilds the rows of the resources already stored
+	// when s.Version is not the version they were made by (serialised
+	// across processes). Registering the same Kind again replaces it.
+	RegisterSummarizer(ctx context.Context, s Summarizer) error
+	// ScanSummaries calls fn for every row q selects, in At order, until
+	// fn returns an error (which ScanSummaries returns).
+	ScanSummaries(ctx context.Context, q SummaryQuery, fn func(key string, at time.Time, data string) error) error
+}
+
+// SummaryFingerprint is what a store records for a registered
+// summarizer: its type and version, so that a changed type rebuilds too.
+func SummaryFingerprint(s Summarizer) string { return s.Type + "|" + s.Version }

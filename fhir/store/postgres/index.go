@@ -29,6 +29,12 @@ type indexTable struct {
 	sel    string   // the select list after cur.type, cur.id
 	has    func(*sqlsearch.Rows) bool
 	arrays func(*sqlsearch.Rows) []any
+	// conflict ends the insert (idx_summary: a concurrent rebuild may
+	// have written the row first).
+	conflict string
+	// summary marks idx_summary, whose rows only summarised types have
+	// (their deletes are left out of other types' writes).
+	summary bool
 }
 
 var indexTables = []indexTable{
@@ -135,7 +141,27 @@ var indexTables = []indexTable{
 			return []any{p, v}
 		},
 	},
+	{
+		name: "idx_summary", cols: "kind, key, at, data",
+		types: []string{"text", "text", "bigint", "text"},
+		sel:   "u.*",
+		has:   func(r *sqlsearch.Rows) bool { return len(r.Summaries) > 0 },
+		arrays: func(r *sqlsearch.Rows) []any {
+			n := len(r.Summaries)
+			k, y, a, d := make([]string, n), make([]string, n), make([]int64, n), make([]string, n)
+			for i, x := range r.Summaries {
+				k[i], y[i], a[i], d[i] = x.Kind, x.Key, x.At, x.Data
+			}
+			return []any{k, y, a, d}
+		},
+		conflict: " ON CONFLICT (res_type, res_id, kind, key) DO UPDATE SET at = EXCLUDED.at, data = EXCLUDED.data",
+		summary:  true,
+	},
 }
+
+// summarizedBit in a mask says the resource's type is summarised: a write
+// replaces its idx_summary rows even when the new version has none.
+var summarizedBit = 1 << len(indexTables)
 
 // tableMask says which index tables a version has rows for.
 func tableMask(rows *sqlsearch.Rows) int {
@@ -144,6 +170,9 @@ func tableMask(rows *sqlsearch.Rows) int {
 		if t.has(rows) {
 			m |= 1 << i
 		}
+	}
+	if rows.Summarized {
+		m |= summarizedBit
 	}
 	return m
 }
@@ -175,23 +204,27 @@ func indexInserts(mask, first int) (string, int) {
 			names[j] = fmt.Sprintf("c%d", j+1)
 			n++
 		}
-		fmt.Fprintf(&b, ",\nix_%s AS (INSERT INTO %s (res_type, res_id, %s) SELECT cur.type, cur.id, %s FROM cur, unnest(%s) u(%s))",
-			t.name, t.name, t.cols, t.sel, strings.Join(params, ", "), strings.Join(names, ", "))
+		fmt.Fprintf(&b, ",\nix_%s AS (INSERT INTO %s (res_type, res_id, %s) SELECT cur.type, cur.id, %s FROM cur, unnest(%s) u(%s)%s)",
+			t.name, t.name, t.cols, t.sel, strings.Join(params, ", "), strings.Join(names, ", "), t.conflict)
 	}
 	return b.String(), n
 }
 
 // indexDeletes are the CTEs deleting a resource's index rows ($1 type,
-// $2 id) from every table. They see the tables as they were when the
-// statement started, so they never delete the rows the same statement's
-// inserts add.
-var indexDeletes = func() string {
+// $2 id) from every table (idx_summary only when mask says the type is
+// summarised). They see the tables as they were when the statement
+// started, so they never delete the rows the same statement's inserts
+// add.
+func indexDeletes(mask int) string {
 	var b strings.Builder
 	for _, t := range indexTables {
+		if t.summary && mask&summarizedBit == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, ",\ndx_%s AS (DELETE FROM %s WHERE res_type = $1 AND res_id = $2)", t.name, t.name)
 	}
 	return b.String()
-}()
+}
 
 var (
 	insertSQLs sync.Map // mask -> string
@@ -231,7 +264,7 @@ func writeSQL(mask int) string {
 	s := `WITH cur AS (
 	UPDATE resources SET version = $3, last_updated = $4, method = $5, deleted = $6, body = $7
 	WHERE type = $1 AND id = $2
-	RETURNING type, id, version, last_updated, method, deleted, body)` + indexDeletes + ix + `
+	RETURNING type, id, version, last_updated, method, deleted, body)` + indexDeletes(mask) + ix + `
 INSERT INTO resource_history (type, id, version, last_updated, method, deleted, body)
 SELECT type, id, version, last_updated, method, deleted, body FROM cur`
 	writeSQLs.Store(mask, s)

@@ -22,6 +22,7 @@ import (
 type Store struct {
 	pool    *pgxpool.Pool
 	baseURL string
+	sums    sqlsearch.Summarizers
 }
 
 var _ store.Store = (*Store)(nil)
@@ -161,17 +162,17 @@ func internal(err error, format string, args ...any) error {
 
 // Create stores r as version 1 in one round trip.
 func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	return create(ctx, s.pool, r)
+	return create(ctx, s.pool, r, &s.sums)
 }
 
 // create is Create on db: the pool (one statement is its own transaction)
 // or a transaction.
-func create(ctx context.Context, db dbtx, r *fhir.Resource) (store.WriteResult, error) {
+func create(ctx context.Context, db dbtx, r *fhir.Resource, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
 	typ, id := r.Type(), r.ID()
-	v, ok, err := insertFirst(ctx, db, r, store.MethodCreate)
+	v, ok, err := insertFirst(ctx, db, r, store.MethodCreate, sums)
 	if err != nil {
 		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
 	}
@@ -183,14 +184,14 @@ func create(ctx context.Context, db dbtx, r *fhir.Resource) (store.WriteResult, 
 
 // insertFirst stamps r as version 1 and writes it with its index rows; ok
 // is false, nothing written, when the id is in use.
-func insertFirst(ctx context.Context, db dbtx, r *fhir.Resource, method store.Method) (store.Version, bool, error) {
+func insertFirst(ctx context.Context, db dbtx, r *fhir.Resource, method store.Method, sums *sqlsearch.Summarizers) (store.Version, bool, error) {
 	typ, id := r.Type(), r.ID()
 	now := store.Now()
 	body, err := stamp(r, 1, now)
 	if err != nil {
 		return store.Version{}, false, err
 	}
-	rows := sqlsearch.RowsOf(r)
+	rows := sqlsearch.RowsWith(r, sums)
 	mask := tableMask(&rows)
 	args := append([]any{typ, id, now, string(method), body}, indexArgs(&rows, mask)...)
 	tag, err := db.Exec(ctx, insertSQL(mask), args...)
@@ -218,7 +219,7 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 	var res store.WriteResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		res, err = update(ctx, tx, r, pre)
+		res, err = update(ctx, tx, r, pre, &s.sums)
 		return err
 	})
 	if err != nil {
@@ -233,9 +234,9 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 // other transaction and then skips), so it simply tries again in the same
 // transaction: the next statement's snapshot sees the committed row, and
 // lockHead locks it. No savepoint is needed, since nothing failed.
-func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	for attempt := 1; ; attempt++ {
-		res, err := put(ctx, tx, r, pre)
+		res, err := put(ctx, tx, r, pre, sums)
 		if errors.Is(err, errLostCreate) && attempt < maxUpdateAttempts {
 			continue
 		}
@@ -243,7 +244,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 	}
 }
 
-func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	typ, id := r.Type(), r.ID()
 	h, found, err := lockHead(ctx, tx, typ, id)
 	if err != nil {
@@ -253,7 +254,7 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition)
 		return store.WriteResult{}, err
 	}
 	if !found {
-		v, ok, err := insertFirst(ctx, tx, r, store.MethodUpdate)
+		v, ok, err := insertFirst(ctx, tx, r, store.MethodUpdate, sums)
 		if err != nil {
 			return store.WriteResult{}, err
 		}
@@ -270,7 +271,7 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition)
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	rows := sqlsearch.RowsOf(r)
+	rows := sqlsearch.RowsWith(r, sums)
 	if err := write(ctx, tx, typ, id, next, now, store.MethodUpdate, body, &rows); err != nil {
 		return store.WriteResult{}, err
 	}
@@ -299,7 +300,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 	var res store.WriteResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		res, err = remove(ctx, tx, typ, id, pre)
+		res, err = remove(ctx, tx, typ, id, pre, &s.sums)
 		return err
 	})
 	if err != nil {
@@ -309,7 +310,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 }
 
 // remove is Delete inside a transaction.
-func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	h, found, err := lockHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -321,7 +322,7 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 		return store.WriteResult{}, nil
 	}
 	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
-	if err := write(ctx, tx, typ, id, next, now, store.MethodDelete, nil, &sqlsearch.Rows{}); err != nil {
+	if err := write(ctx, tx, typ, id, next, now, store.MethodDelete, nil, &sqlsearch.Rows{Summarized: sums.Has(typ)}); err != nil {
 		return store.WriteResult{}, err
 	}
 	return store.WriteResult{Version: store.Version{Type: typ, ID: id, VersionID: next, LastUpdated: now, Method: store.MethodDelete, Deleted: true}}, nil
@@ -504,7 +505,7 @@ func (s *Store) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Ver
 		if err != nil {
 			return nil, internal(err, "create %s/%s", r.Type(), r.ID())
 		}
-		rows := sqlsearch.RowsOf(r)
+		rows := sqlsearch.RowsWith(r, &s.sums)
 		mask := tableMask(&rows)
 		b.Queue(insertSQL(mask), append([]any{r.Type(), r.ID(), now, string(store.MethodCreate), body}, indexArgs(&rows, mask)...)...)
 		out[i] = store.Version{Type: r.Type(), ID: r.ID(), VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}

@@ -25,7 +25,7 @@ import (
 // whole load with a unique violation), and resources are stamped in
 // place.
 func (s *Store) BulkLoad(ctx context.Context, rs []*fhir.Resource) error {
-	var res, tok, str, ref, dat, num, qty, uri [][]any
+	var res, tok, str, ref, dat, num, qty, uri, sum [][]any
 	now := store.Now()
 	for _, r := range rs {
 		if err := store.CheckResource(r); err != nil {
@@ -37,7 +37,10 @@ func (s *Store) BulkLoad(ctx context.Context, rs []*fhir.Resource) error {
 			return err
 		}
 		res = append(res, []any{typ, id, int64(1), now, string(store.MethodCreate), false, body})
-		rows := sqlsearch.RowsOf(r)
+		rows := sqlsearch.RowsWith(r, &s.sums)
+		for _, x := range rows.Summaries {
+			sum = append(sum, []any{typ, id, x.Kind, x.Key, x.At, x.Data})
+		}
 		for _, x := range rows.Tokens {
 			tok = append(tok, []any{typ, id, x.Param, x.System, x.Code, x.Text, x.TypeSystem, x.TypeCode})
 		}
@@ -74,6 +77,7 @@ func (s *Store) BulkLoad(ctx context.Context, rs []*fhir.Resource) error {
 		{"idx_number", []string{"res_type", "res_id", "param", "value", "low", "high"}, num},
 		{"idx_quantity", []string{"res_type", "res_id", "param", "value", "low", "high", "system", "code", "unit"}, qty},
 		{"idx_uri", []string{"res_type", "res_id", "param", "value"}, uri},
+		{"idx_summary", []string{"res_type", "res_id", "kind", "key", "at", "data"}, sum},
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, c := range copies {

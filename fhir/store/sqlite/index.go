@@ -11,9 +11,14 @@ import (
 // indexTables are the search index tables, for deleting a resource's rows.
 var indexTables = []string{"idx_token", "idx_string", "idx_reference", "idx_date", "idx_number", "idx_quantity", "idx_uri"}
 
-// deleteIndex removes every index row of a resource.
-func deleteIndex(ctx context.Context, tx dbtx, typ, id string) error {
-	for _, t := range indexTables {
+// deleteIndex removes every index row of a resource, and its summary rows
+// when its type is summarised.
+func deleteIndex(ctx context.Context, tx dbtx, typ, id string, summarized bool) error {
+	tables := indexTables
+	if summarized {
+		tables = append(tables[:len(tables):len(tables)], "idx_summary")
+	}
+	for _, t := range tables {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE res_type = ? AND res_id = ?", typ, id); err != nil {
 			return err
 		}
@@ -75,6 +80,15 @@ func insertIndex(ctx context.Context, tx dbtx, typ, id string, rows *sqlsearch.R
 	b.reset("idx_uri (res_type, res_id, param, value)", 4)
 	for _, u := range rows.URIs {
 		b.row(typ, id, u.Param, u.Value)
+	}
+	if err := b.exec(ctx, tx); err != nil {
+		return err
+	}
+	// The writer is serialised, so a rebuild never races a write here,
+	// and Summarizers.Rows makes keys distinct.
+	b.reset("idx_summary (res_type, res_id, kind, key, at, data)", 6)
+	for _, x := range rows.Summaries {
+		b.row(typ, id, x.Kind, x.Key, x.At, x.Data)
 	}
 	return b.exec(ctx, tx)
 }

@@ -32,6 +32,7 @@ type Store struct {
 	w       *sql.DB // one connection: every write, serialised
 	r       *sql.DB // read-only connections, concurrent with the writer
 	baseURL string
+	sums    sqlsearch.Summarizers
 }
 
 // Option adjusts how Open builds the store.
@@ -213,7 +214,7 @@ func writeNext(ctx context.Context, tx dbtx, v store.Version, rows *sqlsearch.Ro
 	if _, err = tx.ExecContext(ctx, insertHistorySQL, v.Type, v.ID, v.VersionID, at, string(v.Method), v.Deleted, text(v.Body)); err != nil {
 		return err
 	}
-	if err := deleteIndex(ctx, tx, v.Type, v.ID); err != nil {
+	if err := deleteIndex(ctx, tx, v.Type, v.ID, rows.Summarized); err != nil {
 		return err
 	}
 	return insertIndex(ctx, tx, v.Type, v.ID, rows)
@@ -273,7 +274,7 @@ func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult
 	var res store.WriteResult
 	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
 		var err error
-		res, err = create(ctx, tx, r)
+		res, err = create(ctx, tx, r, &s.sums)
 		return err
 	})
 	if err != nil {
@@ -283,7 +284,7 @@ func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult
 }
 
 // create is Create inside a write transaction.
-func create(ctx context.Context, tx dbtx, r *fhir.Resource) (store.WriteResult, error) {
+func create(ctx context.Context, tx dbtx, r *fhir.Resource, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
@@ -294,7 +295,7 @@ func create(ctx context.Context, tx dbtx, r *fhir.Resource) (store.WriteResult, 
 		return store.WriteResult{}, err
 	}
 	v := store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}
-	rows := sqlsearch.RowsOf(r)
+	rows := sqlsearch.RowsWith(r, sums)
 	ok, err := insertFirst(ctx, tx, v, &rows)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -315,7 +316,7 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 	var res store.WriteResult
 	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
 		var err error
-		res, err = update(ctx, tx, r, pre)
+		res, err = update(ctx, tx, r, pre, &s.sums)
 		return err
 	})
 	if err != nil {
@@ -325,7 +326,7 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 }
 
 // update is Update inside a write transaction.
-func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
+func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	typ, id := r.Type(), r.ID()
 	h, found, err := readHead(ctx, tx, typ, id)
 	if err != nil {
@@ -340,7 +341,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 		if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
 			return store.WriteResult{}, err
 		}
-		rows := sqlsearch.RowsOf(r)
+		rows := sqlsearch.RowsWith(r, sums)
 		ok, err := insertFirst(ctx, tx, v, &rows)
 		if err == nil && !ok {
 			err = fmt.Errorf("%s/%s appeared while the write lock was held", typ, id)
@@ -354,7 +355,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 	if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
 		return store.WriteResult{}, err
 	}
-	rows := sqlsearch.RowsOf(r)
+	rows := sqlsearch.RowsWith(r, sums)
 	return store.WriteResult{Version: v}, writeNext(ctx, tx, v, &rows)
 }
 
@@ -363,7 +364,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 	var res store.WriteResult
 	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
 		var err error
-		res, err = remove(ctx, tx, typ, id, pre)
+		res, err = remove(ctx, tx, typ, id, pre, &s.sums)
 		return err
 	})
 	if err != nil {
@@ -373,7 +374,7 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 }
 
 // remove is Delete inside a write transaction.
-func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition) (store.WriteResult, error) {
+func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	h, found, err := readHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -386,7 +387,7 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 	}
 	v := store.Version{Type: typ, ID: id, VersionID: h.version + 1, LastUpdated: store.NextTime(store.Now(), h.lastUpdated),
 		Method: store.MethodDelete, Deleted: true}
-	if err := writeNext(ctx, tx, v, &sqlsearch.Rows{}); err != nil {
+	if err := writeNext(ctx, tx, v, &sqlsearch.Rows{Summarized: sums.Has(typ)}); err != nil {
 		return store.WriteResult{}, err
 	}
 	return store.WriteResult{Version: v}, nil

@@ -34,7 +34,7 @@ type tx struct {
 var _ store.Tx = (*tx)(nil)
 
 func (t *tx) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	res, err := create(ctx, t.db, r)
+	res, err := create(ctx, t.db, r, &t.s.sums)
 	if err != nil {
 		return store.WriteResult{}, internal(err, "create %s/%s", r.Type(), r.ID())
 	}
@@ -45,7 +45,7 @@ func (t *tx) Update(ctx context.Context, r *fhir.Resource, pre store.Preconditio
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
 	}
-	res, err := update(ctx, t.db, r, pre)
+	res, err := update(ctx, t.db, r, pre, &t.s.sums)
 	if err != nil {
 		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
 	}
@@ -53,7 +53,7 @@ func (t *tx) Update(ctx context.Context, r *fhir.Resource, pre store.Preconditio
 }
 
 func (t *tx) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	res, err := remove(ctx, t.db, typ, id, pre)
+	res, err := remove(ctx, t.db, typ, id, pre, &t.s.sums)
 	if err != nil {
 		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
 	}

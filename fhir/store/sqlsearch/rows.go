@@ -36,6 +36,11 @@ type Rows struct {
 	Numbers    []Number
 	Quantities []Quantity
 	URIs       []search.URI
+
+	// Summarized says the resource's type has summarizers: a write must
+	// replace its summary rows (idx_summary) with Summaries.
+	Summarized bool
+	Summaries  []SummaryRow
 }
 
 // Date is a date row: the closed range [Low, High] in Unix microseconds,

@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxLease", testOutboxLease},
 		{"OutboxCommitsWithTransaction", testOutboxCommitsWithTransaction},
 		{"OutboxRaceClaimers", testOutboxRaceClaimers},
+		{"Summaries", testSummaries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
