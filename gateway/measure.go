@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/dashboard"
 	"github.com/signpost-fhir/signpost/mapping"
@@ -112,6 +110,11 @@ func (s *Server) RegisterMeasures(ctx context.Context) error {
 	}
 	if _, err := snomed.SeedResources(ctx, s.store, resources); err != nil {
 		return err
+	}
+	for _, sm := range m.summarizers() {
+		if err := s.store.RegisterSummarizer(ctx, sm); err != nil {
+			return err
+		}
 	}
 	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}, {"Patient", auth.Read}}
 	for _, level := range []OperationLevel{TypeLevel, InstanceLevel} {
@@ -275,28 +278,10 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 	for i, ods := range practices {
 		security[i] = s.practiceSystem() + "|" + ods
 	}
-	tasks, err := m.searchAll(ctx, g, "Task", url.Values{
-		"code":        {m.names.System(snomed.NavigationTask) + "|navigate"},
-		"authored-on": {"ge" + start.Add(-mapping.ReattendanceWindow).UTC().Format(time.RFC3339), "lt" + end.UTC().Format(time.RFC3339)},
-		"_security":   {strings.Join(security, ",")},
-	})
+	counts, err := m.count(ctx, start, end, practices)
 	if err != nil {
 		return nil, err
 	}
-	srs, err := m.searchAll(ctx, g, "ServiceRequest", url.Values{
-		"category":  {m.names.System(snomed.NavigationCategory) + "|"},
-		"authored":  {"ge" + start.UTC().Format(time.RFC3339)},
-		"_security": {strings.Join(security, ",")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	patients, err := m.patientsOf(ctx, g, tasks)
-	if err != nil {
-		return nil, err
-	}
-	input := mapping.MeasureInput{Names: m.names, Start: start, End: end, Practices: practices, Tasks: tasks, ServiceRequests: srs, Patients: patients}
-	counts := mapping.CountMeasures(input)
 	total := counts.MeasureTally
 	routes := sortedKeys(counts.ByRoute)
 	now := s.opts.Now()
@@ -409,51 +394,6 @@ func sortedTallies(m map[string]*mapping.MeasureTally) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// patientsOf reads the Patients of the Tasks in batches: by id for Tasks
-// whose for is a Patient reference, by NHS number for the others.
-func (m *measures) patientsOf(ctx context.Context, g store.Tx, tasks []map[string]any) ([]map[string]any, error) {
-	ids, nhs := map[string]bool{}, map[string]bool{}
-	for _, t := range tasks {
-		f, _ := t["for"].(map[string]any)
-		if r, _ := f["reference"].(string); strings.HasPrefix(r, "Patient/") && !strings.Contains(r[len("Patient/"):], "/") {
-			ids[r[len("Patient/"):]] = true
-			continue
-		}
-		if id, _ := f["identifier"].(map[string]any); id != nil {
-			if sys, _ := id["system"].(string); sys == mapping.NHSNumberSystem {
-				if v, _ := id["value"].(string); v != "" {
-					nhs[v] = true
-				}
-			}
-		}
-	}
-	var out []map[string]any
-	batch := func(set map[string]bool, param, prefix string) error {
-		keys := make([]string, 0, len(set))
-		for k := range set {
-			keys = append(keys, prefix+k)
-		}
-		sort.Strings(keys)
-		const size = 200
-		for i := 0; i < len(keys); i += size {
-			j := min(i+size, len(keys))
-			got, err := m.searchAll(ctx, g, "Patient", url.Values{param: {strings.Join(keys[i:j], ",")}})
-			if err != nil {
-				return err
-			}
-			out = append(out, got...)
-		}
-		return nil
-	}
-	if err := batch(ids, "_id", ""); err != nil {
-		return nil, err
-	}
-	if err := batch(nhs, "identifier", mapping.NHSNumberSystem+"|"); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func sortedKeys(m map[string]int) []string {
@@ -590,33 +530,6 @@ func (m *measures) practiceOf(ctx context.Context, g store.Tx, id string) (strin
 	return "", fhir.Errorf(fhir.CodeValue, "Organization/%s has no ODS code", id).WithStatus(http.StatusUnprocessableEntity)
 }
 
-// searchAll reads every match of a search, decoded.
-func (m *measures) searchAll(ctx context.Context, g store.Tx, typ string, crit url.Values) ([]map[string]any, error) {
-	q, err := search.ParseQuery(typ, crit, true)
-	if err != nil {
-		return nil, err
-	}
-	var out []map[string]any
-	page := store.PageRequest{Count: 1000}
-	for {
-		res, err := g.Search(ctx, q, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, v := range res.Matches {
-			obj, err := navDecode(v.Body)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, obj)
-		}
-		if res.Next == "" {
-			return out, nil
-		}
-		page.Cursor = res.Next
-	}
-}
-
 // ServeDashboard serves the success-measures page at /dashboard (package
 // dashboard: embedded HTML, CSS and JavaScript calling
 // $evaluate-measure). Call before Handler.
@@ -628,4 +541,105 @@ func (s *Server) ServeDashboard() {
 type page struct {
 	paths []string
 	h     http.Handler
+}
+
+// The measures are counted from summary rows the stores keep beside every
+// Task, ServiceRequest and Patient version (mapping's measure facts), not
+// from the resources: a year of a practice's navigations is read without
+// decoding one.
+const (
+	measureTaskKind       = "measure-task"
+	measureAllocationKind = "measure-allocation"
+	measurePatientKind    = "measure-patient"
+	// measureFactsVersion changes whenever a fact's derivation or stored
+	// form does: the stores then rebuild the rows at start-up.
+	measureFactsVersion = "1"
+)
+
+// summarizers derive the measure facts. A Task's key is its owner
+// practice; an allocation's and a Patient's the practices of their
+// tenancy labels (a Patient without any: ""), so that a report reads one
+// practice's rows only.
+func (m *measures) summarizers() []store.Summarizer {
+	names, sys := m.names, m.s.practiceSystem()
+	version := measureFactsVersion + "|" + m.s.opts.CanonicalBase
+	labels := func(obj map[string]any) []string {
+		meta, _ := obj["meta"].(map[string]any)
+		var out []string
+		for _, e := range listOf(meta["security"]) {
+			c, _ := e.(map[string]any)
+			if cs, _ := c["system"].(string); cs == sys {
+				if code, _ := c["code"].(string); code != "" {
+					out = append(out, strings.ToUpper(code))
+				}
+			}
+		}
+		return out
+	}
+	return []store.Summarizer{
+		{Kind: measureTaskKind, Type: "Task", Version: version, Summarize: func(r *fhir.Resource) []store.Summary {
+			f, ok := mapping.TaskFactOf(names, r.Object())
+			if !ok || f.Practice == "" {
+				return nil
+			}
+			return []store.Summary{{Key: f.Practice, At: f.Authored, Data: f.Encode()}}
+		}},
+		{Kind: measureAllocationKind, Type: "ServiceRequest", Version: version, Summarize: func(r *fhir.Resource) []store.Summary {
+			f, ok := mapping.AllocationFactOf(names, r.Object())
+			if !ok || f.Authored.IsZero() {
+				return nil
+			}
+			var out []store.Summary
+			data := f.Encode()
+			for _, ods := range labels(r.Object()) {
+				out = append(out, store.Summary{Key: ods, At: f.Authored, Data: data})
+			}
+			return out
+		}},
+		{Kind: measurePatientKind, Type: "Patient", Version: version, Summarize: func(r *fhir.Resource) []store.Summary {
+			data := mapping.PatientFactOf(r.Object()).Encode()
+			keys := labels(r.Object())
+			if len(keys) == 0 {
+				keys = []string{""}
+			}
+			out := make([]store.Summary, len(keys))
+			for i, k := range keys {
+				out[i] = store.Summary{Key: k, At: time.Unix(0, 0), Data: data}
+			}
+			return out
+		}},
+	}
+}
+
+// count reads the facts of the practices for the period (Tasks from
+// ReattendanceWindow before it, for reattendance) and counts them.
+func (m *measures) count(ctx context.Context, start, end time.Time, practices []string) (mapping.MeasureCounts, error) {
+	f := mapping.MeasureFacts{Start: start, End: end, Practices: practices}
+	st := m.s.store
+	err := st.ScanSummaries(ctx, store.SummaryQuery{Kind: measureTaskKind, Keys: practices, From: start.Add(-mapping.ReattendanceWindow), To: end},
+		func(_ string, _ time.Time, data string) error {
+			t, err := mapping.DecodeTaskFact(data)
+			f.Tasks = append(f.Tasks, t)
+			return err
+		})
+	if err == nil {
+		err = st.ScanSummaries(ctx, store.SummaryQuery{Kind: measureAllocationKind, Keys: practices, From: start},
+			func(_ string, _ time.Time, data string) error {
+				a, err := mapping.DecodeAllocationFact(data)
+				f.Allocations = append(f.Allocations, a)
+				return err
+			})
+	}
+	if err == nil {
+		err = st.ScanSummaries(ctx, store.SummaryQuery{Kind: measurePatientKind, Keys: append(append([]string(nil), practices...), "")},
+			func(_ string, _ time.Time, data string) error {
+				p, err := mapping.DecodePatientFact(data)
+				f.Patients = append(f.Patients, p)
+				return err
+			})
+	}
+	if err != nil {
+		return mapping.MeasureCounts{}, fmt.Errorf("evaluate-measure: %w", err)
+	}
+	return mapping.CountMeasureFacts(f), nil
 }

@@ -181,16 +181,41 @@ func (t *MeasureTally) add(d MeasureTally) {
 	t.Waits = append(t.Waits, d.Waits...)
 }
 
-type measureTask struct {
-	id, practice, route, patient, problem, urgency string
-	authored                                       time.Time
-	allocation                                     string
-	patientRef, nhs                                string
-	continuity                                     bool
+// MeasureFacts are what CountMeasureFacts counts: the facts of the
+// navigation Tasks, allocations and Patients (see TaskFactOf).
+type MeasureFacts struct {
+	// Start, End, Practices and Location as in MeasureInput.
+	Start, End time.Time
+	Practices  []string
+	Location   *time.Location
+	// Tasks authored before Start are read for reattendance only.
+	Tasks       []TaskFact
+	Allocations []AllocationFact
+	Patients    []PatientFact
 }
 
-// CountMeasures counts the measures of in.
+// CountMeasures counts the measures of in: the facts of its resources,
+// counted by CountMeasureFacts.
 func CountMeasures(in MeasureInput) MeasureCounts {
+	f := MeasureFacts{Start: in.Start, End: in.End, Practices: in.Practices, Location: in.Location}
+	for _, t := range in.Tasks {
+		if tf, ok := TaskFactOf(in.Names, t); ok {
+			f.Tasks = append(f.Tasks, tf)
+		}
+	}
+	for _, sr := range in.ServiceRequests {
+		if af, ok := AllocationFactOf(in.Names, sr); ok {
+			f.Allocations = append(f.Allocations, af)
+		}
+	}
+	for _, p := range in.Patients {
+		f.Patients = append(f.Patients, PatientFactOf(p))
+	}
+	return CountMeasureFacts(f)
+}
+
+// CountMeasureFacts counts the measures of in.
+func CountMeasureFacts(in MeasureFacts) MeasureCounts {
 	loc := in.Location
 	if loc == nil {
 		loc = London
@@ -201,113 +226,31 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 	for _, name := range Strata {
 		c.Strata[name] = map[string]*MeasureTally{}
 	}
-	type patientFacts struct {
-		birth time.Time
-		sex   string
-	}
-	byRef, byNHS := map[string]patientFacts{}, map[string]patientFacts{}
+	byRef, byNHS := map[string]PatientFact{}, map[string]PatientFact{}
 	for _, p := range in.Patients {
-		var f patientFacts
-		if b, _ := p["birthDate"].(string); len(b) == 10 {
-			f.birth, _ = time.ParseInLocation("2006-01-02", b, London)
+		if p.ID != "" {
+			byRef["Patient/"+p.ID] = p
 		}
-		f.sex, _ = p["gender"].(string)
-		if id, _ := p["id"].(string); id != "" {
-			byRef["Patient/"+id] = f
-		}
-		for _, e := range jlist(p["identifier"]) {
-			m, _ := e.(map[string]any)
-			if sys, _ := m["system"].(string); sys == NHSNumberSystem {
-				if v, _ := m["value"].(string); v != "" {
-					byNHS[v] = f
-				}
-			}
+		for _, v := range p.NHS {
+			byNHS[v] = p
 		}
 	}
 	keep := map[string]bool{}
 	for _, p := range in.Practices {
 		keep[strings.ToUpper(p)] = true
 	}
-	taskSys := in.Names.System(snomed.NavigationTask)
-	inputSys := in.Names.System(snomed.NavigationInput)
-	outputSys := in.Names.System(snomed.NavigationOutput)
-	urgencySys := in.Names.System(snomed.NavigationUrgency)
-	catSys := in.Names.System(snomed.NavigationCategory)
-
-	var all []measureTask
+	all := make([]TaskFact, 0, len(in.Tasks))
 	for _, t := range in.Tasks {
-		if measureCode(t["code"], taskSys) != "navigate" {
+		if t.Status == "entered-in-error" || (len(keep) > 0 && !keep[t.Practice]) {
 			continue
 		}
-		if s, _ := t["status"].(string); s == "entered-in-error" {
-			continue
-		}
-		mt := measureTask{}
-		mt.id, _ = t["id"].(string)
-		if o, _ := t["owner"].(map[string]any); o != nil {
-			if id, _ := o["identifier"].(map[string]any); id != nil {
-				v, _ := id["value"].(string)
-				mt.practice = strings.ToUpper(v)
-			}
-		}
-		if len(keep) > 0 && !keep[mt.practice] {
-			continue
-		}
-		a, _ := t["authoredOn"].(string)
-		at, err := time.Parse(time.RFC3339, a)
-		if err != nil {
-			continue
-		}
-		mt.authored = at
-		if f, _ := t["for"].(map[string]any); f != nil {
-			if id, _ := f["identifier"].(map[string]any); id != nil {
-				v, _ := id["value"].(string)
-				if v != "" {
-					mt.patient = "nhs:" + v
-					mt.nhs = v
-				}
-			}
-			mt.patientRef, _ = f["reference"].(string)
-			if mt.patient == "" {
-				r, _ := f["reference"].(string)
-				if r != "" {
-					mt.patient = "ref:" + r
-				}
-			}
-		}
-		for _, e := range jlist(t["input"]) {
-			m, _ := e.(map[string]any)
-			switch measureCode(m["type"], inputSys) {
-			case "contact-route":
-				mt.route, _ = m["valueCode"].(string)
-			case "problem":
-				p, _ := m["valueString"].(string)
-				mt.problem = strings.Join(strings.Fields(strings.ToLower(p)), " ")
-			}
-		}
-		for _, e := range jlist(t["output"]) {
-			m, _ := e.(map[string]any)
-			switch measureCode(m["type"], outputSys) {
-			case "allocation":
-				if r, _ := m["valueReference"].(map[string]any); r != nil {
-					mt.allocation, _ = r["reference"].(string)
-				}
-			case "urgency":
-				mt.urgency = measureCode(m["valueCodeableConcept"], urgencySys)
-			case "rule":
-				if v, _ := m["valueString"].(string); strings.HasPrefix(v, RuleComplexNeeds+":") {
-					mt.continuity = true
-				}
-			}
-		}
-		all = append(all, mt)
+		all = append(all, t)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].authored.Before(all[j].authored) })
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Authored.Before(all[j].Authored) })
 
-	srs := map[string]map[string]any{}
-	for _, sr := range in.ServiceRequests {
-		id, _ := sr["id"].(string)
-		srs["ServiceRequest/"+id] = sr
+	srs := make(map[string]*AllocationFact, len(in.Allocations))
+	for i := range in.Allocations {
+		srs["ServiceRequest/"+in.Allocations[i].ID] = &in.Allocations[i]
 	}
 
 	// The latest earlier request per practice, patient and problem: the
@@ -316,40 +259,40 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 	latest := map[problemKey]time.Time{}
 	for _, t := range all {
 		reattended := false
-		if t.patient != "" && t.problem != "" {
-			k := problemKey{t.practice, t.patient, t.problem}
-			if prev, ok := latest[k]; ok && t.authored.Sub(prev) <= ReattendanceWindow {
+		if t.Patient != "" && t.Problem != "" {
+			k := problemKey{t.Practice, t.Patient, t.Problem}
+			if prev, ok := latest[k]; ok && t.Authored.Sub(prev) <= ReattendanceWindow {
 				reattended = true
 			}
-			latest[k] = t.authored
+			latest[k] = t.Authored
 		}
-		if t.authored.Before(in.Start) || !t.authored.Before(in.End) {
+		if t.Authored.Before(in.Start) || !t.Authored.Before(in.End) {
 			continue
 		}
-		route := t.route
+		route := t.Route
 		if route == "" {
 			route = "unknown"
 		}
 		age, sex, need := "unknown", "unknown", "unknown"
-		f, ok := byRef[t.patientRef]
-		if !ok {
-			f, ok = byNHS[t.nhs]
+		f, ok := byRef[t.PatientRef]
+		if !ok && t.NHS != "" {
+			f, ok = byNHS[t.NHS]
 		}
 		if ok {
-			if !f.birth.IsZero() {
-				if a, known := (Patient{BirthDate: f.birth}).AgeAt(t.authored); known && a >= 0 {
+			if !f.Birth.IsZero() {
+				if a, known := (Patient{BirthDate: f.Birth}).AgeAt(t.Authored); known && a >= 0 {
 					age = AgeBand(a)
 				}
 			}
-			if f.sex != "" {
-				sex = f.sex
+			if f.Sex != "" {
+				sex = f.Sex
 			}
 		}
-		if sr := srs[t.allocation]; sr != nil {
-			need = measureNeedGroup(sr)
+		if sr := srs[t.Allocation]; sr != nil {
+			need = sr.NeedGroup
 		}
 		var d MeasureTally
-		lt := t.authored.In(loc)
+		lt := t.Authored.In(loc)
 		cat := func() string {
 			d.Requests++
 			c.ByRoute[route]++
@@ -363,67 +306,54 @@ func CountMeasures(in MeasureInput) MeasureCounts {
 			if reattended {
 				d.Reattendances++
 			}
-			sr := srs[t.allocation]
+			sr := srs[t.Allocation]
 			if sr == nil {
 				return "none"
 			}
 			// Declined Pharmacy First: an allocation this one replaced (the
 			// replaces chain), revoked because the patient declined it.
-			seen := map[string]bool{t.allocation: true}
+			seen := map[string]bool{t.Allocation: true}
 			for prev := sr; ; {
-				var next string
-				for _, r := range jlist(prev["replaces"]) {
-					rm, _ := r.(map[string]any)
-					next, _ = rm["reference"].(string)
-				}
+				next := prev.Replaces
 				old := srs[next]
 				if old == nil || seen[next] {
 					break
 				}
 				seen[next] = true
-				if declinedPharmacyFirst(old) {
+				if old.DeclinedPharmacyFirst {
 					d.PharmacyFirstDeclined++
 				}
 				prev = old
 			}
-			status, _ := sr["status"].(string)
-			if status == "revoked" || status == "entered-in-error" {
+			if sr.Status == "revoked" || sr.Status == "entered-in-error" {
 				return "none"
 			}
 			d.Navigated++
 			d.Allocations++
-			var cat string
-			for _, cc := range jlist(sr["category"]) {
-				if v := measureCode(cc, catSys); v != "" {
-					cat = v
-				}
-			}
+			cat := sr.Category
 			c.ByCategory[cat]++
-			if a, _ := sr["authoredOn"].(string); a != "" {
-				if st, err := time.Parse(time.RFC3339, a); err == nil {
-					d.Waits = append(d.Waits, max(0, int64(st.Sub(t.authored)/time.Second)))
-				}
+			if !sr.Authored.IsZero() {
+				d.Waits = append(d.Waits, max(0, int64(sr.Authored.Sub(t.Authored)/time.Second)))
 			}
 			if cat == string(CategoryPracticeTeam) {
 				d.WiderTeam++
 			}
-			if t.continuity {
+			if t.Continuity {
 				d.ContinuityNeeded++
-				if (cat != string(CategoryClinician) && cat != string(CategoryPracticeTeam)) || !continuityRequired(sr) {
+				if (cat != string(CategoryClinician) && cat != string(CategoryPracticeTeam)) || !sr.ContinuityRequired {
 					d.ContinuityMissed++
 				}
 			}
-			switch measureCode(sr["code"], snomed.System) {
+			switch sr.Code {
 			case PharmacyFirstReferralCode:
 				d.PharmacyFirst++
 			case SocialPrescribingReferralCode:
 				d.SocialPrescribing++
 			}
-			if t.urgency == "emergency" || t.urgency == "same-day" {
+			if t.Urgency == "emergency" || t.Urgency == "same-day" {
 				d.Urgent++
-				a, _ := sr["authoredOn"].(string)
-				if st, err := time.Parse(time.RFC3339, a); err == nil {
-					y1, m1, d1 := st.In(loc).Date()
+				if !sr.Authored.IsZero() {
+					y1, m1, d1 := sr.Authored.In(loc).Date()
 					y2, m2, d2 := lt.Date()
 					if y1 == y2 && m1 == m2 && d1 == d2 {
 						d.UrgentSameDay++
