@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -381,6 +382,55 @@ func msRun(t *testing.T, g *nvGateway, byName map[string]nvScenario) {
 		}
 	}
 	assert.Equal(t, navByRoute, navStrata)
+
+	// Allocations by category, and by category per week; the week and
+	// month trend strata; the time from contact to allocation. Counted
+	// here by walking the calendar and sorting, not with the gateway's
+	// code.
+	mondayOf := func(at time.Time) string {
+		d := time.Date(at.Year(), at.Month(), at.Day(), 12, 0, 0, 0, mapping.London)
+		for d.Weekday() != time.Monday {
+			d = d.Add(-24 * time.Hour)
+		}
+		return d.Format("2006-01-02")
+	}
+	byCat, byCatWeek, byWeek := map[string]int{}, map[string]int{}, map[string]int{}
+	var waits []float64
+	for _, sd := range seeds {
+		if sd.authored.Before(start) || !sd.authored.Before(end) {
+			continue
+		}
+		byWeek[mondayOf(sd.authored)]++
+		if !sd.navigate || sd.status == "revoked" {
+			continue
+		}
+		byCat[sd.category]++
+		byCatWeek[mondayOf(sd.authored)+" "+sd.category]++
+		// Every allocation of this gateway is made at nvNow.
+		waits = append(waits, nvNow.Sub(sd.authored).Minutes())
+	}
+	require.Len(t, byWeek, 2, "the period spans two weeks: %v", byWeek)
+	assert.Equal(t, byWeek, strata["week"], "requests by week")
+	assert.Equal(t, map[string]int{"2026-11": e.requests}, strata["month"], "requests by month")
+	allocs := groups["navigation-allocations"]
+	require.NotNil(t, allocs)
+	assert.Equal(t, e.navigated, msPops(allocs)["initial-population"], "current allocations")
+	assert.Equal(t, byCat, msStrata(allocs)["category"], "allocations by category")
+	assert.Equal(t, byCatWeek, msStrata(allocs)["category-week"], "allocations by category and week")
+	sort.Float64s(waits)
+	median := waits[len(waits)/2]
+	if len(waits)%2 == 0 {
+		median = (waits[len(waits)/2-1] + waits[len(waits)/2]) / 2
+	}
+	tta := groups["navigation-time-to-allocation"]
+	require.NotNil(t, tta)
+	assert.Equal(t, e.requests, msPops(tta)["initial-population"])
+	assert.Equal(t, e.navigated, msPops(tta)["measure-population"])
+	ms, _ := tta["measureScore"].(map[string]any)
+	require.NotNil(t, ms, "time to allocation has a score")
+	assert.Equal(t, "min", ms["code"])
+	got, _ := ms["value"].(json.Number).Float64()
+	assert.InDelta(t, median, got, 0.05, "median minutes from contact to allocation")
 
 	// One measure by canonical URL, with POST Parameters and a Group of
 	// practices as the subject: the same figures.
