@@ -5,9 +5,13 @@
 // MeasureReport of Measure/$evaluate-measure for the same filters.
 //
 // The script sets the filters with the keyboard only, waits for the
-// figures, reads what the page shows (the measures table, the routes and
-// the heatmap), checks basic accessibility (labels, visible focus, no
-// console errors), saves a screenshot, and writes what it read as JSON.
+// figures, reads what the page shows (the measures table and its trend
+// lines, the trend table, the time from contact to allocation, the
+// allocations by category chart and table, the measures by each
+// stratifier, the routes and the heatmap), checks basic accessibility
+// (labels, visible focus, keyboard reach, charts with a title and an
+// aria-label, chart colours of at least 3:1 contrast, no console errors),
+// saves a screenshot, and writes what it read as JSON.
 //
 // Environment:
 //   SIGNPOST_ROOT        the gateway's root URL (http://127.0.0.1:port)
@@ -148,6 +152,66 @@ try {
   await page.waitForSelector("#heatmap tbody td[data-cell]", { timeout: deadline });
   const focusAfter = await focusInfo();
 
+  // Every chart is an image with a name and a title.
+  const charts = await page.evaluate(() =>
+    [...document.querySelectorAll("#figures svg[role=img]")].map((el) => ({
+      label: el.getAttribute("aria-label") || "",
+      title: (el.querySelector(":scope > title") || {}).textContent || "",
+    })));
+  if (charts.length === 0) {
+    problems.push("the page draws no chart");
+  }
+  for (const c of charts) {
+    if (!c.label.trim() || !c.title.trim()) {
+      problems.push(`a chart without an aria-label or a <title>: ${JSON.stringify(c)}`);
+    }
+  }
+  // Chart colours against the white page: at least 3:1 (WCAG 1.4.11).
+  const lowContrast = await page.evaluate(() => {
+    const lum = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+/g).slice(0, 3).map((x) => {
+        const c = Number(x) / 255;
+        return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const out = [];
+    for (const el of document.querySelectorAll("#figures svg rect.seg, #figures svg .trend, #figures svg .dot")) {
+      const s = getComputedStyle(el);
+      const colour = el.classList.contains("trend") ? s.stroke : s.fill;
+      const ratio = 1.05 / (lum(colour) + 0.05);
+      if (ratio < 3) {
+        out.push(`${el.tagName} ${el.getAttribute("data-category") || el.getAttribute("class")}: ${colour} is ${ratio.toFixed(2)}:1 on white`);
+      }
+    }
+    return [...new Set(out)];
+  });
+  problems.push(...lowContrast);
+  // Keyboard: from the figures, Tab reaches the stratifier choice.
+  await tabTo((f) => f.id === "stratifier", "the stratifier choice");
+
+  // The measures by each stratifier, chosen in turn.
+  const strata = {};
+  const choices = await page.evaluate(() => [...document.querySelectorAll("#stratifier option")].map((o) => o.value));
+  for (const v of choices) {
+    await page.selectOption("#stratifier", v);
+    await page.waitForFunction((v) => document.getElementById("strata").dataset.stratifier === v, v, { timeout: deadline });
+    strata[v] = await page.evaluate(() => {
+      const rows = {};
+      for (const tr of document.querySelectorAll("#strata tbody tr")) {
+        const row = {};
+        for (const td of tr.querySelectorAll("td[data-measure]")) {
+          const pct = td.querySelector(".pct");
+          row[td.dataset.measure] = pct
+            ? { share: pct.textContent, nd: td.querySelector(".nd").textContent }
+            : { text: td.textContent };
+        }
+        rows[tr.dataset.stratum] = row;
+      }
+      return rows;
+    });
+  }
+
   const shown = await page.evaluate(() => {
     const measures = {};
     for (const tr of document.querySelectorAll("#measures tbody tr")) {
@@ -171,13 +235,59 @@ try {
     for (const td of document.querySelectorAll("#heatmap td[data-cell]")) {
       heatmap[td.dataset.cell] = td.textContent;
     }
-    return { measures, routes, allRoutes, heatmap };
+    // Trend lines: the points each sparkline draws.
+    const points = (svg) => {
+      const out = {};
+      for (const c of (svg ? svg.querySelectorAll("circle[data-period]") : [])) {
+        out[c.dataset.period] = Number(c.getAttribute("data-value"));
+      }
+      return out;
+    };
+    const sparklines = {};
+    for (const tr of document.querySelectorAll("#measures tbody tr")) {
+      sparklines[tr.dataset.measure] = points(tr.querySelector("svg"));
+    }
+    const trends = {};
+    for (const tr of document.querySelectorAll("#trends tbody tr")) {
+      const row = {};
+      for (const td of tr.querySelectorAll("td[data-period]")) {
+        row[td.dataset.period] = td.textContent;
+      }
+      trends[tr.dataset.measure] = row;
+    }
+    const ttaRoutes = {};
+    for (const tr of document.querySelectorAll("#tta-routes tbody tr")) {
+      const c = tr.querySelectorAll("td");
+      ttaRoutes[tr.dataset.route] = { requests: c[0].textContent, allocated: c[1].textContent, median: c[2].textContent };
+    }
+    const timeToAllocation = {
+      median: document.getElementById("tta-median").textContent,
+      allocated: document.getElementById("tta-allocated").textContent,
+      requests: document.getElementById("tta-requests").textContent,
+      chart: points(document.querySelector("#tta-svg svg")),
+      routes: ttaRoutes,
+    };
+    const categoryTable = {};
+    for (const tr of document.querySelectorAll("#categories tbody tr")) {
+      const row = {};
+      for (const td of tr.querySelectorAll("td[data-period]")) {
+        row[td.dataset.period] = td.textContent;
+      }
+      categoryTable[tr.dataset.category] = row;
+    }
+    const categoryBars = {};
+    for (const r of document.querySelectorAll("#categories-svg rect[data-category]")) {
+      categoryBars[r.dataset.period + " " + r.dataset.category] = Number(r.getAttribute("data-value"));
+    }
+    const granularity = document.querySelector(".granularity").textContent;
+    return { measures, routes, allRoutes, heatmap, sparklines, trends, timeToAllocation, categoryTable, categoryBars, granularity };
   });
   await page.screenshot({ path: screenshot, fullPage: true });
   writeFileSync(outPath, JSON.stringify({
-    ...shown, status, focusAfterLoad: focusAfter, problems, consoleErrors,
+    ...shown, strata, status, focusAfterLoad: focusAfter, problems, consoleErrors,
   }, null, 1));
-  console.log(`dashboard: ${Object.keys(shown.measures).length} measures, ${Object.keys(shown.heatmap).length} heatmap cells read; screenshot ${screenshot}`);
+  console.log(`dashboard: ${Object.keys(shown.measures).length} measures, ${Object.keys(shown.heatmap).length} heatmap cells, ` +
+    `${Object.keys(shown.categoryBars).length} category bars, ${Object.keys(strata).length} stratifiers read; screenshot ${screenshot}`);
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
