@@ -38,7 +38,12 @@ import (
 //
 // On top of the scopes, reading AuditEvents (read, search, history,
 // includes) needs the auditor role: audit records say who looked at which
-// patient's data, which is itself sensitive.
+// patient's data, which is itself sensitive. And moving a navigation or
+// clinician-review Task's status (PUT, PATCH, Bundle entries, $navigate)
+// needs the Task role the move is for — requester, owner (a navigator of
+// the owning practice) or clinician — checked per resource by the Task
+// write check (navigate.go; the table is in docs/navigation.md): a 403
+// at Task.status otherwise.
 
 // Permission is one type-level permission: an action on a resource type.
 type Permission struct {

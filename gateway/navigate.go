@@ -143,21 +143,43 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 	return nil
 }
 
-// actor is the write's caller as the navigation rules see it.
-func navActor(ctx context.Context) mapping.Actor {
+// navigateKey marks the context of $navigate's own write of the
+// navigation Task (navigateCall).
+type navigateKey struct{}
+
+// navigateCall says a write is $navigate's update of the Task, and
+// whether the protocol decides (no destination): the Task role rules let
+// a request's requester ask for the protocol's decision.
+type navigateCall struct{ automated bool }
+
+// navActor is the write's caller as the navigation rules see it, for the
+// stored Task it changes: the owner and clinician roles count only for
+// the practice that owns it.
+func navActor(ctx context.Context, stored map[string]any) mapping.Actor {
 	p, ok := auth.FromContext(ctx)
 	if !ok || p == nil {
 		return mapping.Actor{}
 	}
-	return mapping.Actor{Clinician: p.HasRole(auth.RoleClinician), Dev: p.Dev}
+	a := mapping.Actor{Issuer: p.Issuer, Subject: p.Subject, Dev: p.Dev}
+	if practice := mapping.TaskOwnerODS(stored); practice != "" && p.CanSeePractice(practice) {
+		a.Owner = p.HasRole(auth.RoleNavigator)
+		a.Clinician = p.HasRole(auth.RoleClinician)
+	}
+	if c, ok := ctx.Value(navigateKey{}).(navigateCall); ok {
+		a.Navigate, a.Automated = true, c.automated
+	}
+	return a
 }
 
 // checkTask is the write check of navigation and clinician-review Tasks.
-// It reads the stored version for the state machine, outside the write's
-// transaction: a concurrent update without If-Match is not ordered
-// against it (docs/navigation.md). A create whose body carries the id of
-// a stored Task is checked as an update of it (the server ignores body
-// ids on create, so this only makes the check stricter).
+// It reads the stored version for the state machine and the Task role
+// rules, outside the write's transaction: a concurrent update without
+// If-Match is not ordered against it (docs/navigation.md). A create whose
+// body carries the id of a stored Task is checked as an update of it (the
+// server ignores body ids on create, so this only makes the check
+// stricter). A stored Task the caller may not see is not compared with
+// (the write is checked as a create): tenancy answers an update of it
+// with 404, without saying whether it exists.
 func (nav *navigation) checkTask(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
 	obj := r.Object()
 	if !nav.names.IsNavigationTask(obj) && !nav.names.IsReviewTask(obj) && r.ID() == "" {
@@ -168,6 +190,10 @@ func (nav *navigation) checkTask(ctx context.Context, r *fhir.Resource, _ bool) 
 		v, err := nav.s.store.Read(ctx, "Task", id)
 		switch {
 		case err == nil:
+			if p, ok := auth.FromContext(ctx); ok && !nav.s.visible(p, "Task", v.Body) {
+				// Checked as new; an update of it is tenancy's 404.
+				break
+			}
 			if stored, err = navDecode(v.Body); err != nil {
 				return nil, err
 			}
@@ -176,12 +202,16 @@ func (nav *navigation) checkTask(ctx context.Context, r *fhir.Resource, _ bool) 
 			return nil, err
 		}
 	}
-	issues := mapping.CheckNavigationTask(obj, stored, navActor(ctx), nav.names)
+	issues := mapping.CheckNavigationTask(obj, stored, navActor(ctx, stored), nav.names)
+	var forbidden []fhir.Issue
 	for _, is := range issues {
 		if is.Code == fhir.CodeForbidden && is.Severity == fhir.SeverityError {
-			// Who may make a change is a 403, not invalid content.
-			return nil, (&fhir.Error{Issues: []fhir.Issue{is}}).WithStatus(http.StatusForbidden)
+			forbidden = append(forbidden, is)
 		}
+	}
+	if len(forbidden) > 0 {
+		// Who may make a change is a 403, not invalid content.
+		return nil, (&fhir.Error{Issues: forbidden}).WithStatus(http.StatusForbidden)
 	}
 	return issues, nil
 }
@@ -323,6 +353,14 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	case "requested", "received", "accepted", "ready", "in-progress", "on-hold":
 	default:
 		return nil, fhir.Errorf(fhir.CodeConflict, "Task/%s is %s: it can no longer be navigated", in.ID, request.Status).WithStatus(http.StatusConflict)
+	}
+	// The Task role rules (docs/navigation.md): deciding is the owner's,
+	// a clinician's, or, for the protocol's decision, the requester's. The
+	// same rule holds the Task update below (its write check sees this
+	// context).
+	ctx = context.WithValue(ctx, navigateKey{}, navigateCall{automated: req.choice == nil})
+	if is := mapping.CheckNavigate(taskObj, navActor(ctx, taskObj)); is != nil {
+		return nil, (&fhir.Error{Issues: []fhir.Issue{*is}}).WithStatus(http.StatusForbidden)
 	}
 	clinician := p.HasRole(auth.RoleClinician)
 	if (request.BusinessStatus == string(mapping.DispositionEscalated) || request.BusinessStatus == string(mapping.DispositionReview)) && !clinician && !p.Dev {

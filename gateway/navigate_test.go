@@ -43,6 +43,10 @@ type nvGateway struct {
 	*testGateway
 	st  store.Store
 	iss *oidctest.Issuer
+	// clock, when set, is the decision clock instead of nvNow (an
+	// out-of-hours scenario's time); the suite's scenarios run one at a
+	// time per gateway.
+	clock *atomic.Pointer[time.Time]
 }
 
 type nvOptions struct {
@@ -68,14 +72,21 @@ func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
 	if o.wrap != nil {
 		served = o.wrap(st)
 	}
-	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: func() time.Time { return nvNow }}, func(s *gateway.Server) {
+	clock := &atomic.Pointer[time.Time]{}
+	now := func() time.Time {
+		if c := clock.Load(); c != nil {
+			return *c
+		}
+		return nvNow
+	}
+	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: now}, func(s *gateway.Server) {
 		s.RegisterTerminology(term)
 		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, NeedGroups: o.needs, DemoDir: "../testdata/protocols"}))
 		if o.delivery {
 			s.RegisterDelivery(st.(store.Outbox))
 		}
 	})
-	return &nvGateway{testGateway: g, st: st, iss: iss}
+	return &nvGateway{testGateway: g, st: st, iss: iss, clock: clock}
 }
 
 // Callers.
@@ -126,8 +137,10 @@ type nvScenarioFile struct {
 
 type nvScenario struct {
 	Name, Source string
-	Protocol     string
-	Patient      *struct {
+	// Now, when set, is the scenario's decision time (RFC 3339).
+	Now      string
+	Protocol string
+	Patient  *struct {
 		Age int
 		Sex string
 	}
@@ -431,6 +444,14 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 		practice = "Y88888"
 	}
 	g := envs.get(kind)
+	now := nvNow
+	if sc.Now != "" {
+		at, err := time.Parse(time.RFC3339, sc.Now)
+		require.NoError(t, err)
+		now = at
+		g.clock.Store(&now)
+		defer g.clock.Store(nil)
+	}
 	nav := nvNavigator("expert", practice)
 	caller := nav
 	if sc.Caller != nil {
@@ -442,7 +463,7 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 	nhs := nvNHS(i)
 	patientRef := ""
 	if sc.Patient != nil {
-		born := time.Date(nvNow.Year()-sc.Patient.Age, nvNow.Month(), nvNow.Day(), 0, 0, 0, 0, mapping.London).AddDate(0, 0, -100)
+		born := time.Date(now.Year()-sc.Patient.Age, now.Month(), now.Day(), 0, 0, 0, 0, mapping.London).AddDate(0, 0, -100)
 		id := g.created(t, nav, "Patient", map[string]any{"resourceType": "Patient",
 			"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": nhs}},
 			"gender":     sc.Patient.Sex, "birthDate": born.Format("2006-01-02"),
@@ -452,7 +473,7 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 	if patientRef != "" && sc.NeedGroup != "" && sc.NeedGroup != "unavailable" {
 		g.created(t, nav, "Observation", map[string]any{"resourceType": "Observation", "status": "final",
 			"code": map[string]any{"text": "Patient need group"}, "subject": map[string]any{"reference": patientRef},
-			"effectiveDateTime": nvNow.AddDate(0, -1, 0).Format("2006-01-02"), "performer": []any{map[string]any{"display": "Test shared care record"}},
+			"effectiveDateTime": now.AddDate(0, -1, 0).Format("2006-01-02"), "performer": []any{map[string]any{"display": "Test shared care record"}},
 			"valueCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": nvBase + "/CodeSystem/patient-need-group", "code": sc.NeedGroup}}}})
 	}
 	for _, code := range sc.Findings {
@@ -462,7 +483,7 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 			"subject":        map[string]any{"reference": patientRef}})
 	}
 	for _, e := range sc.Earlier {
-		earlier := nvTask(nvScenario{Inputs: sc.Inputs}, practice, nhs, patientRef, nvNow.Add(-time.Duration(e.DaysAgo*float64(24*time.Hour))))
+		earlier := nvTask(nvScenario{Inputs: sc.Inputs}, practice, nhs, patientRef, now.Add(-time.Duration(e.DaysAgo*float64(24*time.Hour))))
 		var inputs []any
 		for _, in := range listAny(earlier["input"]) {
 			if c := in.(map[string]any)["type"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"]; c != "symptom" && c != "asked-before" {
@@ -476,7 +497,7 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 		earlier["input"] = inputs
 		g.created(t, nav, "Task", earlier)
 	}
-	taskID := g.created(t, nav, "Task", nvTask(sc, practice, nhs, patientRef, nvNow))
+	taskID := g.created(t, nav, "Task", nvTask(sc, practice, nhs, patientRef, now))
 	var params []any
 	if n := sc.Navigator; n != nil {
 		params = append(params, map[string]any{"name": "destination", "valueReference": map[string]any{"reference": n.Destination}})
@@ -997,5 +1018,134 @@ func sortDurations(d []time.Duration) {
 		for j := i; j > 0 && d[j] < d[j-1]; j-- {
 			d[j], d[j-1] = d[j-1], d[j]
 		}
+	}
+}
+
+// TestTaskStatusRolesOverHTTP: who may move a navigation Task's status,
+// on every write path (PUT, PATCH, transaction and batch entries, and
+// $navigate), with tokens of the real issuer; a refusal is a 403 naming
+// Task.status and stores nothing.
+func TestTaskStatusRolesOverHTTP(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			g := newNavGateway(t, sc.open(t), nvOptions{})
+			nav := nvNavigator("essential", "Y99999")
+			doc := nvClinician("Y99999")
+			// The online consultation tool that raised the contact, and
+			// another client of the same practice.
+			form := map[string]any{"scope": "system/*.cruds", "ods": "Y99999", "sub": "online-form", "client_id": "online-form"}
+			other := map[string]any{"scope": "system/*.cruds", "ods": "Y99999", "sub": "telephony", "client_id": "telephony"}
+			dur := 2.0
+			s := nvScenario{}
+			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+			newTask := func() string {
+				task := nvTask(s, "Y99999", "9990010005", "", nvNow)
+				task["requester"] = map[string]any{"type": "Device", "identifier": map[string]any{"system": g.iss.URL(), "value": "online-form"}, "display": "Online form"}
+				return g.created(t, form, "Task", task)
+			}
+			version := func(id string) string { return g.as(nav, "GET", "/Task/"+id, "").header.Get("ETag") }
+			put := func(who map[string]any, id, status string) reply {
+				cur := g.as(nav, "GET", "/Task/"+id, "")
+				require.Equal(t, http.StatusOK, cur.status, "%s", cur.body)
+				obj := cur.json(t)
+				obj["status"] = status
+				b, _ := json.Marshal(obj)
+				return g.as(who, "PUT", "/Task/"+id, string(b))
+			}
+			refused := func(r reply, want string) {
+				t.Helper()
+				require.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+				var oo map[string]any
+				require.NoError(t, json.Unmarshal(r.body, &oo))
+				assert.Equal(t, "OperationOutcome", oo["resourceType"])
+				is := listAny(oo["issue"])[0].(map[string]any)
+				assert.Equal(t, "forbidden", is["code"])
+				// Task.status; in a Bundle, Bundle.entry[i].resource.status.
+				assert.Regexp(t, `(Task|resource)\.status`, fmt.Sprint(is["expression"]))
+				assert.Contains(t, is["diagnostics"], want)
+			}
+
+			// PUT: the requester may not accept; nothing is stored.
+			id := newTask()
+			refused(put(form, id, "accepted"), "is for its owner (a navigator of practice Y99999) or a clinician of practice Y99999; the caller is only its requester")
+			assert.Equal(t, `W/"1"`, version(id))
+			// Another client of the practice may not cancel it.
+			refused(put(other, id, "cancelled"), "holds none of these roles")
+			// A clinician may not mark it entered in error; the owner may
+			// accept.
+			refused(put(doc, id, "entered-in-error"), "its owner (a navigator of practice Y99999)")
+			assert.Equal(t, `W/"1"`, version(id))
+			r := put(nav, id, "accepted")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			// The requester cancels its own request.
+			r = put(form, id, "cancelled")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+			// PATCH (JSON Patch): the requester may not put it on hold.
+			id = newTask()
+			require.Equal(t, http.StatusOK, put(nav, id, "in-progress").status)
+			patch := `[{"op":"replace","path":"/status","value":"on-hold"}]`
+			refused(g.as(form, "PATCH", "/Task/"+id, patch, "Content-Type", "application/json-patch+json"), "the caller is only its requester")
+			assert.Equal(t, `W/"2"`, version(id))
+			r = g.as(nav, "PATCH", "/Task/"+id, patch, "Content-Type", "application/json-patch+json")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+
+			// Transaction: the entry's refusal fails the whole Bundle.
+			cur := g.as(nav, "GET", "/Task/"+id, "").json(t)
+			cur["status"] = "completed"
+			obs := map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "note"},
+				"subject": map[string]any{"reference": "Patient/demo-patient-adult"}}
+			bundle := func(typ string) string {
+				b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": typ, "entry": []any{
+					map[string]any{"resource": obs, "request": map[string]any{"method": "POST", "url": "Observation"}},
+					map[string]any{"resource": cur, "request": map[string]any{"method": "PUT", "url": "Task/" + id}},
+				}})
+				return string(b)
+			}
+			cur["status"] = "in-progress"
+			// (on-hold -> in-progress -> completed: one move per write)
+			refused(g.as(form, "POST", "/", bundle("transaction")), "Bundle.entry[1]")
+			assert.Equal(t, `W/"3"`, version(id))
+			q := g.as(nav, "GET", "/Observation?_total=accurate&_count=0&subject=Patient/demo-patient-adult&code:text=note", "")
+			require.Equal(t, http.StatusOK, q.status, "%s", q.body)
+			assert.EqualValues(t, json.Number("0"), q.json(t)["total"], "nothing of the transaction was stored")
+			// Batch: the entry alone is refused (403 in its response).
+			r = g.as(form, "POST", "/", bundle("batch"))
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			entries := listAny(r.json(t)["entry"])
+			require.Len(t, entries, 2)
+			assert.Contains(t, entries[0].(map[string]any)["response"].(map[string]any)["status"], "201")
+			resp := entries[1].(map[string]any)["response"].(map[string]any)
+			assert.Contains(t, resp["status"], "403")
+			assert.Contains(t, fmt.Sprint(resp["outcome"]), "Bundle.entry[1].resource.status")
+			assert.Equal(t, `W/"3"`, version(id))
+			// The owner's transaction goes through.
+			r = g.as(nav, "POST", "/", bundle("transaction"))
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			assert.Equal(t, `W/"4"`, version(id))
+
+			// $navigate: the requester may ask for the protocol's decision
+			// on its own request, not make its own; another client neither.
+			id = newTask()
+			refused(g.as(other, "POST", "/Task/"+id+"/$navigate", ""), "$navigate (deciding a navigation Task")
+			dest := `{"resourceType":"Parameters","parameter":[{"name":"destination","valueReference":{"reference":"HealthcareService/demo-gp"}}]}`
+			refused(g.as(form, "POST", "/Task/"+id+"/$navigate", dest), "the caller is only its requester")
+			assert.Equal(t, `W/"1"`, version(id))
+			res := nvNavigate(t, g, form, id, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+			assert.Equal(t, "in-progress", res.task["status"])
+			// Re-navigating an in-progress Task holds to the same rule.
+			refused(g.as(other, "POST", "/Task/"+id+"/$navigate", ""), "holds none of these roles")
+			// Another practice's navigator gets no role refusal that would
+			// say the Task exists: its PUT is checked as a create, its
+			// PATCH is tenancy's 404.
+			stranger := nvNavigator("expert", "B82002")
+			r = put(stranger, id, "cancelled")
+			assert.NotEqual(t, http.StatusForbidden, r.status, "%s", r.body)
+			assert.NotContains(t, string(r.body), "navigator of practice Y99999")
+			r = g.as(stranger, "PATCH", "/Task/"+id, `[{"op":"replace","path":"/status","value":"cancelled"}]`, "Content-Type", "application/json-patch+json")
+			assert.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
+			assert.Equal(t, `W/"2"`, version(id))
+		})
 	}
 }

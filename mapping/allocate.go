@@ -176,6 +176,20 @@ type proposal struct {
 	Continuity     bool
 	Senior         bool
 	rules          []AppliedRule
+	// start is when the timeframe starts: zero for now, the practice's
+	// first opening for a same-day need kept for it out of hours.
+	start time.Time
+	// outOfHours: routed out of hours (allocate_hours.go); nhs111: to
+	// NHS 111.
+	outOfHours, nhs111 bool
+}
+
+// from is when the proposal's timeframe starts.
+func (p *proposal) from(now time.Time) time.Time {
+	if p.start.After(now) {
+		return p.start
+	}
+	return now
 }
 
 func (p *proposal) apply(id, format string, args ...any) {
@@ -285,9 +299,10 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 		for _, o := range outcomes {
 			proposals = append(proposals, fromOutcome(o))
 		}
+		ph := e.practiceHours(in)
 		for _, p := range proposals {
 			enforceBeforeMatch(p, a)
-			if e.place(p, in, d, false) {
+			if e.placeInHours(p, in, d, ph, false) {
 				chosen = p
 				break
 			}
@@ -300,9 +315,10 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 			}
 			p.apply("fallback-practice-clinician", "%s: a practice clinician decides", reason)
 			enforceBeforeMatch(p, a)
-			e.place(p, in, d, true)
+			e.placeInHours(p, in, d, ph, true)
 			chosen = p
 		}
+		e.closedNote(chosen, ph, in.Now, d)
 	}
 
 	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, lists, DefaultSafetyNetting)
@@ -331,7 +347,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	for _, c := range a.Request.CommunicationNeeds {
 		d.Requirements = append(d.Requirements, "Communication need: "+orText(c.Display, "SNOMED CT "+c.Code))
 	}
-	d.From, d.To = Timeframe(in.Now, chosen.Urgency, chosen.TurnaroundDays)
+	d.From, d.To = Timeframe(chosen.from(in.Now), chosen.Urgency, chosen.TurnaroundDays)
 	d.Rules = append(d.Rules, chosen.rules...)
 	if in.Navigator != nil {
 		d.Note = in.Navigator.Note
@@ -414,7 +430,7 @@ func (c Category) String() string { return string(c) }
 // match runs directory matching for a proposal.
 func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 	a := in.Assessment
-	from, to := Timeframe(in.Now, p.Urgency, p.TurnaroundDays)
+	from, to := Timeframe(p.from(in.Now), p.Urgency, p.TurnaroundDays)
 	q := MatchQuery{BirthDate: a.Patient.BirthDate, Sex: a.Patient.Sex, Practice: a.Request.Practice, Postcode: a.Patient.Postcode,
 		From: from, To: to, Categories: []string{string(p.Category)}, Holidays: e.Holidays}
 	if a.Need.Known {

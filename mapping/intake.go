@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -557,20 +558,128 @@ func TaskTransitionAllowed(from, to string) bool {
 	return containsStr(taskTransitions[from], to)
 }
 
-// Actor is who makes a write, as far as the navigation rules care.
+// Who may move a Task's status. The R4 state machine says which moves
+// exist; these tables say who may make each, by the status moved to. A
+// caller holds one or more of three Task roles (TaskRoles):
+//
+//   - requester: the person or system who raised the contact, as the
+//     stored Task's requester names it (identifier: the token's issuer
+//     and subject);
+//   - owner: the practice's care navigators (role navigator, acting for
+//     the practice that owns the Task);
+//   - clinician: a clinician acting for that practice (role clinician),
+//     who settles what the clinician-review path sends them.
+//
+// The development-mode caller may make every move. A write that keeps the
+// status (a businessStatus change, a decline recorded, a note) needs no
+// Task role.
+
+// TaskRole is a caller's part in a navigation or clinician-review Task.
+type TaskRole string
+
+const (
+	TaskRoleRequester TaskRole = "requester"
+	TaskRoleOwner     TaskRole = "owner"
+	TaskRoleClinician TaskRole = "clinician"
+)
+
+// NavigationStatusRoles are who may move a navigation Task (code
+// navigate) to each status. $navigate's own move to in-progress is also
+// the requester's when the protocol decides (no destination): the
+// practice's approved protocol decides on the owner's behalf.
+var NavigationStatusRoles = map[string][]TaskRole{
+	"requested":        {TaskRoleRequester, TaskRoleOwner},
+	"received":         {TaskRoleOwner, TaskRoleClinician},
+	"accepted":         {TaskRoleOwner, TaskRoleClinician},
+	"ready":            {TaskRoleOwner, TaskRoleClinician},
+	"in-progress":      {TaskRoleOwner, TaskRoleClinician},
+	"on-hold":          {TaskRoleOwner, TaskRoleClinician},
+	"completed":        {TaskRoleOwner, TaskRoleClinician},
+	"rejected":         {TaskRoleOwner, TaskRoleClinician},
+	"failed":           {TaskRoleOwner, TaskRoleClinician},
+	"cancelled":        {TaskRoleRequester, TaskRoleOwner, TaskRoleClinician},
+	"entered-in-error": {TaskRoleOwner},
+}
+
+// ReviewStatusRoles are who may move a clinician-review Task to each
+// status: the review is a clinician's work; a navigator may only mark one
+// entered in error (which does not release the navigation Task: it stays
+// awaiting a clinician until a clinician navigates it).
+var ReviewStatusRoles = map[string][]TaskRole{
+	"requested":        {TaskRoleClinician},
+	"received":         {TaskRoleClinician},
+	"accepted":         {TaskRoleClinician},
+	"ready":            {TaskRoleClinician},
+	"in-progress":      {TaskRoleClinician},
+	"on-hold":          {TaskRoleClinician},
+	"completed":        {TaskRoleClinician},
+	"rejected":         {TaskRoleClinician},
+	"failed":           {TaskRoleClinician},
+	"cancelled":        {TaskRoleClinician},
+	"entered-in-error": {TaskRoleOwner},
+}
+
+// Actor is who makes a write, as far as the navigation rules care. The
+// gateway fills it from the caller's token for the practice that owns the
+// stored Task.
 type Actor struct {
+	// Owner: a navigator acting for the practice that owns the Task.
+	Owner bool
+	// Clinician: a clinician acting for that practice.
 	Clinician bool
+	// Issuer and Subject identify the caller (the token's iss and sub):
+	// it is the Task's requester when the stored Task.requester carries
+	// the identifier {system: Issuer, value: Subject}.
+	Issuer, Subject string
+	// Navigate: the write is $navigate's update of the navigation Task;
+	// Automated: without a destination (the protocol decides).
+	Navigate, Automated bool
 	// Dev is the development-mode caller, who may do anything.
 	Dev bool
+}
+
+// TaskRoles are the Task roles the actor holds for a stored Task.
+func (a Actor) TaskRoles(stored map[string]any) []TaskRole {
+	var out []TaskRole
+	if a.Subject != "" && IsRequester(stored, a.Issuer, a.Subject) {
+		out = append(out, TaskRoleRequester)
+	}
+	if a.Owner {
+		out = append(out, TaskRoleOwner)
+	}
+	if a.Clinician {
+		out = append(out, TaskRoleClinician)
+	}
+	return out
+}
+
+// IsRequester reports whether a Task's requester names the caller: an
+// identifier with the token's issuer as system and its subject as value.
+func IsRequester(task map[string]any, issuer, subject string) bool {
+	req, _ := task["requester"].(map[string]any)
+	id, _ := req["identifier"].(map[string]any)
+	return subject != "" && jstr(id["value"]) == subject && jstr(id["system"]) == issuer
+}
+
+// TaskOwnerODS is the ODS code of the practice that owns a Task ("" when
+// it names none).
+func TaskOwnerODS(task map[string]any) string {
+	m, _ := task["owner"].(map[string]any)
+	id, _ := m["identifier"].(map[string]any)
+	if jstr(id["system"]) != ODSSystem {
+		return ""
+	}
+	return strings.ToUpper(strings.TrimSpace(jstr(id["value"])))
 }
 
 // CheckNavigationTask is the write check of navigation Tasks and
 // clinician-review Tasks: the contract (ParseNavigationTask) for
 // navigation Tasks, and for both the state machine against the stored
 // version (nil on create): a new Task starts as requested; a status moves
-// only along the R4 state machine; a navigation Task stays one (its code
-// cannot change); only a clinician completes or rejects a clinician-review
-// Task. Other Tasks pass untouched.
+// only along the R4 state machine, and only by a caller with a Task role
+// the tables above give the move (CodeForbidden otherwise, which the
+// gateway answers with 403); a navigation Task stays one (its code
+// cannot change). Other Tasks pass untouched.
 func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNames) []fhir.Issue {
 	nav, review := n.IsNavigationTask(obj), n.IsReviewTask(obj)
 	var issues []fhir.Issue
@@ -600,10 +709,97 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 		add(fhir.CodeBusinessRule, "Task.status", "a Task cannot move from %s to %s (R4 Task state machine: from %s it may move to %s or entered-in-error)",
 			from, to, from, orNone(taskTransitions[from]))
 	}
-	if review && from != to && (to == "completed" || to == "rejected") && !actor.Clinician && !actor.Dev {
-		add(fhir.CodeForbidden, "Task.status", "only a clinician completes or rejects a clinician-review Task")
+	if from != to {
+		what := fmt.Sprintf("moving a %s from %s to %s", kindOf(review), from, to)
+		if actor.Navigate {
+			what = fmt.Sprintf("$navigate, which moves the navigation Task from %s to %s,", from, to)
+		}
+		if msg := statusRoleRefusal(stored, what, to, review, actor); msg != "" {
+			add(fhir.CodeForbidden, "Task.status", "%s", msg)
+		}
 	}
 	return issues
+}
+
+// CheckNavigate is the Task role rule of $navigate itself, whatever the
+// Task's status: deciding is the in-progress move's (the owner, a
+// clinician, or the requester when the protocol decides). nil when the
+// actor may; else a forbidden issue at Task.status.
+func CheckNavigate(task map[string]any, a Actor) *fhir.Issue {
+	a.Navigate = true
+	msg := statusRoleRefusal(task, "$navigate (deciding a navigation Task, which puts it in progress)", "in-progress", false, a)
+	if msg == "" {
+		return nil
+	}
+	return &fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeForbidden, Diagnostics: msg, Expression: []string{"Task.status"}}
+}
+
+func kindOf(review bool) string {
+	if review {
+		return "clinician-review Task"
+	}
+	return "navigation Task"
+}
+
+// statusRoleRefusal is why the actor may not make a move to status to
+// (what describes it), "" when it may.
+func statusRoleRefusal(stored map[string]any, what, to string, review bool, a Actor) string {
+	if a.Dev {
+		return ""
+	}
+	table := NavigationStatusRoles
+	if review {
+		table = ReviewStatusRoles
+	}
+	allowed := table[to]
+	if !review && to == "in-progress" && a.Navigate && a.Automated {
+		// The protocol decides for the practice; whoever raised the
+		// request may ask for its decision.
+		allowed = append(append([]TaskRole(nil), allowed...), TaskRoleRequester)
+	}
+	has := a.TaskRoles(stored)
+	for _, r := range has {
+		if slices.Contains(allowed, r) {
+			return ""
+		}
+	}
+	practice := "the practice that owns it"
+	if ods := TaskOwnerODS(stored); ods != "" {
+		practice = "practice " + ods
+	}
+	var who []string
+	for _, r := range allowed {
+		who = append(who, roleText(r, practice))
+	}
+	caller := "holds none of these roles"
+	if len(has) > 0 {
+		var hs []string
+		for _, r := range has {
+			hs = append(hs, string(r))
+		}
+		caller = "is only its " + strings.Join(hs, " and ")
+	}
+	return fmt.Sprintf("%s is for %s; the caller %s", what, joinOr(who), caller)
+}
+
+func roleText(r TaskRole, practice string) string {
+	switch r {
+	case TaskRoleRequester:
+		return "its requester (Task.requester.identifier naming the caller's token issuer and subject)"
+	case TaskRoleOwner:
+		return "its owner (a navigator of " + practice + ")"
+	}
+	return "a clinician of " + practice
+}
+
+func joinOr(l []string) string {
+	switch len(l) {
+	case 0:
+		return "nobody"
+	case 1:
+		return l[0]
+	}
+	return strings.Join(l[:len(l)-1], ", ") + " or " + l[len(l)-1]
 }
 
 func orNone(l []string) string {

@@ -207,6 +207,10 @@ func TestTaskStateMachine(t *testing.T) {
 		delete(m, "input")
 		return m
 	}
+	// The state machine, made by the practice's navigator (who may make
+	// every move of a navigation Task); who may make each move is
+	// TestTaskStatusRoles'.
+	owner := Actor{Owner: true}
 	tests := []struct {
 		name        string
 		obj, stored map[string]any
@@ -214,19 +218,19 @@ func TestTaskStateMachine(t *testing.T) {
 		ok          bool
 		code        fhir.IssueCode
 	}{
-		{"create requested", nav("requested"), nil, Actor{}, true, ""},
-		{"create completed", nav("completed"), nil, Actor{}, false, fhir.CodeBusinessRule},
-		{"create draft", nav("draft"), nil, Actor{}, false, fhir.CodeBusinessRule},
-		{"requested to in-progress", nav("in-progress"), nav("requested"), Actor{}, true, ""},
-		{"requested to completed skips work", nav("completed"), nav("requested"), Actor{}, false, fhir.CodeBusinessRule},
-		{"in-progress to completed", nav("completed"), nav("in-progress"), Actor{}, true, ""},
-		{"in-progress to on-hold and back", nav("in-progress"), nav("on-hold"), Actor{}, true, ""},
-		{"completed is final", nav("in-progress"), nav("completed"), Actor{}, false, fhir.CodeBusinessRule},
-		{"cancelled is final", nav("requested"), nav("cancelled"), Actor{}, false, fhir.CodeBusinessRule},
-		{"anything to entered-in-error", nav("entered-in-error"), nav("completed"), Actor{}, true, ""},
-		{"same status", nav("requested"), nav("requested"), Actor{}, true, ""},
-		{"a navigation Task stays one", review("requested"), nav("requested"), Actor{}, false, fhir.CodeBusinessRule},
-		{"review completed by a navigator", review("completed"), review("in-progress"), Actor{}, false, fhir.CodeForbidden},
+		{"create requested", nav("requested"), nil, owner, true, ""},
+		{"create completed", nav("completed"), nil, owner, false, fhir.CodeBusinessRule},
+		{"create draft", nav("draft"), nil, owner, false, fhir.CodeBusinessRule},
+		{"requested to in-progress", nav("in-progress"), nav("requested"), owner, true, ""},
+		{"requested to completed skips work", nav("completed"), nav("requested"), owner, false, fhir.CodeBusinessRule},
+		{"in-progress to completed", nav("completed"), nav("in-progress"), owner, true, ""},
+		{"in-progress to on-hold and back", nav("in-progress"), nav("on-hold"), owner, true, ""},
+		{"completed is final", nav("in-progress"), nav("completed"), owner, false, fhir.CodeBusinessRule},
+		{"cancelled is final", nav("requested"), nav("cancelled"), owner, false, fhir.CodeBusinessRule},
+		{"anything to entered-in-error", nav("entered-in-error"), nav("completed"), owner, true, ""},
+		{"same status", nav("requested"), nav("requested"), owner, true, ""},
+		{"a navigation Task stays one", review("requested"), nav("requested"), owner, false, fhir.CodeBusinessRule},
+		{"review completed by a navigator", review("completed"), review("in-progress"), owner, false, fhir.CodeForbidden},
 		{"review completed by a clinician", review("completed"), review("in-progress"), Actor{Clinician: true}, true, ""},
 		{"other Tasks pass", map[string]any{"resourceType": "Task", "status": "completed", "intent": "order"}, map[string]any{"resourceType": "Task", "status": "requested"}, Actor{}, true, ""},
 	}
@@ -241,4 +245,100 @@ func TestTaskStateMachine(t *testing.T) {
 			assert.Equal(t, tt.code, issues[0].Code, "%v", issues)
 		})
 	}
+}
+
+func TestTaskStatusRoles(t *testing.T) {
+	n := NewNavigationNames("")
+	const iss = "https://issuer.example"
+	task := func(status string) map[string]any {
+		m := intakeTask(t, nil)
+		m["status"] = status
+		m["requester"] = map[string]any{"type": "Device", "identifier": map[string]any{"system": iss, "value": "online-form"}, "display": "Online form"}
+		return m
+	}
+	review := func(status string) map[string]any {
+		m := task(status)
+		m["code"] = map[string]any{"coding": []any{map[string]any{"system": n.System("navigation-task"), "code": "clinician-review"}}}
+		delete(m, "input")
+		return m
+	}
+	owner := Actor{Owner: true, Issuer: iss, Subject: "nav-1"}
+	clinician := Actor{Clinician: true, Issuer: iss, Subject: "dr-1"}
+	requester := Actor{Issuer: iss, Subject: "online-form"}
+	stranger := Actor{Issuer: iss, Subject: "other-form"}
+	impostor := Actor{Issuer: "https://other-issuer.example", Subject: "online-form"}
+	tests := []struct {
+		name     string
+		obj      map[string]any
+		stored   map[string]any
+		actor    Actor
+		ok       bool
+		contains string
+	}{
+		{"owner accepts", task("accepted"), task("requested"), owner, true, ""},
+		{"owner starts", task("in-progress"), task("requested"), owner, true, ""},
+		{"owner puts on hold", task("on-hold"), task("in-progress"), owner, true, ""},
+		{"owner completes", task("completed"), task("in-progress"), owner, true, ""},
+		{"owner rejects", task("rejected"), task("requested"), owner, true, ""},
+		{"owner cancels", task("cancelled"), task("requested"), owner, true, ""},
+		{"owner marks entered-in-error", task("entered-in-error"), task("in-progress"), owner, true, ""},
+		{"clinician completes", task("completed"), task("in-progress"), clinician, true, ""},
+		{"clinician rejects", task("rejected"), task("received"), clinician, true, ""},
+		{"clinician may not mark entered-in-error", task("entered-in-error"), task("in-progress"), clinician, false, "its owner (a navigator of practice Y99999)"},
+		{"requester cancels its own request", task("cancelled"), task("requested"), requester, true, ""},
+		{"requester may not accept", task("accepted"), task("requested"), requester, false, "the caller is only its requester"},
+		{"requester may not complete", task("completed"), task("in-progress"), requester, false, "is for its owner"},
+		{"requester may not mark entered-in-error", task("entered-in-error"), task("requested"), requester, false, "entered-in-error"},
+		{"another client may not cancel", task("cancelled"), task("requested"), stranger, false, "holds none of these roles"},
+		{"the same subject from another issuer is not the requester", task("cancelled"), task("requested"), impostor, false, "holds none of these roles"},
+		{"requester may not start by PUT", task("in-progress"), task("requested"), requester, false, "in-progress"},
+		{"requester's automated $navigate starts it", task("in-progress"), task("requested"), Actor{Issuer: iss, Subject: "online-form", Navigate: true, Automated: true}, true, ""},
+		{"requester's own decision by $navigate is refused", task("in-progress"), task("requested"), Actor{Issuer: iss, Subject: "online-form", Navigate: true}, false, "$navigate, which moves the navigation Task from requested to in-progress, is for its owner"},
+		{"a stranger's automated $navigate is refused", task("in-progress"), task("requested"), Actor{Issuer: iss, Subject: "other-form", Navigate: true, Automated: true}, false, "holds none"},
+		{"a requester added by the write does not count", func() map[string]any {
+			m := task("cancelled")
+			m["requester"] = map[string]any{"identifier": map[string]any{"system": iss, "value": "other-form"}}
+			return m
+		}(), task("requested"), stranger, false, "holds none"},
+		{"keeping the status needs no role", task("in-progress"), task("in-progress"), stranger, true, ""},
+		{"the developer may do anything", task("entered-in-error"), task("requested"), Actor{Dev: true}, true, ""},
+		{"review: a navigator may not complete", review("completed"), review("in-progress"), owner, false, "a clinician of practice Y99999"},
+		{"review: a navigator may not cancel", review("cancelled"), review("requested"), owner, false, "clinician-review Task"},
+		{"review: the clinician starts and completes", review("in-progress"), review("requested"), clinician, true, ""},
+		{"review: the owner marks entered-in-error", review("entered-in-error"), review("requested"), owner, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			issues := navErrors(CheckNavigationTask(tt.obj, tt.stored, tt.actor, n))
+			if tt.ok {
+				assert.Empty(t, issues)
+				return
+			}
+			require.Len(t, issues, 1, "%v", issues)
+			assert.Equal(t, fhir.CodeForbidden, issues[0].Code)
+			assert.Equal(t, []string{"Task.status"}, issues[0].Expression)
+			assert.Contains(t, issues[0].Diagnostics, tt.contains)
+		})
+	}
+	// Every status of the R4 value set has a row in both tables.
+	for _, st := range []string{"requested", "received", "accepted", "rejected", "ready", "cancelled", "in-progress", "on-hold", "failed", "completed", "entered-in-error"} {
+		assert.NotEmpty(t, NavigationStatusRoles[st], st)
+		assert.NotEmpty(t, ReviewStatusRoles[st], st)
+	}
+}
+
+func TestCheckNavigateRoles(t *testing.T) {
+	const iss = "https://issuer.example"
+	task := intakeTask(t, nil)
+	task["status"] = "in-progress" // a re-navigation changes no status: the rule holds all the same
+	task["requester"] = map[string]any{"identifier": map[string]any{"system": iss, "value": "online-form"}}
+	assert.Nil(t, CheckNavigate(task, Actor{Owner: true}))
+	assert.Nil(t, CheckNavigate(task, Actor{Clinician: true}))
+	assert.Nil(t, CheckNavigate(task, Actor{Issuer: iss, Subject: "online-form", Automated: true}))
+	is := CheckNavigate(task, Actor{Issuer: iss, Subject: "online-form"})
+	require.NotNil(t, is, "the requester's own decision")
+	assert.Equal(t, fhir.CodeForbidden, is.Code)
+	assert.Contains(t, is.Diagnostics, "$navigate (deciding a navigation Task")
+	require.NotNil(t, CheckNavigate(task, Actor{Issuer: iss, Subject: "someone-else", Automated: true}))
+	assert.Nil(t, CheckNavigate(task, Actor{Dev: true}))
 }

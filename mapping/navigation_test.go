@@ -29,8 +29,11 @@ type scnFile struct {
 
 type scnCase struct {
 	Name, Source string
-	Protocol     string
-	Patient      *struct {
+	// Now, when set, is the scenario's own decision time (RFC 3339):
+	// out-of-hours scenarios contact the practice when it is closed.
+	Now      string
+	Protocol string
+	Patient  *struct {
 		Age int
 		Sex string
 	}
@@ -224,8 +227,15 @@ func TestNavigationScenariosPure(t *testing.T) {
 	}
 	cands := navDemoCandidates(t)
 	cm := navAllocationMap(t)
+	fileNow := now
 	for _, sc := range f.Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
+			now := fileNow
+			if sc.Now != "" {
+				var err error
+				now, err = time.Parse(time.RFC3339, sc.Now)
+				require.NoError(t, err)
+			}
 			practice := f.Practice
 			var proto *Protocol
 			switch sc.Protocol {

@@ -154,11 +154,19 @@ func TestProtocolRulesComputeAndFailSafely(t *testing.T) {
 
 // TestHostileProtocolNeverWins decides every combination of the safety
 // triggers under the hostile protocol, the demo protocol and no protocol,
-// for automated decisions, and checks the bar of the issue: a red flag,
+// for automated decisions in and out of hours, and checks the bar of the
+// issue: a red flag,
 // a repeat contact or a complex need is never directed away from a
 // clinician, whatever the protocol says.
 func TestHostileProtocolNeverWins(t *testing.T) {
-	now := time.Date(2026, 11, 23, 9, 30, 0, 0, London)
+	// In hours (Monday morning) and out of hours (Saturday evening, the
+	// practice closed until Monday: allocate_hours.go's routing).
+	for _, now := range []time.Time{time.Date(2026, 11, 23, 9, 30, 0, 0, London), time.Date(2026, 11, 21, 19, 0, 0, 0, London)} {
+		t.Run(now.Weekday().String(), func(t *testing.T) { hostileNeverWins(t, now) })
+	}
+}
+
+func hostileNeverWins(t *testing.T, now time.Time) {
 	n := NewNavigationNames("")
 	e := NewEngine("")
 	cands := navDemoCandidates(t)
@@ -169,7 +177,7 @@ func TestHostileProtocolNeverWins(t *testing.T) {
 		"none":    nil,
 	}
 	problems := []string{"Earache for 2 days", "Back pain", "Worried about money", "Need a fit note", "Low mood"}
-	count := 0
+	count, outOfHours := 0, 0
 	for name, proto := range protocols {
 		for mask := 0; mask < 1<<7; mask++ {
 			for pi, problem := range problems {
@@ -206,6 +214,12 @@ func TestHostileProtocolNeverWins(t *testing.T) {
 					Decider: Decider{Tier: "expert"}, Now: now})
 				require.NoError(t, err)
 				count++
+				for _, r := range d.Rules {
+					if r.ID == RuleOutOfHours {
+						outOfHours++
+						break
+					}
+				}
 				label := fmt.Sprintf("%s mask %07b %q: %s", name, mask, problem, strings.Join(d.Rationale, " | "))
 				if redFlag {
 					assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category, label)
@@ -242,7 +256,12 @@ func TestHostileProtocolNeverWins(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d automated decisions checked", count)
+	t.Logf("%d automated decisions checked, %d of them routed or advised out of hours", count, outOfHours)
+	if now.Weekday() == time.Saturday {
+		assert.Greater(t, outOfHours, count/2, "on Saturday evening the practice is closed")
+	} else {
+		assert.Zero(t, outOfHours, "on Monday morning the practice is open")
+	}
 }
 
 func TestReasonsAreExplained(t *testing.T) {
