@@ -74,22 +74,60 @@ type navigation struct {
 	protocols map[string]*cachedProtocol
 	lists     *cachedLists
 	cmap      *cachedMap
+	// unsettled is until when a write of the decision's configuration
+	// (a protocol, ConceptMap or ValueSet) through this process may still
+	// be committing: until then every decision reads it from the store.
+	unsettled time.Time
+}
+
+// configRecheck is how long a decision uses the protocol, allocation
+// ConceptMap and red-flag ValueSet it last read without asking the store
+// whether they changed: three reads fewer per navigation. A change made
+// through this process applies to the next decision (writes mark the
+// cache unsettled); one made through another gateway process within
+// configRecheck.
+const configRecheck = time.Second
+
+// fresh reports whether an entry checked against the store at checked
+// may be used without checking again.
+func (nav *navigation) fresh(checked time.Time) bool {
+	now := time.Now()
+	nav.mu.Lock()
+	defer nav.mu.Unlock()
+	return !checked.IsZero() && now.Sub(checked) < configRecheck && now.After(nav.unsettled)
+}
+
+// unsettle is the write check of the decision's configuration resources:
+// it never refuses, it makes decisions read them from the store until
+// the write has surely committed or failed (the request timeout).
+func (nav *navigation) unsettle(context.Context, *fhir.Resource, bool) ([]fhir.Issue, error) {
+	window := nav.s.opts.RequestTimeout
+	if window <= 0 {
+		window = time.Minute
+	}
+	nav.mu.Lock()
+	nav.unsettled = time.Now().Add(window)
+	nav.mu.Unlock()
+	return nil, nil
 }
 
 type cachedMap struct {
 	version int64
 	cm      *snomed.ConceptMap
+	checked time.Time
 }
 
 type cachedProtocol struct {
-	version  int64
+	version  int64 // 0: the practice has none
 	protocol *mapping.Protocol
 	issues   []fhir.Issue
+	checked  time.Time
 }
 
 type cachedLists struct {
-	version int64
+	version int64 // 0: no stored value set
 	lists   *mapping.SafetyLists
+	checked time.Time
 }
 
 // RegisterNavigation serves care navigation: PlanDefinition (the practice
@@ -126,6 +164,9 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 	s.registry.Serve("PlanDefinition", allInteractions...)
 	s.RegisterWriteCheck("Task", nav.checkTask)
 	s.RegisterWriteCheck("PlanDefinition", nav.checkProtocol)
+	for _, typ := range []string{"PlanDefinition", "ConceptMap", "ValueSet"} {
+		s.RegisterWriteCheck(typ, nav.unsettle)
+	}
 	s.RegisterOperation(Operation{
 		Name: "navigate", Level: InstanceLevel, Type: "Task",
 		Definition: base + "/OperationDefinition/Task-navigate",
@@ -150,7 +191,13 @@ type navigateKey struct{}
 // navigateCall says a write is $navigate's update of the Task, and
 // whether the protocol decides (no destination): the Task role rules let
 // a request's requester ask for the protocol's decision.
-type navigateCall struct{ automated bool }
+type navigateCall struct {
+	automated bool
+	// task is the stored version of the Task $navigate read: the commit
+	// updates it If-Match that version, so its write check compares with
+	// it instead of reading it again.
+	task store.Version
+}
 
 // navActor is the write's caller as the navigation rules see it, for the
 // stored Task it changes: the owner and clinician roles count only for
@@ -187,7 +234,13 @@ func (nav *navigation) checkTask(ctx context.Context, r *fhir.Resource, _ bool) 
 	}
 	var stored map[string]any
 	if id := r.ID(); id != "" {
-		v, err := nav.s.store.Read(ctx, "Task", id)
+		var v store.Version
+		var err error
+		if c, ok := ctx.Value(navigateKey{}).(navigateCall); ok && c.task.ID == id && c.task.Body != nil {
+			v = c.task
+		} else {
+			v, err = nav.s.store.Read(ctx, "Task", id)
+		}
 		switch {
 		case err == nil:
 			if p, ok := auth.FromContext(ctx); ok && !nav.s.visible(p, "Task", v.Body) {
@@ -358,7 +411,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	// a clinician's, or, for the protocol's decision, the requester's. The
 	// same rule holds the Task update below (its write check sees this
 	// context).
-	ctx = context.WithValue(ctx, navigateKey{}, navigateCall{automated: req.choice == nil})
+	ctx = context.WithValue(ctx, navigateKey{}, navigateCall{automated: req.choice == nil, task: v})
 	if is := mapping.CheckNavigate(taskObj, navActor(ctx, taskObj)); is != nil {
 		return nil, (&fhir.Error{Issues: []fhir.Issue{*is}}).WithStatus(http.StatusForbidden)
 	}
@@ -756,17 +809,24 @@ func (nav *navigation) protocol(ctx context.Context, practice string) (*mapping.
 	if practice == "" {
 		return nil, nil, nil
 	}
+	nav.mu.Lock()
+	c := nav.protocols[practice]
+	nav.mu.Unlock()
+	if c != nil && nav.fresh(c.checked) {
+		return c.protocol, c.issues, nil
+	}
+	checked := time.Now()
 	id := mapping.ProtocolID(practice)
 	v, err := nav.s.store.Read(ctx, "PlanDefinition", id)
 	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+		nav.mu.Lock()
+		nav.protocols[practice] = &cachedProtocol{checked: checked}
+		nav.mu.Unlock()
 		return nil, nil, nil
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	nav.mu.Lock()
-	c := nav.protocols[practice]
-	nav.mu.Unlock()
 	if c == nil || c.version != v.VersionID {
 		obj, err := navDecode(v.Body)
 		if err != nil {
@@ -779,10 +839,13 @@ func (nav *navigation) protocol(ctx context.Context, practice string) (*mapping.
 			c.issues = []fhir.Issue{{Severity: fhir.SeverityWarning, Code: fhir.CodeProcessing,
 				Diagnostics: fmt.Sprintf("the stored protocol PlanDefinition/%s/_history/%d does not compile (%s): it is not used", id, v.VersionID, navErrorIssues(issues)[0].Diagnostics)}}
 		}
-		nav.mu.Lock()
-		nav.protocols[practice] = c
-		nav.mu.Unlock()
+	} else {
+		c = &cachedProtocol{version: c.version, protocol: c.protocol, issues: c.issues}
 	}
+	c.checked = checked
+	nav.mu.Lock()
+	nav.protocols[practice] = c
+	nav.mu.Unlock()
 	return c.protocol, c.issues, nil
 }
 
@@ -790,28 +853,33 @@ func (nav *navigation) protocol(ctx context.Context, practice string) (*mapping.
 // reads it, parsed once per stored version: a PUT of the map is a new
 // version, used by the next decision.
 func (nav *navigation) allocationMap(ctx context.Context) (*snomed.ConceptMap, error) {
+	nav.mu.Lock()
+	c := nav.cmap
+	nav.mu.Unlock()
+	if c != nil && nav.fresh(c.checked) {
+		return c.cm, nil
+	}
+	checked := time.Now()
 	v, err := nav.s.store.Read(ctx, "ConceptMap", snomed.AllocationMap)
 	if err != nil {
 		// Not found, deleted, or the store failing: as the terminology
 		// reports it.
 		return nav.term.AllocationMap(ctx, nav.s.store)
 	}
-	nav.mu.Lock()
-	c := nav.cmap
-	nav.mu.Unlock()
+	cm := (*snomed.ConceptMap)(nil)
 	if c != nil && c.version == v.VersionID && v.VersionID > 0 {
-		return c.cm, nil
-	}
-	r, err := fhir.ParseResource(v.Body)
-	if err != nil {
-		return nil, err
-	}
-	cm, err := snomed.ParseConceptMap(r)
-	if err != nil {
-		return nil, err
+		cm = c.cm
+	} else {
+		r, err := fhir.ParseResource(v.Body)
+		if err != nil {
+			return nil, err
+		}
+		if cm, err = snomed.ParseConceptMap(r); err != nil {
+			return nil, err
+		}
 	}
 	nav.mu.Lock()
-	nav.cmap = &cachedMap{version: v.VersionID, cm: cm}
+	nav.cmap = &cachedMap{version: v.VersionID, cm: cm, checked: checked}
 	nav.mu.Unlock()
 	return cm, nil
 }
@@ -820,17 +888,28 @@ func (nav *navigation) allocationMap(ctx context.Context) (*snomed.ConceptMap, e
 // store added (never less than the shipped red flags), expanded once per
 // stored version of the value set.
 func (nav *navigation) safetyLists(ctx context.Context) (*mapping.SafetyLists, error) {
+	nav.mu.Lock()
+	c := nav.lists
+	nav.mu.Unlock()
+	if c != nil && nav.fresh(c.checked) {
+		return c.lists, nil
+	}
+	checked := time.Now()
 	v, err := nav.s.store.Read(ctx, "ValueSet", snomed.RedFlagFindingVS)
 	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
-		return mapping.DefaultSafetyLists(nil), nil
+		c = &cachedLists{lists: mapping.DefaultSafetyLists(nil), checked: checked}
+		nav.mu.Lock()
+		nav.lists = c
+		nav.mu.Unlock()
+		return c.lists, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	nav.mu.Lock()
-	c := nav.lists
-	nav.mu.Unlock()
 	if c != nil && c.version == v.VersionID {
+		nav.mu.Lock()
+		nav.lists = &cachedLists{version: c.version, lists: c.lists, checked: checked}
+		nav.mu.Unlock()
 		return c.lists, nil
 	}
 	exp, err := nav.term.Expand(ctx, nav.s.store, snomed.ExpandRequest{ID: snomed.RedFlagFindingVS})
@@ -843,7 +922,7 @@ func (nav *navigation) safetyLists(ctx context.Context) (*mapping.SafetyLists, e
 			extra[e.Code] = e.Display
 		}
 	}
-	c = &cachedLists{version: v.VersionID, lists: mapping.DefaultSafetyLists(extra)}
+	c = &cachedLists{version: v.VersionID, lists: mapping.DefaultSafetyLists(extra), checked: checked}
 	nav.mu.Lock()
 	nav.lists = c
 	nav.mu.Unlock()
