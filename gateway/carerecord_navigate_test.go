@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -27,15 +28,8 @@ func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
 	recordURL := down.URL + "/fhir"
 	down.Close() // connection refused from now on
 
-	st := stores[0].open(t)
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
-	client, err := carerecord.New(carerecord.Config{BaseURL: recordURL, Token: "tok", ConceptMap: "care-record-need-groups",
-		Timeout: 5 * time.Second, Backoff: time.Millisecond, Now: func() time.Time { return nvNow }}, st, term)
-	require.NoError(t, err)
-	g := newNavGateway(t, st, nvOptions{needs: client})
+	g := newRecordNavGateway(t, stores[0].open(t), recordURL, carerecord.Config{Token: "tok", Timeout: 5 * time.Second, Backoff: time.Millisecond,
+		Now: func() time.Time { return nvNow }})
 
 	nav := nvNavigator("expert", "Y99999")
 	dur := 2.0
@@ -99,23 +93,45 @@ func TestNavigateKeepsStoredFindingsWithTheSharedCareRecord(t *testing.T) {
 // the ConceptMap in the store maps (A to 3, H to 11).
 func newCareRecordNavGateway(t *testing.T, code string) (*nvGateway, *atomic.Int64) {
 	calls := new(atomic.Int64)
-	rec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewServer(segmentRecord(code, 0, calls))
+	t.Cleanup(rec.Close)
+	return newRecordNavGateway(t, stores[0].open(t), rec.URL+"/fhir", carerecord.Config{Now: func() time.Time { return nvNow }}), calls
+}
+
+// segmentRecord is a shared care record answering every search, after
+// delay (or when the caller gives up), with a population segment
+// Observation coded code; calls counts the searches.
+func segmentRecord(code string, delay time.Duration, calls *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/fhir+json")
 		json.NewEncoder(w).Encode(map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": []any{map[string]any{
 			"fullUrl": "https://record.example/fhir/Observation/seg-1",
 			"resource": map[string]any{"resourceType": "Observation", "id": "seg-1", "status": "final", "effectiveDateTime": "2026-11-01",
 				"code":                 map[string]any{"text": "Population segment"},
 				"valueCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "https://record.example/segment", "code": code}}}}}}})
-	}))
-	t.Cleanup(rec.Close)
-	st := stores[0].open(t)
+	}
+}
+
+// newRecordNavGateway is a navigation gateway on st whose need groups come
+// from the shared care record at recordURL (cfg gives the rest of the
+// client's settings), with the ConceptMap care-record-need-groups from the
+// record's segment codes (A to 3, H to 11) in the store.
+func newRecordNavGateway(t testing.TB, st store.Store, recordURL string, cfg carerecord.Config) *nvGateway {
+	t.Helper()
 	cs, err := snomed.Shipped()
 	require.NoError(t, err)
 	term, err := snomed.New(cs, snomed.Options{})
 	require.NoError(t, err)
-	client, err := carerecord.New(carerecord.Config{BaseURL: rec.URL + "/fhir", ConceptMap: "care-record-need-groups",
-		Now: func() time.Time { return nvNow }}, st, term)
+	cfg.BaseURL, cfg.ConceptMap = recordURL, "care-record-need-groups"
+	client, err := carerecord.New(cfg, st, term)
 	require.NoError(t, err)
 	g := newNavGateway(t, st, nvOptions{needs: client})
 	cm, err := fhir.ResourceFromObject(map[string]any{"resourceType": "ConceptMap", "id": "care-record-need-groups", "status": "active",
@@ -126,7 +142,7 @@ func newCareRecordNavGateway(t *testing.T, code string) (*nvGateway, *atomic.Int
 	require.NoError(t, err)
 	_, err = st.Create(context.Background(), cm)
 	require.NoError(t, err)
-	return g, calls
+	return g
 }
 
 // A record that never answers: the lookup gives up at its timeout and the
@@ -143,16 +159,9 @@ func TestNavigateWithTheSharedCareRecordSlow(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	t.Cleanup(func() { close(release) })
-	st := stores[0].open(t)
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
-	client, err := carerecord.New(carerecord.Config{BaseURL: slow.URL + "/fhir", ConceptMap: "care-record-need-groups",
+	g := newRecordNavGateway(t, stores[0].open(t), slow.URL+"/fhir", carerecord.Config{
 		Timeout: 2 * time.Second, AttemptTimeout: 100 * time.Millisecond, Backoff: time.Millisecond,
-		Now: func() time.Time { return nvNow }}, st, term)
-	require.NoError(t, err)
-	g := newNavGateway(t, st, nvOptions{needs: client})
+		Now: func() time.Time { return nvNow }})
 	nav := nvNavigator("expert", "Y99999")
 	dur := 2.0
 	s := nvScenario{}

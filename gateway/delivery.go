@@ -34,6 +34,8 @@ import (
 // serves the delivery operations. Call once, before Handler.
 func (s *Server) RegisterDelivery(ob store.Outbox) {
 	s.outbox = ob
+	// Only now does a Subscription make the gateway send anything.
+	s.RegisterWriteCheck("Subscription", s.checkSubscriptionEndpoint)
 	base := s.opts.CanonicalBase + "/OperationDefinition/"
 	s.RegisterOperation(Operation{Name: "delivery-status", Level: InstanceLevel, Type: "Task", Definition: base + "Task-delivery-status",
 		Idempotent: true, Permissions: []Permission{{"Task", auth.Read}}, Run: s.deliveryStatus})

@@ -57,19 +57,7 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 				io.WriteString(w, `{"resourceType":"Bundle","type":"transaction-response"}`)
 			}))
 			t.Cleanup(rc.Close)
-			ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"surgery-ep","status":"active",
-				"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-rest"},
-				"payloadType":[{"text":"FHIR"}],"address":"` + rc.URL + `/fhir","header":["Authorization: Bearer practice-token"]}`))
-			require.NoError(t, err)
-			_, err = st.Create(ctx, ep)
-			require.NoError(t, err)
-			v, err := st.Read(ctx, "Organization", "demo-surgery")
-			require.NoError(t, err)
-			org, err := fhir.ParseResource(v.Body)
-			require.NoError(t, err)
-			org.Object()["endpoint"] = []any{map[string]any{"reference": "Endpoint/surgery-ep"}}
-			_, err = st.Update(ctx, org, store.Precondition{})
-			require.NoError(t, err)
+			connectDemoPractice(t, st, rc.URL+"/fhir")
 
 			nav := nvNavigator("expert", "Y99999")
 			dur := 3.0
@@ -171,4 +159,26 @@ func poll(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// connectDemoPractice makes the FHIR base address the demo practice's
+// clinical system: an Endpoint (sending "Authorization: Bearer
+// practice-token") listed by the Organization demo-surgery, written
+// straight to the store.
+func connectDemoPractice(t testing.TB, st store.Store, address string) {
+	t.Helper()
+	ctx := context.Background()
+	ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"surgery-ep","status":"active",
+		"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-rest"},
+		"payloadType":[{"text":"FHIR"}],"address":"` + address + `","header":["Authorization: Bearer practice-token"]}`))
+	require.NoError(t, err)
+	_, err = st.Create(ctx, ep)
+	require.NoError(t, err)
+	v, err := st.Read(ctx, "Organization", "demo-surgery")
+	require.NoError(t, err)
+	org, err := fhir.ParseResource(v.Body)
+	require.NoError(t, err)
+	org.Object()["endpoint"] = []any{map[string]any{"reference": "Endpoint/surgery-ep"}}
+	_, err = st.Update(ctx, org, store.Precondition{})
+	require.NoError(t, err)
 }

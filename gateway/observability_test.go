@@ -68,7 +68,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			t.Cleanup(rc.Close)
 
 			g, srv := newObservedGateway(t, st, rec.URL+"/fhir")
-			seedEndpoint(t, st, rc.URL+"/fhir")
+			connectDemoPractice(t, st, rc.URL+"/fhir")
 
 			nav := nvNavigator("expert", "Y99999")
 			dur := 2.0
@@ -237,25 +237,6 @@ func newObservedGateway(t *testing.T, st store.Store, recordURL string) (*nvGate
 		s.RegisterDelivery(st.(store.Outbox))
 	})
 	return &nvGateway{testGateway: g, st: st, iss: iss}, srv
-}
-
-// seedEndpoint points the demo practice's Organization at a receiver.
-func seedEndpoint(t *testing.T, st store.Store, address string) {
-	t.Helper()
-	ctx := context.Background()
-	ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"obs-ep","status":"active",
-		"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-rest"},
-		"payloadType":[{"text":"FHIR"}],"address":"` + address + `"}`))
-	require.NoError(t, err)
-	_, err = st.Create(ctx, ep)
-	require.NoError(t, err)
-	v, err := st.Read(ctx, "Organization", "demo-surgery")
-	require.NoError(t, err)
-	org, err := fhir.ParseResource(v.Body)
-	require.NoError(t, err)
-	org.Object()["endpoint"] = []any{map[string]any{"reference": "Endpoint/obs-ep"}}
-	_, err = st.Update(ctx, org, store.Precondition{})
-	require.NoError(t, err)
 }
 
 // scrape reads GET /metrics from the API and parses the exposition.

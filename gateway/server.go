@@ -81,6 +81,9 @@ type Server struct {
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
+	// subscriptionEndpoints is the rest-hook allow-list set by
+	// SetSubscriptionEndpoints; nil: loopback only (subscription_endpoints.go).
+	subscriptionEndpoints *SubscriptionEndpoints
 	// metrics are the Prometheus metrics (metrics.go).
 	metrics *Metrics
 }

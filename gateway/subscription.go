@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,7 +29,8 @@ import (
 // Writing one (create, update, also in a transaction) validates it: the
 // criteria must be a search URL on Task or ServiceRequest that
 // search.ParseQuery accepts strictly, channel.type rest-hook, an http(s)
-// channel.endpoint and channel.payload application/fhir+json (the full
+// channel.endpoint on the operator's allow-list (subscription_endpoints.go)
+// and channel.payload application/fhir+json (the full
 // resource) or absent (no payload); anything else is a 422. The client
 // may ask for status requested or off only; active and error are the
 // server's (R4), so a client's active or error is taken as requested,
@@ -224,10 +226,16 @@ func (s *Server) matchingSubscriptions(ctx context.Context, tx store.Tx, practic
 	}
 	var out []subscriptionMatch
 	scope := &auth.Principal{ODS: []string{practice}}
+	allowed := s.allowedEndpoints()
 	for _, sub := range subs {
 		crit, err := subscriptionCriteria(sub.Criteria)
 		if err != nil || crit.Type != typ {
 			continue // stored before a rule changed: it matches nothing
+		}
+		if !allowed.Allows(sub.Channel.Endpoint) {
+			// Stored before the allow-list changed: never sent to.
+			s.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub.ID))
+			continue
 		}
 		only, err := search.ParseQuery(typ, url.Values{"_id": {id}}, true)
 		if err != nil {

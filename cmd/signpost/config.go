@@ -16,6 +16,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway"
 )
 
 // config is everything the gateway is told at start-up. Each field comes
@@ -78,6 +79,10 @@ type config struct {
 	// GET /metrics (Prometheus), for a scraper on a network API clients
 	// do not reach. Development mode also serves /metrics on Addr.
 	MetricsAddr string
+	// SubscriptionEndpoints are the URLs rest-hook Subscriptions may
+	// notify: SIGNPOST_SUBSCRIPTION_ENDPOINTS, else loopback in
+	// development mode and none with an issuer.
+	SubscriptionEndpoints gateway.SubscriptionEndpoints
 }
 
 // Defaults of the rate limit with an issuer configured: generous for one
@@ -138,6 +143,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
 	metricsAddr := fs.String("metrics-addr", env("SIGNPOST_METRICS_ADDR", ""), "listen address serving only GET /metrics, for the Prometheus scraper (SIGNPOST_METRICS_ADDR); empty: none (development mode serves /metrics on the API address)")
+	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes rest-hook Subscriptions may notify, https unless loopback, or \"none\" (SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
 	careRecord := careRecordFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
@@ -276,6 +282,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		if c.MetricsAddr == c.Addr {
 			return c, usageErr("SIGNPOST_METRICS_ADDR must differ from SIGNPOST_ADDR")
 		}
+	}
+	switch list := strings.TrimSpace(*subEndpoints); {
+	case list == "none":
+	case list != "":
+		if c.SubscriptionEndpoints, err = gateway.ParseSubscriptionEndpoints(list); err != nil {
+			return c, usageErr("SIGNPOST_SUBSCRIPTION_ENDPOINTS: %v", err)
+		}
+	case len(c.OIDCIssuers) == 0:
+		c.SubscriptionEndpoints = gateway.LoopbackSubscriptionEndpoints()
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {

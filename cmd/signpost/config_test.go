@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,9 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"public URL", nil, map[string]string{"SIGNPOST_PUBLIC_URL": "ftp://x"}, "SIGNPOST_PUBLIC_URL"},
 		{"metrics address without port", nil, map[string]string{"SIGNPOST_METRICS_ADDR": "localhost"}, "SIGNPOST_METRICS_ADDR"},
 		{"metrics address is the API's", []string{"-metrics-addr", "127.0.0.1:8080"}, nil, "SIGNPOST_METRICS_ADDR"},
+		{"subscription endpoint over http", nil, map[string]string{"SIGNPOST_SUBSCRIPTION_ENDPOINTS": "http://hooks.example.org"}, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
+		{"subscription endpoint not a URL", nil, map[string]string{"SIGNPOST_SUBSCRIPTION_ENDPOINTS": "https://ok.example,hooks.example.org"}, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
+		{"subscription endpoint with a password", []string{"-subscription-endpoints", "https://u:hunter2@hooks.example.org"}, nil, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
 		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
 		{"bench zero clients", []string{"bench", "-clients", "0"}, nil, "-clients"},
@@ -111,5 +115,64 @@ func TestRunVersion(t *testing.T) {
 	}
 	if stdout.String() != "signpost "+version+"\n" || stderr.Len() != 0 {
 		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
+
+// Where rest-hook Subscriptions may send: loopback in development mode,
+// nothing with an issuer unless listed, and what is listed (https unless
+// loopback, prefixes matched by origin and whole path segments).
+func TestSubscriptionEndpointsConfiguration(t *testing.T) {
+	issuer := map[string]string{"SIGNPOST_OIDC_ISSUER": "https://idp.example", "SIGNPOST_OIDC_AUDIENCE": "https://gw.example/fhir"}
+	with := func(base map[string]string, k, v string) map[string]string {
+		env := map[string]string{k: v}
+		for bk, bv := range base {
+			env[bk] = bv
+		}
+		return env
+	}
+	const list = "https://hooks.example.org/signpost/, http://127.0.0.1:9000,https://record.example.nhs.uk"
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		allowed []string
+		refused []string
+	}{
+		{"development mode", nil,
+			[]string{"http://127.0.0.1:9000/hook", "https://localhost/h", "http://[::1]:8/h"},
+			[]string{"https://hooks.example.org/signpost", "http://169.254.169.254/latest/meta-data", "http://10.0.0.5/", "ftp://127.0.0.1/h"}},
+		{"development mode, none", map[string]string{"SIGNPOST_SUBSCRIPTION_ENDPOINTS": "none"},
+			nil, []string{"http://127.0.0.1:9000/hook"}},
+		{"issuer", issuer,
+			nil, []string{"http://127.0.0.1:9000/hook", "https://hooks.example.org/signpost"}},
+		{"issuer and a list", with(issuer, "SIGNPOST_SUBSCRIPTION_ENDPOINTS", list),
+			[]string{"https://hooks.example.org/signpost", "https://hooks.example.org/signpost/practice/Y99999", "https://HOOKS.example.org:443/signpost/a",
+				"http://127.0.0.1:9000/x", "https://record.example.nhs.uk/fhir/Subscription-hook"},
+			[]string{"https://hooks.example.org/signpostx", "https://hooks.example.org/", "http://hooks.example.org/signpost", "https://hooks.example.org:8443/signpost",
+				"https://hooks.example.org.evil.example/signpost", "https://hooks.example.org@evil.example/signpost", "http://127.0.0.1:9001/x",
+				"http://localhost:9000/x", "https://record.example.nhs.uk.evil.example/", "https://hooks.example.org/signpost/../admin",
+				"https://hooks.example.org/signpost/%2e%2e/admin", "not a url", ""}},
+		{"the flag", with(issuer, "-subscription-endpoints", "https://hooks.example.org"),
+			[]string{"https://hooks.example.org/anything"}, []string{"http://127.0.0.1:9000/x"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var args []string
+			if v, ok := tc.env["-subscription-endpoints"]; ok {
+				args = []string{"-subscription-endpoints", v}
+			}
+			c, err := loadConfig(args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range tc.allowed {
+				if !c.SubscriptionEndpoints.Allows(u) {
+					t.Errorf("%q refused, want allowed (list %s)", u, c.SubscriptionEndpoints)
+				}
+			}
+			for _, u := range tc.refused {
+				if c.SubscriptionEndpoints.Allows(u) {
+					t.Errorf("%q allowed, want refused (list %s)", u, c.SubscriptionEndpoints)
+				}
+			}
+		})
 	}
 }

@@ -155,6 +155,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// beside the API; otherwise only on SIGNPOST_METRICS_ADDR.
 	opts.ServeMetrics = verifier == nil
 	srv := gateway.New(opts)
+	srv.SetSubscriptionEndpoints(c.SubscriptionEndpoints)
+	log.Info("rest-hook Subscription endpoints allowed", "endpoints", c.SubscriptionEndpoints.String())
 	term, err := setUpTerminology(ctx, c, st, srv, log)
 	if err != nil {
 		return err

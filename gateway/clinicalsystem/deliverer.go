@@ -78,7 +78,7 @@ func New(st store.Store, ob store.Outbox, cfg Config) *Deliverer {
 		cfg.Client = &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: cfg.Workers * cfg.Batch,
 			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second,
-		}}
+		}, CheckRedirect: noRedirects}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -110,6 +110,8 @@ func (d *Deliverer) work(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery claim failed", slog.String("error", err.Error()))
 		}
+		// A batch is mostly one practice's: its Endpoint is looked up once.
+		endpoints := endpointCache{}
 		for i, dl := range batch {
 			if ctx.Err() != nil {
 				// Give the rest back rather than wait out their lease.
@@ -118,7 +120,7 @@ func (d *Deliverer) work(ctx context.Context) {
 				}
 				return
 			}
-			d.deliver(ctx, dl)
+			d.deliver(ctx, dl, endpoints)
 		}
 		if len(batch) == 0 {
 			select {
@@ -138,13 +140,13 @@ const (
 	dead
 )
 
-func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery) {
+func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints endpointCache) {
 	log := d.cfg.Log.With(slog.Int64("delivery", dl.ID), slog.String("task", dl.TaskID), slog.Int64("seq", dl.Seq),
 		slog.String("practice", dl.Endpoint), slog.Int("attempt", dl.Attempts))
 	if dl.RequestID != "" {
 		log = log.With(slog.String(requestid.LogKey, dl.RequestID))
 	}
-	res, cause, wait := d.attempt(ctx, dl)
+	res, cause, wait := d.attempt(ctx, dl, endpoints)
 	now := d.cfg.Now()
 	switch {
 	case res == delivered:
@@ -195,13 +197,13 @@ const maxKeptBody = 4096
 // attempt sends dl once. cause never holds the payload; for a refusal it
 // holds the receiver's answer (an OperationOutcome, by the FHIR spec),
 // which is kept in the outbox for the dead-letter listing, never logged.
-func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) (outcome, string, time.Duration) {
+func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints endpointCache) (outcome, string, time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	if isSubscriptionDelivery(dl) {
 		return d.attemptSubscription(ctx, dl)
 	}
-	ep, err := EndpointFor(ctx, d.st, dl.Endpoint)
+	ep, err := endpoints.lookup(ctx, d.st, dl.Endpoint)
 	var none *errNoEndpoint
 	if errors.As(err, &none) {
 		return dead, none.msg, 0
@@ -242,6 +244,12 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) (outcome, st
 		return dead, cause, 0
 	}
 }
+
+// noRedirects makes a redirect the answer: following one would send the
+// payload (and an Endpoint's or Subscription's headers) to an address
+// nobody configured, past the Subscription endpoint allow-list. A 3xx is
+// then a refusal like any other 4xx-class answer (a dead letter).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // retryAfter reads a Retry-After in seconds (a date form is ignored: the
 // backoff applies), capped at an hour.

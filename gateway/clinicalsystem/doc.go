@@ -24,6 +24,10 @@
 // the worker dead-letters it with "no endpoint", from where $redeliver
 // sends it once the Endpoint exists.
 //
+// Redirects are not followed (a 3xx is a refusal, so a dead letter): the
+// payload and headers go only where an Endpoint or an allowed
+// Subscription says.
+//
 // Each attempt's outcome is reported to Config.Observer (the gateway's
 // metrics), and a delivery's request id is sent as X-Request-ID; this
 // package does not import Prometheus.

@@ -94,3 +94,26 @@ func EndpointFor(ctx context.Context, st store.Tx, ods string) (Endpoint, error)
 	}
 	return Endpoint{}, &errNoEndpoint{fmt.Sprintf("no endpoint: the Organization with ODS code %s lists no active FHIR REST Endpoint", ods)}
 }
+
+// endpointCache keeps a worker's Endpoint lookups for one claimed batch
+// (Config.Batch deliveries, usually well under a second: an edited
+// Endpoint applies from the next batch). Failures of the store are not
+// kept: they are retried.
+type endpointCache map[string]endpointLookup
+
+type endpointLookup struct {
+	ep  Endpoint
+	err error
+}
+
+func (c endpointCache) lookup(ctx context.Context, st store.Tx, ods string) (Endpoint, error) {
+	if l, ok := c[ods]; ok {
+		return l.ep, l.err
+	}
+	ep, err := EndpointFor(ctx, st, ods)
+	var none *errNoEndpoint
+	if err == nil || errors.As(err, &none) {
+		c[ods] = endpointLookup{ep, err}
+	}
+	return ep, err
+}
