@@ -427,7 +427,27 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		return nil, err
 	}
 	request.Patient = ref
-	need, needErr := nav.needs.NeedGroup(ctx, ref, request.Practice)
+	// The need group may come from the shared care record, the slowest
+	// source of a decision (bounded by its client's timeout): it is asked
+	// first and awaited last, so the decision's other reads take none of
+	// that time. The channel is buffered: an early return leaves nothing
+	// blocked.
+	type needAnswer struct {
+		need mapping.NeedGroup
+		err  error
+	}
+	needCtx, cancelNeed := context.WithCancel(ctx)
+	defer cancelNeed()
+	needCh := make(chan needAnswer, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				needCh <- needAnswer{err: fmt.Errorf("need group lookup failed: %v", r)}
+			}
+		}()
+		n, err := nav.needs.NeedGroup(needCtx, ref, request.Practice)
+		needCh <- needAnswer{n, err}
+	}()
 	earlier, histErr := nav.history.EarlierContacts(ctx, ref, request.Practice, now.Add(-nav.opts.RepeatWindow), request.TaskID)
 	lists, err := nav.safetyLists(ctx)
 	if err != nil {
@@ -488,6 +508,8 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		}
 	}
 
+	na := <-needCh
+	need, needErr := na.need, na.err
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Now: now})
 	decider := navDecider(p)
