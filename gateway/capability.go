@@ -113,6 +113,11 @@ func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes [
 			includes = append(includes, typ+":"+d.Code)
 		}
 	}
+	if cs := s.customSearches[typ]; cs != nil {
+		for _, p := range cs.params {
+			params = append(params, map[string]any{"name": p.code, "definition": p.definition, "type": string(p.typ), "documentation": p.documentation})
+		}
+	}
 	for _, src := range s.registry.Types() {
 		if !s.registry.Supports(src, SearchType) {
 			continue

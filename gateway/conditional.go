@@ -207,6 +207,11 @@ func conditionalTarget(ctx context.Context, tx store.Tx, typ, bodyID string, cri
 	if err != nil {
 		return "", false, err
 	}
+	return targetOf(ctx, tx, typ, bodyID, crit, found)
+}
+
+// targetOf is conditionalTarget once crit's matches (up to two) are found.
+func targetOf(ctx context.Context, tx store.Tx, typ, bodyID string, crit criteria, found []store.Version) (id string, create bool, err error) {
 	switch len(found) {
 	case 0:
 		if bodyID == "" {

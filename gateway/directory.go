@@ -104,6 +104,10 @@ func (s *Server) RegisterDirectory(ctx context.Context, opts DirectoryOptions) e
 		}
 	}
 	s.registry.Serve("OperationDefinition", Read, VRead, SearchType, HistoryInstance, HistoryType)
+	s.registry.Serve("SearchParameter", Read, VRead, SearchType, HistoryInstance, HistoryType)
+	if err := s.registerMatchSearch(dir); err != nil {
+		return err
+	}
 	s.RegisterWriteCheck("HealthcareService", func(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
 		return dir.check(ctx, r)
 	})
@@ -454,9 +458,35 @@ func dirList(v any) []any { l, _ := v.([]any); return l }
 // writeJSONString writes s as a JSON string (no HTML escaping; invalid
 // UTF-8 as U+FFFD, as encoding/json does).
 func writeJSONString(b *bytes.Buffer, s string) {
-	const hex = "0123456789abcdef"
 	b.WriteByte('"')
+	writeJSONChars(b, s)
+	b.WriteByte('"')
+}
+
+// writeJSONStrings writes the concatenation of parts as one JSON string,
+// without building it first.
+func writeJSONStrings(b *bytes.Buffer, parts ...string) {
+	b.WriteByte('"')
+	for _, p := range parts {
+		writeJSONChars(b, p)
+	}
+	b.WriteByte('"')
+}
+
+// writeJSONChars writes s escaped for a JSON string, without quotes.
+func writeJSONChars(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
+		// Copy the run of bytes that need no escaping at once.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		if j > i {
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -481,7 +511,6 @@ func writeJSONString(b *bytes.Buffer, s string) {
 		}
 		i += size
 	}
-	b.WriteByte('"')
 }
 
 func jsonString(s string) string {
@@ -490,21 +519,32 @@ func jsonString(s string) string {
 	return b.String()
 }
 
-// matchBundle renders the searchset: the stored bytes of each match, as
-// they are (no re-encoding, no compaction: at 5,000 services the answer
-// is the bulk of a $match), and the outcome.
-func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapping.MatchResult, count int) ([]byte, error) {
+// outcomeSize estimates the bytes matchOutcome writes.
+func outcomeSize(res mapping.MatchResult, shown []mapping.Matched) int {
+	issues := 0
+	for _, m := range shown {
+		issues += len(m.Notes)
+	}
+	for _, x := range res.Excluded {
+		issues += len(x.Reasons)
+	}
+	return 512 + 560*issues
+}
+
+// matchOutcome writes the OperationOutcome of a match to ob: a summary, then one
+// issue per note on the shown matches and per reason each excluded
+// candidate was excluded, each naming its service (directory-match-subject)
+// and its reason (directory-match-reason).
+func (dir *directory) matchOutcome(ob *bytes.Buffer, res mapping.MatchResult, shown []mapping.Matched) {
 	reasonSystem := dir.d.CodeSystem(mapping.MatchReasonSystem)
 	subjectURL := dir.d.Extension(mapping.ExtMatchSubject)
-	shown := res.Matches[:min(count, len(res.Matches))]
 	summary := fmt.Sprintf("%d candidate services of the wanted type and category: %d can take the patient, %d cannot (each reason below)",
 		len(res.Matches)+len(res.Excluded), len(res.Matches), len(res.Excluded))
 	if len(shown) < len(res.Matches) {
-		summary += fmt.Sprintf("; the best %d matches are listed (_count)", len(shown))
+		summary += fmt.Sprintf("; %d matches are listed on this page (_count)", len(shown))
 	}
-	// The outcome is written by hand too: thousands of issues through a
-	// generic encoder cost more than the match.
-	ob := bytes.NewBuffer(make([]byte, 0, 256+400*(len(res.Excluded)+len(shown))))
+	// The outcome is written by hand, into the answer's buffer: thousands
+	// of issues through a generic encoder cost more than the match.
 	ob.WriteString(`{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":`)
 	writeJSONString(ob, summary)
 	ob.WriteString(`}`)
@@ -513,7 +553,7 @@ func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapp
 		ob.WriteString(`,{"extension":[{"url":`)
 		ob.WriteString(subject)
 		ob.WriteString(`,"valueReference":{"reference":`)
-		writeJSONString(ob, "HealthcareService/"+s.ID)
+		writeJSONStrings(ob, "HealthcareService/", s.ID)
 		if s.Name != "" {
 			ob.WriteString(`,"display":`)
 			writeJSONString(ob, s.Name)
@@ -525,7 +565,7 @@ func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapp
 		ob.WriteString(`,"code":`)
 		writeJSONString(ob, r.Code)
 		ob.WriteString(`}]},"diagnostics":`)
-		writeJSONString(ob, "HealthcareService/"+s.ID+" ("+s.Name+"): "+r.Text)
+		writeJSONStrings(ob, "HealthcareService/", s.ID, " (", s.Name, "): ", r.Text)
 		ob.WriteString(`}`)
 	}
 	for _, m := range shown {
@@ -539,8 +579,14 @@ func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapp
 		}
 	}
 	ob.WriteString(`]}`)
-	outcome := ob.Bytes()
-	size := len(outcome) + 256
+}
+
+// matchBundle renders the searchset: the stored bytes of each match, as
+// they are (no re-encoding, no compaction: at 5,000 services the answer
+// is the bulk of a $match), and the outcome.
+func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapping.MatchResult, count int) ([]byte, error) {
+	shown := res.Matches[:min(count, len(res.Matches))]
+	size := outcomeSize(res, shown) + 256
 	for _, m := range shown {
 		size += len(snap.bodyOf[m.Service]) + len(base) + 96
 	}
@@ -562,7 +608,7 @@ func (dir *directory) matchBundle(base string, snap *directorySnapshot, res mapp
 		fmt.Fprintf(b, `,"search":{"mode":"match","score":%s}},`, strconv.FormatFloat(m.Score, 'f', -1, 64))
 	}
 	b.WriteString(`{"resource":`)
-	b.Write(outcome)
+	dir.matchOutcome(b, res, shown)
 	b.WriteString(`,"search":{"mode":"outcome"}}]}`)
 	return b.Bytes(), nil
 }

@@ -405,9 +405,10 @@ func TestDirectoryMatch(t *testing.T) {
 // stores. It is slow (minutes on a small machine): set
 // SIGNPOST_DIRECTORY_BENCH=1 to run it.
 //
-//   - matching over 5,000 services through HTTP: p50 and p99 of $match,
+//   - matching over 5,000 services through HTTP: p50 and p99 of $match
+//     and of the matching search (HealthcareService?eligible-age=...),
 //     one service type (what the engine asks) and every type (the worst
-//     case);
+//     case), the search with and without _explain;
 //   - sync: 10,000 entries as 20 transactions of 500 on PostgreSQL,
 //     entries/s; then the same feed again, which must create no versions.
 func TestDirectoryBenchmarks(t *testing.T) {
@@ -465,18 +466,23 @@ func TestDirectoryBenchmarks(t *testing.T) {
 				require.Equal(t, http.StatusOK, r.status, "%.500s", r.body)
 			}
 			common := "age=42&sex=female&need-group=4&practice=B86001&postcode=LS6%203AA&from=2026-11-25T10:00:00Z&to=2026-12-02T10:00:00Z"
-			for _, c := range []struct{ name, query string }{
-				{"one type", "service-type=722140001&" + common},
-				{"every type", common},
+			searchCommon := "eligible-age=42&eligible-sex=female&eligible-need-group=4&eligible-practice=B86001&eligible-postcode=LS6%203AA&available-from=2026-11-25T10:00:00Z&available-to=2026-12-02T10:00:00Z"
+			for _, c := range []struct{ name, path string }{
+				{"$match, one type", "/HealthcareService/$match?service-type=722140001&" + common},
+				{"$match, every type", "/HealthcareService/$match?" + common},
+				{"search, one type", "/HealthcareService?service-type=722140001&" + searchCommon},
+				{"search, one type, _explain=true", "/HealthcareService?service-type=722140001&_explain=true&" + searchCommon},
+				{"search, every type", "/HealthcareService?" + searchCommon},
+				{"search, every type, _explain=true", "/HealthcareService?_explain=true&" + searchCommon},
 			} {
-				path := "/HealthcareService/$match?" + c.query
+				path := c.path
 				first := time.Now()
 				r := g.do("GET", path, "")
 				require.Equal(t, http.StatusOK, r.status)
 				cold := time.Since(first)
 				lat := measure(t, 300, 1, func() { g.do("GET", path, "") })
 				par := measure(t, 300, 4, func() { g.do("GET", path, "") })
-				t.Logf("$match over 5,000 services on %s, %s (%d KB answer): first call %s; sequential p50 %s p99 %s; 4 concurrent clients p50 %s p99 %s",
+				t.Logf("matching over 5,000 services on %s, %s (%d KB answer): first call %s; sequential p50 %s p99 %s; 4 concurrent clients p50 %s p99 %s",
 					s.name, c.name, len(r.body)/1024, cold.Round(time.Millisecond), lat[0], lat[1], par[0], par[1])
 			}
 		})

@@ -38,6 +38,107 @@ type searchRequest struct {
 	page       store.PageRequest
 	understood url.Values
 	subset     *subsetter
+	// custom is the custom search that answers this request, when it
+	// names one of its parameters; q then holds the ordinary part, and
+	// own the custom parameters and controls as sent.
+	custom *customSearch
+	own    url.Values
+}
+
+// customSearch serves search parameters the R4 registry (fhir/search)
+// does not hold and the store does not index: parameters evaluated by
+// code over a type's resources, such as the directory's matching search
+// (HealthcareService?eligible-age=...). A search naming any of params
+// is handed to run, with the ordinary parameters parsed as usual (and
+// strictly: one ignored would widen the answer) in sr.q. The
+// CapabilityStatement lists params beside the R4 ones, each with the
+// canonical URL of its SearchParameter.
+type customSearch struct {
+	typ    string
+	params []customSearchParam
+	// controls are result parameters of its own (_explain), taken only
+	// together with one of params.
+	controls []string
+	run      func(ctx context.Context, tx store.Tx, base string, sr *searchRequest) ([]byte, error)
+}
+
+// customSearchParam is one parameter of a customSearch.
+type customSearchParam struct {
+	code, definition, documentation string
+	typ                             search.ParamType
+}
+
+// registerCustomSearch adds cs; call before Handler. Its parameter codes
+// must not be R4 codes of the type.
+func (s *Server) registerCustomSearch(cs *customSearch) error {
+	for _, p := range cs.params {
+		if _, ok := search.Lookup(cs.typ, p.code); ok {
+			return fmt.Errorf("custom search parameter %s of %s is an R4 parameter", p.code, cs.typ)
+		}
+	}
+	if s.customSearches == nil {
+		s.customSearches = map[string]*customSearch{}
+	}
+	s.customSearches[cs.typ] = cs
+	return nil
+}
+
+// owns tells whether the parameter name (without modifier) is one of cs's
+// parameters; control also counts its controls.
+func (cs *customSearch) owns(name string, control bool) bool {
+	for _, p := range cs.params {
+		if p.code == name {
+			return true
+		}
+	}
+	return control && slices.Contains(cs.controls, name)
+}
+
+// searchRequestFor parses a search on typ: a custom search when values
+// name one of typ's custom parameters, else an ordinary one
+// (parseSearch).
+func (s *Server) searchRequestFor(typ string, values url.Values, strict bool) (*searchRequest, error) {
+	cs := s.customSearches[typ]
+	asked := false
+	if cs != nil {
+		for k := range values {
+			name, _, _ := strings.Cut(k, ":")
+			asked = asked || cs.owns(name, false)
+		}
+	}
+	if !asked {
+		return parseSearch(typ, values, strict)
+	}
+	ordinary, own := url.Values{}, url.Values{}
+	for k, vs := range values {
+		name, _, _ := strings.Cut(k, ":")
+		if cs.owns(name, true) {
+			own[k] = vs
+		} else {
+			ordinary[k] = vs
+		}
+	}
+	// Strict whatever Prefer says: an ignored parameter would widen the
+	// answer, and here a wider answer is a patient sent where they
+	// should not be.
+	sr, err := parseSearch(typ, ordinary, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(sr.q.Ignored) > 0 {
+		return nil, fhir.Errorf(fhir.CodeInvalid, "search parameters %s have no value", strings.Join(sr.q.Ignored, ", ")).WithStatus(http.StatusBadRequest)
+	}
+	switch {
+	case len(sr.q.Sort) > 0:
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "_sort cannot be combined with %s's custom search parameters: their answer is ranked (search.score)", typ).At("_sort").WithStatus(http.StatusBadRequest)
+	case len(sr.q.Include) > 0 || len(sr.q.RevInclude) > 0:
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "_include and _revinclude cannot be combined with %s's custom search parameters", typ).WithStatus(http.StatusBadRequest)
+	}
+	sr.custom, sr.own = cs, own
+	for k, vs := range own {
+		sr.understood[k] = vs
+	}
+	return sr, nil
 }
 
 // parseSearch parses the parameters of a search on typ. Unknown and
@@ -118,7 +219,7 @@ func (s *Server) search(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr, err := parseSearch(req.typ, values, strictHandling(req.header))
+	sr, err := s.searchRequestFor(req.typ, values, strictHandling(req.header))
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +269,9 @@ func searchValues(req *request) (url.Values, error) {
 
 // searchIn runs a parsed search on tx and renders the searchset Bundle.
 func searchIn(ctx context.Context, tx store.Tx, base string, sr *searchRequest) ([]byte, error) {
+	if sr.custom != nil {
+		return sr.custom.run(ctx, tx, base, sr)
+	}
 	page, err := tx.Search(ctx, sr.q, sr.page)
 	if err != nil {
 		return nil, err

@@ -86,6 +86,9 @@ type Server struct {
 	subscriptionEndpoints *SubscriptionEndpoints
 	// metrics are the Prometheus metrics (metrics.go).
 	metrics *Metrics
+	// customSearches serve search parameters beyond R4's, by type
+	// (search.go).
+	customSearches map[string]*customSearch
 }
 
 // New builds a Server; it panics only on a programming error (no store).

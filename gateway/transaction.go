@@ -44,6 +44,14 @@ import (
 // start, sorted, so two transactions never wait on each other's locks in
 // opposite orders.
 //
+// A large transaction (a directory publisher's sync: hundreds of
+// conditional updates keyed by identifier) costs round trips, not work,
+// so on a store that can (PostgreSQL) the locks are taken in one
+// statement, plain identifier criteria are searched together, and creates
+// under server ids and plain updates are written together at the end of
+// the write step (transaction_batch.go); the answer is the same entry by
+// entry.
+//
 // A batch runs each entry the same way but in a transaction of its own,
 // in Bundle order; each entry answers with its own status, and a failure
 // carries its OperationOutcome in response.outcome.
@@ -274,7 +282,7 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 			if err := supported(SearchType); err != nil {
 				return e, err
 			}
-			e.search, err = parseSearch(e.typ, query, strict)
+			e.search, err = s.searchRequestFor(e.typ, query, strict)
 			return e, err
 		case len(segs) == 2:
 			return e, supported(Read)
@@ -441,10 +449,8 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 	failed := -1
 	for attempt := 0; attempt < transactionRetries; attempt++ {
 		err = s.store.Transaction(ctx, func(tx store.Tx) error {
-			for _, k := range keys {
-				if err := tx.Lock(ctx, k); err != nil {
-					return err
-				}
+			if err := lockAll(ctx, tx, keys); err != nil {
+				return err
 			}
 			run := s.newRun(req, tx, entries, strict)
 			run.vreads = prefetched
@@ -464,6 +470,25 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 		return nil, failed, err
 	}
 	return results, -1, nil
+}
+
+// multiLocker is a store.Tx that takes many locks in one round trip
+// (the PostgreSQL store's LockAll); others take them one by one.
+type multiLocker interface {
+	LockAll(ctx context.Context, keys []string) error
+}
+
+// lockAll takes the sorted keys on tx.
+func lockAll(ctx context.Context, tx store.Tx, keys []string) error {
+	if ml, ok := tx.(multiLocker); ok && len(keys) > 1 {
+		return ml.LockAll(ctx, keys)
+	}
+	for _, k := range keys {
+		if err := tx.Lock(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newRun prepares one attempt at running entries in tx.
@@ -568,6 +593,9 @@ type txRun struct {
 	refs map[string]string
 	// vreads are the vread entries read ahead, by entry index.
 	vreads map[int]vread
+	// found holds what step 2's identifier criteria match, by lock key
+	// (prefetchIdentifiers).
+	found map[string][]store.Version
 }
 
 func (t *txRun) fail(e *entry, err error) error {
@@ -662,12 +690,16 @@ func (t *txRun) do() error {
 		t.results[i], t.practices[i] = out, tx.practices
 	}
 
-	// 2. Identities of what POST, PUT and PATCH write.
+	// 2. Identities of what POST, PUT and PATCH write. Nothing is written
+	// until step 4, so the criteria of this step may be searched together.
+	if err := t.prefetchIdentifiers(); err != nil {
+		return err
+	}
 	for _, i := range byMethod(http.MethodPost) {
 		e := t.entries[i]
 		t.ids[i] = uuid.NewString()
 		if e.ifNoneExist != nil {
-			found, err := matches(ctx, tx, *e.ifNoneExist)
+			found, err := t.matches(*e.ifNoneExist)
 			if err != nil {
 				return t.fail(e, err)
 			}
@@ -693,7 +725,10 @@ func (t *txRun) do() error {
 		if e.crit != nil {
 			var err error
 			if e.method == http.MethodPut {
-				t.ids[i], t.creates[i], err = conditionalTarget(ctx, tx, e.typ, t.work[i].ID(), *e.crit)
+				var found []store.Version
+				if found, err = t.matches(*e.crit); err == nil {
+					t.ids[i], t.creates[i], err = targetOf(ctx, tx, e.typ, t.work[i].ID(), *e.crit, found)
+				}
 			} else {
 				t.ids[i], err = conditionalID(ctx, tx, *e.crit, "conditional patch")
 			}
@@ -718,7 +753,10 @@ func (t *txRun) do() error {
 		}
 	}
 
-	// 4. POST, then PUT and PATCH.
+	// 4. POST, then PUT and PATCH. Creates under server ids may be sent
+	// together at the end of the step (createsTogether).
+	together := t.createsTogether()
+	var pending, pendingUpdates []int
 	for _, i := range byMethod(http.MethodPost) {
 		e := t.entries[i]
 		if t.matched[i] != nil {
@@ -730,6 +768,10 @@ func (t *txRun) do() error {
 			return t.fail(e, err)
 		}
 		r.SetID(t.ids[i])
+		if together && t.deferrable(e.typ) {
+			pending = append(pending, i)
+			continue
+		}
 		out, err := createIn(ctx, tx, r)
 		if err != nil {
 			return t.fail(e, err)
@@ -747,10 +789,16 @@ func (t *txRun) do() error {
 			if err = resolveConditionalReferences(ctx, tx, r.Object()); err == nil {
 				r.SetID(t.ids[i])
 				switch {
+				case !t.creates[i] && together && e.pre.IfMatch == 0 && t.deferrableUpdate(e.typ):
+					pendingUpdates = append(pendingUpdates, i)
+					continue
 				case !t.creates[i]:
 					out, err = updateIn(ctx, tx, r, e.pre)
 				case e.pre.IfMatch != 0:
 					err = fhir.Errorf(fhir.CodeConflict, "nothing matches %s, so ifMatch cannot match", e.crit.text).WithStatus(http.StatusPreconditionFailed)
+				case together && t.deferrable(e.typ):
+					pending = append(pending, i)
+					continue
 				default:
 					out, err = createIn(ctx, tx, r)
 				}
@@ -760,6 +808,12 @@ func (t *txRun) do() error {
 			return t.fail(e, err)
 		}
 		t.results[i], t.practices[i] = out, tx.practices
+	}
+	if err := t.createPending(pending); err != nil {
+		return err
+	}
+	if err := t.updatePending(pendingUpdates); err != nil {
+		return err
 	}
 
 	// 5. GET and HEAD.

@@ -160,6 +160,9 @@ type Service struct {
 	// typeCodes holds the codes of Types alone, for a needed type given
 	// without its system.
 	typeCodes map[string]bool
+	// TypeCodings are the codings of HealthcareService.type alone, as
+	// R4's service-type search parameter reads them.
+	TypeCodings []Code
 	// Categories holds the navigation-category codes.
 	Categories map[string]bool
 	// Eligibility holds each eligibility element that carries criteria;
@@ -207,6 +210,9 @@ type Eligibility struct {
 	Suitable    []map[string]bool // each a CodeableConcept's codings
 	NotSuitable []map[string]bool
 	Comment     string
+	// sexText, needText and ageText are the texts of Sexes, NeedGroups
+	// and Age for reasons, made once when the entry is parsed.
+	sexText, needText, ageText string
 }
 
 // AgeRange is an inclusive age range in one UCUM unit (a, mo, wk, d);
@@ -230,6 +236,8 @@ type Catchment struct {
 	Practices map[string]bool
 	Districts map[string]bool
 	Areas     map[string]bool
+	// text lists them for reasons, made once when the entry is parsed.
+	text string
 }
 
 // London is the zone of every wall-clock time in the representation.
@@ -295,6 +303,13 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		m, _ := v.(map[string]any)
 		if id := (Identifier{dirStr(m["system"]), dirStr(m["value"])}); id.Value != "" {
 			s.Identifiers = append(s.Identifiers, id)
+		}
+	}
+	for _, cc := range dirList(obj["type"]) {
+		for _, c := range codings(cc) {
+			if c.System != "" || c.Code != "" {
+				s.TypeCodings = append(s.TypeCodings, Code{System: c.System, Code: c.Code})
+			}
 		}
 	}
 	for _, field := range []string{"type", "specialty"} {
@@ -382,6 +397,18 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 				continue
 			}
 			s.SourceUpdated = t
+		}
+	}
+	// The texts reasons quote, made once here rather than for every
+	// patient a match excludes.
+	if s.Catchment != nil {
+		s.Catchment.text = catchmentText(s.Catchment)
+	}
+	for i := range s.Eligibility {
+		e := &s.Eligibility[i]
+		e.sexText, e.needText = dirSetText(e.Sexes, " or "), dirSetText(e.NeedGroups, ", ")
+		if e.Age != nil {
+			e.ageText = e.Age.String()
 		}
 	}
 	// The team's roles are types too (read above), so this comes last.
@@ -527,6 +554,9 @@ func (p *serviceParser) referralRoute(s *Service, m map[string]any, expr string)
 }
 
 var referralMethods = map[string]bool{ReferralSelf: true, ReferralForm: true, ReferralPhone: true, ReferralElectronic: true, ReferralEmail: true}
+
+// IsReferralMethod tells whether code is a directory-referral-method code.
+func IsReferralMethod(code string) bool { return referralMethods[code] }
 
 func (p *serviceParser) capacity(m map[string]any, expr string) *Capacity {
 	c := &Capacity{}

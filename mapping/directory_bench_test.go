@@ -48,6 +48,13 @@ func BenchmarkMatch5000(b *testing.B) {
 				mapping.Match(cands, dir, q)
 			}
 		})
+		// Matches only (the matching search without _explain).
+		q.SkipReasons = true
+		b.Run(name+"-matches-only", func(b *testing.B) {
+			for b.Loop() {
+				mapping.Match(cands, dir, q)
+			}
+		})
 	}
 }
 

@@ -76,6 +76,11 @@ type MatchQuery struct {
 	ReferralMethods []string
 	// Holidays tells bank holidays; nil is England and Wales.
 	Holidays func(y int, m time.Month, d int) bool
+	// SkipReasons is for callers that list the matches only: the reasons
+	// of excluded candidates then carry their code without text, and
+	// Excluded is not sorted (formatting thousands of reasons is most of
+	// the cost of matching a whole directory).
+	SkipReasons bool
 }
 
 // Code is a coding as a caller gives it; an empty System matches any.
@@ -152,7 +157,9 @@ func Match(cands []Candidate, d Directory, q MatchQuery) MatchResult {
 			res.Matches = append(res.Matches, mt)
 		}
 	}
-	slices.SortStableFunc(res.Matches, func(a, b Matched) int {
+	// The orders are total (ids are unique), so an unstable sort gives
+	// one answer, and faster than a stable one.
+	slices.SortFunc(res.Matches, func(a, b Matched) int {
 		if a.Score != b.Score {
 			if a.Score > b.Score {
 				return -1
@@ -170,7 +177,9 @@ func Match(cands []Candidate, d Directory, q MatchQuery) MatchResult {
 		}
 		return byName(a.Service, b.Service)
 	})
-	slices.SortStableFunc(res.Excluded, func(a, b Excluded) int { return byName(a.Service, b.Service) })
+	if !q.SkipReasons {
+		slices.SortFunc(res.Excluded, func(a, b Excluded) int { return byName(a.Service, b.Service) })
+	}
 	return res
 }
 
@@ -305,6 +314,10 @@ func (t typeKey) has(s *Service) bool {
 func (m *matcher) match(s *Service) (Matched, []Reason) {
 	var reasons []Reason
 	add := func(code, format string, args ...any) {
+		if m.q.SkipReasons {
+			reasons = append(reasons, Reason{Code: code})
+			return
+		}
 		reasons = append(reasons, Reason{code, fmt.Sprintf(format, args...)})
 	}
 	if !s.Active {
@@ -320,9 +333,9 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 				// Reopens within the window: it can act from then.
 				from = laterOf(from, c.Until)
 			case !c.Until.IsZero():
-				add(ReasonNotAccepting, "not accepting referrals since %s, until %s", londonStamp(c.SetAt), londonStamp(c.Until))
+				add(ReasonNotAccepting, "not accepting referrals since %s, until %s", stampText(c.SetAt), stampText(c.Until))
 			default:
-				add(ReasonNotAccepting, "not accepting referrals since %s", londonStamp(c.SetAt))
+				add(ReasonNotAccepting, "not accepting referrals since %s", stampText(c.SetAt))
 			}
 		case CapacityLimited:
 			if c.Until.IsZero() || c.Until.After(from) {
@@ -345,7 +358,7 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 		case c.Practices[m.practice] && m.practice != "":
 		case m.district != "" && (c.Districts[m.district] || c.Areas[postcodeArea(m.district)]):
 		default:
-			add(ReasonCatchment, "the patient's practice and postcode district are outside the catchment (%s)", catchmentText(c))
+			add(ReasonCatchment, "the patient's practice and postcode district are outside the catchment (%s)", catchmentSet{c})
 		}
 	}
 	if len(m.q.ReferralMethods) > 0 {
@@ -362,7 +375,7 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 	}
 	if !s.Hours {
 		if m.closedThroughout(s, from) {
-			add(ReasonClosed, "not available at any time from %s to %s", londonStamp(from), londonStamp(m.q.To))
+			add(ReasonClosed, "not available at any time from %s to %s", stampText(from), stampText(m.q.To))
 			return mt, reasons
 		}
 		mt.Score -= 0.1
@@ -370,7 +383,7 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 	} else {
 		at, ok := m.opensAt(s, from)
 		if !ok {
-			add(ReasonClosed, "closed from %s to %s", londonStamp(from), londonStamp(m.q.To))
+			add(ReasonClosed, "closed from %s to %s", stampText(from), stampText(m.q.To))
 			return mt, reasons
 		}
 		mt.OpensAt = at
@@ -399,25 +412,25 @@ func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...
 		span, known := m.age[a.Unit]
 		switch {
 		case !known:
-			add(ReasonAge, "the service takes ages %s; the patient's age is not known", a)
+			add(ReasonAge, "the service takes ages %s; the patient's age is not known", ageRangeText{a, e.ageText})
 		case a.Low != nil && span[1] < *a.Low, a.High != nil && span[0] > *a.High:
-			add(ReasonAge, "the patient's age (%s) is outside %s", m.ageText(), a)
+			add(ReasonAge, "the patient's age (%s) is outside %s", ageText{m}, ageRangeText{a, e.ageText})
 		case a.Low != nil && span[0] < *a.Low, a.High != nil && span[1] > *a.High:
-			add(ReasonAge, "the patient's age (%s) may be outside %s; give the birth date to decide", m.ageText(), a)
+			add(ReasonAge, "the patient's age (%s) may be outside %s; give the birth date to decide", ageText{m}, ageRangeText{a, e.ageText})
 		}
 	}
 	if len(e.Sexes) > 0 && !e.Sexes[m.q.Sex] {
 		if m.q.Sex == "" {
-			add(ReasonSex, "the service takes %s patients; the patient's sex is not known", dirSetText(e.Sexes, " or "))
+			add(ReasonSex, "the service takes %s patients; the patient's sex is not known", setText{e.Sexes, " or ", e.sexText})
 		} else {
-			add(ReasonSex, "the service takes %s patients", dirSetText(e.Sexes, " or "))
+			add(ReasonSex, "the service takes %s patients", setText{e.Sexes, " or ", e.sexText})
 		}
 	}
 	if len(e.NeedGroups) > 0 && !e.NeedGroups[m.q.NeedGroup] {
 		if m.q.NeedGroup == "" {
-			add(ReasonNeedGroup, "the service takes need groups %s; the patient's need group is not known", dirSetText(e.NeedGroups, ", "))
+			add(ReasonNeedGroup, "the service takes need groups %s; the patient's need group is not known", setText{e.NeedGroups, ", ", e.needText})
 		} else {
-			add(ReasonNeedGroup, "the service takes need groups %s, not %s", dirSetText(e.NeedGroups, ", "), m.q.NeedGroup)
+			add(ReasonNeedGroup, "the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
 		}
 	}
 	if len(m.conds) == 0 {
@@ -694,6 +707,48 @@ func dirSetText(set map[string]bool, sep string) string {
 }
 
 func londonStamp(t time.Time) string { return t.In(London).Format(time.RFC3339) }
+
+// The arguments of reason texts are formatted only when a text is
+// written (fmt calls String), not for every excluded candidate of a
+// caller that wants no texts (MatchQuery.SkipReasons).
+type (
+	stampText    time.Time
+	catchmentSet struct{ c *Catchment }
+	setText      struct {
+		set       map[string]bool
+		sep, made string
+	}
+	ageText struct{ m *matcher }
+)
+
+func (t stampText) String() string { return londonStamp(time.Time(t)) }
+func (c catchmentSet) String() string {
+	if c.c.text != "" {
+		return c.c.text
+	}
+	return catchmentText(c.c)
+}
+
+func (s setText) String() string {
+	if s.made != "" {
+		return s.made
+	}
+	return dirSetText(s.set, s.sep)
+}
+
+// ageRangeText is an age range's text, made at parse time when it was.
+type ageRangeText struct {
+	a    *AgeRange
+	made string
+}
+
+func (a ageRangeText) String() string {
+	if a.made != "" {
+		return a.made
+	}
+	return a.a.String()
+}
+func (a ageText) String() string { return a.m.ageText() }
 
 func laterOf(a, b time.Time) time.Time {
 	if a.After(b) {

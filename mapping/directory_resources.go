@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
@@ -344,6 +345,9 @@ func (d Directory) Resources() ([]*fhir.Resource, error) {
 		objs = append(objs, d.valueSet(cs))
 	}
 	objs = append(objs, d.operationDefinition())
+	for _, sp := range MatchSearchParams {
+		objs = append(objs, d.searchParameter(sp))
+	}
 	out := make([]*fhir.Resource, 0, len(objs))
 	for _, o := range objs {
 		r, err := fhir.GenerateResource(o)
@@ -356,4 +360,82 @@ func (d Directory) Resources() ([]*fhir.Resource, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// The matching search (HealthcareService?eligible-age=...): custom search
+// parameters that run the same matcher as $match. Each is a
+// SearchParameter at [base]/SearchParameter/HealthcareService-[code]
+// (SearchParameterURL). They have no FHIRPath expression: what they test
+// is not an element of the resource but the patient against its
+// eligibility, catchment, capacity and hours together, which the matcher
+// decides; they are not indexed and cannot be chained or sorted on.
+const (
+	SearchEligibleAge       = "eligible-age"
+	SearchEligibleBirthdate = "eligible-birthdate"
+	SearchEligibleSex       = "eligible-sex"
+	SearchEligibleNeedGroup = "eligible-need-group"
+	SearchEligiblePractice  = "eligible-practice"
+	SearchEligiblePostcode  = "eligible-postcode"
+	SearchEligibleCondition = "eligible-condition"
+	SearchCommunicationNeed = "communication-need"
+	SearchReferralMethod    = "referral-method"
+	SearchAvailableFrom     = "available-from"
+	SearchAvailableTo       = "available-to"
+	SearchAccepting         = "accepting"
+)
+
+// MatchSearchParam is one custom search parameter of the matching search.
+type MatchSearchParam struct {
+	Code string
+	// Type is the SearchParameter.type (token, number, date, string).
+	Type string
+	// Multiple tells whether several values (comma-separated or repeated)
+	// are taken; single-valued parameters refuse a second value.
+	Multiple    bool
+	Description string
+}
+
+// MatchSearchParams are the matching search's parameters, in the order
+// the CapabilityStatement lists them.
+var MatchSearchParams = []MatchSearchParam{
+	{SearchEligibleAge, "number", false, "Services that can take a patient of this age in whole years (0 to 150), by their eligibility age ranges; an age range in months, weeks or days that whole years cannot decide excludes the service with reason age (give eligible-birthdate instead). No prefixes."},
+	{SearchEligibleBirthdate, "date", false, "Services that can take a patient born on this date (YYYY-MM-DD): ages are then exact, at the start of the window. No prefixes."},
+	{SearchEligibleSex, "token", false, "Services that take a patient of this administrative gender (male | female | other | unknown; system http://hl7.org/fhir/administrative-gender or none). A service restricted by sex excludes a patient whose sex is unknown."},
+	{SearchEligibleNeedGroup, "token", false, "Services that take a patient of this need group (patient-need-group code 1 to 11; system the patient-need-group CodeSystem or none). A service restricted by need group excludes a patient whose need group is not given."},
+	{SearchEligiblePractice, "token", false, "Services whose catchment holds the patient's practice (ODS code; system https://fhir.nhs.uk/Id/ods-organization-code or none). With eligible-postcode, a patient inside either is inside the catchment."},
+	{SearchEligiblePostcode, "string", false, "Services whose catchment holds the patient's postcode or postcode district (LS6 3AA, LS6)."},
+	{SearchEligibleCondition, "token", true, "The patient's conditions or problem ([system]|[code] or [code]), matched with the services' suitable and not-suitable lists: a service that does not take one of them, or that lists the conditions it takes and none of these, is excluded."},
+	{SearchCommunicationNeed, "token", true, "The patient's communication and access needs (SNOMED CT, or directory-access-support codes). A service that does not list support for one is still a match, scored lower and noted (_explain)."},
+	{SearchReferralMethod, "token", true, "Services offering one of these referral methods (directory-referral-method codes, e.g. self-referral)."},
+	{SearchAvailableFrom, "date", false, "Start of the window in which the service must be open and accepting referrals (a dateTime; without a zone, Europe/London; default now). No prefixes."},
+	{SearchAvailableTo, "date", false, "End of the window (default available-from + 7 days; at most 92 days after it). No prefixes."},
+	{SearchAccepting, "token", false, "true: services accepting referrals and open in the window, with no other criterion needed. Every matching search answers only such services, so false is refused."},
+}
+
+// SearchParameterID is the id of the matching search's parameter code.
+func SearchParameterID(code string) string { return "HealthcareService-" + code }
+
+// SearchParameterURL is the canonical URL of the parameter code.
+func (d Directory) SearchParameterURL(code string) string {
+	return d.base + "/SearchParameter/" + SearchParameterID(code)
+}
+
+func (d Directory) searchParameter(p MatchSearchParam) map[string]any {
+	name := "HealthcareService"
+	for _, w := range strings.Split(p.Code, "-") {
+		name += strings.ToUpper(w[:1]) + w[1:]
+	}
+	m := d.header("SearchParameter", SearchParameterID(p.Code), name, "", p.Description+
+		" Part of the matching search: any of these parameters makes a HealthcareService search answer the services able to take the patient in the window (the same matcher as HealthcareService/$match), best first; _explain=true adds why each other candidate was excluded.")
+	delete(m, "title")
+	m["code"] = p.Code
+	m["base"] = []any{"HealthcareService"}
+	m["type"] = p.Type
+	m["multipleOr"] = p.Multiple
+	m["multipleAnd"] = p.Multiple
+	switch p.Type {
+	case "number", "date":
+		m["comparator"] = []any{"eq"}
+	}
+	return m
 }
