@@ -288,47 +288,7 @@ func readMatch(t *testing.T, r reply) matchAnswer {
 
 func TestDirectoryMatch(t *testing.T) {
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
-		base := fcp(t)
-		variant := func(value, name string, change func(map[string]any)) map[string]any {
-			s := deepCopy(base).(map[string]any)
-			s["identifier"].([]any)[0].(map[string]any)["value"] = value
-			s["name"] = name
-			if change != nil {
-				change(s)
-			}
-			return s
-		}
-		replaceExt := func(s map[string]any, id string, e map[string]any) {
-			var out []any
-			for _, x := range s["extension"].([]any) {
-				if x.(map[string]any)["url"] != dirNames.Extension(id) {
-					out = append(out, x)
-				}
-			}
-			if e != nil {
-				out = append(out, e)
-			}
-			s["extension"] = out
-		}
-		entries := []map[string]any{
-			variant("fcp-1", "FCP Hyde Park", nil),
-			variant("fcp-2", "FCP elsewhere", func(s map[string]any) {
-				replaceExt(s, mapping.ExtCatchment, map[string]any{"url": dirNames.Extension(mapping.ExtCatchment), "extension": []any{
-					map[string]any{"url": "postcodeDistrict", "valueString": "LS17"}}})
-			}),
-			variant("fcp-3", "FCP full", func(s map[string]any) {
-				replaceExt(s, mapping.ExtCapacity, map[string]any{"url": dirNames.Extension(mapping.ExtCapacity), "extension": []any{
-					map[string]any{"url": "status", "valueCode": "not-accepting"}, map[string]any{"url": "setAt", "valueDateTime": "2026-11-10T09:00:00Z"}}})
-			}),
-			variant("fcp-4", "FCP children", func(s map[string]any) {
-				el := s["eligibility"].([]any)[0].(map[string]any)["extension"].([]any)[0].(map[string]any)
-				el["extension"].([]any)[0].(map[string]any)["valueRange"] = map[string]any{"high": map[string]any{"value": json.Number("17"), "system": mapping.UCUMSystem, "code": "a"}}
-			}),
-			variant("fcp-5", "FCP without BSL", func(s map[string]any) { delete(s, "characteristic") }),
-			variant("pharm-1", "Pharmacy", func(s map[string]any) {
-				s["type"] = []any{map[string]any{"coding": []any{map[string]any{"system": snomed.System, "code": "310080006"}}}}
-			}),
-		}
+		entries := matchFixtures(t)
 		for _, e := range entries {
 			putEntry(t, g, e)
 		}
@@ -372,7 +332,7 @@ func TestDirectoryMatch(t *testing.T) {
 		// The copy follows every write at once, from this process or
 		// another on the same store.
 		full := deepCopy(entries[0]).(map[string]any)
-		replaceExt(full, mapping.ExtCapacity, map[string]any{"url": dirNames.Extension(mapping.ExtCapacity), "extension": []any{
+		replaceDirExt(full, mapping.ExtCapacity, map[string]any{"url": dirNames.Extension(mapping.ExtCapacity), "extension": []any{
 			map[string]any{"url": "status", "valueCode": "not-accepting"}, map[string]any{"url": "setAt", "valueDateTime": "2026-11-24T09:00:00Z"},
 			map[string]any{"url": "until", "valueDateTime": "2026-11-26T12:00:00Z"}}})
 		putEntry(t, g, full)

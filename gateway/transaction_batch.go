@@ -241,6 +241,12 @@ func (t *txRun) createPending(pending []int) error {
 	if err != nil {
 		return err
 	}
+	return t.afterBatch(pending, written, practices)
+}
+
+// afterBatch runs tenantTx's follow-ups of each write of a batch and
+// records the entries' results.
+func (t *txRun) afterBatch(pending []int, written []store.WriteResult, practices [][]string) error {
 	for k, i := range pending {
 		t.tx.practices = practices[k]
 		res, err := t.tx.afterWrite(t.ctx, written[k])
@@ -248,9 +254,13 @@ func (t *txRun) createPending(pending []int) error {
 			return t.fail(t.entries[i], err)
 		}
 		v := res.Version
-		t.results[i] = result{status: http.StatusCreated, version: v,
-			info: fmt.Sprintf("%s/%s created as version %d", v.Type, v.ID, v.VersionID)}
-		t.practices[i] = practices[k]
+		out := result{status: http.StatusOK, version: v,
+			info: fmt.Sprintf("%s/%s stored as version %d", v.Type, v.ID, v.VersionID)}
+		if res.Created {
+			out.status = http.StatusCreated
+			out.info = fmt.Sprintf("%s/%s created as version %d", v.Type, v.ID, v.VersionID)
+		}
+		t.results[i], t.practices[i] = out, practices[k]
 	}
 	return nil
 }
@@ -318,19 +328,5 @@ func (t *txRun) updatePending(pending []int) error {
 	if err != nil {
 		return err
 	}
-	for k, i := range pending {
-		t.tx.practices = practices[k]
-		res, err := t.tx.afterWrite(t.ctx, written[k])
-		if err != nil {
-			return t.fail(t.entries[i], err)
-		}
-		v := res.Version
-		out := result{status: http.StatusOK, version: v,
-			info: fmt.Sprintf("%s/%s stored as version %d", v.Type, v.ID, v.VersionID)}
-		if res.Created {
-			out.status = http.StatusCreated
-		}
-		t.results[i], t.practices[i] = out, practices[k]
-	}
-	return nil
+	return t.afterBatch(pending, written, practices)
 }

@@ -494,41 +494,21 @@ func scanVersion(row pgx.CollectableRow) (store.Version, error) {
 // to commit a group of audit records together. An id in use fails the
 // whole call with a duplicate error and stores nothing.
 func (s *Store) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error) {
-	b := &pgx.Batch{}
-	out := make([]store.Version, len(rs))
-	for i, r := range rs {
-		if err := store.CheckResource(r); err != nil {
-			return nil, err
-		}
-		now := store.Now()
-		body, err := stamp(r, 1, now)
-		if err != nil {
-			return nil, internal(err, "create %s/%s", r.Type(), r.ID())
-		}
-		rows := sqlsearch.RowsWith(r, &s.sums)
-		mask := tableMask(&rows)
-		b.Queue(insertSQL(mask), append([]any{r.Type(), r.ID(), now, string(store.MethodCreate), body}, indexArgs(&rows, mask)...)...)
-		out[i] = store.Version{Type: r.Type(), ID: r.ID(), VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}
-	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		for i := range rs {
-			tag, err := br.Exec()
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				return fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", out[i].Type, out[i].ID)
-			}
-		}
-		return br.Close()
+	var written []store.WriteResult
+	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
+		var err error
+		written, err = (&tx{s: s, db: ptx}).CreateAll(ctx, rs)
+		return err
 	})
 	if err != nil {
 		if _, ok := fhir.AsError(err); ok {
 			return nil, err
 		}
 		return nil, internal(err, "create %d resources", len(rs))
+	}
+	out := make([]store.Version, len(written))
+	for i, w := range written {
+		out[i] = w.Version
 	}
 	return out, nil
 }
