@@ -71,7 +71,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	// The writer connects first: it switches the file to WAL before any
 	// reader opens it.
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -98,6 +98,26 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	return s, nil
+}
+
+// pingWriter opens the writer's connection. Several processes opening a
+// new file together can get SQLITE_BUSY at once, without the busy
+// handler's wait, while one of them switches the file to WAL (SQLite
+// refuses to wait where waiting could deadlock): that is retried, up to
+// busyTimeout.
+func pingWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // dsn is the connection string for the writer or the readers. Every
