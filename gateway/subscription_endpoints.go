@@ -21,7 +21,10 @@ import (
 // PATCH, transaction and batch entries: a refusal is a 422 whose issue's
 // expression is Subscription.channel.endpoint, and nothing is stored), and
 // again when a write would notify it (one stored before the list changed
-// is skipped, with a warning in the log).
+// is skipped, with a warning in the log), and by the delivery workers
+// before each send (clinicalsystem.Config.AllowSubscriptionEndpoint: a
+// notification queued before the list changed is dead-lettered, not
+// sent).
 //
 // The list is SubscriptionEndpoints, set with SetSubscriptionEndpoints;
 // without it, loopback URLs only. cmd/signpost sets it from

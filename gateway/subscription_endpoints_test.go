@@ -147,6 +147,55 @@ func TestSubscriptionEndpointRemovedFromTheList(t *testing.T) {
 	assert.Contains(t, after.logs.String(), "subscription endpoint not allowed")
 }
 
+// A notification queued while its endpoint was allowed, and sent after
+// the operator's list stopped allowing it, is dead-lettered by the
+// delivery workers, never sent.
+func TestSubscriptionEndpointCheckedWhenSent(t *testing.T) {
+	st := stores[0].open(t)
+	rc := newHookReceiver(t)
+	g := newSubscriptionGateway(t, st, nil) // loopback allowed
+	admin := nvAdmin("Y99999")
+	id := g.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?status=requested", rc.srv.URL+"/h/later", "")))
+	run := func(cfg clinicalsystem.Config) func() {
+		ctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			clinicalsystem.New(st, st.(store.Outbox), cfg).Run(ctx)
+			close(done)
+		}()
+		return func() { stop(); <-done }
+	}
+	stop := run(clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond})
+	poll(t, "the handshake", func() bool {
+		r := g.as(admin, "GET", "/Subscription/"+id, "")
+		return strings.Contains(string(r.body), `"status":"active"`)
+	})
+	stop()
+	handshakes := len(rc.to("/h/later"))
+	require.Equal(t, 1, handshakes)
+
+	task := map[string]any{"resourceType": "Task", "status": "requested", "intent": "order",
+		"for": map[string]any{"identifier": map[string]any{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990010005"}}}
+	taskID := g.created(t, nvNavigator("expert", "Y99999"), "Task", task)
+	key := clinicalsystem.SubscriptionNotice{Subscription: id, Type: "Task", ID: taskID}.Key()
+	deliveries := func() []store.Delivery {
+		ds, err := st.(store.Outbox).Deliveries(context.Background(), key)
+		require.NoError(t, err)
+		return ds
+	}
+	require.Len(t, deliveries(), 1, "queued while the endpoint was allowed")
+
+	list, err := gateway.ParseSubscriptionEndpoints("https://hooks.example.org")
+	require.NoError(t, err)
+	t.Cleanup(run(clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond, AllowSubscriptionEndpoint: list.Allows}))
+	poll(t, "the notification is dead-lettered", func() bool {
+		ds := deliveries()
+		return len(ds) == 1 && ds[0].Status == store.DeliveryDead
+	})
+	assert.Contains(t, deliveries()[0].LastError, "not on the allow-list")
+	assert.Len(t, rc.to("/h/later"), handshakes, "the endpoint heard nothing more")
+}
+
 // A subscriber that answers with a redirect is not followed there (the
 // allow-list would be bypassed): the handshake fails, the Subscription is
 // error, and the redirect's target hears nothing.

@@ -203,7 +203,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			backoff := store.DefaultBackoff
 			backoff.MaxAttempts = c.DeliveryMaxAttempts
 			d := clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: c.DeliveryWorkers, Timeout: c.DeliveryTimeout,
-				Backoff: backoff, Log: log.With("component", "delivery"), Observer: srv.Metrics()})
+				Backoff: backoff, Log: log.With("component", "delivery"), Observer: srv.Metrics(),
+				AllowSubscriptionEndpoint: c.SubscriptionEndpoints.Allows})
 			deliveries.Go(func() { d.Run(dctx) })
 		}
 	}

@@ -44,6 +44,11 @@ type Config struct {
 	Now func() time.Time
 	// Observer is told each attempt's outcome (default: nobody).
 	Observer Observer
+	// AllowSubscriptionEndpoint, when set, is asked before every send to
+	// a Subscription's endpoint: a notification queued before the
+	// operator's allow-list stopped allowing it is dead-lettered, never
+	// sent. Nil allows every endpoint.
+	AllowSubscriptionEndpoint func(endpoint string) bool
 }
 
 // Deliverer drains the outbox into the practices' clinical systems.

@@ -132,6 +132,9 @@ func (d *Deliverer) attemptSubscription(ctx context.Context, dl store.Delivery) 
 		// Updated since: that update queued a handshake of its own.
 		return dead, fmt.Sprintf("Subscription/%s changed before its handshake was sent", n.Subscription), 0
 	}
+	if allow := d.cfg.AllowSubscriptionEndpoint; allow != nil && !allow(sub.endpnt) {
+		return dead, fmt.Sprintf("Subscription/%s: its endpoint is not on the allow-list (SIGNPOST_SUBSCRIPTION_ENDPOINTS)", n.Subscription), 0
+	}
 	method, target, body := http.MethodPost, strings.TrimRight(sub.endpnt, "/"), []byte(nil)
 	if n.Method != "" {
 		method, target, body = n.Method, target+"/"+n.Type+"/"+n.ID, n.Resource
