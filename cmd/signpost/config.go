@@ -46,6 +46,9 @@ type config struct {
 	// DemoDir is the folder of demonstration content (the Y99999
 	// protocol, a directory, patients) seeded at start; empty seeds none.
 	DemoDir string
+	// DemoHistory is "auto", "on" or "off": whether the demo history of
+	// navigations is seeded with the demo content (demo.go).
+	DemoHistory string
 	// CareRecord is the shared care record the need group is pulled
 	// from; its URL empty: the stored need-group Observations only.
 	CareRecord careRecordConfig
@@ -142,6 +145,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	proxies := fs.String("trusted-proxies", env("SIGNPOST_TRUSTED_PROXIES", ""), "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (SIGNPOST_TRUSTED_PROXIES)")
 	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
+	demoHistory := fs.String("demo-history", env("SIGNPOST_DEMO_HISTORY", "auto"), "demo history of navigations for the dashboard: auto (with the default demo content in development mode), on or off (SIGNPOST_DEMO_HISTORY)")
 	metricsAddr := fs.String("metrics-addr", env("SIGNPOST_METRICS_ADDR", ""), "listen address serving only GET /metrics, for the Prometheus scraper (SIGNPOST_METRICS_ADDR); empty: none (development mode serves /metrics on the API address)")
 	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes rest-hook Subscriptions may notify, https unless loopback, or \"none\" (SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
 	careRecord := careRecordFlags(fs, env)
@@ -249,6 +253,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			return c, usageErr("SIGNPOST_DEMO_DIR %q is not a folder", *demoDir)
 		}
 		c.DemoDir = *demoDir
+	}
+	switch c.DemoHistory = strings.TrimSpace(*demoHistory); c.DemoHistory {
+	case "":
+		c.DemoHistory = "auto"
+	case "auto", "on", "off":
+	default:
+		return c, usageErr("SIGNPOST_DEMO_HISTORY %q: want auto, on or off", *demoHistory)
 	}
 	if c.ReadTimeout, err = positiveDuration("SIGNPOST_READ_TIMEOUT", *readTimeout); err != nil {
 		return c, err

@@ -56,6 +56,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"subscription endpoint over http", nil, map[string]string{"SIGNPOST_SUBSCRIPTION_ENDPOINTS": "http://hooks.example.org"}, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
 		{"subscription endpoint not a URL", nil, map[string]string{"SIGNPOST_SUBSCRIPTION_ENDPOINTS": "https://ok.example,hooks.example.org"}, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
 		{"subscription endpoint with a password", []string{"-subscription-endpoints", "https://u:hunter2@hooks.example.org"}, nil, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"},
+		{"demo history", nil, map[string]string{"SIGNPOST_DEMO_HISTORY": "sometimes"}, "SIGNPOST_DEMO_HISTORY"},
+		{"demo history flag", []string{"-demo-history", "yes"}, nil, "SIGNPOST_DEMO_HISTORY"},
 		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
 		{"bench zero clients", []string{"bench", "-clients", "0"}, nil, "-clients"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -15,24 +14,21 @@ import (
 // seedDemoHistory writes the demo history of navigations (internal/demo:
 // about eight weeks of contacts at the demo practice Y99999, decided by
 // the navigation engine) after the demo content, so /dashboard has
-// figures to show. SIGNPOST_DEMO_HISTORY decides: "auto" (the default)
+// figures to show. SIGNPOST_DEMO_HISTORY (config.DemoHistory) decides: "auto" (the default)
 // seeds in development mode with the default demo content
 // (SIGNPOST_DEMO_DIR auto, or testdata/protocols: the README's run
 // command), "on" seeds whenever demo content is seeded (also with an OIDC
 // issuer), "off" never. It is idempotent: a restart writes only the days
 // since the last.
-func seedDemoHistory(ctx context.Context, c config, getenv func(string) string, dev bool, st store.Store, term *snomed.Terminology, log *slog.Logger) error {
-	want := strings.TrimSpace(getenv("SIGNPOST_DEMO_HISTORY"))
-	switch want {
-	case "", "auto":
+func seedDemoHistory(ctx context.Context, c config, dev bool, st store.Store, term *snomed.Terminology, log *slog.Logger) error {
+	switch c.DemoHistory {
+	case "off":
+		return nil
+	case "on":
+	default: // auto
 		if !dev || c.DemoDir != "testdata/protocols" {
 			return nil
 		}
-	case "on":
-	case "off":
-		return nil
-	default:
-		return usageErr("SIGNPOST_DEMO_HISTORY %q: want auto, on or off", want)
 	}
 	if c.DemoDir == "" {
 		return nil

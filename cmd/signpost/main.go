@@ -185,7 +185,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := srv.RegisterNavigation(ctx, navOpts); err != nil {
 		return fmt.Errorf("care navigation: %w", err)
 	}
-	if err := seedDemoHistory(ctx, c, getenv, verifier == nil, st, term, log); err != nil {
+	if err := seedDemoHistory(ctx, c, verifier == nil, st, term, log); err != nil {
 		return err
 	}
 	if err := srv.RegisterMeasures(ctx); err != nil {
