@@ -104,3 +104,30 @@ func Stamp(r *fhir.Resource, version int64, at time.Time) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// Head is what a write needs to know about a resource's current version,
+// as both stores read it (under the write's lock).
+type Head struct {
+	Version     int64
+	LastUpdated time.Time
+	Deleted     bool
+	Method      string
+	// Body is the current version's stored bytes (nil when deleted), to
+	// recognise an update that changes nothing.
+	Body []byte
+}
+
+// Current is the head as the Version it is.
+func (h Head) Current(typ, id string) Version {
+	return Version{Type: typ, ID: id, VersionID: h.Version, LastUpdated: h.LastUpdated,
+		Method: Method(h.Method), Deleted: h.Deleted, Body: h.Body}
+}
+
+// Internal wraps an error that is not the client's, naming the store
+// ("postgres", "sqlite"); fhir errors are kept as they are.
+func Internal(storeName string, err error, format string, args ...any) error {
+	if _, ok := fhir.AsError(err); ok {
+		return err
+	}
+	return fmt.Errorf(storeName+": "+format+": %w", append(args, err)...)
+}

@@ -108,7 +108,7 @@ func (t *tx) UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 		for rows.Next() {
 			var id string
 			var h head
-			if err := rows.Scan(&id, &h.version, &h.lastUpdated, &h.deleted, &h.method, &h.body); err != nil {
+			if err := rows.Scan(&id, &h.Version, &h.LastUpdated, &h.Deleted, &h.Method, &h.Body); err != nil {
 				rows.Close()
 				return nil, internal(err, "lock %d %s", len(ids), typ)
 			}
@@ -138,7 +138,7 @@ func (t *tx) UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 			queued = append(queued, i)
 			continue
 		}
-		res, same, err := store.Unchanged(r, h.current(typ, id))
+		res, same, err := store.Unchanged(r, h.Current(typ, id))
 		if err != nil {
 			return nil, internal(err, "update %s/%s", typ, id)
 		}
@@ -146,7 +146,7 @@ func (t *tx) UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 			out[i] = res
 			continue
 		}
-		next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+		next, now := h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
 		body, err := stamp(r, next, now)
 		if err != nil {
 			return nil, internal(err, "update %s/%s", typ, id)

@@ -116,23 +116,15 @@ var (
 	_ dbtx = (pgx.Tx)(nil)
 )
 
-// head is what a write needs to know about the current version.
-type head struct {
-	version     int64
-	lastUpdated time.Time
-	deleted     bool
-	method      string
-	// body is the current version's stored bytes (nil when deleted), to
-	// recognise an update that changes nothing.
-	body []byte
-}
+// head is what a write reads of the current version.
+type head = store.Head
 
 // lockHead reads the current version and locks its row until the
 // transaction ends; found is false when the resource never existed (then
 // nothing is locked: a concurrent creator is caught by the insert).
 func lockHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool, err error) {
 	err = db.QueryRow(ctx, "SELECT version, last_updated, deleted, method, body FROM resources WHERE type = $1 AND id = $2 FOR UPDATE", typ, id).
-		Scan(&h.version, &h.lastUpdated, &h.deleted, &h.method, &h.body)
+		Scan(&h.Version, &h.LastUpdated, &h.Deleted, &h.Method, &h.Body)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return head{}, false, nil
 	}
@@ -142,22 +134,12 @@ func lockHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool,
 	return h, true, nil
 }
 
-// current is the head as the version it is.
-func (h head) current(typ, id string) store.Version {
-	return store.Version{Type: typ, ID: id, VersionID: h.version, LastUpdated: h.lastUpdated,
-		Method: store.Method(h.method), Deleted: h.deleted, Body: h.body}
-}
-
 // stamp is store.Stamp.
 var stamp = store.Stamp
 
-// internal wraps an error that is not the client's, keeping fhir errors
-// as they are.
+// internal is store.Internal for this store.
 func internal(err error, format string, args ...any) error {
-	if _, ok := fhir.AsError(err); ok {
-		return err
-	}
-	return fmt.Errorf("postgres: "+format+": %w", append(args, err)...)
+	return store.Internal("postgres", err, format, args...)
 }
 
 // Create stores r as version 1 in one round trip.
@@ -250,7 +232,7 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition,
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+	if err := store.CheckPrecondition(typ, id, pre, h.Version); err != nil {
 		return store.WriteResult{}, err
 	}
 	if !found {
@@ -263,10 +245,10 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition,
 		}
 		return store.WriteResult{Version: v, Created: true}, nil
 	}
-	if res, same, err := store.Unchanged(r, h.current(typ, id)); err != nil || same {
+	if res, same, err := store.Unchanged(r, h.Current(typ, id)); err != nil || same {
 		return res, err
 	}
-	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+	next, now := h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
 	body, err := stamp(r, next, now)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -315,13 +297,13 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+	if err := store.CheckPrecondition(typ, id, pre, h.Version); err != nil {
 		return store.WriteResult{}, err
 	}
-	if !found || h.deleted {
+	if !found || h.Deleted {
 		return store.WriteResult{}, nil
 	}
-	next, now := h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+	next, now := h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
 	if err := write(ctx, tx, typ, id, next, now, store.MethodDelete, nil, &sqlsearch.Rows{Summarized: sums.Has(typ)}); err != nil {
 		return store.WriteResult{}, err
 	}

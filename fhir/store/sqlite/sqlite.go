@@ -240,16 +240,8 @@ func writeNext(ctx context.Context, tx dbtx, v store.Version, rows *sqlsearch.Ro
 	return insertIndex(ctx, tx, v.Type, v.ID, rows)
 }
 
-// head is what a write needs to know about the current version.
-type head struct {
-	version     int64
-	lastUpdated time.Time
-	deleted     bool
-	method      string
-	// body is the current version's stored bytes (nil when deleted), to
-	// recognise an update that changes nothing.
-	body []byte
-}
+// head is what a write reads of the current version.
+type head = store.Head
 
 // readHead reads the current version; the writer's IMMEDIATE transaction
 // already holds the file's write lock, which is what FOR UPDATE does in
@@ -257,33 +249,23 @@ type head struct {
 func readHead(ctx context.Context, db dbtx, typ, id string) (h head, found bool, err error) {
 	var micros int64
 	err = db.QueryRowContext(ctx, "SELECT version, last_updated, deleted, method, body FROM resources WHERE type = ? AND id = ?", typ, id).
-		Scan(&h.version, &micros, &h.deleted, &h.method, &h.body)
+		Scan(&h.Version, &micros, &h.Deleted, &h.Method, &h.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return head{}, false, nil
 	}
 	if err != nil {
 		return head{}, false, err
 	}
-	h.lastUpdated = time.UnixMicro(micros).UTC()
+	h.LastUpdated = time.UnixMicro(micros).UTC()
 	return h, true, nil
-}
-
-// current is the head as the version it is.
-func (h head) current(typ, id string) store.Version {
-	return store.Version{Type: typ, ID: id, VersionID: h.version, LastUpdated: h.lastUpdated,
-		Method: store.Method(h.method), Deleted: h.deleted, Body: h.body}
 }
 
 // stamp is store.Stamp.
 var stamp = store.Stamp
 
-// internal wraps an error that is not the client's, keeping fhir errors as
-// they are.
+// internal is store.Internal for this store.
 func internal(err error, format string, args ...any) error {
-	if _, ok := fhir.AsError(err); ok {
-		return err
-	}
-	return fmt.Errorf("sqlite: "+format+": %w", append(args, err)...)
+	return store.Internal("sqlite", err, format, args...)
 }
 
 // Create stores r as version 1.
@@ -352,7 +334,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+	if err := store.CheckPrecondition(typ, id, pre, h.Version); err != nil {
 		return store.WriteResult{}, err
 	}
 	v := store.Version{Type: typ, ID: id, Method: store.MethodUpdate}
@@ -368,10 +350,10 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 		}
 		return store.WriteResult{Version: v, Created: true}, err
 	}
-	if res, same, err := store.Unchanged(r, h.current(typ, id)); err != nil || same {
+	if res, same, err := store.Unchanged(r, h.Current(typ, id)); err != nil || same {
 		return res, err
 	}
-	v.VersionID, v.LastUpdated = h.version+1, store.NextTime(store.Now(), h.lastUpdated)
+	v.VersionID, v.LastUpdated = h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
 	if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
 		return store.WriteResult{}, err
 	}
@@ -399,13 +381,13 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 	if err != nil {
 		return store.WriteResult{}, err
 	}
-	if err := store.CheckPrecondition(typ, id, pre, h.version); err != nil {
+	if err := store.CheckPrecondition(typ, id, pre, h.Version); err != nil {
 		return store.WriteResult{}, err
 	}
-	if !found || h.deleted {
+	if !found || h.Deleted {
 		return store.WriteResult{}, nil
 	}
-	v := store.Version{Type: typ, ID: id, VersionID: h.version + 1, LastUpdated: store.NextTime(store.Now(), h.lastUpdated),
+	v := store.Version{Type: typ, ID: id, VersionID: h.Version + 1, LastUpdated: store.NextTime(store.Now(), h.LastUpdated),
 		Method: store.MethodDelete, Deleted: true}
 	if err := writeNext(ctx, tx, v, &sqlsearch.Rows{Summarized: sums.Has(typ)}); err != nil {
 		return store.WriteResult{}, err
