@@ -308,16 +308,23 @@ func conditionalID(ctx context.Context, tx store.Tx, crit criteria, what string)
 
 // The REST handlers of the conditional interactions.
 
-func (s *Server) conditionalUpdate(req *request) (*response, error) {
-	req.audit = auditIf(req, "update", "U")
-	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Update}, {req.typ, auth.Search}}); err != nil {
-		return nil, err
+// conditionalRequest checks that the caller may search the type and do
+// action on it, and reads the request's criteria and If-Match.
+func (s *Server) conditionalRequest(req *request, action auth.Action) (criteria, store.Precondition, error) {
+	if err := s.authorizeAll(req.principal, []Permission{{req.typ, action}, {req.typ, auth.Search}}); err != nil {
+		return criteria{}, store.Precondition{}, err
 	}
 	crit, err := parseCriteria(req.typ, req.query)
 	if err != nil {
-		return nil, err
+		return criteria{}, store.Precondition{}, err
 	}
 	pre, err := ifMatch(req.header)
+	return crit, pre, err
+}
+
+func (s *Server) conditionalUpdate(req *request) (*response, error) {
+	req.audit = auditIf(req, "update", "U")
+	crit, pre, err := s.conditionalRequest(req, auth.Update)
 	if err != nil {
 		return nil, err
 	}
@@ -338,14 +345,7 @@ func (s *Server) conditionalUpdate(req *request) (*response, error) {
 
 func (s *Server) conditionalDelete(req *request) (*response, error) {
 	req.audit = auditIf(req, "delete", "D")
-	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Delete}, {req.typ, auth.Search}}); err != nil {
-		return nil, err
-	}
-	crit, err := parseCriteria(req.typ, req.query)
-	if err != nil {
-		return nil, err
-	}
-	pre, err := ifMatch(req.header)
+	crit, pre, err := s.conditionalRequest(req, auth.Delete)
 	if err != nil {
 		return nil, err
 	}

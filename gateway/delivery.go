@@ -178,9 +178,17 @@ func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	return s.requeue(ctx, "Task/"+taskID, ds, func(d store.Delivery) bool {
+		return d.Status == store.DeliveryDead && (only == 0 || d.ID == only)
+	})
+}
+
+// requeue sends the deliveries of ds that pick selects again, from their
+// first attempt, and answers with them; none is a 404 naming what.
+func (s *Server) requeue(ctx context.Context, what string, ds []store.Delivery, pick func(store.Delivery) bool) ([]byte, error) {
 	var requeued []store.Delivery
 	for _, d := range ds {
-		if d.Status != store.DeliveryDead || (only != 0 && d.ID != only) {
+		if !pick(d) {
 			continue
 		}
 		now := time.Now()
@@ -191,7 +199,7 @@ func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, erro
 		requeued = append(requeued, d)
 	}
 	if len(requeued) == 0 {
-		return nil, fhir.Errorf(fhir.CodeNotFound, "Task/%s has no dead delivery to send again", taskID)
+		return nil, fhir.Errorf(fhir.CodeNotFound, "%s has no dead delivery to send again", what)
 	}
 	return parametersJSON(deliveryParts(requeued))
 }

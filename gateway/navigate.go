@@ -669,6 +669,20 @@ func (nav *navigation) closeReviews(ctx context.Context, g store.Tx, taskID, all
 	if err != nil {
 		return err
 	}
+	// updateReview stores obj as the review Task's next version. R4
+	// validation only: the write checks compare with the committed
+	// version, which this transaction is changing.
+	updateReview := func(obj map[string]any) error {
+		r, err := fhir.ResourceFromObject(obj)
+		if err != nil {
+			return err
+		}
+		if err := r.Validate(fhir.ValidateOptions{}); err != nil {
+			return err
+		}
+		_, err = g.Update(ctx, r, store.Precondition{})
+		return err
+	}
 	now := nav.opts.Now().UTC().Format(fhir.InstantFormat)
 	for _, v := range page.Matches {
 		obj, err := navDecode(v.Body)
@@ -677,19 +691,9 @@ func (nav *navigation) closeReviews(ctx context.Context, g store.Tx, taskID, all
 		}
 		if st, _ := obj["status"].(string); st == "requested" || st == "received" || st == "accepted" || st == "ready" {
 			obj["status"] = "in-progress" // the state machine's way to completed
-			r, err := fhir.ResourceFromObject(obj)
-			if err != nil {
+			if err := updateReview(obj); err != nil {
 				return err
 			}
-			// R4 validation only: the write checks compare with the
-			// committed version, which this transaction is changing.
-			if err := r.Validate(fhir.ValidateOptions{}); err != nil {
-				return err
-			}
-			if _, err := g.Update(ctx, r, store.Precondition{}); err != nil {
-				return err
-			}
-			obj = r.Object()
 		}
 		obj["status"] = "completed"
 		obj["lastModified"] = now
@@ -697,14 +701,7 @@ func (nav *navigation) closeReviews(ctx context.Context, g store.Tx, taskID, all
 			"type":           map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationOutput), "code": "allocation"}}},
 			"valueReference": map[string]any{"reference": "ServiceRequest/" + allocationID, "display": "The clinician's decision"},
 		}}
-		r, err := fhir.ResourceFromObject(obj)
-		if err != nil {
-			return err
-		}
-		if err := r.Validate(fhir.ValidateOptions{}); err != nil {
-			return err
-		}
-		if _, err := g.Update(ctx, r, store.Precondition{}); err != nil {
+		if err := updateReview(obj); err != nil {
 			return err
 		}
 	}

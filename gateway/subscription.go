@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
@@ -312,22 +311,7 @@ func (s *Server) redeliverSubscription(ctx context.Context, in OperationInput, i
 		return nil, err
 	}
 	key := "Subscription/" + id + "/"
-	var requeued []store.Delivery
-	for _, d := range ds {
-		if !strings.HasPrefix(d.TaskID, key) {
-			continue
-		}
-		now := time.Now()
-		if err := s.outbox.Requeue(ctx, d.ID, now); err != nil {
-			return nil, err
-		}
-		d.Status, d.Attempts, d.NextAttemptAt = store.DeliveryPending, 0, now
-		requeued = append(requeued, d)
-	}
-	if len(requeued) == 0 {
-		return nil, fhir.Errorf(fhir.CodeNotFound, "Subscription/%s has no dead delivery to send again", id)
-	}
-	return parametersJSON(deliveryParts(requeued))
+	return s.requeue(ctx, "Subscription/"+id, ds, func(d store.Delivery) bool { return strings.HasPrefix(d.TaskID, key) })
 }
 
 // deliveryKeyPart names what a delivery is ordered by: its Task, or for

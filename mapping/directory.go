@@ -116,13 +116,7 @@ type Directory struct {
 
 // NewDirectory returns the directory's names under base; "" is
 // snomed.DefaultBase.
-func NewDirectory(base string) Directory {
-	base = strings.TrimRight(base, "/")
-	if base == "" {
-		base = snomed.DefaultBase
-	}
-	return Directory{base: base}
-}
+func NewDirectory(base string) Directory { return Directory{base: NewNavigationNames(base).Base()} }
 
 // Base is the canonical base.
 func (d Directory) Base() string { return d.base }
