@@ -76,13 +76,15 @@ func (z *Summarizers) Rows(r *fhir.Resource) []SummaryRow {
 func SummaryRowsOf(s store.Summarizer, r *fhir.Resource) []SummaryRow { return summaryRows(s, r) }
 
 func summaryRows(s store.Summarizer, r *fhir.Resource) []SummaryRow {
-	var out []SummaryRow
-	seen := map[string]bool{}
-	for _, x := range s.Summarize(r) {
-		if seen[x.Key] {
-			continue
+	rows := s.Summarize(r)
+	out := make([]SummaryRow, 0, len(rows))
+next:
+	for _, x := range rows {
+		for _, o := range out {
+			if o.Key == x.Key {
+				continue next
+			}
 		}
-		seen[x.Key] = true
 		out = append(out, SummaryRow{Kind: s.Kind, Key: x.Key, At: x.At.UnixMicro(), Data: x.Data})
 	}
 	return out
