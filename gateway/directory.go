@@ -676,12 +676,20 @@ type directorySnapshot struct {
 	byTypeCode map[string][]mapping.Candidate
 	// byIdentifier indexes the entries by "system|value".
 	byIdentifier map[string][]*cachedService
+	// byPractice indexes cands by the practices their catchment lists.
+	byPractice map[string][]mapping.Candidate
 }
 
 // ofTypeCode is the candidates with code among their type codes, in
 // the order of cands (mapping.DecideInput.OfTypeCode).
 func (s *directorySnapshot) ofTypeCode(code string) []mapping.Candidate {
 	return s.byTypeCode[code]
+}
+
+// ofPractice is the candidates whose catchment lists the practice, in the
+// order of cands (mapping.DecideInput.OfPractice).
+func (s *directorySnapshot) ofPractice(practice string) []mapping.Candidate {
+	return s.byPractice[practice]
 }
 
 type cachedService struct {
@@ -946,6 +954,7 @@ func (c *directoryCache) rebuild() {
 		bodyOf:       make(map[*mapping.Service][]byte, len(c.byID)),
 		byTypeCode:   map[string][]mapping.Candidate{},
 		byIdentifier: make(map[string][]*cachedService, len(c.byID)),
+		byPractice:   map[string][]mapping.Candidate{},
 	}
 	for _, v := range c.byID {
 		snap.list = append(snap.list, v)
@@ -962,6 +971,11 @@ func (c *directoryCache) rebuild() {
 		for _, id := range v.cand.Service.Identifiers {
 			k := id.System + "|" + id.Value
 			snap.byIdentifier[k] = append(snap.byIdentifier[k], v)
+		}
+		if ct := v.cand.Service.Catchment; ct != nil {
+			for ods := range ct.Practices {
+				snap.byPractice[ods] = append(snap.byPractice[ods], v.cand)
+			}
 		}
 	}
 	c.snap = snap

@@ -76,6 +76,11 @@ type DecideInput struct {
 	// then looks only at those of the wanted service type instead of
 	// every candidate; the result is the same.
 	OfTypeCode func(code string) []Candidate
+	// OfPractice, when set, is another index of Candidates: those whose
+	// catchment lists the practice (ODS code), in the order of
+	// Candidates. The practice's own services are then found among
+	// those instead of every candidate; the result is the same.
+	OfPractice func(practice string) []Candidate
 	Navigator  *NavigatorChoice
 	Decider    Decider
 	// AllocationMap is the current allocation ConceptMap.

@@ -86,7 +86,11 @@ func (e *Engine) practiceHours(in DecideInput) *practiceHours {
 	if practice == "" {
 		return ph
 	}
-	for _, c := range in.Candidates {
+	src := in.Candidates
+	if in.OfPractice != nil {
+		src = in.OfPractice(practice)
+	}
+	for _, c := range src {
 		s := c.Service
 		if c.Unreadable || s == nil || !s.Active || !s.Hours || !s.Categories[string(CategoryClinician)] ||
 			s.Catchment == nil || !s.Catchment.Practices[practice] {

@@ -226,6 +226,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 		"hostile": navProtocol(t, "../testdata/protocols/hostile/navigation-protocol-Y99999.json"),
 	}
 	cands := navDemoCandidates(t)
+	ofType, ofPractice := candidateIndexes(cands)
 	cm := navAllocationMap(t)
 	fileNow := now
 	for _, sc := range f.Scenarios {
@@ -281,8 +282,16 @@ func TestNavigationScenariosPure(t *testing.T) {
 			}
 			decide := func(req *Request, declined *Declined) (*Decision, error) {
 				a := Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
-				return e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, Navigator: choice, Decider: decider,
+				d, err := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, Navigator: choice, Decider: decider,
 					AllocationMap: cm, Declined: declined, Now: now})
+				// The gateway passes indexes of the candidates; the
+				// decision must be the same with them.
+				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
+				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeCode: ofType, OfPractice: ofPractice,
+					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now})
+				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
+				require.Equal(t, d, di, "the same decision with the candidate indexes")
+				return d, err
 			}
 			d, err := decide(req, nil)
 			var prior map[string]any
@@ -433,4 +442,26 @@ func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 		assert.True(t, seen[c], "Task.output has %s", c)
 	}
 	assert.Equal(t, "in-progress", task["status"])
+}
+
+// candidateIndexes indexes cands as the gateway's directory snapshot does
+// (DecideInput.OfTypeCode and OfPractice), in the order of cands.
+func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string) []Candidate) {
+	byType, byPractice := map[string][]Candidate{}, map[string][]Candidate{}
+	for _, c := range cands {
+		seen := map[string]bool{}
+		for k := range c.Service.Types {
+			_, code, _ := strings.Cut(k, "|")
+			if !seen[code] {
+				seen[code] = true
+				byType[code] = append(byType[code], c)
+			}
+		}
+		if c.Service.Catchment != nil {
+			for ods := range c.Service.Catchment.Practices {
+				byPractice[ods] = append(byPractice[ods], c)
+			}
+		}
+	}
+	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] }
 }
