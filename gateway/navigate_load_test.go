@@ -18,8 +18,8 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/internal/directorytest"
-	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
+	"github.com/signpost-fhir/signpost/mapping"
 )
 
 // TestNavigationLoad is the load figure of care navigation (issue 7):
