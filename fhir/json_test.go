@@ -164,3 +164,49 @@ func BenchmarkParseAndEncode(b *testing.B) {
 		}
 	}
 }
+
+// generateByText is what Generate did before it built trees directly:
+// encoding/json, the decoder, prune. Generate must agree with it.
+func generateByText(t *testing.T, v any) []byte {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	tree, err := decodeJSON(raw)
+	require.NoError(t, err)
+	tree, _ = prune(tree)
+	b, err := appendJSON(nil, tree)
+	require.NoError(t, err)
+	return b
+}
+
+func TestGenerateMatchesTheTextRoundTrip(t *testing.T) {
+	task, err := ParseResource([]byte(`{"resourceType":"Task","id":"t1","status":"requested","intent":"order","input":[{"type":{"text":"x"},"valueDecimal":1.50},{"type":{"text":"y"},"valueInteger":7}]}`))
+	require.NoError(t, err)
+	type coding struct {
+		System string `json:"system,omitempty"`
+		Code   string `json:"code"`
+	}
+	cases := map[string]any{
+		"parameters with a resource": map[string]any{"resourceType": "Parameters", "parameter": []any{
+			map[string]any{"name": "task", "resource": task},
+			map[string]any{"name": "n", "valueInteger": 3, "valueDecimal": 2.5},
+			map[string]any{"name": "empty", "valueString": ""},
+		}},
+		"floats and ints": map[string]any{"a": 1e21, "b": 1e-7, "c": 0.1, "d": int64(-4), "e": 3.0, "f": json.Number("1.500")},
+		"empties at depth": map[string]any{"a": []any{map[string]any{"b": []any{nil, ""}}}, "c": map[string]any{}, "d": false},
+		"structs and typed slices": map[string]any{"coding": []coding{{Code: "a"}, {System: "s", Code: "b"}}, "tags": []string{"x", ""}, "m": map[string]string{"k": "v"}},
+		"html and control characters": map[string]any{"text": "<div>a & b</div>\n\t\u0001", "\u00e9": "é"},
+		"invalid UTF-8": map[string]any{"s": "a\xffb", "k\xfe": "v"},
+		"raw message": map[string]any{"r": json.RawMessage(`{"x":1.0,"y":""}`)},
+		"a bare resource": task,
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			before := generateByText(t, v)
+			got, err := Generate(v)
+			require.NoError(t, err)
+			assert.Equal(t, string(generateByText(t, v)), string(got))
+			assert.Equal(t, string(before), string(generateByText(t, v)), "Generate left its input unchanged")
+		})
+	}
+}

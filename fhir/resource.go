@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Resource is one FHIR resource held losslessly as the JSON tree the client
@@ -133,17 +134,75 @@ func cloneValue(v any) any {
 // JSON forbids them and Go zero values produce them. Never build resources
 // with choice elements inside backbone elements from samply structs (they
 // marshal every variant with a zero value); build those as maps.
+//
+// A tree of JSON values (maps, slices, strings, booleans, numbers) and
+// Resources is copied as it is pruned, without a round trip through text;
+// anything else in it goes through encoding/json and back. Either way
+// the result is the same, and v is never changed.
 func Generate(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	tree, err := decodeJSON(raw)
+	tree, err := generateTree(v)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
 	tree, _ = prune(tree)
-	return appendJSON(make([]byte, 0, len(raw)), tree)
+	return appendJSON(make([]byte, 0, 4096), tree)
+}
+
+// generateTree is v as a fresh JSON tree (the decoder's types), ready to
+// prune: containers are copied, never shared with v.
+func generateTree(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, json.Number:
+		return x, nil
+	case string:
+		if !utf8.ValidString(x) {
+			return marshalTree(x)
+		}
+		return x, nil
+	case int:
+		return json.Number(strconv.Itoa(x)), nil
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10)), nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if !utf8.ValidString(k) {
+				return marshalTree(x)
+			}
+			t, err := generateTree(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = t
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			t, err := generateTree(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = t
+		}
+		return out, nil
+	case *Resource:
+		if x == nil {
+			return nil, nil
+		}
+		return generateTree(x.obj)
+	}
+	// float64 too: encoding/json's rendering of it is the one kept.
+	return marshalTree(v)
+}
+
+// marshalTree is v through encoding/json and the decoder.
+func marshalTree(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSON(raw)
 }
 
 // GenerateResource is Generate returning a Resource.
