@@ -192,13 +192,13 @@ func TestGenerateMatchesTheTextRoundTrip(t *testing.T) {
 			map[string]any{"name": "n", "valueInteger": 3, "valueDecimal": 2.5},
 			map[string]any{"name": "empty", "valueString": ""},
 		}},
-		"floats and ints": map[string]any{"a": 1e21, "b": 1e-7, "c": 0.1, "d": int64(-4), "e": 3.0, "f": json.Number("1.500")},
-		"empties at depth": map[string]any{"a": []any{map[string]any{"b": []any{nil, ""}}}, "c": map[string]any{}, "d": false},
-		"structs and typed slices": map[string]any{"coding": []coding{{Code: "a"}, {System: "s", Code: "b"}}, "tags": []string{"x", ""}, "m": map[string]string{"k": "v"}},
+		"floats and ints":             map[string]any{"a": 1e21, "b": 1e-7, "c": 0.1, "d": int64(-4), "e": 3.0, "f": json.Number("1.500")},
+		"empties at depth":            map[string]any{"a": []any{map[string]any{"b": []any{nil, ""}}}, "c": map[string]any{}, "d": false},
+		"structs and typed slices":    map[string]any{"coding": []coding{{Code: "a"}, {System: "s", Code: "b"}}, "tags": []string{"x", ""}, "m": map[string]string{"k": "v"}},
 		"html and control characters": map[string]any{"text": "<div>a & b</div>\n\t\u0001", "\u00e9": "é"},
-		"invalid UTF-8": map[string]any{"s": "a\xffb", "k\xfe": "v"},
-		"raw message": map[string]any{"r": json.RawMessage(`{"x":1.0,"y":""}`)},
-		"a bare resource": task,
+		"invalid UTF-8":               map[string]any{"s": "a\xffb", "k\xfe": "v"},
+		"raw message":                 map[string]any{"r": json.RawMessage(`{"x":1.0,"y":""}`)},
+		"a bare resource":             task,
 	}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
