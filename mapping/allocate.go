@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -388,13 +389,7 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 		return true
 	}
 	res := e.match(p, in)
-	for _, x := range res.Excluded {
-		var why []string
-		for _, r := range x.Reasons {
-			why = append(why, r.Text)
-		}
-		d.Rationale = append(d.Rationale, fmt.Sprintf("Not chosen: %s (HealthcareService/%s): %s.", orText(x.Service.Name, x.Service.ID), x.Service.ID, strings.Join(why, "; ")))
-	}
+	d.Rationale = append(d.Rationale, exclusionLines(res.Excluded)...)
 	if len(res.Matches) > 0 {
 		m := res.Matches[0]
 		d.Service = m.Service
@@ -726,4 +721,78 @@ func (e *Engine) outcomeText(d *Decision, p *proposal) string {
 		text += "; escalated: a clinician decides"
 	}
 	return text + "."
+}
+
+// maxListedExclusions is how many excluded candidates the rationale names
+// one by one. A large directory can exclude hundreds of services of the
+// wanted type (most for their catchment); the rationale then names the
+// nearest misses (fewest reasons first) and counts the rest by reason,
+// which a practice manager can read, and HealthcareService/$match (or a
+// search with _explain=true) with the same query lists every one.
+const maxListedExclusions = 10
+
+// exclusionLines are the rationale's "Not chosen" lines for excluded.
+func exclusionLines(excluded []Excluded) []string {
+	line := func(x Excluded) string {
+		why := make([]string, len(x.Reasons))
+		for i, r := range x.Reasons {
+			why[i] = r.Text
+		}
+		return fmt.Sprintf("Not chosen: %s (HealthcareService/%s): %s.", orText(x.Service.Name, x.Service.ID), x.Service.ID, strings.Join(why, "; "))
+	}
+	if len(excluded) <= maxListedExclusions {
+		out := make([]string, len(excluded))
+		for i, x := range excluded {
+			out[i] = line(x)
+		}
+		return out
+	}
+	nearest := slices.Clone(excluded)
+	slices.SortStableFunc(nearest, func(a, b Excluded) int { return len(a.Reasons) - len(b.Reasons) })
+	out := make([]string, 0, maxListedExclusions+1)
+	for _, x := range nearest[:maxListedExclusions] {
+		out = append(out, line(x))
+	}
+	rest := nearest[maxListedExclusions:]
+	counts := map[string]int{}
+	var codes []string
+	for _, x := range rest {
+		for _, r := range x.Reasons {
+			if counts[r.Code] == 0 {
+				codes = append(codes, r.Code)
+			}
+			counts[r.Code]++
+		}
+	}
+	slices.SortFunc(codes, func(a, b string) int {
+		if c := counts[b] - counts[a]; c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%s %d", reasonLabel(c), counts[c])
+	}
+	out = append(out, fmt.Sprintf("Not chosen: %d more services (by reason: %s); HealthcareService/$match with the same query names each one and why.", len(rest), strings.Join(parts, ", ")))
+	return out
+}
+
+// reasonLabel is a match reason for people.
+func reasonLabel(code string) string {
+	switch code {
+	case ReasonInactive:
+		return "delisted"
+	case ReasonNotAccepting:
+		return "not accepting"
+	case ReasonClosed:
+		return "closed in the timeframe"
+	case ReasonNeedGroup:
+		return "need group"
+	case ReasonReferralMethod:
+		return "referral method"
+	case ReasonUnreadable:
+		return "entry unreadable"
+	}
+	return code // age, sex, condition, catchment
 }

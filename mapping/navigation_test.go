@@ -465,3 +465,28 @@ func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string)
 	}
 	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] }
 }
+
+func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
+	svc := func(i int) *Service { return &Service{ID: fmt.Sprintf("s%02d", i), Name: fmt.Sprintf("Service %02d", i)} }
+	var excluded []Excluded
+	for i := 0; i < 25; i++ {
+		reasons := []Reason{{ReasonCatchment, "outside the catchment"}}
+		if i%2 == 0 {
+			reasons = append(reasons, Reason{ReasonNotAccepting, "not accepting"})
+		}
+		excluded = append(excluded, Excluded{svc(i), reasons})
+	}
+	lines := exclusionLines(excluded)
+	require.Len(t, lines, maxListedExclusions+1)
+	// The 12 with one reason come first, in their order.
+	for i, l := range lines[:maxListedExclusions] {
+		assert.Equal(t, fmt.Sprintf("Not chosen: Service %02d (HealthcareService/s%02d): outside the catchment.", 2*i+1, 2*i+1), l)
+	}
+	// The other 15: 2 with one reason, 13 with two.
+	assert.Equal(t, "Not chosen: 15 more services (by reason: catchment 15, not accepting 13); HealthcareService/$match with the same query names each one and why.", lines[maxListedExclusions])
+
+	few := exclusionLines(excluded[:3])
+	require.Len(t, few, 3)
+	assert.Equal(t, "Not chosen: Service 00 (HealthcareService/s00): outside the catchment; not accepting.", few[0])
+	assert.Empty(t, exclusionLines(nil))
+}
