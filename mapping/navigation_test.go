@@ -467,7 +467,9 @@ func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string)
 }
 
 func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
-	svc := func(i int) *Service { return &Service{ID: fmt.Sprintf("s%02d", i), Name: fmt.Sprintf("Service %02d", i)} }
+	svc := func(i int) *Service {
+		return &Service{ID: fmt.Sprintf("s%02d", i), Name: fmt.Sprintf("Service %02d", i)}
+	}
 	var excluded []Excluded
 	for i := 0; i < 25; i++ {
 		reasons := []Reason{{ReasonCatchment, "outside the catchment"}}
