@@ -91,6 +91,48 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 	require.Same(t, snap, again)
 }
 
+// TestDirectoryCacheWatermarkFollowsTheClock: a quiet directory is
+// re-marked once its mark is older than the overlap, so the count each
+// check makes covers recent versions only, not the last sync's; what is
+// written afterwards is still read.
+func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	const overlap = 300 * time.Millisecond
+	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: overlap, now: time.Now}
+
+	_, err = st.Update(ctx, hsResource(t, "a", "A"), store.Precondition{})
+	require.NoError(t, err)
+	snap, err := c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A"}, names(snap))
+	first := c.bounds[0]
+	require.Equal(t, 1, c.total, "the version of a is after the first watermark")
+
+	// Within the overlap: the same mark and snapshot.
+	again, err := c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Same(t, snap, again)
+	require.Equal(t, first, c.bounds[0])
+
+	// Past it: re-marked, the watermark after a's version, nothing lost.
+	time.Sleep(overlap + 100*time.Millisecond)
+	snap, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A"}, names(snap))
+	require.True(t, c.bounds[0].After(first), "the watermark moved on")
+	require.Equal(t, 0, c.total, "no version after the new watermark")
+
+	// What is written after the re-mark is read.
+	_, err = st.Update(ctx, hsResource(t, "b", "B"), store.Precondition{})
+	require.NoError(t, err)
+	snap, err = c.snapshot(ctx)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"a": "A", "b": "B"}, names(snap))
+}
+
 // TestDirectoryCacheSharedChecks: callers arriving together share
 // freshness checks, and each still sees every write committed before it
 // asked.

@@ -363,6 +363,13 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 	}
 	where, args := historyWhere(q)
 	page := store.HistoryPage{Versions: []store.Version{}}
+	if q.Count == 0 && q.ID == "" {
+		// The total alone: one statement, no snapshot to share.
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
+			return store.HistoryPage{}, fmt.Errorf("postgres: history: %w", err)
+		}
+		return page, nil
+	}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
 			return err
