@@ -50,6 +50,7 @@ func TestNavigationWithTheSharedCareRecordSlowOrDown(t *testing.T) {
 		timeout = envDuration(t, "SIGNPOST_CARE_RECORD_LOAD_TIMEOUT", 2*time.Second)
 		length = envDuration(t, "SIGNPOST_CARE_RECORD_LOAD_SECONDS", 10*time.Second)
 		clients = int(envNumber(t, "SIGNPOST_CARE_RECORD_LOAD_CLIENTS", 4))
+		asTheBinary(t)
 	}
 	type recordCase struct {
 		name string

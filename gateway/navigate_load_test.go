@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/internal/directorytest"
+	"github.com/signpost-fhir/signpost/internal/gctune"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
 	"github.com/signpost-fhir/signpost/mapping"
 )
@@ -33,6 +35,7 @@ func TestNavigationLoad(t *testing.T) {
 	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
 		t.Skip("set SIGNPOST_NAVIGATE_LOAD=1 to run the navigation load figures")
 	}
+	asTheBinary(t)
 	const clients = 16
 	secs := 15 * time.Second
 	if v := os.Getenv("SIGNPOST_NAVIGATE_LOAD_SECONDS"); v != "" {
@@ -201,4 +204,14 @@ func seedNavigationHistory(t *testing.T, st *postgres.Store, n int) {
 	}
 	_, err := st.Pool().Exec(ctx, "VACUUM ANALYZE")
 	require.NoError(t, err)
+}
+
+// asTheBinary runs the rest of a load test with the garbage collector
+// target the signpost binary sets (internal/gctune), so the in-process
+// gateway is measured as it runs.
+func asTheBinary(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	debug.SetGCPercent(old)
+	gctune.Apply(os.Getenv)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
 }

@@ -37,6 +37,7 @@ func TestNavigationLoadOutboxLag(t *testing.T) {
 	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
 		t.Skip("set SIGNPOST_NAVIGATE_LOAD=1 to run the navigation load figures")
 	}
+	asTheBinary(t)
 	const clients = 16
 	length := envDuration(t, "SIGNPOST_NAVIGATE_LOAD_SECONDS", 15*time.Second)
 	rate := envNumber(t, "SIGNPOST_NAVIGATE_LOAD_RATE", 300)

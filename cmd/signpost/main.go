@@ -30,6 +30,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
+	"github.com/signpost-fhir/signpost/internal/gctune"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -120,6 +121,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	log := newLogger(c, stderr)
+	if gc := gctune.Apply(getenv); gc > 0 {
+		log.Debug("garbage collector target", "gogc", gc)
+	}
 	st, kind, err := openStore(ctx, c)
 	if err != nil {
 		return fmt.Errorf("open %s store: %w", kind, err)
