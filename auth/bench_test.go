@@ -4,15 +4,30 @@ import (
 	"context"
 	"testing"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/internal/oidctest"
 )
 
 // BenchmarkVerify is the per-request cost of token verification with the
 // issuer's keys cached: parsing, signature check, claims and Principal.
-// It fails if any iteration fetched the JWKS.
+// The token cache is off, so every iteration verifies in full (see
+// BenchmarkVerifyCached). It fails if any iteration fetched the JWKS.
 func BenchmarkVerify(b *testing.B) {
+	benchmarkVerify(b, func(v *auth.Verifier) { v.SetCacheMax(0) })
+}
+
+// BenchmarkVerifyCached is the cost of Verify for a token seen before: a
+// hash, a cache lookup and a copy of the Principal.
+func BenchmarkVerifyCached(b *testing.B) {
+	benchmarkVerify(b, nil)
+}
+
+func benchmarkVerify(b *testing.B, setup func(*auth.Verifier)) {
 	iss := oidctest.New(b)
 	v := newVerifier(b, nil, iss)
+	if setup != nil {
+		setup(v)
+	}
 	ctx := context.Background()
 	for _, alg := range []string{oidctest.RS256, oidctest.ES256, oidctest.PS256} {
 		b.Run(alg, func(b *testing.B) {

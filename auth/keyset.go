@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type keySet struct {
 	maxAge     time.Duration
 	algs       []jose.SignatureAlgorithm
 	log        *slog.Logger
+	// onKeyRemoved, if set, is called after a fetch that no longer has a
+	// key the previous fetch had (the Verifier drops its token cache).
+	onKeyRemoved func()
 
 	// sem serialises fetches (a one-slot semaphore, so waiting honours
 	// the request's context). lastFetch is guarded by it.
@@ -186,8 +190,36 @@ func (k *keySet) refresh(ctx context.Context, seen *cachedKeys, limited bool) (*
 		return nil, fmt.Errorf("%w: %w", errKeysUnavailable, err)
 	}
 	c := &cachedKeys{keys: keys, fetched: now}
-	k.cache.Store(c)
+	prev := k.cache.Swap(c)
+	if prev != nil && k.onKeyRemoved != nil && keysRemoved(prev.keys, keys) {
+		k.onKeyRemoved()
+	}
 	return c, nil
+}
+
+// keysRemoved reports whether a key of old (by its RFC 7638 thumbprint and
+// kid) is missing from cur.
+func keysRemoved(old, cur []jose.JSONWebKey) bool {
+	id := func(key *jose.JSONWebKey) (string, bool) {
+		tp, err := key.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return "", false
+		}
+		return key.KeyID + "\x00" + string(tp), true
+	}
+	have := make(map[string]bool, len(cur))
+	for i := range cur {
+		if s, ok := id(&cur[i]); ok {
+			have[s] = true
+		}
+	}
+	for i := range old {
+		s, ok := id(&old[i])
+		if !ok || !have[s] {
+			return true
+		}
+	}
+	return false
 }
 
 func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
