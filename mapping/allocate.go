@@ -71,12 +71,12 @@ type DecideInput struct {
 	// Protocol is the practice's protocol; nil when it has none.
 	Protocol   *Protocol
 	Candidates []Candidate
-	// OfTypeCode, when set, is an index of Candidates: the candidates
-	// with the code among their type, specialty or team-role codes
-	// (whatever the system), in the order of Candidates. Allocation
-	// then looks only at those of the wanted service type instead of
-	// every candidate; the result is the same.
-	OfTypeCode func(code string) []Candidate
+	// OfTypeKey, when set, is an index of Candidates: the candidates
+	// with the coding key ("system|code") among their type, specialty or
+	// team-role codings (Service.Types), in the order of Candidates.
+	// Allocation then looks only at those of the wanted service type
+	// instead of every candidate; the result is the same.
+	OfTypeKey func(key string) []Candidate
 	// OfPractice, when set, is another index of Candidates: those whose
 	// catchment lists the practice (ODS code), in the order of
 	// Candidates. The practice's own services are then found among
@@ -449,10 +449,11 @@ func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 		q.ReferralMethods = []string{ReferralSelf}
 	}
 	src := in.Candidates
-	if p.ServiceType != "" && in.OfTypeCode != nil {
+	if p.ServiceType != "" && in.OfTypeKey != nil {
 		// Match keeps only candidates of the wanted type, and these are
 		// all of them, in the same order.
-		src = in.OfTypeCode(p.ServiceType)
+		src = in.OfTypeKey(snomed.System + "|" + p.ServiceType)
+		q.OfType = true
 	}
 	cands := make([]Candidate, 0, len(src))
 	for _, c := range src {

@@ -81,6 +81,9 @@ type MatchQuery struct {
 	// Excluded is not sorted (formatting thousands of reasons is most of
 	// the cost of matching a whole directory).
 	SkipReasons bool
+	// OfType says every candidate has one of ServiceTypes (the caller
+	// took them from an index by type): Match does not test each again.
+	OfType bool
 }
 
 // Code is a coding as a caller gives it; an empty System matches any.
@@ -270,7 +273,7 @@ func newMatcher(d Directory, q MatchQuery) *matcher {
 
 // candidate tells whether s is of a wanted type and category.
 func (m *matcher) candidate(s *Service) bool {
-	if len(m.types) > 0 {
+	if len(m.types) > 0 && !m.q.OfType {
 		ok := false
 		for _, t := range m.typeKeys {
 			if t.has(s) {
@@ -284,10 +287,19 @@ func (m *matcher) candidate(s *Service) bool {
 	}
 	if len(m.cats) > 0 {
 		ok := false
-		for c := range s.Categories {
-			if m.cats[c] {
-				ok = true
-				break
+		if len(m.q.Categories) <= len(s.Categories) {
+			for _, c := range m.q.Categories {
+				if s.Categories[c] {
+					ok = true
+					break
+				}
+			}
+		} else {
+			for c := range s.Categories {
+				if m.cats[c] {
+					ok = true
+					break
+				}
 			}
 		}
 		if !ok {

@@ -287,7 +287,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 				// The gateway passes indexes of the candidates; the
 				// decision must be the same with them.
 				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
-				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeCode: ofType, OfPractice: ofPractice,
+				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice,
 					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now})
 				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
 				require.Equal(t, d, di, "the same decision with the candidate indexes")
@@ -445,17 +445,12 @@ func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 }
 
 // candidateIndexes indexes cands as the gateway's directory snapshot does
-// (DecideInput.OfTypeCode and OfPractice), in the order of cands.
+// (DecideInput.OfTypeKey and OfPractice), in the order of cands.
 func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string) []Candidate) {
 	byType, byPractice := map[string][]Candidate{}, map[string][]Candidate{}
 	for _, c := range cands {
-		seen := map[string]bool{}
 		for k := range c.Service.Types {
-			_, code, _ := strings.Cut(k, "|")
-			if !seen[code] {
-				seen[code] = true
-				byType[code] = append(byType[code], c)
-			}
+			byType[k] = append(byType[k], c)
 		}
 		if c.Service.Catchment != nil {
 			for ods := range c.Service.Catchment.Practices {
