@@ -25,8 +25,8 @@ import (
 // navigations (POST Task + $navigate) on PostgreSQL, paced at
 // SIGNPOST_NAVIGATE_LOAD_RATE per second (default 300; the engine may not
 // reach it, and the rate it ran at is logged), while the delivery workers
-// (the gateway's defaults: 10 s attempt timeout, 200 ms idle poll; 2
-// workers, or SIGNPOST_OUTBOX_LAG_WORKERS) send each outcome to a loopback clinical system that records
+// (the gateway's defaults: 10 s attempt timeout, 200 ms idle poll,
+// clinicalsystem.DefaultWorkers workers, or SIGNPOST_OUTBOX_LAG_WORKERS) send each outcome to a loopback clinical system that records
 // when each allocation arrived. The lag is the time from the client's
 // answer (the commit is before it) to the arrival; also logged from the
 // request's start (the commit is after it). It runs with
@@ -41,7 +41,7 @@ func TestNavigationLoadOutboxLag(t *testing.T) {
 	const clients = 16
 	length := envDuration(t, "SIGNPOST_NAVIGATE_LOAD_SECONDS", 15*time.Second)
 	rate := envNumber(t, "SIGNPOST_NAVIGATE_LOAD_RATE", 300)
-	workers := int(envNumber(t, "SIGNPOST_OUTBOX_LAG_WORKERS", 2))
+	workers := int(envNumber(t, "SIGNPOST_OUTBOX_LAG_WORKERS", clinicalsystem.DefaultWorkers))
 	st, err := postgres.Open(context.Background(), pgtest.URL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })

@@ -17,6 +17,7 @@ import (
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 )
 
 // config is everything the gateway is told at start-up. Each field comes
@@ -120,7 +121,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	maxBody := fs.String("max-body-bytes", env("SIGNPOST_MAX_BODY_BYTES", "10485760"), "largest request body accepted (SIGNPOST_MAX_BODY_BYTES)")
 	maxEntries := fs.String("max-bundle-entries", env("SIGNPOST_MAX_BUNDLE_ENTRIES", "1000"), "most entries of one batch or transaction (SIGNPOST_MAX_BUNDLE_ENTRIES)")
 	reqTimeout := fs.String("request-timeout", env("SIGNPOST_REQUEST_TIMEOUT", "30s"), "deadline of every request (SIGNPOST_REQUEST_TIMEOUT)")
-	deliveryWorkers := fs.String("delivery-workers", env("SIGNPOST_DELIVERY_WORKERS", "2"), "outcome delivery workers in this process, 0 for none (SIGNPOST_DELIVERY_WORKERS)")
+	deliveryWorkers := fs.String("delivery-workers", env("SIGNPOST_DELIVERY_WORKERS", strconv.Itoa(clinicalsystem.DefaultWorkers)), "outcome delivery workers in this process, 0 for none (SIGNPOST_DELIVERY_WORKERS)")
 	deliveryAttempts := fs.String("delivery-max-attempts", env("SIGNPOST_DELIVERY_MAX_ATTEMPTS", strconv.Itoa(store.DefaultBackoff.MaxAttempts)), "attempts before an outcome delivery is a dead letter (SIGNPOST_DELIVERY_MAX_ATTEMPTS)")
 	deliveryTimeout := fs.String("delivery-timeout", env("SIGNPOST_DELIVERY_TIMEOUT", "10s"), "deadline of one delivery attempt (SIGNPOST_DELIVERY_TIMEOUT)")
 	shutTimeout := fs.String("shutdown-timeout", env("SIGNPOST_SHUTDOWN_TIMEOUT", "20s"), "time in-flight requests get to finish on SIGTERM (SIGNPOST_SHUTDOWN_TIMEOUT)")
