@@ -128,6 +128,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("open %s store: %w", kind, err)
 	}
+	if pg, ok := st.(*postgres.Store); ok {
+		warnings, err := pg.ServerWarnings(ctx)
+		if err != nil {
+			log.Warn("checking the PostgreSQL server's settings", "error", err.Error())
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+	}
 	defer func() {
 		if err := st.Close(); err != nil {
 			log.Error("closing the store", "error", err.Error())

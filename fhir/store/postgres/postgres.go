@@ -501,3 +501,22 @@ func (s *Store) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Ver
 	}
 	return out, nil
 }
+
+// ServerWarnings are what the server's settings put at risk, for the
+// operator's log at start-up. Searches are planned from statistics that
+// autovacuum keeps (ANALYZE) and answered from index-only scans that need
+// the visibility map it keeps (VACUUM); with it off, plans go wrong as
+// tables grow (a patient's earlier contacts, read on every navigation,
+// took 14.7 ms instead of 0.6 ms at 1,700 Tasks) and index-only scans
+// read the table after all.
+func (s *Store) ServerWarnings(ctx context.Context) ([]string, error) {
+	var autovacuum, trackCounts string
+	if err := s.pool.QueryRow(ctx, "SELECT current_setting('autovacuum'), current_setting('track_counts')").Scan(&autovacuum, &trackCounts); err != nil {
+		return nil, fmt.Errorf("postgres: reading server settings: %w", err)
+	}
+	var out []string
+	if autovacuum != "on" || trackCounts != "on" {
+		out = append(out, fmt.Sprintf("autovacuum is not running (autovacuum=%s, track_counts=%s): table statistics and visibility maps go stale as the tables grow, and searches slow down; turn both on, or run VACUUM ANALYZE regularly", autovacuum, trackCounts))
+	}
+	return out, nil
+}

@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
@@ -189,5 +192,24 @@ func TestCreateAllIsAllOrNothing(t *testing.T) {
 		if _, err := s.Read(ctx, "AuditEvent", id); !errors.Is(err, fhir.ErrNotFound) {
 			t.Errorf("AuditEvent/%s stored by a failed batch: %v", id, err)
 		}
+	}
+}
+
+// TestServerWarnings: a server without autovacuum is reported, one with
+// it is not (whichever this one is).
+func TestServerWarnings(t *testing.T) {
+	ctx := context.Background()
+	s, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	defer s.Close()
+	var on string
+	require.NoError(t, s.Pool().QueryRow(ctx, "SELECT current_setting('autovacuum')").Scan(&on))
+	warnings, err := s.ServerWarnings(ctx)
+	require.NoError(t, err)
+	if on == "on" {
+		assert.Empty(t, warnings)
+	} else {
+		require.Len(t, warnings, 1)
+		assert.Contains(t, warnings[0], "autovacuum=off")
 	}
 }
