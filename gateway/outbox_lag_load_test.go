@@ -58,6 +58,9 @@ func TestNavigationLoadOutboxLag(t *testing.T) {
 	}()
 	t.Cleanup(func() { stop(); <-done })
 
+	// The practice's history, analysed, as in TestNavigationLoad.
+	seedNavigationHistory(t, st, navHistoryTasks)
+
 	token := g.iss.Token(nvNavigator("expert", "Y99999"))
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * clients}}
 	pace := time.NewTicker(time.Duration(float64(time.Second) / rate))
