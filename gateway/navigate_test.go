@@ -180,11 +180,22 @@ type nvScenario struct {
 }
 
 // nvTask is a scenario's navigation Task (as the pure suite builds it).
+// nvShipped is the shipped SNOMED CT subset, parsed once (the load tests
+// build thousands of Tasks, and their client must not eat the gateway's
+// CPU).
+var nvShipped = sync.OnceValue(func() *snomed.ConceptSet {
+	cs, err := snomed.Shipped()
+	if err != nil {
+		panic(err)
+	}
+	return cs
+})
+
 func nvTask(sc nvScenario, practice, nhs, patientRef string, authored time.Time) map[string]any {
 	input := func(code, key string, v any) any {
 		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": nvBase + "/CodeSystem/navigation-input", "code": code}}}, key: v}
 	}
-	cs, _ := snomed.Shipped()
+	cs := nvShipped()
 	sct := func(code string) map[string]any {
 		c := map[string]any{"system": snomed.System, "code": code}
 		if con, ok := cs.Get(code); ok {
