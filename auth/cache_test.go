@@ -25,9 +25,7 @@ var everything = map[string]any{
 }
 
 func TestVerifyCacheSkipsSignatureCheck(t *testing.T) {
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	ctx := context.Background()
 
 	tok := iss.Token(navigator)
@@ -102,9 +100,7 @@ func TestVerifyCacheFiveMinutes(t *testing.T) {
 // TestVerifyCacheDroppedWhenKeyWithdrawn: once a JWKS fetch shows a key
 // gone, no cached token is accepted without being verified again.
 func TestVerifyCacheDroppedWhenKeyWithdrawn(t *testing.T) {
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	ctx := context.Background()
 	rs := iss.Token(navigator)
 	es := iss.Token(navigator, oidctest.Alg(oidctest.ES256))
@@ -136,9 +132,7 @@ func TestVerifyCacheDroppedWhenKeyWithdrawn(t *testing.T) {
 }
 
 func TestVerifyCacheNeverBeyondExpiry(t *testing.T) {
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	uncached := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
 	uncached.SetCacheMax(0)
 	ctx := context.Background()
@@ -174,9 +168,7 @@ func TestVerifyCacheNeverBeyondExpiry(t *testing.T) {
 }
 
 func TestVerifyCacheRespectsNotBefore(t *testing.T) {
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	ctx := context.Background()
 	// Valid now thanks to the skew; cached.
 	tok := iss.Token(navigator, oidctest.NotBefore(time.Now().Add(30*time.Second)))
@@ -191,9 +183,7 @@ func TestVerifyCacheRespectsNotBefore(t *testing.T) {
 }
 
 func TestVerifyCacheKeepsNoFailures(t *testing.T) {
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	ctx := context.Background()
 
 	for _, kind := range oidctest.BadKinds {
@@ -284,9 +274,7 @@ func TestVerifyCacheBound(t *testing.T) {
 	if auth.VerifyCacheMax != 10_000 || auth.VerifyCacheTTL != 5*time.Minute {
 		t.Errorf("bounds %d, %v", auth.VerifyCacheMax, auth.VerifyCacheTTL)
 	}
-	iss := oidctest.New(t)
-	clk := &clock{}
-	v := newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
+	iss, clk, v := clockedVerifier(t)
 	v.SetCacheMax(3)
 	ctx := context.Background()
 	verify := func(tok string) {
@@ -383,4 +371,13 @@ func TestVerifyCacheConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// clockedVerifier is a verifier of a new in-process issuer, on a clock the
+// test moves.
+func clockedVerifier(t *testing.T) (*oidctest.Issuer, *clock, *auth.Verifier) {
+	t.Helper()
+	iss := oidctest.New(t)
+	clk := &clock{}
+	return iss, clk, newVerifier(t, func(c *auth.Config) { c.Now = clk.Now }, iss)
 }
