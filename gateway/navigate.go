@@ -308,13 +308,15 @@ func navDecode(body []byte) (map[string]any, error) {
 }
 
 // navigateParams are the $navigate parameters (NAVIGATION-API.md).
-var navigateParams = []string{"mode", "destination", "urgency", "consultation-mode", "note"}
+var navigateParams = []string{"mode", "destination", "urgency", "consultation-mode", "note", "review"}
 
 // navigateRequest is a parsed $navigate invocation.
 type navigateRequest struct {
 	propose bool
 	choice  *mapping.NavigatorChoice
 	note    string
+	// review sends the decision to a clinician's review (safety rule 5).
+	review bool
 }
 
 func parseNavigate(p *fhir.Parameters) (navigateRequest, error) {
@@ -342,6 +344,13 @@ func parseNavigate(p *fhir.Parameters) (navigateRequest, error) {
 		return out, bad("mode", "%q is not commit or propose", mode)
 	}
 	out.note, _ = p.String("note")
+	if typ, v, ok := p.Value("review"); ok {
+		b, isBool := v.(bool)
+		if typ != "Boolean" || !isBool {
+			return out, bad("review", "a valueBoolean is expected")
+		}
+		out.review = b
+	}
 	dest := ""
 	if typ, v, ok := p.Value("destination"); ok {
 		switch typ {
@@ -513,7 +522,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Now: now})
 	decider := navDecider(p)
-	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfTypeKey: snap.ofTypeKey, OfPractice: snap.ofPractice, Navigator: req.choice,
+	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfTypeKey: snap.ofTypeKey, OfPractice: snap.ofPractice, Navigator: req.choice, ManualReview: req.review,
 		Decider: decider, AllocationMap: cm, Declined: declined, Lists: lists, Now: now})
 	if err != nil {
 		return nil, err

@@ -166,7 +166,9 @@ type nvScenario struct {
 	}
 	Flow          string
 	DeclineReason string
-	Expect        struct {
+	// Review asks for the decision's manual review ($navigate review).
+	Review bool
+	Expect struct {
 		Status                                                 int
 		ErrorRule                                              string
 		Category, Urgency, Disposition, Destination, Mode      string
@@ -522,6 +524,9 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 			params = append(params, map[string]any{"name": "note", "valueString": n.Note})
 		}
 	}
+	if sc.Review {
+		params = append(params, map[string]any{"name": "review", "valueBoolean": true})
+	}
 	var firstAllocation string
 	if sc.Flow == "decline" {
 		first := nvNavigate(t, g, caller, taskID, params)
@@ -820,6 +825,9 @@ func TestNavigateErrorsAndTenancy(t *testing.T) {
 	assert.Equal(t, 400, r.status, "urgency without a destination: %s", r.body)
 	r = g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"destination","valueReference":{"reference":"HealthcareService/nope"}}]}`)
 	assert.Equal(t, 422, r.status, "%s", r.body)
+	r = g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"review","valueString":"yes"}]}`)
+	assert.Equal(t, 400, r.status, "review must be a valueBoolean: %s", r.body)
+	assert.Contains(t, string(r.body), "parameter review")
 	// Another practice's navigator does not see the Task.
 	other := nvNavigator("expert", "B82002")
 	r = g.as(other, "POST", "/Task/"+id+"/$navigate", "")
@@ -889,6 +897,32 @@ func TestClinicianReviewSupersedes(t *testing.T) {
 			assert.Equal(t, "revoked", old.json(t)["status"])
 		})
 	}
+}
+
+// TestManualReviewSupersedes: an automated decision sent for manual review
+// ($navigate review) is held as a draft with a clinician-review Task; the
+// navigator cannot decide past it, and the clinician's decision replaces it.
+func TestManualReviewSupersedes(t *testing.T) {
+	g := newNavGateway(t, stores[0].open(t), nvOptions{})
+	nav := nvNavigator("expert", "Y99999")
+	dur := 2.0
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache for 2 days", &dur
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "review", "valueBoolean": true}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	require.Equal(t, "review-requested", res.businessStatus())
+	require.NotNil(t, res.review, "a clinician-review Task")
+	assert.Equal(t, "draft", res.allocation["status"])
+	assert.Contains(t, res.rules(), "safety-5-manual-review")
+	r := g.as(nav, "POST", "/Task/"+id+"/$navigate", "")
+	assert.Equal(t, 409, r.status, "the navigator may not decide past the review: %s", r.body)
+	doc := nvClinician("Y99999")
+	res2 := nvNavigate(t, g, doc, id, []any{map[string]any{"name": "destination", "valueReference": map[string]any{"reference": "HealthcareService/demo-pharmacy-first"}}})
+	require.Equal(t, 200, res2.status, "%s", res2.raw)
+	assert.Equal(t, "allocated", res2.businessStatus())
+	assert.Equal(t, "ServiceRequest/"+res.allocation["id"].(string), listAny(res2.allocation["replaces"])[0].(map[string]any)["reference"])
+	assert.Equal(t, "completed", g.as(doc, "GET", "/Task/"+res.review["id"].(string), "").json(t)["status"])
 }
 
 func TestProtocolIsLoadedAndVersionedThroughTheAPI(t *testing.T) {

@@ -83,7 +83,11 @@ type DecideInput struct {
 	// those instead of every candidate; the result is the same.
 	OfPractice func(practice string) []Candidate
 	Navigator  *NavigatorChoice
-	Decider    Decider
+	// ManualReview sends the decision, whatever it is, to a clinician's
+	// review before it takes effect (safety rule 5: any automated
+	// decision can be sent for manual review).
+	ManualReview bool
+	Decider      Decider
 	// AllocationMap is the current allocation ConceptMap.
 	AllocationMap *snomed.ConceptMap
 	Declined      *Declined
@@ -328,6 +332,13 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	}
 
 	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, lists, DefaultSafetyNetting)
+	if in.ManualReview {
+		if DispositionReview.rank() > disp.rank() {
+			disp = DispositionReview
+		}
+		reasons = append(reasons, "sent for manual review: the decision waits for a clinician's review")
+		chosen.apply(RuleManualReview, "sent for manual review at the caller's request: a clinician reviews the decision before it takes effect")
+	}
 	d.Disposition, d.ReviewReasons = disp, reasons
 	d.Category, d.Urgency, d.Mode = chosen.Category, chosen.Urgency, chosen.Mode
 	if d.Mode == "" && chosen.Category != CategoryEmergency && chosen.Category != CategorySelfCare {

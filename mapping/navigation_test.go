@@ -49,7 +49,9 @@ type scnCase struct {
 		Tier  string
 		Roles []string
 	}
-	Flow          string
+	Flow string
+	// Review asks for the decision's manual review ($navigate review).
+	Review        bool
 	DeclineReason string
 	Expect        scnExpect
 }
@@ -283,12 +285,12 @@ func TestNavigationScenariosPure(t *testing.T) {
 			decide := func(req *Request, declined *Declined) (*Decision, error) {
 				a := Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
 				d, err := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, Navigator: choice, Decider: decider,
-					AllocationMap: cm, Declined: declined, Now: now})
+					AllocationMap: cm, Declined: declined, Now: now, ManualReview: sc.Review})
 				// The gateway passes indexes of the candidates; the
 				// decision must be the same with them.
 				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
 				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice,
-					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now})
+					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now, ManualReview: sc.Review})
 				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
 				require.Equal(t, d, di, "the same decision with the candidate indexes")
 				return d, err

@@ -41,6 +41,7 @@ const (
 	RuleComplexNeeds      = "safety-3-complex-needs"
 	RulePatientUrgency    = "safety-4-patient-urgency"
 	RuleNoConsent         = "safety-5-no-automation-consent"
+	RuleManualReview      = "safety-5-manual-review"
 	RuleSafetyNetting     = "safety-6-safety-netting"
 	RuleEligibility       = "safety-7-eligibility"
 	RuleTier              = "safety-8-navigator-tier"
