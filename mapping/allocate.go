@@ -332,7 +332,13 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	}
 
 	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, lists, DefaultSafetyNetting)
-	if in.ManualReview {
+	switch {
+	case in.ManualReview && chosen.Category == CategoryEmergency:
+		// An emergency is never held: its advice stands at once.
+		d.Issues = append(d.Issues, fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeProcessing,
+			Diagnostics: "manual review was asked for, but an emergency decision is not held for review: the emergency advice stands now"})
+		chosen.apply(RuleManualReview, "manual review asked for; an emergency is not held for review")
+	case in.ManualReview:
 		if DispositionReview.rank() > disp.rank() {
 			disp = DispositionReview
 		}
