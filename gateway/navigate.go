@@ -1016,14 +1016,7 @@ func (h *storedHistory) parse(v store.Version) (parsedContact, error) {
 	for _, s := range r.Symptoms {
 		p.contact.Symptoms = append(p.contact.Symptoms, s.Code)
 	}
-	navSystem := h.nav.names.System(snomed.NavigationTask)
-	code, _ := obj["code"].(map[string]any)
-	for _, c := range listOf(code["coding"]) {
-		cm, _ := c.(map[string]any)
-		if sys, _ := cm["system"].(string); sys == navSystem && cm["code"] == "navigate" {
-			p.navigation = true
-		}
-	}
+	p.navigation = h.nav.names.IsNavigationTask(obj)
 	practiceSystem := h.nav.s.practiceSystem()
 	meta, _ := obj["meta"].(map[string]any)
 	for _, l := range listOf(meta["security"]) {

@@ -1025,6 +1025,11 @@ func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
 	}
 	// Another practice's earlier contact is not this practice's history.
 	g.created(t, nvNavigator("expert", "B82002"), "Task", nvTask(s, "B82002", nhs, "", nvNow.AddDate(0, 0, -1)))
+	// Nor is a Task of the patient that is not a navigation request, even
+	// one about the same symptom.
+	other := nvTask(s, "Y99999", nhs, "", nvNow.AddDate(0, 0, -1))
+	delete(other, "code")
+	g.created(t, nav, "Task", other)
 	id := g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow))
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
