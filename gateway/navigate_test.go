@@ -810,13 +810,19 @@ func (t *nvFailingTx) Create(ctx context.Context, r *fhir.Resource) (store.Write
 	return t.Tx.Create(ctx, r)
 }
 
+// nvPhoneTask creates, as caller, a clinical navigation Task by phone of
+// patient 9990010005 at Y99999 about problem, days long, and returns its id.
+func nvPhoneTask(t *testing.T, g *nvGateway, caller map[string]any, problem string, days float64) string {
+	t.Helper()
+	s := nvScenario{}
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", problem, &days
+	return g.created(t, caller, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+}
+
 func TestNavigateErrorsAndTenancy(t *testing.T) {
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
-	dur := 3.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	id := nvPhoneTask(t, g, nav, "Earache", 3)
 	r := g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"speed","valueString":"fast"}]}`)
 	assert.Equal(t, 400, r.status, "%s", r.body)
 	r = g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"maybe"}]}`)
@@ -905,10 +911,7 @@ func TestClinicianReviewSupersedes(t *testing.T) {
 func TestManualReviewSupersedes(t *testing.T) {
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache for 2 days", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	id := nvPhoneTask(t, g, nav, "Earache for 2 days", 2)
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "review", "valueBoolean": true}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	require.Equal(t, "review-requested", res.businessStatus())
