@@ -210,3 +210,20 @@ func TestGenerateMatchesTheTextRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestRewriteReferences(t *testing.T) {
+	tree := map[string]any{
+		"subject":   map[string]any{"reference": "Patient/1", "display": "Patient/1"},
+		"basedOn":   []any{map[string]any{"reference": "ServiceRequest/2"}, map[string]any{"reference": "Other/3"}},
+		"contained": []any{map[string]any{"focus": map[string]any{"reference": "Patient/1"}}},
+		"reference": 7, // not a string: left alone
+	}
+	to := map[string]string{"Patient/1": "urn:uuid:a", "ServiceRequest/2": "urn:uuid:b"}
+	RewriteReferences(tree, func(ref string) (string, bool) { n, ok := to[ref]; return n, ok })
+	assert.Equal(t, map[string]any{
+		"subject":   map[string]any{"reference": "urn:uuid:a", "display": "Patient/1"},
+		"basedOn":   []any{map[string]any{"reference": "urn:uuid:b"}, map[string]any{"reference": "Other/3"}},
+		"contained": []any{map[string]any{"focus": map[string]any{"reference": "urn:uuid:a"}}},
+		"reference": 7,
+	}, tree)
+}

@@ -293,3 +293,24 @@ func DecodeJSON(data []byte) (any, error) {
 
 // EncodeJSON encodes a JSON tree the way resources are encoded.
 func EncodeJSON(v any) ([]byte, error) { return appendJSON(nil, v) }
+
+// RewriteReferences replaces, at every depth of a JSON tree, each
+// Reference.reference string that to maps (to reports false to keep it).
+func RewriteReferences(v any, to func(ref string) (string, bool)) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			if s, ok := c.(string); ok && k == "reference" {
+				if n, ok := to(s); ok {
+					x[k] = n
+				}
+				continue
+			}
+			RewriteReferences(c, to)
+		}
+	case []any:
+		for _, c := range x {
+			RewriteReferences(c, to)
+		}
+	}
+}

@@ -137,9 +137,7 @@ type navTiming struct {
 // testing.T).
 func navigateOnce(hc *http.Client, base, token, nhs string) (navTiming, error) {
 	var nt navTiming
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	s := nvClinical("online", "Earache", 2.0)
 	task, err := json.Marshal(nvTask(s, "Y99999", nhs, "", nvNow))
 	if err != nil {
 		return nt, err

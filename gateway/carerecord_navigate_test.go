@@ -16,7 +16,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // The shared care record client in the gateway: with the record down, a
@@ -32,9 +31,7 @@ func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
 		Now: func() time.Time { return nvNow }})
 
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+	s := nvClinical("online", "Earache", 2.0)
 	// The demo adult: need group 3 (low) is stored, which alone would send
 	// the patient to Pharmacy First; the record being down must not be
 	// read as low.
@@ -54,10 +51,7 @@ func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
 func TestNavigateUsesTheSharedCareRecordsNeedGroup(t *testing.T) {
 	g, calls := newCareRecordNavGateway(t, "H")
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	id := nvTaskAbout(t, g, nav, "online", "Earache", 2)
 	for range 2 {
 		res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 		require.Equal(t, 200, res.status, "%s", res.raw)
@@ -73,19 +67,7 @@ func TestNavigateUsesTheSharedCareRecordsNeedGroup(t *testing.T) {
 func TestNavigateKeepsStoredFindingsWithTheSharedCareRecord(t *testing.T) {
 	g, _ := newCareRecordNavGateway(t, "A")
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
-	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
-	require.Equal(t, 200, res.status, "%s", res.raw)
-	assert.Equal(t, "demo-pharmacy-first", res.destination(), "need group 3 from the record")
-	g.created(t, nav, "Condition", map[string]any{"resourceType": "Condition",
-		"code": map[string]any{"coding": []any{map[string]any{"system": snomed.System, "code": "391193001"}}}, "subject": map[string]any{"reference": "Patient/demo-patient-adult"}})
-	res = nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
-	require.Equal(t, 200, res.status, "%s", res.raw)
-	assert.Equal(t, "demo-gp", res.destination())
-	assert.Contains(t, res.rules(), "safety-3-complex-needs")
+	nvRegisterMakesComplex(t, g, nav, nvTaskAbout(t, g, nav, "online", "Earache", 2), "need group 3 from the record")
 }
 
 // newCareRecordNavGateway is a navigation gateway whose need groups come
@@ -126,14 +108,19 @@ func segmentRecord(code string, delay time.Duration, calls *atomic.Int64) http.H
 // record's segment codes (A to 3, H to 11) in the store.
 func newRecordNavGateway(t testing.TB, st store.Store, recordURL string, cfg carerecord.Config) *nvGateway {
 	t.Helper()
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
+	term := shippedTerminology(t)
 	cfg.BaseURL, cfg.ConceptMap = recordURL, "care-record-need-groups"
 	client, err := carerecord.New(cfg, st, term)
 	require.NoError(t, err)
 	g := newNavGateway(t, st, nvOptions{needs: client})
+	storeCareRecordMap(t, st)
+	return g
+}
+
+// storeCareRecordMap stores the ConceptMap care-record-need-groups, from
+// the test record's segment codes to patient-need-group: A to 3, H to 11.
+func storeCareRecordMap(t testing.TB, st store.Store) {
+	t.Helper()
 	cm, err := fhir.ResourceFromObject(map[string]any{"resourceType": "ConceptMap", "id": "care-record-need-groups", "status": "active",
 		"url": nvBase + "/ConceptMap/care-record-need-groups", "group": []any{map[string]any{"source": "https://record.example/segment",
 			"target": nvBase + "/CodeSystem/patient-need-group", "element": []any{
@@ -142,7 +129,6 @@ func newRecordNavGateway(t testing.TB, st store.Store, recordURL string, cfg car
 	require.NoError(t, err)
 	_, err = st.Create(context.Background(), cm)
 	require.NoError(t, err)
-	return g
 }
 
 // A record that never answers: the lookup gives up at its timeout and the
@@ -163,10 +149,7 @@ func TestNavigateWithTheSharedCareRecordSlow(t *testing.T) {
 		Timeout: 2 * time.Second, AttemptTimeout: 100 * time.Millisecond, Backoff: time.Millisecond,
 		Now: func() time.Time { return nvNow }})
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	id := nvTaskAbout(t, g, nav, "online", "Earache", 2)
 	res := nvNavigate(t, g, nav, id, nil)
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	assert.Contains(t, res.issueText(), "need group is unavailable")

@@ -17,7 +17,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // TestCapabilityStatementMatchesRouting: every interaction the
@@ -154,12 +153,7 @@ func TestOfficialExamplesAreLossless(t *testing.T) {
 	// navigation contract's write checks must not refuse valid R4.
 	full := func(t *testing.T, st store.Store) *testGateway {
 		ctx := context.Background()
-		cs, err := snomed.Shipped()
-		require.NoError(t, err)
-		term, err := snomed.New(cs, snomed.Options{})
-		require.NoError(t, err)
-		_, err = term.Seed(ctx, st)
-		require.NoError(t, err)
+		term := seededTerminology(t, st)
 		return newGateway(t, gateway.Options{Store: st}, func(s *gateway.Server) {
 			s.RegisterTerminology(term)
 			require.NoError(t, s.RegisterDirectory(ctx, gateway.DirectoryOptions{}))

@@ -60,9 +60,7 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 			connectDemoPractice(t, st, rc.URL+"/fhir")
 
 			nav := nvNavigator("expert", "Y99999")
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 
 			// A commit that fails leaves no outbox row.

@@ -311,30 +311,15 @@ func (dir *directory) matchParams(p *fhir.Parameters) (mapping.MatchQuery, error
 			return q, bad("postcode", "%q is not a UK postcode or postcode district", q.Postcode)
 		}
 	}
-	now := dir.opts.Now()
-	q.From, q.To = now, time.Time{}
-	for _, name := range []string{"from", "to"} {
-		if v, err = single(name); err != nil {
-			return q, err
-		}
-		if v == "" {
-			continue
-		}
-		t, ok := parseInstantish(v)
-		if !ok {
-			return q, bad(name, "%q is not a dateTime", v)
-		}
-		if name == "from" {
-			q.From = t
-		} else {
-			q.To = t
-		}
+	var from, to string
+	if from, err = single("from"); err != nil {
+		return q, err
 	}
-	if q.To.IsZero() {
-		q.To = q.From.Add(7 * 24 * time.Hour)
+	if to, err = single("to"); err != nil {
+		return q, err
 	}
-	if !q.To.After(q.From) {
-		return q, bad("to", "the window must end after it starts")
+	if q.From, q.To, err = matchWindow(dir.opts.Now(), "", "from", from, "to", to, bad); err != nil {
+		return q, err
 	}
 	if q.To.Sub(q.From) > dir.opts.MaxWindow {
 		return q, bad("to", "the window is longer than %d days", int(dir.opts.MaxWindow.Hours()/24))
@@ -419,6 +404,34 @@ func paramTokens(p *fhir.Parameters, name string) ([]mapping.Code, error) {
 
 // parseInstantish reads a dateTime: with a time (a zone, or Europe/London
 // when none) or a date (local midnight).
+// matchWindow is the window of a match, from the values of its two
+// parameters (named fromName and toName in errors; "" when not given; a
+// leading prefix is ignored): it starts now unless told, lasts a week
+// unless told, and must end after it starts.
+func matchWindow(now time.Time, prefix, fromName, from, toName, to string, bad func(name, format string, args ...any) error) (time.Time, time.Time, error) {
+	start, end := now, time.Time{}
+	for _, p := range []struct {
+		name, v string
+		at      *time.Time
+	}{{fromName, from, &start}, {toName, to, &end}} {
+		if p.v == "" {
+			continue
+		}
+		t, ok := parseInstantish(strings.TrimPrefix(p.v, prefix))
+		if !ok {
+			return start, end, bad(p.name, "%q is not a dateTime", p.v)
+		}
+		*p.at = t
+	}
+	if end.IsZero() {
+		end = start.Add(7 * 24 * time.Hour)
+	}
+	if !end.After(start) {
+		return start, end, bad(toName, "the window must end after it starts")
+	}
+	return start, end, nil
+}
+
 func parseInstantish(v string) (time.Time, bool) {
 	v = strings.ReplaceAll(v, " ", "+") // an unescaped + in a query string
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

@@ -285,30 +285,19 @@ func (dir *directory) searchQuery(own url.Values) (q mapping.MatchQuery, explain
 			return q, false, bad(mapping.SearchAccepting, "only true is served: a matching search answers only services accepting referrals (use _explain=true to see the others and why)")
 		}
 	}
-	q.From = dir.opts.Now()
+	window := map[string]string{}
 	for _, name := range []string{mapping.SearchAvailableFrom, mapping.SearchAvailableTo} {
 		v := one(name)
-		if v == "" {
-			continue
+		if v != "" {
+			if err := noPrefix(name, v); err != nil {
+				return q, false, err
+			}
 		}
-		if err := noPrefix(name, v); err != nil {
-			return q, false, err
-		}
-		t, ok := parseInstantish(strings.TrimPrefix(v, "eq"))
-		if !ok {
-			return q, false, bad(name, "%q is not a dateTime", v)
-		}
-		if name == mapping.SearchAvailableFrom {
-			q.From = t
-		} else {
-			q.To = t
-		}
+		window[name] = v
 	}
-	if q.To.IsZero() {
-		q.To = q.From.Add(7 * 24 * time.Hour)
-	}
-	if !q.To.After(q.From) {
-		return q, false, bad(mapping.SearchAvailableTo, "the window must end after it starts")
+	if q.From, q.To, err = matchWindow(dir.opts.Now(), "eq", mapping.SearchAvailableFrom, window[mapping.SearchAvailableFrom],
+		mapping.SearchAvailableTo, window[mapping.SearchAvailableTo], bad); err != nil {
+		return q, false, err
 	}
 	if q.To.Sub(q.From) > dir.opts.MaxWindow {
 		return q, false, bad(mapping.SearchAvailableTo, "the window is longer than %d days", int(dir.opts.MaxWindow.Hours()/24))

@@ -11,12 +11,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/gateway"
-	"github.com/signpost-fhir/signpost/internal/oidctest"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
 	"github.com/signpost-fhir/signpost/mapping"
 )
@@ -35,9 +33,7 @@ func TestEvaluateMeasureLoad(t *testing.T) {
 	s, err := postgres.Open(ctx, dbURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	iss := oidctest.New(t)
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
-	require.NoError(t, err)
+	iss, v := trustedIssuer(t)
 	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
 	tg := newGateway(t, gateway.Options{Store: s, Verifier: v, Now: func() time.Time { return now }, RequestTimeout: 10 * time.Minute}, func(srv *gateway.Server) {
 		require.NoError(t, srv.RegisterMeasures(ctx))

@@ -14,12 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/gateway"
-	"github.com/signpost-fhir/signpost/internal/oidctest"
 	"github.com/signpost-fhir/signpost/mapping"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // Success measures over HTTP, on both stores: navigations are seeded
@@ -84,15 +81,8 @@ func TestEvaluateMeasureAgainstAnIndependentCount(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := st.open(t)
-			cs, err := snomed.Shipped()
-			require.NoError(t, err)
-			term, err := snomed.New(cs, snomed.Options{})
-			require.NoError(t, err)
-			_, err = term.Seed(ctx, s)
-			require.NoError(t, err)
-			iss := oidctest.New(t)
-			v, err := auth.NewVerifier(ctx, auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
-			require.NoError(t, err)
+			term := seededTerminology(t, s)
+			iss, v := trustedIssuer(t)
 			tg := newGateway(t, gateway.Options{Store: s, Verifier: v, Now: func() time.Time { return nvNow }}, func(srv *gateway.Server) {
 				srv.RegisterTerminology(term)
 				require.NoError(t, srv.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, DemoDir: "../testdata/protocols"}))

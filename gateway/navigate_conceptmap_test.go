@@ -19,9 +19,7 @@ func TestReplacingTheConceptMapChangesTheNextNavigation(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
 			nav := nvNavigator("expert", "Y99999")
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 			propose := []any{map[string]any{"name": "mode", "valueCode": "propose"}}
 

@@ -87,9 +87,7 @@ func TestNavigationLoad(t *testing.T) {
 		return resp.StatusCode, b, err
 	}
 	token := g.iss.Token(nvNavigator("expert", "Y99999"))
-	dur := 3.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Back pain", &dur
+	s := nvClinical("phone", "Back pain", 3.0)
 	one := func(i int) (time.Duration, error) {
 		// A patient per client and iteration spreads repeat contacts the
 		// way a practice's day does (a few per patient, not hundreds).
@@ -187,9 +185,7 @@ const navHistoryTasks = 20000
 func seedNavigationHistory(t *testing.T, st *postgres.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
-	dur := 5.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Sore throat", &dur
+	s := nvClinical("online", "Sore throat", 5.0)
 	label := map[string]any{"system": nvBase + "/CodeSystem/practice", "code": "Y99999"}
 	tmpl := nvTask(s, "Y99999", "", "", nvNow)
 	tmpl["status"] = "completed"

@@ -59,15 +59,8 @@ type nvOptions struct {
 func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
-	_, err = term.Seed(ctx, st)
-	require.NoError(t, err)
-	iss := oidctest.New(t)
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
-	require.NoError(t, err)
+	term := seededTerminology(t, st)
+	iss, v := trustedIssuer(t)
 	served := st
 	if o.wrap != nil {
 		served = o.wrap(st)
@@ -657,11 +650,8 @@ func TestNavigationIntakeOverHTTP(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
 			nav := nvNavigator("essential", "Y99999")
-			dur := 3.0
 			good := func() map[string]any {
-				s := nvScenario{}
-				s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-				return nvTask(s, "Y99999", "9990010005", "", nvNow)
+				return nvTask(nvClinical("online", "Earache", 3), "Y99999", "9990010005", "", nvNow)
 			}
 			for _, route := range []string{"phone", "online", "walk-in"} {
 				task := good()
@@ -731,9 +721,7 @@ func TestNavigateProposeStoresNothingAndCommitIsAtomic(t *testing.T) {
 			var failing atomic.Bool
 			g := newNavGateway(t, st, nvOptions{wrap: nvFailingCreates("Provenance", &failing)})
 			nav := nvNavigator("expert", "Y99999")
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 			srCount := func() json.Number {
 				r := g.as(nav, "GET", "/ServiceRequest?_total=accurate&_count=0", "")
@@ -810,19 +798,25 @@ func (t *nvFailingTx) Create(ctx context.Context, r *fhir.Resource) (store.Write
 	return t.Tx.Create(ctx, r)
 }
 
-// nvPhoneTask creates, as caller, a clinical navigation Task by phone of
-// patient 9990010005 at Y99999 about problem, days long, and returns its id.
-func nvPhoneTask(t *testing.T, g *nvGateway, caller map[string]any, problem string, days float64) string {
-	t.Helper()
+// nvClinical is a clinical request by route about problem, days long.
+func nvClinical(route, problem string, days float64) nvScenario {
 	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", problem, &days
-	return g.created(t, caller, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = route, "clinical", problem, &days
+	return s
+}
+
+// nvTaskAbout creates, as caller, a clinical navigation Task by route of
+// patient 9990010005 (the demo adult) at Y99999 about problem, days long,
+// and returns its id.
+func nvTaskAbout(t *testing.T, g *nvGateway, caller map[string]any, route, problem string, days float64) string {
+	t.Helper()
+	return g.created(t, caller, "Task", nvTask(nvClinical(route, problem, days), "Y99999", "9990010005", "", nvNow))
 }
 
 func TestNavigateErrorsAndTenancy(t *testing.T) {
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
-	id := nvPhoneTask(t, g, nav, "Earache", 3)
+	id := nvTaskAbout(t, g, nav, "phone", "Earache", 3)
 	r := g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"speed","valueString":"fast"}]}`)
 	assert.Equal(t, 400, r.status, "%s", r.body)
 	r = g.as(nav, "POST", "/Task/"+id+"/$navigate", `{"resourceType":"Parameters","parameter":[{"name":"mode","valueCode":"maybe"}]}`)
@@ -866,9 +860,7 @@ func TestClinicianReviewSupersedes(t *testing.T) {
 			essential := nvNavigator("essential", "Y99999")
 			// The demo frail patient (need group 11) with knee pain: an
 			// essential navigator's decision goes to review.
-			dur := 14.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Knee pain", &dur
+			s := nvClinical("phone", "Knee pain", 14.0)
 			id := g.created(t, essential, "Task", nvTask(s, "Y99999", "9990010072", "Patient/demo-patient-frail", nvNow))
 			res := nvNavigate(t, g, essential, id, nil)
 			require.Equal(t, 200, res.status, "%s", res.raw)
@@ -911,7 +903,7 @@ func TestClinicianReviewSupersedes(t *testing.T) {
 func TestManualReviewSupersedes(t *testing.T) {
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
-	id := nvPhoneTask(t, g, nav, "Earache for 2 days", 2)
+	id := nvTaskAbout(t, g, nav, "phone", "Earache for 2 days", 2)
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "review", "valueBoolean": true}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	require.Equal(t, "review-requested", res.businessStatus())
@@ -968,9 +960,7 @@ func TestProtocolIsLoadedAndVersionedThroughTheAPI(t *testing.T) {
 			assert.Equal(t, `W/"2"`, r.header.Get("ETag"))
 			// The next decision uses and records version 2.
 			nav := nvNavigator("expert", "Y99999")
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 			res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 			require.Equal(t, 200, res.status, "%s", res.raw)
@@ -986,27 +976,32 @@ func TestProtocolIsLoadedAndVersionedThroughTheAPI(t *testing.T) {
 	}
 }
 
-func TestNavigateReadsStoredNeedGroupAndRegisters(t *testing.T) {
-	g := newNavGateway(t, stores[0].open(t), nvOptions{})
-	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-	// The demo adult (need group 3 in the store): Pharmacy First.
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+// nvRegisterMakesComplex proposes Task id of the demo adult (need group
+// 3): Pharmacy First (why says where the need group came from); then
+// stores a severe mental illness register entry for the patient and
+// proposes again: the practice, by safety rule 3.
+func nvRegisterMakesComplex(t *testing.T, g *nvGateway, nav map[string]any, id, why string) {
+	t.Helper()
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
-	assert.Equal(t, "demo-pharmacy-first", res.destination(), "found by NHS number, need group from the stored Observation")
-	// A severe mental illness register entry makes needs complex.
+	assert.Equal(t, "demo-pharmacy-first", res.destination(), why)
 	g.created(t, nav, "Condition", map[string]any{"resourceType": "Condition",
 		"code": map[string]any{"coding": []any{map[string]any{"system": snomed.System, "code": "391193001"}}}, "subject": map[string]any{"reference": "Patient/demo-patient-adult"}})
 	res = nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	assert.Equal(t, "demo-gp", res.destination())
 	assert.Contains(t, res.rules(), "safety-3-complex-needs")
+}
+
+func TestNavigateReadsStoredNeedGroupAndRegisters(t *testing.T) {
+	g := newNavGateway(t, stores[0].open(t), nvOptions{})
+	nav := nvNavigator("expert", "Y99999")
+	// The demo adult (need group 3 in the store): Pharmacy First, until a
+	// register entry makes needs complex.
+	nvRegisterMakesComplex(t, g, nav, nvTaskAbout(t, g, nav, "online", "Earache", 2), "found by NHS number, need group from the stored Observation")
 	// A patient with no Patient resource: age unknown, a warning.
-	id2 := g.created(t, nav, "Task", nvTask(s, "Y99999", nvNHS(900), "", nvNow))
-	res = nvNavigate(t, g, nav, id2, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	id2 := g.created(t, nav, "Task", nvTask(nvClinical("online", "Earache", 2), "Y99999", nvNHS(900), "", nvNow))
+	res := nvNavigate(t, g, nav, id2, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	assert.Contains(t, res.issueText(), "birth date")
 	assert.Contains(t, res.issueText(), "need group is not known")
@@ -1019,9 +1014,7 @@ func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
 	nhs := nvNHS(700)
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache again", &dur
+	s := nvClinical("online", "Earache again", 2.0)
 	s.Inputs.Symptoms = []string{"162340000"}
 	for _, days := range []int{2, 9} {
 		g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow.AddDate(0, 0, -days)))
@@ -1049,9 +1042,7 @@ func TestNavigationLatencyFigures(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
 			nav := nvNavigator("expert", "Y99999")
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Back pain", &dur
+			s := nvClinical("phone", "Back pain", 3.0)
 			var took []time.Duration
 			for i := 0; i < 100; i++ {
 				id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
@@ -1088,9 +1079,7 @@ func TestTaskStatusRolesOverHTTP(t *testing.T) {
 			// another client of the same practice.
 			form := map[string]any{"scope": "system/*.cruds", "ods": "Y99999", "sub": "online-form", "client_id": "online-form"}
 			other := map[string]any{"scope": "system/*.cruds", "ods": "Y99999", "sub": "telephony", "client_id": "telephony"}
-			dur := 2.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+			s := nvClinical("online", "Earache", 2.0)
 			newTask := func() string {
 				task := nvTask(s, "Y99999", "9990010005", "", nvNow)
 				task["requester"] = map[string]any{"type": "Device", "identifier": map[string]any{"system": g.iss.URL(), "value": "online-form"}, "display": "Online form"}
@@ -1201,4 +1190,31 @@ func TestTaskStatusRolesOverHTTP(t *testing.T) {
 			assert.Equal(t, `W/"2"`, version(id))
 		})
 	}
+}
+
+// shippedTerminology is the shipped SNOMED CT subset as a terminology.
+func shippedTerminology(t testing.TB) *snomed.Terminology {
+	t.Helper()
+	term, err := snomed.New(nvShipped(), snomed.Options{})
+	require.NoError(t, err)
+	return term
+}
+
+// seededTerminology is shippedTerminology with its CodeSystems and
+// ValueSets stored in st, as the gateway seeds them at start-up.
+func seededTerminology(t testing.TB, st store.Store) *snomed.Terminology {
+	t.Helper()
+	term := shippedTerminology(t)
+	_, err := term.Seed(context.Background(), st)
+	require.NoError(t, err)
+	return term
+}
+
+// trustedIssuer is an in-process OIDC issuer and a verifier trusting it.
+func trustedIssuer(t testing.TB) (*oidctest.Issuer, *auth.Verifier) {
+	t.Helper()
+	iss := oidctest.New(t)
+	v, err := auth.NewVerifier(context.Background(), auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
+	require.NoError(t, err)
+	return iss, v
 }

@@ -16,14 +16,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/signpost-fhir/signpost/auth"
-	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
-	"github.com/signpost-fhir/signpost/internal/oidctest"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // headerLog records one header of every request a loopback server gets.
@@ -71,9 +67,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			connectDemoPractice(t, st, rc.URL+"/fhir")
 
 			nav := nvNavigator("expert", "Y99999")
-			dur := 2.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
+			s := nvClinical("online", "Earache", 2.0)
 			task, err := json.Marshal(nvTask(s, "Y99999", "9990010005", "", nvNow))
 			require.NoError(t, err)
 			r := g.as(nav, "POST", "/Task", string(task), "X-Correlation-ID", "corr-create-1")
@@ -161,10 +155,7 @@ func TestCareRecordPullFailuresAreCounted(t *testing.T) {
 	st := stores[0].open(t)
 	g, _ := newObservedGateway(t, st, down.URL+"/fhir")
 	nav := nvNavigator("expert", "Y99999")
-	dur := 2.0
-	s := nvScenario{}
-	s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "online", "clinical", "Earache", &dur
-	id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+	id := nvTaskAbout(t, g, nav, "online", "Earache", 2)
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 	m := scrape(t, g)
@@ -176,7 +167,8 @@ func TestCareRecordPullFailuresAreCounted(t *testing.T) {
 // /metrics; MetricsHandler does, wherever the command mounts it.
 func TestMetricsAreNotOnTheAPIUnlessAsked(t *testing.T) {
 	st := stores[0].open(t)
-	srv := gateway.New(gateway.Options{Store: st, Verifier: mustVerifier(t)})
+	_, v := trustedIssuer(t)
+	srv := gateway.New(gateway.Options{Store: st, Verifier: v})
 	api := httptest.NewServer(srv.Handler())
 	t.Cleanup(api.Close)
 	resp, err := http.Get(api.URL + "/metrics")
@@ -197,35 +189,15 @@ func TestMetricsAreNotOnTheAPIUnlessAsked(t *testing.T) {
 	assert.Contains(t, m, "go_goroutines")
 }
 
-func mustVerifier(t *testing.T) *auth.Verifier {
-	iss := oidctest.New(t)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
-	require.NoError(t, err)
-	return v
-}
-
 // newObservedGateway is newNavGateway with /metrics served and need
-// groups from the care record at recordURL (the ConceptMap maps its
-// segment H to need group 11), the client reporting to the metrics.
+// groups from the care record at recordURL (storeCareRecordMap), the
+// client reporting to the metrics.
 func newObservedGateway(t *testing.T, st store.Store, recordURL string) (*nvGateway, *gateway.Server) {
 	t.Helper()
 	ctx := context.Background()
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
-	_, err = term.Seed(ctx, st)
-	require.NoError(t, err)
-	cm, err := fhir.ResourceFromObject(map[string]any{"resourceType": "ConceptMap", "id": "care-record-need-groups", "status": "active",
-		"url": nvBase + "/ConceptMap/care-record-need-groups", "group": []any{map[string]any{"source": "https://record.example/segment",
-			"target": nvBase + "/CodeSystem/patient-need-group", "element": []any{
-				map[string]any{"code": "H", "target": []any{map[string]any{"code": "11", "equivalence": "equivalent"}}}}}}})
-	require.NoError(t, err)
-	_, err = st.Create(ctx, cm)
-	require.NoError(t, err)
-	iss := oidctest.New(t)
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuers: []string{iss.URL()}, Audience: iss.Audience()})
-	require.NoError(t, err)
+	term := seededTerminology(t, st)
+	storeCareRecordMap(t, st)
+	iss, v := trustedIssuer(t)
 	var srv *gateway.Server
 	g := newGateway(t, gateway.Options{Store: st, Verifier: v, Now: func() time.Time { return nvNow }, ServeMetrics: true}, func(s *gateway.Server) {
 		srv = s

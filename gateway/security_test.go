@@ -16,7 +16,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/internal/oidctest"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // The security suite: a gateway verifying tokens of a real OIDC issuer
@@ -507,12 +506,7 @@ func TestPublishersStayInTheirScope(t *testing.T) {
 
 func TestOperationsNeedTheirPermissions(t *testing.T) {
 	st := stores[0].open(t)
-	cs, err := snomed.Shipped()
-	require.NoError(t, err)
-	term, err := snomed.New(cs, snomed.Options{})
-	require.NoError(t, err)
-	_, err = term.Seed(context.Background(), st)
-	require.NoError(t, err)
+	term := seededTerminology(t, st)
 	s := newSecure(t, st, gateway.Options{}, func(g *gateway.Server) { g.RegisterTerminology(term) })
 	lookup := "/CodeSystem/$lookup?system=http://snomed.info/sct&code=29857009"
 	for _, tt := range []struct {

@@ -167,9 +167,7 @@ func TestRestHookSubscriptions(t *testing.T) {
 
 			// A matching create and update: a PUT of each version to the
 			// full-payload subscriber, an empty POST to the id-only one.
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			task := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 			updateTask := func(id, note string) {
 				t.Helper()
@@ -309,9 +307,7 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 				})
 			}
 
-			dur := 3.0
-			s := nvScenario{}
-			s.Inputs.Route, s.Inputs.Type, s.Inputs.Problem, s.Inputs.DurationDays = "phone", "clinical", "Earache", &dur
+			s := nvClinical("phone", "Earache", 3.0)
 			task := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
 			res := nvNavigate(t, g, nav, task, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)

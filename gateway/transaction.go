@@ -748,7 +748,7 @@ func (t *txRun) do() error {
 	if len(t.refs) > 0 {
 		for _, r := range t.work {
 			if r != nil {
-				rewriteReferences(r.Object(), t.refs)
+				fhir.RewriteReferences(r.Object(), func(ref string) (string, bool) { to, ok := t.refs[ref]; return to, ok })
 			}
 		}
 	}
@@ -845,26 +845,6 @@ func (t *txRun) do() error {
 		}
 	}
 	return nil
-}
-
-// rewriteReferences replaces every Reference.reference found in refs.
-func rewriteReferences(v any, refs map[string]string) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			if s, ok := c.(string); ok && k == "reference" {
-				if to, ok := refs[s]; ok {
-					x[k] = to
-				}
-				continue
-			}
-			rewriteReferences(c, refs)
-		}
-	case []any:
-		for _, c := range x {
-			rewriteReferences(c, refs)
-		}
-	}
 }
 
 // conditionalReference splits "Patient?identifier=a|1" into its type

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/fhir"
 )
 
 // urnSpace makes the Bundle's fullUrls from Type/id: the same resource
@@ -57,7 +59,15 @@ func OutcomeBundle(base string, task []byte, others ...[]byte) ([]byte, error) {
 	for i, it := range items {
 		obj := it.obj
 		full := urns[it.typ+"/"+it.id]
-		rewriteReferences(obj, urns)
+		// References to entries of the Bundle (Type/id, with or without
+		// _history) point at their fullUrls.
+		fhir.RewriteReferences(obj, func(ref string) (string, bool) {
+			if i := strings.Index(ref, "/_history/"); i >= 0 {
+				ref = ref[:i]
+			}
+			u, ok := urns[ref]
+			return u, ok
+		})
 		delete(obj, "id")
 		if meta, ok := obj["meta"].(map[string]any); ok {
 			// Server-owned: the receiver keeps its own versions.
@@ -116,29 +126,4 @@ func addTag(obj map[string]any, sys, code string) {
 	}
 	tags, _ := meta["tag"].([]any)
 	meta["tag"] = append(tags, map[string]any{"system": sys, "code": code})
-}
-
-// rewriteReferences points references to entries of the Bundle (Type/id,
-// with or without _history) at their fullUrls.
-func rewriteReferences(v any, urns map[string]string) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			if s, ok := c.(string); ok && k == "reference" {
-				ref := s
-				if i := strings.Index(ref, "/_history/"); i >= 0 {
-					ref = ref[:i]
-				}
-				if u, ok := urns[ref]; ok {
-					x[k] = u
-				}
-				continue
-			}
-			rewriteReferences(c, urns)
-		}
-	case []any:
-		for _, c := range x {
-			rewriteReferences(c, urns)
-		}
-	}
 }
