@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -908,9 +909,13 @@ func (c *directoryCache) refresh(ctx context.Context) error {
 			break
 		}
 	}
-	byID := make(map[string]*cachedService, len(c.byID))
-	for k, v := range c.byID {
-		byID[k] = v
+	// The copy is made at the first change: a refresh that finds none (the
+	// directory's periodic re-mark) keeps the entries and the snapshot.
+	byID, copied := c.byID, false
+	change := func() {
+		if !copied {
+			byID, copied = maps.Clone(c.byID), true
+		}
 	}
 	seen := map[string]bool{}
 	// Newest first, offset paging with no upper bound: a version committed
@@ -934,19 +939,27 @@ func (c *directoryCache) refresh(ctx context.Context) error {
 				continue
 			}
 			if v.Deleted {
-				delete(byID, v.ID)
+				if _, ok := byID[v.ID]; ok {
+					change()
+					delete(byID, v.ID)
+				}
 				continue
 			}
 			cs, err := c.decode(v)
 			if err != nil {
 				return err
 			}
+			change()
 			byID[v.ID] = cs
 		}
 		offset += len(page.Versions)
 		if len(page.Versions) == 0 || offset >= page.Total {
 			break
 		}
+	}
+	if !copied {
+		c.bounds, c.counts, c.total = m.bounds, m.counts, m.total
+		return nil
 	}
 	c.apply(m, byID)
 	return nil

@@ -124,6 +124,7 @@ func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
 	require.Equal(t, map[string]string{"a": "A"}, names(snap))
 	require.True(t, c.bounds[0].After(first), "the watermark moved on")
 	require.Equal(t, 0, c.total, "no version after the new watermark")
+	require.Same(t, again, snap, "nothing changed: the same snapshot, not a rebuilt one")
 
 	// What is written after the re-mark is read.
 	_, err = st.Update(ctx, hsResource(t, "b", "B"), store.Precondition{})
