@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -796,21 +797,24 @@ func exclusionLines(excluded []Excluded) []string {
 	return out
 }
 
-// reasonLabel is a match reason for people.
+// reasonLabel is a match reason for people: its display in the
+// directory-match-reason CodeSystem, in lower case.
 func reasonLabel(code string) string {
-	switch code {
-	case ReasonInactive:
-		return "delisted"
-	case ReasonNotAccepting:
-		return "not accepting"
-	case ReasonClosed:
-		return "closed in the timeframe"
-	case ReasonNeedGroup:
-		return "need group"
-	case ReasonReferralMethod:
-		return "referral method"
-	case ReasonUnreadable:
-		return "entry unreadable"
+	if d, ok := matchReasonDisplays()[code]; ok {
+		return strings.ToLower(d)
 	}
-	return code // age, sex, condition, catchment
+	return code
 }
+
+// matchReasonDisplays are the displays of directory-match-reason.
+var matchReasonDisplays = sync.OnceValue(func() map[string]string {
+	out := map[string]string{}
+	for _, cs := range directoryCodeSystems() {
+		if cs.id == MatchReasonSystem {
+			for _, c := range cs.concepts {
+				out[c[0]] = c[1]
+			}
+		}
+	}
+	return out
+})

@@ -482,7 +482,7 @@ func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
 		assert.Equal(t, fmt.Sprintf("Not chosen: Service %02d (HealthcareService/s%02d): outside the catchment.", 2*i+1, 2*i+1), l)
 	}
 	// The other 15: 2 with one reason, 13 with two.
-	assert.Equal(t, "Not chosen: 15 more services (by reason: catchment 15, not accepting 13); HealthcareService/$match with the same query names each one and why.", lines[maxListedExclusions])
+	assert.Equal(t, "Not chosen: 15 more services (by reason: catchment 15, not accepting referrals 13); HealthcareService/$match with the same query names each one and why.", lines[maxListedExclusions])
 
 	few := exclusionLines(excluded[:3])
 	require.Len(t, few, 3)
