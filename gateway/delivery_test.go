@@ -87,14 +87,8 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 			assert.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
 
 			// Workers: the refusal is a dead letter at once.
-			dctx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-					Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 100}}).Run(dctx)
-				close(done)
-			}()
-			t.Cleanup(func() { stop(); <-done })
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 100}})
 			poll(t, "the dead letter", func() bool {
 				ds, err := ob.Deliveries(ctx, id)
 				require.NoError(t, err)
@@ -179,4 +173,17 @@ func connectDemoPractice(t testing.TB, st store.Store, address string) {
 	org.Object()["endpoint"] = []any{map[string]any{"reference": "Endpoint/surgery-ep"}}
 	_, err = st.Update(ctx, org, store.Precondition{})
 	require.NoError(t, err)
+}
+
+// startDeliverers runs outcome delivery workers (clinicalsystem) on st and
+// ob until the test ends.
+func startDeliverers(t testing.TB, st store.Store, ob store.Outbox, cfg clinicalsystem.Config) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		clinicalsystem.New(st, ob, cfg).Run(ctx)
+		close(done)
+	}()
+	t.Cleanup(func() { stop(); <-done })
 }

@@ -93,14 +93,8 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			assert.Equal(t, 0.0, gauge(t, m, "signpost_outbox_depth", "status", "dead"))
 			assert.GreaterOrEqual(t, gauge(t, m, "signpost_outbox_oldest_pending_age_seconds"), 0.0)
 
-			dctx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: 1, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-					Observer: srv.Metrics()}).Run(dctx)
-				close(done)
-			}()
-			t.Cleanup(func() { stop(); <-done })
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 1, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+				Observer: srv.Metrics()})
 			poll(t, "the delivery", func() bool {
 				ds, err := ob.Deliveries(ctx, id)
 				require.NoError(t, err)

@@ -50,13 +50,7 @@ func TestNavigationLoadOutboxLag(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	t.Cleanup(srv.Close)
 	connectDemoPractice(t, st, srv.URL+"/fhir")
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		clinicalsystem.New(st, st, clinicalsystem.Config{Workers: workers}).Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() { stop(); <-done })
+	startDeliverers(t, st, st, clinicalsystem.Config{Workers: workers})
 
 	// The practice's history, analysed, as in TestNavigationLoad.
 	seedNavigationHistory(t, st, navHistoryTasks)

@@ -117,13 +117,7 @@ func TestSubscriptionEndpointRemovedFromTheList(t *testing.T) {
 	before := newSubscriptionGateway(t, st, nil) // loopback allowed
 	admin := nvAdmin("Y99999")
 	id := before.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?status=requested", rc.srv.URL+"/h/gone", "")))
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		clinicalsystem.New(st, st.(store.Outbox), clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond}).Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() { stop(); <-done })
+	startDeliverers(t, st, st.(store.Outbox), clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond})
 	poll(t, "the handshake", func() bool {
 		r := before.as(admin, "GET", "/Subscription/"+id, "")
 		return strings.Contains(string(r.body), `"status":"active"`)
@@ -211,13 +205,7 @@ func TestSubscriptionRedirectIsNotFollowed(t *testing.T) {
 	g := newSubscriptionGateway(t, st, nil)
 	admin := nvAdmin("Y99999")
 	id := g.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?status=requested", redirecting.URL+"/hook", "")))
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		clinicalsystem.New(st, st.(store.Outbox), clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond}).Run(ctx)
-		close(done)
-	}()
-	t.Cleanup(func() { stop(); <-done })
+	startDeliverers(t, st, st.(store.Outbox), clinicalsystem.Config{Workers: 1, Poll: 5 * time.Millisecond})
 	var sub map[string]any
 	poll(t, "the handshake's end", func() bool {
 		sub = g.as(admin, "GET", "/Subscription/"+id, "").json(t)

@@ -96,14 +96,8 @@ func TestRestHookSubscriptions(t *testing.T) {
 			var failing atomic.Bool
 			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: nvFailingCreates("AuditEvent", &failing)})
 			rc := newHookReceiver(t)
-			dctx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-					Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}}).Run(dctx)
-				close(done)
-			}()
-			t.Cleanup(func() { stop(); <-done })
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
 
 			admin := nvAdmin("Y99999")
 			nav := nvNavigator("expert", "Y99999")
@@ -287,14 +281,8 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 			ob := st.(store.Outbox)
 			g := newNavGateway(t, st, nvOptions{delivery: true})
 			rc := newHookReceiver(t)
-			dctx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-					Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}}).Run(dctx)
-				close(done)
-			}()
-			t.Cleanup(func() { stop(); <-done })
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
 			admin := nvAdmin("Y99999")
 			nav := nvNavigator("expert", "Y99999")
 			everyTask := g.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?_lastUpdated=gt2000-01-01", rc.srv.URL+"/h/done", "application/fhir+json")))
