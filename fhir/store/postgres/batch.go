@@ -43,6 +43,15 @@ func (t *tx) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 		if err := store.CheckResource(r); err != nil {
 			return nil, err
 		}
+		if r.Type() == auditType {
+			args, v, err := auditInsert(r)
+			if err != nil {
+				return nil, internal(err, "create %s/%s", r.Type(), r.ID())
+			}
+			b.Queue(insertAuditSQL, args...)
+			out[i] = store.WriteResult{Created: true, Version: v}
+			continue
+		}
 		now := store.Now()
 		body, err := stamp(r, 1, now)
 		if err != nil {
@@ -91,6 +100,9 @@ func (t *tx) UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 	for _, r := range rs {
 		if err := store.CheckResource(r); err != nil {
 			return nil, err
+		}
+		if r.Type() == auditType {
+			return nil, errAppendOnly(r.ID())
 		}
 		byType[r.Type()] = append(byType[r.Type()], r.ID())
 	}

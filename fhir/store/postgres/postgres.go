@@ -81,6 +81,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	if _, err := moveAuditEvents(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
 	return &Store{pool: pool, baseURL: o.baseURL}, nil
 }
 
@@ -154,7 +158,14 @@ func create(ctx context.Context, db dbtx, r *fhir.Resource, sums *sqlsearch.Summ
 		return store.WriteResult{}, err
 	}
 	typ, id := r.Type(), r.ID()
-	v, ok, err := insertFirst(ctx, db, r, store.MethodCreate, sums)
+	var v store.Version
+	var ok bool
+	var err error
+	if typ == auditType {
+		v, ok, err = insertAudit(ctx, db, r)
+	} else {
+		v, ok, err = insertFirst(ctx, db, r, store.MethodCreate, sums)
+	}
 	if err != nil {
 		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
 	}
@@ -228,6 +239,9 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 
 func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	typ, id := r.Type(), r.ID()
+	if typ == auditType {
+		return store.WriteResult{}, errAppendOnly(id)
+	}
 	h, found, err := lockHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -293,6 +307,9 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 
 // remove is Delete inside a transaction.
 func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
+	if typ == auditType {
+		return store.WriteResult{}, errAppendOnly(id)
+	}
 	h, found, err := lockHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -316,6 +333,9 @@ func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error)
 }
 
 func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
+	if typ == auditType {
+		return readAudit(ctx, db, id, 0)
+	}
 	v := store.Version{Type: typ, ID: id}
 	var method string
 	err := db.QueryRow(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = $1 AND id = $2", typ, id).
@@ -334,6 +354,9 @@ func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
 
 // VRead returns one version.
 func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (store.Version, error) {
+	if typ == auditType {
+		return readAudit(ctx, s.pool, id, version)
+	}
 	v := store.Version{Type: typ, ID: id, VersionID: version}
 	var method string
 	err := s.pool.QueryRow(ctx, "SELECT last_updated, method, deleted, body FROM resource_history WHERE type = $1 AND id = $2 AND version = $3", typ, id, version).
@@ -362,21 +385,26 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		return store.HistoryPage{}, err
 	}
 	where, args := historyWhere(q)
+	from := historySource(q)
 	page := store.HistoryPage{Versions: []store.Version{}}
 	if q.Count == 0 && q.ID == "" {
 		// The total alone: one statement, no snapshot to share.
-		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&page.Total); err != nil {
 			return store.HistoryPage{}, fmt.Errorf("postgres: history: %w", err)
 		}
 		return page, nil
 	}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&page.Total); err != nil {
 			return err
 		}
 		if page.Total == 0 && q.ID != "" {
 			var exists bool
-			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM resources WHERE type = $1 AND id = $2)", q.Type, q.ID).Scan(&exists); err != nil {
+			sql := "SELECT EXISTS (SELECT 1 FROM resources WHERE type = $1 AND id = $2)"
+			if q.Type == auditType {
+				sql = "SELECT EXISTS (SELECT 1 FROM audit_events WHERE $1 <> '' AND id = $2)"
+			}
+			if err := tx.QueryRow(ctx, sql, q.Type, q.ID).Scan(&exists); err != nil {
 				return err
 			}
 			if !exists {
@@ -388,7 +416,7 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		}
 		n := len(args)
 		rows, err := tx.Query(ctx,
-			"SELECT type, id, version, last_updated, method, deleted, body FROM resource_history"+where+historyOrder+
+			"SELECT type, id, version, last_updated, method, deleted, body FROM "+from+where+historyOrder+
 				fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2),
 			append(args, q.Count, q.Offset)...)
 		if err != nil {

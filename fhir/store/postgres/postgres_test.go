@@ -99,8 +99,8 @@ func TestBodyIsJSONNotJSONB(t *testing.T) {
 		}
 		n++
 	}
-	if n != 2 {
-		t.Errorf("found %d body columns, want 2 (resources, resource_history)", n)
+	if n != 3 {
+		t.Errorf("found %d body columns, want 3 (resources, resource_history, audit_events)", n)
 	}
 }
 

@@ -3,6 +3,7 @@ package sqlsearch
 import (
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -79,6 +80,9 @@ type cond struct {
 	// :missing=true).
 	neg bool
 }
+
+// audit reports whether typ lives in the audit table (audit.go).
+func (b *builder) audit(typ string) bool { return typ == AuditType && b.o.Dialect.AuditTable }
 
 // builder turns a search.Query into SQL.
 type builder struct {
@@ -330,6 +334,9 @@ func ptr[T any](v T) *T { return &v }
 // resource matching p.Chain.Param. It returns what follows FROM in a
 // SELECT of ref.res_id.
 func (b *builder) chain(typ string, p *search.Param) (expr, error) {
+	if slices.ContainsFunc(p.Chain.Types, b.audit) {
+		return expr{}, auditUnsupported("chaining into AuditEvent (%s) is not supported", p.Name)
+	}
 	c, err := b.cond(&p.Chain.Param)
 	if err != nil {
 		return expr{}, err
@@ -358,6 +365,9 @@ func (b *builder) chain(typ string, p *search.Param) (expr, error) {
 // has is _has:Type:ref:param: resources r that a resource of h.Type
 // matching h.Param points at through h.Ref.
 func (b *builder) has(typ string, h *search.Has) (expr, error) {
+	if b.audit(h.Type) {
+		return expr{}, auditUnsupported("_has:AuditEvent is not supported")
+	}
 	c, err := b.cond(&h.Param)
 	if err != nil {
 		return expr{}, err

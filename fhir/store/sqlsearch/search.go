@@ -34,10 +34,13 @@ type Dialect struct {
 	// make it byte order (PostgreSQL's columns have the database's
 	// collation; SQLite's BINARY already is).
 	ByteOrder string
+	// AuditTable says AuditEvents live in the audit table (audit.go), not
+	// in resources and the index tables.
+	AuditTable bool
 }
 
 var (
-	Postgres = Dialect{ByteOrder: ` COLLATE "C"`}
+	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, AuditTable: true}
 	SQLite   = Dialect{}
 )
 
@@ -74,6 +77,9 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 	b := &builder{o: o, now: time.Now(), typ: q.Type, tenancy: q.Tenancy}
 	if o.Now != nil {
 		b.now = o.Now()
+	}
+	if b.audit(q.Type) {
+		return b.searchAudit(ctx, db, q, page)
 	}
 	keys, err := b.sortKeys(q)
 	if err != nil {
@@ -319,7 +325,14 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 	ids = cat(ids, ex(" ORDER BY "+order("m")+" LIMIT ?", count+1))
 	q := cat(ex("SELECT "+strings.Join(outer, ", ")+" FROM ("), ids,
 		ex(") p JOIN resources r ON r.type = ? AND r.id = p.id WHERE NOT r.deleted ORDER BY "+order("p"), b.typ))
+	return b.collect(ctx, db, q, keys, cur, count, out)
+}
 
+// collect runs q, a page query selecting the version columns then the
+// sort keys, in page order with one row more than count, and fills out
+// with the page and its cursors.
+func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
+	backward := cur != nil && cur.Dir == dirBefore
 	type row struct {
 		v    store.Version
 		keys []any
@@ -586,6 +599,16 @@ func (b *builder) includes(ctx context.Context, db Querier, q *search.Query, mat
 // follow adds to found the resources one include reaches from resources
 // of typ: those they reference, or (reverse) those referencing them.
 func (b *builder) follow(ctx context.Context, db Querier, inc search.Include, typ string, ids []string, reverse bool, found map[resourceKey]bool) error {
+	switch {
+	case !reverse && b.audit(typ):
+		return b.followAudit(ctx, db, inc, ids, found)
+	case reverse && b.audit(inc.Source):
+		return b.followIntoAudit(ctx, db, inc, typ, ids, found)
+	case reverse && inc.Source == "*" && b.o.Dialect.AuditTable:
+		if err := b.followIntoAudit(ctx, db, inc, typ, ids, found); err != nil {
+			return err
+		}
+	}
 	for chunk := range slices.Chunk(ids, maxIDs) {
 		var q expr
 		if reverse {
@@ -626,6 +649,12 @@ func (b *builder) fetch(ctx context.Context, db Querier, keys []resourceKey) ([]
 	}
 	var out []store.Version
 	for typ, ids := range byType {
+		if b.audit(typ) {
+			if err := b.fetchAudit(ctx, db, ids, &out); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		for chunk := range slices.Chunk(ids, maxIDs) {
 			q := cat(ex("SELECT "+versionColumns+" FROM resources WHERE type = ? AND NOT deleted AND ", typ), inList("id", chunk))
 			if b.tenancy.Applies(typ) {

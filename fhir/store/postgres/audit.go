@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlsearch"
+)
+
+// AuditEvents live in the audit table (migration 0007, and
+// sqlsearch/audit.go for why and how they are searched): one row each,
+// version 1, never changed. Create, read, vread, history and search find
+// them there; update and delete refuse them.
+
+const auditType = sqlsearch.AuditType
+
+// insertAuditSQL writes an AuditEvent; ON CONFLICT DO NOTHING makes an id
+// in use write nothing, which the caller reads as "exists".
+const insertAuditSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`
+
+// auditInsert stamps r, an AuditEvent, as version 1 and returns the
+// statement's arguments and the version.
+func auditInsert(r *fhir.Resource) ([]any, store.Version, error) {
+	now := store.Now()
+	body, err := stamp(r, 1, now)
+	if err != nil {
+		return nil, store.Version{}, err
+	}
+	rows := sqlsearch.RowsOf(r)
+	row := sqlsearch.AuditRowOf(&rows)
+	args := []any{r.ID(), now, row.RecordedLow, row.RecordedHigh, body, row.Terms}
+	return args, store.Version{Type: auditType, ID: r.ID(), VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}, nil
+}
+
+// insertAudit writes r, an AuditEvent; ok is false, nothing written, when
+// its id is in use.
+func insertAudit(ctx context.Context, db dbtx, r *fhir.Resource) (store.Version, bool, error) {
+	args, v, err := auditInsert(r)
+	if err != nil {
+		return store.Version{}, false, err
+	}
+	tag, err := db.Exec(ctx, insertAuditSQL, args...)
+	if err != nil || tag.RowsAffected() == 0 {
+		return store.Version{}, false, err
+	}
+	return v, true, nil
+}
+
+// errAppendOnly refuses to change or remove an AuditEvent.
+func errAppendOnly(id string) error {
+	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent/%s: audit records are append-only; they cannot be updated or deleted", id).WithStatus(http.StatusMethodNotAllowed)
+}
+
+// readAudit is read and vread of an AuditEvent.
+func readAudit(ctx context.Context, db dbtx, id string, version int64) (store.Version, error) {
+	v := store.Version{Type: auditType, ID: id, VersionID: 1, Method: store.MethodCreate}
+	err := db.QueryRow(ctx, "SELECT last_updated, body FROM audit_events WHERE id = $1", id).Scan(&v.LastUpdated, &v.Body)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if version > 0 {
+			return store.Version{}, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %d", auditType, id, version)
+		}
+		return store.Version{}, fhir.NotFound(auditType, id)
+	case err != nil:
+		return store.Version{}, fmt.Errorf("postgres: read %s/%s: %w", auditType, id, err)
+	case version > 1:
+		return store.Version{}, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %d", auditType, id, version)
+	}
+	v.LastUpdated = v.LastUpdated.UTC()
+	return v, nil
+}
+
+// auditHistory is the audit table as history rows, for History.
+const auditHistory = `SELECT '` + auditType + `'::text AS type, id, 1::bigint AS version, last_updated, 'POST'::text AS method, false AS deleted, body FROM audit_events`
+
+// historySource is what History reads as resource_history for q: the
+// audit table for AuditEvent, both for system history.
+func historySource(q store.HistoryQuery) string {
+	switch {
+	case q.Type == auditType:
+		return "(" + auditHistory + ") resource_history"
+	case q.Type == "" && (len(q.Types) == 0 || containsString(q.Types, auditType)):
+		return "(SELECT type, id, version, last_updated, method, deleted, body FROM resource_history UNION ALL " + auditHistory + ") resource_history"
+	}
+	return "resource_history"
+}
+
+func containsString(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// moveBatch is how many earlier AuditEvents one transaction moves.
+const moveBatch = 500
+
+// moveAuditEvents moves AuditEvents stored before the audit table existed
+// (as resources with history and index rows) into it, a batch per
+// transaction, with their ids, times and bodies unchanged. Rows locked by
+// another process moving them too are skipped, so two gateways starting
+// at once share the work; the returned count is this process's.
+func moveAuditEvents(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	moved := 0
+	for {
+		n := 0
+		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id, last_updated, body FROM resources WHERE type = $1 AND NOT deleted
+ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, auditType, moveBatch)
+			if err != nil {
+				return err
+			}
+			type old struct {
+				id   string
+				at   time.Time
+				body []byte
+			}
+			var batch []old
+			for rows.Next() {
+				var o old
+				if err := rows.Scan(&o.id, &o.at, &o.body); err != nil {
+					rows.Close()
+					return err
+				}
+				batch = append(batch, o)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				return nil
+			}
+			b := &pgx.Batch{}
+			ids := make([]string, len(batch))
+			for i, o := range batch {
+				ids[i] = o.id
+				r, err := fhir.ParseResource(o.body)
+				if err != nil {
+					return fmt.Errorf("AuditEvent/%s: %w", o.id, err)
+				}
+				ix := sqlsearch.RowsOf(r)
+				row := sqlsearch.AuditRowOf(&ix)
+				b.Queue(insertAuditSQL, o.id, o.at, row.RecordedLow, row.RecordedHigh, o.body, row.Terms)
+			}
+			for _, t := range indexTables {
+				b.Queue("DELETE FROM "+t.name+" WHERE res_type = $1 AND res_id = ANY($2)", auditType, ids)
+			}
+			b.Queue("DELETE FROM resource_history WHERE type = $1 AND id = ANY($2)", auditType, ids)
+			b.Queue("DELETE FROM resources WHERE type = $1 AND id = ANY($2)", auditType, ids)
+			if err := tx.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+			n = len(batch)
+			return nil
+		})
+		if err != nil {
+			return moved, fmt.Errorf("moving AuditEvents into the audit table: %w", err)
+		}
+		moved += n
+		if n < moveBatch {
+			return moved, nil
+		}
+	}
+}
