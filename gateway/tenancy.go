@@ -67,14 +67,12 @@ func restricted(p *auth.Principal, typ string) bool {
 	return practiceOwned(typ) && !p.Dev && !p.AllPractices
 }
 
-// metaSecurity is the part of a stored body tenancy reads.
+// metaSecurity is the part of a stored body's meta tenancy reads.
 type metaSecurity struct {
-	Meta struct {
-		Security []struct {
-			System string `json:"system"`
-			Code   string `json:"code"`
-		} `json:"security"`
-	} `json:"meta"`
+	Security []struct {
+		System string `json:"system"`
+		Code   string `json:"code"`
+	} `json:"security"`
 }
 
 // practicesOf lists the practice labels of a stored body.
@@ -82,13 +80,18 @@ func (s *Server) practicesOf(body []byte) []string {
 	if len(body) == 0 {
 		return nil
 	}
+	// Only meta is decoded: it comes third in a stored body.
+	meta, ok := fhir.Member(body, "meta")
+	if !ok {
+		return nil
+	}
 	var m metaSecurity
-	if err := json.Unmarshal(body, &m); err != nil {
+	if err := json.Unmarshal(meta, &m); err != nil {
 		return nil
 	}
 	sys := s.practiceSystem()
 	var out []string
-	for _, c := range m.Meta.Security {
+	for _, c := range m.Security {
 		if c.System == sys && c.Code != "" && !slices.Contains(out, c.Code) {
 			out = append(out, c.Code)
 		}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -53,6 +55,65 @@ func insertAudit(ctx context.Context, db dbtx, r *fhir.Resource) (store.Version,
 		return store.Version{}, false, err
 	}
 	return v, true, nil
+}
+
+// insertAuditsSQL writes many AuditEvents in one statement, so in one
+// round trip and one implicit transaction: the columns travel as arrays,
+// each row's terms as one string joined by auditTermsSep. No ON CONFLICT:
+// an id in use fails the statement, and nothing is written.
+const insertAuditsSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms)
+SELECT u.id, u.lu, u.lo, u.hi, u.body::json, string_to_array(u.terms, E'\x1e')
+FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS u(id, lu, lo, hi, body, terms)`
+
+// auditTermsSep joins a row's terms for insertAuditsSQL: a control
+// character no term holds.
+const auditTermsSep = "\x1e"
+
+// errSeparatorInTerm sends a batch to the one-insert-per-row path.
+var errSeparatorInTerm = errors.New("a term holds the separator")
+
+func allAudit(rs []*fhir.Resource) bool {
+	for _, r := range rs {
+		if r.Type() != auditType {
+			return false
+		}
+	}
+	return true
+}
+
+// createAudits is Store.CreateAll for AuditEvents only: one statement.
+func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Version, error) {
+	n := len(rs)
+	ids, bodies, terms := make([]string, n), make([]string, n), make([]string, n)
+	at, lo, hi := make([]time.Time, n), make([]int64, n), make([]int64, n)
+	out := make([]store.Version, n)
+	for i, r := range rs {
+		if err := store.CheckResource(r); err != nil {
+			return nil, err
+		}
+		args, v, err := auditInsert(r)
+		if err != nil {
+			return nil, internal(err, "create %s/%s", auditType, r.ID())
+		}
+		ts := args[5].([]string)
+		for _, t := range ts {
+			if strings.Contains(t, auditTermsSep) {
+				// Not a FHIR string, but the row must stay exact.
+				return nil, errSeparatorInTerm
+			}
+		}
+		ids[i], at[i], lo[i], hi[i], bodies[i] = v.ID, v.LastUpdated, args[2].(int64), args[3].(int64), string(v.Body)
+		terms[i] = strings.Join(ts, auditTermsSep)
+		out[i] = v
+	}
+	if _, err := db.Exec(ctx, insertAuditsSQL, ids, at, lo, hi, bodies, terms); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return nil, fhir.Errorf(fhir.CodeDuplicate, "an AuditEvent id among %d is in use (%s)", n, pe.Detail)
+		}
+		return nil, internal(err, "create %d AuditEvents", n)
+	}
+	return out, nil
 }
 
 // errAppendOnly refuses to change or remove an AuditEvent.

@@ -246,6 +246,25 @@ func TestAuditEvents(t *testing.T) {
 			assert.Equal(t, 400, e.Status, e.Error())
 		})
 	}
+	t.Run("a batch whose terms hold the row separator", func(t *testing.T) {
+		odd := auditEvent(t, "odd", "read", "t9", "carol", "Y3", "ab", "2026-11-19T09:00:00Z", "0")
+		odd.Object()["agent"].([]any)[0].(map[string]any)["network"].(map[string]any)["address"] = "a\x1eb"
+		_, err := s.CreateAll(ctx, []*fhir.Resource{odd})
+		require.NoError(t, err)
+		p, err := auditSearch(t, s, "address:exact=a\x1eb", store.PageRequest{Count: 10})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"odd"}, ids(p.Matches), "stored with its terms whole")
+		p, err = auditSearch(t, s, "address:exact=a", store.PageRequest{Count: 10})
+		require.NoError(t, err)
+		assert.Empty(t, p.Matches)
+		_, err = s.CreateAll(ctx, []*fhir.Resource{auditEvent(t, "new", "read", "t9", "carol", "Y3", "x", "2026-11-19T09:00:00Z", "0"), odd})
+		e, ok := fhir.AsError(err)
+		require.True(t, ok, "%v", err)
+		assert.Equal(t, fhir.CodeDuplicate, e.Code())
+		_, err = s.Read(ctx, "AuditEvent", "new")
+		assert.True(t, errors.Is(err, fhir.ErrNotFound), "a failed batch stores nothing: %v", err)
+	})
+
 	t.Run("refused _has:AuditEvent", func(t *testing.T) {
 		q, err := search.ParseQuery("Task", url.Values{"_has:AuditEvent:entity:outcome": {"4"}}, true)
 		require.NoError(t, err)

@@ -511,6 +511,12 @@ func scanVersion(row pgx.CollectableRow) (store.Version, error) {
 // to commit a group of audit records together. An id in use fails the
 // whole call with a duplicate error and stores nothing.
 func (s *Store) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error) {
+	if len(rs) > 0 && allAudit(rs) {
+		out, err := createAudits(ctx, s.pool, rs)
+		if !errors.Is(err, errSeparatorInTerm) {
+			return out, err
+		}
+	}
 	var written []store.WriteResult
 	err := pgx.BeginFunc(ctx, s.pool, func(ptx pgx.Tx) error {
 		var err error
