@@ -192,36 +192,24 @@ type subscriptionMatch struct {
 
 // matchingSubscriptions finds the active Subscriptions of practice whose
 // criteria match typ/id as tx now holds it.
-func (s *Server) matchingSubscriptions(ctx context.Context, tx store.Tx, practice, typ, id string) ([]subscriptionMatch, error) {
+func (t *tenantTx) matchingSubscriptions(ctx context.Context, practice, typ, id string) ([]subscriptionMatch, error) {
+	s, tx := t.s, t.tx
 	if s.outbox == nil || !subscribable[typ] || practice == "" {
 		return nil, nil
 	}
-	q, err := search.ParseQuery("Subscription", url.Values{
-		"status":    {"active"},
-		"type":      {"rest-hook"},
-		"_security": {s.practiceSystem() + "|" + practice},
-	}, true)
-	if err != nil {
-		return nil, err
-	}
-	var subs []subscriptionChannel
-	page := store.PageRequest{Count: 100}
-	for {
-		res, err := tx.Search(ctx, q, page)
-		if err != nil {
+	// A transaction writing several resources of one practice (a
+	// navigation: its Task and ServiceRequest) reads the practice's
+	// Subscriptions once; writing a Subscription forgets them.
+	subs, ok := t.subs[practice]
+	if !ok {
+		var err error
+		if subs, err = s.activeSubscriptions(ctx, tx, practice); err != nil {
 			return nil, err
 		}
-		for _, v := range res.Matches {
-			var sub subscriptionChannel
-			if err := json.Unmarshal(v.Body, &sub); err == nil {
-				sub.ID = v.ID
-				subs = append(subs, sub)
-			}
+		if t.subs == nil {
+			t.subs = map[string][]subscriptionChannel{}
 		}
-		if res.Next == "" {
-			break
-		}
-		page.Cursor = res.Next
+		t.subs[practice] = subs
 	}
 	var out []subscriptionMatch
 	scope := &auth.Principal{ODS: []string{practice}}
@@ -254,6 +242,38 @@ func (s *Server) matchingSubscriptions(ctx context.Context, tx store.Tx, practic
 		}
 	}
 	return out, nil
+}
+
+// activeSubscriptions are the active rest-hook Subscriptions of practice
+// as tx holds them.
+func (s *Server) activeSubscriptions(ctx context.Context, tx store.Tx, practice string) ([]subscriptionChannel, error) {
+	q, err := search.ParseQuery("Subscription", url.Values{
+		"status":    {"active"},
+		"type":      {"rest-hook"},
+		"_security": {s.practiceSystem() + "|" + practice},
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	subs := []subscriptionChannel{}
+	page := store.PageRequest{Count: 100}
+	for {
+		res, err := tx.Search(ctx, q, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range res.Matches {
+			var sub subscriptionChannel
+			if err := json.Unmarshal(v.Body, &sub); err == nil {
+				sub.ID = v.ID
+				subs = append(subs, sub)
+			}
+		}
+		if res.Next == "" {
+			return subs, nil
+		}
+		page.Cursor = res.Next
+	}
 }
 
 // notifySubscriptions enqueues, in tx, the notifications of a Task or
@@ -289,9 +309,10 @@ func (t *tenantTx) afterWrite(ctx context.Context, res store.WriteResult) (store
 	}
 	switch {
 	case res.Version.Type == "Subscription":
+		t.subs = nil
 		return res, t.s.afterSubscriptionWrite(ctx, t.tx, practice, res)
 	case subscribable[res.Version.Type]:
-		matches, err := t.s.matchingSubscriptions(ctx, t.tx, practice, res.Version.Type, res.Version.ID)
+		matches, err := t.matchingSubscriptions(ctx, practice, res.Version.Type, res.Version.ID)
 		if err != nil {
 			return res, err
 		}

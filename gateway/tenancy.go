@@ -257,6 +257,9 @@ type tenantTx struct {
 	// practices are those of the last resource written or deleted, for
 	// its AuditEvent.
 	practices []string
+	// subs are the active Subscriptions of each practice this transaction
+	// read (matchingSubscriptions).
+	subs map[string][]subscriptionChannel
 }
 
 var _ store.Tx = (*tenantTx)(nil)
@@ -404,7 +407,7 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 		t.practices = t.s.practicesOf(v.Body)
 		if len(t.practices) > 0 {
 			// A deletion notifies whom the version it deletes matches.
-			if matches, err = t.s.matchingSubscriptions(ctx, t.tx, t.practices[0], typ, id); err != nil {
+			if matches, err = t.matchingSubscriptions(ctx, t.practices[0], typ, id); err != nil {
 				return store.WriteResult{}, err
 			}
 		}
