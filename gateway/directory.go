@@ -672,8 +672,13 @@ type directoryCache struct {
 	bounds []time.Time
 	counts []int
 	total  int
-	byID   map[string]*cachedService
-	snap   *directorySnapshot
+	// changes is the store's change counter of HealthcareService at the
+	// refresh, when counted (store.ChangeCounter): an equal counter means
+	// the copy is current, without counting versions.
+	changes int64
+	counted bool
+	byID    map[string]*cachedService
+	snap    *directorySnapshot
 }
 
 // directorySnapshot is the directory at one moment; it is replaced, never
@@ -789,6 +794,17 @@ func (c *directoryCache) check(ctx context.Context) (*directorySnapshot, error) 
 		}
 		return c.snap, nil
 	}
+	if c.counted {
+		n, ok, err := c.st.(store.ChangeCounter).Changes(ctx, "HealthcareService")
+		if err != nil {
+			return nil, err
+		}
+		// Unchanged: current. (Once the mark is older than the overlap the
+		// check below re-marks, so a later change counts few versions.)
+		if ok && n == c.changes && c.now().Sub(c.bounds[len(c.bounds)-1]) <= c.overlap {
+			return c.snap, nil
+		}
+	}
 	n, err := c.count(ctx, c.bounds[0], time.Time{})
 	if err != nil {
 		return nil, err
@@ -819,9 +835,11 @@ func (c *directoryCache) count(ctx context.Context, since, at time.Time) (int, e
 // mark is a refresh's bounds and counts, taken before anything is read, so
 // what commits later is counted next time.
 type mark struct {
-	bounds []time.Time
-	counts []int
-	total  int
+	bounds  []time.Time
+	counts  []int
+	total   int
+	changes int64
+	counted bool
 }
 
 func (c *directoryCache) mark(ctx context.Context) (mark, error) {
@@ -834,6 +852,13 @@ func (c *directoryCache) mark(ctx context.Context) (mark, error) {
 	}
 	m.bounds = append(m.bounds, at)
 	var err error
+	if cc, ok := c.st.(store.ChangeCounter); ok {
+		// First: a version committed after this read moves the counter
+		// past the value kept.
+		if m.changes, m.counted, err = cc.Changes(ctx, "HealthcareService"); err != nil {
+			return m, err
+		}
+	}
 	if m.total, err = c.count(ctx, m.bounds[0], time.Time{}); err != nil {
 		return m, err
 	}
@@ -855,6 +880,7 @@ func (c *directoryCache) rangeCounts(ctx context.Context, bounds []time.Time) ([
 
 func (c *directoryCache) apply(m mark, byID map[string]*cachedService) {
 	c.bounds, c.counts, c.total, c.byID, c.loaded = m.bounds, m.counts, m.total, byID, true
+	c.changes, c.counted = m.changes, m.counted
 	c.rebuild()
 }
 
@@ -959,6 +985,7 @@ func (c *directoryCache) refresh(ctx context.Context) error {
 	}
 	if !copied {
 		c.bounds, c.counts, c.total = m.bounds, m.counts, m.total
+		c.changes, c.counted = m.changes, m.counted
 		return nil
 	}
 	c.apply(m, byID)

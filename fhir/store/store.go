@@ -264,3 +264,14 @@ type Summaries interface {
 // SummaryFingerprint is what a store records for a registered
 // summarizer: its type and version, so that a changed type rebuilds too.
 func SummaryFingerprint(s Summarizer) string { return s.Type + "|" + s.Version }
+
+// ChangeCounter is a store that keeps, for some types, a counter of the
+// versions committed, which reads in one index probe. A cache checks it
+// instead of counting recent versions: equal values mean nothing of the
+// type committed in between. Only committed versions count, so a value
+// never runs ahead of what a read sees.
+type ChangeCounter interface {
+	// Changes is typ's counter; ok is false when the store keeps none for
+	// typ.
+	Changes(ctx context.Context, typ string) (n int64, ok bool, err error)
+}

@@ -554,3 +554,28 @@ func (s *Store) ServerWarnings(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Changes is store.ChangeCounter, from change_counts (migration 0008):
+// the sum of the type's rows, which are folded into its base row first
+// when there are more than foldAbove.
+func (s *Store) Changes(ctx context.Context, typ string) (int64, bool, error) {
+	var n, rows int64
+	err := s.pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0), count(*) FROM change_counts WHERE type = $1", typ).Scan(&n, &rows)
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("postgres: change counter of %s: %w", typ, err)
+	case rows == 0:
+		return 0, false, nil
+	case rows > foldAbove:
+		// Rows of transactions still running are invisible here and stay.
+		if _, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM change_counts WHERE type = $1 AND xid <> 0 RETURNING n)
+UPDATE change_counts SET n = n + (SELECT coalesce(sum(n), 0) FROM d) WHERE type = $1 AND xid = 0`, typ); err != nil {
+			return 0, false, fmt.Errorf("postgres: folding the change counter of %s: %w", typ, err)
+		}
+	}
+	return n, true, nil
+}
+
+// foldAbove is how many rows a change counter may have before Changes
+// folds them.
+const foldAbove = 64
