@@ -65,13 +65,15 @@ type Options struct {
 
 // Server serves the FHIR REST API.
 type Server struct {
-	opts     Options
-	pages    []page
-	store    store.Store
-	log      *slog.Logger
-	registry *Registry
-	started  time.Time
-	ops      map[opKey]Operation
+	// subsCache is the active Subscriptions by practice (subscription.go).
+	subsCache subscriptionCache
+	opts      Options
+	pages     []page
+	store     store.Store
+	log       *slog.Logger
+	registry  *Registry
+	started   time.Time
+	ops       map[opKey]Operation
 	// audits commits the AuditEvents of reads in groups.
 	audits *auditBatcher
 	// writeChecks run on every write, by resource type.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
@@ -203,7 +204,7 @@ func (t *tenantTx) matchingSubscriptions(ctx context.Context, practice, typ, id 
 	subs, ok := t.subs[practice]
 	if !ok {
 		var err error
-		if subs, err = s.activeSubscriptions(ctx, tx, practice); err != nil {
+		if subs, err = s.activeSubscriptions(ctx, tx, practice, t.wroteSubscription); err != nil {
 			return nil, err
 		}
 		if t.subs == nil {
@@ -244,9 +245,60 @@ func (t *tenantTx) matchingSubscriptions(ctx context.Context, practice, typ, id 
 	return out, nil
 }
 
+// subscriptionCache keeps the active Subscriptions of each practice read
+// while the store's Subscription change counter (store.ChangeCounter)
+// had one value: while it keeps it, no Subscription has been written
+// since, by any process, and the lists stand. Most practices have none,
+// and every Task and ServiceRequest write asks.
+type subscriptionCache struct {
+	mu         sync.Mutex
+	n          int64
+	byPractice map[string][]subscriptionChannel
+}
+
 // activeSubscriptions are the active rest-hook Subscriptions of practice
-// as tx holds them.
-func (s *Server) activeSubscriptions(ctx context.Context, tx store.Tx, practice string) ([]subscriptionChannel, error) {
+// as tx holds them. A transaction that has written a Subscription
+// (dirty) reads its own view and leaves the cache alone.
+func (s *Server) activeSubscriptions(ctx context.Context, tx store.Tx, practice string, dirty bool) ([]subscriptionChannel, error) {
+	var n int64
+	counted := false
+	if cc, ok := s.store.(store.ChangeCounter); ok && !dirty {
+		var err error
+		if n, counted, err = cc.Changes(ctx, "Subscription"); err != nil {
+			return nil, err
+		}
+		if counted {
+			c := &s.subsCache
+			c.mu.Lock()
+			subs, ok := c.byPractice[practice]
+			if c.n != n {
+				c.n, c.byPractice, ok = n, nil, false
+			}
+			c.mu.Unlock()
+			if ok {
+				return subs, nil
+			}
+		}
+	}
+	subs, err := s.searchSubscriptions(ctx, tx, practice)
+	if err != nil || !counted {
+		return subs, err
+	}
+	c := &s.subsCache
+	c.mu.Lock()
+	if c.n == n {
+		if c.byPractice == nil {
+			c.byPractice = map[string][]subscriptionChannel{}
+		}
+		c.byPractice[practice] = subs
+	}
+	c.mu.Unlock()
+	return subs, nil
+}
+
+// searchSubscriptions reads the active rest-hook Subscriptions of
+// practice from tx.
+func (s *Server) searchSubscriptions(ctx context.Context, tx store.Tx, practice string) ([]subscriptionChannel, error) {
 	q, err := search.ParseQuery("Subscription", url.Values{
 		"status":    {"active"},
 		"type":      {"rest-hook"},
@@ -309,7 +361,7 @@ func (t *tenantTx) afterWrite(ctx context.Context, res store.WriteResult) (store
 	}
 	switch {
 	case res.Version.Type == "Subscription":
-		t.subs = nil
+		t.subs, t.wroteSubscription = nil, true
 		return res, t.s.afterSubscriptionWrite(ctx, t.tx, practice, res)
 	case subscribable[res.Version.Type]:
 		matches, err := t.matchingSubscriptions(ctx, practice, res.Version.Type, res.Version.ID)

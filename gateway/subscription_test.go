@@ -327,3 +327,40 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionsSeenAcrossGateways: two gateways on one database, as
+// two processes are. One has written a Task of the practice (and so
+// looked for its Subscriptions, finding none) when a Subscription is
+// made active through the other; its next write is notified.
+func TestSubscriptionsSeenAcrossGateways(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := sc.open(t)
+			ob := st.(store.Outbox)
+			a := newNavGateway(t, st, nvOptions{delivery: true})
+			b := newNavGateway(t, st, nvOptions{delivery: true})
+			rc := newHookReceiver(t)
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
+			admin := nvAdmin("Y99999")
+			nav := nvNavigator("expert", "Y99999")
+			s := nvClinical("phone", "Earache", 3.0)
+
+			before := a.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			sub := b.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?_lastUpdated=gt2000-01-01", rc.srv.URL+"/h/x", "")))
+			poll(t, "Subscription/"+sub+" active", func() bool {
+				return b.as(admin, "GET", "/Subscription/"+sub, "").json(t)["status"] == "active"
+			})
+			after := a.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			poll(t, "the notification of the write after the Subscription", func() bool {
+				ds, err := ob.Deliveries(ctx, "Subscription/"+sub+"/Task/"+after)
+				require.NoError(t, err)
+				return len(ds) == 1 && ds[0].Status == store.DeliveryDelivered
+			})
+			ds, err := ob.Deliveries(ctx, "Subscription/"+sub+"/Task/"+before)
+			require.NoError(t, err)
+			assert.Empty(t, ds, "the write before it is not notified")
+		})
+	}
+}

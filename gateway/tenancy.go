@@ -260,6 +260,9 @@ type tenantTx struct {
 	// subs are the active Subscriptions of each practice this transaction
 	// read (matchingSubscriptions).
 	subs map[string][]subscriptionChannel
+	// wroteSubscription: this transaction wrote a Subscription, so its
+	// view of them is its own (activeSubscriptions).
+	wroteSubscription bool
 }
 
 var _ store.Tx = (*tenantTx)(nil)

@@ -1,8 +1,9 @@
 -- Change counters (store.ChangeCounter): the number of versions of a
 -- watched type committed, read in one index range. The directory cache
--- compares it before each use instead of counting the HealthcareService
+-- compares HealthcareService's before each use instead of counting the
 -- versions of the last two minutes, which after a directory sync of
--- 5,000 entries cost 0.55 ms on every navigation for two minutes.
+-- 5,000 entries cost 0.55 ms on every navigation for two minutes; the
+-- gateway keeps the active Subscriptions while Subscription's stays.
 --
 -- Every writing transaction adds to a row of its own (keyed by its
 -- transaction id), so writers never wait for each other here, and a
@@ -16,7 +17,7 @@ CREATE TABLE change_counts (
     n    bigint NOT NULL,
     PRIMARY KEY (type, xid)
 );
-INSERT INTO change_counts (type, xid, n) VALUES ('HealthcareService', 0, 0);
+INSERT INTO change_counts (type, xid, n) VALUES ('HealthcareService', 0, 0), ('Subscription', 0, 0);
 
 CREATE FUNCTION count_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -28,5 +29,5 @@ $$;
 
 CREATE TRIGGER resource_history_count_change
     AFTER INSERT ON resource_history
-    FOR EACH ROW WHEN (NEW.type = 'HealthcareService')
+    FOR EACH ROW WHEN (NEW.type IN ('HealthcareService', 'Subscription'))
     EXECUTE FUNCTION count_change();
