@@ -262,7 +262,9 @@ type subscriptionCache struct {
 func (s *Server) activeSubscriptions(ctx context.Context, tx store.Tx, practice string, dirty bool) ([]subscriptionChannel, error) {
 	var n int64
 	counted := false
-	if cc, ok := s.store.(store.ChangeCounter); ok && !dirty {
+	// The counter is read on tx's connection: every connection of the
+	// pool may be held by a transaction waiting for one.
+	if cc, ok := tx.(store.ChangeCounter); ok && !dirty {
 		var err error
 		if n, counted, err = cc.Changes(ctx, "Subscription"); err != nil {
 			return nil, err

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/internal/pgtest"
 )
 
 // hookCall is one request a subscriber received.
@@ -362,5 +364,29 @@ func TestSubscriptionsSeenAcrossGateways(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, ds, "the write before it is not notified")
 		})
+	}
+}
+
+// TestWritesDoNotWaitForASecondConnection: a write's transaction reads
+// what it needs (the Subscription change counter among it) on its own
+// connection. With every connection of a small pool held by a writing
+// transaction, a second one from the pool would never come.
+func TestWritesDoNotWaitForASecondConnection(t *testing.T) {
+	st, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.WithMaxConns(2))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	g := newNavGateway(t, st, nvOptions{delivery: true})
+	nav := nvNavigator("expert", "Y99999")
+	s := nvClinical("phone", "Earache", 3.0)
+	body, err := json.Marshal(nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	statuses := make([]int, 8)
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = g.as(nav, "POST", "/Task", string(body)).status })
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		assert.Equal(t, http.StatusCreated, st, "create %d", i)
 	}
 }

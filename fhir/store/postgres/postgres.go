@@ -559,13 +559,10 @@ func (s *Store) ServerWarnings(ctx context.Context) ([]string, error) {
 // the sum of the type's rows, which are folded into its base row first
 // when there are more than foldAbove.
 func (s *Store) Changes(ctx context.Context, typ string) (int64, bool, error) {
-	var n, rows int64
-	err := s.pool.QueryRow(ctx, "SELECT coalesce(sum(n), 0), count(*) FROM change_counts WHERE type = $1", typ).Scan(&n, &rows)
+	n, rows, err := changes(ctx, s.pool, typ)
 	switch {
-	case err != nil:
-		return 0, false, fmt.Errorf("postgres: change counter of %s: %w", typ, err)
-	case rows == 0:
-		return 0, false, nil
+	case err != nil || rows == 0:
+		return 0, false, err
 	case rows > foldAbove:
 		// Rows of transactions still running are invisible here and stay.
 		if _, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM change_counts WHERE type = $1 AND xid <> 0 RETURNING n)
@@ -574,6 +571,15 @@ UPDATE change_counts SET n = n + (SELECT coalesce(sum(n), 0) FROM d) WHERE type 
 		}
 	}
 	return n, true, nil
+}
+
+// changes is the sum of typ's counter rows and their number.
+func changes(ctx context.Context, db dbtx, typ string) (n, rows int64, err error) {
+	err = db.QueryRow(ctx, "SELECT coalesce(sum(n), 0), count(*) FROM change_counts WHERE type = $1", typ).Scan(&n, &rows)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: change counter of %s: %w", typ, err)
+	}
+	return n, rows, nil
 }
 
 // foldAbove is how many rows a change counter may have before Changes

@@ -102,3 +102,16 @@ func (t *tx) Lock(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Changes is store.ChangeCounter inside the transaction, on its own
+// connection: a caller holding a transaction must not wait for a second
+// connection from the pool, which concurrent transactions may all be
+// holding. It folds nothing (a fold would hold its rows until this
+// transaction ends); the store's Changes does.
+func (t *tx) Changes(ctx context.Context, typ string) (int64, bool, error) {
+	n, rows, err := changes(ctx, t.db, typ)
+	if err != nil || rows == 0 {
+		return 0, false, err
+	}
+	return n, true, nil
+}
