@@ -75,6 +75,11 @@ func (h *hookReceiver) to(prefix string) []hookCall {
 	return out
 }
 
+// quickDelivery is delivery for the tests: two workers, short polls and
+// backoff, three attempts.
+var quickDelivery = clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+	Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}}
+
 func subscriptionJSON(criteria, endpoint, payload string) string {
 	ch := map[string]any{"type": "rest-hook", "endpoint": endpoint, "header": []any{"Authorization: Bearer hook-secret"}}
 	if payload != "" {
@@ -98,8 +103,7 @@ func TestRestHookSubscriptions(t *testing.T) {
 			var failing atomic.Bool
 			g := newNavGateway(t, st, nvOptions{delivery: true, wrap: nvFailingCreates("AuditEvent", &failing)})
 			rc := newHookReceiver(t)
-			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
+			startDeliverers(t, st, ob, quickDelivery)
 
 			admin := nvAdmin("Y99999")
 			nav := nvNavigator("expert", "Y99999")
@@ -283,8 +287,7 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 			ob := st.(store.Outbox)
 			g := newNavGateway(t, st, nvOptions{delivery: true})
 			rc := newHookReceiver(t)
-			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
+			startDeliverers(t, st, ob, quickDelivery)
 			admin := nvAdmin("Y99999")
 			nav := nvNavigator("expert", "Y99999")
 			everyTask := g.created(t, admin, "Subscription", mustDecode(t, subscriptionJSON("Task?_lastUpdated=gt2000-01-01", rc.srv.URL+"/h/done", "application/fhir+json")))
@@ -343,8 +346,7 @@ func TestSubscriptionsSeenAcrossGateways(t *testing.T) {
 			a := newNavGateway(t, st, nvOptions{delivery: true})
 			b := newNavGateway(t, st, nvOptions{delivery: true})
 			rc := newHookReceiver(t)
-			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 2, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
-				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 3}})
+			startDeliverers(t, st, ob, quickDelivery)
 			admin := nvAdmin("Y99999")
 			nav := nvNavigator("expert", "Y99999")
 			s := nvClinical("phone", "Earache", 3.0)

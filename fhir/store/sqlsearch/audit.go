@@ -370,20 +370,14 @@ func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, 
 	if len(conds) > 0 {
 		where = cat(where, ex(" WHERE "), join(" AND ", conds))
 	}
-	out := store.SearchPage{Matches: []store.Version{}, Total: -1}
-	if page.Total {
-		count := cat(ex("SELECT count(*) FROM "), where)
-		if err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&out.Total) }); err != nil {
-			return store.SearchPage{}, fmt.Errorf("count: %w", err)
-		}
-	}
-	if page.Count == 0 {
-		return out, nil
-	}
-	cur, err := decodeCursor(page.Cursor, signature(keys))
-	if err != nil {
-		return store.SearchPage{}, err
-	}
+	return b.paged(ctx, db, q, page, keys, where, func(cur *cursor, out *store.SearchPage) error {
+		return b.auditPage(ctx, db, where, keys, cur, page.Count, out)
+	})
+}
+
+// auditPage reads one page of audit rows matching where (what follows
+// FROM) in the order of keys, as page does resources.
+func (b *builder) auditPage(ctx context.Context, db Querier, where expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
 	backward := cur != nil && cur.Dir == dirBefore
 	sel := []expr{ex("r.id AS id, r.last_updated AS lu, r.body AS body")}
 	outer := []string{"'" + AuditType + "', m.id, 1::bigint, m.lu, 'POST', false, m.body"}
@@ -395,7 +389,7 @@ func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, 
 	if cur != nil {
 		ks, err := b.keyset(keys, cur)
 		if err != nil {
-			return store.SearchPage{}, err
+			return err
 		}
 		stmt = cat(stmt, ex(" WHERE "), ks)
 	}
@@ -411,16 +405,8 @@ func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, 
 	if backward {
 		id += " DESC"
 	}
-	stmt = cat(stmt, ex(" ORDER BY "+strings.Join(append(parts, id), ", ")+" LIMIT ?", page.Count+1))
-	if err := b.collect(ctx, db, stmt, keys, cur, page.Count, &out); err != nil {
-		return store.SearchPage{}, err
-	}
-	if len(q.Include)+len(q.RevInclude) > 0 && len(out.Matches) > 0 {
-		if out.Included, err = b.includes(ctx, db, q, out.Matches); err != nil {
-			return store.SearchPage{}, err
-		}
-	}
-	return out, nil
+	stmt = cat(stmt, ex(" ORDER BY "+strings.Join(append(parts, id), ", ")+" LIMIT ?", count+1))
+	return b.collect(ctx, db, stmt, keys, cur, count, out)
 }
 
 // followAudit is follow from audit rows: the references their terms hold.

@@ -89,13 +89,23 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 	if err != nil {
 		return store.SearchPage{}, err
 	}
+	item, cond, _, ok := where.driven()
+	if !ok {
+		item, cond = where.from()
+	}
+	return b.paged(ctx, db, q, page, keys, source(item, nil, cond), func(cur *cursor, out *store.SearchPage) error {
+		return b.page(ctx, db, where, keys, cur, page.Count, out)
+	})
+}
+
+// paged is what every search does around its page: the total when asked
+// (counting the rows of from, what follows FROM), the page itself (read,
+// given the cursor) and the resources the includes bring in.
+func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page store.PageRequest, keys []sortKey, from expr,
+	read func(cur *cursor, out *store.SearchPage) error) (store.SearchPage, error) {
 	out := store.SearchPage{Matches: []store.Version{}, Total: -1}
 	if page.Total {
-		item, cond, _, ok := where.driven()
-		if !ok {
-			item, cond = where.from()
-		}
-		count := cat(ex("SELECT count(*) FROM "), source(item, nil, cond))
+		count := cat(ex("SELECT count(*) FROM "), from)
 		err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&out.Total) })
 		if err != nil {
 			return store.SearchPage{}, fmt.Errorf("count: %w", err)
@@ -108,7 +118,7 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 	if err != nil {
 		return store.SearchPage{}, err
 	}
-	if err := b.page(ctx, db, where, keys, cur, page.Count, &out); err != nil {
+	if err := read(cur, &out); err != nil {
 		return store.SearchPage{}, err
 	}
 	if len(q.Include)+len(q.RevInclude) > 0 && len(out.Matches) > 0 {
