@@ -229,7 +229,21 @@ func indexDeletes(mask int) string {
 var (
 	insertSQLs sync.Map // mask -> string
 	writeSQLs  sync.Map
+	strictSQLs sync.Map // insert statement -> the same without ON CONFLICT DO NOTHING
 )
+
+// strictInsert is an insert statement (insertSQL, insertAuditSQL) without
+// its ON CONFLICT DO NOTHING: an id in use is then a unique violation
+// (23505) instead of no row.
+func strictInsert(sql string) string {
+	if s, ok := strictSQLs.Load(sql); ok {
+		return s.(string)
+	}
+	s := strings.Replace(sql, " ON CONFLICT (id) DO NOTHING", "", 1)
+	s = strings.Replace(s, "\n\tON CONFLICT DO NOTHING", "", 1)
+	strictSQLs.Store(sql, s)
+	return s
+}
 
 // insertSQL writes version 1 of a resource, current row, history row and
 // index rows of the tables in mask, in one statement ($1 type, $2 id, $3

@@ -35,11 +35,13 @@ func enqueue(ctx context.Context, db dbtx, d store.Delivery) error {
 	if d.TaskID == "" || d.Endpoint == "" || len(d.Payload) == 0 {
 		return fmt.Errorf("postgres: enqueue: a delivery needs a Task, an endpoint and a payload")
 	}
-	if _, err := db.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "outbox/"+d.TaskID); err != nil {
+	// Both statements may wait for the next round trip (pipe.go): they
+	// run in this order, the lock first, whenever they go.
+	if err := execLater(ctx, db, nil, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "outbox/"+d.TaskID); err != nil {
 		return fmt.Errorf("postgres: enqueue: %w", err)
 	}
 	now := time.Now().UTC()
-	_, err := db.Exec(ctx, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at, request_id)
+	err := execLater(ctx, db, nil, `INSERT INTO outbox (endpoint_key, task_id, seq, payload, next_attempt_at, created_at, request_id)
 		SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3::json, $4, $4, $5 FROM outbox WHERE task_id = $2`,
 		d.Endpoint, d.TaskID, string(d.Payload), now, d.RequestID)
 	if err != nil {

@@ -158,6 +158,9 @@ func create(ctx context.Context, db dbtx, r *fhir.Resource, sums *sqlsearch.Summ
 		return store.WriteResult{}, err
 	}
 	typ, id := r.Type(), r.ID()
+	if d, ok := db.(deferrer); ok {
+		return createLater(d, r, sums)
+	}
 	var v store.Version
 	var ok bool
 	var err error
@@ -173,6 +176,40 @@ func create(ctx context.Context, db dbtx, r *fhir.Resource, sums *sqlsearch.Summ
 		return store.WriteResult{}, fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
 	}
 	return store.WriteResult{Version: v, Created: true}, nil
+}
+
+// createLater is create in a pipe: the insert is queued, and an id in
+// use is reported by the call that sends it (at the latest the commit),
+// failing the transaction.
+func createLater(d deferrer, r *fhir.Resource, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
+	typ, id := r.Type(), r.ID()
+	// Without ON CONFLICT: an id in use is a unique violation, which
+	// aborts the transaction even when COMMIT travels with the insert.
+	duplicate := func(err error) error {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" && (pe.TableName == "resources" || pe.TableName == "audit_events") {
+			return fhir.Errorf(fhir.CodeDuplicate, "%s/%s already exists", typ, id)
+		}
+		return internal(err, "create %s/%s", typ, id)
+	}
+	if typ == auditType {
+		args, v, err := auditInsert(r)
+		if err != nil {
+			return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
+		}
+		d.later(queued{sql: strictInsert(insertAuditSQL), args: args, mapErr: duplicate})
+		return store.WriteResult{Version: v, Created: true}, nil
+	}
+	now := store.Now()
+	body, err := stamp(r, 1, now)
+	if err != nil {
+		return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
+	}
+	rows := sqlsearch.RowsWith(r, sums)
+	mask := tableMask(&rows)
+	d.later(queued{sql: strictInsert(insertSQL(mask)), args: append([]any{typ, id, now, string(store.MethodCreate), body}, indexArgs(&rows, mask)...), mapErr: duplicate})
+	return store.WriteResult{Created: true,
+		Version: store.Version{Type: typ, ID: id, VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}}, nil
 }
 
 // insertFirst stamps r as version 1 and writes it with its index rows; ok
@@ -281,14 +318,14 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition,
 func write(ctx context.Context, tx dbtx, typ, id string, version int64, at time.Time, method store.Method, body []byte, rows *sqlsearch.Rows) error {
 	mask := tableMask(rows)
 	args := append([]any{typ, id, version, at, string(method), body == nil, body}, indexArgs(rows, mask)...)
-	tag, err := tx.Exec(ctx, writeSQL(mask), args...)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("version %d of %s/%s: wrote %d history rows, want 1", version, typ, id, tag.RowsAffected())
-	}
-	return nil
+	// The caller holds the row lock: the write can wait for the next
+	// round trip (pipe.go).
+	return execLater(ctx, tx, func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("postgres: version %d of %s/%s: wrote %d history rows, want 1", version, typ, id, tag.RowsAffected())
+		}
+		return nil
+	}, writeSQL(mask), args...)
 }
 
 // Delete records a deletion as the next version.

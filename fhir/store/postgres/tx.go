@@ -26,9 +26,7 @@ const maxTransactionAttempts = 5
 // fn again, up to maxTransactionAttempts times, with a short growing pause.
 func (s *Store) Transaction(ctx context.Context, fn func(tx store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
-			return fn(&tx{s: s, db: ptx})
-		})
+		err := s.transaction(ctx, fn)
 		if err == nil {
 			return nil
 		}
@@ -41,6 +39,32 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx store.Tx) error) err
 		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
 		}
 	}
+}
+
+// transaction runs fn once on a pipe (pipe.go): committed when fn
+// returns nil, rolled back otherwise, and on a panic, which goes on up.
+func (s *Store) transaction(ctx context.Context, fn func(tx store.Tx) error) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	p := &pipe{conn: conn}
+	done := false
+	defer func() {
+		if !done {
+			p.rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := fn(&tx{s: s, db: p}); err != nil {
+		return err
+	}
+	done = true
+	if err := p.commit(ctx); err != nil {
+		p.rollback(context.WithoutCancel(ctx))
+		return err
+	}
+	return nil
 }
 
 // retryable reports a failure that running the transaction again can cure.
@@ -57,7 +81,13 @@ func (s *Store) Lock(ctx context.Context, key string) error { return nil }
 // one pgx transaction.
 type tx struct {
 	s  *Store
-	db pgx.Tx
+	db txdb
+}
+
+// txdb is a transaction's connection: a pipe, or a pgx.Tx.
+type txdb interface {
+	dbtx
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 var _ store.Tx = (*tx)(nil)
