@@ -389,6 +389,7 @@ func parseNavigate(p *fhir.Parameters) (navigateRequest, error) {
 
 // navigate is Task/$navigate.
 func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte, error) {
+	began := time.Now()
 	s := nav.s
 	req, err := parseNavigate(in.Params)
 	if err != nil {
@@ -446,6 +447,13 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		err  error
 	}
 	needCtx, cancelNeed := context.WithCancel(ctx)
+	if b, ok := nav.needs.(lookupBudget); ok {
+		// The record's timeout bounds the navigation's wait from when the
+		// navigation began, not from when the lookup was asked: the time
+		// the Task and patient reads took comes out of it. (An abandoned
+		// lookup still finishes, within its own timeout, and is cached.)
+		needCtx, cancelNeed = context.WithDeadline(ctx, began.Add(b.Timeout()))
+	}
 	defer cancelNeed()
 	needCh := make(chan needAnswer, 1)
 	go func() {
@@ -1111,6 +1119,11 @@ func (h *storedHistory) EarlierContacts(ctx context.Context, patient mapping.Pat
 type storedNeedGroups struct{ nav *navigation }
 
 var _ mapping.NeedGroupSource = (*storedNeedGroups)(nil)
+
+// lookupBudget is a need-group source with a timeout of its own (the
+// shared care record client): navigate stops waiting for it that long
+// after the navigation began.
+type lookupBudget interface{ Timeout() time.Duration }
 
 func (sn *storedNeedGroups) NeedGroup(ctx context.Context, patient mapping.PatientRef, practice string) (mapping.NeedGroup, error) {
 	var ng mapping.NeedGroup

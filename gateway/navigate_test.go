@@ -1218,3 +1218,45 @@ func trustedIssuer(t testing.TB) (*oidctest.Issuer, *auth.Verifier) {
 	require.NoError(t, err)
 	return iss, v
 }
+
+// nvStuckRecord is a shared care record that never answers: NeedGroup
+// returns only when its context ends, and notes that context's deadline
+// and when it was asked. Its Timeout is the lookup bound navigate honours.
+type nvStuckRecord struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	asked   time.Time
+	until   time.Time
+}
+
+func (r *nvStuckRecord) Timeout() time.Duration { return r.timeout }
+
+func (r *nvStuckRecord) NeedGroup(ctx context.Context, _ mapping.PatientRef, _ string) (mapping.NeedGroup, error) {
+	deadline, _ := ctx.Deadline()
+	r.mu.Lock()
+	r.asked, r.until = time.Now(), deadline
+	r.mu.Unlock()
+	<-ctx.Done()
+	return mapping.NeedGroup{}, ctx.Err()
+}
+
+// TestNavigateWaitsForTheRecordFromItsStart: the record's timeout bounds
+// the navigation's wait from when the navigation began, so the reads
+// before the lookup come out of it (the bar is on the navigation's time:
+// the timeout plus 50 ms). The navigation still completes, with the
+// warning.
+func TestNavigateWaitsForTheRecordFromItsStart(t *testing.T) {
+	rec := &nvStuckRecord{timeout: 300 * time.Millisecond}
+	g := newNavGateway(t, stores[0].open(t), nvOptions{needs: rec})
+	nav := nvNavigator("expert", "Y99999")
+	id := g.created(t, nav, "Task", nvTask(nvClinical("online", "Earache", 2), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+	sent := time.Now()
+	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Contains(t, res.issueText(), "need group")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.False(t, rec.until.IsZero(), "the lookup had a deadline")
+	assert.True(t, rec.until.Before(rec.asked.Add(rec.timeout)), "the deadline counts from before the lookup was asked: asked %v, until %v", rec.asked, rec.until)
+	assert.False(t, rec.until.Before(sent.Add(rec.timeout)), "and not from before the request was sent")
+}

@@ -184,6 +184,9 @@ func New(cfg Config, st store.Store, term *snomed.Terminology) (*Client, error) 
 // CircuitState is "closed", "open" or "half-open".
 func (c *Client) CircuitState() string { return c.breaker.state() }
 
+// Timeout is the bound of a whole lookup (Config.Timeout).
+func (c *Client) Timeout() time.Duration { return c.cfg.Timeout }
+
 // NeedGroup finds the patient's need group: the cached Observation when
 // fresh, else the record's. Without an NHS number the record cannot be
 // searched: the need group is not known (no error). Lookups of the same
