@@ -13,10 +13,8 @@ import (
 // pipe is the connection of one Store.Transaction. Its BEGIN, and the
 // writes whose outcome the caller does not need at once (queued with
 // later), are not sent on their own: they travel in one pipelined batch
-// with the next statement whose answer is needed, or with the COMMIT. A
-// navigation's commit made about eleven round trips to PostgreSQL and
-// now makes about six; a create with its AuditEvent makes two instead of
-// five.
+// with the next statement whose answer is needed, or with the COMMIT,
+// instead of taking a round trip each.
 //
 // A queued write runs in order with everything else, before any later
 // statement of the transaction, so what follows sees it; only its error
