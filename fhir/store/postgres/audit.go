@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,32 +30,52 @@ const auditType = sqlsearch.AuditType
 const insertAuditSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`
 
-// auditInsert stamps r, an AuditEvent, as version 1 and returns the
-// statement's arguments and the version.
-func auditInsert(r *fhir.Resource) ([]any, store.Version, error) {
+// auditRecord is an audit_events row.
+type auditRecord struct {
+	id   string
+	at   time.Time
+	body []byte
+	sqlsearch.AuditRow
+}
+
+// auditRecordOf is the row of r, a stored AuditEvent, with body its JSON.
+func auditRecordOf(r *fhir.Resource, at time.Time, body []byte) auditRecord {
+	rows := sqlsearch.RowsOf(r)
+	return auditRecord{id: r.ID(), at: at, body: body, AuditRow: sqlsearch.AuditRowOf(&rows)}
+}
+
+// args are insertAuditSQL's arguments.
+func (a auditRecord) args() []any {
+	return []any{a.id, a.at, a.RecordedLow, a.RecordedHigh, a.body, a.Terms}
+}
+
+// version is the row as a store.Version.
+func (a auditRecord) version() store.Version {
+	return store.Version{Type: auditType, ID: a.id, VersionID: 1, LastUpdated: a.at, Method: store.MethodCreate, Body: a.body}
+}
+
+// auditInsert stamps r, an AuditEvent, as version 1 and returns its row.
+func auditInsert(r *fhir.Resource) (auditRecord, error) {
 	now := store.Now()
 	body, err := stamp(r, 1, now)
 	if err != nil {
-		return nil, store.Version{}, err
+		return auditRecord{}, err
 	}
-	rows := sqlsearch.RowsOf(r)
-	row := sqlsearch.AuditRowOf(&rows)
-	args := []any{r.ID(), now, row.RecordedLow, row.RecordedHigh, body, row.Terms}
-	return args, store.Version{Type: auditType, ID: r.ID(), VersionID: 1, LastUpdated: now, Method: store.MethodCreate, Body: body}, nil
+	return auditRecordOf(r, now, body), nil
 }
 
 // insertAudit writes r, an AuditEvent; ok is false, nothing written, when
 // its id is in use.
 func insertAudit(ctx context.Context, db dbtx, r *fhir.Resource) (store.Version, bool, error) {
-	args, v, err := auditInsert(r)
+	a, err := auditInsert(r)
 	if err != nil {
 		return store.Version{}, false, err
 	}
-	tag, err := db.Exec(ctx, insertAuditSQL, args...)
+	tag, err := db.Exec(ctx, insertAuditSQL, a.args()...)
 	if err != nil || tag.RowsAffected() == 0 {
 		return store.Version{}, false, err
 	}
-	return v, true, nil
+	return a.version(), true, nil
 }
 
 // insertAuditsSQL writes many AuditEvents in one statement, so in one
@@ -91,20 +112,19 @@ func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Ve
 		if err := store.CheckResource(r); err != nil {
 			return nil, err
 		}
-		args, v, err := auditInsert(r)
+		a, err := auditInsert(r)
 		if err != nil {
 			return nil, internal(err, "create %s/%s", auditType, r.ID())
 		}
-		ts := args[5].([]string)
-		for _, t := range ts {
+		for _, t := range a.Terms {
 			if strings.Contains(t, auditTermsSep) {
 				// Not a FHIR string, but the row must stay exact.
 				return nil, errSeparatorInTerm
 			}
 		}
-		ids[i], at[i], lo[i], hi[i], bodies[i] = v.ID, v.LastUpdated, args[2].(int64), args[3].(int64), string(v.Body)
-		terms[i] = strings.Join(ts, auditTermsSep)
-		out[i] = v
+		ids[i], at[i], lo[i], hi[i], bodies[i] = a.id, a.at, a.RecordedLow, a.RecordedHigh, string(a.body)
+		terms[i] = strings.Join(a.Terms, auditTermsSep)
+		out[i] = a.version()
 	}
 	if _, err := db.Exec(ctx, insertAuditsSQL, ids, at, lo, hi, bodies, terms); err != nil {
 		var pe *pgconn.PgError
@@ -149,19 +169,10 @@ func historySource(q store.HistoryQuery) string {
 	switch {
 	case q.Type == auditType:
 		return "(" + auditHistory + ") resource_history"
-	case q.Type == "" && (len(q.Types) == 0 || containsString(q.Types, auditType)):
+	case q.Type == "" && (len(q.Types) == 0 || slices.Contains(q.Types, auditType)):
 		return "(SELECT type, id, version, last_updated, method, deleted, body FROM resource_history UNION ALL " + auditHistory + ") resource_history"
 	}
 	return "resource_history"
-}
-
-func containsString(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // moveBatch is how many earlier AuditEvents one transaction moves.
@@ -211,9 +222,7 @@ ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, auditType, moveBatch)
 				if err != nil {
 					return fmt.Errorf("AuditEvent/%s: %w", o.id, err)
 				}
-				ix := sqlsearch.RowsOf(r)
-				row := sqlsearch.AuditRowOf(&ix)
-				b.Queue(insertAuditSQL, o.id, o.at, row.RecordedLow, row.RecordedHigh, o.body, row.Terms)
+				b.Queue(insertAuditSQL, auditRecordOf(r, o.at, o.body).args()...)
 			}
 			for _, t := range indexTables {
 				b.Queue("DELETE FROM "+t.name+" WHERE res_type = $1 AND res_id = ANY($2)", auditType, ids)

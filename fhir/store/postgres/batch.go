@@ -44,12 +44,12 @@ func (t *tx) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 			return nil, err
 		}
 		if r.Type() == auditType {
-			args, v, err := auditInsert(r)
+			a, err := auditInsert(r)
 			if err != nil {
 				return nil, internal(err, "create %s/%s", r.Type(), r.ID())
 			}
-			b.Queue(insertAuditSQL, args...)
-			out[i] = store.WriteResult{Created: true, Version: v}
+			b.Queue(insertAuditSQL, a.args()...)
+			out[i] = store.WriteResult{Created: true, Version: a.version()}
 			continue
 		}
 		now := store.Now()

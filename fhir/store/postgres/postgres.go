@@ -193,12 +193,12 @@ func createLater(d deferrer, r *fhir.Resource, sums *sqlsearch.Summarizers) (sto
 		return internal(err, "create %s/%s", typ, id)
 	}
 	if typ == auditType {
-		args, v, err := auditInsert(r)
+		a, err := auditInsert(r)
 		if err != nil {
 			return store.WriteResult{}, internal(err, "create %s/%s", typ, id)
 		}
-		d.later(queued{sql: strictInsert(insertAuditSQL), args: args, mapErr: duplicate})
-		return store.WriteResult{Version: v, Created: true}, nil
+		d.later(queued{sql: strictInsert(insertAuditSQL), args: a.args(), mapErr: duplicate})
+		return store.WriteResult{Version: a.version(), Created: true}, nil
 	}
 	now := store.Now()
 	body, err := stamp(r, 1, now)

@@ -419,10 +419,8 @@ func (b *builder) followAudit(ctx context.Context, db Querier, inc search.Includ
 				return err
 			}
 			// Only references to this server: relative or under BaseURL.
-			for _, base := range b.auditBases() {
-				for _, k := range auditReferencesWithBase(terms, inc.Param, inc.Target, base) {
-					found[k] = true
-				}
+			for _, k := range auditReferences(terms, inc.Param, inc.Target, b.auditBases()) {
+				found[k] = true
 			}
 			return nil
 		})
@@ -433,12 +431,14 @@ func (b *builder) followAudit(ctx context.Context, db Querier, inc search.Includ
 	return nil
 }
 
-// auditReferencesWithBase is AuditReferences written with base.
-func auditReferencesWithBase(terms []string, param, target, base string) []resourceKey {
+// auditReferences are the literal references (Type/id, written with one
+// of bases) of param ("*": any) to target ("": any type) that an
+// AuditEvent's terms hold: what _include follows.
+func auditReferences(terms []string, param, target string, bases []string) []resourceKey {
 	var out []resourceKey
 	for _, t := range terms {
 		parts := strings.Split(t, termSep)
-		if len(parts) != 5 || parts[0] != "r" || parts[2] != base {
+		if len(parts) != 5 || parts[0] != "r" || !slices.Contains(bases, parts[2]) {
 			continue
 		}
 		if (param == "*" || parts[1] == param) && (target == "" || parts[3] == target) {
