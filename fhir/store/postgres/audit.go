@@ -27,8 +27,8 @@ const auditType = sqlsearch.AuditType
 
 // insertAuditSQL writes an AuditEvent; ON CONFLICT DO NOTHING makes an id
 // in use write nothing, which the caller reads as "exists".
-const insertAuditSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`
+const insertAuditSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms, tags)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`
 
 // auditRecord is an audit_events row.
 type auditRecord struct {
@@ -46,7 +46,15 @@ func auditRecordOf(r *fhir.Resource, at time.Time, body []byte) auditRecord {
 
 // args are insertAuditSQL's arguments.
 func (a auditRecord) args() []any {
-	return []any{a.id, a.at, a.RecordedLow, a.RecordedHigh, a.body, a.Terms}
+	return []any{a.id, a.at, a.RecordedLow, a.RecordedHigh, a.body, nonNil(a.Terms), nonNil(a.Tags)}
+}
+
+// nonNil keeps an empty list of terms from being written as NULL.
+func nonNil(ts []string) []string {
+	if ts == nil {
+		return []string{}
+	}
+	return ts
 }
 
 // version is the row as a store.Version.
@@ -80,11 +88,12 @@ func insertAudit(ctx context.Context, db dbtx, r *fhir.Resource) (store.Version,
 
 // insertAuditsSQL writes many AuditEvents in one statement, so in one
 // round trip and one implicit transaction: the columns travel as arrays,
-// each row's terms as one string joined by auditTermsSep. No ON CONFLICT:
-// an id in use fails the statement, and nothing is written.
-const insertAuditsSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms)
-SELECT u.id, u.lu, u.lo, u.hi, u.body::json, string_to_array(u.terms, E'\x1e')
-FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS u(id, lu, lo, hi, body, terms)`
+// each row's terms and tags as one string joined by auditTermsSep (an
+// empty string is an empty array). No ON CONFLICT: an id in use fails the
+// statement, and nothing is written.
+const insertAuditsSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, terms, tags)
+SELECT u.id, u.lu, u.lo, u.hi, u.body::json, string_to_array(u.terms, E'\x1e'), string_to_array(u.tags, E'\x1e')
+FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) AS u(id, lu, lo, hi, body, terms, tags)`
 
 // auditTermsSep joins a row's terms for insertAuditsSQL: a control
 // character no term holds.
@@ -105,7 +114,7 @@ func allAudit(rs []*fhir.Resource) bool {
 // createAudits is Store.CreateAll for AuditEvents only: one statement.
 func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Version, error) {
 	n := len(rs)
-	ids, bodies, terms := make([]string, n), make([]string, n), make([]string, n)
+	ids, bodies, terms, tags := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	at, lo, hi := make([]time.Time, n), make([]int64, n), make([]int64, n)
 	out := make([]store.Version, n)
 	for i, r := range rs {
@@ -116,17 +125,17 @@ func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Ve
 		if err != nil {
 			return nil, internal(err, "create %s/%s", auditType, r.ID())
 		}
-		for _, t := range a.Terms {
+		for _, t := range slices.Concat(a.Terms, a.Tags) {
 			if strings.Contains(t, auditTermsSep) {
 				// Not a FHIR string, but the row must stay exact.
 				return nil, errSeparatorInTerm
 			}
 		}
 		ids[i], at[i], lo[i], hi[i], bodies[i] = a.id, a.at, a.RecordedLow, a.RecordedHigh, string(a.body)
-		terms[i] = strings.Join(a.Terms, auditTermsSep)
+		terms[i], tags[i] = strings.Join(a.Terms, auditTermsSep), strings.Join(a.Tags, auditTermsSep)
 		out[i] = a.version()
 	}
-	if _, err := db.Exec(ctx, insertAuditsSQL, ids, at, lo, hi, bodies, terms); err != nil {
+	if _, err := db.Exec(ctx, insertAuditsSQL, ids, at, lo, hi, bodies, terms, tags); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
 			return nil, fhir.Errorf(fhir.CodeDuplicate, "an AuditEvent id among %d is in use (%s)", n, pe.Detail)

@@ -42,6 +42,20 @@ import (
 //	uri        u param value
 //	any        p param               the parameter has a value (:missing)
 //
+// Only some of the terms are in the GIN-indexed column, terms: every
+// kind but three, which are in tags, where no index covers them. A token
+// value has its code term (c) indexed, and its system|code term (t) and
+// system term (s) in tags: a search for system|code finds the rows
+// holding the code through the index and keeps those holding the system
+// too, which is exact, since a t term is only written beside its c term;
+// a search for system| alone (rare) filters rows read in date order.
+// Presence terms (p) are in tags too: a :missing search matches most or
+// almost no rows, and the index helps with neither. A read's AuditEvent
+// so has about 30 index entries instead of 60; an insert's cost in the
+// database is mostly its index entries. Rows written before tags existed
+// hold every term in terms and NULL tags; conditions on tags read
+// COALESCE(tags, terms), so those rows are found all the same.
+//
 // The date parameter (AuditEvent.recorded) and _lastUpdated are columns,
 // with B-tree indexes; _id is the key. What the terms cannot answer is
 // refused with a 400 naming it, not answered wrongly: :contains, :text,
@@ -71,68 +85,92 @@ type AuditRow struct {
 	// microseconds (Micros); Recorded says there is one.
 	RecordedLow, RecordedHigh int64
 	Recorded                  bool
-	Terms                     []string
+	// Terms are the GIN-indexed terms, Tags the others (auditTag).
+	Terms, Tags []string
+}
+
+// auditTag says whether terms of kind go to tags.
+func auditTag(kind string) bool { return kind == "t" || kind == "s" || kind == "p" }
+
+// tagsColumn is where a condition on tags looks: see the rows written
+// before tags existed above.
+const tagsColumn = "COALESCE(r.tags, r.terms)"
+
+// auditAny is the condition that audit row r holds one of terms, which
+// are all of one column.
+func auditAny(terms []string) expr {
+	kind, _, _ := strings.Cut(terms[0], termSep)
+	if auditTag(kind) {
+		return ex(tagsColumn+" && ?::text[]", terms)
+	}
+	return ex("r.terms && ?::text[]", terms)
 }
 
 // AuditRowOf is the audit table's row for rows, an AuditEvent's index.
 func AuditRowOf(rows *Rows) AuditRow {
 	out := AuditRow{}
 	seen := map[string]bool{}
-	add := func(t string) {
-		if !seen[t] {
-			seen[t] = true
+	add := func(parts ...string) {
+		t := term(parts...)
+		if seen[t] {
+			return
+		}
+		seen[t] = true
+		if auditTag(parts[0]) {
+			out.Tags = append(out.Tags, t)
+		} else {
 			out.Terms = append(out.Terms, t)
 		}
 	}
-	present := func(param string) { add(term("p", param)) }
+	present := func(param string) { add("p", param) }
 	for _, t := range rows.Tokens {
 		present(t.Param)
-		add(term("t", t.Param, t.System, t.Code))
+		add("t", t.Param, t.System, t.Code)
 		if t.Code != "" {
-			add(term("c", t.Param, t.Code))
+			add("c", t.Param, t.Code)
 		}
 		if t.System != "" {
-			add(term("s", t.Param, t.System))
+			add("s", t.Param, t.System)
 		}
 	}
 	for _, s := range rows.Strings {
 		present(s.Param)
-		add(term("x", s.Param, s.Exact))
+		add("x", s.Param, s.Exact)
 		v := s.Value
 		for i := range v {
 			if i > auditPrefixBytes {
 				break
 			}
 			if i > 0 && utf8.RuneStart(v[i]) {
-				add(term("v", s.Param, v[:i]))
+				add("v", s.Param, v[:i])
 			}
 		}
 		if len(v) <= auditPrefixBytes {
-			add(term("v", s.Param, v))
+			add("v", s.Param, v)
 		}
 	}
 	for _, r := range rows.References {
 		present(r.Param)
 		switch {
 		case r.IdentifierValue != "":
-			add(term("n", r.Param, r.IdentifierSystem, r.IdentifierValue))
-			add(term("m", r.Param, r.IdentifierValue))
+			add("n", r.Param, r.IdentifierSystem, r.IdentifierValue)
+			add("m", r.Param, r.IdentifierValue)
 		case r.ID != "":
-			add(term("i", r.Param, r.Base, r.ID))
+			add("i", r.Param, r.Base, r.ID)
 			if r.Type != "" {
-				add(term("r", r.Param, r.Base, r.Type, r.ID))
+				add("r", r.Param, r.Base, r.Type, r.ID)
 				if r.Version != "" {
-					add(term("r", r.Param, r.Base, r.Type, r.ID, r.Version))
+					add("r", r.Param, r.Base, r.Type, r.ID, r.Version)
 				}
 			}
 		}
 		if r.URL != "" {
-			add(term("u", r.Param, r.URL))
+			add("u", r.Param, r.URL)
 		}
 	}
 	for _, u := range rows.URIs {
 		present(u.Param)
-		add(term("u", u.Param, u.Value))
+		add("u", u.Param, u.Value)
 	}
 	for _, d := range rows.Dates {
 		present(d.Param)
@@ -171,24 +209,38 @@ func (b *builder) auditBases() []string {
 	return []string{"", b.o.BaseURL}
 }
 
-// auditTerms are the terms one value of p matches (any of them).
+// auditValue is the condition that audit row r matches one value of p.
+func (b *builder) auditValue(p *search.Param, v *search.Value) (expr, error) {
+	if p.Def.Type == search.TypeToken {
+		switch p.Modifier {
+		case "", search.ModNot:
+		default:
+			return expr{}, auditUnsupported("the :%s modifier is not supported", p.Modifier)
+		}
+		code := p.Def.Code
+		switch {
+		case !v.SystemGiven:
+			return auditAny([]string{term("c", code, v.Code)}), nil
+		case v.Code == "" && v.System != "":
+			return auditAny([]string{term("s", code, v.System)}), nil
+		}
+		// The indexed code term finds the candidates, the tag makes the
+		// system exact.
+		return paren(cat(auditAny([]string{term("c", code, v.Code)}), ex(" AND "), auditAny([]string{term("t", code, v.System, v.Code)}))), nil
+	}
+	terms, err := b.auditTerms(p, v)
+	if err != nil {
+		return expr{}, err
+	}
+	return auditAny(terms), nil
+}
+
+// auditTerms are the terms one value of p, of a type other than token,
+// matches (any of them).
 func (b *builder) auditTerms(p *search.Param, v *search.Value) ([]string, error) {
 	d := p.Def
 	code := d.Code
 	switch d.Type {
-	case search.TypeToken:
-		switch p.Modifier {
-		case "", search.ModNot:
-		default:
-			return nil, auditUnsupported("the :%s modifier is not supported", p.Modifier)
-		}
-		switch {
-		case !v.SystemGiven:
-			return []string{term("c", code, v.Code)}, nil
-		case v.Code == "" && v.System != "":
-			return []string{term("s", code, v.System)}, nil
-		}
-		return []string{term("t", code, v.System, v.Code)}, nil
 	case search.TypeString:
 		switch p.Modifier {
 		case search.ModExact:
@@ -271,7 +323,7 @@ func (b *builder) auditCond(p *search.Param) (expr, error) {
 		return c.onResource("r"), nil
 	}
 	if p.Modifier == search.ModMissing {
-		has := ex("r.terms @> ?::text[]", []string{term("p", d.Code)})
+		has := auditAny([]string{term("p", d.Code)})
 		if len(p.Values) > 0 && p.Values[0].Missing {
 			return cat(ex("NOT "), has), nil
 		}
@@ -290,15 +342,15 @@ func (b *builder) auditCond(p *search.Param) (expr, error) {
 		}
 		return or(vals...), nil
 	}
-	var terms []string
+	vals := make([]expr, 0, len(p.Values))
 	for i := range p.Values {
-		ts, err := b.auditTerms(p, &p.Values[i])
+		v, err := b.auditValue(p, &p.Values[i])
 		if err != nil {
 			return expr{}, err
 		}
-		terms = append(terms, ts...)
+		vals = append(vals, v)
 	}
-	e := ex("r.terms && ?::text[]", terms)
+	e := or(vals...)
 	if p.Modifier == search.ModNot {
 		return cat(ex("NOT "), e), nil
 	}
@@ -312,11 +364,11 @@ func (b *builder) auditLabelled() expr {
 	if len(t.Codes) == 0 {
 		return never
 	}
-	terms := make([]string, len(t.Codes))
+	codes, terms := make([]string, len(t.Codes)), make([]string, len(t.Codes))
 	for i, c := range t.Codes {
-		terms[i] = term("t", "_security", t.System, c)
+		codes[i], terms[i] = term("c", "_security", c), term("t", "_security", t.System, c)
 	}
-	return ex("r.terms && ?::text[]", terms)
+	return paren(cat(auditAny(codes), ex(" AND "), auditAny(terms)))
 }
 
 // auditSortKeys are q's sort keys on the audit table.
