@@ -699,6 +699,8 @@ type directorySnapshot struct {
 	byIdentifier map[string][]*cachedService
 	// byPractice indexes cands by the practices their catchment lists.
 	byPractice map[string][]mapping.Candidate
+	// byCategory indexes cands by their navigation categories.
+	byCategory map[string][]mapping.Candidate
 }
 
 // ofTypeKey is the candidates with the coding key ("system|code") among
@@ -711,6 +713,12 @@ func (s *directorySnapshot) ofTypeKey(key string) []mapping.Candidate {
 // order of cands (mapping.DecideInput.OfPractice).
 func (s *directorySnapshot) ofPractice(practice string) []mapping.Candidate {
 	return s.byPractice[practice]
+}
+
+// ofCategory is the candidates of a navigation category, in the order of
+// cands (mapping.DecideInput.OfCategory).
+func (s *directorySnapshot) ofCategory(category string) []mapping.Candidate {
+	return s.byCategory[category]
 }
 
 type cachedService struct {
@@ -1016,6 +1024,7 @@ func (c *directoryCache) rebuild() {
 		byIdentifier: make(map[string][]*cachedService, len(c.byID)),
 		byPractice:   map[string][]mapping.Candidate{},
 		byTypeKey:    map[string][]mapping.Candidate{},
+		byCategory:   map[string][]mapping.Candidate{},
 	}
 	for _, v := range c.byID {
 		snap.list = append(snap.list, v)
@@ -1038,6 +1047,9 @@ func (c *directoryCache) rebuild() {
 			for ods := range ct.Practices {
 				snap.byPractice[ods] = append(snap.byPractice[ods], v.cand)
 			}
+		}
+		for cat := range v.cand.Service.Categories {
+			snap.byCategory[cat] = append(snap.byCategory[cat], v.cand)
 		}
 	}
 	c.snap = snap

@@ -83,6 +83,12 @@ type DecideInput struct {
 	// Candidates. The practice's own services are then found among
 	// those instead of every candidate; the result is the same.
 	OfPractice func(practice string) []Candidate
+	// OfCategory, when set, is a third index of Candidates: those of a
+	// navigation category (Service.Categories), in the order of
+	// Candidates. A category with no wanted service type then looks at
+	// its own services instead of every candidate; the result is the
+	// same.
+	OfCategory func(category string) []Candidate
 	Navigator  *NavigatorChoice
 	// ManualReview sends the decision, whatever it is, to a clinician's
 	// review before it takes effect (safety rule 5: any automated
@@ -467,11 +473,15 @@ func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 		q.ReferralMethods = []string{ReferralSelf}
 	}
 	src := in.Candidates
-	if p.ServiceType != "" && in.OfTypeKey != nil {
+	switch {
+	case p.ServiceType != "" && in.OfTypeKey != nil:
 		// Match keeps only candidates of the wanted type, and these are
 		// all of them, in the same order.
 		src = in.OfTypeKey(snomed.System + "|" + p.ServiceType)
 		q.OfType = true
+	case p.ServiceType == "" && in.OfCategory != nil:
+		// Likewise of the wanted category (Match still checks it).
+		src = in.OfCategory(string(p.Category))
 	}
 	cands := make([]Candidate, 0, len(src))
 	for _, c := range src {

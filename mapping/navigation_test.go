@@ -228,7 +228,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 		"hostile": navProtocol(t, "../testdata/protocols/hostile/navigation-protocol-Y99999.json"),
 	}
 	cands := navDemoCandidates(t)
-	ofType, ofPractice := candidateIndexes(cands)
+	ofType, ofPractice, ofCategory := candidateIndexes(cands)
 	cm := navAllocationMap(t)
 	fileNow := now
 	for _, sc := range f.Scenarios {
@@ -289,7 +289,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 				// The gateway passes indexes of the candidates; the
 				// decision must be the same with them.
 				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
-				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice,
+				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice, OfCategory: ofCategory,
 					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now, ManualReview: sc.Review})
 				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
 				require.Equal(t, d, di, "the same decision with the candidate indexes")
@@ -448,9 +448,12 @@ func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 
 // candidateIndexes indexes cands as the gateway's directory snapshot does
 // (DecideInput.OfTypeKey and OfPractice), in the order of cands.
-func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string) []Candidate) {
-	byType, byPractice := map[string][]Candidate{}, map[string][]Candidate{}
+func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(string) []Candidate) {
+	byType, byPractice, byCategory := map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}
 	for _, c := range cands {
+		for cat := range c.Service.Categories {
+			byCategory[cat] = append(byCategory[cat], c)
+		}
 		for k := range c.Service.Types {
 			byType[k] = append(byType[k], c)
 		}
@@ -460,7 +463,8 @@ func candidateIndexes(cands []Candidate) (func(string) []Candidate, func(string)
 			}
 		}
 	}
-	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] }
+	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] },
+		func(cat string) []Candidate { return byCategory[cat] }
 }
 
 func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
