@@ -699,8 +699,9 @@ type directorySnapshot struct {
 	byIdentifier map[string][]*cachedService
 	// byPractice indexes cands by the practices their catchment lists.
 	byPractice map[string][]mapping.Candidate
-	// byCategory indexes cands by their navigation categories.
-	byCategory map[string][]mapping.Candidate
+	// byCategory indexes cands by their navigation categories, and
+	// byTypeInCategory by category and type coding ("category|system|code").
+	byCategory, byTypeInCategory map[string][]mapping.Candidate
 }
 
 // ofTypeKey is the candidates with the coding key ("system|code") among
@@ -719,6 +720,13 @@ func (s *directorySnapshot) ofPractice(practice string) []mapping.Candidate {
 // cands (mapping.DecideInput.OfCategory).
 func (s *directorySnapshot) ofCategory(category string) []mapping.Candidate {
 	return s.byCategory[category]
+}
+
+// ofTypeInCategory is the candidates with the coding key among their
+// types and of the category, in the order of cands
+// (mapping.DecideInput.OfTypeInCategory).
+func (s *directorySnapshot) ofTypeInCategory(key, category string) []mapping.Candidate {
+	return s.byTypeInCategory[category+"|"+key]
 }
 
 type cachedService struct {
@@ -1017,14 +1025,15 @@ func (c *directoryCache) decode(v store.Version) (*cachedService, error) {
 // rebuild makes the snapshot of byID.
 func (c *directoryCache) rebuild() {
 	snap := &directorySnapshot{
-		list:         make([]*cachedService, 0, len(c.byID)),
-		cands:        make([]mapping.Candidate, 0, len(c.byID)),
-		bodyOf:       make(map[*mapping.Service][]byte, len(c.byID)),
-		byTypeCode:   map[string][]mapping.Candidate{},
-		byIdentifier: make(map[string][]*cachedService, len(c.byID)),
-		byPractice:   map[string][]mapping.Candidate{},
-		byTypeKey:    map[string][]mapping.Candidate{},
-		byCategory:   map[string][]mapping.Candidate{},
+		list:             make([]*cachedService, 0, len(c.byID)),
+		cands:            make([]mapping.Candidate, 0, len(c.byID)),
+		bodyOf:           make(map[*mapping.Service][]byte, len(c.byID)),
+		byTypeCode:       map[string][]mapping.Candidate{},
+		byIdentifier:     make(map[string][]*cachedService, len(c.byID)),
+		byPractice:       map[string][]mapping.Candidate{},
+		byTypeKey:        map[string][]mapping.Candidate{},
+		byCategory:       map[string][]mapping.Candidate{},
+		byTypeInCategory: map[string][]mapping.Candidate{},
 	}
 	for _, v := range c.byID {
 		snap.list = append(snap.list, v)
@@ -1050,6 +1059,9 @@ func (c *directoryCache) rebuild() {
 		}
 		for cat := range v.cand.Service.Categories {
 			snap.byCategory[cat] = append(snap.byCategory[cat], v.cand)
+			for k := range v.cand.Service.Types {
+				snap.byTypeInCategory[cat+"|"+k] = append(snap.byTypeInCategory[cat+"|"+k], v.cand)
+			}
 		}
 	}
 	c.snap = snap

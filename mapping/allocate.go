@@ -89,7 +89,11 @@ type DecideInput struct {
 	// its own services instead of every candidate; the result is the
 	// same.
 	OfCategory func(category string) []Candidate
-	Navigator  *NavigatorChoice
+	// OfTypeInCategory, when set, is the candidates with the coding key
+	// among their types and of the navigation category, in the order of
+	// Candidates.
+	OfTypeInCategory func(key, category string) []Candidate
+	Navigator        *NavigatorChoice
 	// ManualReview sends the decision, whatever it is, to a clinician's
 	// review before it takes effect (safety rule 5: any automated
 	// decision can be sent for manual review).
@@ -412,8 +416,8 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 	if !p.Category.needsService() {
 		return true
 	}
-	res := e.match(p, in)
-	d.Rationale = append(d.Rationale, exclusionLines(res.Excluded)...)
+	res, explain := e.match(p, in)
+	d.Rationale = append(d.Rationale, exclusionLines(res.Excluded, explain)...)
 	if len(res.Matches) > 0 {
 		m := res.Matches[0]
 		d.Service = m.Service
@@ -452,7 +456,7 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 func (c Category) String() string { return string(c) }
 
 // match runs directory matching for a proposal.
-func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
+func (e *Engine) match(p *proposal, in DecideInput) (MatchResult, func(*Service) []Reason) {
 	a := in.Assessment
 	from, to := Timeframe(p.from(in.Now), p.Urgency, p.TurnaroundDays)
 	q := MatchQuery{BirthDate: a.Patient.BirthDate, Sex: a.Patient.Sex, Practice: a.Request.Practice, Postcode: a.Patient.Postcode,
@@ -474,14 +478,17 @@ func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 	}
 	src := in.Candidates
 	switch {
+	case p.ServiceType != "" && in.OfTypeInCategory != nil:
+		// Match keeps only candidates of the wanted type and category,
+		// and these are all of them, in the same order.
+		src = in.OfTypeInCategory(snomed.System+"|"+p.ServiceType, string(p.Category))
+		q.OfType, q.OfCategory = true, true
 	case p.ServiceType != "" && in.OfTypeKey != nil:
-		// Match keeps only candidates of the wanted type, and these are
-		// all of them, in the same order.
 		src = in.OfTypeKey(snomed.System + "|" + p.ServiceType)
 		q.OfType = true
 	case p.ServiceType == "" && in.OfCategory != nil:
-		// Likewise of the wanted category (Match still checks it).
 		src = in.OfCategory(string(p.Category))
+		q.OfCategory = true
 	}
 	cands := make([]Candidate, 0, len(src))
 	for _, c := range src {
@@ -495,7 +502,19 @@ func (e *Engine) match(p *proposal, in DecideInput) MatchResult {
 		}
 		cands = append(cands, c)
 	}
-	return Match(cands, e.Directory, q)
+	// The reasons' texts are made only for the few excluded services the
+	// rationale names (exclusionLines).
+	withTexts := q
+	var m *matcher
+	explain := func(s *Service) []Reason {
+		if m == nil {
+			m = newMatcher(e.Directory, withTexts)
+		}
+		_, reasons := m.match(s)
+		return reasons
+	}
+	q.SkipReasons = true
+	return Match(cands, e.Directory, q), explain
 }
 
 // Timeframe is the window in which a decision must be acted on: the rest
@@ -760,29 +779,65 @@ func (e *Engine) outcomeText(d *Decision, p *proposal) string {
 // search with _explain=true) with the same query lists every one.
 const maxListedExclusions = 10
 
-// exclusionLines are the rationale's "Not chosen" lines for excluded.
-func exclusionLines(excluded []Excluded) []string {
+// exclusionLines are the rationale's "Not chosen" lines for excluded, in
+// any order: the nearest misses by name. explain, when set, gives the
+// reasons with their text for a service listed one by one (the engine
+// matches without texts, since most excluded services are only counted);
+// nil uses the reasons excluded holds.
+func exclusionLines(excluded []Excluded, explain func(*Service) []Reason) []string {
 	line := func(x Excluded) string {
-		why := make([]string, len(x.Reasons))
-		for i, r := range x.Reasons {
+		reasons := x.Reasons
+		if explain != nil {
+			reasons = explain(x.Service)
+		}
+		why := make([]string, len(reasons))
+		for i, r := range reasons {
 			why[i] = r.Text
 		}
 		return fmt.Sprintf("Not chosen: %s (HealthcareService/%s): %s.", orText(x.Service.Name, x.Service.ID), x.Service.ID, strings.Join(why, "; "))
 	}
+	nearer := func(a, b Excluded) int {
+		if c := len(a.Reasons) - len(b.Reasons); c != 0 {
+			return c
+		}
+		return byName(a.Service, b.Service)
+	}
 	if len(excluded) <= maxListedExclusions {
-		out := make([]string, len(excluded))
-		for i, x := range excluded {
+		few := slices.Clone(excluded)
+		slices.SortFunc(few, func(a, b Excluded) int { return byName(a.Service, b.Service) })
+		out := make([]string, len(few))
+		for i, x := range few {
 			out[i] = line(x)
 		}
 		return out
 	}
-	nearest := slices.Clone(excluded)
-	slices.SortStableFunc(nearest, func(a, b Excluded) int { return len(a.Reasons) - len(b.Reasons) })
+	// The nearest maxListedExclusions, without sorting the hundreds of
+	// others: one pass keeping the best so far in order.
+	nearest := make([]Excluded, 0, maxListedExclusions+1)
+	for _, x := range excluded {
+		if len(nearest) == maxListedExclusions && nearer(x, nearest[maxListedExclusions-1]) >= 0 {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(nearest, x, nearer)
+		nearest = slices.Insert(nearest, i, x)
+		if len(nearest) > maxListedExclusions {
+			nearest = nearest[:maxListedExclusions]
+		}
+	}
 	out := make([]string, 0, maxListedExclusions+1)
-	for _, x := range nearest[:maxListedExclusions] {
+	for _, x := range nearest {
 		out = append(out, line(x))
 	}
-	rest := nearest[maxListedExclusions:]
+	listed := make(map[*Service]bool, len(nearest))
+	for _, x := range nearest {
+		listed[x.Service] = true
+	}
+	rest := make([]Excluded, 0, len(excluded)-len(nearest))
+	for _, x := range excluded {
+		if !listed[x.Service] {
+			rest = append(rest, x)
+		}
+	}
 	counts := map[string]int{}
 	var codes []string
 	for _, x := range rest {

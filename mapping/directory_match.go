@@ -83,7 +83,8 @@ type MatchQuery struct {
 	SkipReasons bool
 	// OfType says every candidate has one of ServiceTypes (the caller
 	// took them from an index by type): Match does not test each again.
-	OfType bool
+	// OfCategory says the same of Categories.
+	OfType, OfCategory bool
 }
 
 // Code is a coding as a caller gives it; an empty System matches any.
@@ -285,7 +286,7 @@ func (m *matcher) candidate(s *Service) bool {
 			return false
 		}
 	}
-	if len(m.cats) > 0 {
+	if len(m.cats) > 0 && !m.q.OfCategory {
 		ok := false
 		if len(m.q.Categories) <= len(s.Categories) {
 			for _, c := range m.q.Categories {

@@ -3,7 +3,9 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +230,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 		"hostile": navProtocol(t, "../testdata/protocols/hostile/navigation-protocol-Y99999.json"),
 	}
 	cands := navDemoCandidates(t)
-	ofType, ofPractice, ofCategory := candidateIndexes(cands)
+	ofType, ofPractice, ofCategory, ofTypeInCategory := candidateIndexes(cands)
 	cm := navAllocationMap(t)
 	fileNow := now
 	for _, sc := range f.Scenarios {
@@ -289,7 +291,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 				// The gateway passes indexes of the candidates; the
 				// decision must be the same with them.
 				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
-				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice, OfCategory: ofCategory,
+				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice, OfCategory: ofCategory, OfTypeInCategory: ofTypeInCategory,
 					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now, ManualReview: sc.Review})
 				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
 				require.Equal(t, d, di, "the same decision with the candidate indexes")
@@ -448,11 +450,14 @@ func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 
 // candidateIndexes indexes cands as the gateway's directory snapshot does
 // (DecideInput.OfTypeKey and OfPractice), in the order of cands.
-func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(string) []Candidate) {
-	byType, byPractice, byCategory := map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}
+func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(string) []Candidate, ofTypeInCategory func(string, string) []Candidate) {
+	byType, byPractice, byCategory, byBoth := map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}
 	for _, c := range cands {
 		for cat := range c.Service.Categories {
 			byCategory[cat] = append(byCategory[cat], c)
+			for k := range c.Service.Types {
+				byBoth[cat+"|"+k] = append(byBoth[cat+"|"+k], c)
+			}
 		}
 		for k := range c.Service.Types {
 			byType[k] = append(byType[k], c)
@@ -464,7 +469,8 @@ func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(st
 		}
 	}
 	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] },
-		func(cat string) []Candidate { return byCategory[cat] }
+		func(cat string) []Candidate { return byCategory[cat] },
+		func(key, cat string) []Candidate { return byBoth[cat+"|"+key] }
 }
 
 func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
@@ -479,7 +485,7 @@ func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
 		}
 		excluded = append(excluded, Excluded{svc(i), reasons})
 	}
-	lines := exclusionLines(excluded)
+	lines := exclusionLines(excluded, nil)
 	require.Len(t, lines, maxListedExclusions+1)
 	// The 12 with one reason come first, in their order.
 	for i, l := range lines[:maxListedExclusions] {
@@ -488,8 +494,27 @@ func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
 	// The other 15: 2 with one reason, 13 with two.
 	assert.Equal(t, "Not chosen: 15 more services (by reason: catchment 15, not accepting referrals 13); HealthcareService/$match with the same query names each one and why.", lines[maxListedExclusions])
 
-	few := exclusionLines(excluded[:3])
+	few := exclusionLines(excluded[:3], nil)
 	require.Len(t, few, 3)
 	assert.Equal(t, "Not chosen: Service 00 (HealthcareService/s00): outside the catchment; not accepting.", few[0])
-	assert.Empty(t, exclusionLines(nil))
+	assert.Empty(t, exclusionLines(nil, nil))
+
+	// In any order, the same lines; explain gives the texts of the
+	// services named.
+	shuffled := slices.Clone(excluded)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	assert.Equal(t, lines, exclusionLines(shuffled, nil))
+	bare := make([]Excluded, len(shuffled))
+	for i, x := range shuffled {
+		codes := make([]Reason, len(x.Reasons))
+		for j, r := range x.Reasons {
+			codes[j] = Reason{Code: r.Code}
+		}
+		bare[i] = Excluded{x.Service, codes}
+	}
+	byService := map[*Service][]Reason{}
+	for _, x := range excluded {
+		byService[x.Service] = x.Reasons
+	}
+	assert.Equal(t, lines, exclusionLines(bare, func(s *Service) []Reason { return byService[s] }))
 }
