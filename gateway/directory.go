@@ -700,7 +700,7 @@ type directorySnapshot struct {
 	// byPractice indexes cands by the practices their catchment lists.
 	byPractice map[string][]mapping.Candidate
 	// byCategory indexes cands by their navigation categories, and
-	// byTypeInCategory by category and type coding ("category|system|code").
+	// byTypeInCategory by category and type coding ("category\x00system|code").
 	byCategory, byTypeInCategory map[string][]mapping.Candidate
 }
 
@@ -726,7 +726,7 @@ func (s *directorySnapshot) ofCategory(category string) []mapping.Candidate {
 // types and of the category, in the order of cands
 // (mapping.DecideInput.OfTypeInCategory).
 func (s *directorySnapshot) ofTypeInCategory(key, category string) []mapping.Candidate {
-	return s.byTypeInCategory[category+"|"+key]
+	return s.byTypeInCategory[category+"\x00"+key]
 }
 
 type cachedService struct {
@@ -1060,7 +1060,7 @@ func (c *directoryCache) rebuild() {
 		for cat := range v.cand.Service.Categories {
 			snap.byCategory[cat] = append(snap.byCategory[cat], v.cand)
 			for k := range v.cand.Service.Types {
-				snap.byTypeInCategory[cat+"|"+k] = append(snap.byTypeInCategory[cat+"|"+k], v.cand)
+				snap.byTypeInCategory[cat+"\x00"+k] = append(snap.byTypeInCategory[cat+"\x00"+k], v.cand)
 			}
 		}
 	}

@@ -456,7 +456,7 @@ func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(st
 		for cat := range c.Service.Categories {
 			byCategory[cat] = append(byCategory[cat], c)
 			for k := range c.Service.Types {
-				byBoth[cat+"|"+k] = append(byBoth[cat+"|"+k], c)
+				byBoth[cat+"\x00"+k] = append(byBoth[cat+"\x00"+k], c)
 			}
 		}
 		for k := range c.Service.Types {
@@ -470,7 +470,7 @@ func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(st
 	}
 	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] },
 		func(cat string) []Candidate { return byCategory[cat] },
-		func(key, cat string) []Candidate { return byBoth[cat+"|"+key] }
+		func(key, cat string) []Candidate { return byBoth[cat+"\x00"+key] }
 }
 
 func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {

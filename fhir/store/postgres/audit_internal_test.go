@@ -81,7 +81,7 @@ func TestAuditTags(t *testing.T) {
 		r, err := fhir.ParseResource(fmt.Appendf(nil, `{"resourceType":"AuditEvent","id":%q,"recorded":"2026-11-21T07:00:00Z",
 "meta":{"security":[{"system":"https://signpost.example/fhir/CodeSystem/practice","code":"Y99999"}]},
 "type":{"system":"http://terminology.hl7.org/CodeSystem/audit-event-type","code":"rest"},"action":%q,"outcome":%q,
-"agent":[{"who":{"identifier":{"system":"https://issuer.example","value":"u-%s"}},"requestor":true,"network":{"address":"10.0.0.%d","type":"2"}}],
+"agent":[{"who":{"identifier":{"system":"https://issuer.example","value":"u-%s"}},"requestor":true,"role":[{"text":"navigator"}],"network":{"address":"10.0.0.%d","type":"2"}}],
 "source":{"site":"Signpost","observer":{"display":"x"}},"entity":[{"what":{"reference":"Task/t-%s"}}]}`, id, action, outcome, id, len(id), id))
 		require.NoError(t, err)
 		return r
@@ -101,7 +101,7 @@ func TestAuditTags(t *testing.T) {
 	assert.ElementsMatch(t, []string{"c:_security", "c:type", "c:action", "c:outcome", "c:site", "n:agent", "m:agent",
 		"x:address", "v:address", "i:entity", "r:entity", "u:entity"}, indexed, "under the GIN index")
 	assert.ElementsMatch(t, []string{"t:_security", "s:_security", "t:type", "s:type", "t:action", "t:outcome", "t:site",
-		"p:_security", "p:type", "p:action", "p:outcome", "p:site", "p:agent", "p:address", "p:entity", "p:date"}, tagged, "tags")
+		"p:_security", "p:type", "p:action", "p:outcome", "p:site", "p:agent", "p:address", "p:entity", "p:date", "t:agent-role", "p:agent-role"}, tagged, "tags")
 
 	// "a" as an earlier version wrote it.
 	_, err = s.pool.Exec(ctx, `UPDATE audit_events SET terms = terms || tags, tags = NULL WHERE id = 'a'`)
@@ -125,6 +125,7 @@ func TestAuditTags(t *testing.T) {
 		"type:not=http://terminology.hl7.org/CodeSystem/audit-event-type|rest":            {},
 		"outcome=|4":           {"bb"},
 		"action=C,R&outcome=4": {"bb"},
+		"agent-role=|":         {"a", "bb", "ccc", "dddd"},
 	} {
 		v, err := url.ParseQuery(query)
 		require.NoError(t, err)

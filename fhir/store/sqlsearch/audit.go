@@ -223,6 +223,9 @@ func (b *builder) auditValue(p *search.Param, v *search.Value) (expr, error) {
 			return auditAny([]string{term("c", code, v.Code)}), nil
 		case v.Code == "" && v.System != "":
 			return auditAny([]string{term("s", code, v.System)}), nil
+		case v.Code == "":
+			// "|": a token with neither (text only) has no code term.
+			return auditAny([]string{term("t", code, "", "")}), nil
 		}
 		// The indexed code term finds the candidates, the tag makes the
 		// system exact.
