@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -23,6 +22,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/internal/directorytest"
 	"github.com/signpost-fhir/signpost/internal/gctune"
+	"github.com/signpost-fhir/signpost/internal/machinestat"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
 	"github.com/signpost-fhir/signpost/mapping"
 )
@@ -130,7 +130,7 @@ func TestNavigationLoad(t *testing.T) {
 		wg    sync.WaitGroup
 	)
 	deadline := time.Now().Add(secs)
-	start, ticks := time.Now(), readMachineTicks()
+	start, ticks := time.Now(), machinestat.Read()
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func(c int) {
@@ -154,14 +154,14 @@ func TestNavigationLoad(t *testing.T) {
 		}(c)
 	}
 	wg.Wait()
-	elapsed, ticksThen := time.Since(start), readMachineTicks()
+	elapsed := time.Since(start)
 	require.NoError(t, first)
 	require.NotEmpty(t, took)
 	sortDurations(took)
 	load, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("POST Task + $navigate commit, PostgreSQL, %d clients, 5,000 services, %d earlier Tasks, need groups from a loopback care record: %.0f navigations/s, p50 %v, p99 %v, max %v (n=%d in %v; %d record searches; %s; loadavg %s)",
 		clients, navHistoryTasks, float64(len(took))/elapsed.Seconds(), took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took), elapsed.Round(time.Millisecond), recordSearches.Load(),
-		ticks.perOp(ticksThen, len(took), runtime.NumCPU(), elapsed.Seconds()), bytes.TrimSpace(load))
+		machineCPU(ticks, len(took), elapsed.Seconds()), bytes.TrimSpace(load))
 }
 
 type loadError struct {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/signpost-fhir/signpost/internal/machinestat"
 )
 
 // loadFunc does one request for worker w. A nil error is a success; any
@@ -36,7 +38,14 @@ type phaseResult struct {
 	// Skipped says why the phase did not run; Failed, that it should have.
 	Skipped string
 	Failed  bool
+	// CPU is what the machine's cores did during the phase, whatever ran
+	// on them (the gateway, the database, bench itself).
+	CPU machinestat.Span
 }
+
+// CPUPerRequest is the machine's CPU time per successful request, in ms;
+// 0 when not known.
+func (r *phaseResult) CPUPerRequest() float64 { return r.CPU.PerOp(r.OK()) }
 
 // OK is the number of successful requests.
 func (r *phaseResult) OK() int64 { return r.Requests - r.Errors }
@@ -63,7 +72,7 @@ type workerTally struct {
 // in flight are abandoned and not counted).
 func drive(ctx context.Context, clients int, d time.Duration, do loadFunc) phaseResult {
 	tallies := make([]workerTally, clients)
-	start := time.Now()
+	start, ticks := time.Now(), machinestat.Read()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
 	for w := range clients {
@@ -93,7 +102,7 @@ func drive(ctx context.Context, clients int, d time.Duration, do loadFunc) phase
 		})
 	}
 	wg.Wait()
-	r := phaseResult{Elapsed: time.Since(start)}
+	r := phaseResult{Elapsed: time.Since(start), CPU: ticks.Since(machinestat.Read())}
 	for i := range tallies {
 		t := &tallies[i]
 		r.Requests += t.requests

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -79,6 +81,9 @@ func writeReportTable(w io.Writer, r benchReport) {
 	if r.CreateRaw > 0 {
 		fmt.Fprintf(w, "\ncreate/raw %.2f: a create runs at %.0f%% of the rate of a bare single-row insert\n", r.CreateRaw, 100*r.CreateRaw)
 	}
+	if line := cpuLine(r.Phases); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	var notes []string
 	for _, p := range r.Phases {
 		notes = append(notes, errorNotes(p.Name, p.ErrorKinds, p.ErrorSamples)...)
@@ -94,6 +99,29 @@ func writeReportTable(w io.Writer, r benchReport) {
 	if r.Interrupted {
 		fmt.Fprintln(w, "interrupted: the figures are partial")
 	}
+}
+
+// cpuLine is the machine's CPU time per successful request of each phase
+// that ran, with the share the hypervisor stole: on a shared virtual
+// machine the rates follow the host's load, and these tell a slower host
+// from slower code. "" where the counters cannot be read.
+func cpuLine(phases []phaseResult) string {
+	var parts []string
+	var stolen []string
+	cores := runtime.NumCPU()
+	for i := range phases {
+		p := &phases[i]
+		if p.Skipped != "" || !p.CPU.OK || p.OK() == 0 {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %.2f ms", p.Name, p.CPUPerRequest()))
+		stolen = append(stolen, fmt.Sprintf("%.1f%%", p.CPU.StolenPercent(p.Elapsed.Seconds(), cores)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("machine CPU per request, all %d cores, whatever ran on them: %s (stolen by the hypervisor: %s)",
+		cores, strings.Join(parts, ", "), strings.Join(stolen, ", "))
 }
 
 // errorNotes is one line per error kind, most frequent first.
@@ -132,6 +160,11 @@ type phaseJSON struct {
 	Seconds      float64            `json:"seconds"`
 	RPS          float64            `json:"rps"`
 	LatencyMS    map[string]float64 `json:"latency_ms,omitempty"`
+	// MachineCPUMS is the machine's CPU time per successful request and
+	// StolenPercent the share of its cores' time the hypervisor took
+	// (Linux only).
+	MachineCPUMS  float64 `json:"machine_cpu_ms_per_request,omitempty"`
+	StolenPercent float64 `json:"stolen_percent,omitempty"`
 }
 
 type reportJSON struct {
@@ -161,6 +194,10 @@ func writeReportJSON(w io.Writer, r benchReport) error {
 			ErrorKinds: p.ErrorKinds, WarmupErrors: p.WarmupErrors, WarmupKinds: p.WarmupErrorKinds,
 			ErrorSamples: p.ErrorSamples,
 			Seconds:      p.Elapsed.Seconds(), RPS: p.RPS(),
+		}
+		if p.CPU.OK {
+			pj.MachineCPUMS = p.CPUPerRequest()
+			pj.StolenPercent = p.CPU.StolenPercent(p.Elapsed.Seconds(), runtime.NumCPU())
 		}
 		if p.Skipped == "" {
 			l := &p.Latency
