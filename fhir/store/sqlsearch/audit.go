@@ -108,13 +108,23 @@ func auditAny(terms []string) expr {
 
 // AuditRowOf is the audit table's row for rows, an AuditEvent's index.
 func AuditRowOf(rows *Rows) AuditRow {
-	out := AuditRow{}
-	seen := map[string]bool{}
+	out := AuditRow{Terms: make([]string, 0, 48), Tags: make([]string, 0, 32)}
+	seen := make(map[string]bool, 80)
+	var buf []byte
 	add := func(parts ...string) {
-		t := term(parts...)
-		if seen[t] {
+		// term(parts...), built in buf: a term seen already costs no
+		// allocation (the map lookup does not copy buf).
+		buf = buf[:0]
+		for i, p := range parts {
+			if i > 0 {
+				buf = append(buf, termSep...)
+			}
+			buf = append(buf, p...)
+		}
+		if seen[string(buf)] {
 			return
 		}
+		t := string(buf)
 		seen[t] = true
 		if auditTag(parts[0]) {
 			out.Tags = append(out.Tags, t)
