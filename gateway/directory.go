@@ -693,8 +693,6 @@ type directorySnapshot struct {
 	// byTypeCode indexes cands by the codes of their types (type,
 	// specialty, team role), whatever the system.
 	byTypeCode map[string][]mapping.Candidate
-	// byTypeKey indexes cands by their type codings ("system|code").
-	byTypeKey map[string][]mapping.Candidate
 	// byIdentifier indexes the entries by "system|value".
 	byIdentifier map[string][]*cachedService
 	// byPractice indexes cands by the practices their catchment lists.
@@ -702,12 +700,6 @@ type directorySnapshot struct {
 	// byCategory indexes cands by their navigation categories, and
 	// byTypeInCategory by category and type coding ("category\x00system|code").
 	byCategory, byTypeInCategory map[string][]mapping.Candidate
-}
-
-// ofTypeKey is the candidates with the coding key ("system|code") among
-// their types, in the order of cands (mapping.DecideInput.OfTypeKey).
-func (s *directorySnapshot) ofTypeKey(key string) []mapping.Candidate {
-	return s.byTypeKey[key]
 }
 
 // ofPractice is the candidates whose catchment lists the practice, in the
@@ -1031,7 +1023,6 @@ func (c *directoryCache) rebuild() {
 		byTypeCode:       map[string][]mapping.Candidate{},
 		byIdentifier:     make(map[string][]*cachedService, len(c.byID)),
 		byPractice:       map[string][]mapping.Candidate{},
-		byTypeKey:        map[string][]mapping.Candidate{},
 		byCategory:       map[string][]mapping.Candidate{},
 		byTypeInCategory: map[string][]mapping.Candidate{},
 	}
@@ -1041,7 +1032,6 @@ func (c *directoryCache) rebuild() {
 		snap.bodyOf[v.cand.Service] = v.body
 		codes := map[string]bool{}
 		for k := range v.cand.Service.Types {
-			snap.byTypeKey[k] = append(snap.byTypeKey[k], v.cand)
 			_, code, _ := strings.Cut(k, "|")
 			if !codes[code] {
 				codes[code] = true

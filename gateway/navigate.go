@@ -530,7 +530,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Now: now})
 	decider := navDecider(p)
-	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfTypeKey: snap.ofTypeKey, OfPractice: snap.ofPractice, OfCategory: snap.ofCategory, OfTypeInCategory: snap.ofTypeInCategory, Navigator: req.choice, ManualReview: req.review,
+	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfPractice: snap.ofPractice, OfCategory: snap.ofCategory, OfTypeInCategory: snap.ofTypeInCategory, Navigator: req.choice, ManualReview: req.review,
 		Decider: decider, AllocationMap: cm, Declined: declined, Lists: lists, Now: now})
 	if err != nil {
 		return nil, err

@@ -72,26 +72,22 @@ type DecideInput struct {
 	// Protocol is the practice's protocol; nil when it has none.
 	Protocol   *Protocol
 	Candidates []Candidate
-	// OfTypeKey, when set, is an index of Candidates: the candidates
-	// with the coding key ("system|code") among their type, specialty or
-	// team-role codings (Service.Types), in the order of Candidates.
-	// Allocation then looks only at those of the wanted service type
-	// instead of every candidate; the result is the same.
-	OfTypeKey func(key string) []Candidate
-	// OfPractice, when set, is another index of Candidates: those whose
+	// OfPractice, when set, is an index of Candidates: those whose
 	// catchment lists the practice (ODS code), in the order of
 	// Candidates. The practice's own services are then found among
 	// those instead of every candidate; the result is the same.
 	OfPractice func(practice string) []Candidate
-	// OfCategory, when set, is a third index of Candidates: those of a
+	// OfCategory, when set, is another index of Candidates: those of a
 	// navigation category (Service.Categories), in the order of
 	// Candidates. A category with no wanted service type then looks at
 	// its own services instead of every candidate; the result is the
 	// same.
 	OfCategory func(category string) []Candidate
-	// OfTypeInCategory, when set, is the candidates with the coding key
-	// among their types and of the navigation category, in the order of
-	// Candidates.
+	// OfTypeInCategory, when set, is a third: the candidates with the
+	// coding key ("system|code") among their type, specialty or
+	// team-role codings (Service.Types) and of the navigation category,
+	// in the order of Candidates. Allocation then looks only at those of
+	// the wanted service type and category; the result is the same.
 	OfTypeInCategory func(key, category string) []Candidate
 	Navigator        *NavigatorChoice
 	// ManualReview sends the decision, whatever it is, to a clinician's
@@ -483,9 +479,6 @@ func (e *Engine) match(p *proposal, in DecideInput) (MatchResult, func(*Service)
 		// and these are all of them, in the same order.
 		src = in.OfTypeInCategory(snomed.System+"|"+p.ServiceType, string(p.Category))
 		q.OfType, q.OfCategory = true, true
-	case p.ServiceType != "" && in.OfTypeKey != nil:
-		src = in.OfTypeKey(snomed.System + "|" + p.ServiceType)
-		q.OfType = true
 	case p.ServiceType == "" && in.OfCategory != nil:
 		src = in.OfCategory(string(p.Category))
 		q.OfCategory = true
@@ -832,15 +825,12 @@ func exclusionLines(excluded []Excluded, explain func(*Service) []Reason) []stri
 	for _, x := range nearest {
 		listed[x.Service] = true
 	}
-	rest := make([]Excluded, 0, len(excluded)-len(nearest))
-	for _, x := range excluded {
-		if !listed[x.Service] {
-			rest = append(rest, x)
-		}
-	}
 	counts := map[string]int{}
 	var codes []string
-	for _, x := range rest {
+	for _, x := range excluded {
+		if listed[x.Service] {
+			continue
+		}
 		for _, r := range x.Reasons {
 			if counts[r.Code] == 0 {
 				codes = append(codes, r.Code)
@@ -858,7 +848,7 @@ func exclusionLines(excluded []Excluded, explain func(*Service) []Reason) []stri
 	for i, c := range codes {
 		parts[i] = fmt.Sprintf("%s %d", reasonLabel(c), counts[c])
 	}
-	out = append(out, fmt.Sprintf("Not chosen: %d more services (by reason: %s); HealthcareService/$match with the same query names each one and why.", len(rest), strings.Join(parts, ", ")))
+	out = append(out, fmt.Sprintf("Not chosen: %d more services (by reason: %s); HealthcareService/$match with the same query names each one and why.", len(excluded)-len(nearest), strings.Join(parts, ", ")))
 	return out
 }
 

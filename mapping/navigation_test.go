@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -230,7 +231,7 @@ func TestNavigationScenariosPure(t *testing.T) {
 		"hostile": navProtocol(t, "../testdata/protocols/hostile/navigation-protocol-Y99999.json"),
 	}
 	cands := navDemoCandidates(t)
-	ofType, ofPractice, ofCategory, ofTypeInCategory := candidateIndexes(cands)
+	ofPractice, ofCategory, ofTypeInCategory := candidateIndexes(cands)
 	cm := navAllocationMap(t)
 	fileNow := now
 	for _, sc := range f.Scenarios {
@@ -291,10 +292,23 @@ func TestNavigationScenariosPure(t *testing.T) {
 				// The gateway passes indexes of the candidates; the
 				// decision must be the same with them.
 				a = Assess(AssessInput{Request: req, Patient: in.Patient, Need: in.Need, NeedErr: in.NeedErr, Earlier: in.Earlier, Now: now})
-				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfTypeKey: ofType, OfPractice: ofPractice, OfCategory: ofCategory, OfTypeInCategory: ofTypeInCategory,
+				di, erri := e.Decide(DecideInput{Assessment: a, Protocol: proto, Candidates: cands, OfPractice: ofPractice, OfCategory: ofCategory, OfTypeInCategory: ofTypeInCategory,
 					Navigator: choice, Decider: decider, AllocationMap: cm, Declined: declined, Now: now, ManualReview: sc.Review})
 				require.Equal(t, err, erri, "the same outcome with the candidate indexes")
-				require.Equal(t, d, di, "the same decision with the candidate indexes")
+				// reflect.DeepEqual, not require.Equal: a Decision holds the
+				// directory's services, and testify's diff of two of them
+				// runs for minutes; the rationales say what differs.
+				if !reflect.DeepEqual(d, di) {
+					var without, with []string
+					if d != nil {
+						without = d.Rationale
+					}
+					if di != nil {
+						with = di.Rationale
+					}
+					t.Fatalf("the same decision with the candidate indexes: it differs; rationale without them:\n%s\nwith them:\n%s",
+						strings.Join(without, "\n"), strings.Join(with, "\n"))
+				}
 				return d, err
 			}
 			d, err := decide(req, nil)
@@ -449,9 +463,10 @@ func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 }
 
 // candidateIndexes indexes cands as the gateway's directory snapshot does
-// (DecideInput.OfTypeKey and OfPractice), in the order of cands.
-func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(string) []Candidate, ofTypeInCategory func(string, string) []Candidate) {
-	byType, byPractice, byCategory, byBoth := map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}
+// (DecideInput.OfPractice, OfCategory and OfTypeInCategory), in the
+// order of cands.
+func candidateIndexes(cands []Candidate) (ofPractice, ofCategory func(string) []Candidate, ofTypeInCategory func(string, string) []Candidate) {
+	byPractice, byCategory, byBoth := map[string][]Candidate{}, map[string][]Candidate{}, map[string][]Candidate{}
 	for _, c := range cands {
 		for cat := range c.Service.Categories {
 			byCategory[cat] = append(byCategory[cat], c)
@@ -459,16 +474,13 @@ func candidateIndexes(cands []Candidate) (ofType, ofPractice, ofCategory func(st
 				byBoth[cat+"\x00"+k] = append(byBoth[cat+"\x00"+k], c)
 			}
 		}
-		for k := range c.Service.Types {
-			byType[k] = append(byType[k], c)
-		}
 		if c.Service.Catchment != nil {
 			for ods := range c.Service.Catchment.Practices {
 				byPractice[ods] = append(byPractice[ods], c)
 			}
 		}
 	}
-	return func(code string) []Candidate { return byType[code] }, func(ods string) []Candidate { return byPractice[ods] },
+	return func(ods string) []Candidate { return byPractice[ods] },
 		func(cat string) []Candidate { return byCategory[cat] },
 		func(key, cat string) []Candidate { return byBoth[cat+"\x00"+key] }
 }
