@@ -96,13 +96,13 @@ func newLogger(c config, w io.Writer) *slog.Logger {
 // reference to this server (http://host/fhir/Patient/1) finds what
 // relative ones (Patient/1) find: SIGNPOST_PUBLIC_URL, else the listen
 // address.
-func openStore(ctx context.Context, c config) (store.Store, string, error) {
+func openStore(ctx context.Context, c config, log *slog.Logger) (store.Store, string, error) {
 	base := c.PublicURL
 	if base == "" {
 		base = "http://" + c.Addr + "/fhir"
 	}
 	if c.DatabaseURL != "" {
-		s, err := postgres.Open(ctx, c.DatabaseURL, postgres.WithBaseURL(base))
+		s, err := postgres.Open(ctx, c.DatabaseURL, postgres.WithBaseURL(base), postgres.WithLogger(log))
 		if err != nil {
 			return nil, "postgres", err
 		}
@@ -124,7 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if gc := gctune.Apply(getenv); gc > 0 {
 		log.Debug("garbage collector target", "gogc", gc)
 	}
-	st, kind, err := openStore(ctx, c)
+	st, kind, err := openStore(ctx, c, log)
 	if err != nil {
 		return fmt.Errorf("open %s store: %w", kind, err)
 	}

@@ -37,6 +37,14 @@ FROM (SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n) AS
 // stamped and indexed as Create does; an id in use fails the call with a
 // duplicate error naming it, and the caller's transaction then rolls back.
 func (t *tx) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteResult, error) {
+	out, err := t.createAll(ctx, rs)
+	if err == nil {
+		t.audits += countAudits(rs...)
+	}
+	return out, err
+}
+
+func (t *tx) createAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteResult, error) {
 	b := &pgx.Batch{}
 	out := make([]store.WriteResult, len(rs))
 	for i, r := range rs {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +25,10 @@ type Store struct {
 	pool    *pgxpool.Pool
 	baseURL string
 	sums    sqlsearch.Summarizers
+	// auditWrites counts AuditEvents written, for the pending-list
+	// cleaner (pending.go).
+	auditWrites atomic.Int64
+	cleaner     *pendingCleaner
 }
 
 var _ store.Store = (*Store)(nil)
@@ -31,8 +37,10 @@ var _ store.Store = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	pool    *pgxpool.Config
-	baseURL string
+	pool         *pgxpool.Config
+	baseURL      string
+	pendingEvery time.Duration
+	log          *slog.Logger
 }
 
 // WithMaxConns sets the pool size (pgxpool's default is max(4, NumCPU);
@@ -69,7 +77,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		// connections than cores pay off. pool_max_conns in the URL wins.
 		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
 	}
-	o := options{pool: cfg}
+	o := options{pool: cfg, pendingEvery: DefaultPendingListInterval, log: slog.Default()}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -81,11 +89,17 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if _, err := moveAuditEvents(ctx, pool); err != nil {
+	moved, err := moveAuditEvents(ctx, pool)
+	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	return &Store{pool: pool, baseURL: o.baseURL}, nil
+	s := &Store{pool: pool, baseURL: o.baseURL}
+	s.noteAudits(moved)
+	if o.pendingEvery > 0 {
+		s.startPendingCleaner(o.pendingEvery, o.log)
+	}
+	return s, nil
 }
 
 // Pool is the store's connection pool, for tools that measure the database
@@ -103,6 +117,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close waits for connections in use to be returned, then closes them all.
 func (s *Store) Close() error {
+	s.stopPendingCleaner()
 	s.pool.Close()
 	return nil
 }
@@ -148,7 +163,11 @@ func internal(err error, format string, args ...any) error {
 
 // Create stores r as version 1 in one round trip.
 func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	return create(ctx, s.pool, r, &s.sums)
+	res, err := create(ctx, s.pool, r, &s.sums)
+	if err == nil {
+		s.noteAudits(countAudits(r))
+	}
+	return res, err
 }
 
 // create is Create on db: the pool (one statement is its own transaction)
@@ -548,6 +567,14 @@ func scanVersion(row pgx.CollectableRow) (store.Version, error) {
 // to commit a group of audit records together. An id in use fails the
 // whole call with a duplicate error and stores nothing.
 func (s *Store) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error) {
+	out, err := s.createAll(ctx, rs)
+	if err == nil {
+		s.noteAudits(countAudits(rs...))
+	}
+	return out, err
+}
+
+func (s *Store) createAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error) {
 	if len(rs) > 0 && allAudit(rs) {
 		out, err := createAudits(ctx, s.pool, rs)
 		if !errors.Is(err, errSeparatorInTerm) {

@@ -56,7 +56,8 @@ func (s *Store) transaction(ctx context.Context, fn func(tx store.Tx) error) (er
 			p.rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&tx{s: s, db: p}); err != nil {
+	t := &tx{s: s, db: p}
+	if err := fn(t); err != nil {
 		return err
 	}
 	done = true
@@ -64,6 +65,7 @@ func (s *Store) transaction(ctx context.Context, fn func(tx store.Tx) error) (er
 		p.rollback(context.WithoutCancel(ctx))
 		return err
 	}
+	s.noteAudits(t.audits)
 	return nil
 }
 
@@ -82,6 +84,9 @@ func (s *Store) Lock(ctx context.Context, key string) error { return nil }
 type tx struct {
 	s  *Store
 	db txdb
+	// audits counts the AuditEvents written, for the store's
+	// pending-list cleaner once the transaction commits.
+	audits int
 }
 
 // txdb is a transaction's connection: a pipe, or a pgx.Tx.
@@ -93,7 +98,11 @@ type txdb interface {
 var _ store.Tx = (*tx)(nil)
 
 func (t *tx) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	return create(ctx, t.db, r, &t.s.sums)
+	res, err := create(ctx, t.db, r, &t.s.sums)
+	if err == nil {
+		t.audits += countAudits(r)
+	}
+	return res, err
 }
 
 func (t *tx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
