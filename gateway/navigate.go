@@ -574,7 +574,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		resources[it.key] = r
 	}
 	if !req.propose {
-		written, err := nav.commit(ctx, p, request.Practice, v.VersionID, priorVersion, clinician && req.choice != nil, resources)
+		written, err := nav.commit(ctx, p, request.Practice, v, priorVersion, clinician && req.choice != nil, resources)
 		if err != nil {
 			return nil, err
 		}
@@ -630,7 +630,7 @@ func navErrorIssues(issues []fhir.Issue) []fhir.Issue {
 // clinician's own decision, the completion of the open review Tasks.
 // Either all of it is stored or none, and so is its delivery to the
 // practice's clinical system (the outbox row; see delivery.go).
-func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskVersion, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
+func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskRead store.Version, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
 	s := nav.s
 	var written map[string][]byte
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
@@ -639,7 +639,9 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 		// A retried transaction starts from the resources as built.
 		clone := func(k string) *fhir.Resource { return res[k].Clone() }
 		task := clone("task")
-		w, err := g.Update(ctx, task, store.Precondition{IfMatch: taskVersion})
+		// Over the version the decision was made from: a Task changed
+		// meanwhile fails the commit (412).
+		w, err := g.UpdateRead(ctx, task, taskRead)
 		if err != nil {
 			return err
 		}

@@ -386,6 +386,30 @@ func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Preco
 	if err != nil {
 		return store.WriteResult{}, err
 	}
+	return t.updateChecked(ctx, r, pre, stored, storedBody)
+}
+
+// UpdateRead is Update of r over read, the live version of r the caller
+// read and may see, with If-Match read's version: the store writes only
+// while read is still the current version, so read's practices are the
+// stored ones and the tenancy check needs no second read of them (a round
+// trip of every navigation's commit). A version changed meanwhile fails
+// the write with 412, as If-Match does.
+func (t *tenantTx) UpdateRead(ctx context.Context, r *fhir.Resource, read store.Version) (store.WriteResult, error) {
+	pre := store.Precondition{IfMatch: read.VersionID}
+	typ := r.Type()
+	if read.Type != typ || read.ID != r.ID() || read.Deleted || read.VersionID <= 0 || (!practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev)) {
+		return t.Update(ctx, r, pre)
+	}
+	if !t.s.visible(t.p, typ, read.Body) {
+		return store.WriteResult{}, fhir.NotFound(typ, r.ID())
+	}
+	return t.updateChecked(ctx, r, pre, t.s.practicesOf(read.Body), read.Body)
+}
+
+// updateChecked is Update once the stored version's practices and body
+// are known.
+func (t *tenantTx) updateChecked(ctx context.Context, r *fhir.Resource, pre store.Precondition, stored []string, storedBody []byte) (store.WriteResult, error) {
 	if err := t.checkWrite(ctx, r, stored, storedBody); err != nil {
 		return store.WriteResult{}, err
 	}
