@@ -88,7 +88,6 @@ func (s *Store) startPendingCleaner(every time.Duration, log *slog.Logger) {
 		defer close(c.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
-		var seen int64
 		failing := false
 		for {
 			select {
@@ -97,7 +96,7 @@ func (s *Store) startPendingCleaner(every time.Duration, log *slog.Logger) {
 			case <-t.C:
 			}
 			n := s.auditWrites.Load()
-			if n == seen {
+			if n == c.upTo.Load() {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -123,7 +122,6 @@ func (s *Store) startPendingCleaner(every time.Duration, log *slog.Logger) {
 					log.Info("merging the audit index's pending list works again")
 				}
 				failing = false
-				seen = n
 				c.upTo.Store(n)
 			}
 		}
