@@ -377,9 +377,15 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 	return t.afterWrite(ctx, res)
 }
 
+// unguarded reports that writes of typ need no check against the stored
+// version: neither practice data nor, for a token, directory data.
+func (t *tenantTx) unguarded(typ string) bool {
+	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev)
+}
+
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
 	typ := r.Type()
-	if !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
+	if t.unguarded(typ) {
 		return t.tx.Update(ctx, r, pre)
 	}
 	stored, storedBody, err := t.current(ctx, typ, r.ID())
@@ -398,7 +404,7 @@ func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Preco
 func (t *tenantTx) UpdateRead(ctx context.Context, r *fhir.Resource, read store.Version) (store.WriteResult, error) {
 	pre := store.Precondition{IfMatch: read.VersionID}
 	typ := r.Type()
-	if read.Type != typ || read.ID != r.ID() || read.Deleted || read.VersionID <= 0 || (!practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev)) {
+	if read.Type != typ || read.ID != r.ID() || read.Deleted || read.VersionID <= 0 || t.unguarded(typ) {
 		return t.Update(ctx, r, pre)
 	}
 	if !t.s.visible(t.p, typ, read.Body) {
@@ -421,7 +427,7 @@ func (t *tenantTx) updateChecked(ctx context.Context, r *fhir.Resource, pre stor
 }
 
 func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	if !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) {
+	if t.unguarded(typ) {
 		return t.tx.Delete(ctx, typ, id, pre)
 	}
 	var matches []subscriptionMatch
