@@ -252,6 +252,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		return append(b, x...), nil
 	case string:
 		return appendString(b, x), nil
+	case RawJSON:
+		return append(b, x...), nil
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {

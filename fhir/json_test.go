@@ -93,6 +93,23 @@ func TestGeneratePrunesEmptyMembers(t *testing.T) {
 	assert.Equal(t, `{"resourceType":"Basic","e":false,"f":0,"g":["x"]}`, string(b))
 }
 
+// TestGenerateKeepsRawJSON: stored bytes are copied as they are (member
+// order and number text untouched, nothing decoded), an empty one is
+// dropped like any empty member, and the tree around them is generated
+// as usual.
+func TestGenerateKeepsRawJSON(t *testing.T) {
+	stored := RawJSON(`{"resourceType":"Task","id":"t1","zeta":1.50,"alpha":"a"}`)
+	b, err := Generate(map[string]any{"resourceType": "Parameters", "parameter": []any{
+		map[string]any{"name": "task", "resource": stored},
+		map[string]any{"name": "none", "resource": RawJSON(nil), "valueString": ""},
+		map[string]any{"name": "n", "valueInteger": 2},
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, `{"resourceType":"Parameters","parameter":[{"name":"task","resource":{"resourceType":"Task","id":"t1","zeta":1.50,"alpha":"a"}},{"name":"none"},{"name":"n","valueInteger":2}]}`, string(b))
+	_, err = decodeJSON(b)
+	require.NoError(t, err)
+}
+
 func TestOutcomeIsValidJSON(t *testing.T) {
 	b := Errorf(CodeRequired, "missing").At("Task.status").Outcome()
 	v, err := decodeJSON(b)

@@ -191,10 +191,20 @@ func generateTree(v any) (any, error) {
 			return nil, nil
 		}
 		return generateTree(x.obj)
+	case RawJSON:
+		return x, nil
 	}
 	// float64 too: encoding/json's rendering of it is the one kept.
 	return marshalTree(v)
 }
+
+// RawJSON is JSON text already in this codec's form, such as a body the
+// store returned: compact, valid, with no empty members. Generate copies
+// it into its output as it is, without decoding it again, so a response
+// that carries stored resources (the $navigate result) costs no parse and
+// no second encoding of them. Only bytes the codec wrote belong here;
+// anything else goes through Generate as a tree.
+type RawJSON []byte
 
 // marshalTree is v through encoding/json and the decoder.
 func marshalTree(v any) (any, error) {
@@ -226,6 +236,8 @@ func prune(v any) (any, bool) {
 		return nil, false
 	case string:
 		return x, x != ""
+	case RawJSON:
+		return x, len(x) > 0
 	case map[string]any:
 		for k, e := range x {
 			if pe, keep := prune(e); keep {

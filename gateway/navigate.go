@@ -573,26 +573,27 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		}
 		resources[it.key] = r
 	}
+	// The answer carries the resources as built (propose) or as stored
+	// (commit: ids, versions, labels), the stored bytes as they are.
+	result := map[string]any{}
+	for k, r := range resources {
+		result[k] = r.Object()
+	}
 	if !req.propose {
 		written, err := nav.commit(ctx, p, request.Practice, v, priorVersion, clinician && req.choice != nil, resources)
 		if err != nil {
 			return nil, err
 		}
-		// Answer with what was stored (ids, versions, labels).
 		for k, body := range written {
-			r, err := fhir.ParseResource(body)
-			if err != nil {
-				return nil, err
-			}
-			resources[k] = r
+			result[k] = fhir.RawJSON(body)
 		}
 	}
 	out := &fhir.Parameters{}
-	out.AddResource("task", resources["task"].Object())
-	out.AddResource("allocation", resources["allocation"].Object())
-	out.AddResource("provenance", resources["provenance"].Object())
-	if r := resources["review"]; r != nil {
-		out.AddResource("review", r.Object())
+	out.AddResource("task", result["task"])
+	out.AddResource("allocation", result["allocation"])
+	out.AddResource("provenance", result["provenance"])
+	if r, ok := result["review"]; ok {
+		out.AddResource("review", r)
 	}
 	all := append(append([]fhir.Issue(nil), warnings...), d.Issues...)
 	all = append(all, fhir.Issue{Severity: fhir.SeverityInformation, Code: fhir.CodeInformational,
