@@ -1,9 +1,9 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -14,16 +14,40 @@ import (
 // owns: id, meta.versionId and meta.lastUpdated.
 type Resource struct {
 	obj map[string]any
+	// size is the length of the JSON it was parsed from (0 if built):
+	// what its encoding will about need, so encoding it grows no buffer.
+	size int
 }
 
-// idPattern is the R4 id datatype.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-\.]{1,64}$`)
+// ValidID reports whether s is a well-formed FHIR id (R4 id datatype:
+// [A-Za-z0-9\-\.]{1,64}).
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isLetter(c) && !(c >= '0' && c <= '9') && c != '-' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
 
-// ValidID reports whether s is a well-formed FHIR id.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// validTypeName reports whether s has the shape of a resource type name:
+// ^[A-Z][A-Za-z]{1,63}$.
+func validTypeName(s string) bool {
+	if len(s) < 2 || len(s) > 64 || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if !isLetter(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
-// typePattern is the shape of a resource type name.
-var typePattern = regexp.MustCompile(`^[A-Z][A-Za-z]{1,63}$`)
+func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
 
 // ParseResource decodes one resource. Malformed JSON, a body that is not an
 // object, a missing or malformed resourceType, or a malformed id is a
@@ -37,7 +61,12 @@ func ParseResource(data []byte) (*Resource, error) {
 	if !ok {
 		return nil, Errorf(CodeStructure, "a resource must be a JSON object").WithStatus(400)
 	}
-	return ResourceFromObject(obj)
+	r, err := ResourceFromObject(obj)
+	if err != nil {
+		return nil, err
+	}
+	r.size = len(data)
+	return r, nil
 }
 
 // ResourceFromObject wraps a decoded JSON object (for example a Bundle
@@ -47,7 +76,7 @@ func ResourceFromObject(obj map[string]any) (*Resource, error) {
 	if !ok {
 		return nil, Errorf(CodeStructure, "resourceType is missing or not a string").At("resourceType").WithStatus(400)
 	}
-	if !typePattern.MatchString(rt) {
+	if !validTypeName(rt) {
 		return nil, Errorf(CodeStructure, "resourceType %q is not a resource type name", rt).At("resourceType").WithStatus(400)
 	}
 	if id, present := obj["id"]; present {
@@ -101,13 +130,66 @@ func (r *Resource) Stamp(id string, version int64, lastUpdated time.Time) {
 	delete(m, "_lastUpdated")
 }
 
+// StampUpdate stamps r as version at at (an update of the current version
+// curVersion, curAt, stored as curBody) and encodes it, in one encoding of
+// the resource: same reports that r stamped as the current version
+// encodes to exactly curBody (the encoding is canonical, so the content is
+// unchanged); r is then left stamped as the current version and body is
+// curBody. The two encodings differ in meta only, which comes third in
+// both (after resourceType and id), so meta is encoded both ways and the
+// rest once.
+func (r *Resource) StampUpdate(curVersion int64, curAt time.Time, curBody []byte, version int64, at time.Time) (body []byte, same bool, err error) {
+	id := r.ID()
+	r.Stamp(id, curVersion, curAt)
+	meta := r.obj["meta"].(map[string]any)
+	curMeta, err := appendJSON(nil, meta)
+	if err != nil {
+		return nil, false, err
+	}
+	r.Stamp(id, version, at)
+	nextMeta, err := appendJSON(nil, meta)
+	if err != nil {
+		return nil, false, err
+	}
+	r.obj["meta"] = RawJSON(nextMeta)
+	body, err = appendJSON(make([]byte, 0, len(curBody)+64), r.obj)
+	r.obj["meta"] = meta
+	if err != nil {
+		return nil, false, err
+	}
+	head := appendString(append(appendString([]byte(`{"resourceType":`), r.Type()), `,"id":`...), id)
+	head = append(head, `,"meta":`...)
+	off, rest := len(head), len(head)+len(nextMeta)
+	if len(body) < rest || !bytes.Equal(body[:off], head) || !bytes.Equal(body[off:rest], nextMeta) {
+		// Not the layout of a resource (a resourceType that is not a
+		// string): compare whole encodings.
+		r.Stamp(id, curVersion, curAt)
+		if was, err := r.MarshalJSON(); err != nil || bytes.Equal(was, curBody) {
+			return curBody, err == nil, err
+		}
+		r.Stamp(id, version, at)
+		return body, false, nil
+	}
+	if len(curBody) == off+len(curMeta)+len(body)-rest &&
+		bytes.Equal(curBody[:off], head) &&
+		bytes.Equal(curBody[off:off+len(curMeta)], curMeta) &&
+		bytes.Equal(curBody[off+len(curMeta):], body[rest:]) {
+		r.Stamp(id, curVersion, curAt)
+		return curBody, true, nil
+	}
+	return body, false, nil
+}
+
 // MarshalJSON encodes the resource compactly (see appendJSON for order).
 func (r *Resource) MarshalJSON() ([]byte, error) {
-	return appendJSON(make([]byte, 0, 1024), r.obj)
+	// Room for what it was parsed from and the server's meta.
+	return appendJSON(make([]byte, 0, max(1024, r.size+128)), r.obj)
 }
 
 // Clone is a deep copy, for code that must change a resource it does not own.
-func (r *Resource) Clone() *Resource { return &Resource{obj: cloneValue(r.obj).(map[string]any)} }
+func (r *Resource) Clone() *Resource {
+	return &Resource{obj: cloneValue(r.obj).(map[string]any), size: r.size}
+}
 
 func cloneValue(v any) any {
 	switch x := v.(type) {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -78,20 +77,28 @@ func (q HistoryQuery) Validate() error {
 	return nil
 }
 
-// Unchanged reports an update whose content equals the current version
-// cur: stamped with cur's meta, r encodes to exactly the stored bytes (the
-// encoding is canonical), so the store writes no new version and answers
-// with cur. r is left stamped with cur's meta.
-func Unchanged(r *fhir.Resource, cur Version) (WriteResult, bool, error) {
+// StampNext stamps r as the version after cur (an update of it) and
+// encodes it, unless r's content is cur's: then nothing is to be written,
+// the result is cur, Unchanged, and r is left stamped as cur. The
+// encoding is canonical, so the same content encodes to the same bytes;
+// r is encoded once either way (fhir.Resource.StampUpdate).
+func StampNext(r *fhir.Resource, cur Version) (WriteResult, error) {
+	next := Version{Type: cur.Type, ID: cur.ID, VersionID: cur.VersionID + 1,
+		LastUpdated: NextTime(Now(), cur.LastUpdated), Method: MethodUpdate}
 	if cur.Deleted || cur.Body == nil {
-		return WriteResult{}, false, nil
+		body, err := Stamp(r, next.VersionID, next.LastUpdated)
+		next.Body = body
+		return WriteResult{Version: next}, err
 	}
-	r.Stamp(r.ID(), cur.VersionID, cur.LastUpdated)
-	same, err := r.MarshalJSON()
-	if err != nil || !bytes.Equal(same, cur.Body) {
-		return WriteResult{}, false, err
+	body, same, err := r.StampUpdate(cur.VersionID, cur.LastUpdated, cur.Body, next.VersionID, next.LastUpdated)
+	switch {
+	case err != nil:
+		return WriteResult{}, fmt.Errorf("encode %s/%s: %w", r.Type(), r.ID(), err)
+	case same:
+		return WriteResult{Unchanged: true, Version: cur}, nil
 	}
-	return WriteResult{Unchanged: true, Version: cur}, true, nil
+	next.Body = body
+	return WriteResult{Version: next}, nil
 }
 
 // Stamp sets r's server-owned elements and encodes it; the bytes returned

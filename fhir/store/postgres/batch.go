@@ -158,23 +158,18 @@ func (t *tx) UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteR
 			queued = append(queued, i)
 			continue
 		}
-		res, same, err := store.Unchanged(r, h.Current(typ, id))
+		res, err := store.StampNext(r, h.Current(typ, id))
 		if err != nil {
 			return nil, internal(err, "update %s/%s", typ, id)
 		}
-		if same {
-			out[i] = res
+		out[i] = res
+		if res.Unchanged {
 			continue
 		}
-		next, now := h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
-		body, err := stamp(r, next, now)
-		if err != nil {
-			return nil, internal(err, "update %s/%s", typ, id)
-		}
+		v := res.Version
 		rows := sqlsearch.RowsWith(r, &t.s.sums)
 		mask := tableMask(&rows)
-		b.Queue(writeSQL(mask), append([]any{typ, id, next, now, string(store.MethodUpdate), false, body}, indexArgs(&rows, mask)...)...)
-		out[i] = store.WriteResult{Version: store.Version{Type: typ, ID: id, VersionID: next, LastUpdated: now, Method: store.MethodUpdate, Body: body}}
+		b.Queue(writeSQL(mask), append([]any{typ, id, v.VersionID, v.LastUpdated, string(store.MethodUpdate), false, v.Body}, indexArgs(&rows, mask)...)...)
 		queued = append(queued, i)
 	}
 	var lost []int

@@ -315,21 +315,16 @@ func put(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition,
 		}
 		return store.WriteResult{Version: v, Created: true}, nil
 	}
-	if res, same, err := store.Unchanged(r, h.Current(typ, id)); err != nil || same {
+	res, err := store.StampNext(r, h.Current(typ, id))
+	if err != nil || res.Unchanged {
 		return res, err
 	}
-	next, now := h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
-	body, err := stamp(r, next, now)
-	if err != nil {
-		return store.WriteResult{}, err
-	}
+	v := res.Version
 	rows := sqlsearch.RowsWith(r, sums)
-	if err := write(ctx, tx, typ, id, next, now, store.MethodUpdate, body, &rows); err != nil {
+	if err := write(ctx, tx, typ, id, v.VersionID, v.LastUpdated, store.MethodUpdate, v.Body, &rows); err != nil {
 		return store.WriteResult{}, err
 	}
-	return store.WriteResult{
-		Version: store.Version{Type: typ, ID: id, VersionID: next, LastUpdated: now, Method: store.MethodUpdate, Body: body},
-	}, nil
+	return res, nil
 }
 
 // write records a new version of a resource whose row the caller locked,

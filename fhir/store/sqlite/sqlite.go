@@ -350,15 +350,12 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 		}
 		return store.WriteResult{Version: v, Created: true}, err
 	}
-	if res, same, err := store.Unchanged(r, h.Current(typ, id)); err != nil || same {
+	res, err := store.StampNext(r, h.Current(typ, id))
+	if err != nil || res.Unchanged {
 		return res, err
 	}
-	v.VersionID, v.LastUpdated = h.Version+1, store.NextTime(store.Now(), h.LastUpdated)
-	if v.Body, err = stamp(r, v.VersionID, v.LastUpdated); err != nil {
-		return store.WriteResult{}, err
-	}
 	rows := sqlsearch.RowsWith(r, sums)
-	return store.WriteResult{Version: v}, writeNext(ctx, tx, v, &rows)
+	return res, writeNext(ctx, tx, res.Version, &rows)
 }
 
 // Delete records a deletion as the next version.
