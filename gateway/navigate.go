@@ -633,20 +633,26 @@ func navErrorIssues(issues []fhir.Issue) []fhir.Issue {
 // practice's clinical system (the outbox row; see delivery.go).
 func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskRead store.Version, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
 	s := nav.s
-	var written map[string][]byte
+	var (
+		written map[string][]byte
+		// The Task as the committed attempt wrote it (its body is this
+		// resource encoded), for the contact history.
+		task    *fhir.Resource
+		version int64
+	)
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
 		written = map[string][]byte{}
 		g := s.guard(p, tx)
 		// A retried transaction starts from the resources as built.
 		clone := func(k string) *fhir.Resource { return res[k].Clone() }
-		task := clone("task")
+		task = clone("task")
 		// Over the version the decision was made from: a Task changed
 		// meanwhile fails the commit (412).
 		w, err := g.UpdateRead(ctx, task, taskRead)
 		if err != nil {
 			return err
 		}
-		written["task"] = w.Version.Body
+		written["task"], version = w.Version.Body, w.Version.VersionID
 		for _, k := range []string{"allocation", "provenance", "review"} {
 			if res[k] == nil {
 				continue
@@ -671,6 +677,11 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 		}
 		return s.enqueueOutcome(ctx, g, practice, written)
 	})
+	if err == nil {
+		if h, ok := nav.history.(*storedHistory); ok {
+			h.remember(task.ID(), version, task.Object())
+		}
+	}
 	return written, err
 }
 
@@ -1022,8 +1033,17 @@ func (h *storedHistory) parse(v store.Version) (parsedContact, error) {
 	if err != nil {
 		return parsedContact{}, err
 	}
+	return h.remember(v.ID, v.VersionID, obj), nil
+}
+
+// remember parses obj, version of Task id, for the history and keeps it
+// (version 0, not stored, is not kept). The navigation commit gives it
+// the Task it has just written, which it would otherwise decode again
+// from the stored body the next time the patient calls.
+func (h *storedHistory) remember(id string, version int64, obj map[string]any) parsedContact {
+	var p parsedContact
 	r, _ := mapping.ParseNavigationTask(obj, h.nav.names)
-	p.contact = mapping.EarlierContact{TaskID: v.ID, AuthoredOn: r.AuthoredOn, Problem: r.Problem}
+	p.contact = mapping.EarlierContact{TaskID: id, AuthoredOn: r.AuthoredOn, Problem: r.Problem}
 	for _, s := range r.Symptoms {
 		p.contact.Symptoms = append(p.contact.Symptoms, s.Code)
 	}
@@ -1038,15 +1058,15 @@ func (h *storedHistory) parse(v store.Version) (parsedContact, error) {
 			}
 		}
 	}
-	if v.VersionID > 0 {
+	if version > 0 {
 		h.mu.Lock()
 		if h.parsed == nil || len(h.parsed) >= maxParsedHistory {
 			h.parsed = map[historyKey]parsedContact{}
 		}
-		h.parsed[k] = p
+		h.parsed[historyKey{id, version}] = p
 		h.mu.Unlock()
 	}
-	return p, nil
+	return p
 }
 
 var _ mapping.ContactHistory = (*storedHistory)(nil)

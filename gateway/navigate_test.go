@@ -1034,6 +1034,30 @@ func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
 	assert.Contains(t, explain, "contact 3 about this problem")
 }
 
+// TestRepeatContactsAfterCommittedNavigations: earlier contacts that were
+// navigated and committed (their Tasks updated by the commit, which hands
+// the written version to the contact history) count as repeat contacts of
+// the practice, by NHS number, as the stored versions say.
+func TestRepeatContactsAfterCommittedNavigations(t *testing.T) {
+	g := newNavGateway(t, stores[0].open(t), nvOptions{})
+	nav := nvNavigator("expert", "Y99999")
+	nhs := nvNHS(701)
+	s := nvClinical("online", "Earache again", 2.0)
+	s.Inputs.Symptoms = []string{"162340000"}
+	for _, days := range []int{9, 2} {
+		id := g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow.AddDate(0, 0, -days)))
+		res := nvNavigate(t, g, nav, id, nil)
+		require.Equal(t, 200, res.status, "%s", res.raw)
+		assert.Equal(t, "2", res.task["meta"].(map[string]any)["versionId"], "committed")
+	}
+	id := g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow))
+	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
+	require.Equal(t, 200, res.status, "%s", res.raw)
+	assert.Contains(t, res.rules(), "safety-2-repeat-contact")
+	explain, _ := res.outputs()["rationale"][0]["valueString"].(string)
+	assert.Contains(t, explain, "contact 3 about this problem")
+}
+
 func TestNavigationLatencyFigures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("figures, not a check")
