@@ -83,3 +83,42 @@ func TestMatchLatency5000(t *testing.T) {
 		t.Logf("pure match over 5,000 services (%s): %d matches, %d excluded; p50 %s, p99 %s", name, len(res.Matches), len(res.Excluded), p50, p99)
 	}
 }
+
+// TestMatchWithoutTexts: a match that skips the reasons' texts (as the
+// navigation engine asks) finds the same matches, in the same order, and
+// excludes the same services for the same reason codes as one with texts,
+// over 5,000 services and patients known and unknown.
+func TestMatchWithoutTexts(t *testing.T) {
+	cands := candidates5000(t)
+	queries := map[string]mapping.MatchQuery{
+		"unknown patient": {Categories: []string{"external-referral"}, From: wed, To: wed.Add(7 * 24 * time.Hour),
+			ServiceTypes: []mapping.Code{{Code: "722140001"}}},
+		"outside catchment": {AgeYears: 70, HasAge: true, Sex: "male", NeedGroup: "9", Practice: "Y99999", Postcode: "BD1 1AA",
+			From: wed, To: wed.Add(24 * time.Hour), ReferralMethods: []string{mapping.ReferralSelf},
+			Conditions: []mapping.Code{{Code: "35489007"}}},
+	}
+	for name, q := range benchQueries {
+		queries[name] = q
+	}
+	for name, q := range queries {
+		withTexts := mapping.Match(cands, dir, q)
+		q.SkipReasons = true
+		codes := mapping.Match(cands, dir, q)
+		require.NotEmpty(t, withTexts.Excluded, name)
+		require.Equal(t, len(withTexts.Matches), len(codes.Matches), name)
+		for i := range withTexts.Matches {
+			require.Equal(t, withTexts.Matches[i].Service.ID, codes.Matches[i].Service.ID, name)
+		}
+		require.Equal(t, len(withTexts.Excluded), len(codes.Excluded), name)
+		for i, e := range withTexts.Excluded {
+			c := codes.Excluded[i]
+			require.Equal(t, e.Service.ID, c.Service.ID, name)
+			require.Equal(t, len(e.Reasons), len(c.Reasons), "%s: %s", name, e.Service.ID)
+			for j, r := range e.Reasons {
+				require.NotEmpty(t, r.Text, name)
+				require.Equal(t, r.Code, c.Reasons[j].Code, name)
+				require.Empty(t, c.Reasons[j].Text, name)
+			}
+		}
+	}
+}

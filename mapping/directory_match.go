@@ -333,6 +333,9 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 		}
 		reasons = append(reasons, Reason{code, fmt.Sprintf(format, args...)})
 	}
+	// Without texts, a reason's text arguments are not even built: a
+	// match over thousands of services excludes most of them.
+	quiet := m.q.SkipReasons
 	if !s.Active {
 		add(ReasonInactive, "the service is delisted (inactive)")
 	}
@@ -346,9 +349,17 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 				// Reopens within the window: it can act from then.
 				from = laterOf(from, c.Until)
 			case !c.Until.IsZero():
-				add(ReasonNotAccepting, "not accepting referrals since %s, until %s", stampText(c.SetAt), stampText(c.Until))
+				if quiet {
+					add(ReasonNotAccepting, "")
+				} else {
+					add(ReasonNotAccepting, "not accepting referrals since %s, until %s", stampText(c.SetAt), stampText(c.Until))
+				}
 			default:
-				add(ReasonNotAccepting, "not accepting referrals since %s", stampText(c.SetAt))
+				if quiet {
+					add(ReasonNotAccepting, "")
+				} else {
+					add(ReasonNotAccepting, "not accepting referrals since %s", stampText(c.SetAt))
+				}
 			}
 		case CapacityLimited:
 			if c.Until.IsZero() || c.Until.After(from) {
@@ -371,7 +382,11 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 		case c.Practices[m.practice] && m.practice != "":
 		case m.district != "" && (c.Districts[m.district] || c.Areas[postcodeArea(m.district)]):
 		default:
-			add(ReasonCatchment, "the patient's practice and postcode district are outside the catchment (%s)", catchmentSet{c})
+			if quiet {
+				add(ReasonCatchment, "")
+			} else {
+				add(ReasonCatchment, "the patient's practice and postcode district are outside the catchment (%s)", catchmentSet{c})
+			}
 		}
 	}
 	if len(m.q.ReferralMethods) > 0 {
@@ -380,7 +395,11 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 			ok = ok || s.ReferralMethods[rm]
 		}
 		if !ok {
-			add(ReasonReferralMethod, "the service takes no referral by %s", strings.Join(m.q.ReferralMethods, " or "))
+			if quiet {
+				add(ReasonReferralMethod, "")
+			} else {
+				add(ReasonReferralMethod, "the service takes no referral by %s", strings.Join(m.q.ReferralMethods, " or "))
+			}
 		}
 	}
 	if len(reasons) > 0 {
@@ -388,7 +407,11 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 	}
 	if !s.Hours {
 		if m.closedThroughout(s, from) {
-			add(ReasonClosed, "not available at any time from %s to %s", stampText(from), stampText(m.q.To))
+			if quiet {
+				add(ReasonClosed, "")
+			} else {
+				add(ReasonClosed, "not available at any time from %s to %s", stampText(from), stampText(m.q.To))
+			}
 			return mt, reasons
 		}
 		mt.Score -= 0.1
@@ -396,7 +419,11 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 	} else {
 		at, ok := m.opensAt(s, from)
 		if !ok {
-			add(ReasonClosed, "closed from %s to %s", stampText(from), stampText(m.q.To))
+			if quiet {
+				add(ReasonClosed, "")
+			} else {
+				add(ReasonClosed, "closed from %s to %s", stampText(from), stampText(m.q.To))
+			}
 			return mt, reasons
 		}
 		mt.OpensAt = at
@@ -421,29 +448,58 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 }
 
 func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...any)) {
+	quiet := m.q.SkipReasons
 	if a := e.Age; a != nil {
 		span, known := m.age[a.Unit]
 		switch {
 		case !known:
-			add(ReasonAge, "the service takes ages %s; the patient's age is not known", ageRangeText{a, e.ageText})
+			if quiet {
+				add(ReasonAge, "")
+			} else {
+				add(ReasonAge, "the service takes ages %s; the patient's age is not known", ageRangeText{a, e.ageText})
+			}
 		case a.Low != nil && span[1] < *a.Low, a.High != nil && span[0] > *a.High:
-			add(ReasonAge, "the patient's age (%s) is outside %s", ageText{m}, ageRangeText{a, e.ageText})
+			if quiet {
+				add(ReasonAge, "")
+			} else {
+				add(ReasonAge, "the patient's age (%s) is outside %s", ageText{m}, ageRangeText{a, e.ageText})
+			}
 		case a.Low != nil && span[0] < *a.Low, a.High != nil && span[1] > *a.High:
-			add(ReasonAge, "the patient's age (%s) may be outside %s; give the birth date to decide", ageText{m}, ageRangeText{a, e.ageText})
+			if quiet {
+				add(ReasonAge, "")
+			} else {
+				add(ReasonAge, "the patient's age (%s) may be outside %s; give the birth date to decide", ageText{m}, ageRangeText{a, e.ageText})
+			}
 		}
 	}
 	if len(e.Sexes) > 0 && !e.Sexes[m.q.Sex] {
 		if m.q.Sex == "" {
-			add(ReasonSex, "the service takes %s patients; the patient's sex is not known", setText{e.Sexes, " or ", e.sexText})
+			if quiet {
+				add(ReasonSex, "")
+			} else {
+				add(ReasonSex, "the service takes %s patients; the patient's sex is not known", setText{e.Sexes, " or ", e.sexText})
+			}
 		} else {
-			add(ReasonSex, "the service takes %s patients", setText{e.Sexes, " or ", e.sexText})
+			if quiet {
+				add(ReasonSex, "")
+			} else {
+				add(ReasonSex, "the service takes %s patients", setText{e.Sexes, " or ", e.sexText})
+			}
 		}
 	}
 	if len(e.NeedGroups) > 0 && !e.NeedGroups[m.q.NeedGroup] {
 		if m.q.NeedGroup == "" {
-			add(ReasonNeedGroup, "the service takes need groups %s; the patient's need group is not known", setText{e.NeedGroups, ", ", e.needText})
+			if quiet {
+				add(ReasonNeedGroup, "")
+			} else {
+				add(ReasonNeedGroup, "the service takes need groups %s; the patient's need group is not known", setText{e.NeedGroups, ", ", e.needText})
+			}
 		} else {
-			add(ReasonNeedGroup, "the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
+			if quiet {
+				add(ReasonNeedGroup, "")
+			} else {
+				add(ReasonNeedGroup, "the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
+			}
 		}
 	}
 	if len(m.conds) == 0 {
@@ -452,7 +508,11 @@ func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...
 	for _, ns := range e.NotSuitable {
 		for k := range ns {
 			if m.hasCondition(k) {
-				add(ReasonCondition, "the service does not take patients with %s", k)
+				if quiet {
+					add(ReasonCondition, "")
+				} else {
+					add(ReasonCondition, "the service does not take patients with %s", k)
+				}
 			}
 		}
 	}
