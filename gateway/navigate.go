@@ -643,9 +643,10 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
 		written = map[string][]byte{}
 		g := s.guard(p, tx)
-		// A retried transaction starts from the resources as built.
-		clone := func(k string) *fhir.Resource { return res[k].Clone() }
-		task = clone("task")
+		// The writes change only what the server owns (id, meta.versionId,
+		// meta.lastUpdated), which each attempt sets afresh, so a retried
+		// transaction writes the resources as built without copies.
+		task = res["task"]
 		// Over the version the decision was made from: a Task changed
 		// meanwhile fails the commit (412).
 		w, err := g.UpdateRead(ctx, task, taskRead)
@@ -657,14 +658,14 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 			if res[k] == nil {
 				continue
 			}
-			w, err := g.Create(ctx, clone(k))
+			w, err := g.Create(ctx, res[k])
 			if err != nil {
 				return err
 			}
 			written[k] = w.Version.Body
 		}
 		if res["revoked"] != nil {
-			w, err := g.Update(ctx, clone("revoked"), store.Precondition{IfMatch: priorVersion})
+			w, err := g.Update(ctx, res["revoked"], store.Precondition{IfMatch: priorVersion})
 			if err != nil {
 				return err
 			}
