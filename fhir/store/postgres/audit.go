@@ -114,7 +114,10 @@ func allAudit(rs []*fhir.Resource) bool {
 // createAudits is Store.CreateAll for AuditEvents only: one statement.
 func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Version, error) {
 	n := len(rs)
-	ids, bodies, terms, tags := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	// Bodies go as they are: a []byte is a text array element to pgx,
+	// without a string copy of each.
+	ids, terms, tags := make([]string, n), make([]string, n), make([]string, n)
+	bodies := make([][]byte, n)
 	at, lo, hi := make([]time.Time, n), make([]int64, n), make([]int64, n)
 	out := make([]store.Version, n)
 	for i, r := range rs {
@@ -131,7 +134,7 @@ func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Ve
 				return nil, errSeparatorInTerm
 			}
 		}
-		ids[i], at[i], lo[i], hi[i], bodies[i] = a.id, a.at, a.RecordedLow, a.RecordedHigh, string(a.body)
+		ids[i], at[i], lo[i], hi[i], bodies[i] = a.id, a.at, a.RecordedLow, a.RecordedHigh, a.body
 		terms[i], tags[i] = strings.Join(a.Terms, auditTermsSep), strings.Join(a.Tags, auditTermsSep)
 		out[i] = a.version()
 	}

@@ -76,7 +76,7 @@ func TestAuditEvents(t *testing.T) {
 	a3 := auditEvent(t, "a3", "read", "t2", "alice", "Y2", "192.168.1.9", "2026-11-20T11:00:00Z", "4")
 	_, err = s.Create(ctx, a1)
 	require.NoError(t, err)
-	_, err = s.CreateAll(ctx, []*fhir.Resource{a2})
+	batched, err := s.CreateAll(ctx, []*fhir.Resource{a2})
 	require.NoError(t, err)
 	require.NoError(t, s.Transaction(ctx, func(tx store.Tx) error { _, err := tx.Create(ctx, a3); return err }))
 
@@ -89,6 +89,11 @@ func TestAuditEvents(t *testing.T) {
 		assert.Contains(t, string(v.Body), `"10.0.0.1"`)
 		_, err = s.VRead(ctx, "AuditEvent", "a1", 1)
 		assert.NoError(t, err)
+		// A batch stores each body byte for byte as it answered it.
+		v2, err := s.Read(ctx, "AuditEvent", "a2")
+		require.NoError(t, err)
+		assert.Equal(t, string(batched[0].Body), string(v2.Body))
+		assert.Contains(t, string(v2.Body), `"10.0.0.2"`)
 		_, err = s.VRead(ctx, "AuditEvent", "a1", 2)
 		assert.True(t, errors.Is(err, fhir.ErrNotFound), "%v", err)
 		_, err = s.Read(ctx, "AuditEvent", "nope")
