@@ -182,8 +182,14 @@ func (r *Resource) StampUpdate(curVersion int64, curAt time.Time, curBody []byte
 
 // MarshalJSON encodes the resource compactly (see appendJSON for order).
 func (r *Resource) MarshalJSON() ([]byte, error) {
-	// Room for what it was parsed from and the server's meta.
-	return appendJSON(make([]byte, 0, max(1024, r.size+128)), r.obj)
+	// Room for what it was parsed from and the server's meta; a resource
+	// built in memory (an AuditEvent, an allocation, a Provenance: 1.5 to
+	// 3.5 KB) starts with 4 KB rather than growing to it.
+	n := 4096
+	if r.size > 0 {
+		n = r.size + 128
+	}
+	return appendJSON(make([]byte, 0, n), r.obj)
 }
 
 // Clone is a deep copy, for code that must change a resource it does not own.
