@@ -3,8 +3,9 @@ package fhir
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -267,39 +268,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		b = append(b, '{')
-		first := true
-		member := func(k string, e any) error {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			b, err = appendJSON(b, e)
-			return err
-		}
-		for _, k := range leadingKeys {
-			if e, ok := x[k]; ok {
-				if err := member(k, e); err != nil {
-					return nil, err
-				}
-			}
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			if !isLeadingKey(k) {
-				keys = append(keys, k)
-			}
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := member(k, x[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
+		return appendObject(b, x)
 	case int:
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case int64:
@@ -311,10 +280,55 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	}
 }
 
-var leadingKeys = [...]string{"resourceType", "id", "meta"}
+// member is an object member while an object is written.
+type member struct {
+	key   string
+	value any
+	rank  int // leadingRank of key
+}
 
-func isLeadingKey(k string) bool {
-	return k == "resourceType" || k == "id" || k == "meta"
+// leadingRank puts resourceType, id and meta first, in that order, and
+// every other member after them (by name).
+func leadingRank(k string) int {
+	switch k {
+	case "resourceType":
+		return 0
+	case "id":
+		return 1
+	case "meta":
+		return 2
+	}
+	return 3
+}
+
+// appendObject writes x's members in appendJSON's order, from one pass
+// over the map (FHIR objects are small: their members are sorted on the
+// stack).
+func appendObject(b []byte, x map[string]any) ([]byte, error) {
+	var room [24]member
+	ms := room[:0]
+	for k, v := range x {
+		ms = append(ms, member{k, v, leadingRank(k)})
+	}
+	slices.SortFunc(ms, func(a, c member) int {
+		if a.rank != c.rank {
+			return a.rank - c.rank
+		}
+		return strings.Compare(a.key, c.key)
+	})
+	b = append(b, '{')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m.key)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSON(b, m.value); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 func validNumber(s string) bool {

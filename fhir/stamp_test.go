@@ -142,3 +142,18 @@ func TestNamesAsThePatterns(t *testing.T) {
 		assert.Equal(t, typ.MatchString(s), validTypeName(s), "type %q", s)
 	}
 }
+
+// TestEncodingOrder: resourceType, id and meta first, then the other
+// members by their bytes (so "_id" and "Z" before "a"), at every depth;
+// stored bodies depend on this order staying as it is.
+func TestEncodingOrder(t *testing.T) {
+	r, err := ParseResource([]byte(`{"meta":{"versionId":"1","lastUpdated":"2026-11-21T09:00:00.000000Z","_versionId":{"id":"x"}},
+		"status":"ready","id":"t1","_status":{"extension":[{"valueString":"v","url":"u"}]},"Zeta":1,"resourceType":"Task",
+		"a":{"resourceType":"x","meta":2,"id":3,"b":4,"A":5},"identifier":[{"value":"v","system":"s"}],"_id":{"id":"e"}}`))
+	require.NoError(t, err)
+	b, err := r.MarshalJSON()
+	require.NoError(t, err)
+	assert.Equal(t, `{"resourceType":"Task","id":"t1","meta":{"_versionId":{"id":"x"},"lastUpdated":"2026-11-21T09:00:00.000000Z","versionId":"1"},`+
+		`"Zeta":1,"_id":{"id":"e"},"_status":{"extension":[{"url":"u","valueString":"v"}]},"a":{"resourceType":"x","id":3,"meta":2,"A":5,"b":4},`+
+		`"identifier":[{"system":"s","value":"v"}],"status":"ready"}`, string(b))
+}
