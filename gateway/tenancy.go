@@ -67,33 +67,33 @@ func restricted(p *auth.Principal, typ string) bool {
 	return practiceOwned(typ) && !p.Dev && !p.AllPractices
 }
 
-// metaSecurity is the part of a stored body's meta tenancy reads.
-type metaSecurity struct {
-	Security []struct {
-		System string `json:"system"`
-		Code   string `json:"code"`
-	} `json:"security"`
-}
-
-// practicesOf lists the practice labels of a stored body.
+// practicesOf lists the practice labels of a stored body. Only
+// meta.security is decoded (meta comes third in a stored body).
 func (s *Server) practicesOf(body []byte) []string {
 	if len(body) == 0 {
 		return nil
 	}
-	// Only meta is decoded: it comes third in a stored body.
 	meta, ok := fhir.Member(body, "meta")
 	if !ok {
 		return nil
 	}
-	var m metaSecurity
-	if err := json.Unmarshal(meta, &m); err != nil {
+	raw, ok := fhir.Member(meta, "security")
+	if !ok {
 		return nil
 	}
+	v, err := fhir.DecodeJSON(raw)
+	if err != nil {
+		return nil
+	}
+	labels, _ := v.([]any)
 	sys := s.practiceSystem()
 	var out []string
-	for _, c := range m.Security {
-		if c.System == sys && c.Code != "" && !slices.Contains(out, c.Code) {
-			out = append(out, c.Code)
+	for _, l := range labels {
+		c, _ := l.(map[string]any)
+		system, _ := c["system"].(string)
+		code, _ := c["code"].(string)
+		if system == sys && code != "" && !slices.Contains(out, code) {
+			out = append(out, code)
 		}
 	}
 	return out

@@ -85,3 +85,28 @@ func TestUpdateRead(t *testing.T) {
 	})
 	require.ErrorIs(t, err, fhir.ErrNotFound)
 }
+
+// TestPracticesOf: the practice labels of a stored body, once each, in
+// order, of the practice system only, from meta.security alone.
+func TestPracticesOf(t *testing.T) {
+	s := &Server{opts: Options{CanonicalBase: "https://signpost.example/fhir"}}
+	sys := s.practiceSystem()
+	tests := []struct {
+		body string
+		want []string
+	}{
+		{`{"resourceType":"Task","id":"t","meta":{"lastUpdated":"x","security":[{"system":"` + sys + `","code":"A1"},{"system":"other","code":"B2"},` +
+			`{"code":"C3"},{"system":"` + sys + `","code":"D4"},{"system":"` + sys + `","code":"A1"},{"system":"` + sys + `","code":""}],"versionId":"1"},"status":"ready"}`,
+			[]string{"A1", "D4"}},
+		{`{"resourceType":"Task","id":"t","meta":{"tag":[{"system":"` + sys + `","code":"A1"}],"extension":[{"url":"u","security":[{"system":"` + sys + `","code":"X"}]}]}}`, nil},
+		{`{"resourceType":"Task","id":"t","status":"ready"}`, nil},
+		{`{"resourceType":"Task","meta":{"security":"not a list"}}`, nil},
+		{`{"resourceType":"Task","meta":{"security":[1,"x",null,{"system":"` + sys + `","code":"E5"}]}}`, []string{"E5"}},
+		{`{"resourceType":"Task","status":"ready","meta":{"security":[{"system":"` + sys + `","code":"F6"}]}}`, []string{"F6"}},
+		{``, nil},
+		{`not json`, nil},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, s.practicesOf([]byte(tc.body)), tc.body)
+	}
+}
