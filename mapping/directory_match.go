@@ -324,20 +324,32 @@ func (t typeKey) has(s *Service) bool {
 	return s.typeCodes[t.key]
 }
 
+// reasonList collects why a service is excluded. Without texts
+// (MatchQuery.SkipReasons) a reason's text, and its arguments, are not
+// even built: a match over thousands of services excludes most of them.
+type reasonList struct {
+	list  []Reason
+	texts bool
+}
+
+// add records a reason with code and reports whether its text is wanted
+// (then given by text).
+func (r *reasonList) add(code string) bool {
+	r.list = append(r.list, Reason{Code: code})
+	return r.texts
+}
+
+// text sets the text of the reason added last.
+func (r *reasonList) text(format string, args ...any) {
+	r.list[len(r.list)-1].Text = fmt.Sprintf(format, args...)
+}
+
 func (m *matcher) match(s *Service) (Matched, []Reason) {
-	var reasons []Reason
-	add := func(code, format string, args ...any) {
-		if m.q.SkipReasons {
-			reasons = append(reasons, Reason{Code: code})
-			return
-		}
-		reasons = append(reasons, Reason{code, fmt.Sprintf(format, args...)})
-	}
-	// Without texts, a reason's text arguments are not even built: a
-	// match over thousands of services excludes most of them.
-	quiet := m.q.SkipReasons
+	rs := reasonList{texts: !m.q.SkipReasons}
 	if !s.Active {
-		add(ReasonInactive, "the service is delisted (inactive)")
+		if rs.add(ReasonInactive) {
+			rs.text("the service is delisted (inactive)")
+		}
 	}
 	from := m.q.From
 	mt := Matched{Service: s, Score: 1}
@@ -349,16 +361,12 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 				// Reopens within the window: it can act from then.
 				from = laterOf(from, c.Until)
 			case !c.Until.IsZero():
-				if quiet {
-					add(ReasonNotAccepting, "")
-				} else {
-					add(ReasonNotAccepting, "not accepting referrals since %s, until %s", stampText(c.SetAt), stampText(c.Until))
+				if rs.add(ReasonNotAccepting) {
+					rs.text("not accepting referrals since %s, until %s", stampText(c.SetAt), stampText(c.Until))
 				}
 			default:
-				if quiet {
-					add(ReasonNotAccepting, "")
-				} else {
-					add(ReasonNotAccepting, "not accepting referrals since %s", stampText(c.SetAt))
+				if rs.add(ReasonNotAccepting) {
+					rs.text("not accepting referrals since %s", stampText(c.SetAt))
 				}
 			}
 		case CapacityLimited:
@@ -373,19 +381,19 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 		}
 	}
 	for _, e := range s.Eligibility {
-		m.eligible(e, add)
+		m.eligible(e, &rs)
 	}
 	if c := s.Catchment; c != nil {
 		switch {
 		case m.practice == "" && m.district == "":
-			add(ReasonCatchment, "the service takes patients from a catchment; the patient's practice and postcode are not known")
+			if rs.add(ReasonCatchment) {
+				rs.text("the service takes patients from a catchment; the patient's practice and postcode are not known")
+			}
 		case c.Practices[m.practice] && m.practice != "":
 		case m.district != "" && (c.Districts[m.district] || c.Areas[postcodeArea(m.district)]):
 		default:
-			if quiet {
-				add(ReasonCatchment, "")
-			} else {
-				add(ReasonCatchment, "the patient's practice and postcode district are outside the catchment (%s)", catchmentSet{c})
+			if rs.add(ReasonCatchment) {
+				rs.text("the patient's practice and postcode district are outside the catchment (%s)", catchmentSet{c})
 			}
 		}
 	}
@@ -395,36 +403,30 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 			ok = ok || s.ReferralMethods[rm]
 		}
 		if !ok {
-			if quiet {
-				add(ReasonReferralMethod, "")
-			} else {
-				add(ReasonReferralMethod, "the service takes no referral by %s", strings.Join(m.q.ReferralMethods, " or "))
+			if rs.add(ReasonReferralMethod) {
+				rs.text("the service takes no referral by %s", strings.Join(m.q.ReferralMethods, " or "))
 			}
 		}
 	}
-	if len(reasons) > 0 {
-		return mt, reasons
+	if len(rs.list) > 0 {
+		return mt, rs.list
 	}
 	if !s.Hours {
 		if m.closedThroughout(s, from) {
-			if quiet {
-				add(ReasonClosed, "")
-			} else {
-				add(ReasonClosed, "not available at any time from %s to %s", stampText(from), stampText(m.q.To))
+			if rs.add(ReasonClosed) {
+				rs.text("not available at any time from %s to %s", stampText(from), stampText(m.q.To))
 			}
-			return mt, reasons
+			return mt, rs.list
 		}
 		mt.Score -= 0.1
 		mt.Notes = append(mt.Notes, Reason{NoteHoursUnpublished, "opening times are not published; check before sending the patient"})
 	} else {
 		at, ok := m.opensAt(s, from)
 		if !ok {
-			if quiet {
-				add(ReasonClosed, "")
-			} else {
-				add(ReasonClosed, "closed from %s to %s", stampText(from), stampText(m.q.To))
+			if rs.add(ReasonClosed) {
+				rs.text("closed from %s to %s", stampText(from), stampText(m.q.To))
 			}
-			return mt, reasons
+			return mt, rs.list
 		}
 		mt.OpensAt = at
 		if at.After(m.q.From) {
@@ -447,58 +449,43 @@ func (m *matcher) match(s *Service) (Matched, []Reason) {
 	return mt, nil
 }
 
-func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...any)) {
-	quiet := m.q.SkipReasons
+func (m *matcher) eligible(e Eligibility, rs *reasonList) {
 	if a := e.Age; a != nil {
 		span, known := m.age[a.Unit]
 		switch {
 		case !known:
-			if quiet {
-				add(ReasonAge, "")
-			} else {
-				add(ReasonAge, "the service takes ages %s; the patient's age is not known", ageRangeText{a, e.ageText})
+			if rs.add(ReasonAge) {
+				rs.text("the service takes ages %s; the patient's age is not known", ageRangeText{a, e.ageText})
 			}
 		case a.Low != nil && span[1] < *a.Low, a.High != nil && span[0] > *a.High:
-			if quiet {
-				add(ReasonAge, "")
-			} else {
-				add(ReasonAge, "the patient's age (%s) is outside %s", ageText{m}, ageRangeText{a, e.ageText})
+			if rs.add(ReasonAge) {
+				rs.text("the patient's age (%s) is outside %s", ageText{m}, ageRangeText{a, e.ageText})
 			}
 		case a.Low != nil && span[0] < *a.Low, a.High != nil && span[1] > *a.High:
-			if quiet {
-				add(ReasonAge, "")
-			} else {
-				add(ReasonAge, "the patient's age (%s) may be outside %s; give the birth date to decide", ageText{m}, ageRangeText{a, e.ageText})
+			if rs.add(ReasonAge) {
+				rs.text("the patient's age (%s) may be outside %s; give the birth date to decide", ageText{m}, ageRangeText{a, e.ageText})
 			}
 		}
 	}
 	if len(e.Sexes) > 0 && !e.Sexes[m.q.Sex] {
 		if m.q.Sex == "" {
-			if quiet {
-				add(ReasonSex, "")
-			} else {
-				add(ReasonSex, "the service takes %s patients; the patient's sex is not known", setText{e.Sexes, " or ", e.sexText})
+			if rs.add(ReasonSex) {
+				rs.text("the service takes %s patients; the patient's sex is not known", setText{e.Sexes, " or ", e.sexText})
 			}
 		} else {
-			if quiet {
-				add(ReasonSex, "")
-			} else {
-				add(ReasonSex, "the service takes %s patients", setText{e.Sexes, " or ", e.sexText})
+			if rs.add(ReasonSex) {
+				rs.text("the service takes %s patients", setText{e.Sexes, " or ", e.sexText})
 			}
 		}
 	}
 	if len(e.NeedGroups) > 0 && !e.NeedGroups[m.q.NeedGroup] {
 		if m.q.NeedGroup == "" {
-			if quiet {
-				add(ReasonNeedGroup, "")
-			} else {
-				add(ReasonNeedGroup, "the service takes need groups %s; the patient's need group is not known", setText{e.NeedGroups, ", ", e.needText})
+			if rs.add(ReasonNeedGroup) {
+				rs.text("the service takes need groups %s; the patient's need group is not known", setText{e.NeedGroups, ", ", e.needText})
 			}
 		} else {
-			if quiet {
-				add(ReasonNeedGroup, "")
-			} else {
-				add(ReasonNeedGroup, "the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
+			if rs.add(ReasonNeedGroup) {
+				rs.text("the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
 			}
 		}
 	}
@@ -508,10 +495,8 @@ func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...
 	for _, ns := range e.NotSuitable {
 		for k := range ns {
 			if m.hasCondition(k) {
-				if quiet {
-					add(ReasonCondition, "")
-				} else {
-					add(ReasonCondition, "the service does not take patients with %s", k)
+				if rs.add(ReasonCondition) {
+					rs.text("the service does not take patients with %s", k)
 				}
 			}
 		}
@@ -524,7 +509,9 @@ func (m *matcher) eligible(e Eligibility, add func(code, format string, args ...
 				}
 			}
 		}
-		add(ReasonCondition, "the patient's condition is not among those the service takes")
+		if rs.add(ReasonCondition) {
+			rs.text("the patient's condition is not among those the service takes")
+		}
 	}
 }
 
