@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,8 +18,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/internal/machinestat"
 )
 
 // defaultFixture is the Task bench sends unless -fixture names another: a
@@ -178,6 +181,8 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("%s/metadata: %w", c.Target, err)
 	}
 
+	procs := benchProcesses(gw, c.DatabaseURL)
+
 	fc := &fhirClient{base: rep.Target, hc: hc}
 	interrupted := func() bool { return ctx.Err() != nil }
 
@@ -191,7 +196,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return err
 	}
-	rep.Phases = append(rep.Phases, runPhase(ctx, "create", c, create, progress))
+	rep.Phases = append(rep.Phases, runPhase(ctx, "create", c, create, procs, progress))
 
 	// (b) reads over every created id.
 	if !interrupted() {
@@ -202,7 +207,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 			read := func(ctx context.Context, _ int) error {
 				return fc.read(ctx, all[rand.IntN(len(all))])
 			}
-			rep.Phases = append(rep.Phases, runPhase(ctx, "read", c, read, progress))
+			rep.Phases = append(rep.Phases, runPhase(ctx, "read", c, read, procs, progress))
 		}
 	}
 
@@ -211,7 +216,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 		if c.DatabaseURL == "" {
 			rep.Phases = append(rep.Phases, phaseResult{Name: "raw", Skipped: "no -database-url or DATABASE_URL: the ceiling is a PostgreSQL insert"})
 		} else {
-			rep.Phases = append(rep.Phases, rawCeiling(ctx, c, body, progress))
+			rep.Phases = append(rep.Phases, rawCeiling(ctx, c, body, procs, progress))
 		}
 	}
 	rep.Interrupted = interrupted()
@@ -259,16 +264,45 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	return failure
 }
 
-// runPhase warms up, then measures, one phase. Warm-up errors are not
-// dropped: they are reported with the phase.
-func runPhase(ctx context.Context, name string, c benchConfig, do loadFunc, progress func(string, ...any)) phaseResult {
+// benchProcesses are the processes whose CPU time bench reports apart:
+// the gateway when bench spawned it, the PostgreSQL server's processes
+// when the database is on this machine (a loopback address or a Unix
+// socket: a remote server's time cannot be read from here), and bench.
+func benchProcesses(gw *childGateway, dbURL string) []procGroup {
+	var out []procGroup
+	if gw != nil && gw.cmd.Process != nil {
+		out = append(out, procGroup{Name: "gateway", Group: machinestat.Group{PID: gw.cmd.Process.Pid}})
+	}
+	if dbURL != "" && localDatabase(dbURL) {
+		out = append(out, procGroup{Name: "PostgreSQL", Group: machinestat.Group{Comm: "postgres"}})
+	}
+	return append(out, procGroup{Name: "bench", Group: machinestat.Group{PID: os.Getpid()}})
+}
+
+// localDatabase reports whether the database at url (a postgres:// URL
+// or key=value DSN) is on this machine.
+func localDatabase(url string) bool {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return false
+	}
+	if strings.HasPrefix(cfg.Host, "/") || cfg.Host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(cfg.Host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// runPhase warms up, then measures, one phase, with the CPU time of procs.
+// Warm-up errors are not dropped: they are reported with the phase.
+func runPhase(ctx context.Context, name string, c benchConfig, do loadFunc, procs []procGroup, progress func(string, ...any)) phaseResult {
 	var warm phaseResult
 	if c.Warmup > 0 {
 		progress("%s: warming up for %s", name, c.Warmup)
 		warm = drive(ctx, c.Clients, c.Warmup, do)
 	}
 	progress("%s: measuring for %s with %d clients", name, c.Duration, c.Clients)
-	r := drive(ctx, c.Clients, c.Duration, do)
+	r := drive(ctx, c.Clients, c.Duration, do, procs...)
 	r.Name = name
 	r.WarmupErrors, r.WarmupErrorKinds = warm.Errors, warm.ErrorKinds
 	for k, s := range warm.ErrorSamples {
@@ -287,7 +321,7 @@ func runPhase(ctx context.Context, name string, c benchConfig, do loadFunc, prog
 // the database alone, with no HTTP, parsing, validation, history or
 // index rows. A create cannot beat it. It connects through the store's
 // Open, which also applies the store's migrations, as the gateway would.
-func rawCeiling(ctx context.Context, c benchConfig, body []byte, progress func(string, ...any)) phaseResult {
+func rawCeiling(ctx context.Context, c benchConfig, body []byte, procs []procGroup, progress func(string, ...any)) phaseResult {
 	failed := func(err error) phaseResult {
 		return phaseResult{Name: "raw", Skipped: err.Error(), Failed: true}
 	}
@@ -319,7 +353,7 @@ func rawCeiling(ctx context.Context, c benchConfig, body []byte, progress func(s
 		_, err := pool.Exec(ctx, `INSERT INTO signpost_bench_raw(id, body) VALUES ($1, $2)`, uuid.NewString(), doc)
 		return err
 	}
-	return runPhase(ctx, "raw", c, insert, progress)
+	return runPhase(ctx, "raw", c, insert, procs, progress)
 }
 
 // newBenchHTTPClient shares one connection pool among the clients, with an

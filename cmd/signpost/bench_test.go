@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/assert"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/internal/machinestat"
@@ -394,6 +395,7 @@ func TestWriteReportTable(t *testing.T) {
 	create.WarmupErrors, create.WarmupErrorKinds = 1, map[string]int64{"connection refused": 1}
 	// 1.5 s of the cores' time over 500 successful creates.
 	create.CPU = machinestat.Span{BusySeconds: 1.5, StealSeconds: 0.02, OK: true}
+	create.Procs = []procCPU{{Name: "gateway", Seconds: 0.4}, {Name: "PostgreSQL", Seconds: 0.9}, {Name: "bench", Seconds: 0.1}}
 	rep := benchReport{
 		Target: "http://127.0.0.1:1/fhir", Spawned: true, Store: "postgres", Clients: 16,
 		DurationSeconds: 10, WarmupSeconds: 2, Fixture: "embedded navigation Task", FixtureBytes: 2546,
@@ -412,9 +414,24 @@ func TestWriteReportTable(t *testing.T) {
 		"  create: 2 x HTTP 503 (e.g. HTTP 503: transient: busy)\n",
 		"  create warm-up: 1 x connection refused\n",
 		fmt.Sprintf("machine CPU per request, all %d cores, whatever ran on them: create 3.00 ms (stolen by the hypervisor: %.1f%%)\n", runtime.NumCPU(), 2/float64(runtime.NumCPU())),
+		"CPU per request by process, ms: create: gateway 0.80, PostgreSQL 1.80, bench 0.20\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestLocalDatabase(t *testing.T) {
+	for url, want := range map[string]bool{
+		"postgres://u@127.0.0.1:5432/db":      true,
+		"postgres://u@localhost/db":           true,
+		"postgres://u@[::1]:5432/db":          true,
+		"host=/var/run/postgresql dbname=db":  true,
+		"postgres://u@db.example.org:5432/db": false,
+		"postgres://u@10.1.2.3/db":            false,
+		"postgres://u@127.0.0.1:notaport/db":  false,
+	} {
+		assert.Equal(t, want, localDatabase(url), url)
 	}
 }

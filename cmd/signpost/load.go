@@ -41,6 +41,44 @@ type phaseResult struct {
 	// CPU is what the machine's cores did during the phase, whatever ran
 	// on them (the gateway, the database, bench itself).
 	CPU machinestat.Span
+	// Procs is the CPU time of the processes bench could tell apart
+	// during the phase (procGroup), in the order it was given them.
+	Procs []procCPU
+}
+
+// procGroup is a set of processes whose CPU time bench reports apart:
+// the gateway it spawned, the local PostgreSQL server's processes, bench
+// itself.
+type procGroup struct {
+	Name string
+	machinestat.Group
+}
+
+// procCPU is a procGroup's CPU time over a phase.
+type procCPU struct {
+	Name    string
+	Seconds float64
+}
+
+// procCPUOf pairs groups with the seconds machinestat measured for them,
+// leaving out those it did not find.
+func procCPUOf(groups []procGroup, seconds []float64) []procCPU {
+	var out []procCPU
+	for i, s := range seconds {
+		if i < len(groups) && s >= 0 {
+			out = append(out, procCPU{Name: groups[i].Name, Seconds: s})
+		}
+	}
+	return out
+}
+
+// groupsOf are the machinestat groups of gs.
+func groupsOf(gs []procGroup) []machinestat.Group {
+	out := make([]machinestat.Group, len(gs))
+	for i, g := range gs {
+		out[i] = g.Group
+	}
+	return out
 }
 
 // CPUPerRequest is the machine's CPU time per successful request, in ms;
@@ -69,9 +107,16 @@ type workerTally struct {
 
 // drive runs do from clients workers until d has passed (no request starts
 // after that; those in flight finish and count) or ctx is cancelled (those
-// in flight are abandoned and not counted).
-func drive(ctx context.Context, clients int, d time.Duration, do loadFunc) phaseResult {
+// in flight are abandoned and not counted). The CPU time of procs is
+// measured over the same span.
+func drive(ctx context.Context, clients int, d time.Duration, do loadFunc, procs ...procGroup) phaseResult {
 	tallies := make([]workerTally, clients)
+	var groups []machinestat.Group
+	var procTicks machinestat.GroupTicks
+	if len(procs) > 0 {
+		groups = groupsOf(procs)
+		procTicks = machinestat.ReadGroups(groups)
+	}
 	start, ticks := time.Now(), machinestat.Read()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -103,6 +148,9 @@ func drive(ctx context.Context, clients int, d time.Duration, do loadFunc) phase
 	}
 	wg.Wait()
 	r := phaseResult{Elapsed: time.Since(start), CPU: ticks.Since(machinestat.Read())}
+	if len(procs) > 0 {
+		r.Procs = procCPUOf(procs, procTicks.Since(machinestat.ReadGroups(groups)))
+	}
 	for i := range tallies {
 		t := &tallies[i]
 		r.Requests += t.requests

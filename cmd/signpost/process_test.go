@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -482,6 +483,33 @@ func isConnectionError(err error) bool {
 // TestBenchRunsItsOwnGateway runs `signpost bench` as a user would, with
 // no target: it must start a gateway, load it without errors, stop it
 // cleanly and print its figures.
+// checkProcessCPU checks that bench told apart the CPU time of the
+// gateway it spawned, of the PostgreSQL server on this machine (when the
+// store is PostgreSQL) and of itself, within the machine's time.
+func checkProcessCPU(t *testing.T, rep reportJSON, postgres bool) {
+	t.Helper()
+	for _, p := range rep.Phases {
+		if p.Skipped != "" {
+			continue
+		}
+		ms := p.ProcessCPUMS
+		_, gw := ms["gateway"]
+		_, pg := ms["PostgreSQL"]
+		if !gw || ms["bench"] <= 0 || pg != postgres || (postgres && ms["PostgreSQL"] <= 0) {
+			t.Errorf("%s phase: CPU by process %v; want the gateway's, bench's and, on PostgreSQL only, the server's", p.Phase, ms)
+		}
+		// The machine's counters and the processes' are read a moment
+		// apart, in 10 ms ticks: 30 ms of slack over the phase.
+		sum, slack := ms["gateway"]+ms["PostgreSQL"]+ms["bench"], 30/(p.RPS*p.Seconds)
+		if p.MachineCPUMS > 0 && sum > p.MachineCPUMS*1.1+slack {
+			t.Errorf("%s phase: the processes took %.3f ms a request, the whole machine %.3f", p.Phase, sum, p.MachineCPUMS)
+		}
+	}
+	if c := rep.Phases[0].ProcessCPUMS["gateway"]; c <= 0 || (postgres && c <= rep.Phases[2].ProcessCPUMS["gateway"]) {
+		t.Errorf("the gateway's CPU a create %.3f ms, a raw insert %.3f ms: it works for the one, not the other", c, rep.Phases[2].ProcessCPUMS["gateway"])
+	}
+}
+
 func TestBenchRunsItsOwnGateway(t *testing.T) {
 	bin := signpostBinary(t)
 	for _, sc := range processStores {
@@ -512,6 +540,9 @@ func TestBenchRunsItsOwnGateway(t *testing.T) {
 				t.Errorf("raw phase ran with no database: %+v", raw)
 			case dbURL != "" && (raw.Skipped != "" || raw.Requests == 0 || rep.CreateRawRatio <= 0):
 				t.Errorf("raw phase %+v, ratio %v", raw, rep.CreateRawRatio)
+			}
+			if runtime.GOOS == "linux" {
+				checkProcessCPU(t, rep, dbURL != "")
 			}
 			t.Logf("%s, 4 clients for 1s: create %.0f/s, read %.0f/s, raw %.0f/s", sc.name, rep.Phases[0].RPS, rep.Phases[1].RPS, raw.RPS)
 		})

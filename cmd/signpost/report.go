@@ -84,6 +84,9 @@ func writeReportTable(w io.Writer, r benchReport) {
 	if line := cpuLine(r.Phases); line != "" {
 		fmt.Fprintln(w, line)
 	}
+	if line := procLine(r.Phases); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	var notes []string
 	for _, p := range r.Phases {
 		notes = append(notes, errorNotes(p.Name, p.ErrorKinds, p.ErrorSamples)...)
@@ -122,6 +125,29 @@ func cpuLine(phases []phaseResult) string {
 	}
 	return fmt.Sprintf("machine CPU per request, all %d cores, whatever ran on them: %s (stolen by the hypervisor: %s)",
 		cores, strings.Join(parts, ", "), strings.Join(stolen, ", "))
+}
+
+// procLine is the CPU time per successful request of the processes bench
+// told apart (the gateway it spawned, a local PostgreSQL server, bench
+// itself) in each phase: where a request's cost goes. "" where there is
+// none.
+func procLine(phases []phaseResult) string {
+	var parts []string
+	for i := range phases {
+		p := &phases[i]
+		if p.Skipped != "" || len(p.Procs) == 0 || p.OK() == 0 {
+			continue
+		}
+		var each []string
+		for _, c := range p.Procs {
+			each = append(each, fmt.Sprintf("%s %.2f", c.Name, c.Seconds*1000/float64(p.OK())))
+		}
+		parts = append(parts, p.Name+": "+strings.Join(each, ", "))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "CPU per request by process, ms: " + strings.Join(parts, "; ")
 }
 
 // errorNotes is one line per error kind, most frequent first.
@@ -165,6 +191,10 @@ type phaseJSON struct {
 	// (Linux only).
 	MachineCPUMS  float64 `json:"machine_cpu_ms_per_request,omitempty"`
 	StolenPercent float64 `json:"stolen_percent,omitempty"`
+	// ProcessCPUMS is the CPU time per successful request of the
+	// processes bench told apart: "gateway" (when bench spawned it),
+	// "PostgreSQL" (a server on this machine), "bench" (Linux only).
+	ProcessCPUMS map[string]float64 `json:"process_cpu_ms_per_request,omitempty"`
 }
 
 type reportJSON struct {
@@ -198,6 +228,14 @@ func writeReportJSON(w io.Writer, r benchReport) error {
 		if p.CPU.OK {
 			pj.MachineCPUMS = p.CPUPerRequest()
 			pj.StolenPercent = p.CPU.StolenPercent(p.Elapsed.Seconds(), runtime.NumCPU())
+		}
+		if ok := p.OK(); ok > 0 {
+			for _, c := range p.Procs {
+				if pj.ProcessCPUMS == nil {
+					pj.ProcessCPUMS = map[string]float64{}
+				}
+				pj.ProcessCPUMS[c.Name] = c.Seconds * 1000 / float64(ok)
+			}
 		}
 		if p.Skipped == "" {
 			l := &p.Latency

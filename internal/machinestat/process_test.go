@@ -1,0 +1,52 @@
+package machinestat
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseStat(t *testing.T) {
+	// A name with spaces and parentheses, as a process may give itself.
+	st, ok := parseStat("4242 (post (gres) x) S 1 4242 4242 0 -1 4194560 1 0 0 0 70 30 5 6 20 0 1 0 100 1000 10 18446744073709551615\n")
+	require.True(t, ok)
+	assert.Equal(t, procStat{comm: "post (gres) x", self: 100, children: 11}, st)
+
+	for _, bad := range []string{"", "4242 postgres S 1", "4242 (postgres) S 1 2 3", "4242 (postgres) S 1 4242 4242 0 -1 4194560 1 0 0 0 x 30 5 6 20"} {
+		_, ok := parseStat(bad)
+		assert.False(t, ok, "%q", bad)
+	}
+}
+
+func TestGroupsSince(t *testing.T) {
+	a := GroupTicks{Ticks: []int64{100, -1, 50}, OK: true}
+	b := GroupTicks{Ticks: []int64{350, 20, -1}, OK: true}
+	assert.Equal(t, []float64{2.5, -1, -1}, a.Since(b), "a group missing at either reading has no figure")
+	assert.Nil(t, GroupTicks{}.Since(b))
+	assert.Nil(t, a.Since(GroupTicks{Ticks: []int64{1}, OK: true}))
+}
+
+func TestReadGroupsOnLinux(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux's")
+	}
+	self, ok := readStat("self")
+	require.True(t, ok)
+	groups := []Group{{PID: os.Getpid()}, {Comm: self.comm}, {PID: 1 << 30}, {Comm: "no such command"}}
+	a := ReadGroups(groups)
+	require.True(t, a.OK)
+	x, end := 0, time.Now().Add(300*time.Millisecond)
+	for time.Now().Before(end) {
+		x++
+	}
+	s := a.Since(ReadGroups(groups))
+	require.Len(t, s, 4)
+	assert.GreaterOrEqual(t, s[0], 0.15, "this process, after %d spins", x)
+	assert.GreaterOrEqual(t, s[1], s[0]-0.02, "every process named %q, this one among them", self.comm)
+	assert.Equal(t, -1.0, s[2], "no such process")
+	assert.Equal(t, -1.0, s[3], "no process of that name")
+}
