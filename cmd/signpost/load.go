@@ -60,6 +60,14 @@ type procCPU struct {
 	Seconds float64
 }
 
+// ProcCPUPerRequest is c's CPU time per successful request of r, in ms.
+func (r *phaseResult) ProcCPUPerRequest(c procCPU) float64 {
+	if r.OK() <= 0 {
+		return 0
+	}
+	return c.Seconds * 1000 / float64(r.OK())
+}
+
 // procCPUOf pairs groups with the seconds machinestat measured for them,
 // leaving out those it did not find.
 func procCPUOf(groups []procGroup, seconds []float64) []procCPU {

@@ -140,7 +140,7 @@ func procLine(phases []phaseResult) string {
 		}
 		var each []string
 		for _, c := range p.Procs {
-			each = append(each, fmt.Sprintf("%s %.2f", c.Name, c.Seconds*1000/float64(p.OK())))
+			each = append(each, fmt.Sprintf("%s %.2f", c.Name, p.ProcCPUPerRequest(c)))
 		}
 		parts = append(parts, p.Name+": "+strings.Join(each, ", "))
 	}
@@ -229,12 +229,12 @@ func writeReportJSON(w io.Writer, r benchReport) error {
 			pj.MachineCPUMS = p.CPUPerRequest()
 			pj.StolenPercent = p.CPU.StolenPercent(p.Elapsed.Seconds(), runtime.NumCPU())
 		}
-		if ok := p.OK(); ok > 0 {
+		if p.OK() > 0 {
 			for _, c := range p.Procs {
 				if pj.ProcessCPUMS == nil {
 					pj.ProcessCPUMS = map[string]float64{}
 				}
-				pj.ProcessCPUMS[c.Name] = c.Seconds * 1000 / float64(ok)
+				pj.ProcessCPUMS[c.Name] = p.ProcCPUPerRequest(c)
 			}
 		}
 		if p.Skipped == "" {

@@ -29,7 +29,10 @@ type GroupTicks struct {
 // a PostgreSQL backend that ends between two readings (its time moves to
 // the postmaster's) is neither lost nor counted twice.
 func ReadGroups(groups []Group) GroupTicks {
-	out := GroupTicks{Ticks: make([]int64, len(groups))}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		return GroupTicks{}
+	}
+	out := GroupTicks{Ticks: make([]int64, len(groups)), OK: true}
 	for i := range out.Ticks {
 		out.Ticks[i] = -1
 	}
@@ -63,10 +66,6 @@ func ReadGroups(groups []Group) GroupTicks {
 			}
 		}
 	}
-	if _, err := os.Stat("/proc/self/stat"); err != nil {
-		return GroupTicks{}
-	}
-	out.OK = true
 	return out
 }
 
