@@ -1027,11 +1027,7 @@ func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
 	delete(other, "code")
 	g.created(t, nav, "Task", other)
 	id := g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow))
-	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
-	require.Equal(t, 200, res.status, "%s", res.raw)
-	assert.Contains(t, res.rules(), "safety-2-repeat-contact")
-	explain, _ := res.outputs()["rationale"][0]["valueString"].(string)
-	assert.Contains(t, explain, "contact 3 about this problem")
+	assertThirdContact(t, g, nav, id)
 }
 
 // TestRepeatContactsAfterCommittedNavigations: earlier contacts that were
@@ -1051,6 +1047,13 @@ func TestRepeatContactsAfterCommittedNavigations(t *testing.T) {
 		assert.Equal(t, "2", res.task["meta"].(map[string]any)["versionId"], "committed")
 	}
 	id := g.created(t, nav, "Task", nvTask(s, "Y99999", nhs, "", nvNow))
+	assertThirdContact(t, g, nav, id)
+}
+
+// assertThirdContact proposes Task id and checks the proposal flags it
+// as the patient's third contact about the problem (safety rule 2).
+func assertThirdContact(t *testing.T, g *nvGateway, nav map[string]any, id string) {
+	t.Helper()
 	res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 	require.Equal(t, 200, res.status, "%s", res.raw)
 	assert.Contains(t, res.rules(), "safety-2-repeat-contact")
