@@ -74,7 +74,9 @@ func BenchmarkCreateStatementParallel(b *testing.B) {
 		a[0] = id
 		return a
 	}
-	var n atomic.Int64
+	// n counts the creates sent, audits the AuditEvents: the rows found
+	// after each case must match, so no statement wrote nothing unseen.
+	var n, audits atomic.Int64
 	for _, c := range []struct {
 		name  string
 		perTx int
@@ -83,7 +85,10 @@ func BenchmarkCreateStatementParallel(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var audited func(string) []any
 			if c.audit {
-				audited = auditArgs
+				audited = func(id string) []any {
+					audits.Add(1)
+					return auditArgs(id)
+				}
 			}
 			perTx := c.perTx
 			b.SetBytes(int64(len(body)))
@@ -98,6 +103,14 @@ func BenchmarkCreateStatementParallel(b *testing.B) {
 			})
 			// Each op is perTx creates: report the time of one.
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perTx), "ns/create")
+			b.StopTimer()
+			var tasks, events int64
+			if err := s.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM resources), (SELECT count(*) FROM audit_events)").Scan(&tasks, &events); err != nil {
+				b.Fatal(err)
+			}
+			if tasks != n.Load() || events != audits.Load() {
+				b.Fatalf("stored %d resources and %d AuditEvents, sent %d and %d", tasks, events, n.Load(), audits.Load())
+			}
 		})
 	}
 }
