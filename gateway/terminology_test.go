@@ -278,7 +278,7 @@ func TestValueSetOperationsOverHTTP(t *testing.T) {
 	body = `{"resourceType":"Parameters","parameter":[{"name":"url","valueUri":"http://snomed.info/sct?fhir_vs"},{"name":"filter","valueString":"pharm"},{"name":"count","valueInteger":100}]}`
 	r = g.call("POST", "/ValueSet/$expand", body)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	exp = r.valid(t, "ValueSet")["expansion"].(map[string]any)
+	require.Contains(t, r.valid(t, "ValueSet"), "expansion")
 	assert.Contains(t, string(r.body), `"code":"46255001"`)
 
 	r = g.call("GET", "/ValueSet/$expand"+q("url", redFlags, "count", "many"), "")

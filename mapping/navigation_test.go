@@ -316,7 +316,10 @@ func TestNavigationScenariosPure(t *testing.T) {
 			if sc.Flow == "decline" {
 				require.NoError(t, err)
 				require.NotNil(t, d.Service, "the first decision allocates a service")
-				first, err := e.Records(RecordInput{Decision: d, Task: task, AllocationID: "first", ProvenanceID: "p0", ReviewID: "r0", Now: now, EngineIdentifierSystem: "urn:test"})
+				// Not :=, which would shadow err: the declined decision's
+				// error below must reach the checks after this block.
+				var first *Records
+				first, err = e.Records(RecordInput{Decision: d, Task: task, AllocationID: "first", ProvenanceID: "p0", ReviewID: "r0", Now: now, EngineIdentifierSystem: "urn:test"})
 				require.NoError(t, err)
 				prior = first.Allocation
 				req.BusinessStatus, req.StatusReason = "declined", sc.DeclineReason
