@@ -1,0 +1,151 @@
+package freetext
+
+// Context: whether a mention is about this patient, now. NegEx-style
+// triggers come from the lexicon's context concepts; their scopes are
+// worked out here:
+//
+//   - negation ("no", "denies", "without"): the words after it, up to
+//     negationScope words, to the end of the clause or a scope-end word
+//     ("but", "just"), so "no fever, just a blocked nose" denies only
+//     the fever; post-negation ("CP denied", "SOB nil"): the few words
+//     before it in the clause;
+//   - pseudo-negations ("not sure", "no better", "can not") are not
+//     triggers, so "can't breathe" and "not sure if it's chest pain" are
+//     present;
+//   - hypothetical ("if it gets worse", "in case"): the rest of the
+//     clause, except uncertainty ("not sure if", "wonder if");
+//   - historical ("years ago", "history of") and another person's
+//     ("family history", "died of"): the whole sentence, unless the
+//     sentence also says the matter is current ("now", "again",
+//     "today").
+//
+// A mention takes a status only when every one of its words is in the
+// scope of such a trigger, and the trigger is not part of the mention
+// itself ("not breathing", "no urine" are whole patterns). Otherwise it
+// is present: when in doubt, a mention counts.
+
+const (
+	negationScope     = 6
+	postNegationScope = 4
+	hypotheticalScope = 12
+)
+
+type span struct{ start, end int }
+
+type contextInfo struct {
+	toks []token
+	// by[kind][token] are the trigger spans whose scope covers the token.
+	neg, hyp, hist, other [][]span
+}
+
+func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
+	n := len(toks)
+	c := &contextInfo{toks: toks, neg: make([][]span, n), hyp: make([][]span, n), hist: make([][]span, n), other: make([][]span, n)}
+	byKind := map[string][]span{}
+	for _, m := range matches {
+		if m.p.concept.Class == ClassContext {
+			byKind[m.p.concept.Kind] = append(byKind[m.p.concept.Kind], span{m.start, m.end})
+		}
+	}
+	if len(byKind) == 0 {
+		return c
+	}
+	covers := func(spans []span, s span) bool {
+		for _, x := range spans {
+			if x.start < s.end && s.start < x.end {
+				return true
+			}
+		}
+		return false
+	}
+	scopeEnd := make([]bool, n)
+	for _, s := range byKind[KindScopeEnd] {
+		scopeEnd[s.start] = true
+	}
+	forward := func(into [][]span, tr span, limit int) {
+		for i, k := tr.end, 0; i < n && k < limit; i, k = i+1, k+1 {
+			if toks[i].clause != toks[tr.end-1].clause || scopeEnd[i] {
+				break
+			}
+			into[i] = append(into[i], tr)
+		}
+	}
+	for _, tr := range byKind[KindNegation] {
+		if !covers(byKind[KindPseudoNegation], tr) {
+			forward(c.neg, tr, negationScope)
+		}
+	}
+	for _, tr := range byKind[KindPostNegation] {
+		for i, k := tr.start-1, 0; i >= 0 && k < postNegationScope; i, k = i-1, k+1 {
+			if toks[i].clause != toks[tr.start].clause {
+				break
+			}
+			c.neg[i] = append(c.neg[i], tr)
+		}
+	}
+	for _, tr := range byKind[KindHypothetical] {
+		if !covers(byKind[KindNotHypothetical], tr) {
+			forward(c.hyp, tr, hypotheticalScope)
+		}
+	}
+	current := map[int]bool{}
+	for _, s := range byKind[KindPresent] {
+		current[toks[s.start].sentence] = true
+	}
+	sentence := func(into [][]span, tr span) {
+		sent := toks[tr.start].sentence
+		if current[sent] {
+			return
+		}
+		for i := range toks {
+			if toks[i].sentence == sent {
+				into[i] = append(into[i], tr)
+			}
+		}
+	}
+	for _, tr := range byKind[KindHistorical] {
+		sentence(c.hist, tr)
+	}
+	for _, tr := range byKind[KindOtherPerson] {
+		sentence(c.other, tr)
+	}
+	return c
+}
+
+// status is a match's context, and the words that gave it.
+func (c *contextInfo) status(m match) (Status, string) {
+	for _, k := range []struct {
+		by [][]span
+		st Status
+	}{{c.neg, Negated}, {c.hyp, Hypothetical}, {c.other, OtherPerson}, {c.hist, Historical}} {
+		cue, all := span{-1, -1}, true
+		for _, t := range m.toks {
+			found := false
+			for _, tr := range k.by[t] {
+				if tr.end <= m.start || tr.start >= m.end {
+					found, cue = true, tr
+					break
+				}
+			}
+			if !found {
+				all = false
+				break
+			}
+		}
+		if all && cue.start >= 0 {
+			return k.st, c.text(cue)
+		}
+	}
+	return Present, ""
+}
+
+func (c *contextInfo) text(s span) string {
+	out := ""
+	for i := s.start; i < s.end; i++ {
+		if i > s.start {
+			out += " "
+		}
+		out += c.toks[i].word
+	}
+	return out
+}
