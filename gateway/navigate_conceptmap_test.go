@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,12 +14,15 @@ import (
 )
 
 // TestReplacingTheConceptMapChangesTheNextNavigation: the allocation
-// ConceptMap is read at decision time, so an administrator's PUT changes
+// ConceptMap is read at decision time, so the PUT of an administrator
+// acting for all practices (the map is shared by every practice) changes
 // the SNOMED CT code of the very next $navigate, with no restart.
 func TestReplacingTheConceptMapChangesTheNextNavigation(t *testing.T) {
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
-			g := newNavGateway(t, sc.open(t), nvOptions{})
+			st := sc.open(t)
+			tg, iss := newOperatedGateway(t, st, func() time.Time { return nvNow })
+			g := &nvGateway{testGateway: tg, st: st, iss: iss, clock: &atomic.Pointer[time.Time]{}}
 			nav := nvNavigator("expert", "Y99999")
 			s := nvClinical("phone", "Earache", 3.0)
 			id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
@@ -29,7 +34,7 @@ func TestReplacingTheConceptMapChangesTheNextNavigation(t *testing.T) {
 			const newCode = "1577041000000109" // Community Pharmacist Consultation Service for minor illness (verified set)
 			require.NotEqual(t, newCode, oldCode)
 
-			admin := nvAdmin("Y99999")
+			admin := operatorClaims()
 			cm := g.as(admin, "GET", "/ConceptMap/"+snomed.AllocationMap, "")
 			require.Equal(t, http.StatusOK, cm.status, "%s", cm.body)
 			edited := strings.ReplaceAll(string(cm.body), `"code":"`+oldCode+`"`, `"code":"`+newCode+`"`)

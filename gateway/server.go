@@ -78,8 +78,10 @@ type Server struct {
 	audits *auditBatcher
 	// writeChecks run on every write, by resource type.
 	writeChecks map[string][]WriteCheck
-	verifier    TokenVerifier
-	limiter     *limiter
+	// deleteChecks run on every delete, by resource type (deletecheck.go).
+	deleteChecks map[string][]DeleteCheck
+	verifier     TokenVerifier
+	limiter      *limiter
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
@@ -134,6 +136,7 @@ func New(opts Options) *Server {
 		audits: &auditBatcher{store: opts.Store, maxBatch: 128}}
 	s.metrics = newMetrics(s)
 	s.audits.observeBatch = func(n int) { s.metrics.auditBatch.Observe(float64(n)) }
+	s.registerConfigurationChecks()
 	return s
 }
 

@@ -426,8 +426,10 @@ func (t *tenantTx) updateChecked(ctx context.Context, r *fhir.Resource, pre stor
 	return t.afterWrite(ctx, res)
 }
 
+// Delete checks the caller against the stored version: tenancy, the
+// publisher's scope and the type's delete checks (deletecheck.go).
 func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	if t.unguarded(typ) {
+	if t.unguarded(typ) && len(t.s.deleteChecks[typ]) == 0 {
 		return t.tx.Delete(ctx, typ, id, pre)
 	}
 	var matches []subscriptionMatch
@@ -436,6 +438,10 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 	case err == nil:
 		if !t.s.visible(t.p, typ, v.Body) {
 			return store.WriteResult{}, fhir.NotFound(typ, id)
+		}
+		// The checks ask the context for the caller: the guard's.
+		if err := t.s.checkDelete(auth.NewContext(ctx, t.p), v); err != nil {
+			return store.WriteResult{}, err
 		}
 		t.practices = t.s.practicesOf(v.Body)
 		if len(t.practices) > 0 {
