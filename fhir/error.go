@@ -36,7 +36,35 @@ const (
 	CodeTimeout       IssueCode = "timeout"
 	CodeThrottled     IssueCode = "throttled"
 	CodeInformational IssueCode = "informational"
+	CodeTooCostly     IssueCode = "too-costly"
 )
+
+// MaxIssues bounds the issues an OperationOutcome lists and validation
+// collects, so that a body made of errors costs no more to answer than a
+// short one: past it, one issue says how many more there are (Outcome,
+// Error) or that validation stopped (Validate).
+const MaxIssues = 100
+
+// boundedIssues is issues as they are shown: all of them when there are
+// at most MaxIssues+1 (one more takes no more room than the line that
+// would say so), else the first MaxIssues and an issue "and N more",
+// as severe as the worst of those it stands for.
+func boundedIssues(issues []Issue) []Issue {
+	if len(issues) <= MaxIssues+1 {
+		return issues
+	}
+	rest := issues[MaxIssues:]
+	sev := SeverityInformation
+	for _, is := range rest {
+		if severityRank[is.Severity] > severityRank[sev] {
+			sev = is.Severity
+		}
+	}
+	return append(issues[:MaxIssues:MaxIssues], Issue{Severity: sev, Code: CodeTooCostly,
+		Diagnostics: fmt.Sprintf("and %d more issues", len(rest))})
+}
+
+var severityRank = map[Severity]int{SeverityInformation: 0, SeverityWarning: 1, SeverityError: 2, SeverityFatal: 3}
 
 // Severity is an OperationOutcome issue severity.
 type Severity string
@@ -73,7 +101,7 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	for i, is := range e.Issues {
+	for i, is := range boundedIssues(e.Issues) {
 		if i > 0 {
 			b.WriteString("; ")
 		}

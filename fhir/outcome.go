@@ -4,8 +4,10 @@ import (
 	models "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
-// Outcome renders issues as an OperationOutcome resource.
+// Outcome renders issues as an OperationOutcome resource, at most
+// MaxIssues of them and one more (see MaxIssues).
 func Outcome(issues ...Issue) []byte {
+	issues = boundedIssues(issues)
 	oo := models.OperationOutcome{Issue: make([]models.OperationOutcomeIssue, 0, len(issues))}
 	for _, is := range issues {
 		sev, err := models.IssueSeverity(0), error(nil)

@@ -45,6 +45,11 @@ type ValidateOptions struct {
 //
 // It does not evaluate the other invariants (FHIRPath constraints),
 // profiles, extension definitions or reference targets.
+//
+// The work is bounded, since each element of a hostile body could be an
+// issue: the walk stops at the MaxIssues-th error, and an issue (code
+// too-costly) then says so; warnings beyond MaxIssues are counted, not
+// kept, and an issue says how many were left out.
 func Validate(r *Resource, opts ValidateOptions) []Issue {
 	if r == nil || r.obj == nil {
 		return []Issue{{Severity: SeverityError, Code: CodeStructure, Diagnostics: "no resource"}}
@@ -62,6 +67,15 @@ func Validate(r *Resource, opts ValidateOptions) []Issue {
 			}
 			return a.Diagnostics < b.Diagnostics
 		})
+	}
+	// What was left out comes last, after the issues it adds to.
+	if v.stopped {
+		v.issues = append(v.issues, Issue{Severity: SeverityError, Code: CodeTooCostly, Expression: []string{r.Type()},
+			Diagnostics: fmt.Sprintf("and maybe more: validation stopped after %d errors", MaxIssues)})
+	}
+	if v.droppedWarnings > 0 {
+		v.issues = append(v.issues, Issue{Severity: SeverityWarning, Code: CodeTooCostly, Expression: []string{r.Type()},
+			Diagnostics: fmt.Sprintf("and %d more warnings", v.droppedWarnings)})
 	}
 	return v.issues
 }
@@ -121,6 +135,12 @@ type validator struct {
 	strict bool
 	issues []Issue
 	path   []step
+	// errors and warnings count the issues kept of each kind; stopped is
+	// set at the MaxIssues-th error (the walk then unwinds), and
+	// droppedWarnings counts the warnings after the MaxIssues-th.
+	errors, warnings int
+	stopped          bool
+	droppedWarnings  int
 }
 
 func (v *validator) push(name string) { v.path = append(v.path, step{name: name, index: -1}) }
@@ -148,6 +168,18 @@ func (v *validator) location() string {
 }
 
 func (v *validator) report(sev Severity, code IssueCode, format string, args ...any) {
+	switch {
+	case v.stopped:
+		return
+	case sev == SeverityError || sev == SeverityFatal:
+		v.errors++
+		v.stopped = v.errors >= MaxIssues
+	case v.warnings >= MaxIssues:
+		v.droppedWarnings++
+		return
+	default:
+		v.warnings++
+	}
 	v.issues = append(v.issues, Issue{
 		Severity:    sev,
 		Code:        code,
@@ -258,6 +290,9 @@ func (v *validator) object(obj map[string]any, s *spec.Structure, isResource boo
 	}
 	var choices choiceSeen
 	for name, val := range obj {
+		if v.stopped {
+			return
+		}
 		if isResource && name == "resourceType" {
 			continue
 		}
@@ -351,6 +386,9 @@ func (v *validator) member(obj map[string]any, name string, val any, m spec.Memb
 		ext, _ = obj[m.ExtensionName].([]any)
 	}
 	for i, item := range arr {
+		if v.stopped {
+			return
+		}
 		v.at(i)
 		if item == nil {
 			// A null only holds a place for an extension in _name.
@@ -421,6 +459,9 @@ func (v *validator) codings(obj map[string]any, t *spec.Type, vs *spec.ValueSet)
 		matched, reported := false, false
 		v.push("coding")
 		for i, item := range list {
+			if v.stopped {
+				break
+			}
 			c, ok := item.(map[string]any)
 			if !ok {
 				continue // reported by the walk
@@ -500,6 +541,9 @@ func (v *validator) primitiveExtension(obj map[string]any, name string, val any,
 		return
 	}
 	for i, item := range arr {
+		if v.stopped {
+			return
+		}
 		v.at(i)
 		if item == nil {
 			if !hasPrim {
