@@ -73,6 +73,7 @@ type navigation struct {
 	mu        sync.Mutex
 	protocols map[string]*cachedProtocol
 	lists     *cachedLists
+	lex       *cachedLexicon
 	cmap      *cachedMap
 	// unsettled is until when a write of the decision's configuration
 	// (a protocol, ConceptMap or ValueSet) through this process may still
@@ -164,6 +165,10 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 	s.registry.Serve("PlanDefinition", allInteractions...)
 	s.RegisterWriteCheck("Task", nav.checkTask)
 	s.RegisterWriteCheck("PlanDefinition", nav.checkProtocol)
+	s.RegisterWriteCheck("CodeSystem", nav.checkLexicon)
+	if err := nav.seedLexicon(ctx); err != nil {
+		return err
+	}
 	for _, typ := range []string{"PlanDefinition", "ConceptMap", "ValueSet"} {
 		s.RegisterWriteCheck(typ, nav.unsettle)
 	}
@@ -470,6 +475,10 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	lex, err := nav.lexicon(ctx)
+	if err != nil {
+		return nil, err
+	}
 	proto, protoIssues, err := nav.protocol(ctx, request.Practice)
 	if err != nil {
 		return nil, err
@@ -528,7 +537,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	na := <-needCh
 	need, needErr := na.need, na.err
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
-		Earlier: earlier, HistoryErr: histErr, Lists: lists, Now: now})
+		Earlier: earlier, HistoryErr: histErr, Lists: lists, Lexicon: lex, Now: now})
 	decider := navDecider(p)
 	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfPractice: snap.ofPractice, OfCategory: snap.ofCategory, OfTypeInCategory: snap.ofTypeInCategory, Navigator: req.choice, ManualReview: req.review,
 		Decider: decider, AllocationMap: cm, Declined: declined, Lists: lists, Now: now})
@@ -800,6 +809,19 @@ func (nav *navigation) patient(ctx context.Context, g store.Tx, ref mapping.Pati
 	obj, err := navDecode(body)
 	if err != nil {
 		return mapping.Patient{}, ref, err
+	}
+	// The patient in both forms: earlier Tasks may name them by NHS
+	// number or by reference, and the repeat-contact search asks for both.
+	if ref.NHSNumber == "" {
+		for _, x := range listOf(obj["identifier"]) {
+			xm, _ := x.(map[string]any)
+			if sys, _ := xm["system"].(string); sys == mapping.NHSNumberSystem {
+				if v, _ := xm["value"].(string); v != "" {
+					ref.NHSNumber = v
+					break
+				}
+			}
+		}
 	}
 	var pt mapping.Patient
 	if bd, _ := obj["birthDate"].(string); len(bd) == 10 {

@@ -134,14 +134,17 @@ type nvScenario struct {
 	Now      string
 	Protocol string
 	Patient  *struct {
-		Age int
-		Sex string
+		Age     int
+		AgeDays int
+		Sex     string
 	}
+	Subject   string
 	NeedGroup string
 	Findings  []string
 	Earlier   []struct {
-		DaysAgo  float64
-		Symptoms []string
+		DaysAgo          float64
+		Symptoms         []string
+		Problem, Subject string
 	}
 	Inputs struct {
 		Route, Type, AdminKind, Problem        string
@@ -239,6 +242,15 @@ func nvTask(sc nvScenario, practice, nhs, patientRef string, authored time.Time)
 	forRef := map[string]any{"type": "Patient", "identifier": map[string]any{"system": mapping.NHSNumberSystem, "value": nhs}}
 	if patientRef != "" {
 		forRef["reference"] = patientRef
+	}
+	// A scenario may name the patient one way only, as integrators do.
+	switch sc.Subject {
+	case "nhs-number":
+		delete(forRef, "reference")
+	case "reference":
+		if patientRef != "" {
+			delete(forRef, "identifier")
+		}
 	}
 	return map[string]any{
 		"resourceType": "Task", "status": "requested", "intent": "order",
@@ -470,6 +482,9 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 	patientRef := ""
 	if sc.Patient != nil {
 		born := time.Date(now.Year()-sc.Patient.Age, now.Month(), now.Day(), 0, 0, 0, 0, mapping.London).AddDate(0, 0, -100)
+		if sc.Patient.AgeDays > 0 {
+			born = now.In(mapping.London).AddDate(0, 0, -sc.Patient.AgeDays)
+		}
 		id := g.created(t, nav, "Patient", map[string]any{"resourceType": "Patient",
 			"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": nhs}},
 			"gender":     sc.Patient.Sex, "birthDate": born.Format("2006-01-02"),
@@ -489,7 +504,11 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 			"subject":        map[string]any{"reference": patientRef}})
 	}
 	for _, e := range sc.Earlier {
-		earlier := nvTask(nvScenario{Inputs: sc.Inputs}, practice, nhs, patientRef, now.Add(-time.Duration(e.DaysAgo*float64(24*time.Hour))))
+		prior := nvScenario{Inputs: sc.Inputs, Subject: e.Subject}
+		if e.Problem != "" {
+			prior.Inputs.Problem = e.Problem
+		}
+		earlier := nvTask(prior, practice, nhs, patientRef, now.Add(-time.Duration(e.DaysAgo*float64(24*time.Hour))))
 		var inputs []any
 		for _, in := range listAny(earlier["input"]) {
 			if c := in.(map[string]any)["type"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"]; c != "symptom" && c != "asked-before" {
@@ -619,6 +638,10 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 		assert.Equal(t, x.DecisionCode, res.coded("decision"))
 	}
 	assert.NotEmpty(t, res.allocation["patientInstruction"], "safety-netting is always given")
+	// The advice the patient gets agrees with the final category and
+	// urgency (safety rule 6), whatever the protocol said.
+	instruction, _ := res.allocation["patientInstruction"].(string)
+	assert.Empty(t, mapping.AdviceAgrees(mapping.Category(catCode), mapping.Urgency(res.coded("urgency")), instruction), "advice %q", instruction)
 	// Committed: the Task, the allocation and its Provenance are stored
 	// as answered, and the review Task when there is one.
 	cur := g.as(nav, "GET", "/Task/"+taskID, "")

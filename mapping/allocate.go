@@ -193,6 +193,9 @@ type proposal struct {
 	Continuity     bool
 	Senior         bool
 	rules          []AppliedRule
+	// protocol is what the protocol chose, with its advice (nil for the
+	// fallback): its advice stays only while its choice stands.
+	protocol *protocolChoice
 	// start is when the timeframe starts: zero for now, the practice's
 	// first opening for a same-day need kept for it out of hours.
 	start time.Time
@@ -223,9 +226,17 @@ func fromOutcome(o RuleOutcome) *proposal {
 	if p.Urgency == "" {
 		p.Urgency = defaultUrgency(o.Category)
 	}
+	p.protocol = &protocolChoice{category: o.Category, urgency: p.Urgency, mode: o.Mode, advice: o.SafetyNetting}
 	title := orText(o.Rule.Title, o.Rule.ID)
 	p.apply("protocol:"+o.Rule.ID, "protocol rule %q matched: %s%s, %s", title, o.Category, serviceTypeText(o.ServiceType), p.Urgency)
 	return p
+}
+
+func orUrgency(u, otherwise Urgency) Urgency {
+	if u == "" {
+		return otherwise
+	}
+	return u
 }
 
 func defaultUrgency(c Category) Urgency {
@@ -338,7 +349,17 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 		e.closedNote(chosen, ph, in.Now, d)
 	}
 
-	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, lists, DefaultSafetyNetting)
+	var serviceTypes []string
+	if chosen.ServiceType != "" {
+		serviceTypes = append(serviceTypes, chosen.ServiceType)
+	}
+	if d.Service != nil {
+		for c := range d.Service.typeCodes {
+			serviceTypes = append(serviceTypes, c)
+		}
+		sort.Strings(serviceTypes)
+	}
+	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, serviceTypes, d.adviceDestination())
 	switch {
 	case in.ManualReview && chosen.Category == CategoryEmergency:
 		// An emergency is never held: its advice stands at once.
@@ -358,12 +379,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 		d.Mode = a.Request.PreferredMode
 	}
 	d.Continuity, d.Senior, d.Professional, d.Minutes = chosen.Continuity, chosen.Senior, chosen.Professional, chosen.Minutes
-	d.Requirements, d.SafetyNetting, d.TurnaroundDays = chosen.Requirements, chosen.SafetyNetting, chosen.TurnaroundDays
-	if strings.TrimSpace(d.SafetyNetting) == "" {
-		// Within the practice too, the patient is told what to do if
-		// things get worse before they are seen.
-		d.SafetyNetting = DefaultSafetyNetting
-	}
+	d.Requirements, d.TurnaroundDays = chosen.Requirements, chosen.TurnaroundDays
 	if d.Continuity {
 		text := "Continuity of care: with the patient's usual clinician or small team"
 		if a.Request.PreferredPractitioner != nil {
@@ -378,6 +394,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 		d.Requirements = append(d.Requirements, "Communication need: "+orText(c.Display, "SNOMED CT "+c.Code))
 	}
 	d.From, d.To = Timeframe(chosen.from(in.Now), chosen.Urgency, chosen.TurnaroundDays)
+	d.SafetyNetting = settleAdvice(chosen, d, a)
 	d.Rules = append(d.Rules, chosen.rules...)
 	if in.Navigator != nil {
 		d.Note = in.Navigator.Note
@@ -579,6 +596,7 @@ func (e *Engine) navigatorProposal(in DecideInput, outcomes []RuleOutcome, d *De
 	}
 	if first != nil && first.Category == p.Category {
 		p.Minutes, p.SafetyNetting, p.Professional, p.TurnaroundDays = first.AppointmentMinutes, first.SafetyNetting, first.Professional, first.TurnaroundDays
+		p.protocol = &protocolChoice{category: first.Category, urgency: orUrgency(first.Urgency, defaultUrgency(first.Category)), mode: first.Mode, advice: first.SafetyNetting}
 		if first.Requirements != "" {
 			p.Requirements = []string{first.Requirements}
 		}
@@ -717,7 +735,11 @@ func (e *Engine) assessmentText(a *Assessment) string {
 	} else {
 		parts = append(parts, "need group unknown (never read as low)")
 	}
-	parts = append(parts, fmt.Sprintf("contact %d about this problem", a.Contact()))
+	contact := fmt.Sprintf("contact %d about this problem", a.Contact())
+	if len(a.EarlierWhy) > 0 {
+		contact += " (earlier: " + strings.Join(a.EarlierWhy, "; ") + ")"
+	}
+	parts = append(parts, contact)
 	if a.SeenElsewhere > 0 {
 		parts = append(parts, fmt.Sprintf("%d other service(s) already seen", a.SeenElsewhere))
 	}
@@ -726,8 +748,11 @@ func (e *Engine) assessmentText(a *Assessment) string {
 	} else {
 		parts = append(parts, "no red flags found")
 	}
+	if len(a.Denied) > 0 {
+		parts = append(parts, "mentioned but not current: "+strings.Join(a.Denied, "; "))
+	}
 	if len(a.LifeCritical) > 0 {
-		parts = append(parts, "life-critical medicine: "+strings.Join(a.LifeCritical, ", "))
+		parts = append(parts, "life-critical medicine: "+strings.Join(a.LifeCritical, "; "))
 	}
 	if a.Complex() {
 		parts = append(parts, "complex needs: "+strings.Join(a.ComplexNeeds, "; "))

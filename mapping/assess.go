@@ -3,11 +3,13 @@ package mapping
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/mapping/freetext"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -226,9 +228,19 @@ type Assessment struct {
 	HasAge  bool
 	Need    NeedGroup
 
-	// RedFlags are the red-flag symptoms found (codes with their
-	// displays, and phrases found in the text).
+	// RedFlags are the red-flag symptoms found: codes with their
+	// displays, and what the text says ("'pains in my chest' → Chest
+	// pain (SNOMED CT 29857009)").
 	RedFlags []string
+	// Denied are red flags the text mentions but not as current for this
+	// patient: denied, hypothetical, historical or another person's.
+	Denied []string
+	// Text is what the free text says (mapping/freetext).
+	Text *freetext.Analysis
+	// EarlierWhy says, for each of EarlierTasks, why it is the same
+	// problem.
+	EarlierWhy []string
+	now        time.Time
 	// LifeCritical are the life-critical medicines named; LifeCriticalUrgent
 	// says the supply is urgent (safety rule 1).
 	LifeCritical       []string
@@ -279,7 +291,9 @@ type AssessInput struct {
 	// HistoryErr is the contact history's failure, if any.
 	HistoryErr error
 	Lists      *SafetyLists
-	Now        time.Time
+	// Lexicon reads the free text; nil is the shipped lexicon.
+	Lexicon *freetext.Lexicon
+	Now     time.Time
 }
 
 // Assess finds the facts of a request (see Assessment).
@@ -306,8 +320,15 @@ func Assess(in AssessInput) *Assessment {
 		warn("", "the patient's birth date is not known: services restricted by age are not offered")
 	}
 	text := strings.ToLower(r.Problem + "\n" + r.Tried + "\n" + r.ICE)
+	lex := in.Lexicon
+	if lex == nil {
+		lex = shippedLexicon()
+	}
+	a.Text = lex.Analyse(requestTexts(r)...)
+	a.now = in.Now
 
-	// Red flags: coded symptoms in the red-flag list, and phrases.
+	// Red flags: coded symptoms in the red-flag list, and what the text
+	// says (safety rule 9: free text counts as much as codes).
 	for _, s := range r.Symptoms {
 		if lists.RedFlagCodes[s.Code] {
 			label := s.Display
@@ -317,44 +338,29 @@ func Assess(in AssessInput) *Assessment {
 			a.RedFlags = append(a.RedFlags, strings.TrimSpace(fmt.Sprintf("SNOMED CT %s %s", s.Code, label)))
 		}
 	}
-	for _, ph := range lists.RedFlagPhrases {
-		if strings.Contains(text, ph) {
-			a.RedFlags = append(a.RedFlags, fmt.Sprintf("%q in the request", ph))
-		}
-	}
-	// Life-critical medicines.
-	for _, m := range lists.LifeCriticalMedicines {
-		if strings.Contains(text, m) {
-			a.LifeCritical = append(a.LifeCritical, m)
-		}
-	}
+	a.assessText()
 	if len(a.LifeCritical) > 0 {
-		urgentWords := false
-		for _, w := range lists.UrgentSupplyPhrases {
-			urgentWords = urgentWords || strings.Contains(text, w)
-		}
 		// Unless the patient says it can wait, a request about a
 		// life-critical medicine is an urgent supply.
 		waits := r.PatientUrgency == UrgencyWithinWeek || r.PatientUrgency == UrgencyRoutine
-		a.LifeCriticalUrgent = urgentWords || !waits
+		a.LifeCriticalUrgent = a.Text.Has(freetext.ClassUrgentSupply, "") || !waits
 	}
 
 	// Repeat contacts: earlier requests about the same problem
-	// (overlapping symptom codes, or any when the patient says they asked
-	// before), and asked-before itself.
-	mine := map[string]bool{}
-	for _, s := range r.Symptoms {
-		mine[s.Code] = true
-	}
+	// (overlapping symptom codes, the same findings or body site in their
+	// words, or any when the patient says they asked before), and
+	// asked-before itself.
 	asked := r.AskedBefore != nil && *r.AskedBefore
+	mine := problemOf(r, a.Text)
 	for _, e := range in.Earlier {
-		same := asked
-		for _, c := range e.Symptoms {
-			same = same || mine[c]
+		why := mine.same(problemOf(&Request{Symptoms: snomedCodings(e.Symptoms), Problem: e.Problem}, lex.Analyse(freetext.Text{Field: "problem", Text: e.Problem})))
+		if why == "" && asked {
+			why = "the patient says they asked before"
 		}
-		if same {
+		if why != "" {
 			a.EarlierContacts++
 			a.EarlierTasks = append(a.EarlierTasks, e.TaskID)
+			a.EarlierWhy = append(a.EarlierWhy, fmt.Sprintf("Task/%s of %s (%s)", e.TaskID, e.AuthoredOn.In(London).Format("2 Jan"), why))
 		}
 	}
 	if in.HistoryErr != nil {
@@ -387,10 +393,8 @@ func Assess(in AssessInput) *Assessment {
 		}
 		a.ComplexNeeds = append(a.ComplexNeeds, "communication need: "+label)
 	}
-	for _, ph := range lists.ComplexPhrases {
-		if strings.Contains(text, ph) {
-			a.ComplexNeeds = append(a.ComplexNeeds, fmt.Sprintf("%q in the request", ph))
-		}
+	for _, f := range a.Text.Present(freetext.ClassComplexNeed) {
+		a.ComplexNeeds = append(a.ComplexNeeds, f.Cite()+" (in the request)")
 	}
 	a.ComplexNeeds = dedupe(a.ComplexNeeds)
 
@@ -469,10 +473,21 @@ func (a *Assessment) Facts() map[string]any {
 		sort.Strings(out)
 		return out
 	}
+	textSNOMED, findings := a.textCodes()
+	symptoms := codes(r.Symptoms)
+	for _, c := range textSNOMED {
+		if !slices.Contains(symptoms, c) {
+			symptoms = append(symptoms, c)
+		}
+	}
+	sort.Strings(symptoms)
+	sort.Strings(findings)
 	return map[string]any{
 		"age":                 age,
 		"sex":                 a.Patient.Sex,
-		"symptoms":            codes(r.Symptoms),
+		"symptoms":            symptoms,
+		"findings":            findings,
+		"life_critical":       len(a.LifeCritical) > 0,
 		"problem":             strings.ToLower(r.Problem),
 		"duration_days":       dur,
 		"trend":               r.Trend,

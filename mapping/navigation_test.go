@@ -38,13 +38,21 @@ type scnCase struct {
 	Protocol string
 	Patient  *struct {
 		Age int
-		Sex string
+		// AgeDays, when set, is a baby's age in days.
+		AgeDays int
+		Sex     string
 	}
+	// Subject names the patient on the Task: "nhs-number", "reference"
+	// or both ("").
+	Subject   string
 	NeedGroup string
 	Findings  []string
 	Earlier   []struct {
 		DaysAgo  float64
 		Symptoms []string
+		// Problem, when set, is the earlier request's own words; Subject
+		// names the patient on it as the scenario's Subject does.
+		Problem, Subject string
 	}
 	Inputs    scnInputs
 	Navigator *struct{ Destination, Urgency, Mode, Note string }
@@ -260,6 +268,9 @@ func TestNavigationScenariosPure(t *testing.T) {
 			var pt Patient
 			if sc.Patient != nil {
 				pt = Patient{BirthDate: scnBirthDate(now, sc.Patient.Age), Sex: sc.Patient.Sex}
+				if sc.Patient.AgeDays > 0 {
+					pt.BirthDate = now.AddDate(0, 0, -sc.Patient.AgeDays)
+				}
 			}
 			in := AssessInput{Request: req, Patient: pt, Now: now}
 			switch sc.NeedGroup {
@@ -273,7 +284,11 @@ func TestNavigationScenariosPure(t *testing.T) {
 			for i, ec := range sc.Earlier {
 				at := now.Add(-time.Duration(ec.DaysAgo * float64(24*time.Hour)))
 				if now.Sub(at) <= 28*24*time.Hour { // the gateway's window
-					in.Earlier = append(in.Earlier, EarlierContact{TaskID: fmt.Sprintf("earlier-%d", i), AuthoredOn: at, Symptoms: ec.Symptoms})
+					problem := ec.Problem
+					if problem == "" {
+						problem = sc.Inputs.Problem
+					}
+					in.Earlier = append(in.Earlier, EarlierContact{TaskID: fmt.Sprintf("earlier-%d", i), AuthoredOn: at, Symptoms: ec.Symptoms, Problem: problem})
 				}
 			}
 			decider := Decider{Tier: "expert", Value: "navigator-1", System: "https://issuer.example", Type: "Practitioner"}
@@ -444,9 +459,11 @@ func checkDecision(t *testing.T, x scnExpect, d *Decision) {
 	if x.DecisionCode != "" {
 		assert.Equal(t, x.DecisionCode, d.Codes.Code.Code)
 	}
-	// What holds for every decision: safety-netting is never empty; a
-	// red flag is never directed away; an emergency has no service.
+	// What holds for every decision: safety-netting is never empty and
+	// agrees with the final category and urgency; a red flag is never
+	// directed away; an emergency has no service.
 	assert.NotEmpty(t, strings.TrimSpace(d.SafetyNetting))
+	assert.Empty(t, AdviceAgrees(d.Category, d.Urgency, d.SafetyNetting), "advice %q for %s, %s", d.SafetyNetting, d.Category, d.Urgency)
 	if len(d.Assessment.RedFlags) > 0 {
 		assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category)
 	}

@@ -79,6 +79,8 @@ var protocolEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("age", cel.IntType),
 		cel.Variable("sex", str),
 		cel.Variable("symptoms", lst),
+		cel.Variable("findings", lst),
+		cel.Variable("life_critical", cel.BoolType),
 		cel.Variable("problem", str),
 		cel.Variable("duration_days", cel.DoubleType),
 		cel.Variable("trend", str),

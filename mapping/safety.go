@@ -30,6 +30,7 @@ import (
 //	safety-6-safety-netting         directing away carries safety-netting
 //	safety-7-eligibility            only services that can take the patient
 //	safety-8-navigator-tier         the navigator's tier gates the decision
+//	safety-9-free-text              away only when the words are accounted for
 
 // Safety rule ids.
 const (
@@ -45,27 +46,21 @@ const (
 	RuleSafetyNetting     = "safety-6-safety-netting"
 	RuleEligibility       = "safety-7-eligibility"
 	RuleTier              = "safety-8-navigator-tier"
+	RuleFreeText          = "safety-9-free-text"
 )
 
-// SafetyLists are the lists the safety rules read. Phrases are matched in
-// the lower-cased free text of the request (problem, tried, ice): a
-// request that says "chest pain" without coding it is still a red flag.
-// Matching is deliberately crude (no negation: "no chest pain" matches);
-// a false match only sends a request to a clinician.
+// SafetyLists are the coded lists the safety rules read. What the free
+// text says is read by the clinical lexicon (mapping/freetext), which is
+// data too: red flags, life-critical medicines, complex needs and their
+// context in the words patients and carers use.
 type SafetyLists struct {
 	// RedFlagCodes are SNOMED CT findings that are red flags, with their
 	// displays.
 	RedFlagCodes    map[string]bool
 	RedFlagDisplays map[string]string
-	RedFlagPhrases  []string
-	// LifeCriticalMedicines are medicines whose urgent supply is
-	// same-day; UrgentSupplyPhrases say the supply is urgent.
-	LifeCriticalMedicines []string
-	UrgentSupplyPhrases   []string
 	// ComplexFindings are need-group findings (SNOMED CT) that make needs
-	// complex, with labels; ComplexPhrases the same in the text.
+	// complex, with labels.
 	ComplexFindings map[string]string
-	ComplexPhrases  []string
 	// MoneyPhrases mark a request about money or benefits (whole-word
 	// prefixes).
 	MoneyPhrases []string
@@ -90,9 +85,7 @@ var shippedRedFlags = sync.OnceValue(func() map[string]string {
 
 // DefaultSafetyLists are the shipped lists, with extra red-flag codes
 // (code -> display; the stored red-flag-finding value set's expansion)
-// added to the shipped ones. The phrase and medicine lists are a starting
-// point for a practice's clinical safety officer, documented in
-// docs/navigation.md.
+// added to the shipped ones.
 func DefaultSafetyLists(extraRedFlags map[string]string) *SafetyLists {
 	l := &SafetyLists{RedFlagCodes: map[string]bool{}, RedFlagDisplays: map[string]string{}}
 	for c, d := range shippedRedFlags() {
@@ -104,21 +97,6 @@ func DefaultSafetyLists(extraRedFlags map[string]string) *SafetyLists {
 			l.RedFlagDisplays[c] = d
 		}
 	}
-	l.RedFlagPhrases = []string{
-		"chest pain", "pain in my chest", "chest tightness", "tight chest", "crushing chest",
-		"weakness on one side", "one-sided weakness", "one sided weakness", "face drooping", "facial droop", "face has dropped", "slurred speech",
-		"severe shortness of breath", "severely short of breath", "can't breathe", "cannot breathe", "struggling to breathe", "fighting for breath",
-		"suicid", "kill myself", "end my life", "want to die",
-		"anaphyla", "throat is swelling", "throat swelling", "tongue swelling",
-		"coughing up blood", "vomiting blood", "non-blanching rash", "rash that does not fade",
-		"unconscious", "collapsed",
-	}
-	l.LifeCriticalMedicines = []string{
-		"insulin", "anti-epileptic", "antiepileptic", "epilepsy medication", "epilepsy tablets", "seizure medication",
-		"levetiracetam", "keppra", "sodium valproate", "valproate", "epilim", "lamotrigine", "carbamazepine", "tegretol", "phenytoin",
-		"hydrocortisone", "adrenaline auto-injector", "adrenaline pen", "epipen",
-	}
-	l.UrgentSupplyPhrases = []string{"run out", "ran out", "running out", "none left", "last dose", "no more left", "urgent", "today", "lost my", "forgot"}
 	l.ComplexFindings = map[string]string{
 		"391193001":       "on the severe mental illness register",
 		"526631000000108": "on the end of life care register",
@@ -128,7 +106,6 @@ func DefaultSafetyLists(extraRedFlags map[string]string) *SafetyLists {
 		"925831000000107": "moderate frailty",
 		"925861000000102": "severe frailty",
 	}
-	l.ComplexPhrases = []string{"palliative", "end of life", "learning disabilit", "severe mental illness", "schizophreni", "bipolar", "psychosis", "frail"}
 	l.MoneyPhrases = []string{"money", "benefit", "debt", "universal credit", "pip", "personal independence payment", "financial", "afford", "rent arrears", "food bank", "foodbank", "bills"}
 	return l
 }
@@ -271,7 +248,7 @@ func (d Decider) tierRank() int {
 // or a clinician review (3, 4, 5, 8) and safety-netting (6), once the
 // destination is known. It returns the disposition and, for escalations
 // and reviews, the reasons for the clinician-review Task.
-func reviewFinal(p *proposal, a *Assessment, d Decider, automated bool, lists *SafetyLists, defaultNetting string) (Disposition, []string) {
+func reviewFinal(p *proposal, a *Assessment, d Decider, automated bool, serviceTypes []string, dest string) (Disposition, []string) {
 	disp := DispositionAllocated
 	var reasons []string
 	// A clinician's own decision is the clinician review rules 3, 4 and 8
@@ -286,11 +263,8 @@ func reviewFinal(p *proposal, a *Assessment, d Decider, automated bool, lists *S
 	// 6: safety-netting whenever the patient is directed away (and
 	// emergency advice always says what to do).
 	if (p.Category.AwayFromPractice() || p.Category == CategoryEmergency) && strings.TrimSpace(p.SafetyNetting) == "" {
-		p.SafetyNetting = defaultNetting
-		if p.Category == CategoryEmergency {
-			p.SafetyNetting = EmergencyAdvice
-		}
-		p.apply(RuleSafetyNetting, "no safety-netting advice was given for directing the patient away; the standard advice is added")
+		p.SafetyNetting = AdviceFor(p.Category, p.Urgency, p.Mode, dest)
+		p.apply(RuleSafetyNetting, "no safety-netting advice was given for directing the patient away; the advice for the decision is added")
 	} else if p.Category.AwayFromPractice() {
 		p.apply(RuleSafetyNetting, "safety-netting advice given with directing the patient away")
 	}
@@ -302,6 +276,18 @@ func reviewFinal(p *proposal, a *Assessment, d Decider, automated bool, lists *S
 			p.apply(RuleComplexNeeds, "complex needs (%s): continuity prioritised; a clinician reviews before the patient is directed away", strings.Join(a.ComplexNeeds, "; "))
 		} else {
 			p.apply(RuleComplexNeeds, "complex needs (%s): continuity prioritised", strings.Join(a.ComplexNeeds, "; "))
+		}
+	}
+	// 9: an automated decision directs the patient away only when what
+	// the request says is accounted for: every finding within what the
+	// destination accepts, and no clinical words left unrecognised.
+	// Otherwise a clinician reviews it, told which words.
+	if automated && p.Category.AwayFromPractice() && !d.Clinician {
+		if left := a.unaccounted(p.Category, serviceTypes); len(left) > 0 {
+			raise(DispositionReview, fmt.Sprintf("the request's words are not accounted for by directing the patient away (%s): %s", p.Category, strings.Join(left, "; ")))
+			p.apply(RuleFreeText, "directing the patient away (%s) does not account for %s: a clinician reviews the decision", p.Category, strings.Join(left, "; "))
+		} else if n := len(a.text().Findings); n > 0 {
+			p.apply(RuleFreeText, "what the request says is within what %s accepts", p.Category)
 		}
 	}
 	// 4: the patient's view of urgency is more urgent than the decision's.

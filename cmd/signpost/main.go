@@ -4,6 +4,7 @@
 //	signpost bench [flags]     drive a gateway with load and report figures
 //	signpost directory import [flags] FILE|URL   sync NHS Service Search v3 organisations into a gateway
 //	signpost seedtasks [flags] bulk-load synthetic Tasks into PostgreSQL for search benchmarks
+//	signpost lexicon report [flags]  measure the clinical lexicon on a labelled corpus
 //
 // main only wires: configuration, the store, the HTTP server, signals.
 package main
@@ -61,10 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = directoryCmd(ctx, args, getenv, stdout, stderr)
 	case "seedtasks":
 		err = seedTasks(ctx, args, getenv, stdout, stderr)
+	case "lexicon":
+		err = lexiconCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "signpost", version)
 	default:
-		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks or version)", cmd)
+		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks, lexicon or version)", cmd)
 	}
 	switch {
 	case err == nil:

@@ -364,7 +364,7 @@ func (l *Lexicon) matchAll(toks []token) []match {
 				// The nearest occurrence in the same sentence.
 				best, bestD := occ{}, -1
 				for _, x := range occs[s] {
-					if toks[x.start].sentence != toks[o.start].sentence {
+					if toks[x.start].sentence != toks[o.start].sentence || p.negates && toks[x.start].clause != toks[o.start].clause {
 						continue
 					}
 					d := x.start - o.start
@@ -382,7 +382,7 @@ func (l *Lexicon) matchAll(toks []token) []match {
 				parts = append(parts, best)
 				m.start, m.end = min(m.start, best.start), max(m.end, best.end)
 			}
-			if !ok || m.end-m.start > p.within {
+			if !ok || m.end-m.start > p.within || p.negates && toks[m.start].clause != toks[m.end-1].clause {
 				continue
 			}
 			for _, x := range parts {

@@ -20,8 +20,9 @@ package freetext
 //     "today").
 //
 // A mention takes a status only when every one of its words is in the
-// scope of such a trigger, and the trigger is not part of the mention
-// itself ("not breathing", "no urine" are whole patterns). Otherwise it
+// scope of such a trigger, and the trigger is not one of the mention's
+// own words ("not breathing", "no urine" are whole patterns; in "no
+// fever, no cough" each "no" denies its own word). Otherwise it
 // is present: when in doubt, a mention counts.
 
 const (
@@ -122,7 +123,7 @@ func (c *contextInfo) status(m match) (Status, string) {
 		for _, t := range m.toks {
 			found := false
 			for _, tr := range k.by[t] {
-				if tr.end <= m.start || tr.start >= m.end {
+				if !overlaps(tr, m.toks) {
 					found, cue = true, tr
 					break
 				}
@@ -148,4 +149,15 @@ func (c *contextInfo) text(s span) string {
 		out += c.toks[i].word
 	}
 	return out
+}
+
+// overlaps reports whether a trigger is one of the mention's own words
+// ("not" of "not breathing"): such a trigger is part of what is said.
+func overlaps(tr span, toks []int) bool {
+	for _, t := range toks {
+		if t >= tr.start && t < tr.end {
+			return true
+		}
+	}
+	return false
 }

@@ -151,21 +151,23 @@ func TestAnalyseContext(t *testing.T) {
 		{"CHEST PAIN!!", "chest-pain", Present},
 		{"the pain is going down my left arm", "chest-pain", Present},
 		{"a pain that radiates into the jaw", "chest-pain", Present},
-		{"chets pain since this morning", "chest-pain", Present},         // misspelt
-		{"I can't breathe", "breathless", Present},                       // pseudo-negation inside
-		{"she is not breathing properly", "breathless", Present},         // the negation is the pattern's own
-		{"no chest pain, just a blocked nose", "chest-pain", Negated},     // negation with scope
-		{"denies chest pain", "chest-pain", Negated},                      // denies
-		{"chest pain denied", "chest-pain", Negated},                      // post-negation
-		{"not sure if it's chest pain", "chest-pain", Present},            // uncertainty is present
-		{"no better, chest still hurts", "chest-pain", Present},           // pseudo-negation
+		{"chets pain since this morning", "chest-pain", Present},             // misspelt
+		{"I can't breathe", "breathless", Present},                           // pseudo-negation inside
+		{"she is not breathing properly", "breathless", Present},             // the negation is the pattern's own
+		{"no chest pain, just a blocked nose", "chest-pain", Negated},        // negation with scope
+		{"denies chest pain", "chest-pain", Negated},                         // denies
+		{"chest pain denied", "chest-pain", Negated},                         // post-negation
+		{"not sure if it's chest pain", "chest-pain", Present},               // uncertainty is present
+		{"no better, chest still hurts", "chest-pain", Present},              // pseudo-negation
 		{"what should I do if I get chest pain", "chest-pain", Hypothetical}, // hypothetical
 		{"had chest pain two years ago", "chest-pain", Historical},
 		{"had chest pain two years ago and it is back now", "chest-pain", Present}, // current again
 		{"family history of chest pain", "chest-pain", OtherPerson},
-		{"no fever but chest pain", "chest-pain", Present}, // scope ends at "but"
+		{"no fever but chest pain", "chest-pain", Present},        // scope ends at "but"
+		{"no fever, no pain in the chest", "chest-pain", Negated}, // each "no" denies its own words
+		{"no pain, chest is fine", "chest-pain", Present},         // the chest is outside the scope: when in doubt, present
 		{"no fever but chest pain", "fever", Negated},
-		{"I need a fit note please", "fit", ""},        // ignored phrase
+		{"I need a fit note please", "fit", ""}, // ignored phrase
 		{"need a fit note, had a fit today", "fit", Present},
 	} {
 		a := l.Analyse(Text{Field: "problem", Text: tc.text})

@@ -53,7 +53,15 @@ type pattern struct {
 	slots   []int
 	within  int
 	text    string
+	// negates: the pattern has a negation word of its own ("not
+	// breathing", "no + wet nappies"): it then matches within one clause,
+	// so another clause's "no" ("no fever, feeding well") is not taken
+	// for its own.
+	negates bool
 }
+
+// negationWords are the words that make a pattern clause-bound.
+var negationWords = map[string]bool{"no": true, "not": true, "never": true, "none": true, "without": true, "nothing": true, "nil": true, "nobodi": true, "noth": true}
 
 // Compile checks a lexicon and builds its matcher.
 func Compile(src *Source) (*Lexicon, error) {
@@ -62,7 +70,7 @@ func Compile(src *Source) (*Lexicon, error) {
 	}
 	l := &Lexicon{Version: src.Version, byCode: map[string]*Concept{}, root: &trieNode{}, byFirst: map[int][]int{},
 		vocab: map[string]bool{}, stems: map[string]bool{}}
-	c := &compiler{l: l, groups: map[string][]string{}, elemIDs: map[string]int{}, slotIDs: map[string]int{}}
+	c := &compiler{l: l, groups: map[string][]string{}, elemIDs: map[string]int{}, slotIDs: map[string]int{}, negElems: map[int]bool{}}
 	l.numElem = c.newElem()
 	for _, g := range src.Groups {
 		c.groups[g.Name] = g.Alternatives
@@ -84,6 +92,11 @@ func Compile(src *Source) (*Lexicon, error) {
 				return nil, fmt.Errorf("concept %s, pattern %q: %w", cp.Code, m, err)
 			}
 			p.concept, p.within, p.text = cp, within, m
+			for _, sid := range p.slots {
+				for _, e := range l.slots[sid].elems {
+					p.negates = p.negates || c.negElems[e]
+				}
+			}
 			l.patterns = append(l.patterns, p)
 		}
 	}
@@ -99,6 +112,9 @@ type compiler struct {
 	groups  map[string][]string
 	elemIDs map[string]int
 	slotIDs map[string]int
+	// negElems are the elements with a negation word in some
+	// alternative.
+	negElems map[int]bool
 }
 
 func (c *compiler) newElem() int {
@@ -206,6 +222,9 @@ func (c *compiler) element(f string) ([]int, error) {
 	id := c.newElem()
 	for _, s := range seqs {
 		c.insert(s, id)
+		for _, w := range s {
+			c.negElems[id] = c.negElems[id] || negationWords[w]
+		}
 	}
 	c.elemIDs[f] = id
 	return []int{id}, nil
@@ -217,6 +236,7 @@ func (c *compiler) wordElem(stem string) int {
 		return id
 	}
 	id := c.newElem()
+	c.negElems[id] = negationWords[stem]
 	c.insert([]string{stem}, id)
 	c.elemIDs[key] = id
 	return id
