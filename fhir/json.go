@@ -14,12 +14,21 @@ import (
 //
 // decodeJSON is strict where encoding/json is lenient and FHIR is not:
 // duplicate member names, invalid UTF-8 and trailing data are errors
-// (encoding/json keeps the last duplicate and replaces bad bytes silently).
-func decodeJSON(data []byte) (any, error) {
+// (encoding/json keeps the last duplicate and replaces bad bytes silently),
+// and so are strings FHIR cannot hold (CheckText: a control character
+// written as an escape, \u0000).
+func decodeJSON(data []byte) (any, error) { return decode(data, true) }
+
+// decodeGo decodes what encoding/json made of a Go value the server
+// built (marshalTree): the same, but it leaves the strings alone, as
+// Generate does with the trees it copies.
+func decodeGo(data []byte) (any, error) { return decode(data, false) }
+
+func decode(data []byte, fhirText bool) (any, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("body is not valid UTF-8")
 	}
-	p := parser{data: data}
+	p := parser{data: data, fhirText: fhirText}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
@@ -38,6 +47,8 @@ const maxDepth = 200
 type parser struct {
 	data []byte
 	pos  int
+	// fhirText refuses strings CheckText refuses.
+	fhirText bool
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -184,6 +195,15 @@ func (p *parser) str() (string, error) {
 			if err := json.Unmarshal(p.data[start:p.pos], &s); err != nil {
 				p.pos = start
 				return "", p.errorf("invalid string escape")
+			}
+			// Only an escape can put a control character in: raw ones
+			// are refused below. (Unmarshal turns a lone surrogate into
+			// U+FFFD, so the result is valid UTF-8.)
+			if p.fhirText {
+				if err := CheckText(s); err != nil {
+					p.pos = start
+					return "", p.errorf("a string cannot be a FHIR value: %v", err)
+				}
 			}
 			return s, nil
 		case c == '\\':

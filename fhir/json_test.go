@@ -188,7 +188,7 @@ func generateByText(t *testing.T, v any) []byte {
 	t.Helper()
 	raw, err := json.Marshal(v)
 	require.NoError(t, err)
-	tree, err := decodeJSON(raw)
+	tree, err := decodeGo(raw)
 	require.NoError(t, err)
 	tree, _ = prune(tree)
 	b, err := appendJSON(nil, tree)

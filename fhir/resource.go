@@ -300,7 +300,7 @@ func marshalTree(v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeJSON(raw)
+	return decodeGo(raw)
 }
 
 // GenerateResource is Generate returning a Resource.

@@ -288,6 +288,10 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		s.smartConfiguration(c)
 		return
 	}
+	if err := checkQueryText(req.query); err != nil {
+		s.writeError(c, err)
+		return
+	}
 	ct, err := negotiate(c.Request)
 	if err != nil {
 		s.writeError(c, err)
@@ -298,7 +302,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	if err == nil {
 		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
 			if req.bodyType, err = checkContentType(c.Request, req.bodyKind); err == nil {
-				req.body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+				req.body = bodyReader{http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)}
 			}
 		}
 	}

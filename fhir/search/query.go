@@ -217,7 +217,13 @@ func ParseQuery(typ string, params url.Values, strict bool) (*Query, error) {
 	}
 	sort.Strings(keys)
 	for _, key := range keys {
+		if err := fhir.CheckText(key); err != nil {
+			return nil, fhir.Errorf(fhir.CodeInvalid, "a search parameter name cannot be used: %v", err).WithStatus(400)
+		}
 		for _, raw := range params[key] {
+			if err := fhir.CheckText(raw); err != nil {
+				return nil, invalid(key, "the value cannot be a FHIR string: %v", err)
+			}
 			if err := q.parse(key, raw, strict); err != nil {
 				return nil, err
 			}
