@@ -53,6 +53,29 @@ func TestValidationIssuesAreBounded(t *testing.T) {
 	})
 }
 
+// TestBatchOfErrorsIsBounded: a batch's entries share the bound, so 1,000
+// entries of 100 errors each (390 KB) are not answered with 100,000
+// issues (18 MB): past the first 100 issues, each failed entry shows its
+// first issue and how many more it had.
+func TestBatchOfErrorsIsBounded(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		entry := `{"request":{"method":"POST","url":"Patient"},"resource":` + emptyNames(100) + `}`
+		body := `{"resourceType":"Bundle","type":"batch","entry":[` + strings.Repeat(entry+",", 999) + entry + `]}`
+		r := g.do("POST", "", body)
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Less(t, len(r.body), len(body), "the answer is no larger than the question")
+		total := 0
+		for i, resp := range responses(t, r.json(t)) {
+			assert.Equal(t, "400 Bad Request", resp["status"], "entry %d", i)
+			issues := resp["outcome"].(map[string]any)["issue"].([]any)
+			total += len(issues)
+			last := issues[len(issues)-1].(map[string]any)
+			assert.Contains(t, last["diagnostics"], "more", "entry %d says it has more", i)
+		}
+		assert.LessOrEqual(t, total, maxOutcomeIssues+2*999)
+	})
+}
+
 // BenchmarkHostileBody measures the answer to 1.8 MB of empty names:
 // time and memory per request (-benchmem), and the answer's size.
 func BenchmarkHostileBody(b *testing.B) {

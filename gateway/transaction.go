@@ -904,9 +904,23 @@ func resolveConditionalReferences(ctx context.Context, tx store.Tx, v any) error
 func (s *Server) bundleResponse(req *request, kind string, entries []*entry, results []result, errs []error) ([]byte, error) {
 	ret := preference(req.header, "return")
 	b := bundleOut{ResourceType: "Bundle", Type: kind, Entry: make([]bundleEntry, len(entries))}
+	// The entries' OperationOutcomes share fhir.MaxIssues, as the issues
+	// of one do: past it, a failed entry shows its first issue and how
+	// many more it had, so a batch of entries made of errors cannot make
+	// an answer a hundred times its size.
+	shown := 0
 	for i, e := range entries {
 		if errs != nil && errs[i] != nil {
-			status, body, internal := errorResponse(errs[i])
+			shownErr := errs[i]
+			if fe, ok := fhir.AsError(shownErr); ok {
+				if n := len(fe.Issues); shown >= fhir.MaxIssues && n > 1 {
+					first := fe.Issues[0] // it decides the status, as before
+					shownErr = &fhir.Error{Status: fe.Status, Issues: []fhir.Issue{first, {Severity: first.Severity, Code: fhir.CodeTooCostly,
+						Diagnostics: fmt.Sprintf("and %d more issues", n-1)}}}
+				}
+				shown += len(fe.Issues)
+			}
+			status, body, internal := errorResponse(shownErr)
 			if internal {
 				s.log.LogAttrs(req.ctx, slog.LevelError, "batch entry failed",
 					slog.Int("entry", i), slog.Int("status", status), slog.String("error", errs[i].Error()))
