@@ -17,9 +17,11 @@
 // touches the store. Handlers run every store call on a tenantTx
 // (tenancy.go), which stamps the practice label on writes, hides other
 // practices' patient data and keeps publishers in their scope, for REST
-// requests and Bundle entries alike. Interactions on patient data leave
-// one AuditEvent each (audit.go), written in the same transaction as a
-// write and before a read's answer is sent.
+// requests and Bundle entries alike; it also runs the delete checks
+// (deletecheck.go), the per-type rules of who may delete, as write checks
+// (validate.go) are those of who may write and what. Interactions on
+// patient data leave one AuditEvent each (audit.go), written in the same
+// transaction as a write and before a read's answer is sent.
 //
 // Logs carry method, route, status, resource type and id and the request
 // id. They never carry a resource body, a query string or a token: all
