@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/mapping/freetext"
 	"github.com/signpost-fhir/signpost/snomed"
@@ -116,9 +115,9 @@ func (nav *navigation) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
 }
 
 // checkLexicon is the write check of CodeSystem/clinical-lexicon: it must
-// compile with the shipped lexicon, and it changes what every practice's
-// decisions read, so only an administrator acting for all practices may
-// write it.
+// compile with the shipped lexicon. (Who may write it is the rule of all
+// cross-practice configuration, sharedconfig.go: it changes what every
+// practice's decisions read.)
 func (nav *navigation) checkLexicon(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
 	obj := r.Object()
 	url, _ := obj["url"].(string)
@@ -128,9 +127,6 @@ func (nav *navigation) checkLexicon(ctx context.Context, r *fhir.Resource, _ boo
 	if r.ID() != freetext.ID {
 		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"CodeSystem.id"},
 			Diagnostics: fmt.Sprintf("the clinical lexicon (%s) is CodeSystem/%s; update that resource instead of creating another", url, freetext.ID)}}, nil
-	}
-	if p, _ := auth.FromContext(ctx); p == nil || !(p.Dev || (p.HasRole(auth.RoleAdmin) && p.AllPractices)) {
-		return nil, fhir.Errorf(fhir.CodeForbidden, "the clinical lexicon applies to every practice: only an administrator acting for all practices may change it")
 	}
 	if _, err := compileLexicon(obj); err != nil {
 		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeInvalid, Expression: []string{"CodeSystem.concept"},

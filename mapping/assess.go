@@ -240,7 +240,9 @@ type Assessment struct {
 	// EarlierWhy says, for each of EarlierTasks, why it is the same
 	// problem.
 	EarlierWhy []string
-	now        time.Time
+	// textComplex are the complex needs the text names.
+	textComplex []string
+	now         time.Time
 	// LifeCritical are the life-critical medicines named; LifeCriticalUrgent
 	// says the supply is urgent (safety rule 1).
 	LifeCritical       []string
@@ -393,9 +395,7 @@ func Assess(in AssessInput) *Assessment {
 		}
 		a.ComplexNeeds = append(a.ComplexNeeds, "communication need: "+label)
 	}
-	for _, f := range a.Text.Present(freetext.ClassComplexNeed) {
-		a.ComplexNeeds = append(a.ComplexNeeds, f.Cite()+" (in the request)")
-	}
+	a.ComplexNeeds = append(a.ComplexNeeds, a.textComplex...)
 	a.ComplexNeeds = dedupe(a.ComplexNeeds)
 
 	for _, w := range lists.MoneyPhrases {

@@ -142,8 +142,18 @@ func (a *Assessment) assessText() {
 			}
 			a.RedFlags = append(a.RedFlags, cite(f))
 		case freetext.ClassMedicine:
-			if f.Status == freetext.Present {
+			// "haven't got any insulin" and "in case I run out of my
+			// Keppra" are requests about the medicine all the same:
+			// only another person's medicine does not count.
+			if f.Status != freetext.OtherPerson {
 				a.LifeCritical = append(a.LifeCritical, cite(f))
+			}
+		case freetext.ClassComplexNeed:
+			// A need of the patient's is theirs whenever it was
+			// diagnosed ("history of psychosis", "sectioned last
+			// year"): only a denied or another person's does not count.
+			if f.Status != freetext.Negated && f.Status != freetext.OtherPerson {
+				a.textComplex = append(a.textComplex, f.Cite()+" (in the request)")
 			}
 		}
 	}

@@ -96,6 +96,8 @@ type match struct {
 	p          *pattern
 	start, end int // token range
 	toks       []int
+	// parts are the token ranges of the pattern's slots.
+	parts []span
 }
 
 // Analyse finds the lexicon's concepts in texts.
@@ -364,7 +366,7 @@ func (l *Lexicon) matchAll(toks []token) []match {
 				// The nearest occurrence in the same sentence.
 				best, bestD := occ{}, -1
 				for _, x := range occs[s] {
-					if toks[x.start].sentence != toks[o.start].sentence || p.negates && toks[x.start].clause != toks[o.start].clause {
+					if toks[x.start].sentence != toks[o.start].sentence {
 						continue
 					}
 					d := x.start - o.start
@@ -382,15 +384,27 @@ func (l *Lexicon) matchAll(toks []token) []match {
 				parts = append(parts, best)
 				m.start, m.end = min(m.start, best.start), max(m.end, best.end)
 			}
-			if !ok || m.end-m.start > p.within || p.negates && toks[m.start].clause != toks[m.end-1].clause {
+			if !ok || m.end-m.start > p.within {
 				continue
 			}
+			negates := false
 			for _, x := range parts {
 				for t := x.start; t < x.end; t++ {
 					m.toks = append(m.toks, t)
+					negates = negates || negationWords[toks[t].stem]
 				}
 			}
+			// A match with a negation word of its own ("not breathing",
+			// "no wet nappies") holds within one clause, so another
+			// clause's "no" ("no fever, feeding well") is not taken for
+			// its own.
+			if negates && toks[m.start].clause != toks[m.end-1].clause {
+				continue
+			}
 			sort.Ints(m.toks)
+			for _, x := range parts {
+				m.parts = append(m.parts, span{x.start, x.end})
+			}
 			out = append(out, m)
 		}
 	}

@@ -14,10 +14,11 @@ package freetext
 //     present;
 //   - hypothetical ("if it gets worse", "in case"): the rest of the
 //     clause, except uncertainty ("not sure if", "wonder if");
-//   - historical ("years ago", "history of") and another person's
-//     ("family history", "died of"): the whole sentence, unless the
-//     sentence also says the matter is current ("now", "again",
-//     "today").
+//   - historical ("years ago", "history of", a year such as "in 2012")
+//     and another person's ("family history", "died of"): the whole
+//     clause, cut also at scope-end words, unless that clause also says
+//     the matter is current ("today", "this morning") or the sentence
+//     says it is back ("again", "it's back", "returned").
 //
 // A mention takes a status only when every one of its words is in the
 // scope of such a trigger, and the trigger is not one of the mention's
@@ -32,6 +33,9 @@ const (
 )
 
 type span struct{ start, end int }
+
+// recurrence are the stems of words saying a past problem is back.
+var recurrence = map[string]bool{"again": true, "back": true, "return": true, "recur": true, "recurr": true}
 
 type contextInfo struct {
 	toks []token
@@ -89,55 +93,100 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 			forward(c.hyp, tr, hypotheticalScope)
 		}
 	}
+	// Historical, another person's and present are read per segment: a
+	// clause, cut also at scope-end words ("had a stroke years ago and now
+	// her face is drooping" is two).
+	seg := make([]int, n)
+	for i := 1; i < n; i++ {
+		seg[i] = seg[i-1]
+		if toks[i].clause != toks[i-1].clause || scopeEnd[i] {
+			seg[i]++
+		}
+	}
 	current := map[int]bool{}
 	for _, s := range byKind[KindPresent] {
-		current[toks[s.start].sentence] = true
+		current[seg[s.start]] = true
 	}
-	sentence := func(into [][]span, tr span) {
-		sent := toks[tr.start].sentence
-		if current[sent] {
+	// It came back: a recurrence anywhere in the sentence makes what was
+	// said of the past current ("had chest pain two years ago and it is
+	// back").
+	recurs := map[int]bool{}
+	for _, t := range toks {
+		if recurrence[t.stem] {
+			recurs[t.sentence] = true
+		}
+	}
+	segment := func(into [][]span, tr span) {
+		sg := seg[tr.start]
+		if current[sg] || recurs[toks[tr.start].sentence] {
 			return
 		}
 		for i := range toks {
-			if toks[i].sentence == sent {
+			if seg[i] == sg {
 				into[i] = append(into[i], tr)
 			}
 		}
 	}
-	for _, tr := range byKind[KindHistorical] {
-		sentence(c.hist, tr)
+	hist := byKind[KindHistorical]
+	for i, t := range toks {
+		// A year ("in 2012", "back in 1998") dates what it is said with.
+		if t.num && t.unit == "" && t.value >= 1900 && t.value < 2100 && t.value == float64(int(t.value)) {
+			hist = append(hist, span{i, i + 1})
+		}
+	}
+	for _, tr := range hist {
+		segment(c.hist, tr)
 	}
 	for _, tr := range byKind[KindOtherPerson] {
-		sentence(c.other, tr)
+		segment(c.other, tr)
 	}
 	return c
 }
 
 // status is a match's context, and the words that gave it.
 func (c *contextInfo) status(m match) (Status, string) {
+	// A pattern of several slots says they hold together ("headache +
+	// stiff neck"): denying one of them denies the whole ("headache, no
+	// stiff neck").
+	if len(m.parts) > 1 {
+		for _, p := range m.parts {
+			part := match{start: p.start, end: p.end}
+			for t := p.start; t < p.end; t++ {
+				part.toks = append(part.toks, t)
+			}
+			if cue, ok := c.all(c.neg, part, m.toks); ok {
+				return Negated, c.text(cue)
+			}
+		}
+	}
 	for _, k := range []struct {
 		by [][]span
 		st Status
 	}{{c.neg, Negated}, {c.hyp, Hypothetical}, {c.other, OtherPerson}, {c.hist, Historical}} {
-		cue, all := span{-1, -1}, true
-		for _, t := range m.toks {
-			found := false
-			for _, tr := range k.by[t] {
-				if !overlaps(tr, m.toks) {
-					found, cue = true, tr
-					break
-				}
-			}
-			if !found {
-				all = false
-				break
-			}
-		}
-		if all && cue.start >= 0 {
+		if cue, ok := c.all(k.by, m, m.toks); ok {
 			return k.st, c.text(cue)
 		}
 	}
 	return Present, ""
+}
+
+// all reports whether every word of m is in the scope of a trigger of by
+// that is not one of own's words, and one such trigger.
+func (c *contextInfo) all(by [][]span, m match, own []int) (span, bool) {
+	cue := span{-1, -1}
+	for _, t := range m.toks {
+		found := false
+		for _, tr := range by[t] {
+			if !overlaps(tr, own) {
+				found, cue = true, tr
+				break
+			}
+		}
+		if !found {
+			return cue, false
+		}
+	}
+	return cue, cue.start >= 0
 }
 
 func (c *contextInfo) text(s span) string {

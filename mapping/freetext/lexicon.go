@@ -60,7 +60,8 @@ type pattern struct {
 	negates bool
 }
 
-// negationWords are the words that make a pattern clause-bound.
+// negationWords are the stems of the words that keep a match within one
+// clause.
 var negationWords = map[string]bool{"no": true, "not": true, "never": true, "none": true, "without": true, "nothing": true, "nil": true, "nobodi": true, "noth": true}
 
 // Compile checks a lexicon and builds its matcher.
@@ -70,7 +71,7 @@ func Compile(src *Source) (*Lexicon, error) {
 	}
 	l := &Lexicon{Version: src.Version, byCode: map[string]*Concept{}, root: &trieNode{}, byFirst: map[int][]int{},
 		vocab: map[string]bool{}, stems: map[string]bool{}}
-	c := &compiler{l: l, groups: map[string][]string{}, elemIDs: map[string]int{}, slotIDs: map[string]int{}, negElems: map[int]bool{}}
+	c := &compiler{l: l, groups: map[string][]string{}, elemIDs: map[string]int{}, slotIDs: map[string]int{}}
 	l.numElem = c.newElem()
 	for _, g := range src.Groups {
 		c.groups[g.Name] = g.Alternatives
@@ -92,11 +93,6 @@ func Compile(src *Source) (*Lexicon, error) {
 				return nil, fmt.Errorf("concept %s, pattern %q: %w", cp.Code, m, err)
 			}
 			p.concept, p.within, p.text = cp, within, m
-			for _, sid := range p.slots {
-				for _, e := range l.slots[sid].elems {
-					p.negates = p.negates || c.negElems[e]
-				}
-			}
 			l.patterns = append(l.patterns, p)
 		}
 	}
@@ -112,9 +108,6 @@ type compiler struct {
 	groups  map[string][]string
 	elemIDs map[string]int
 	slotIDs map[string]int
-	// negElems are the elements with a negation word in some
-	// alternative.
-	negElems map[int]bool
 }
 
 func (c *compiler) newElem() int {
@@ -222,9 +215,6 @@ func (c *compiler) element(f string) ([]int, error) {
 	id := c.newElem()
 	for _, s := range seqs {
 		c.insert(s, id)
-		for _, w := range s {
-			c.negElems[id] = c.negElems[id] || negationWords[w]
-		}
 	}
 	c.elemIDs[f] = id
 	return []int{id}, nil
@@ -236,7 +226,6 @@ func (c *compiler) wordElem(stem string) int {
 		return id
 	}
 	id := c.newElem()
-	c.negElems[id] = negationWords[stem]
 	c.insert([]string{stem}, id)
 	c.elemIDs[key] = id
 	return id

@@ -19,4 +19,3 @@ var ShippedLexicon = sync.OnceValues(func() (*Lexicon, error) {
 	}
 	return Compile(src)
 })
-
