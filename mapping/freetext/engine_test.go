@@ -165,7 +165,8 @@ func TestAnalyseContext(t *testing.T) {
 		{"family history of chest pain", "chest-pain", OtherPerson},
 		{"no fever but chest pain", "chest-pain", Present},        // scope ends at "but"
 		{"no fever, no pain in the chest", "chest-pain", Negated}, // each "no" denies its own words
-		{"no pain, chest is fine", "chest-pain", Present},         // the chest is outside the scope: when in doubt, present
+		{"no pain, chest is fine", "chest-pain", Negated},         // one slot denied denies the whole
+		{"no fever. Pain in my chest now", "chest-pain", Present}, // another sentence
 		{"no fever but chest pain", "fever", Negated},
 		{"I need a fit note please", "fit", ""}, // ignored phrase
 		{"need a fit note, had a fit today", "fit", Present},
