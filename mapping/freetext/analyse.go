@@ -253,7 +253,15 @@ func (l *Lexicon) correct(t *token) {
 		return
 	}
 	t.stem = stem(t.word)
-	if l.vocab[t.word] || l.stems[t.stem] || len(t.word) < minCorrect || !isLetters(t.word) {
+	if l.vocab[t.word] || l.stems[t.stem] || len(t.word) < minCorrect-1 || !isLetters(t.word) {
+		return
+	}
+	if len(t.word) == minCorrect-1 {
+		// Four letters: only a dropped letter or two swapped ("stif",
+		// "pian", "dizy"), which real four-letter words rarely are.
+		if w, ok := l.nearest4(t.word); ok {
+			t.word, t.stem, t.corrected = w, stem(w), true
+		}
 		return
 	}
 	if w, ok := l.nearest(t.word); ok {
@@ -286,6 +294,29 @@ func (l *Lexicon) nearest(w string) (string, bool) {
 		}
 	}
 	return best, bestD <= limit
+}
+
+// nearest4 corrects a four-letter word: to a five-letter vocabulary word
+// it is that word with one letter dropped, or a four-letter one with two
+// adjacent letters swapped.
+func (l *Lexicon) nearest4(w string) (string, bool) {
+	best := ""
+	for _, cand := range l.deletes[w] {
+		if len(cand) == len(w)+1 && cand[0] == w[0] && (best == "" || cand < best) {
+			best = cand
+		}
+	}
+	if best != "" {
+		return best, true
+	}
+	for i := 1; i+1 < len(w); i++ {
+		b := []byte(w)
+		b[i], b[i+1] = b[i+1], b[i]
+		if s := string(b); s != w && (l.vocab[s] || l.stems[s]) {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // elemMatch is an element matched at a position, ending at end.

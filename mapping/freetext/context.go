@@ -34,6 +34,24 @@ const (
 
 type span struct{ start, end int }
 
+// recent reports whether a historical trigger dates something within
+// the last weeks ("an hour ago", "2 days ago", "last night"): that is
+// now, for a red flag.
+func recent(toks []token, tr span) bool {
+	for i := max(0, tr.start-3); i < tr.end; i++ {
+		if shortUnits[toks[i].stem] || shortUnits[toks[i].unit] {
+			return true
+		}
+	}
+	return false
+}
+
+// shortUnits are the stems of units of time too short to make a mention
+// history.
+var shortUnits = map[string]bool{"minut": true, "min": true, "mins": true, "hour": true, "hr": true, "hrs": true, "h": true,
+	"day": true, "dai": true, "week": true, "wk": true, "wks": true, "night": true, "tonight": true, "yesterday": true,
+	"morn": true, "morning": true, "moment": true, "second": true, "sec": true, "fortnight": true, "afternoon": true, "even": true, "evening": true}
+
 // recurrence are the stems of words saying a past problem is back.
 var recurrence = map[string]bool{"again": true, "back": true, "return": true, "recur": true, "recurr": true}
 
@@ -127,7 +145,12 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 			}
 		}
 	}
-	hist := byKind[KindHistorical]
+	var hist []span
+	for _, tr := range byKind[KindHistorical] {
+		if !recent(toks, tr) {
+			hist = append(hist, tr)
+		}
+	}
 	for i, t := range toks {
 		// A year ("in 2012", "back in 1998") dates what it is said with.
 		if t.num && t.unit == "" && t.value >= 1900 && t.value < 2100 && t.value == float64(int(t.value)) {

@@ -334,7 +334,7 @@ const (
 func (l *Lexicon) buildDeletes() {
 	l.deletes = map[string][]string{}
 	add := func(w string) {
-		if len(w) < minCorrect-1 || !isLetters(w) {
+		if len(w) < minCorrect || !isLetters(w) {
 			return
 		}
 		for _, d := range deletions(w, len(w) >= minCorrect2-1) {

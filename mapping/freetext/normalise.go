@@ -107,7 +107,8 @@ var british = map[string]string{
 	"pacifier": "dummy", "pediatrician": "paediatrician", "counseling": "counselling",
 	"hospitalized": "hospitalised", "paralyzed": "paralysed",
 	"paralyze": "paralyse", "analyze": "analyse", "recognize": "recognise", "realize": "realise",
-	"sulfur": "sulphur", "aluminum": "aluminium", "jewelry": "jewellery", "center": "centre", "liter": "litre",
+	"thru": "through", "tho": "though", "tonite": "tonight", "nite": "night", "2day": "today", "2nite": "tonight",
+	"b4": "before", "pls": "please", "plz": "please", "ur": "your", "sulfur": "sulphur", "aluminum": "aluminium", "jewelry": "jewellery", "center": "centre", "liter": "litre",
 }
 
 // toBritish gives the British spelling of w when it is a known American
