@@ -52,6 +52,9 @@ var shortUnits = map[string]bool{"minut": true, "min": true, "mins": true, "hour
 	"day": true, "dai": true, "week": true, "wk": true, "wks": true, "night": true, "tonight": true, "yesterday": true,
 	"morn": true, "morning": true, "moment": true, "second": true, "sec": true, "fortnight": true, "afternoon": true, "even": true, "evening": true}
 
+// backVerbs come before "back" when a problem has returned.
+var backVerbs = map[string]bool{"is": true, "are": true, "has": true, "have": true, "came": true, "come": true, "been": true, "it": true}
+
 // recurrence are the stems of words saying a past problem is back.
 var recurrence = map[string]bool{"again": true, "back": true, "return": true, "recur": true, "recurr": true}
 
@@ -99,6 +102,9 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 		}
 	}
 	for _, tr := range byKind[KindPostNegation] {
+		if tr.start > 0 && negationWords[toks[tr.start-1].stem] {
+			continue // "not stopped", "hasn't gone away": still there
+		}
 		for i, k := tr.start-1, 0; i >= 0 && k < postNegationScope; i, k = i-1, k+1 {
 			if toks[i].clause != toks[tr.start].clause {
 				break
@@ -129,8 +135,10 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 	// said of the past current ("had chest pain two years ago and it is
 	// back").
 	recurs := map[int]bool{}
-	for _, t := range toks {
-		if recurrence[t.stem] {
+	for i, t := range toks {
+		// "back" only as "it's back", "came back": not "back pain",
+		// "go back on the pill".
+		if recurrence[t.stem] && (t.stem != "back" || i > 0 && backVerbs[toks[i-1].stem]) {
 			recurs[t.sentence] = true
 		}
 	}
