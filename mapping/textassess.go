@@ -174,11 +174,14 @@ func (a *Assessment) RedFlagInText() bool {
 // symptoms, the specific findings of its words and the body sites they
 // are about.
 type problem struct {
-	codes, findings, sites map[string]string
+	codes, findings, sites, words map[string]string
 }
 
 func problemOf(r *Request, t *freetext.Analysis) problem {
-	p := problem{codes: map[string]string{}, findings: map[string]string{}, sites: map[string]string{}}
+	p := problem{codes: map[string]string{}, findings: map[string]string{}, sites: map[string]string{}, words: map[string]string{}}
+	for w := range t.Words {
+		p.words[w] = w
+	}
 	for _, s := range r.Symptoms {
 		p.codes[s.Code] = orText(s.Display, "SNOMED CT "+s.Code)
 	}
@@ -227,6 +230,9 @@ func (p problem) same(q problem) string {
 	}
 	if s := shared(p.sites, q.sites); len(s) > 0 {
 		return "the same body site in its words: " + strings.Join(s, ", ")
+	}
+	if s := shared(p.words, q.words); len(s) > 0 {
+		return "the same words: " + strings.Join(s, ", ")
 	}
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hbollon/go-edlib"
+	"github.com/kljensen/snowball/english"
 )
 
 // Status is the context of a mention.
@@ -67,6 +68,10 @@ type Analysis struct {
 	// AgeDays is the patient's age as the text gives it ("5 weeks old"),
 	// -1 when it gives none.
 	AgeDays int
+	// Words are the stems of the text's content words (not function
+	// words, not words any request may use such as "still" or "help"),
+	// for telling whether two requests are about the same thing.
+	Words map[string]bool
 }
 
 // Present is the findings of a class that are present.
@@ -102,7 +107,7 @@ type match struct {
 
 // Analyse finds the lexicon's concepts in texts.
 func (l *Lexicon) Analyse(texts ...Text) *Analysis {
-	a := &Analysis{Lexicon: l, AgeDays: -1}
+	a := &Analysis{Lexicon: l, AgeDays: -1, Words: map[string]bool{}}
 	index := map[string]int{}
 	for _, t := range texts {
 		if strings.TrimSpace(t.Text) == "" {
@@ -187,6 +192,11 @@ func (l *Lexicon) analyseOne(a *Analysis, text Text, index map[string]int) {
 			a.Unaccounted = append(a.Unaccounted, ev)
 		}
 	}
+	for i, t := range toks {
+		if !ignored[i] && !t.num && len(t.stem) >= 4 && !english.IsStopWord(t.word) && !genericWords[t.stem] {
+			a.Words[t.stem] = true
+		}
+	}
 	if d := ageDays(toks); d >= 0 && (a.AgeDays < 0 || d < a.AgeDays) {
 		a.AgeDays = d
 	}
@@ -226,6 +236,21 @@ func words(text string, toks []token, m match) string {
 		s = s[:120] + "…"
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// genericWords are stems of words any request may use: sharing them says
+// nothing about two requests being about the same problem.
+var genericWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`still again realli veri bad wors better help need want pleas thank know think feel
+		feel get got week day month year time today yesterday morn night ago sinc last work home doctor nurs appoint
+		call phone phone ring book see seen talk speak advic letter form anyth someth thing like just also even much
+		mani littl bit lot quit alway never everi could would should might take took tri use start stop keep kept
+		look said say tell told come came go went make made give gave pain sore hurt ach symptom problem issu
+		worri concern question referr refer prescript medic tablet medicin repeat review check test result`) {
+		genericWords[w] = true
+	}
 }
 
 // medicalSuffixes mark a word as medical vocabulary (arthritis,
