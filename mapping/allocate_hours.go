@@ -166,7 +166,7 @@ func (e *Engine) routeOutOfHours(p *proposal, a *Assessment, ph *practiceHours, 
 	names := strings.Join(ph.names, ", ")
 	p.outOfHours = true
 	switch {
-	case len(a.RedFlags) > 0:
+	case a.EmergencyFlag:
 		flags := strings.Join(a.RedFlags, "; ")
 		p.apply(RuleOutOfHours, "the practice (%s) is closed until %s: no practice clinician can see the patient today", names, reopen)
 		p.apply(RuleRedFlag, "red flag (%s) while the practice is closed: emergency services, not a practice clinician the next time it opens", flags)

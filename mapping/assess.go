@@ -232,6 +232,10 @@ type Assessment struct {
 	// displays, and what the text says ("'pains in my chest' → Chest
 	// pain (SNOMED CT 29857009)").
 	RedFlags []string
+	// EmergencyFlag: a red flag that is an emergency was found (every
+	// coded red flag, and the text's emergency-level ones); the others
+	// need a clinician the same day (urgency same-day in the lexicon).
+	EmergencyFlag bool
 	// Denied are red flags the text mentions but not as current for this
 	// patient: denied, hypothetical, historical or another person's.
 	Denied []string
@@ -338,6 +342,7 @@ func Assess(in AssessInput) *Assessment {
 				label = lists.RedFlagDisplays[s.Code]
 			}
 			a.RedFlags = append(a.RedFlags, strings.TrimSpace(fmt.Sprintf("SNOMED CT %s %s", s.Code, label)))
+			a.EmergencyFlag = true
 		}
 	}
 	a.assessText()
@@ -503,7 +508,8 @@ func (a *Assessment) Facts() map[string]any {
 		"admin_kind":          r.AdminKind,
 		"patient_urgency":     string(r.PatientUrgency),
 		"escalating_concern":  r.EscalatingConcern,
-		"red_flag":            len(a.RedFlags) > 0,
+		"red_flag":            a.EmergencyFlag,
+		"same_day_flag":       len(a.RedFlags) > 0 && !a.EmergencyFlag,
 		"complex_needs":       a.Complex(),
 		"money_or_benefits":   a.MoneyOrBenefits,
 		"contact_route":       r.ContactRoute,

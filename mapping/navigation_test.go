@@ -464,8 +464,16 @@ func checkDecision(t *testing.T, x scnExpect, d *Decision) {
 	// directed away; an emergency has no service.
 	assert.NotEmpty(t, strings.TrimSpace(d.SafetyNetting))
 	assert.Empty(t, AdviceAgrees(d.Category, d.Urgency, d.SafetyNetting), "advice %q for %s, %s", d.SafetyNetting, d.Category, d.Urgency)
-	if len(d.Assessment.RedFlags) > 0 {
+	switch {
+	case d.Assessment.EmergencyFlag:
 		assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category)
+	case len(d.Assessment.RedFlags) > 0 && d.ServiceType == NHS111Service:
+		// A red flag of the same day while the practice is closed: NHS
+		// 111's clinicians, the same day.
+		assert.Equal(t, UrgencySameDay, d.Urgency)
+	case len(d.Assessment.RedFlags) > 0:
+		assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category)
+		assert.Contains(t, []Urgency{UrgencyEmergency, UrgencySameDay}, d.Urgency)
 	}
 }
 

@@ -80,6 +80,7 @@ var protocolEnv = sync.OnceValues(func() (*cel.Env, error) {
 		cel.Variable("sex", str),
 		cel.Variable("symptoms", lst),
 		cel.Variable("findings", lst),
+		cel.Variable("same_day_flag", cel.BoolType),
 		cel.Variable("life_critical", cel.BoolType),
 		cel.Variable("problem", str),
 		cel.Variable("duration_days", cel.DoubleType),

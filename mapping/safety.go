@@ -172,9 +172,13 @@ func enforceBeforeMatch(p *proposal, a *Assessment) {
 		case p.Category == CategoryClinician:
 			p.Urgency = UrgencySameDay.atLeast(p.Urgency)
 			p.apply(RuleRedFlag, "red flag (%s): a practice clinician the same day", flags)
-		default:
+		case a.EmergencyFlag:
 			p.apply(RuleRedFlag, "red flag (%s): the proposed %s is not allowed; emergency services instead", flags, p.Category)
 			p.Category, p.ServiceType, p.Urgency = CategoryEmergency, "", UrgencyEmergency
+		default:
+			// A red flag of the same day: a practice clinician today.
+			p.apply(RuleRedFlag, "red flag (%s): the proposed %s is not allowed; a practice clinician the same day instead", flags, p.Category)
+			p.Category, p.ServiceType, p.Urgency = CategoryClinician, GeneralPracticeService, UrgencySameDay
 		}
 		if p.Category == CategoryEmergency {
 			p.Urgency = UrgencyEmergency

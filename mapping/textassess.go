@@ -132,15 +132,20 @@ func (a *Assessment) assessText() {
 				a.Denied = append(a.Denied, fmt.Sprintf("%s: %s ('%s')", cite(f), f.Status, e.Context))
 				continue
 			}
+			text := cite(f)
 			if c.With != "" {
 				ok, why := a.population(c.With)
 				if !ok {
 					continue // an ordinary symptom outside the population
 				}
-				a.RedFlags = append(a.RedFlags, cite(f)+", in "+why)
-				continue
+				text += ", in " + why
 			}
-			a.RedFlags = append(a.RedFlags, cite(f))
+			if c.Urgency == "same-day" {
+				text += " (same day)"
+			} else {
+				a.EmergencyFlag = true
+			}
+			a.RedFlags = append(a.RedFlags, text)
 		case freetext.ClassMedicine:
 			// "haven't got any insulin" and "in case I run out of my
 			// Keppra" are requests about the medicine all the same:

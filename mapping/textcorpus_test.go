@@ -108,7 +108,14 @@ func TestCorpusDecisionsAdviceFollowsTheDecision(t *testing.T) {
 			decided++
 			assert.Empty(t, AdviceAgrees(d.Category, d.Urgency, d.SafetyNetting), "%s under %s: %s, %s, advice %q", it.ID, name, d.Category, d.Urgency, d.SafetyNetting)
 			if res.Urgent {
-				assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category, "%s under %s", it.ID, name)
+				if res.Assessment.EmergencyFlag {
+					assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category, "%s under %s", it.ID, name)
+				} else {
+					assert.Contains(t, []Category{CategoryEmergency, CategoryClinician, CategorySignpost}, d.Category, "%s under %s", it.ID, name)
+					if d.Category == CategorySignpost {
+						assert.Equal(t, NHS111Service, d.ServiceType, "%s under %s: a same-day red flag is signposted only to NHS 111 out of hours", it.ID, name)
+					}
+				}
 				assert.Contains(t, []Urgency{UrgencyEmergency, UrgencySameDay}, d.Urgency, "%s under %s", it.ID, name)
 				low := strings.ToLower(d.SafetyNetting)
 				assert.NotContains(t, low, "rest at home", "%s under %s", it.ID, name)
