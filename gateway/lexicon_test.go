@@ -53,7 +53,7 @@ func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 			found := false
 			for _, c := range concepts {
 				cm := c.(map[string]any)
-				if cm["code"] == "chest-pain" {
+				if cm["code"] == "rf-chest-pain" {
 					cm["property"] = append(cm["property"].([]any), map[string]any{"code": "match", "valueString": "collywobbles ~ ticker"})
 					found = true
 				}
@@ -92,7 +92,7 @@ func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 			require.NoError(t, json.Unmarshal(body, &stripped))
 			var kept []any
 			for _, c := range stripped["concept"].([]any) {
-				if c.(map[string]any)["code"] != "chest-pain" {
+				if c.(map[string]any)["code"] != "rf-chest-pain" {
 					kept = append(kept, c)
 				}
 			}
