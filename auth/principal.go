@@ -64,12 +64,18 @@ const (
 	RoleAdmin     Role = "admin"
 	RolePublisher Role = "publisher"
 	RoleAuditor   Role = "auditor"
+	// RoleOperator changes the configuration every practice shares (the
+	// terminology, the clinical lexicon, the allocation map, measures):
+	// an ICB's or the service's configuration administrator, who signs
+	// off clinical safety changes. It grants no practice and so no
+	// patient data.
+	RoleOperator Role = "operator"
 )
 
 // ParseRole reads one role value (case-insensitive).
 func ParseRole(s string) (Role, bool) {
 	switch r := Role(strings.ToLower(strings.TrimSpace(s))); r {
-	case RoleNavigator, RoleClinician, RoleAdmin, RolePublisher, RoleAuditor:
+	case RoleNavigator, RoleClinician, RoleAdmin, RolePublisher, RoleAuditor, RoleOperator:
 		return r, true
 	}
 	return "", false

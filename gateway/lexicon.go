@@ -67,7 +67,11 @@ func compileLexicon(obj map[string]any) (*freetext.Lexicon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return freetext.Compile(freetext.Merge(base, extra))
+	merged, err := freetext.Merge(base, extra)
+	if err != nil {
+		return nil, err
+	}
+	return freetext.Compile(merged)
 }
 
 // lexicon is the lexicon decisions read, compiled once per stored

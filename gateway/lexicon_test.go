@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,11 +20,10 @@ import (
 func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
-			st := sc.open(t)
-			tg, iss := newOperatedGateway(t, st, func() time.Time { return nvNow })
-			g := &nvGateway{testGateway: tg, st: st, iss: iss}
+			g := newNavGateway(t, sc.open(t), nvOptions{})
 			nav := nvNavigator("expert", "Y99999")
-			admin := operatorClaims()
+			// A configuration operator of a real issuer's token.
+			admin := map[string]any{"scope": "system/CodeSystem.cruds", "role": "operator", "sub": "icb-safety-officer", "client_id": "test-app"}
 
 			got := g.as(nav, "GET", "/CodeSystem/"+freetext.ID, "")
 			require.Equal(t, http.StatusOK, got.status, "%s", got.body)
@@ -62,7 +60,8 @@ func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 			body, err := json.Marshal(cs)
 			require.NoError(t, err)
 
-			// Only an administrator of all practices may change it.
+			// Only an operator may change it: not a practice's
+			// administrator.
 			refused := g.as(nvAdmin("Y99999"), "PUT", "/CodeSystem/"+freetext.ID, string(body))
 			assert.Equal(t, http.StatusForbidden, refused.status, "%s", refused.body)
 
@@ -105,4 +104,23 @@ func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 			assert.Contains(t, decide().rules(), mapping.RuleRedFlag)
 		})
 	}
+}
+
+// A stored lexicon may add what finds more, never what could discount a
+// red flag: a negation word added through the API is refused.
+func TestClinicalLexiconRefusesDiscountingAdditions(t *testing.T) {
+	g := newNavGateway(t, stores[0].open(t), nvOptions{})
+	operator := map[string]any{"scope": "system/CodeSystem.cruds", "role": "operator", "sub": "icb-safety-officer", "client_id": "test-app"}
+	cs := g.as(operator, "GET", "/CodeSystem/"+freetext.ID, "").json(t)
+	for _, c := range cs["concept"].([]any) {
+		cm := c.(map[string]any)
+		if cm["code"] == "ctx-negation" {
+			cm["property"] = append(cm["property"].([]any), map[string]any{"code": "match", "valueString": "chest"})
+		}
+	}
+	body, err := json.Marshal(cs)
+	require.NoError(t, err)
+	res := g.as(operator, "PUT", "/CodeSystem/"+freetext.ID, string(body))
+	assert.Equal(t, http.StatusUnprocessableEntity, res.status, "%s", res.body)
+	assert.Contains(t, string(res.body), "could discount red flags")
 }

@@ -24,11 +24,11 @@ import (
 // resource deleted. The gateway's own seeding writes to the store
 // directly and is not a caller.
 //
-// No token claim makes a caller act for all practices
-// (auth.Principal.AllPractices); with an issuer configured these
-// resources change only through seeding or development mode until one
-// does. Their versions stay in their history (who wrote one is not
-// recorded in it: they are not patient data, so no AuditEvent).
+// With an issuer configured, the caller is a token with the operator role
+// (auth.RoleOperator: a configuration administrator, who acts for no
+// practice and reads no patient data). Their versions stay in their
+// history (who wrote one is not recorded in it: they are not patient
+// data, so no AuditEvent).
 
 // sharedConfigTypes are the types of cross-practice configuration.
 var sharedConfigTypes = []string{"CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "Measure"}
@@ -36,7 +36,7 @@ var sharedConfigTypes = []string{"CodeSystem", "ValueSet", "ConceptMap", "Struct
 // mayChangeSharedConfig reports whether p may change cross-practice
 // configuration.
 func mayChangeSharedConfig(p *auth.Principal) bool {
-	return p != nil && (p.Dev || (p.AllPractices && p.HasRole(auth.RoleAdmin)))
+	return p != nil && (p.Dev || (p.AllPractices && p.HasRole(auth.RoleAdmin)) || p.HasRole(auth.RoleOperator))
 }
 
 func (s *Server) registerSharedConfigChecks() {
@@ -54,5 +54,5 @@ func checkSharedConfig(ctx context.Context, typ string) error {
 	if p, _ := auth.FromContext(ctx); mayChangeSharedConfig(p) {
 		return nil
 	}
-	return fhir.Errorf(fhir.CodeForbidden, "%s resources are shared by every practice: only an administrator acting for all practices may change them", typ)
+	return fhir.Errorf(fhir.CodeForbidden, "%s resources are shared by every practice: only an operator (role operator) may change them", typ)
 }

@@ -332,6 +332,9 @@ func Assess(in AssessInput) *Assessment {
 	}
 	a.Text = lex.Analyse(requestTexts(r)...)
 	a.now = in.Now
+	for _, f := range a.Text.Truncated {
+		warn("", "the request's %s text is longer than %d KB: only its first %d KB were read, and a decision directing the patient away is reviewed by a clinician", f, freetext.MaxText>>10, freetext.MaxText>>10)
+	}
 
 	// Red flags: coded symptoms in the red-flag list, and what the text
 	// says (safety rule 9: free text counts as much as codes).
@@ -360,7 +363,7 @@ func Assess(in AssessInput) *Assessment {
 	asked := r.AskedBefore != nil && *r.AskedBefore
 	mine := problemOf(r, a.Text)
 	for _, e := range in.Earlier {
-		why := mine.same(problemOf(&Request{Symptoms: snomedCodings(e.Symptoms), Problem: e.Problem}, lex.Analyse(freetext.Text{Field: "problem", Text: e.Problem})))
+		why := mine.same(problemOf(&Request{Symptoms: snomedCodings(e.Symptoms)}, lex.Analyse(freetext.Text{Field: "problem", Text: earlierText(e.Problem)})))
 		if why == "" && asked {
 			why = "the patient says they asked before"
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/signpost-fhir/signpost/mapping/freetext"
 	"github.com/signpost-fhir/signpost/snomed"
@@ -314,5 +315,24 @@ func (a *Assessment) unaccounted(category Category, serviceTypes []string) []str
 	for _, e := range a.text().Unaccounted {
 		out = append(out, "'"+e.Words+"' (not recognised)")
 	}
+	for _, f := range a.text().Truncated {
+		out = append(out, "the "+f+" text (too long to be read whole)")
+	}
 	return out
+}
+
+// earlierProblemBytes is how much of an earlier request's problem is read
+// to tell whether it is the same problem: its first words say what it is,
+// and a patient's many earlier requests stay cheap to compare.
+const earlierProblemBytes = 2048
+
+func earlierText(s string) string {
+	if len(s) <= earlierProblemBytes {
+		return s
+	}
+	cut := earlierProblemBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }

@@ -92,5 +92,9 @@ func reportLexicon(file string) (*freetext.Lexicon, error) {
 	if err != nil {
 		return nil, err
 	}
-	return freetext.Compile(freetext.Merge(base, extra))
+	merged, err := freetext.Merge(base, extra)
+	if err != nil {
+		return nil, err
+	}
+	return freetext.Compile(merged)
 }

@@ -3,6 +3,7 @@ package freetext
 import (
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hbollon/go-edlib"
 	"github.com/kljensen/snowball/english"
@@ -68,6 +69,8 @@ type Analysis struct {
 	// AgeDays is the patient's age as the text gives it ("5 weeks old"),
 	// -1 when it gives none.
 	AgeDays int
+	// Truncated names the fields read only to MaxText.
+	Truncated []string
 	// Words are the stems of the text's content words (not function
 	// words, not words any request may use such as "still" or "help"),
 	// for telling whether two requests are about the same thing.
@@ -118,7 +121,24 @@ func (l *Lexicon) Analyse(texts ...Text) *Analysis {
 	return a
 }
 
+// MaxText is the most of one text that is read, in bytes: a request's
+// words fit in far less, and one request's cost stays bounded whatever
+// it holds. A longer text is read to that point, with a warning.
+const MaxText = 16 << 10
+
+// maxCorrectLen is the longest word a misspelling is looked for in (the
+// look-up grows with the square of the word's length).
+const maxCorrectLen = 24
+
 func (l *Lexicon) analyseOne(a *Analysis, text Text, index map[string]int) {
+	if len(text.Text) > MaxText {
+		cut := MaxText
+		for cut > 0 && !utf8.RuneStart(text.Text[cut]) {
+			cut--
+		}
+		text.Text = text.Text[:cut]
+		a.Truncated = append(a.Truncated, text.Field)
+	}
 	toks := tokenize(text.Text)
 	for i := range toks {
 		l.correct(&toks[i])
@@ -278,7 +298,7 @@ func (l *Lexicon) correct(t *token) {
 		return
 	}
 	t.stem = stem(t.word)
-	if l.vocab[t.word] || l.stems[t.stem] || len(t.word) < minCorrect-1 || !isLetters(t.word) {
+	if l.vocab[t.word] || l.stems[t.stem] || len(t.word) < minCorrect-1 || len(t.word) > maxCorrectLen || !isLetters(t.word) {
 		return
 	}
 	if len(t.word) == minCorrect-1 {

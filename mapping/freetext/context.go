@@ -105,6 +105,9 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 		if tr.start > 0 && negationWords[toks[tr.start-1].stem] {
 			continue // "not stopped", "hasn't gone away": still there
 		}
+		if w := toks[tr.start].word; w == "stop" || w == "stops" || w == "stopping" {
+			continue // "can't stop shivering": only "stopped" says it ended
+		}
 		for i, k := tr.start-1, 0; i >= 0 && k < postNegationScope; i, k = i-1, k+1 {
 			if toks[i].clause != toks[tr.start].clause {
 				break

@@ -1,6 +1,7 @@
 package freetext
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -233,11 +234,63 @@ func TestMergeNeverRemoves(t *testing.T) {
 	require.NoError(t, err)
 	extra, err := ParseText("version: local-1\nconcept chest-pain: Chest pain\n  class: red-flag\n  urgency: emergency\n  accepted-by: self-care\n  match: ticker trouble\n")
 	require.NoError(t, err)
-	l, err := Compile(Merge(base, extra))
+	merged, err := Merge(base, extra)
+	require.NoError(t, err)
+	l, err := Compile(merged)
 	require.NoError(t, err)
 	c := l.Concept("chest-pain")
 	assert.Empty(t, c.AcceptedBy, "a red flag is never made acceptable away")
 	assert.Equal(t, Present, statusOf(l.Analyse(Text{Text: "ticker trouble"}), "chest-pain"))
 	assert.Equal(t, Present, statusOf(l.Analyse(Text{Text: "chest pain"}), "chest-pain"))
 	assert.Equal(t, "test-1+local-1", l.Version)
+}
+
+func TestMergeRefusesWhatCouldDiscount(t *testing.T) {
+	base, err := ParseText(testLexicon)
+	require.NoError(t, err)
+	for _, extra := range []string{
+		"concept neg: Negation\n  class: context\n  kind: negation\n  match: chest\n",
+		"concept quiet: Quiet\n  class: ignore\n  match: chest pain\n",
+		"concept fam2: Other\n  class: context\n  kind: other-experiencer\n  match: i\n",
+		"concept hist2: Past\n  class: context\n  kind: historical\n  match: pain\n",
+	} {
+		src, err := ParseText(extra)
+		require.NoError(t, err)
+		_, err = Merge(base, src)
+		assert.Error(t, err, extra)
+	}
+	// What finds more is taken: a pseudo-negation, a present word, a new
+	// red-flag pattern; the shipped negation concept unchanged is no
+	// addition.
+	src, err := ParseText("concept pseudo: Pseudo\n  class: context\n  kind: pseudo-negation\n  match: not half\n" +
+		"concept neg: Negation\n  class: context\n  kind: negation\n  match: no|not|never|denies|without\n")
+	require.NoError(t, err)
+	_, err = Merge(base, src)
+	assert.NoError(t, err)
+}
+
+// One request's cost is bounded whatever it holds: a text is read to
+// MaxText, and a very long word is not looked up for misspellings (the
+// look-up grows with the square of its length).
+func TestHostileTextIsBounded(t *testing.T) {
+	l := testLex(t)
+	a := l.Analyse(Text{Field: "problem", Text: strings.Repeat("a", 200000)})
+	assert.Equal(t, []string{"problem"}, a.Truncated)
+	a = l.Analyse(Text{Field: "problem", Text: strings.Repeat("chesst ", 5000) + "pain"})
+	assert.Equal(t, []string{"problem"}, a.Truncated, "read to MaxText only")
+	a = l.Analyse(Text{Field: "problem", Text: "chest pain " + strings.Repeat("b", 3000)})
+	assert.Equal(t, Present, statusOf(a, "chest-pain"))
+	assert.Empty(t, a.Truncated)
+}
+
+func BenchmarkAnalyseHostileText(b *testing.B) {
+	src, err := ParseText(testLexicon)
+	require.NoError(b, err)
+	l, err := Compile(src)
+	require.NoError(b, err)
+	long := strings.Repeat("x", 2400) + " " + strings.Repeat("chesst paiin ", 1200)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		l.Analyse(Text{Field: "problem", Text: long})
+	}
 }

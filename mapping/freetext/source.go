@@ -250,7 +250,42 @@ func (src *Source) check() error {
 // are new). Nothing of base is removed or weakened: a stored lexicon
 // extends the shipped one, so a reviewed addition cannot switch a shipped
 // red flag off.
-func Merge(base, extra *Source) *Source {
+//
+// An addition that could discount what the shipped lexicon finds is
+// refused: an ignored phrase, or a context word that denies, makes
+// hypothetical or historical, or gives to another person. Those change
+// with a release, measured on the corpus; a stored lexicon may add
+// anything that finds more (red flags, medicines, needs, symptoms, body
+// sites, and the context words that keep mentions present: pseudo-
+// negations, not-hypothetical, present, scope ends).
+func Merge(base, extra *Source) (*Source, error) {
+	baseCodes := map[string]bool{}
+	for _, c := range base.Concepts {
+		baseCodes[c.Code] = true
+	}
+	for _, c := range extra.Concepts {
+		discounting := c.Class == ClassIgnore || c.Class == ClassContext && (c.Kind == KindNegation || c.Kind == KindPostNegation ||
+			c.Kind == KindHypothetical || c.Kind == KindHistorical || c.Kind == KindOtherPerson)
+		if !discounting {
+			continue
+		}
+		// The shipped concept, unchanged, is no addition.
+		if baseCodes[c.Code] && !addsMatches(base, c) {
+			continue
+		}
+		return nil, fmt.Errorf("concept %s: a stored lexicon may not add %s patterns (%s %s): they could discount red flags the shipped lexicon finds; such a change is made in a release, measured on the corpus", c.Code, orWord(c.Kind, c.Class), c.Class, c.Kind)
+	}
+	guarded := discountingGroups(base)
+	for _, g := range extra.Groups {
+		if !guarded[g.Name] {
+			continue
+		}
+		for _, b := range base.Groups {
+			if b.Name == g.Name && len(appendNew(append([]string(nil), b.Alternatives...), g.Alternatives...)) > len(b.Alternatives) {
+				return nil, fmt.Errorf("group %s: a stored lexicon may not add to a group that ignored phrases or discounting context words use", g.Name)
+			}
+		}
+	}
 	out := &Source{Version: base.Version}
 	if extra.Version != "" && extra.Version != base.Version {
 		out.Version = base.Version + "+" + extra.Version
@@ -292,7 +327,64 @@ func Merge(base, extra *Source) *Source {
 			b.SNOMED, b.SNOMEDDisplay = c.SNOMED, c.SNOMEDDisplay
 		}
 	}
+	return out, nil
+}
+
+// discountingGroups are the groups the patterns of base's discounting
+// concepts use, directly or through other groups.
+func discountingGroups(base *Source) map[string]bool {
+	alts := map[string][]string{}
+	for _, g := range base.Groups {
+		alts[g.Name] = g.Alternatives
+	}
+	out := map[string]bool{}
+	var visit func(text string)
+	visit = func(text string) {
+		for _, f := range strings.Fields(text) {
+			if name, ok := strings.CutPrefix(f, "@"); ok && !out[name] {
+				out[name] = true
+				for _, a := range alts[name] {
+					visit(a)
+				}
+			}
+		}
+	}
+	for _, c := range base.Concepts {
+		if c.Class == ClassIgnore || c.Class == ClassContext && (c.Kind == KindNegation || c.Kind == KindPostNegation ||
+			c.Kind == KindHypothetical || c.Kind == KindHistorical || c.Kind == KindOtherPerson) {
+			for _, m := range c.Match {
+				visit(m)
+			}
+		}
+	}
 	return out
+}
+
+// addsMatches reports whether c has patterns its namesake in base lacks.
+func addsMatches(base *Source, c Concept) bool {
+	for _, b := range base.Concepts {
+		if b.Code != c.Code {
+			continue
+		}
+		for _, m := range c.Match {
+			found := false
+			for _, x := range b.Match {
+				found = found || x == m
+			}
+			if !found {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func orWord(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func appendNew(l []string, add ...string) []string {
