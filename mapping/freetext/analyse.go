@@ -394,36 +394,43 @@ func (l *Lexicon) matchAll(toks []token) []match {
 			occs[sid] = append(occs[sid], occ{i, end})
 		}
 	}
+	var seen []int // the slots tried at one position (a handful)
 	for i := 0; i < n; i++ {
-		seen := map[int]bool{}
+		seen = seen[:0]
+		tryOnce := func(sid int) {
+			for _, x := range seen {
+				if x == sid {
+					return
+				}
+			}
+			seen = append(seen, sid)
+			try(sid, i)
+		}
 		for _, em := range at[i] {
 			if em.elem == l.numElem {
 				for _, sid := range l.numFirst {
-					if !seen[sid] {
-						seen[sid] = true
-						try(sid, i)
-					}
+					tryOnce(sid)
 				}
 				continue
 			}
 			for _, sid := range l.byFirst[em.elem] {
-				if !seen[sid] {
-					seen[sid] = true
-					try(sid, i)
-				}
+				tryOnce(sid)
 			}
 		}
 	}
 	if len(occs) == 0 {
 		return nil
 	}
+	// Only the patterns whose first slot occurred can match.
+	var cands []int
+	for sid := range occs {
+		cands = append(cands, l.byFirstSlot[sid]...)
+	}
+	sort.Ints(cands) // the lexicon's order, so findings come out in it
 	var out []match
-	for pi := range l.patterns {
+	for _, pi := range cands {
 		p := &l.patterns[pi]
-		first, ok := occs[p.slots[0]]
-		if !ok {
-			continue
-		}
+		first := occs[p.slots[0]]
 		complete := true
 		for _, s := range p.slots[1:] {
 			if _, ok := occs[s]; !ok {

@@ -22,6 +22,8 @@ type Lexicon struct {
 	// numFirst lists the slots that start with #num.
 	numFirst []int
 	patterns []pattern
+	// byFirstSlot lists the patterns (indexes) that start with a slot.
+	byFirstSlot map[int][]int
 
 	// vocab holds every word of the patterns and groups as written
 	// (normalised), stems every stem: what the text's words are
@@ -70,7 +72,7 @@ func Compile(src *Source) (*Lexicon, error) {
 		return nil, err
 	}
 	l := &Lexicon{Version: src.Version, byCode: map[string]*Concept{}, root: &trieNode{}, byFirst: map[int][]int{},
-		vocab: map[string]bool{}, stems: map[string]bool{}}
+		vocab: map[string]bool{}, stems: map[string]bool{}, byFirstSlot: map[int][]int{}}
 	c := &compiler{l: l, groups: map[string][]string{}, elemIDs: map[string]int{}, slotIDs: map[string]int{}}
 	l.numElem = c.newElem()
 	for _, g := range src.Groups {
@@ -93,6 +95,7 @@ func Compile(src *Source) (*Lexicon, error) {
 				return nil, fmt.Errorf("concept %s, pattern %q: %w", cp.Code, m, err)
 			}
 			p.concept, p.within, p.text = cp, within, m
+			l.byFirstSlot[p.slots[0]] = append(l.byFirstSlot[p.slots[0]], len(l.patterns))
 			l.patterns = append(l.patterns, p)
 		}
 	}
