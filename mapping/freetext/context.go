@@ -28,7 +28,7 @@ package freetext
 
 const (
 	negationScope     = 6
-	postNegationScope = 4
+	postNegationScope = 6
 	hypotheticalScope = 12
 )
 
