@@ -540,7 +540,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Lexicon: lex, Now: now})
 	decider := navDecider(p)
 	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfPractice: snap.ofPractice, OfCategory: snap.ofCategory, OfTypeInCategory: snap.ofTypeInCategory, Navigator: req.choice, ManualReview: req.review,
-		Decider: decider, AllocationMap: cm, Declined: declined, Lists: lists, Now: now})
+		Decider: decider, AllocationMap: cm, Declined: declined, Now: now})
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,6 @@ type DecideInput struct {
 	// AllocationMap is the current allocation ConceptMap.
 	AllocationMap *snomed.ConceptMap
 	Declined      *Declined
-	Lists         *SafetyLists
 	Now           time.Time
 }
 
@@ -280,10 +279,6 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	}
 	if in.AllocationMap == nil {
 		return nil, fmt.Errorf("mapping: Decide without the allocation ConceptMap")
-	}
-	lists := in.Lists
-	if lists == nil {
-		lists = DefaultSafetyLists(nil)
 	}
 	d := &Decision{Automated: in.Navigator == nil, Practice: a.Request.Practice, Protocol: in.Protocol, Decider: in.Decider,
 		Assessment: a, Declined: in.Declined, Issues: append([]fhir.Issue(nil), a.Issues...)}

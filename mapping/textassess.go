@@ -165,17 +165,6 @@ func (a *Assessment) assessText() {
 	}
 }
 
-// RedFlagInText reports whether a red flag was found in the text (not
-// only in codes).
-func (a *Assessment) RedFlagInText() bool {
-	for _, f := range a.text().Present(freetext.ClassRedFlag) {
-		if ok, _ := a.population(f.Concept.With); f.Concept.With == "" || ok {
-			return true
-		}
-	}
-	return false
-}
-
 // problem is what identifies a problem across contacts: its coded
 // symptoms, the specific findings of its words and the body sites they
 // are about.

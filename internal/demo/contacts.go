@@ -326,7 +326,7 @@ func (g *generator) decide(c *contact, task, prior map[string]any, declined *map
 	a := mapping.Assess(mapping.AssessInput{Request: req, Patient: pt, Need: need, Earlier: earlier, Lists: g.lists, Now: now})
 	dec := decider(c)
 	d, err := g.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: g.protocol, Candidates: g.cands, Decider: dec,
-		AllocationMap: g.cmap, Declined: declined, Lists: g.lists, Now: now})
+		AllocationMap: g.cmap, Declined: declined, Now: now})
 	if err != nil {
 		return nil, err
 	}

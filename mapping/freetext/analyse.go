@@ -486,7 +486,7 @@ func (l *Lexicon) matchAll(toks []token) []match {
 			}
 			sort.Ints(m.toks)
 			for _, x := range parts {
-				m.parts = append(m.parts, span{x.start, x.end})
+				m.parts = append(m.parts, span(x))
 			}
 			out = append(out, m)
 		}

@@ -55,11 +55,6 @@ type pattern struct {
 	slots   []int
 	within  int
 	text    string
-	// negates: the pattern has a negation word of its own ("not
-	// breathing", "no + wet nappies"): it then matches within one clause,
-	// so another clause's "no" ("no fever, feeding well") is not taken
-	// for its own.
-	negates bool
 }
 
 // negationWords are the stems of the words that keep a match within one
