@@ -59,19 +59,11 @@ func (nav *navigation) seedLexicon(ctx context.Context) error {
 // compileLexicon is the shipped lexicon with a stored CodeSystem's
 // additions.
 func compileLexicon(obj map[string]any) (*freetext.Lexicon, error) {
-	base, err := freetext.Shipped()
-	if err != nil {
-		return nil, err
-	}
 	extra, err := freetext.SourceFromCodeSystem(obj)
 	if err != nil {
 		return nil, err
 	}
-	merged, err := freetext.Merge(base, extra)
-	if err != nil {
-		return nil, err
-	}
-	return freetext.Compile(merged)
+	return freetext.WithAdditions(extra)
 }
 
 // lexicon is the lexicon decisions read, compiled once per stored

@@ -134,7 +134,12 @@ func (s *Server) patchIn(ctx context.Context, tx store.Tx, typ, id string, p pat
 	if err := store.CheckPrecondition(typ, id, pre, cur.VersionID); err != nil {
 		return result{}, err
 	}
-	doc, err := p.patch(cur.Body)
+	// The patch sees secrets masked, as answers show them (secrets.go).
+	masked, err := maskStored(typ, cur.Body)
+	if err != nil {
+		return result{}, err
+	}
+	doc, err := p.patch(masked)
 	if err != nil {
 		return result{}, err
 	}

@@ -320,15 +320,22 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
+	// Every answer passes here: secrets are masked once, for all paths
+	// (secrets.go).
+	body, err := maskSecrets(resp.body)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
 	for k, v := range resp.header {
 		c.Writer.Header()[k] = v
 	}
-	if resp.body == nil {
+	if body == nil {
 		c.Status(resp.status)
 		c.Writer.WriteHeaderNow()
 		return
 	}
-	c.Data(resp.status, req.contentType, resp.body)
+	c.Data(resp.status, req.contentType, body)
 }
 
 // route maps the FHIR URL grammar to a handler.

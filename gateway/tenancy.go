@@ -370,6 +370,9 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 	if err := t.checkWrite(ctx, r, nil, nil); err != nil {
 		return store.WriteResult{}, err
 	}
+	if err := t.checkSecrets(ctx, r, nil); err != nil {
+		return store.WriteResult{}, err
+	}
 	res, err := t.tx.Create(ctx, r)
 	if err != nil {
 		return res, err
@@ -380,7 +383,7 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 // unguarded reports that writes of typ need no check against the stored
 // version: neither practice data nor, for a token, directory data.
 func (t *tenantTx) unguarded(typ string) bool {
-	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev)
+	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) && !holdsSecrets(typ)
 }
 
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
@@ -417,6 +420,9 @@ func (t *tenantTx) UpdateRead(ctx context.Context, r *fhir.Resource, read store.
 // are known.
 func (t *tenantTx) updateChecked(ctx context.Context, r *fhir.Resource, pre store.Precondition, stored []string, storedBody []byte) (store.WriteResult, error) {
 	if err := t.checkWrite(ctx, r, stored, storedBody); err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := t.checkSecrets(ctx, r, storedBody); err != nil {
 		return store.WriteResult{}, err
 	}
 	res, err := t.tx.Update(ctx, r, pre)

@@ -231,6 +231,22 @@ func fromOutcome(o RuleOutcome) *proposal {
 	return p
 }
 
+// serviceTypesOf are the SNOMED CT service types a destination answers
+// to: the proposal's and the service's own.
+func serviceTypesOf(proposed string, s *Service) []string {
+	var out []string
+	if proposed != "" {
+		out = append(out, proposed)
+	}
+	if s != nil {
+		for c := range s.typeCodes {
+			out = append(out, c)
+		}
+		sort.Strings(out)
+	}
+	return out
+}
+
 func orUrgency(u, otherwise Urgency) Urgency {
 	if u == "" {
 		return otherwise
@@ -344,17 +360,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 		e.closedNote(chosen, ph, in.Now, d)
 	}
 
-	var serviceTypes []string
-	if chosen.ServiceType != "" {
-		serviceTypes = append(serviceTypes, chosen.ServiceType)
-	}
-	if d.Service != nil {
-		for c := range d.Service.typeCodes {
-			serviceTypes = append(serviceTypes, c)
-		}
-		sort.Strings(serviceTypes)
-	}
-	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, serviceTypes, d.adviceDestination())
+	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, serviceTypesOf(chosen.ServiceType, d.Service), d.adviceDestination())
 	switch {
 	case in.ManualReview && chosen.Category == CategoryEmergency:
 		// An emergency is never held: its advice stands at once.

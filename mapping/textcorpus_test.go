@@ -125,24 +125,11 @@ func TestCorpusDecisionsAdviceFollowsTheDecision(t *testing.T) {
 				assert.Contains(t, []Urgency{UrgencyEmergency, UrgencySameDay}, d.Urgency, "%s under %s", it.ID, name)
 			}
 			if d.Category.AwayFromPractice() && d.Disposition == DispositionAllocated {
-				assert.Empty(t, res.Assessment.unaccounted(d.Category, serviceTypesOf(d)), "%s under %s: directed away with words unaccounted for", it.ID, name)
+				assert.Empty(t, res.Assessment.unaccounted(d.Category, serviceTypesOf(d.ServiceType, d.Service)), "%s under %s: directed away with words unaccounted for", it.ID, name)
 			}
 		}
 	}
 	assert.Greater(t, decided, 1600)
-}
-
-func serviceTypesOf(d *Decision) []string {
-	var out []string
-	if d.ServiceType != "" {
-		out = append(out, d.ServiceType)
-	}
-	if d.Service != nil {
-		for c := range d.Service.typeCodes {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // BenchmarkAnalyseText is the text analysis a navigation adds: the

@@ -88,13 +88,5 @@ func reportLexicon(file string) (*freetext.Lexicon, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := freetext.Shipped()
-	if err != nil {
-		return nil, err
-	}
-	merged, err := freetext.Merge(base, extra)
-	if err != nil {
-		return nil, err
-	}
-	return freetext.Compile(merged)
+	return freetext.WithAdditions(extra)
 }

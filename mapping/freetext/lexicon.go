@@ -98,6 +98,20 @@ func Compile(src *Source) (*Lexicon, error) {
 	return l, nil
 }
 
+// WithAdditions is the shipped lexicon with extra's additions (Merge),
+// compiled.
+func WithAdditions(extra *Source) (*Lexicon, error) {
+	base, err := Shipped()
+	if err != nil {
+		return nil, err
+	}
+	merged, err := Merge(base, extra)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(merged)
+}
+
 // Concept is the concept of a code, nil when the lexicon has none.
 func (l *Lexicon) Concept(code string) *Concept { return l.byCode[code] }
 
