@@ -464,7 +464,7 @@ func (s *Server) historySecurity(p *auth.Principal) *store.SecurityFilter {
 		return nil
 	}
 	return &store.SecurityFilter{
-		Types:  auth.PatientLinkedTypes(),
+		Types:  practiceOwnedTypes(),
 		System: s.practiceSystem(),
 		Codes:  p.Practices(),
 	}

@@ -359,7 +359,7 @@ func (s *Server) restrictQuery(p *auth.Principal, q *search.Query) (*search.Quer
 		c.Params = append(c.Params, param)
 	}
 	c.Tenancy = &search.Tenancy{
-		Types:  auth.PatientLinkedTypes(),
+		Types:  practiceOwnedTypes(),
 		System: s.practiceSystem(),
 		Codes:  p.Practices(),
 	}
