@@ -284,6 +284,34 @@ func (p *Principal) CanPublish(org string, systems ...string) bool {
 	return false
 }
 
+// CanPublishODS reports whether a directory entry may carry the ODS code
+// as an identifier: the code is one of the publisher's organisations. An
+// identifier system in the scope does not cover ODS codes: delivery to a
+// practice's clinical system follows the Organization carrying its code.
+func (p *Principal) CanPublishODS(code string) bool {
+	if p == nil {
+		return false
+	}
+	if p.Dev {
+		return true
+	}
+	code = strings.ToUpper(strings.TrimSpace(code))
+	return p.IsPublisher() && code != "" && slices.Contains(p.Publisher.Organizations, code)
+}
+
+// CanPublishSystem reports whether a directory entry may carry an
+// identifier in system (other than ODS codes): the system is one of the
+// publisher's identifier systems.
+func (p *Principal) CanPublishSystem(system string) bool {
+	if p == nil {
+		return false
+	}
+	if p.Dev {
+		return true
+	}
+	return p.IsPublisher() && system != "" && slices.Contains(p.Publisher.IdentifierSystems, system)
+}
+
 // patientLinked holds the resource types that carry or reveal patient
 // data and so are subject to practice tenancy and hidden from publishers:
 // every type of the FHIR R4 Patient compartment, plus Task (Signpost's

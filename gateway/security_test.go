@@ -463,11 +463,11 @@ func TestPublishersStayInTheirScope(t *testing.T) {
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		const catalogue = "https://directory.example-icb.nhs.uk/service-id"
 		pub := s.token(publisherClaims("P1A01", catalogue))
-		other := s.token(publisherClaims("X99"))
+		other := s.token(publisherClaims("X99", "https://elsewhere.example/id"))
 		service := func(owner, system string) string {
 			return `{"resourceType":"HealthcareService","name":"Pharmacy First","identifier":[{"system":"` + system + `","value":"s1"}],"providedBy":{"identifier":{"system":"` + odsSys + `","value":"` + owner + `"}}}`
 		}
-		own := s.created(t, pub, "HealthcareService", service("P1A01", "https://elsewhere.example/id"))
+		own := s.created(t, pub, "HealthcareService", service("P1A01", catalogue))
 		s.created(t, pub, "HealthcareService", service("Q5", catalogue))
 		foreign := s.created(t, other, "HealthcareService", service("X99", "https://elsewhere.example/id"))
 		org := s.created(t, pub, "Organization", `{"resourceType":"Organization","name":"P1","identifier":[{"system":"`+odsSys+`","value":"P1A01"}]}`)

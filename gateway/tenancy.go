@@ -538,6 +538,9 @@ func (t *tenantTx) checkPublisher(ctx context.Context, typ string, body []byte, 
 	if err != nil {
 		return err
 	}
+	if err := checkIdentifiers(t.p, typ, body, verb); err != nil {
+		return err // directoryclaims.go
+	}
 	if t.p.CanPublish(org, systems...) {
 		return nil
 	}

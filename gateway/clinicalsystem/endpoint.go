@@ -49,6 +49,12 @@ func EndpointFor(ctx context.Context, st store.Tx, ods string) (Endpoint, error)
 	if len(page.Matches) == 0 {
 		return Endpoint{}, &errNoEndpoint{"no endpoint: no Organization with ODS code " + ods}
 	}
+	if len(page.Matches) > 1 {
+		// An ODS code names one Organization (the gateway refuses a
+		// second); should two be stored, either may be an impostor's, so
+		// patient data goes to neither.
+		return Endpoint{}, &errNoEndpoint{fmt.Sprintf("not sent: more than one Organization carries ODS code %s, so the practice's clinical system is ambiguous; keep one, then redeliver", ods)}
+	}
 	var org struct {
 		Endpoint []struct {
 			Reference string `json:"reference"`

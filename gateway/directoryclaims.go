@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+)
+
+// What a directory entry may claim.
+//
+// Outcome delivery finds a practice's clinical system through the
+// Organization carrying its ODS code (clinicalsystem.EndpointFor). So an
+// identifier is a claim: a publisher may write an Organization, Endpoint,
+// HealthcareService or Location only when every identifier it carries is
+// within the publisher's scope (an ODS code it publishes for, or a value
+// in one of its identifier systems), in the version it writes and in the
+// version it replaces or deletes. Checking only the owner, or only one
+// identifier, let a publisher for one practice pair its own code with
+// another's and receive that practice's navigations.
+//
+// And an ODS code names one Organization: a write of an Organization
+// carrying a code another live Organization already carries is refused
+// (409), whoever writes it. Should the store hold two nonetheless (written
+// before this rule, or by two transactions racing), delivery does not
+// pick one: it dead-letters (clinicalsystem.EndpointFor).
+
+// entryIdentifier is one identifier of a directory entry.
+type entryIdentifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+// identifiersOf reads the identifiers of a resource body.
+func identifiersOf(body []byte) ([]entryIdentifier, error) {
+	var r struct {
+		Identifier []entryIdentifier `json:"identifier"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	return r.Identifier, nil
+}
+
+// foreignIdentifier names the first identifier of body outside p's
+// publisher scope ("" when there is none).
+func foreignIdentifier(p *auth.Principal, body []byte) (string, error) {
+	ids, err := identifiersOf(body)
+	if err != nil {
+		return "", err
+	}
+	for _, id := range ids {
+		switch {
+		case id.System == odsSystem:
+			if !p.CanPublishODS(id.Value) {
+				return "ODS code " + strings.ToUpper(strings.TrimSpace(id.Value)), nil
+			}
+		case id.System == "":
+			if !p.Dev {
+				return "an identifier without a system", nil
+			}
+		case !p.CanPublishSystem(id.System):
+			return "an identifier in system " + id.System, nil
+		}
+	}
+	return "", nil
+}
+
+// checkIdentifiers refuses a directory entry carrying an identifier
+// outside the publisher's scope.
+func checkIdentifiers(p *auth.Principal, typ string, body []byte, verb string) error {
+	bad, err := foreignIdentifier(p, body)
+	if err != nil || bad == "" {
+		return err
+	}
+	return fhir.Errorf(fhir.CodeForbidden, "the publisher scope of the token does not cover %s, which this %s carries: it may not %s it", bad, typ, verb)
+}
+
+// checkOrganizationODS is the Organization write check: no ODS code the
+// Organization carries is carried by another live Organization.
+func (s *Server) checkOrganizationODS(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+	body, err := r.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identifiersOf(body)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		code := strings.ToUpper(strings.TrimSpace(id.Value))
+		if id.System != odsSystem || code == "" || seen[code] {
+			continue
+		}
+		seen[code] = true
+		other, err := s.organizationWithODS(ctx, code, r.ID())
+		if err != nil {
+			return nil, err
+		}
+		if other {
+			// Not naming the other Organization: the caller may not see it.
+			return nil, fhir.Errorf(fhir.CodeDuplicate, "another Organization already carries ODS code %s: an ODS code names one Organization (the practice's delivery target)", code).WithStatus(409)
+		}
+	}
+	return nil, nil
+}
+
+// organizationWithODS reports whether a live Organization other than id
+// carries the ODS code.
+func (s *Server) organizationWithODS(ctx context.Context, code, id string) (bool, error) {
+	q, err := search.ParseQuery("Organization", url.Values{"identifier": {odsSystem + "|" + code}}, true)
+	if err != nil {
+		return false, err
+	}
+	page, err := s.opts.Store.Search(ctx, q, store.PageRequest{Count: 2})
+	if err != nil {
+		return false, err
+	}
+	for _, m := range page.Matches {
+		if m.ID != id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// checkEndpointAddress is the Endpoint write check of the outbound
+// allow-list (subscription_endpoints.go): an Endpoint the gateway could
+// call (an http(s) address, or a FHIR REST connection) must have an
+// address on the list. Addresses the gateway never calls (mailto:, other
+// connection types) are directory data.
+func (s *Server) checkEndpointAddress(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+	obj := r.Object()
+	address, _ := obj["address"].(string)
+	ct, _ := obj["connectionType"].(map[string]any)
+	code, _ := ct["code"].(string)
+	scheme, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(address)), ":")
+	callable := code == "" || code == "hl7-fhir-rest" || scheme == "http" || scheme == "https" || strings.HasPrefix(strings.TrimSpace(address), "//")
+	if !callable || s.allowedEndpoints().Allows(address) {
+		return nil, nil
+	}
+	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Endpoint.address"},
+		Diagnostics: fmt.Sprintf("Endpoint.address is not an address this gateway may call: its operator allows a list of URLs (%s)", outboundSetting)}}, nil
+}
+
+// outboundSetting names the allow-list's setting in messages.
+const outboundSetting = "SIGNPOST_OUTBOUND_ENDPOINTS"
