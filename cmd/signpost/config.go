@@ -83,9 +83,11 @@ type config struct {
 	// GET /metrics (Prometheus), for a scraper on a network API clients
 	// do not reach. Development mode also serves /metrics on Addr.
 	MetricsAddr string
-	// SubscriptionEndpoints are the URLs rest-hook Subscriptions may
-	// notify: SIGNPOST_SUBSCRIPTION_ENDPOINTS, else loopback in
-	// development mode and none with an issuer.
+	// SubscriptionEndpoints is the outbound allow-list: the URLs
+	// rest-hook Subscriptions may notify and Endpoint addresses may name
+	// (SIGNPOST_OUTBOUND_ENDPOINTS, or its former name
+	// SIGNPOST_SUBSCRIPTION_ENDPOINTS), else loopback in development mode
+	// and none with an issuer.
 	SubscriptionEndpoints gateway.SubscriptionEndpoints
 }
 
@@ -148,7 +150,8 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
 	demoHistory := fs.String("demo-history", env("SIGNPOST_DEMO_HISTORY", "auto"), "demo history of navigations for the dashboard: auto (with the default demo content in development mode), on or off (SIGNPOST_DEMO_HISTORY)")
 	metricsAddr := fs.String("metrics-addr", env("SIGNPOST_METRICS_ADDR", ""), "listen address serving only GET /metrics, for the Prometheus scraper (SIGNPOST_METRICS_ADDR); empty: none (development mode serves /metrics on the API address)")
-	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "comma-separated URL prefixes rest-hook Subscriptions may notify, https unless loopback, or \"none\" (SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
+	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "the former name of -outbound-endpoints (SIGNPOST_SUBSCRIPTION_ENDPOINTS), still honoured")
+	outEndpoints := fs.String("outbound-endpoints", env("SIGNPOST_OUTBOUND_ENDPOINTS", ""), "comma-separated URL prefixes the gateway may send to (rest-hook Subscription endpoints, Endpoint addresses), https unless loopback, or \"none\" (SIGNPOST_OUTBOUND_ENDPOINTS, formerly SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
 	careRecord := careRecordFlags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return config{}, usageErr("%v", err)
@@ -295,11 +298,18 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 			return c, usageErr("SIGNPOST_METRICS_ADDR must differ from SIGNPOST_ADDR")
 		}
 	}
-	switch list := strings.TrimSpace(*subEndpoints); {
+	list, setting := strings.TrimSpace(*outEndpoints), "SIGNPOST_OUTBOUND_ENDPOINTS"
+	if old := strings.TrimSpace(*subEndpoints); list == "" {
+		list, setting = old, "SIGNPOST_SUBSCRIPTION_ENDPOINTS"
+	} else if old != "" && old != list {
+		// Two lists would leave which one holds to chance.
+		return c, usageErr("SIGNPOST_OUTBOUND_ENDPOINTS and SIGNPOST_SUBSCRIPTION_ENDPOINTS (its former name) differ: set one")
+	}
+	switch {
 	case list == "none":
 	case list != "":
 		if c.SubscriptionEndpoints, err = gateway.ParseSubscriptionEndpoints(list); err != nil {
-			return c, usageErr("SIGNPOST_SUBSCRIPTION_ENDPOINTS: %v", err)
+			return c, usageErr("%s: %v", setting, err)
 		}
 	case len(c.OIDCIssuers) == 0:
 		c.SubscriptionEndpoints = gateway.LoopbackSubscriptionEndpoints()

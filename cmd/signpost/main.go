@@ -172,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	opts.ServeMetrics = verifier == nil
 	srv := gateway.New(opts)
 	srv.SetSubscriptionEndpoints(c.SubscriptionEndpoints)
-	log.Info("rest-hook Subscription endpoints allowed", "endpoints", c.SubscriptionEndpoints.String())
+	log.Info("outbound endpoints allowed (Subscriptions, Endpoints)", "endpoints", c.SubscriptionEndpoints.String())
 	term, err := setUpTerminology(ctx, c, st, srv, log)
 	if err != nil {
 		return err
@@ -220,7 +220,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			backoff.MaxAttempts = c.DeliveryMaxAttempts
 			d := clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: c.DeliveryWorkers, Timeout: c.DeliveryTimeout,
 				Backoff: backoff, Log: log.With("component", "delivery"), Observer: srv.Metrics(),
-				AllowSubscriptionEndpoint: c.SubscriptionEndpoints.Allows})
+				AllowSubscriptionEndpoint: c.SubscriptionEndpoints.Allows, AllowEndpointAddress: c.SubscriptionEndpoints.Allows})
 			deliveries.Go(func() { d.Run(dctx) })
 		}
 	}

@@ -55,6 +55,11 @@ type Config struct {
 	// operator's allow-list stopped allowing it is dead-lettered, never
 	// sent. Nil allows every endpoint.
 	AllowSubscriptionEndpoint func(endpoint string) bool
+	// AllowEndpointAddress, when set, is asked before every send to a
+	// practice's Endpoint.address (the same outbound allow-list): an
+	// Endpoint stored before the list stopped allowing its address gets
+	// nothing, the delivery is dead-lettered. Nil allows every address.
+	AllowEndpointAddress func(address string) bool
 }
 
 // Deliverer drains the outbox into the practices' clinical systems.
@@ -222,9 +227,12 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 	if err != nil {
 		return retry, "finding the endpoint: " + err.Error(), 0
 	}
+	if allow := d.cfg.AllowEndpointAddress; allow != nil && !allow(ep.Address) {
+		return dead, fmt.Sprintf("not sent: the address of Endpoint/%s is not on the gateway's outbound allow-list", ep.ID), 0
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.Address, bytes.NewReader(dl.Payload))
 	if err != nil {
-		return dead, fmt.Sprintf("Endpoint/%s: bad address: %v", ep.ID, err), 0
+		return dead, fmt.Sprintf("Endpoint/%s: bad address", ep.ID), 0
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
@@ -237,7 +245,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 		if ctx.Err() == context.DeadlineExceeded {
 			return retry, fmt.Sprintf("Endpoint/%s: no answer within %s", ep.ID, d.cfg.Timeout), 0
 		}
-		return retry, fmt.Sprintf("Endpoint/%s: %v", ep.ID, err), 0
+		return retry, fmt.Sprintf("Endpoint/%s: %s", ep.ID, sendError(err)), 0
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxKeptBody+1))
@@ -248,11 +256,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
 		return retry, fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code), retryAfter(resp.Header.Get("Retry-After"))
 	default:
-		cause := fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code)
-		if len(body) > 0 && len(body) <= maxKeptBody && strings.Contains(string(body), "OperationOutcome") {
-			cause += "\n" + string(body)
-		}
-		return dead, cause, 0
+		return dead, fmt.Sprintf("Endpoint/%s: HTTP %d%s", ep.ID, code, refusalReason(body)), 0
 	}
 }
 

@@ -370,7 +370,7 @@ func TestRefusalIsDeadLetteredThenRedelivered(t *testing.T) {
 		}
 		return len(dead) == 1 && allDelivered(t, st, tasks[1:])()
 	})
-	if d := dead[0]; d.TaskID != "task-00" || d.Seq != 1 || d.Attempts != 1 || !strings.Contains(d.LastError, "HTTP 422") || !strings.Contains(d.LastError, "unknown patient") {
+	if d := dead[0]; d.TaskID != "task-00" || d.Seq != 1 || d.Attempts != 1 || !strings.Contains(d.LastError, "HTTP 422") || !strings.Contains(d.LastError, "business-rule") || strings.Contains(d.LastError, "unknown patient") {
 		t.Fatalf("dead letter %+v", d)
 	}
 	ds, err := ob.Deliveries(context.Background(), "task-00")

@@ -156,7 +156,7 @@ func (d *Deliverer) attemptSubscription(ctx context.Context, dl store.Delivery) 
 	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
-		cause := fmt.Sprintf("%s: %v", what, err)
+		cause := fmt.Sprintf("%s: %s", what, sendError(err))
 		if ctx.Err() == context.DeadlineExceeded {
 			cause = fmt.Sprintf("%s: no answer within %s", what, d.cfg.Timeout)
 		}
