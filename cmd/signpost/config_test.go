@@ -123,6 +123,13 @@ func TestRunVersion(t *testing.T) {
 // Where rest-hook Subscriptions may send: loopback in development mode,
 // nothing with an issuer unless listed, and what is listed (https unless
 // loopback, prefixes matched by origin and whole path segments).
+func TestOutboundEndpointsNamesDisagree(t *testing.T) {
+	env := map[string]string{"SIGNPOST_OUTBOUND_ENDPOINTS": "http://127.0.0.1:9000", "SIGNPOST_SUBSCRIPTION_ENDPOINTS": "http://127.0.0.1:9001"}
+	if _, err := loadConfig(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "differ") {
+		t.Fatalf("two different lists: %v, want a refusal", err)
+	}
+}
+
 func TestSubscriptionEndpointsConfiguration(t *testing.T) {
 	issuer := map[string]string{"SIGNPOST_OIDC_ISSUER": "https://idp.example", "SIGNPOST_OIDC_AUDIENCE": "https://gw.example/fhir"}
 	with := func(base map[string]string, k, v string) map[string]string {
@@ -155,6 +162,10 @@ func TestSubscriptionEndpointsConfiguration(t *testing.T) {
 				"https://hooks.example.org/signpost/%2e%2e/admin", "not a url", ""}},
 		{"the flag", with(issuer, "-subscription-endpoints", "https://hooks.example.org"),
 			[]string{"https://hooks.example.org/anything"}, []string{"http://127.0.0.1:9000/x"}},
+		{"the general name", with(issuer, "SIGNPOST_OUTBOUND_ENDPOINTS", "https://hooks.example.org/signpost"),
+			[]string{"https://hooks.example.org/signpost/a"}, []string{"https://hooks.example.org/other", "http://127.0.0.1:9000/x"}},
+		{"both names, the same list", with(with(issuer, "SIGNPOST_OUTBOUND_ENDPOINTS", "http://127.0.0.1:9000"), "SIGNPOST_SUBSCRIPTION_ENDPOINTS", "http://127.0.0.1:9000"),
+			[]string{"http://127.0.0.1:9000/x"}, []string{"https://hooks.example.org/signpost"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var args []string
