@@ -66,7 +66,7 @@ type Config struct {
 }
 
 // DefaultQuery is the newest need-group Observation of the patient.
-const DefaultQuery = "Observation?subject:identifier=" + mapping.NHSNumberSystem + "|{nhs}&_sort=-date&_count=1"
+const DefaultQuery = "Observation?subject:identifier=" + mapping.NHSNumberSystem + "|{nhs}&_sort=-date&_count=1&_include=Observation:subject"
 
 // Errors of a lookup, for errors.Is; the navigation reports any of them as
 // the need group being unavailable.
@@ -81,6 +81,10 @@ var (
 	ErrUnmapped = errors.New("the shared care record's code has no patient need group mapping")
 	// ErrInvalidAnswer: the record's answer is not a searchset Bundle.
 	ErrInvalidAnswer = errors.New("the shared care record's answer is not a FHIR searchset")
+	// ErrOtherPatient: what the record answered is about someone else
+	// (a subject with another NHS number, directly or through the
+	// included Patient): it is ignored, never used or cached.
+	ErrOtherPatient = errors.New("the shared care record answered about another patient")
 )
 
 // statusError is an HTTP answer that was not 200.
@@ -283,7 +287,7 @@ func (c *Client) search(ctx context.Context, nhs string) (*record, error) {
 		body, err := c.get(ctx, u)
 		var te *transientError
 		if err == nil {
-			return c.parse(body)
+			return c.parse(body, nhs)
 		}
 		if !errors.As(err, &te) {
 			return nil, err
@@ -361,8 +365,14 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 	return body, nil
 }
 
-// parse reads the first matching entry of a searchset.
-func (c *Client) parse(body []byte) (*record, error) {
+// parse reads the first matching entry of a searchset that is about the
+// patient with NHS number nhs. An entry whose subject names another
+// patient (its identifier, or the Patient it references when the answer
+// includes it) is skipped; when only such entries came back, the answer
+// is ErrOtherPatient. A subject that cannot be checked (a reference to a
+// Patient the answer does not include, or none) is taken as the search
+// asked for it: the default query includes the subject so that it can be.
+func (c *Client) parse(body []byte, nhs string) (*record, error) {
 	var b struct {
 		ResourceType string `json:"resourceType"`
 		Type         string `json:"type"`
@@ -375,11 +385,37 @@ func (c *Client) parse(body []byte) (*record, error) {
 	if err := json.Unmarshal(body, &b); err != nil || b.ResourceType != "Bundle" || b.Type != "searchset" {
 		return nil, ErrInvalidAnswer
 	}
+	// The Patients of the answer (included or not), by full URL and by
+	// relative reference, with their NHS numbers.
+	patients := map[string][]string{}
+	for _, e := range b.Entry {
+		if rt, _ := e.Resource["resourceType"].(string); rt != "Patient" {
+			continue
+		}
+		var numbers []string
+		for _, x := range listOf(e.Resource["identifier"]) {
+			xm, _ := x.(map[string]any)
+			if sys, _ := xm["system"].(string); sys == mapping.NHSNumberSystem {
+				v, _ := xm["value"].(string)
+				numbers = append(numbers, v)
+			}
+		}
+		id, _ := e.Resource["id"].(string)
+		patients["Patient/"+id] = numbers
+		if e.FullURL != "" {
+			patients[e.FullURL] = numbers
+		}
+	}
+	other := false
 	for _, e := range b.Entry {
 		if m, _ := e.Search["mode"].(string); m != "" && m != "match" {
 			continue
 		}
 		r := e.Resource
+		if !aboutPatient(r["subject"], nhs, patients) {
+			other = true
+			continue
+		}
 		rt, _ := r["resourceType"].(string)
 		rec := &record{source: e.FullURL}
 		if rec.source == "" {
@@ -407,8 +443,49 @@ func (c *Client) parse(body []byte) (*record, error) {
 		}
 		return rec, nil
 	}
+	if other {
+		return nil, ErrOtherPatient
+	}
 	return nil, nil
 }
+
+// aboutPatient reports whether a subject Reference may be the patient
+// with NHS number nhs: false only when it says it is someone else.
+func aboutPatient(subject any, nhs string, patients map[string][]string) bool {
+	s, _ := subject.(map[string]any)
+	if id, _ := s["identifier"].(map[string]any); id != nil {
+		if sys, _ := id["system"].(string); sys == mapping.NHSNumberSystem {
+			v, _ := id["value"].(string)
+			return v == nhs
+		}
+	}
+	ref, _ := s["reference"].(string)
+	if ref == "" {
+		return true
+	}
+	numbers, ok := patients[ref]
+	if !ok {
+		// A relative reference matches a Patient whose full URL ends
+		// with it, and an absolute one its relative form.
+		for k, v := range patients {
+			if strings.HasSuffix(k, "/"+ref) || strings.HasSuffix(ref, "/"+k) {
+				numbers, ok = v, true
+				break
+			}
+		}
+	}
+	if !ok || len(numbers) == 0 {
+		return true
+	}
+	for _, n := range numbers {
+		if n == nhs {
+			return true
+		}
+	}
+	return false
+}
+
+func listOf(v any) []any { l, _ := v.([]any); return l }
 
 // translate maps the record's codings to a patient-need-group code through
 // the configured ConceptMap, the first that maps winning.

@@ -494,3 +494,64 @@ func TestConfigIsChecked(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+// A record that answers about someone else (it ignored the identifier
+// and returned its newest Observation) is not used, not cached, and the
+// need group stays unknown with a warning; the subject is checked by its
+// identifier or through the Patient the answer includes.
+func TestAnAnswerAboutAnotherPatientIsIgnored(t *testing.T) {
+	observation := func(subject map[string]any) map[string]any {
+		return map[string]any{"fullUrl": "https://record.example/fhir/Observation/seg-9", "search": map[string]any{"mode": "match"},
+			"resource": map[string]any{"resourceType": "Observation", "id": "seg-9", "status": "final", "subject": subject,
+				"effectiveDateTime":    recordDate,
+				"valueCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": segSystem, "code": "A"}}}}}
+	}
+	patientEntry := func(number string) map[string]any {
+		return map[string]any{"fullUrl": "https://record.example/fhir/Patient/p-1", "search": map[string]any{"mode": "include"},
+			"resource": map[string]any{"resourceType": "Patient", "id": "p-1",
+				"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": number}}}}
+	}
+	for _, tc := range []struct {
+		name    string
+		entries []any
+		other   bool
+	}{
+		{"another NHS number on the subject", []any{observation(map[string]any{"identifier": map[string]any{"system": mapping.NHSNumberSystem, "value": "9990010013"}})}, true},
+		{"another patient through the included Patient", []any{observation(map[string]any{"reference": "Patient/p-1"}), patientEntry("9990010013")}, true},
+		{"the patient through the included Patient", []any{observation(map[string]any{"reference": "Patient/p-1"}), patientEntry(nhs)}, false},
+		{"the patient's NHS number on the subject", []any{observation(map[string]any{"identifier": map[string]any{"system": mapping.NHSNumberSystem, "value": nhs}})}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.client(t)
+			var query url.Values
+			e.rec.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/token" {
+					fmt.Fprint(w, `{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}`)
+					return
+				}
+				query = r.URL.Query()
+				json.NewEncoder(w).Encode(map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": tc.entries})
+			})
+			ng, err := c.NeedGroup(context.Background(), patient, practice)
+			assert.Equal(t, "Observation:subject", query.Get("_include"), "the default query brings the subject, so that it can be checked")
+			if !tc.other {
+				require.NoError(t, err)
+				assert.True(t, ng.Known)
+				assert.Equal(t, "3", ng.Code)
+				return
+			}
+			require.ErrorIs(t, err, carerecord.ErrOtherPatient)
+			assert.False(t, ng.Known)
+			a := mapping.Assess(mapping.AssessInput{Request: &mapping.Request{}, Need: ng, NeedErr: err, Now: e.clock.Now()})
+			assert.Equal(t, mapping.NeedUnknown, a.Need.Level(), "never another patient's need group, never low")
+			assert.Contains(t, fmt.Sprint(a.Issues), "another patient")
+			// Nothing was cached as the patient's.
+			q, err := search.ParseQuery("Observation", url.Values{}, true)
+			require.NoError(t, err)
+			page, err := e.st.Search(context.Background(), q, store.PageRequest{Count: 10})
+			require.NoError(t, err)
+			assert.Empty(t, page.Matches)
+		})
+	}
+}

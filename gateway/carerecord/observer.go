@@ -36,6 +36,8 @@ func Reason(err error) string {
 		return "unmapped"
 	case errors.Is(err, ErrInvalidAnswer):
 		return "invalid_answer"
+	case errors.Is(err, ErrOtherPatient):
+		return "other_patient"
 	}
 	return "other"
 }
