@@ -88,9 +88,9 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 	for _, s := range byKind[KindScopeEnd] {
 		scopeEnd[s.start] = true
 	}
-	forward := func(into [][]span, tr span, limit int) {
+	forward := func(into [][]span, tr span, limit int, overCommas bool) {
 		for i, k := tr.end, 0; i < n && k < limit; i, k = i+1, k+1 {
-			if toks[i].clause != toks[tr.end-1].clause || scopeEnd[i] {
+			if toks[i].sentence != toks[tr.end-1].sentence || scopeEnd[i] || !overCommas && toks[i].clause != toks[tr.end-1].clause {
 				break
 			}
 			into[i] = append(into[i], tr)
@@ -98,7 +98,16 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 	}
 	for _, tr := range byKind[KindNegation] {
 		if !covers(byKind[KindPseudoNegation], tr) {
-			forward(c.neg, tr, negationScope)
+			// "Denies chest pain, SOB, sweating": a navigator's "denies"
+			// runs over a list to the end of the sentence; any other
+			// negation ends at a comma ("no fever, chest pain since this
+			// morning" keeps its chest pain).
+			denies := toks[tr.start].stem == "deni"
+			limit := negationScope
+			if denies {
+				limit = 2 * negationScope
+			}
+			forward(c.neg, tr, limit, denies)
 		}
 	}
 	for _, tr := range byKind[KindPostNegation] {
@@ -117,7 +126,7 @@ func (l *Lexicon) context(toks []token, matches []match) *contextInfo {
 	}
 	for _, tr := range byKind[KindHypothetical] {
 		if !covers(byKind[KindNotHypothetical], tr) {
-			forward(c.hyp, tr, hypotheticalScope)
+			forward(c.hyp, tr, hypotheticalScope, false)
 		}
 	}
 	// Historical, another person's and present are read per segment: a
