@@ -17,13 +17,21 @@ import (
 // The labelled corpus of testdata/clinical-text: the bars of safety rule
 // 9 on requests written as patients, carers and navigators write them.
 
+// corpusFiles are the labelled sets: the first writer's and a second
+// writer's, in other words and styles (testdata/clinical-text/README.md).
+var corpusFiles = []string{"../testdata/clinical-text/corpus.jsonl", "../testdata/clinical-text/corpus-b.jsonl"}
+
 func readCorpus(t testing.TB) []CorpusItem {
 	t.Helper()
-	f, err := os.Open("../testdata/clinical-text/corpus.jsonl")
-	require.NoError(t, err)
-	defer f.Close()
-	items, err := ReadCorpus(f)
-	require.NoError(t, err)
+	var items []CorpusItem
+	for _, name := range corpusFiles {
+		f, err := os.Open(name)
+		require.NoError(t, err)
+		some, err := ReadCorpus(f)
+		f.Close()
+		require.NoError(t, err, name)
+		items = append(items, some...)
+	}
 	require.GreaterOrEqual(t, len(items), 800, "the corpus has at least 800 requests")
 	return items
 }

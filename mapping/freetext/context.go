@@ -35,10 +35,10 @@ const (
 type span struct{ start, end int }
 
 // recent reports whether a historical trigger dates something within
-// the last weeks ("an hour ago", "2 days ago", "last night"): that is
-// now, for a red flag.
+// the last weeks ("an hour ago", "2 days ago", "last night"), or is a
+// pregnancy's weeks ("at 28 weeks"): that is now, for a red flag.
 func recent(toks []token, tr span) bool {
-	for i := max(0, tr.start-3); i < tr.end; i++ {
+	for i := max(0, tr.start-3); i < tr.end+1 && i < len(toks); i++ {
 		if shortUnits[toks[i].stem] || shortUnits[toks[i].unit] {
 			return true
 		}

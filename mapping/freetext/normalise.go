@@ -39,7 +39,10 @@ var bareContractions = map[string][]string{
 	"hasnt": {"has", "not"}, "havent": {"have", "not"}, "hadnt": {"had", "not"}, "couldnt": {"could", "not"},
 	"wouldnt": {"would", "not"}, "shouldnt": {"should", "not"}, "arent": {"are", "not"}, "werent": {"were", "not"},
 	"aint": {"is", "not"}, "mustnt": {"must", "not"}, "neednt": {"need", "not"}, "im": {"i", "am"},
-	"ive": {"i", "have"}, "theyre": {"they", "are"}, "youre": {"you", "are"}, "hes": {"he", "is"},
+	"ive": {"i", "have"}, "cannae": {"can", "not"}, "canna": {"can", "not"}, "dinnae": {"do", "not"},
+	"didnae": {"did", "not"}, "doesnae": {"does", "not"}, "isnae": {"is", "not"}, "wasnae": {"was", "not"},
+	"wouldnae": {"would", "not"}, "couldnae": {"could", "not"}, "hasnae": {"has", "not"}, "havnae": {"have", "not"},
+	"wilnae": {"will", "not"}, "theyre": {"they", "are"}, "youre": {"you", "are"}, "hes": {"he", "is"},
 	"shes": {"she", "is"}, "thats": {"that", "is"}, "whats": {"what", "is"}, "theres": {"there", "is"},
 }
 
@@ -107,6 +110,10 @@ var british = map[string]string{
 	"pacifier": "dummy", "pediatrician": "paediatrician", "counseling": "counselling",
 	"hospitalized": "hospitalised", "paralyzed": "paralysed",
 	"paralyze": "paralyse", "analyze": "analyse", "recognize": "recognise", "realize": "realise",
+	// Scots and northern English forms that change a word the lexicon
+	// reads (the contractions among them are expanded below).
+	"mooth": "mouth", "oot": "out", "heid": "head", "ead": "head", "naebody": "nobody", "naebdy": "nobody",
+	"aff": "off", "hingin": "hanging", "gonnae": "going", "gonna": "going", "wanna": "want", "nae": "no",
 	"thru": "through", "tho": "though", "tonite": "tonight", "nite": "night", "2day": "today", "2nite": "tonight",
 	"b4": "before", "pls": "please", "plz": "please", "ur": "your", "sulfur": "sulphur", "aluminum": "aluminium", "jewelry": "jewellery", "center": "centre", "liter": "litre",
 }
