@@ -269,6 +269,17 @@ func (s *Server) versionRead(ctx context.Context, p *auth.Principal, typ, id str
 		if perr != nil || !s.visible(p, typ, prev.Body) {
 			return store.Version{}, fhir.NotFound(typ, id)
 		}
+	case errors.Is(err, fhir.ErrNotFound):
+		// "No version n" would tell another practice's resource from
+		// one that never existed, and how many versions it has: only a
+		// caller that may see some version of it hears it.
+		page, herr := s.store.History(ctx, store.HistoryQuery{Type: typ, ID: id, Count: 0, Security: s.historySecurity(p)})
+		switch {
+		case errors.Is(herr, fhir.ErrNotFound) || (herr == nil && page.Total == 0):
+			return store.Version{}, fhir.NotFound(typ, id)
+		case herr != nil:
+			return store.Version{}, herr
+		}
 	}
 	return v, err
 }

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -216,13 +217,20 @@ func TestRestHookSubscriptions(t *testing.T) {
 			for _, sub := range []string{full, idOnly, flaky} {
 				assert.Empty(t, keys(sub, other), "another practice's Task notified Subscription/%s", sub)
 			}
+			// (A navigator cannot choose the id of a new Task: the
+			// rolled-back write is an update.)
+			rolledBack := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "", nvNow))
+			notified := map[string]int{}
+			for _, sub := range []string{full, idOnly, flaky} {
+				notified[sub] = len(keys(sub, rolledBack))
+			}
 			failing.Store(true)
 			tb, _ := json.Marshal(nvTask(s, "Y99999", "9990010005", "", nvNow))
-			r = g.as(nav, "PUT", "/Task/rolled-back", strings.Replace(string(tb), `"resourceType":"Task"`, `"resourceType":"Task","id":"rolled-back"`, 1))
+			r = g.as(nav, "PUT", "/Task/"+rolledBack, strings.Replace(string(tb), `"resourceType":"Task"`, `"resourceType":"Task","id":"`+rolledBack+`"`, 1))
 			require.Equal(t, http.StatusInternalServerError, r.status, "%s", r.body)
 			failing.Store(false)
 			for _, sub := range []string{full, idOnly, flaky} {
-				assert.Empty(t, keys(sub, "rolled-back"), "a rolled-back write notified Subscription/%s", sub)
+				assert.Len(t, keys(sub, rolledBack), notified[sub], "a rolled-back write notified Subscription/%s", sub)
 			}
 
 			// Receiver 500 twice, then OK: each version once, in order.
@@ -318,14 +326,15 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 			tb, _ := json.Marshal(nvTask(s, "Y99999", "9990010005", "", nvNow))
 			var entry map[string]any
 			require.NoError(t, json.Unmarshal(tb, &entry))
-			entry["id"] = "tx-task"
 			bundle, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
-				map[string]any{"resource": entry, "request": map[string]any{"method": "PUT", "url": "Task/tx-task"}},
+				map[string]any{"fullUrl": "urn:uuid:8c5b8f7e-3f0e-4c1e-9d55-0f1c2a3b4d5e", "resource": entry, "request": map[string]any{"method": "POST", "url": "Task"}},
 			}})
 			r := g.as(nav, "POST", "", string(bundle))
 			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			loc := fmt.Sprint(responses(t, r.json(t))[0]["location"])
+			txTask := strings.Split(strings.TrimPrefix(loc[strings.Index(loc, "Task/"):], "Task/"), "/")[0]
 			poll(t, "the transaction's notification", func() bool {
-				ds, err := ob.Deliveries(ctx, "Subscription/"+requested+"/Task/tx-task")
+				ds, err := ob.Deliveries(ctx, "Subscription/"+requested+"/Task/"+txTask)
 				require.NoError(t, err)
 				return len(ds) == 1 && ds[0].Status == store.DeliveryDelivered
 			})

@@ -411,7 +411,7 @@ func (t *tenantTx) UpdateRead(ctx context.Context, r *fhir.Resource, read store.
 		return t.Update(ctx, r, pre)
 	}
 	if !t.s.visible(t.p, typ, read.Body) {
-		return store.WriteResult{}, fhir.NotFound(typ, r.ID())
+		return store.WriteResult{}, notKnownForUpdate(typ, r.ID())
 	}
 	return t.updateChecked(ctx, r, pre, t.s.practicesOf(read.Body), read.Body)
 }
@@ -463,7 +463,19 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 		}
 	case errors.Is(err, fhir.ErrDeleted), errors.Is(err, fhir.ErrNotFound):
 		// Nothing to delete; the store changes nothing (a precondition
-		// still applies).
+		// still applies). For a caller bounded by tenancy, an id it
+		// cannot see (another practice's, deleted or not) and an id that
+		// never existed are the same 404, precondition or not.
+		if restricted(t.p, typ) {
+			if errors.Is(err, fhir.ErrNotFound) {
+				return store.WriteResult{}, fhir.NotFound(typ, id)
+			}
+			if _, ok, herr := t.s.deletedPractices(ctx, t.p, typ, id); herr != nil {
+				return store.WriteResult{}, herr
+			} else if !ok {
+				return store.WriteResult{}, fhir.NotFound(typ, id)
+			}
+		}
 	default:
 		return store.WriteResult{}, err
 	}
@@ -477,15 +489,25 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 // current reads what an update replaces: the practices of the stored
 // version (of the last live one when it was deleted) and its body; a
 // resource p may not see is a 404.
+//
+// A caller bounded by tenancy gets the same 404 for an id that does not
+// exist: it cannot create patient data under an id of its choosing
+// (update as create), since an id another practice holds would have to
+// answer differently, and could otherwise be taken before that practice
+// used it. Such resources are created with POST; an id of the caller's
+// own deleted resource may still be updated.
 func (t *tenantTx) current(ctx context.Context, typ, id string) ([]string, []byte, error) {
 	v, err := t.tx.Read(ctx, typ, id)
 	switch {
 	case err == nil:
 		if !t.s.visible(t.p, typ, v.Body) {
-			return nil, nil, fhir.NotFound(typ, id)
+			return nil, nil, notKnownForUpdate(typ, id)
 		}
 		return t.s.practicesOf(v.Body), v.Body, nil
 	case errors.Is(err, fhir.ErrNotFound):
+		if restricted(t.p, typ) {
+			return nil, nil, notKnownForUpdate(typ, id)
+		}
 		return nil, nil, nil
 	case errors.Is(err, fhir.ErrDeleted):
 		practices, ok, err := t.s.deletedPractices(ctx, t.p, typ, id)
@@ -493,11 +515,17 @@ func (t *tenantTx) current(ctx context.Context, typ, id string) ([]string, []byt
 			return nil, nil, err
 		}
 		if !ok {
-			return nil, nil, fhir.NotFound(typ, id)
+			return nil, nil, notKnownForUpdate(typ, id)
 		}
 		return practices, nil, nil
 	}
 	return nil, nil, err
+}
+
+// notKnownForUpdate is the 404 of an update, by a caller bounded by
+// tenancy, of an id it cannot see: another practice's, or none at all.
+func notKnownForUpdate(typ, id string) error {
+	return fhir.Errorf(fhir.CodeNotFound, "%s/%s is not known; a new %s is created with POST, which assigns its id", typ, id, typ).WithStatus(http.StatusNotFound)
 }
 
 // checkWrite applies the per-resource rules to r: its practice label for
