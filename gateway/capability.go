@@ -40,7 +40,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			"interaction":       inter,
 			"versioning":        "versioned-update",
 			"readHistory":       true,
-			"updateCreate":      s.registry.Supports(t, Update),
+			"updateCreate":      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(ownedTypes(), t)),
 			"conditionalCreate": conditional(Create),
 			"conditionalRead":   "full-support",
 			"conditionalUpdate": conditional(Update),
