@@ -134,7 +134,7 @@ func TestErrorsIsBySentinel(t *testing.T) {
 // TestRoundTripOfficialExamples: every official R4 and UK Core example of
 // the fixtures folder survives parse and encode with the same meaning.
 func TestRoundTripOfficialExamples(t *testing.T) {
-	dirs := []string{"../../shared/fhir/r4-examples-4.0.1", "../../shared/fhir/ukcore-examples"}
+	dirs := []string{"../testdata/fhir/r4-examples-4.0.1", "../testdata/fhir/ukcore-examples"}
 	n := 0
 	for _, dir := range dirs {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))

@@ -22,7 +22,7 @@ func TestStampUpdateAgreesWithTwoEncodings(t *testing.T) {
 	curAt := time.Date(2026, 11, 21, 9, 0, 0, 123456000, time.UTC)
 	at := curAt.Add(time.Second)
 	var files []string
-	for _, dir := range []string{"../../shared/fhir/r4-examples-4.0.1", "../../shared/fhir/ukcore-examples"} {
+	for _, dir := range []string{"../testdata/fhir/r4-examples-4.0.1", "../testdata/fhir/ukcore-examples"} {
 		fs, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 		files = append(files, fs...)
 	}

@@ -1,6 +1,6 @@
 package fhir
 
-//go:generate go run ./internal/specgen -src ../../shared/fhir/r4-core-4.0.1 -out spec/r4.json.gz
+//go:generate go run ./internal/specgen -src ../testdata/fhir/r4-core-4.0.1 -out spec/r4.json.gz
 
 import (
 	"encoding/json"

@@ -385,7 +385,7 @@ var exampleFailures = map[string]string{}
 // example the repository's neighbour folder holds, leniently and strictly:
 // none may have an error-severity issue.
 func TestValidateExamples(t *testing.T) {
-	dirs := []string{"../../shared/fhir/r4-examples-4.0.1", "../../shared/fhir/ukcore-examples"}
+	dirs := []string{"../testdata/fhir/r4-examples-4.0.1", "../testdata/fhir/ukcore-examples"}
 	seen := 0
 	for _, dir := range dirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.json"))

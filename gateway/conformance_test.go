@@ -140,10 +140,10 @@ func TestCapabilityStatementMatchesRouting(t *testing.T) {
 func TestOfficialExamplesAreLossless(t *testing.T) {
 	var files []string
 	for _, typ := range []string{"Task", "ServiceRequest", "HealthcareService"} {
-		m, _ := filepath.Glob("../../shared/fhir/r4-examples-4.0.1/" + typ + "-*.json")
+		m, _ := filepath.Glob("../testdata/fhir/r4-examples-4.0.1/" + typ + "-*.json")
 		files = append(files, m...)
 	}
-	uk, _ := filepath.Glob("../../shared/fhir/ukcore-examples/*.json")
+	uk, _ := filepath.Glob("../testdata/fhir/ukcore-examples/*.json")
 	files = append(files, uk...)
 	if len(files) == 0 {
 		t.Skip("shared FHIR examples not present")

@@ -367,7 +367,7 @@ func TestHoursPastMidnightAreAWarning(t *testing.T) {
 	assert.Equal(t, fhir.SeverityWarning, issues[0].Severity)
 	assert.Contains(t, issues[0].Diagnostics, "matching ignores these hours")
 
-	data, err := os.ReadFile("../../shared/fhir/r4-examples-4.0.1/HealthcareService-example.json")
+	data, err := os.ReadFile("../testdata/fhir/r4-examples-4.0.1/HealthcareService-example.json")
 	if err != nil {
 		t.Skip("shared FHIR examples not present")
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/signpost-fhir/signpost/snomed/sctid"
 )
 
-//go:generate go run ./internal/gencodes -in ../../shared/snomed/verified-codes.csv -out data/concepts.tsv -taken 2026-11-21
+//go:generate go run ./internal/gencodes -in ../testdata/snomed/verified-codes.csv -out data/concepts.tsv -taken 2026-11-21
 
 //go:embed data/concepts.tsv
 var shippedTSV []byte
@@ -129,7 +129,7 @@ func newConceptSet(ed Edition, concepts []Concept) (*ConceptSet, error) {
 }
 
 // Shipped loads the subset embedded in the binary, generated from
-// shared/snomed/verified-codes.csv. Every shipped concept is active as far
+// testdata/snomed/verified-codes.csv. Every shipped concept is active as far
 // as the cited sources go; the edition records that their status in a
 // current release was not checked.
 func Shipped() (*ConceptSet, error) { return parseShipped(shippedTSV) }

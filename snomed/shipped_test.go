@@ -17,8 +17,8 @@ import (
 )
 
 const (
-	verifiedCSV   = "../../shared/snomed/verified-codes.csv"
-	unverifiedCSV = "../../shared/snomed/unverified-codes.csv"
+	verifiedCSV   = "../testdata/snomed/verified-codes.csv"
+	unverifiedCSV = "../testdata/snomed/unverified-codes.csv"
 )
 
 // csvIDs reads the sctid column of one of the shared lists.

@@ -94,16 +94,16 @@ func TestNodeAtLeast(t *testing.T) {
 	}
 }
 
-// officialExamples is the folder of the official R4 examples beside the
-// repository (../shared), which the search comparison loads.
+// officialExamples is the folder of the official R4 examples in the
+// repository (testdata/fhir), which the search comparison loads.
 func officialExamples(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "fhir", "r4-examples-4.0.1"))
+	dir, err := filepath.Abs(filepath.Join("..", "..", "testdata", "fhir", "r4-examples-4.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Patient-example.json")); err != nil {
-		skipOrFailCI(t, "the official R4 examples are not at %s: the search comparison needs ../shared beside the repository", dir)
+		skipOrFailCI(t, "the official R4 examples are not at %s: the search comparison needs testdata/fhir", dir)
 	}
 	return dir
 }

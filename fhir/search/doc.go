@@ -8,7 +8,7 @@
 //
 // table_gen.go is generated (go generate ./fhir/search) by internal/gen
 // from the official R4 SearchParameter Bundle and StructureDefinitions in
-// ../shared/fhir. It holds every parameter R4 defines for Task,
+// testdata/fhir. It holds every parameter R4 defines for Task,
 // ServiceRequest, HealthcareService, PractitionerRole, Organization,
 // Location, Endpoint, Observation, Flag, Provenance, AuditEvent,
 // Subscription, Communication, Patient, Practitioner, RelatedPerson,

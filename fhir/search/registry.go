@@ -1,6 +1,6 @@
 package search
 
-//go:generate go run ./internal/gen -params ../../../shared/fhir/search-parameters/search-parameters.official-4.0.1.json -core ../../../shared/fhir/r4-core-4.0.1 -out table_gen.go
+//go:generate go run ./internal/gen -params ../../testdata/fhir/search-parameters/search-parameters.official-4.0.1.json -core ../../testdata/fhir/r4-core-4.0.1 -out table_gen.go
 
 import (
 	"slices"

@@ -11,7 +11,7 @@ import (
 )
 
 // examplesDir holds the official R4 examples, beside the repository.
-const examplesDir = "../../../shared/fhir/r4-examples-4.0.1"
+const examplesDir = "../../testdata/fhir/r4-examples-4.0.1"
 
 var listedTypes = []string{
 	"Task", "ServiceRequest", "HealthcareService", "PractitionerRole", "Organization",

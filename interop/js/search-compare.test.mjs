@@ -22,7 +22,7 @@
 // judged against the examples.
 //
 // SIGNPOST_FHIR_EXAMPLES is the folder of the official examples (default:
-// shared/fhir/r4-examples-4.0.1 beside the repository).
+// testdata/fhir/r4-examples-4.0.1 of the repository).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -35,7 +35,7 @@ import { loadDefinitions, referenceAnswer, splitQuery } from './lib/reference.mj
 
 const here = dirname(fileURLToPath(import.meta.url));
 const spec = JSON.parse(readFileSync(join(here, 'queries.json'), 'utf8'));
-const examplesDir = resolve(process.env.SIGNPOST_FHIR_EXAMPLES || join(here, '..', '..', '..', 'shared', 'fhir', 'r4-examples-4.0.1'));
+const examplesDir = resolve(process.env.SIGNPOST_FHIR_EXAMPLES || join(here, '..', '..', 'testdata', 'fhir', 'r4-examples-4.0.1'));
 // Small pages, so that every answer of more than a few resources is read
 // through next links too.
 const PAGE_SIZE = Number(process.env.SIGNPOST_INTEROP_PAGE_SIZE || 7);

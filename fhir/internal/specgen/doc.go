@@ -3,7 +3,7 @@
 // writes the trimmed, gzipped JSON that package fhir/spec embeds and fhir's
 // Validate checks resources against. It is run by `go generate ./fhir`:
 //
-//	go run ./internal/specgen -src ../../shared/fhir/r4-core-4.0.1 -out spec/r4.json.gz
+//	go run ./internal/specgen -src ../testdata/fhir/r4-core-4.0.1 -out spec/r4.json.gz
 //
 // What it keeps:
 //   - every StructureDefinition that is a base definition (kind resource,

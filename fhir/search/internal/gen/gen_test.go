@@ -10,8 +10,8 @@ import (
 // The shared reference folder sits beside the repository; the test is
 // skipped where it is absent (a plain clone).
 const (
-	paramsFile = "../../../../../shared/fhir/search-parameters/search-parameters.official-4.0.1.json"
-	coreDir    = "../../../../../shared/fhir/r4-core-4.0.1"
+	paramsFile = "../../../../testdata/fhir/search-parameters/search-parameters.official-4.0.1.json"
+	coreDir    = "../../../../testdata/fhir/r4-core-4.0.1"
 	committed  = "../../table_gen.go"
 )
 
