@@ -159,7 +159,7 @@ func TestRoundTripOfficialExamples(t *testing.T) {
 		}
 	}
 	if n == 0 {
-		t.Skip("shared FHIR examples not present")
+		t.Skip("the FHIR examples are not in testdata/fhir")
 	}
 	t.Logf("%d examples round-tripped", n)
 }

@@ -15,7 +15,7 @@ import (
 
 // corePackage is where go:generate reads from: /work/shared sits beside the
 // repository root.
-var corePackage = filepath.Join("..", "..", "..", "..", "shared", "fhir", "r4-core-4.0.1")
+var corePackage = filepath.Join("..", "..", "..", "testdata", "fhir", "r4-core-4.0.1")
 
 const committed = "../../spec/r4.json.gz"
 
@@ -26,7 +26,7 @@ const committed = "../../spec/r4.json.gz"
 // only logs that the committed bytes would change on regeneration.
 func TestCommittedSpecIsCurrent(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(corePackage, "package.json")); err != nil {
-		t.Skipf("the R4 core package is not beside the repository: %v", err)
+		t.Skipf("the R4 core package is not in testdata/fhir: %v", err)
 	}
 	dir := t.TempDir()
 	var runs [2][]byte

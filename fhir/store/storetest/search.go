@@ -372,7 +372,7 @@ func loadFixture(t *testing.T, s store.Store, js []string) {
 // file's place in the repository.
 func examplesDir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "fhir", "r4-examples-4.0.1")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "fhir", "r4-examples-4.0.1")
 }
 
 // officialExamples reads the official examples of the types the cases ask
