@@ -432,7 +432,7 @@ func TestValidateExamples(t *testing.T) {
 		}
 	}
 	if seen == 0 {
-		t.Skip("no example folder beside the repository")
+		t.Skip("no example folder in testdata/fhir")
 	}
 }
 

@@ -146,7 +146,7 @@ func TestOfficialExamplesAreLossless(t *testing.T) {
 	uk, _ := filepath.Glob("../testdata/fhir/ukcore-examples/*.json")
 	files = append(files, uk...)
 	if len(files) == 0 {
-		t.Skip("shared FHIR examples not present")
+		t.Skip("the FHIR examples are not in testdata/fhir")
 	}
 	registry := gateway.DefaultRegistry()
 	// The gateway as cmd/signpost wires it: the directory's and the

@@ -369,7 +369,7 @@ func TestHoursPastMidnightAreAWarning(t *testing.T) {
 
 	data, err := os.ReadFile("../testdata/fhir/r4-examples-4.0.1/HealthcareService-example.json")
 	if err != nil {
-		t.Skip("shared FHIR examples not present")
+		t.Skip("the FHIR examples are not in testdata/fhir")
 	}
 	r, err = fhir.ParseResource(data)
 	require.NoError(t, err)

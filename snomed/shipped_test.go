@@ -25,7 +25,7 @@ const (
 func csvIDs(t testing.TB, path string) map[string]bool {
 	t.Helper()
 	f, err := os.Open(path)
-	require.NoError(t, err, "the shared SNOMED CT lists must sit beside the repository")
+	require.NoError(t, err, "the verified SNOMED CT lists are in testdata/snomed")
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	require.NoError(t, err)

@@ -10,7 +10,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 )
 
-// examplesDir holds the official R4 examples, beside the repository.
+// examplesDir holds the official R4 examples, in testdata/fhir.
 const examplesDir = "../../testdata/fhir/r4-examples-4.0.1"
 
 var listedTypes = []string{

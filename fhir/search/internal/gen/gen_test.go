@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The shared reference folder sits beside the repository; the test is
+// The reference folder is testdata/fhir; the test is
 // skipped where it is absent (a plain clone).
 const (
 	paramsFile = "../../../../testdata/fhir/search-parameters/search-parameters.official-4.0.1.json"
@@ -17,7 +17,7 @@ const (
 
 func TestCommittedTableIsCurrent(t *testing.T) {
 	if _, err := os.Stat(paramsFile); err != nil {
-		t.Skipf("shared FHIR material not present: %v", err)
+		t.Skipf("the FHIR material is not in testdata/fhir: %v", err)
 	}
 	got, err := Generate(paramsFile, coreDir)
 	if err != nil {
