@@ -8,7 +8,7 @@ import (
 )
 
 // The reference folder is testdata/fhir; the test is
-// skipped where it is absent (a plain clone).
+// skipped where it is absent.
 const (
 	paramsFile = "../../../../testdata/fhir/search-parameters/search-parameters.official-4.0.1.json"
 	coreDir    = "../../../../testdata/fhir/r4-core-4.0.1"
