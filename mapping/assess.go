@@ -244,9 +244,7 @@ type Assessment struct {
 	// EarlierWhy says, for each of EarlierTasks, why it is the same
 	// problem.
 	EarlierWhy []string
-	// textComplex are the complex needs the text names.
-	textComplex []string
-	now         time.Time
+	now        time.Time
 	// LifeCritical are the life-critical medicines named; LifeCriticalUrgent
 	// says the supply is urgent (safety rule 1).
 	LifeCritical       []string
@@ -403,7 +401,7 @@ func Assess(in AssessInput) *Assessment {
 		}
 		a.ComplexNeeds = append(a.ComplexNeeds, "communication need: "+label)
 	}
-	a.ComplexNeeds = append(a.ComplexNeeds, a.textComplex...)
+	a.ComplexNeeds = append(a.ComplexNeeds, a.textComplexNeeds()...)
 	a.ComplexNeeds = dedupe(a.ComplexNeeds)
 
 	for _, w := range lists.MoneyPhrases {

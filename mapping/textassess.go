@@ -154,15 +154,22 @@ func (a *Assessment) assessText() {
 			if f.Status != freetext.OtherPerson {
 				a.LifeCritical = append(a.LifeCritical, cite(f))
 			}
-		case freetext.ClassComplexNeed:
-			// A need of the patient's is theirs whenever it was
-			// diagnosed ("history of psychosis", "sectioned last
-			// year"): only a denied or another person's does not count.
-			if f.Status != freetext.Negated && f.Status != freetext.OtherPerson {
-				a.textComplex = append(a.textComplex, f.Cite()+" (in the request)")
-			}
 		}
 	}
+}
+
+// textComplexNeeds are the complex needs the text names. A need of the
+// patient's is theirs whenever it was diagnosed ("history of psychosis",
+// "sectioned last year"): only a denied or another person's does not
+// count.
+func (a *Assessment) textComplexNeeds() []string {
+	var out []string
+	for _, f := range a.text().Findings {
+		if f.Concept.Class == freetext.ClassComplexNeed && f.Status != freetext.Negated && f.Status != freetext.OtherPerson {
+			out = append(out, f.Cite()+" (in the request)")
+		}
+	}
+	return out
 }
 
 // problem is what identifies a problem across contacts: its coded
