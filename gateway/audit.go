@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
@@ -73,6 +75,9 @@ type auditEntry struct {
 	status int
 	// entry is the Bundle entry index, -1 for a plain request.
 	entry int
+	// probe marks the copy of a refused access recorded for the practice
+	// that owns what was asked for (probeOwners).
+	probe bool
 }
 
 // Codes of the AuditEvent.
@@ -177,6 +182,9 @@ func (s *Server) auditEvent(req *request, e *auditEntry) (*fhir.Resource, error)
 		}
 		if e.operation != "" {
 			details = append(details, map[string]any{"type": "operation", "valueString": "$" + e.operation})
+		}
+		if e.probe {
+			details = append(details, map[string]any{"type": "probe", "valueString": "this practice's resource, asked for by a caller acting for no practice that may see it; answered as not known"})
 		}
 		if e.entry >= 0 {
 			details = append(details, map[string]any{"type": "bundle-entry", "valueString": strconv.Itoa(e.entry)})
@@ -286,6 +294,47 @@ func (s *Server) auditFailure(req *request, e *auditEntry, err error) {
 		s.log.LogAttrs(ctx, slog.LevelError, "recording the AuditEvent of a failed access",
 			slog.String("request_id", req.requestID), slog.String("type", e.typ), slog.String("error", rerr.Error()))
 	}
+	if status == http.StatusForbidden {
+		return
+	}
+	// A miss on another practice's id is a probe of that practice's
+	// data: its auditors see it too, in an AuditEvent of their own. The
+	// caller's event above is the same as for an id that never existed,
+	// so the prober learns nothing.
+	if owners := s.probeOwners(ctx, req.principal, e.typ, e.id); len(owners) > 0 {
+		o := f
+		o.practices, o.probe = owners, true
+		if rerr := s.recordAudit(ctx, s.store, req, &o); rerr != nil {
+			s.log.LogAttrs(ctx, slog.LevelError, "recording the AuditEvent of a probe for the practice probed",
+				slog.String("request_id", req.requestID), slog.String("type", e.typ), slog.String("error", rerr.Error()))
+		}
+	}
+}
+
+// probeOwners are the practices owning typ/id (its current version, or
+// its last live one when deleted) that p may not see; none when the id
+// never existed or p may see it.
+func (s *Server) probeOwners(ctx context.Context, p *auth.Principal, typ, id string) []string {
+	if id == "" || !restricted(p, typ) {
+		return nil
+	}
+	var practices []string
+	v, err := s.store.Read(ctx, typ, id)
+	switch {
+	case err == nil:
+		practices = s.practicesOf(v.Body)
+	case errors.Is(err, fhir.ErrDeleted):
+		practices, _, _ = s.deletedPractices(ctx, p, typ, id)
+	default:
+		return nil
+	}
+	var out []string
+	for _, ods := range practices {
+		if !p.CanSeePractice(ods) {
+			out = append(out, ods)
+		}
+	}
+	return out
 }
 
 // paramNames are the keys of a search, sorted, without values.

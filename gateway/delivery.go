@@ -36,8 +36,8 @@ func (s *Server) RegisterDelivery(ob store.Outbox) {
 	s.outbox = ob
 	// Only now does a Subscription make the gateway send anything.
 	s.RegisterWriteCheck("Subscription", s.checkSubscriptionEndpoint)
-	s.RegisterWriteCheck("Endpoint", s.checkEndpointAddress)     // directoryclaims.go
-	s.RegisterWriteCheck("Organization", s.checkOrganizationODS) // directoryclaims.go
+	s.RegisterWriteCheck("Endpoint", s.checkEndpointAddress) // directoryclaims.go
+	s.odsUnique = true                                       // one Organization per ODS code: tenantTx.claimODS
 	base := s.opts.CanonicalBase + "/OperationDefinition/"
 	s.RegisterOperation(Operation{Name: "delivery-status", Level: InstanceLevel, Type: "Task", Definition: base + "Task-delivery-status",
 		Idempotent: true, Permissions: []Permission{{"Task", auth.Read}}, Run: s.deliveryStatus})

@@ -277,3 +277,50 @@ func setSurgeryEndpoint(t *testing.T, st store.Store, address string) {
 	_, err = st.Update(ctx, ep, store.Precondition{})
 	require.NoError(t, err)
 }
+
+// TestODSClaimsDoNotRace: writers racing to register Organizations with
+// one new ODS code, some also carrying a second code in the other order,
+// end with exactly one Organization per code; every other writer gets a
+// 409 (never a 500 or a deadlock), on both stores.
+func TestODSClaimsDoNotRace(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := sc.open(t)
+			g := newNavGateway(t, st, nvOptions{delivery: true})
+			pub := publisherClaims("R11111", "R22222")
+			bodies := []string{
+				`{"resourceType":"Organization","name":"one","identifier":[` + odsID("R11111") + `]}`,
+				`{"resourceType":"Organization","name":"both","identifier":[` + odsID("R11111") + `,` + odsID("R22222") + `]}`,
+				`{"resourceType":"Organization","name":"both reversed","identifier":[` + odsID("R22222") + `,` + odsID("R11111") + `]}`,
+				`{"resourceType":"Organization","name":"two","identifier":[` + odsID("R22222") + `]}`,
+			}
+			const writers = 12
+			statuses := make([]int, writers)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					statuses[i] = g.as(pub, "POST", "/Organization", bodies[i%len(bodies)]).status
+				}()
+			}
+			close(start)
+			wg.Wait()
+			created := 0
+			for _, s := range statuses {
+				assert.Contains(t, []int{http.StatusCreated, http.StatusConflict}, s)
+				if s == http.StatusCreated {
+					created++
+				}
+			}
+			assert.GreaterOrEqual(t, created, 1)
+			for _, code := range []string{"R11111", "R22222"} {
+				q := g.as(pub, "GET", "/Organization?identifier="+odsSys+"|"+code, "")
+				require.Equal(t, http.StatusOK, q.status, "%s", q.body)
+				assert.Len(t, entryIDs(t, q.json(t), "match"), 1, "Organizations carrying %s: %s", code, q.body)
+			}
+		})
+	}
+}

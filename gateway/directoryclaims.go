@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/signpost-fhir/signpost/auth"
@@ -82,53 +83,55 @@ func checkIdentifiers(p *auth.Principal, typ string, body []byte, verb string) e
 	return fhir.Errorf(fhir.CodeForbidden, "the publisher scope of the token does not cover %s, which this %s carries: it may not %s it", bad, typ, verb)
 }
 
-// checkOrganizationODS is the Organization write check: no ODS code the
-// Organization carries is carried by another live Organization.
-func (s *Server) checkOrganizationODS(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+// claimODS enforces, inside the write's transaction, that no ODS code
+// the Organization r carries is carried by another live Organization
+// (409). Each code is locked first (sorted, so two writers never wait on
+// each other in a cycle), and the search runs on the same transaction:
+// of two writers racing to claim one code, the second sees the first's
+// Organization once the first commits, and is refused. On the embedded
+// store the single writer serialises them anyway.
+func (t *tenantTx) claimODS(ctx context.Context, r *fhir.Resource) error {
+	if r.Type() != "Organization" || !t.s.odsUnique {
+		return nil
+	}
 	body, err := r.MarshalJSON()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ids, err := identifiersOf(body)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	seen := map[string]bool{}
+	var codes []string
 	for _, id := range ids {
 		code := strings.ToUpper(strings.TrimSpace(id.Value))
-		if id.System != odsSystem || code == "" || seen[code] {
-			continue
+		if id.System == odsSystem && code != "" && !slices.Contains(codes, code) {
+			codes = append(codes, code)
 		}
-		seen[code] = true
-		other, err := s.organizationWithODS(ctx, code, r.ID())
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		if err := t.tx.Lock(ctx, "organization-ods|"+code); err != nil {
+			return err
+		}
+	}
+	for _, code := range codes {
+		q, err := search.ParseQuery("Organization", url.Values{"identifier": {odsSystem + "|" + code}}, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if other {
-			// Not naming the other Organization: the caller may not see it.
-			return nil, fhir.Errorf(fhir.CodeDuplicate, "another Organization already carries ODS code %s: an ODS code names one Organization (the practice's delivery target)", code).WithStatus(409)
+		page, err := t.tx.Search(ctx, q, store.PageRequest{Count: 2})
+		if err != nil {
+			return err
 		}
-	}
-	return nil, nil
-}
-
-// organizationWithODS reports whether a live Organization other than id
-// carries the ODS code.
-func (s *Server) organizationWithODS(ctx context.Context, code, id string) (bool, error) {
-	q, err := search.ParseQuery("Organization", url.Values{"identifier": {odsSystem + "|" + code}}, true)
-	if err != nil {
-		return false, err
-	}
-	page, err := s.opts.Store.Search(ctx, q, store.PageRequest{Count: 2})
-	if err != nil {
-		return false, err
-	}
-	for _, m := range page.Matches {
-		if m.ID != id {
-			return true, nil
+		for _, m := range page.Matches {
+			if m.ID != r.ID() {
+				// Not naming the other Organization: the caller may not see it.
+				return fhir.Errorf(fhir.CodeDuplicate, "another Organization already carries ODS code %s: an ODS code names one Organization (the practice's delivery target)", code).WithStatus(409)
+			}
 		}
 	}
-	return false, nil
+	return nil
 }
 
 // checkEndpointAddress is the Endpoint write check of the outbound

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -124,6 +125,59 @@ func TestOtherPracticesIDsAnswerAsNeverExisting(t *testing.T) {
 					assert.Equal(t, want, got, "%s %s", c.method, c.path)
 					assert.GreaterOrEqual(t, strings.Split(got, " ")[0], "400", "%s %s must not succeed on A's id", c.method, c.path)
 				})
+			}
+		}
+
+		// The same inside batch and transaction entries: an entry on A's id
+		// answers as an entry on an id that never existed.
+		entryAnswer := func(r reply, id string) string {
+			obj := r.json(t)
+			out := fmt.Sprint(r.status)
+			if obj["resourceType"] == "Bundle" {
+				e := obj["entry"].([]any)[0].(map[string]any)["response"].(map[string]any)
+				out += " " + fmt.Sprint(e["status"])
+				if oo, ok := e["outcome"].(map[string]any); ok {
+					obj = oo
+				} else {
+					return out
+				}
+			}
+			for _, is := range obj["issue"].([]any) {
+				m := is.(map[string]any)
+				out += fmt.Sprintf(" | %v %v", m["code"], strings.ReplaceAll(fmt.Sprint(m["diagnostics"]), id, "{id}"))
+			}
+			return out
+		}
+		for _, kind := range []string{"batch", "transaction"} {
+			for _, tg := range targets {
+				for _, in := range interactions {
+					if strings.HasPrefix(in.name, "conditional") || strings.Contains(in.name, "x") {
+						continue
+					}
+					t.Run(kind+"/"+tg.name+"/"+in.name, func(t *testing.T) {
+						n++
+						entry := func(id string) string {
+							c := in.do(tg.typ, id, tg.body)
+							e := `{"request":{"method":"` + c.method + `","url":"` + strings.TrimPrefix(c.path, "/") + `"`
+							if len(c.headers) >= 2 && c.headers[0] == "If-Match" {
+								e += `,"ifMatch":` + fmt.Sprintf("%q", c.headers[1])
+							}
+							e += `}`
+							switch {
+							case c.method == "PUT":
+								e += `,"resource":` + c.body
+							case c.method == "PATCH":
+								e += `,"resource":{"resourceType":"Binary","contentType":"application/json-patch+json","data":"` + base64.StdEncoding.EncodeToString([]byte(c.body)) + `"}`
+							}
+							return `{"resourceType":"Bundle","type":"` + kind + `","entry":[` + e + `}]}`
+						}
+						never := fmt.Sprintf("never-existed-%d", n)
+						want := entryAnswer(s.as(b, "POST", "/", entry(never)), never)
+						got := entryAnswer(s.as(b, "POST", "/", entry(tg.id)), tg.id)
+						assert.Equal(t, want, got)
+						assert.Regexp(t, `^(4\d\d|200 4\d\d)( |$)`, got, "an entry on A's id must fail")
+					})
+				}
 			}
 		}
 

@@ -548,7 +548,8 @@ func TestEveryPatientDataAccessLeavesOneAuditEvent(t *testing.T) {
 			{"patch", d.navA, "PATCH", "/Patient/{id}", `[{"op":"add","path":"/active","value":true}]`, []string{"Content-Type", "application/json-patch+json"}, 200, 1},
 			{"conditional create that matches", d.navA, "POST", "/Patient", patientBody("Delta", "9000000068"), []string{"If-None-Exist", "identifier=9000000068"}, 200, 1},
 			{"conditional update", d.navA, "PUT", "/Patient?identifier=9000000068", patientBody("Delta", "9000000068"), nil, 200, 1},
-			{"another practice's resource", d.navB, "GET", "/Patient/{id}", "", nil, 404, 1},
+			// B's own event, and the probed practice's (TestProbesReachTheProbedPracticesAuditors).
+			{"another practice's resource", d.navB, "GET", "/Patient/{id}", "", nil, 404, 2},
 			{"a type the scopes do not allow", reader, "GET", "/Observation/" + d.obsA, "", nil, 403, 1},
 			{"a malformed body accesses nothing", d.navA, "POST", "/Patient", `{"resourceType":"Patient",`, nil, 400, 0},
 			{"directory data is not audited", d.navA, "GET", "/Organization/" + d.orgA, "", nil, 200, 0},
@@ -566,12 +567,12 @@ func TestEveryPatientDataAccessLeavesOneAuditEvent(t *testing.T) {
 			{"a failed transaction: one for the failing entry", d.navA, "POST", "", txBundle(t, "transaction",
 				txEntry{Resource: res(t, patientBody("Foxtrot", "9000000084")), Request: req("POST", "Patient")},
 				txEntry{Request: req("GET", "Task/"+d.taskB)},
-			), nil, 404, 1},
+			), nil, 404, 2},
 			{"batch: one per entry on patient data, refusals too", reader, "POST", "", txBundle(t, "batch",
 				txEntry{Request: req("GET", "Patient?family=Alpha")},
 				txEntry{Request: req("GET", "Task/"+d.taskA)},
 				txEntry{Request: req("GET", "Patient/"+d.patB)},
-			), nil, 200, 3},
+			), nil, 200, 4},
 		}
 		for _, st := range steps {
 			before := s.audits(t)
@@ -613,6 +614,74 @@ func TestEveryPatientDataAccessLeavesOneAuditEvent(t *testing.T) {
 		}
 		assert.Less(t, len(bundle["entry"].([]any)), len(page.Versions), "B's events are not A's auditor's")
 		assert.Equal(t, http.StatusMethodNotAllowed, s.as(d.audit, "PUT", "/AuditEvent/x", `{"resourceType":"AuditEvent","id":"x"}`).status)
+	})
+}
+
+// TestProbesReachTheProbedPracticesAuditors: when practice B asks for an
+// id of practice A's, by any interaction, A's auditors see it in an
+// AuditEvent of their own (marked as a probe, naming B's caller), while
+// what B's auditors see is the same as for an id that never existed.
+func TestProbesReachTheProbedPracticesAuditors(t *testing.T) {
+	eachSecureStore(t, func(t *testing.T, s *secure) {
+		d := seedTenants(t, s)
+		auditB := s.token(auditorClaims(odsB))
+		probes := []struct{ method, path, body string }{
+			{"GET", "/Task/" + d.taskA, ""},
+			{"GET", "/Task/" + d.taskA + "/_history/1", ""},
+			{"DELETE", "/Patient/" + d.patA, ""},
+			{"PUT", "/Observation/" + d.obsA, `{"resourceType":"Observation","id":"` + d.obsA + `","status":"final","code":{"text":"x"}}`},
+			{"POST", "", `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient/` + d.patA + `"}}]}`},
+		}
+		for _, p := range probes {
+			path := p.path
+			if path == "" {
+				path = "/"
+			}
+			r := s.as(d.navB, p.method, path, p.body)
+			require.Contains(t, []int{http.StatusOK, http.StatusNotFound}, r.status, "%s %s: %s", p.method, p.path, r.body)
+		}
+		// And one id that never existed, for comparison.
+		require.Equal(t, http.StatusNotFound, s.as(d.navB, "GET", "/Task/never-existed", "").status)
+
+		events := func(tok string) []map[string]any {
+			r := s.as(tok, "GET", "/AuditEvent?_count=1000", "")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var out []map[string]any
+			for _, e := range r.json(t)["entry"].([]any) {
+				out = append(out, e.(map[string]any)["resource"].(map[string]any))
+			}
+			return out
+		}
+		isProbe := func(e map[string]any) bool { return strings.Contains(fmt.Sprint(e["entity"]), "type:probe") }
+		seen := map[string]bool{}
+		for _, e := range events(d.audit) {
+			if !isProbe(e) {
+				continue
+			}
+			assert.Contains(t, fmt.Sprint(e["agent"]), "nav-"+odsB, "the probe names B's caller")
+			assert.Equal(t, "4", e["outcome"])
+			for _, ref := range []string{"Task/" + d.taskA, "Patient/" + d.patA, "Observation/" + d.obsA} {
+				if strings.Contains(fmt.Sprint(e["entity"]), ref) {
+					seen[ref] = true
+				}
+			}
+			assert.NotContains(t, fmt.Sprint(e["entity"]), "never-existed")
+		}
+		assert.Len(t, seen, 3, "A's auditor sees B's probes of A's Task, Patient and Observation: %v", seen)
+
+		// B's auditor: B's events name no probe, and a probe of A's id reads
+		// as the miss of an id that never existed.
+		var misses []string
+		for _, e := range events(auditB) {
+			assert.False(t, isProbe(e), "B's auditors see that an id is A's: %v", e)
+			if e["outcome"] == "4" {
+				misses = append(misses, fmt.Sprint(e["outcomeDesc"]))
+			}
+		}
+		assert.GreaterOrEqual(t, len(misses), len(probes)+1)
+		for _, m := range misses {
+			assert.Equal(t, "404 Not Found", m)
+		}
 	})
 }
 
@@ -743,4 +812,53 @@ func BenchmarkTokenVerification(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestLookalikePracticeLabelsAreRefused: a security label or tag whose
+// system only looks like the practice label's (a trailing slash, another
+// case or scheme) is refused with 422 on every write path and for every
+// type, and nothing is stored; the exact label still works.
+func TestLookalikePracticeLabelsAreRefused(t *testing.T) {
+	eachSecureStore(t, func(t *testing.T, s *secure) {
+		d := seedTenants(t, s)
+		labelled := func(field, system string) string {
+			return `{"resourceType":"Patient","meta":{"` + field + `":[{"system":"` + system + `","code":"` + odsB + `"}]},"name":[{"family":"Lookalike"}]}`
+		}
+		lookalikes := []struct{ field, system string }{
+			{"security", practiceSys + "/"},
+			{"security", strings.ToUpper(practiceSys)},
+			{"security", strings.Replace(practiceSys, "https://", "http://", 1)},
+			{"tag", practiceSys},
+			{"tag", practiceSys + "//"},
+		}
+		count := func() int {
+			return len(s.searchIDs(t, d.navA, "/Patient?family=Lookalike", "match"))
+		}
+		for _, l := range lookalikes {
+			body := labelled(l.field, l.system)
+			paths := []struct{ method, path, body string }{
+				{"POST", "/Patient", body},
+				{"PUT", "/Patient/" + d.patA, strings.Replace(body, `{"resourceType":"Patient",`, `{"resourceType":"Patient","id":"`+d.patA+`",`, 1)},
+				{"POST", "/", `{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:8a1c2f4e-0000-4000-8000-000000000001","resource":` + body + `,"request":{"method":"POST","url":"Patient"}}]}`},
+			}
+			for _, p := range paths {
+				r := s.as(d.navA, p.method, p.path, p.body)
+				assert.Equal(t, http.StatusUnprocessableEntity, r.status, "%s %s with %s %q: %s", p.method, p.path, l.field, l.system, r.body)
+				assert.Contains(t, string(r.body), "practice label", "%s", r.body)
+			}
+			// A directory entry too.
+			org := `{"resourceType":"Organization","name":"x","meta":{"` + l.field + `":[{"system":"` + l.system + `","code":"` + odsA + `"}]},"identifier":[{"system":"` + odsSys + `","value":"` + odsA + `"}]}`
+			r := s.as(d.publisher, "POST", "/Organization", org)
+			assert.Equal(t, http.StatusUnprocessableEntity, r.status, "Organization with %s %q: %s", l.field, l.system, r.body)
+		}
+		assert.Equal(t, 0, count(), "a refused write stored something")
+		r := s.as(d.navA, "GET", "/Patient/"+d.patA, "")
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, `W/"1"`, r.header.Get("ETag"), "A's Patient was changed")
+
+		// The exact label is the practice label.
+		r = s.as(d.pcn, "POST", "/Patient", labelled("security", practiceSys))
+		require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+		assert.Equal(t, 1, len(s.searchIDs(t, d.pcn, "/Patient?family=Lookalike", "match")))
+	})
 }

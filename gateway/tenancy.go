@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -206,6 +207,51 @@ func (s *Server) stampPractice(p *auth.Principal, r *fhir.Resource, stored []str
 	return code, nil
 }
 
+// checkLookalikeLabels refuses, on any type, a meta.security or meta.tag
+// coding whose system only looks like the practice label's: another
+// case, a trailing slash, another scheme or surrounding spaces. Such a
+// label would read as a practice to a person or a receiver while the
+// gateway ignores it, so it is refused (422) rather than stored.
+func (s *Server) checkLookalikeLabels(r *fhir.Resource) error {
+	meta, _ := r.Object()["meta"].(map[string]any)
+	if meta == nil {
+		return nil
+	}
+	sys := s.practiceSystem()
+	want := looseSystem(sys)
+	for _, field := range []string{"security", "tag"} {
+		list, _ := meta[field].([]any)
+		for i, item := range list {
+			c, _ := item.(map[string]any)
+			got, _ := c["system"].(string)
+			if got == "" || (got == sys && field == "security") {
+				continue
+			}
+			if looseSystem(got) == want {
+				what := "looks like the practice label's system but is not it"
+				if got == sys {
+					what = "is the practice label's system, which belongs in meta.security"
+				}
+				return fhir.Errorf(fhir.CodeValue, "%s %q %s; a practice label is exactly {\"system\": %q, \"code\": \"<ODS code>\"} in meta.security",
+					"the system", got, what, sys).
+					At(fmt.Sprintf("%s.meta.%s[%d].system", r.Type(), field, i)).WithStatus(http.StatusUnprocessableEntity)
+			}
+		}
+	}
+	return nil
+}
+
+// looseSystem is a system URI as a reader would take it: lower case,
+// without surrounding spaces, scheme, "www." or trailing slashes.
+func looseSystem(uri string) string {
+	u := strings.ToLower(strings.TrimSpace(uri))
+	for _, p := range []string{"https://", "http://"} {
+		u = strings.TrimPrefix(u, p)
+	}
+	u = strings.TrimPrefix(u, "www.")
+	return strings.TrimRight(u, "/ ")
+}
+
 func ownerHint(typ string) string {
 	if typ == "Task" {
 		return " or Task.owner.identifier (" + odsSystem + ")"
@@ -373,6 +419,9 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 	if err := t.checkSecrets(ctx, r, nil); err != nil {
 		return store.WriteResult{}, err
 	}
+	if err := t.claimODS(ctx, r); err != nil {
+		return store.WriteResult{}, err
+	}
 	res, err := t.tx.Create(ctx, r)
 	if err != nil {
 		return res, err
@@ -389,6 +438,12 @@ func (t *tenantTx) unguarded(typ string) bool {
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
 	typ := r.Type()
 	if t.unguarded(typ) {
+		if err := t.s.checkLookalikeLabels(r); err != nil {
+			return store.WriteResult{}, err
+		}
+		if err := t.claimODS(ctx, r); err != nil {
+			return store.WriteResult{}, err
+		}
 		return t.tx.Update(ctx, r, pre)
 	}
 	stored, storedBody, err := t.current(ctx, typ, r.ID())
@@ -423,6 +478,9 @@ func (t *tenantTx) updateChecked(ctx context.Context, r *fhir.Resource, pre stor
 		return store.WriteResult{}, err
 	}
 	if err := t.checkSecrets(ctx, r, storedBody); err != nil {
+		return store.WriteResult{}, err
+	}
+	if err := t.claimODS(ctx, r); err != nil {
 		return store.WriteResult{}, err
 	}
 	res, err := t.tx.Update(ctx, r, pre)
@@ -532,6 +590,9 @@ func notKnownForUpdate(typ, id string) error {
 // patient-linked types, the publisher's scope for directory types.
 func (t *tenantTx) checkWrite(ctx context.Context, r *fhir.Resource, stored []string, storedBody []byte) error {
 	typ := r.Type()
+	if err := t.s.checkLookalikeLabels(r); err != nil {
+		return err
+	}
 	if typ == "Subscription" {
 		if err := checkSubscription(r); err != nil {
 			return err
