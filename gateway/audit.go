@@ -42,7 +42,8 @@ import (
 //
 // Failures are recorded when they are what an auditor looks for: a
 // refusal (403) and a miss (404, 410), which is how probing for another
-// practice's data shows. A request refused as malformed (400, 405, 413,
+// practice's data shows; a miss on an id another practice holds is also
+// recorded for that practice (auditFailure). A request refused as malformed (400, 405, 413,
 // 415, 422) or in conflict (409, 412) accessed nothing and leaves no
 // AuditEvent; nor does a 401, which has no caller to name (it is logged).
 //

@@ -19,6 +19,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // TestNavigationOutcomeIsDelivered runs the whole flow: a commit that
@@ -161,9 +162,17 @@ func poll(t *testing.T, what string, cond func() bool) {
 func connectDemoPractice(t testing.TB, st store.Store, address string) {
 	t.Helper()
 	ctx := context.Background()
+	// The token is stored sealed with the store's key, as the gateway
+	// stores it: every delivery test also proves the deliverer opens it.
+	token := "Bearer practice-token"
+	if ks, ok := st.(sealed.KeyStore); ok {
+		box, err := sealed.FromStore(ks).Box(ctx)
+		require.NoError(t, err)
+		token = box.Seal(token)
+	}
 	ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"surgery-ep","status":"active",
 		"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-rest"},
-		"payloadType":[{"text":"FHIR"}],"address":"` + address + `","header":["Authorization: Bearer practice-token"]}`))
+		"payloadType":[{"text":"FHIR"}],"address":"` + address + `","header":["Authorization: ` + token + `"]}`))
 	require.NoError(t, err)
 	_, err = st.Create(ctx, ep)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // Secrets are not data.
@@ -183,7 +184,10 @@ func maskStored(typ string, body []byte) ([]byte, error) {
 // change of secrets, or of where a kept secret goes, needs the owning
 // practice's administrator. owner is the practice the new version
 // belongs to; storedOwner the stored version's.
-func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, storedOwner string) error {
+//
+// With box, header values are stored sealed (internal/sealed): values are
+// compared opened, and every value is sealed before the store sees it.
+func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, storedOwner string, box *sealed.Box) error {
 	obj := r.Object()
 	dropMaskedLabel(obj)
 	list, set := secretHeaders(obj)
@@ -200,6 +204,20 @@ func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, 
 				storedDest = destination(so)
 			}
 		}
+	}
+	if box != nil && set != nil && len(list) > 0 {
+		defer func() {
+			for i, item := range list {
+				if h, ok := item.(string); ok {
+					list[i] = sealHeader(box, h)
+				}
+			}
+			set(list)
+		}()
+	}
+	storedOpen := make([]string, len(stored))
+	for i, h := range stored {
+		storedOpen[i] = normHeader(openHeader(box, h))
 	}
 	used := make([]bool, len(stored))
 	var now []string
@@ -221,16 +239,16 @@ func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, 
 					At(headerPath(r.Type(), i)).WithStatus(http.StatusUnprocessableEntity)
 			}
 			used[j] = true
-			h = stored[j]
-			list[i] = h
+			list[i] = stored[j]
+			h = storedOpen[j]
 			keptAny = true
 		}
-		now = append(now, h)
+		now = append(now, normHeader(h))
 	}
 	if set != nil && len(list) > 0 {
 		set(list)
 	}
-	changed := !slices.Equal(now, stored)
+	changed := !slices.Equal(now, storedOpen)
 	moved := keptAny && destination(obj) != storedDest
 	if !changed && !moved {
 		return nil
@@ -332,5 +350,47 @@ func (t *tenantTx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBod
 	if storedBody == nil {
 		storedOwner = owner
 	}
-	return keepSecrets(t.p, r, storedBody, owner, storedOwner)
+	var box *sealed.Box
+	if t.s.opts.Secrets != nil {
+		b, err := t.s.opts.Secrets.Box(ctx)
+		if err != nil {
+			return err
+		}
+		box = b
+	}
+	return keepSecrets(t.p, r, storedBody, owner, storedOwner, box)
+}
+
+// openHeader is a stored header line as written, its value opened; a
+// value that cannot be opened stays sealed (it then differs from any
+// value a client sends, which counts as a change).
+func openHeader(box *sealed.Box, h string) string {
+	name, v, ok := strings.Cut(h, ":")
+	if box == nil || !ok || !sealed.IsSealed(strings.TrimSpace(v)) {
+		return h
+	}
+	opened, err := box.Open(strings.TrimSpace(v))
+	if err != nil {
+		return h
+	}
+	return name + ": " + opened
+}
+
+// normHeader is a header line with the spaces around name and value
+// trimmed, as it is sent.
+func normHeader(h string) string {
+	name, v, ok := strings.Cut(h, ":")
+	if !ok {
+		return h
+	}
+	return strings.TrimSpace(name) + ": " + strings.TrimSpace(v)
+}
+
+// sealHeader is a header line as stored: its value sealed.
+func sealHeader(box *sealed.Box, h string) string {
+	name, v, ok := strings.Cut(h, ":")
+	if box == nil || !ok {
+		return h
+	}
+	return strings.TrimSpace(name) + ": " + box.Seal(strings.TrimSpace(v))
 }

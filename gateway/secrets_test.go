@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 const (
@@ -53,7 +55,19 @@ func storedHeader(t *testing.T, st store.Store, typ, id string) string {
 		list, _ = obj["channel"].(map[string]any)["header"].([]any)
 	}
 	require.NotEmpty(t, list, "%s/%s has no header", typ, id)
-	return list[0].(string)
+	// At rest the value is sealed: no version, no history row, no index
+	// holds it in clear.
+	raw := list[0].(string)
+	name, value, ok := strings.Cut(raw, ": ")
+	require.True(t, ok, "%q", raw)
+	require.True(t, sealed.IsSealed(value), "%s/%s stores a header in clear: %q", typ, id, raw)
+	ks, ok := st.(sealed.KeyStore)
+	require.True(t, ok)
+	box, err := sealed.FromStore(ks).Box(context.Background())
+	require.NoError(t, err)
+	opened, err := box.Open(value)
+	require.NoError(t, err)
+	return name + ": " + opened
 }
 
 // Endpoint.header and Subscription.channel.header are never answered, by

@@ -16,12 +16,17 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
 type Options struct {
 	Store  store.Store
 	Logger *slog.Logger
+	// Secrets seals the header values of Endpoints and Subscriptions at
+	// rest (secrets.go): by default with the store's own key, when the
+	// store keeps one (both stores do).
+	Secrets *sealed.Source
 	// Registry defaults to DefaultRegistry().
 	Registry *Registry
 	// PublicBase is the FHIR base URL clients see (for Location and
@@ -134,6 +139,18 @@ func New(opts Options) *Server {
 	}
 	// Log lines written with a request's context name its request id.
 	opts.Logger = slog.New(requestid.NewLogHandler(opts.Logger.Handler()))
+	if ks, ok := opts.Store.(sealed.KeyStore); ok && opts.Secrets == nil {
+		opts.Secrets = sealed.FromStore(ks)
+	}
+	if opts.Secrets != nil {
+		// Read now: the first use would otherwise be inside a write's
+		// transaction, which on the embedded store holds its only writer.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := opts.Secrets.Box(ctx); err != nil {
+			opts.Logger.Error("the secrets key cannot be read yet: writes of Endpoint and Subscription headers will fail until it can", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
 		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst),
 		audits: &auditBatcher{store: opts.Store, maxBatch: 128}}

@@ -18,6 +18,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // config is everything the gateway is told at start-up. Each field comes
@@ -89,6 +90,10 @@ type config struct {
 	// SIGNPOST_SUBSCRIPTION_ENDPOINTS), else loopback in development mode
 	// and none with an issuer.
 	SubscriptionEndpoints gateway.SubscriptionEndpoints
+	// SecretsKey seals Endpoint and Subscription header values at rest
+	// (SIGNPOST_SECRETS_KEY or SIGNPOST_SECRETS_KEY_FILE: 32 bytes as
+	// base64 or hex). Nil: the store's own generated key.
+	SecretsKey []byte
 }
 
 // Defaults of the rate limit with an issuer configured: generous for one
@@ -313,6 +318,15 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	case len(c.OIDCIssuers) == 0:
 		c.SubscriptionEndpoints = gateway.LoopbackSubscriptionEndpoints()
+	}
+	key, err := secret("", "SIGNPOST_SECRETS_KEY", getenv)
+	if err != nil {
+		return c, err
+	}
+	if key != "" {
+		if c.SecretsKey, err = sealed.ParseKey(key); err != nil {
+			return c, usageErr("SIGNPOST_SECRETS_KEY: %v", err)
+		}
 	}
 	for _, p := range strings.Split(*proxies, ",") {
 		if p = strings.TrimSpace(p); p == "" {

@@ -39,6 +39,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"URL and URL file", nil, map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": urlFile}, "not both"},
 		{"missing URL file", nil, map[string]string{"DATABASE_URL_FILE": filepath.Join(dir, "nope")}, "DATABASE_URL_FILE"},
 		{"URL file is a folder", nil, map[string]string{"DATABASE_URL_FILE": dir}, "DATABASE_URL_FILE"},
+		{"secrets key too short", nil, map[string]string{"SIGNPOST_SECRETS_KEY": "c2hvcnQ="}, "SIGNPOST_SECRETS_KEY"},
+		{"secrets key and key file", nil, map[string]string{"SIGNPOST_SECRETS_KEY": "x", "SIGNPOST_SECRETS_KEY_FILE": urlFile}, "not both"},
 		{"request timeout not a duration", nil, map[string]string{"SIGNPOST_REQUEST_TIMEOUT": "soon"}, "SIGNPOST_REQUEST_TIMEOUT"},
 		{"request timeout zero", nil, map[string]string{"SIGNPOST_REQUEST_TIMEOUT": "0s"}, "SIGNPOST_REQUEST_TIMEOUT"},
 		{"request timeout flag", []string{"-request-timeout", "-1s"}, nil, "SIGNPOST_REQUEST_TIMEOUT"},

@@ -32,6 +32,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/gctune"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -167,6 +168,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if verifier != nil {
 		opts.Verifier = verifier
 	}
+	if c.SecretsKey != nil {
+		if opts.Secrets, err = sealed.FromKey(c.SecretsKey); err != nil {
+			return err
+		}
+		log.Info("Endpoint and Subscription headers are sealed with SIGNPOST_SECRETS_KEY")
+	} else {
+		log.Info("Endpoint and Subscription headers are sealed with the store's generated key; set SIGNPOST_SECRETS_KEY to keep the key out of the database")
+	}
 	// Development mode listens on loopback only, so /metrics is served
 	// beside the API; otherwise only on SIGNPOST_METRICS_ADDR.
 	opts.ServeMetrics = verifier == nil
@@ -220,7 +229,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			backoff.MaxAttempts = c.DeliveryMaxAttempts
 			d := clinicalsystem.New(st, ob, clinicalsystem.Config{Workers: c.DeliveryWorkers, Timeout: c.DeliveryTimeout,
 				Backoff: backoff, Log: log.With("component", "delivery"), Observer: srv.Metrics(),
-				AllowSubscriptionEndpoint: c.SubscriptionEndpoints.Allows, AllowEndpointAddress: c.SubscriptionEndpoints.Allows})
+				AllowSubscriptionEndpoint: c.SubscriptionEndpoints.Allows, AllowEndpointAddress: c.SubscriptionEndpoints.Allows,
+				Secrets: opts.Secrets})
 			deliveries.Go(func() { d.Run(dctx) })
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
+	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // DefaultWorkers is how many goroutines deliver unless told otherwise.
@@ -60,6 +61,9 @@ type Config struct {
 	// Endpoint stored before the list stopped allowing its address gets
 	// nothing, the delivery is dead-lettered. Nil allows every address.
 	AllowEndpointAddress func(address string) bool
+	// Secrets opens sealed header values (internal/sealed); by default
+	// the store's key, as the gateway seals them.
+	Secrets *sealed.Source
 }
 
 // Deliverer drains the outbox into the practices' clinical systems.
@@ -104,6 +108,9 @@ func New(st store.Store, ob store.Outbox, cfg Config) *Deliverer {
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = noObserver{}
+	}
+	if ks, ok := st.(sealed.KeyStore); ok && cfg.Secrets == nil {
+		cfg.Secrets = sealed.FromStore(ks)
 	}
 	ob = settlingOutbox{Outbox: ob, st: st, log: cfg.Log} // keeps Subscription.status true
 	return &Deliverer{st: st, ob: ob, cfg: cfg}
@@ -207,6 +214,33 @@ func (d *Deliverer) finish(dl store.Delivery, cause string, retryAt time.Time, i
 	}
 }
 
+// setHeaders sets a receiver's headers on req, sealed values opened.
+func (d *Deliverer) setHeaders(ctx context.Context, req *http.Request, headers [][2]string) error {
+	var box *sealed.Box
+	for _, h := range headers {
+		v := h[1]
+		if sealed.IsSealed(v) {
+			if box == nil && d.cfg.Secrets != nil {
+				b, err := d.cfg.Secrets.Box(ctx)
+				if err != nil {
+					return err
+				}
+				box = b
+			}
+			if box == nil {
+				return fmt.Errorf("header %s is sealed and this gateway has no secrets key", h[0])
+			}
+			opened, err := box.Open(v)
+			if err != nil {
+				return fmt.Errorf("header %s cannot be opened with this gateway's secrets key (SIGNPOST_SECRETS_KEY changed?)", h[0])
+			}
+			v = opened
+		}
+		req.Header.Set(h[0], v)
+	}
+	return nil
+}
+
 // maxKeptBody caps the OperationOutcome kept in last_error.
 const maxKeptBody = 4096
 
@@ -237,8 +271,8 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
 	setRequestID(req, dl)
-	for _, h := range ep.Headers {
-		req.Header.Set(h[0], h[1])
+	if err := d.setHeaders(ctx, req, ep.Headers); err != nil {
+		return dead, fmt.Sprintf("Endpoint/%s: %v", ep.ID, err), 0
 	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {

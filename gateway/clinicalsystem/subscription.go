@@ -147,8 +147,8 @@ func (d *Deliverer) attemptSubscription(ctx context.Context, dl store.Delivery) 
 		req.Header.Set("Content-Type", FHIRJSON)
 	}
 	setRequestID(req, dl)
-	for _, h := range sub.headers {
-		req.Header.Set(h[0], h[1])
+	if err := d.setHeaders(ctx, req, sub.headers); err != nil {
+		return dead, fmt.Sprintf("Subscription/%s: %v", n.Subscription, err), 0
 	}
 	what := "Subscription/" + n.Subscription + " endpoint"
 	if n.Handshake {
