@@ -3,6 +3,7 @@ package machinestat
 import (
 	"os"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,9 +40,19 @@ func TestReadGroupsOnLinux(t *testing.T) {
 	groups := []Group{{PID: os.Getpid()}, {Comm: self.comm}, {PID: 1 << 30}, {Comm: "no such command"}}
 	a := ReadGroups(groups)
 	require.True(t, a.OK)
-	x, end := 0, time.Now().Add(300*time.Millisecond)
-	for time.Now().Before(end) {
-		x++
+	// Spin until the process has used 0.3 s of CPU (by the kernel's own
+	// account, not the wall clock: on a busy machine 0.3 s of wall time
+	// may be much less CPU), or 20 s have passed.
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	x, start, end := 0, cpu(), time.Now().Add(20*time.Second)
+	for cpu()-start < 300*time.Millisecond && time.Now().Before(end) {
+		for range 10000 {
+			x++
+		}
 	}
 	s := a.Since(ReadGroups(groups))
 	require.Len(t, s, 4)
