@@ -239,10 +239,31 @@ func TestSharedConfigurationNeedsAnAdministratorOfAllPractices(t *testing.T) {
 			cm["publisher"] = "the operator"
 			body, err := jsonMarshal(cm)
 			require.NoError(t, err)
+			before := s.audits(t)
 			r := s.as(op, "PUT", "/ConceptMap/"+snomed.AllocationMap, body)
 			require.Equal(t, http.StatusOK, r.status, "an administrator of all practices may: %s", r.body)
 			r = s.as(op, "DELETE", "/ValueSet/"+snomed.RedFlagFindingVS, "")
 			require.Equal(t, http.StatusNoContent, r.status, "%s", r.body)
+			// Every change of shared configuration is audited: who, what, when.
+			assert.Equal(t, 2, s.audits(t)-before, "one AuditEvent per change")
+			page, err := s.st.History(context.Background(), store.HistoryQuery{Type: "AuditEvent", Count: 2})
+			require.NoError(t, err)
+			var seen []string
+			for _, v := range page.Versions {
+				ev := string(v.Body)
+				assert.Contains(t, ev, operatorSubject)
+				for _, what := range []string{"ConceptMap/" + snomed.AllocationMap, "ValueSet/" + snomed.RedFlagFindingVS} {
+					if strings.Contains(ev, what) {
+						seen = append(seen, what)
+					}
+				}
+			}
+			assert.Len(t, seen, 2, "the AuditEvents name what changed")
+			// A refused change is audited too.
+			before = s.audits(t)
+			r = s.as(nav, "PUT", "/ConceptMap/"+snomed.AllocationMap, body)
+			require.Equal(t, http.StatusForbidden, r.status)
+			assert.Equal(t, 1, s.audits(t)-before, "the refusal is recorded")
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/mapping"
 )
 
 // readResource reads and checks a request body: well-formed JSON, the type
@@ -148,12 +149,35 @@ func (s *Server) update(req *request) (*response, error) {
 }
 
 // auditIf starts the AuditEvent of an interaction on req.typ when that
-// type is patient-linked; nil otherwise.
+// type is patient-linked, or when it changes configuration every decision
+// reads (auditedConfig); nil otherwise.
 func auditIf(req *request, subtype, action string) *auditEntry {
-	if !auth.IsPatientLinked(req.typ) {
-		return nil
+	if auth.IsPatientLinked(req.typ) {
+		return auditFor(subtype, action, req)
 	}
-	return auditFor(subtype, action, req)
+	if action != "R" && action != "E" && auditedConfig(req.typ) {
+		e := auditFor(subtype, action, req)
+		e.practices = configPractices(req.typ, req.id)
+		return e
+	}
+	return nil
+}
+
+// auditedConfig reports whether changes to typ are audited although it is
+// not patient data: the cross-practice configuration (sharedconfig.go)
+// and the practices' navigation protocols (PlanDefinition).
+func auditedConfig(typ string) bool {
+	return isSharedConfig(typ) || typ == "PlanDefinition"
+}
+
+// configPractices are the practices a change of configuration concerns:
+// a navigation protocol's practice; none (every practice) otherwise, so
+// the AuditEvent carries the caller's practices, if any.
+func configPractices(typ, id string) []string {
+	if ods, ok := strings.CutPrefix(id, mapping.ProtocolIDPrefix); ok && typ == "PlanDefinition" && ods != "" {
+		return []string{strings.ToUpper(ods)}
+	}
+	return nil
 }
 
 // write runs one write interaction on the caller's tenantTx. An
@@ -185,7 +209,9 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 		if out.version.ID != "" {
 			e.id, e.version = out.version.ID, out.version.VersionID
 		}
-		e.practices = g.practices
+		if len(g.practices) > 0 {
+			e.practices = g.practices
+		}
 		return s.recordAudit(req.ctx, tx, req, &e)
 	})
 	if err != nil {

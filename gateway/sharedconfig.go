@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"slices"
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
@@ -27,8 +28,10 @@ import (
 // With an issuer configured, the caller is a token with the operator role
 // (auth.RoleOperator: a configuration administrator, who acts for no
 // practice and reads no patient data). Their versions stay in their
-// history (who wrote one is not recorded in it: they are not patient
-// data, so no AuditEvent).
+// history, and every change, refused or made, leaves an AuditEvent (as
+// the practices' navigation protocols do: auditedConfig), without a
+// practice label since it concerns every practice: an auditor acting for
+// all practices reads them.
 
 // sharedConfigTypes are the types of cross-practice configuration.
 var sharedConfigTypes = []string{"CodeSystem", "ValueSet", "ConceptMap", "StructureDefinition", "Measure"}
@@ -56,3 +59,6 @@ func checkSharedConfig(ctx context.Context, typ string) error {
 	}
 	return fhir.Errorf(fhir.CodeForbidden, "%s resources are shared by every practice: only an operator (role operator) may change them", typ)
 }
+
+// isSharedConfig reports whether typ is cross-practice configuration.
+func isSharedConfig(typ string) bool { return slices.Contains(sharedConfigTypes, typ) }

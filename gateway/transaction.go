@@ -100,10 +100,14 @@ type entry struct {
 // auditEntryFor starts the AuditEvent of a Bundle entry that touches
 // patient data; nil for one that does not.
 func auditEntryFor(e *entry) *auditEntry {
-	if !touchesPatientData(e.perms) {
+	config := (e.writes() || e.method == http.MethodDelete) && auditedConfig(e.typ)
+	if !touchesPatientData(e.perms) && !config {
 		return nil
 	}
 	a := &auditEntry{typ: e.typ, id: e.id, entry: e.index}
+	if config {
+		a.practices = configPractices(e.typ, e.id)
+	}
 	switch e.method {
 	case http.MethodGet, http.MethodHead:
 		a.subtype, a.action = "read", "R"
