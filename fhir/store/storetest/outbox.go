@@ -197,7 +197,7 @@ func testOutboxRenew(t *testing.T, s store.Store) {
 	if ok, err := o.Renew(ctx, first[0], now.Add(time.Hour)); err != nil || ok {
 		t.Fatalf("renew of a lost claim = %v, %v; want false", ok, err)
 	}
-	if list, _ := o.Deliveries(ctx, "t1"); !list[0].NextAttemptAt.Equal(now.Add(3*time.Minute).UTC().Truncate(time.Microsecond)) {
+	if list, _ := o.Deliveries(ctx, "t1"); !list[0].NextAttemptAt.Equal(now.Add(3 * time.Minute).UTC().Truncate(time.Microsecond)) {
 		t.Fatalf("a lost claim's renewal moved the lease: %v", list[0].NextAttemptAt)
 	}
 	if ok, err := o.MarkDelivered(ctx, second[0], now); err != nil || !ok {
