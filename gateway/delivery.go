@@ -81,7 +81,13 @@ func (s *Server) enqueueOutcome(ctx context.Context, tx store.Tx, practice strin
 		}
 		others = append(others, v.Body)
 	}
-	payload, err := clinicalsystem.OutcomeBundle(s.opts.CanonicalBase, written["task"], others...)
+	// References to what only Signpost holds resolve at the base clients
+	// use (SIGNPOST_PUBLIC_URL), else at the canonical base.
+	refs := s.opts.PublicBase
+	if refs == "" {
+		refs = s.opts.CanonicalBase
+	}
+	payload, err := clinicalsystem.OutcomeBundleFor(clinicalsystem.Bases{Canonical: s.opts.CanonicalBase, References: refs}, written["task"], others...)
 	if err != nil {
 		return err
 	}

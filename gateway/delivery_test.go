@@ -138,7 +138,7 @@ func TestNavigationOutcomeIsDelivered(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s %s %t", e.Request.Method, e.Resource["resourceType"], e.Request.IfNoneExist != "" || strings.Contains(e.Request.URL, "?")))
 				assert.True(t, strings.HasPrefix(e.FullURL, "urn:uuid:"))
 			}
-			assert.Equal(t, []string{"PUT Task true", "POST ServiceRequest true", "POST Provenance true", "POST Observation true"}, got)
+			assert.Equal(t, []string{"PUT Task true", "PUT ServiceRequest true", "POST Provenance true", "PUT Observation true"}, got)
 			assert.Contains(t, string(bodies[0]), b.Entry[1].FullURL+`"`, "references point at the Bundle's entries")
 		})
 	}

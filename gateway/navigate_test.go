@@ -54,6 +54,8 @@ type nvOptions struct {
 	wrap  func(store.Store) store.Store
 	// delivery registers outcome delivery on the (unwrapped) store.
 	delivery bool
+	// publicBase is the gateway's public FHIR base (default: none).
+	publicBase string
 }
 
 func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
@@ -72,7 +74,7 @@ func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
 		}
 		return nvNow
 	}
-	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: now}, func(s *gateway.Server) {
+	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: now, PublicBase: o.publicBase}, func(s *gateway.Server) {
 		s.RegisterTerminology(term)
 		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, NeedGroups: o.needs, DemoDir: "../testdata/protocols"}))
 		if o.delivery {

@@ -21,7 +21,8 @@ import (
 // practice's clinical system is holding a delivery (it applies it, but the
 // answer goes nowhere), restarts it on the same store, and checks that
 // every committed decision reaches the receiver and is applied exactly
-// once (the re-send after the lease matches its conditional creates).
+// once (the re-send after the lease matches its conditional creates and
+// updates).
 func TestDeliverySurvivesSIGKILL(t *testing.T) {
 	bin := signpostBinary(t)
 	for _, sc := range processStores {
@@ -189,8 +190,9 @@ func allocationKey(id string) string {
 // clinicalReceiver is a practice's clinical system on loopback. It applies
 // delivered transaction Bundles the way a FHIR server does: a conditional
 // create whose criteria match applies nothing (a suppressed duplicate), a
-// conditional update replaces. It records, per Task, the allocations in
-// the order they were created, and a revocation of an allocation it has
+// conditional update creates when nothing matches and replaces the match
+// otherwise. It records, per Task, the allocations in the order they were
+// created, and a revocation of an allocation it has
 // not got yet (an outcome overtaking an earlier one of the same Task). Its
 // first hold requests wait for unblock before being applied.
 type clinicalReceiver struct {
@@ -281,14 +283,24 @@ func (rc *clinicalReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			rc.applied[key]++
-			if e.Request.URL == "ServiceRequest" {
-				rc.allocations[task] = append(rc.allocations[task], key)
-			}
 		case "PUT":
-			if e.Resource.ResourceType == "Task" {
+			// A conditional update: a create when nothing matches, else
+			// a replacement of the one match (no new resource).
+			key := e.Request.URL
+			switch {
+			case e.Resource.ResourceType == "Task":
 				rc.taskPuts++
-			} else if e.Resource.Status == "revoked" && rc.applied[e.Request.URL] == 0 {
-				rc.overtaken = append(rc.overtaken, e.Request.URL)
+			case e.Resource.Status == "revoked":
+				if rc.applied[key] == 0 {
+					rc.overtaken = append(rc.overtaken, key)
+				}
+			case rc.applied[key] > 0:
+				rc.suppressed++
+			default:
+				rc.applied[key]++
+				if e.Resource.ResourceType == "ServiceRequest" {
+					rc.allocations[task] = append(rc.allocations[task], key)
+				}
 			}
 		}
 	}

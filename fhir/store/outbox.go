@@ -69,6 +69,13 @@ type Outbox interface {
 	// the attempt. Concurrent claimers, in any number of processes, never
 	// get the same delivery while its lease runs.
 	Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Delivery, error)
+	// Renew extends the lease of the attempt a claim returned (d's ID and
+	// Attempts) to until, atomically and only while that claim still
+	// holds: the delivery is in flight and no other claim has counted an
+	// attempt since. It reports false when the claim was lost; a worker
+	// then must not send. This is the fence a worker passes before each
+	// send, so a batch that outlived its lease is not sent by two.
+	Renew(ctx context.Context, d Delivery, until time.Time) (bool, error)
 	// MarkDelivered records success of the attempt a claim returned (d's
 	// ID and Attempts); it reports false when the claim was lost (the
 	// lease ran out and another worker claimed it).

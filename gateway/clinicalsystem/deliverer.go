@@ -39,9 +39,12 @@ type Config struct {
 	// (default 200ms).
 	Poll time.Duration
 	// Lease is how long a claim is a worker's alone (default 2×Timeout +
-	// 5s: an attempt is bounded by Timeout, recording its result by 5s). A worker that dies mid-delivery leaves its claims to others
-	// once the lease runs out; it must outlast an attempt, or a slow send
-	// could be made twice.
+	// 5s: an attempt is bounded by Timeout, recording its result by 5s).
+	// A worker renews the claim of each delivery just before sending it
+	// and sends nothing whose claim it lost, so a batch that takes longer
+	// than the lease is safe. A worker that dies mid-delivery leaves its
+	// claims to others once the lease runs out. It must outlast an
+	// attempt: one no longer than Timeout is raised to Timeout + 5s.
 	Lease time.Duration
 	// Client sends the requests (default: a client of its own; its
 	// Timeout is not relied on, each attempt has a context deadline).
@@ -94,6 +97,9 @@ func New(st store.Store, ob store.Outbox, cfg Config) *Deliverer {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2*cfg.Timeout + 5*time.Second
 	}
+	if cfg.Lease <= cfg.Timeout {
+		cfg.Lease = cfg.Timeout + 5*time.Second
+	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Transport: &http.Transport{
 			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: cfg.Workers * cfg.Batch,
@@ -138,10 +144,23 @@ func (d *Deliverer) work(ctx context.Context) {
 		for i, dl := range batch {
 			if ctx.Err() != nil {
 				// Give the rest back rather than wait out their lease.
-				for _, rest := range batch[i:] {
-					d.finish(rest, "not sent: the gateway stopped", d.cfg.Now(), false)
-				}
+				d.giveBack(batch[i:], "not sent: the gateway stopped")
 				return
+			}
+			// The fence: a delivery is sent only under a claim renewed
+			// just now, so the whole attempt (bounded by Timeout, shorter
+			// than the lease) runs while nobody else may claim it. A
+			// batch that outlived its lease stops at the first claim
+			// another worker took; what this worker still holds goes back.
+			held, err := d.ob.Renew(context.WithoutCancel(ctx), dl, d.cfg.Now().Add(d.cfg.Lease))
+			if err != nil {
+				d.logFor(dl).Error("delivery: renewing the claim failed: not sent", slog.String("error", err.Error()))
+				break // the leases run out and the deliveries are claimed again
+			}
+			if !held {
+				d.logFor(dl).Warn("delivery: claim lost before sending (another worker took it after the lease ran out): not sent")
+				d.giveBack(batch[i+1:], "not sent: the worker's batch outlived its lease")
+				break
 			}
 			d.deliver(ctx, dl, endpoints)
 		}
@@ -154,6 +173,13 @@ func (d *Deliverer) work(ctx context.Context) {
 	}
 }
 
+// giveBack makes the deliveries this worker still holds due again at once.
+func (d *Deliverer) giveBack(rest []store.Delivery, cause string) {
+	for _, dl := range rest {
+		d.finish(dl, cause, d.cfg.Now(), false)
+	}
+}
+
 // outcome of one attempt.
 type outcome int
 
@@ -163,12 +189,21 @@ const (
 	dead
 )
 
-func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints endpointCache) {
+func (d *Deliverer) logFor(dl store.Delivery) *slog.Logger {
 	log := d.cfg.Log.With(slog.Int64("delivery", dl.ID), slog.String("task", dl.TaskID), slog.Int64("seq", dl.Seq),
 		slog.String("practice", dl.Endpoint), slog.Int("attempt", dl.Attempts))
 	if dl.RequestID != "" {
 		log = log.With(slog.String(requestid.LogKey, dl.RequestID))
 	}
+	return log
+}
+
+// lostClaim is logged, once, when an attempt's result could not be
+// recorded because the claim had gone to another worker.
+const lostClaim = "delivery: claim lost before the result was recorded (another worker took it after the lease ran out)"
+
+func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints endpointCache) {
+	log := d.logFor(dl)
 	res, cause, wait := d.attempt(ctx, dl, endpoints)
 	now := d.cfg.Now()
 	switch {
@@ -177,7 +212,7 @@ func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints en
 		if ok, err := d.ob.MarkDelivered(context.WithoutCancel(ctx), dl, now); err != nil {
 			log.Error("delivery: recording success failed", slog.String("error", err.Error()))
 		} else if !ok {
-			log.Warn("delivery: claim lost before success was recorded (lease too short?)")
+			log.Warn(lostClaim, slog.String("result", "delivered"))
 		} else {
 			log.Info("delivered")
 		}
@@ -187,31 +222,45 @@ func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints en
 		return
 	case res == dead:
 		d.cfg.Observer.DeliveryAttempt(OutcomeDead)
-		log.Warn("delivery refused: dead letter", slog.String("cause", firstLine(cause)))
-		d.finish(dl, cause, now, true)
+		if d.finish(dl, cause, now, true) {
+			log.Warn("delivery refused: dead letter", slog.String("cause", firstLine(cause)))
+		} else {
+			log.Warn(lostClaim, slog.String("result", "refused"), slog.String("cause", firstLine(cause)))
+		}
 		return
 	}
 	after, give := d.cfg.Backoff.After(dl.Attempts)
 	if give {
 		d.cfg.Observer.DeliveryAttempt(OutcomeDead)
-		log.Warn("delivery failed: attempts exhausted, dead letter", slog.String("cause", firstLine(cause)))
-		d.finish(dl, fmt.Sprintf("gave up after %d attempts: %s", dl.Attempts, cause), now, true)
+		if d.finish(dl, fmt.Sprintf("gave up after %d attempts: %s", dl.Attempts, cause), now, true) {
+			log.Warn("delivery failed: attempts exhausted, dead letter", slog.String("cause", firstLine(cause)))
+		} else {
+			log.Warn(lostClaim, slog.String("result", "failed"), slog.String("cause", firstLine(cause)))
+		}
 		return
 	}
 	after = max(after, wait)
 	d.cfg.Observer.DeliveryAttempt(OutcomeRetry)
-	log.Info("delivery failed: will retry", slog.String("cause", firstLine(cause)), slog.Duration("after", after))
-	d.finish(dl, cause, now.Add(after), false)
+	if d.finish(dl, cause, now.Add(after), false) {
+		log.Info("delivery failed: will retry", slog.String("cause", firstLine(cause)), slog.Duration("after", after))
+	} else {
+		log.Warn(lostClaim, slog.String("result", "failed"), slog.String("cause", firstLine(cause)))
+	}
 }
 
 // finish records a failure, outside ctx's cancellation: stopping must
 // still give the delivery back.
-func (d *Deliverer) finish(dl store.Delivery, cause string, retryAt time.Time, isDead bool) {
+// It reports whether the claim still held (false too when recording
+// failed, which is logged here).
+func (d *Deliverer) finish(dl store.Delivery, cause string, retryAt time.Time, isDead bool) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := d.ob.MarkFailed(ctx, dl, cause, retryAt, isDead); err != nil {
+	ok, err := d.ob.MarkFailed(ctx, dl, cause, retryAt, isDead)
+	if err != nil {
 		d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery: recording failure failed", slog.Int64("delivery", dl.ID), slog.String("error", err.Error()))
+		return true // not a lost claim: the error says what happened
 	}
+	return ok
 }
 
 // setHeaders sets a receiver's headers on req, sealed values opened.

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,12 +35,17 @@ const (
 )
 
 // receiver is a clinical system on loopback: it applies transaction
-// Bundles the way a FHIR server does with conditional creates and a
-// conditional update (a match applies nothing new), and counts.
+// Bundles the way a FHIR server does (a conditional update creates or
+// replaces the one match, a conditional create that matches applies
+// nothing), and as docs/delivery.md asks, refuses a Bundle whose Task
+// version (the _history of Task.meta.source) is older than the one it
+// holds, applying nothing of it. It counts.
 type receiver struct {
 	mu sync.Mutex
-	// applied counts creates per business key; must end at 1 each.
-	applied map[string]int
+	// state is what it holds, by conditional URL (Type?criteria).
+	state map[string]map[string]any
+	// version is the Task version held, by the Task's conditional URL.
+	version map[string]int
 	// order is the allocation ids each Task received, in order applied.
 	order map[string][]string
 	// receipts counts successful POSTs per delivery (from X-Request-ID).
@@ -48,10 +55,28 @@ type receiver struct {
 	answer      func(task string) (int, string)
 	lostAnswers int
 	posts       int
+	// stale counts Bundles refused for an older Task version.
+	stale int
 }
 
 func newReceiver() *receiver {
-	return &receiver{applied: map[string]int{}, order: map[string][]string{}, receipts: map[string]int{}}
+	return &receiver{state: map[string]map[string]any{}, version: map[string]int{}, order: map[string][]string{}, receipts: map[string]int{}}
+}
+
+// sourceVersion is the version in a Task's meta.source
+// (.../Task/id/_history/n), or -1.
+func sourceVersion(task map[string]any) int {
+	meta, _ := task["meta"].(map[string]any)
+	src, _ := meta["source"].(string)
+	i := strings.LastIndex(src, "/_history/")
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(src[i+len("/_history/"):])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,15 +109,26 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	v := sourceVersion(b.Entry[0].Resource)
+	if held, ok := rc.version[task]; ok && v < held {
+		rc.stale++
+		w.WriteHeader(http.StatusConflict)
+		io.WriteString(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"conflict","diagnostics":"a later version of the Task is held"}]}`)
+		return
+	}
+	rc.version[task] = v
 	var alloc string
 	for _, e := range b.Entry {
-		key := e.Request.URL + "?" + e.Request.IfNoneExist
-		if e.Request.Method == "POST" && rc.applied[key] > 0 {
-			continue // ifNoneExist matched: nothing new
+		key := e.Request.URL
+		if e.Request.Method == "POST" {
+			key += "?" + e.Request.IfNoneExist
+			if rc.state[key] != nil {
+				continue // ifNoneExist matched: nothing new
+			}
 		}
-		rc.applied[key]++
-		if e.Request.URL == "ServiceRequest" {
-			alloc = e.Request.IfNoneExist
+		rc.state[key] = e.Resource
+		if strings.HasPrefix(key, "ServiceRequest") && e.Resource["status"] == "active" {
+			alloc = key
 		}
 	}
 	if alloc != "" {
@@ -152,7 +188,7 @@ func practice(t testing.TB, st store.Store, address string) {
 // enqueue adds the n-th decision of task.
 func enqueue(t testing.TB, st store.Store, task string, n int) {
 	t.Helper()
-	taskJS := fmt.Sprintf(`{"resourceType":"Task","id":%q,"status":"completed","intent":"order","meta":{"versionId":"%d"}}`, task, n+1)
+	taskJS := fmt.Sprintf(`{"resourceType":"Task","id":%q,"status":"completed","intent":"order","meta":{"versionId":"%d"},"description":"decision %d"}`, task, n+1, n)
 	alloc := fmt.Sprintf(`{"resourceType":"ServiceRequest","id":"%s-%03d","status":"active","intent":"order","subject":{"reference":"Patient/p"},"basedOn":[{"reference":"Task/%s"}]}`, task, n, task)
 	prov := fmt.Sprintf(`{"resourceType":"Provenance","id":"prov-%s-%03d","recorded":"2026-01-01T00:00:00Z","target":[{"reference":"ServiceRequest/%s-%03d"}],"agent":[{"who":{"display":"x"}}]}`, task, n, task, n)
 	payload, err := clinicalsystem.OutcomeBundle(base, []byte(taskJS), []byte(alloc), []byte(prov))
@@ -211,17 +247,11 @@ func (rc *receiver) check(t *testing.T, tasks []string, per int, exact bool) {
 	t.Helper()
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for k, n := range rc.applied {
-		if strings.HasPrefix(k, "ServiceRequest?") || strings.HasPrefix(k, "Provenance?") {
-			if n != 1 {
-				t.Errorf("%s applied %d times", k, n)
-			}
-		}
-	}
 	for _, task := range tasks {
+		key := "Task?identifier=" + url.QueryEscape(base+"/sid/task|"+task)
 		var got []string
 		seen := map[string]bool{}
-		for _, a := range rc.order["Task?identifier="+url.QueryEscape(base+"/sid/task|"+task)] {
+		for _, a := range rc.order[key] {
 			if !seen[a] { // a re-send after a lost answer arrives again, changing nothing
 				seen[a] = true
 				got = append(got, a)
@@ -235,6 +265,10 @@ func (rc *receiver) check(t *testing.T, tasks []string, per int, exact bool) {
 				t.Errorf("Task %s: out of order: %s after %s", task, got[i], got[i-1])
 			}
 		}
+		// The receiver ends with the latest decision.
+		if d := rc.state[key]["description"]; d != fmt.Sprintf("decision %d", per-1) {
+			t.Errorf("Task %s ends on %v at the receiver, want decision %d", task, d, per-1)
+		}
 	}
 	if exact {
 		for k, n := range rc.receipts {
@@ -243,7 +277,7 @@ func (rc *receiver) check(t *testing.T, tasks []string, per int, exact bool) {
 			}
 		}
 	}
-	t.Logf("receiver: %d POSTs, %d successful receipts, %d business keys applied", rc.posts, len(rc.receipts), len(rc.applied))
+	t.Logf("receiver: %d POSTs, %d successful receipts, %d resources held, %d stale Bundles refused", rc.posts, len(rc.receipts), len(rc.state), rc.stale)
 }
 
 func taskNames(n int) []string {
@@ -483,4 +517,209 @@ func TestReceiverFailingAtRandom(t *testing.T) {
 	waitFor(t, "every delivery", allDelivered(t, a, tasks))
 	late.Wait()
 	rc.check(t, tasks, per, false)
+}
+
+// openStore opens the kind of store named ("postgres" or "sqlite").
+func openStore(t *testing.T, kind string) store.Store {
+	t.Helper()
+	if kind == "postgres" {
+		return openPostgres(t, pgtest.URL(t))
+	}
+	s, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestHangingReceiverPastTheLease: for its first seconds the receiver
+// holds every request longer than the lease before applying it (the
+// worker has given up by then: a late apply), so each worker's batch of
+// eight outlives its lease. No delivery is sent under a claim its worker
+// no longer holds (checked against the outbox as each request arrives),
+// every Task's decisions are applied in order, and the receiver, refusing
+// Bundles older than the Task version it holds, ends with the latest
+// decision of every Task.
+func TestHangingReceiverPastTheLease(t *testing.T) {
+	for _, kind := range []string{"postgres", "sqlite"} {
+		t.Run(kind, func(t *testing.T) {
+			st := openStore(t, kind)
+			ob := st.(store.Outbox)
+			rc := newReceiver()
+			const (
+				timeout = 600 * time.Millisecond
+				lease   = 1500 * time.Millisecond
+				hang    = 2 * time.Second // past the lease
+				window  = 3 * time.Second // of hanging answers
+			)
+			var (
+				late      sync.WaitGroup
+				fenceMu   sync.Mutex
+				unfenced  []string
+				hangUntil = time.Now().Add(time.Hour) // set when the workers start
+				hung      int
+			)
+			receiver := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				now := time.Now()
+				// The fence, seen from the receiver: the request comes from
+				// the worker holding a live claim on that very attempt.
+				id, attempt := deliveryOf(t, r.Header.Get("X-Request-ID"))
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(strings.NewReader(string(body)))
+				var task struct {
+					Entry []struct {
+						Request struct{ URL string }
+					}
+				}
+				json.Unmarshal(body, &task)
+				held := false
+				if len(task.Entry) > 0 {
+					raw, _ := url.QueryUnescape(strings.TrimPrefix(task.Entry[0].Request.URL, "Task?identifier="))
+					ds, err := ob.Deliveries(context.Background(), strings.TrimPrefix(raw, base+"/sid/task|"))
+					if err != nil {
+						t.Error(err)
+					}
+					for _, d := range ds {
+						if d.ID == id {
+							held = d.Status == store.DeliveryInFlight && d.Attempts == attempt && d.NextAttemptAt.After(now)
+						}
+					}
+				}
+				fenceMu.Lock()
+				if !held {
+					unfenced = append(unfenced, r.Header.Get("X-Request-ID"))
+				}
+				hanging := now.Before(hangUntil)
+				if hanging {
+					hung++
+				}
+				fenceMu.Unlock()
+				if hanging {
+					// Applied after the worker gave up on it.
+					late.Add(1)
+					defer late.Done()
+					time.Sleep(hang)
+					rc.ServeHTTP(httptest.NewRecorder(), r)
+					return
+				}
+				rc.ServeHTTP(w, r)
+			})
+			addr, _ := serve(t, receiver, "127.0.0.1:0")
+			practice(t, st, addr)
+			tasks := taskNames(24)
+			const per = 3
+			for n := range per {
+				for _, task := range tasks {
+					enqueue(t, st, task, n)
+				}
+			}
+			cfg := fast(3)
+			cfg.Batch, cfg.Timeout, cfg.Lease = 8, timeout, lease
+			fenceMu.Lock()
+			hangUntil = time.Now().Add(window)
+			fenceMu.Unlock()
+			run(t, st, cfg)
+			waitFor(t, "every delivery", allDelivered(t, st, tasks))
+			late.Wait()
+			fenceMu.Lock()
+			defer fenceMu.Unlock()
+			if len(unfenced) > 0 {
+				t.Errorf("%d requests sent under a claim the worker no longer held, e.g. %v", len(unfenced), unfenced[0])
+			}
+			if hung == 0 {
+				t.Fatal("no request was held past the lease: the test proved nothing")
+			}
+			t.Logf("%d requests held past the lease", hung)
+			rc.check(t, tasks, per, false)
+		})
+	}
+}
+
+// deliveryOf reads the delivery id and attempt from the X-Request-ID the
+// workers send for deliveries enqueued without a request id.
+func deliveryOf(t *testing.T, rid string) (int64, int) {
+	var id int64
+	var attempt int
+	if _, err := fmt.Sscanf(rid, "signpost-delivery-%d-%d", &id, &attempt); err != nil {
+		t.Errorf("X-Request-ID %q: %v", rid, err)
+	}
+	return id, attempt
+}
+
+// lockedBuffer is a log destination safe for the workers' goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLostClaimIsLoggedOnceAndNotSent: while a worker's first send of a
+// batch of two is held by the receiver, another claimer takes both
+// deliveries. The worker says once that the first claim was lost (not
+// that it will retry, nor that it delivered), and does not send the
+// second at all.
+func TestLostClaimIsLoggedOnceAndNotSent(t *testing.T) {
+	for _, kind := range []string{"postgres", "sqlite"} {
+		t.Run(kind, func(t *testing.T) {
+			st := openStore(t, kind)
+			ob := st.(store.Outbox)
+			rc := newReceiver()
+			arrived, release := make(chan struct{}, 10), make(chan struct{})
+			var requests sync.WaitGroup
+			held := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				defer requests.Done()
+				arrived <- struct{}{}
+				<-release
+				rc.ServeHTTP(w, r)
+			})
+			addr, _ := serve(t, held, "127.0.0.1:0")
+			practice(t, st, addr)
+			enqueue(t, st, "task-00", 0)
+			enqueue(t, st, "task-01", 0)
+			var logs lockedBuffer
+			cfg := fast(1)
+			cfg.Batch, cfg.Timeout = 2, 30*time.Second
+			cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+			run(t, st, cfg)
+			<-arrived
+			// Another process, its clock past the lease, takes both.
+			stolen, err := ob.Claim(context.Background(), time.Now().Add(2*time.Hour), 10, time.Hour)
+			if err != nil || len(stolen) != 2 {
+				t.Fatalf("the other claim = %v, %v", stolen, err)
+			}
+			close(release)
+			waitFor(t, "the lost claims logged", func() bool {
+				return strings.Contains(logs.String(), "claim lost before sending")
+			})
+			requests.Wait()
+			out := logs.String()
+			if n := strings.Count(out, "claim lost before the result was recorded"); n != 1 {
+				t.Errorf("the lost claim of the sent delivery logged %d times:\n%s", n, out)
+			}
+			if n := strings.Count(out, "claim lost before sending"); n != 1 {
+				t.Errorf("the lost claim of the unsent delivery logged %d times:\n%s", n, out)
+			}
+			for _, s := range []string{"will retry", "msg=delivered", "dead letter"} {
+				if strings.Contains(out, s) {
+					t.Errorf("the log says %q of a lost claim:\n%s", s, out)
+				}
+			}
+			if rc.posts != 1 {
+				t.Errorf("the receiver got %d requests, want 1 (the second delivery's claim was lost before sending)", rc.posts)
+			}
+		})
+	}
 }

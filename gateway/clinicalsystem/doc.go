@@ -5,13 +5,17 @@
 // (Deliverer).
 //
 // Delivery is at least once; the Bundle is idempotent at the receiver
-// (conditional creates on business identifiers, a conditional update of
-// the Task by identifier), so a repeated send applies once. One Task's
-// deliveries go in order, one at a time (see store.Outbox). Workers are
+// (conditional updates on business identifiers, a conditional create of
+// the Provenance), so a repeated send applies once and the receiver ends
+// with the latest content. One Task's deliveries go in order, one at a
+// time (see store.Outbox), and the Task names its version in meta.source
+// so a receiver can refuse a stale Bundle it applies late. Workers are
 // goroutines of their own with their own timeouts, so a slow or dead
 // receiver never holds up the API; several gateway processes share one
-// outbox (PostgreSQL FOR UPDATE SKIP LOCKED) without sending twice while a
-// claim's lease runs.
+// outbox (PostgreSQL FOR UPDATE SKIP LOCKED) without sending twice: a
+// worker renews its claim just before each send (store.Outbox.Renew) and
+// sends nothing whose claim it lost. The receiver's side is
+// docs/delivery.md.
 //
 // Where a practice listens: the Organization with the practice's ODS code
 // (https://fhir.nhs.uk/Id/ods-organization-code) lists Endpoints in

@@ -80,6 +80,20 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, lease time.
 	return out, nil
 }
 
+// Renew extends a claim's lease if the claim still holds (same attempt,
+// still in flight). The row lock orders it against a claimer: one that
+// locked the row first makes the attempt count differ here; one that
+// comes after re-checks next_attempt_at on the renewed row and passes it
+// over.
+func (s *Store) Renew(ctx context.Context, d store.Delivery, until time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = $3
+		WHERE id = $1 AND attempts = $2 AND status = 'in-flight'`, d.ID, d.Attempts, until.UTC())
+	if err != nil {
+		return false, fmt.Errorf("postgres: renew the claim of delivery %d: %w", d.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 func (s *Store) MarkDelivered(ctx context.Context, d store.Delivery, at time.Time) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE outbox SET status = 'delivered', delivered_at = $3, last_error = ''
 		WHERE id = $1 AND attempts = $2 AND status = 'in-flight'`, d.ID, d.Attempts, at.UTC())

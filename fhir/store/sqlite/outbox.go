@@ -66,6 +66,18 @@ func (s *Store) Claim(ctx context.Context, now time.Time, limit int, lease time.
 	return out, nil
 }
 
+// Renew extends a claim's lease if the claim still holds (same attempt,
+// still in flight); the writer's lock orders it against claimers.
+func (s *Store) Renew(ctx context.Context, d store.Delivery, until time.Time) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ?3
+		WHERE id = ?1 AND attempts = ?2 AND status = 'in-flight'`, d.ID, d.Attempts, until.UnixMicro())
+	if err != nil {
+		return false, fmt.Errorf("sqlite: renew the claim of delivery %d: %w", d.ID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (s *Store) MarkDelivered(ctx context.Context, d store.Delivery, at time.Time) (bool, error) {
 	res, err := s.w.ExecContext(ctx, `UPDATE outbox SET status = 'delivered', delivered_at = ?3, last_error = ''
 		WHERE id = ?1 AND attempts = ?2 AND status = 'in-flight'`, d.ID, d.Attempts, at.UnixMicro())

@@ -166,6 +166,52 @@ func testOutboxLease(t *testing.T, s store.Store) {
 	}
 }
 
+// testOutboxRenew: a claim that still holds is extended, and nobody else
+// claims the delivery meanwhile; a claim that was taken over, or whose
+// delivery was recorded, cannot be renewed (the fence before each send).
+func testOutboxRenew(t *testing.T, s store.Store) {
+	ctx := testContext(t)
+	o := outbox(t, s)
+	for _, p := range []string{`{"n":1}`, `{"n":2}`} {
+		if err := s.Enqueue(ctx, delivery("t1", p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().Add(time.Second)
+	first, err := o.Claim(ctx, now, 10, time.Second)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("claim = %v, %v", first, err)
+	}
+	// Renewed (even a moment after the lease ran out, as nobody took it).
+	if ok, err := o.Renew(ctx, first[0], now.Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("renew of a held claim = %v, %v", ok, err)
+	}
+	if got := claimAll(t, o, now.Add(30*time.Second)); len(got) != 0 {
+		t.Fatalf("claimed %v under a renewed lease", keys(got))
+	}
+	// The lease runs out; another claimer takes the delivery.
+	second, err := o.Claim(ctx, now.Add(2*time.Minute), 10, time.Minute)
+	if err != nil || len(second) != 1 || second[0].ID != first[0].ID || second[0].Attempts != 2 {
+		t.Fatalf("claim after the lease = %+v, %v", second, err)
+	}
+	if ok, err := o.Renew(ctx, first[0], now.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("renew of a lost claim = %v, %v; want false", ok, err)
+	}
+	if list, _ := o.Deliveries(ctx, "t1"); !list[0].NextAttemptAt.Equal(now.Add(3 * time.Minute).UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("a lost claim's renewal moved the lease: %v", list[0].NextAttemptAt)
+	}
+	if ok, err := o.MarkDelivered(ctx, second[0], now); err != nil || !ok {
+		t.Fatalf("mark = %v, %v", ok, err)
+	}
+	if ok, err := o.Renew(ctx, second[0], now.Add(time.Hour)); err != nil || ok {
+		t.Fatalf("renew of a delivered claim = %v, %v; want false", ok, err)
+	}
+	// The renewed one was the head: the next one of the Task is claimable.
+	if next := claimAll(t, o, now.Add(time.Hour)); len(next) != 1 || next[0].Seq != 2 {
+		t.Fatalf("after delivery, claimed %v", keys(next))
+	}
+}
+
 // testOutboxCommitsWithTransaction: an Enqueue in a transaction that fails
 // leaves no row; in one that commits, the row is there.
 func testOutboxCommitsWithTransaction(t *testing.T, s store.Store) {

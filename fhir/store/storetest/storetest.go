@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxOrderPerTask", testOutboxOrderPerTask},
 		{"OutboxBackoffAndDeadLetter", testOutboxBackoffAndDeadLetter},
 		{"OutboxLease", testOutboxLease},
+		{"OutboxRenew", testOutboxRenew},
 		{"OutboxCommitsWithTransaction", testOutboxCommitsWithTransaction},
 		{"OutboxRaceClaimers", testOutboxRaceClaimers},
 		{"Summaries", testSummaries},
