@@ -287,7 +287,7 @@ func (c *Client) search(ctx context.Context, nhs string) (*record, error) {
 		body, err := c.get(ctx, u)
 		var te *transientError
 		if err == nil {
-			return c.parse(body, nhs)
+			return c.parse(body, nhs, c.resolver(ctx))
 		}
 		if !errors.As(err, &te) {
 			return nil, err
@@ -369,10 +369,12 @@ func (c *Client) get(ctx context.Context, u string) ([]byte, error) {
 // patient with NHS number nhs. An entry whose subject names another
 // patient (its identifier, or the Patient it references when the answer
 // includes it) is skipped; when only such entries came back, the answer
-// is ErrOtherPatient. A subject that cannot be checked (a reference to a
-// Patient the answer does not include, or none) is taken as the search
-// asked for it: the default query includes the subject so that it can be.
-func (c *Client) parse(body []byte, nhs string) (*record, error) {
+// is ErrOtherPatient. A reference to a Patient the answer does not
+// include is resolved with resolve (a read of that Patient from the
+// record); a subject that still cannot be checked (none, or a Patient the
+// record will not give) is taken as the search asked for it: the default
+// query includes the subject so that it can be.
+func (c *Client) parse(body []byte, nhs string, resolve func(ref string) ([]string, bool)) (*record, error) {
 	var b struct {
 		ResourceType string `json:"resourceType"`
 		Type         string `json:"type"`
@@ -412,7 +414,7 @@ func (c *Client) parse(body []byte, nhs string) (*record, error) {
 			continue
 		}
 		r := e.Resource
-		if !aboutPatient(r["subject"], nhs, patients) {
+		if !aboutPatient(r["subject"], nhs, patients, resolve) {
 			other = true
 			continue
 		}
@@ -451,7 +453,9 @@ func (c *Client) parse(body []byte, nhs string) (*record, error) {
 
 // aboutPatient reports whether a subject Reference may be the patient
 // with NHS number nhs: false only when it says it is someone else.
-func aboutPatient(subject any, nhs string, patients map[string][]string) bool {
+// resolve (nil for none) reads a referenced Patient the answer does not
+// include.
+func aboutPatient(subject any, nhs string, patients map[string][]string, resolve func(ref string) ([]string, bool)) bool {
 	s, _ := subject.(map[string]any)
 	if id, _ := s["identifier"].(map[string]any); id != nil {
 		if sys, _ := id["system"].(string); sys == mapping.NHSNumberSystem {
@@ -474,6 +478,11 @@ func aboutPatient(subject any, nhs string, patients map[string][]string) bool {
 			}
 		}
 	}
+	if !ok && resolve != nil {
+		if numbers, ok = resolve(ref); ok {
+			patients[ref] = numbers
+		}
+	}
 	if !ok || len(numbers) == 0 {
 		return true
 	}
@@ -486,6 +495,46 @@ func aboutPatient(subject any, nhs string, patients map[string][]string) bool {
 }
 
 func listOf(v any) []any { l, _ := v.([]any); return l }
+
+// maxResolved bounds the Patients one answer's check may read.
+const maxResolved = 2
+
+// resolver reads a Patient an answer references but does not include, so
+// that its NHS numbers can be checked: a relative reference, or an
+// absolute one on the record's base, at most maxResolved per answer, one
+// attempt each. It answers false when the Patient cannot be read.
+func (c *Client) resolver(ctx context.Context) func(ref string) ([]string, bool) {
+	reads := 0
+	return func(ref string) ([]string, bool) {
+		rel := strings.TrimPrefix(ref, c.base+"/")
+		typ, id, ok := strings.Cut(rel, "/")
+		if !ok || typ != "Patient" || id == "" || strings.ContainsAny(id, "/?#") || reads >= maxResolved {
+			return nil, false
+		}
+		reads++
+		body, err := c.get(ctx, c.base+"/Patient/"+url.PathEscape(id))
+		if err != nil {
+			return nil, false
+		}
+		var p struct {
+			ResourceType string `json:"resourceType"`
+			Identifier   []struct {
+				System string `json:"system"`
+				Value  string `json:"value"`
+			} `json:"identifier"`
+		}
+		if json.Unmarshal(body, &p) != nil || p.ResourceType != "Patient" {
+			return nil, false
+		}
+		var numbers []string
+		for _, x := range p.Identifier {
+			if x.System == mapping.NHSNumberSystem {
+				numbers = append(numbers, x.Value)
+			}
+		}
+		return numbers, true
+	}
+}
 
 // translate maps the record's codings to a patient-need-group code through
 // the configured ConceptMap, the first that maps winning.

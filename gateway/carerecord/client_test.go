@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -520,6 +521,10 @@ func TestAnAnswerAboutAnotherPatientIsIgnored(t *testing.T) {
 		{"another patient through the included Patient", []any{observation(map[string]any{"reference": "Patient/p-1"}), patientEntry("9990010013")}, true},
 		{"the patient through the included Patient", []any{observation(map[string]any{"reference": "Patient/p-1"}), patientEntry(nhs)}, false},
 		{"the patient's NHS number on the subject", []any{observation(map[string]any{"identifier": map[string]any{"system": mapping.NHSNumberSystem, "value": nhs}})}, false},
+		// The record ignored _include too: the Patient is read from it.
+		{"another patient through a Patient read from the record", []any{observation(map[string]any{"reference": "Patient/p-other"})}, true},
+		{"another patient through an absolute reference read from the record", []any{observation(map[string]any{"reference": "{base}/Patient/p-other"})}, true},
+		{"the patient through a Patient read from the record", []any{observation(map[string]any{"reference": "Patient/p-self"})}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -530,8 +535,14 @@ func TestAnAnswerAboutAnotherPatientIsIgnored(t *testing.T) {
 					fmt.Fprint(w, `{"access_token":"tok-1","token_type":"Bearer","expires_in":3600}`)
 					return
 				}
+				if number, ok := map[string]string{"/Patient/p-other": "9990010013", "/Patient/p-self": nhs}[strings.TrimPrefix(r.URL.Path, "/fhir")]; ok {
+					json.NewEncoder(w).Encode(map[string]any{"resourceType": "Patient", "id": path.Base(r.URL.Path),
+						"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": number}}})
+					return
+				}
 				query = r.URL.Query()
-				json.NewEncoder(w).Encode(map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": tc.entries})
+				body, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": tc.entries})
+				w.Write([]byte(strings.ReplaceAll(string(body), "{base}", "http://"+r.Host+"/fhir")))
 			})
 			ng, err := c.NeedGroup(context.Background(), patient, practice)
 			assert.Equal(t, "Observation:subject", query.Get("_include"), "the default query brings the subject, so that it can be checked")
