@@ -66,6 +66,7 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
 			fs.Usage()
+			return benchConfig{}, errHelp
 		}
 		return benchConfig{}, usageErr("bench: %v", err)
 	}

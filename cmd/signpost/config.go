@@ -158,7 +158,14 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "the former name of -outbound-endpoints (SIGNPOST_SUBSCRIPTION_ENDPOINTS), still honoured")
 	outEndpoints := fs.String("outbound-endpoints", env("SIGNPOST_OUTBOUND_ENDPOINTS", ""), "comma-separated URL prefixes the gateway may send to (rest-hook Subscription endpoints, Endpoint addresses), https unless loopback, or \"none\" (SIGNPOST_OUTBOUND_ENDPOINTS, formerly SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
 	careRecord := careRecordFlags(fs, env)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: signpost [serve] [flags]\n\nflags (each also read from the environment variable it names):")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config{}, errHelp
+		}
 		return config{}, usageErr("%v", err)
 	}
 	if fs.NArg() > 0 {

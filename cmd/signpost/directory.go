@@ -51,6 +51,9 @@ type directoryConfig struct {
 // directoryCmd runs `signpost directory SUBCOMMAND`; import is the one
 // subcommand.
 func directoryCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && isHelpFlag(args[0]) {
+		args = []string{"import", "-h"}
+	}
 	if len(args) == 0 || args[0] != "import" {
 		return usageErr("directory: want `signpost directory import [flags] FILE|URL`")
 	}
@@ -121,6 +124,7 @@ func loadDirectoryConfig(args []string, getenv func(string) string, stderr io.Wr
 			fs.SetOutput(stderr)
 			fmt.Fprintln(stderr, "usage: signpost directory import [flags] FILE|URL")
 			fs.PrintDefaults()
+			return directoryConfig{}, errHelp
 		}
 		return directoryConfig{}, usageErr("directory import: %v", err)
 	}

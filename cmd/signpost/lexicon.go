@@ -26,6 +26,9 @@ func lexiconCmd(_ context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("lexicon needs a command: report or codesystem")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintln(stderr, commandUsage("lexicon"))
+		return errHelp
 	case "report":
 		fs := flag.NewFlagSet("lexicon report", flag.ContinueOnError)
 		fs.SetOutput(stderr)

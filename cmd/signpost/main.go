@@ -5,6 +5,7 @@
 //	signpost directory import [flags] FILE|URL   sync NHS Service Search v3 organisations into a gateway
 //	signpost seedtasks [flags] bulk-load synthetic Tasks into PostgreSQL for search benchmarks
 //	signpost lexicon report [flags]  measure the clinical lexicon on a labelled corpus
+//	signpost help [command]    list the commands, or show one command's flags
 //
 // main only wires: configuration, the store, the HTTP server, signals.
 package main
@@ -50,11 +51,17 @@ func main() {
 // 2 invalid configuration or usage.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "serve"
+	if len(args) == 1 && isHelpFlag(args[0]) {
+		printOverview(stdout)
+		return 0
+	}
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
 	switch cmd {
+	case "help":
+		return help(ctx, args, getenv, stdout, stderr)
 	case "serve":
 		err = serve(ctx, args, getenv, stderr)
 	case "bench":
@@ -68,10 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "signpost", version)
 	default:
-		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks, lexicon or version)", cmd)
+		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks, lexicon, version or help)", cmd)
 	}
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(stderr, "signpost:", err)
@@ -80,6 +87,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "signpost:", err)
 		return 1
 	}
+}
+
+// help answers `signpost help [command]` on stdout: the list of commands,
+// or the command's flags.
+func help(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printOverview(stdout)
+		return 0
+	}
+	runs, ok := helpArgs(args[0])
+	if !ok || len(args) > 1 {
+		fmt.Fprintf(stderr, "signpost: help: unknown command %q; `signpost help` lists them\n", args[0])
+		return 2
+	}
+	fmt.Fprintln(stdout, commandSummary(args[0]))
+	for _, a := range runs {
+		fmt.Fprintln(stdout)
+		if code := run(ctx, a, getenv, stdout, stdout); code != 0 {
+			return code
+		}
+	}
+	return 0
 }
 
 func newLogger(c config, w io.Writer) *slog.Logger {

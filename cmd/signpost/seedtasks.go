@@ -32,6 +32,7 @@ func seedTasks(ctx context.Context, args []string, getenv func(string) string, s
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)
 			fs.Usage()
+			return errHelp
 		}
 		return usageErr("seedtasks: %v", err)
 	}
