@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -98,12 +97,7 @@ func (s *Server) RegisterDirectory(ctx context.Context, opts DirectoryOptions) e
 	if err != nil {
 		return fmt.Errorf("directory: %w", err)
 	}
-	for _, r := range seeded {
-		if r.Action != snomed.SeedUnchanged {
-			s.log.LogAttrs(ctx, slog.LevelInfo, "directory resource", slog.String("type", r.Type), slog.String("id", r.ID),
-				slog.String("action", string(r.Action)), slog.Int64("version", r.Version))
-		}
-	}
+	s.NoteSeeded(ctx, "directory resource", seeded)
 	s.registry.Serve("OperationDefinition", Read, VRead, SearchType, HistoryInstance, HistoryType)
 	s.registry.Serve("SearchParameter", Read, VRead, SearchType, HistoryInstance, HistoryType)
 	if err := s.registerMatchSearch(dir); err != nil {

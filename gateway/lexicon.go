@@ -48,11 +48,7 @@ func (nav *navigation) seedLexicon(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("clinical lexicon: %w", err)
 	}
-	for _, x := range seeded {
-		if x.Action != snomed.SeedUnchanged {
-			nav.s.log.LogAttrs(ctx, slog.LevelInfo, "clinical lexicon", slog.String("id", x.ID), slog.String("action", string(x.Action)), slog.Int64("version", x.Version))
-		}
-	}
+	nav.s.NoteSeeded(ctx, "clinical lexicon", seeded)
 	return nil
 }
 

@@ -1331,11 +1331,7 @@ func (nav *navigation) seedDemo(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range seeded {
-		if r.Action != snomed.SeedUnchanged {
-			nav.s.log.LogAttrs(ctx, slog.LevelInfo, "demo resource", slog.String("type", r.Type), slog.String("id", r.ID), slog.String("action", string(r.Action)))
-		}
-	}
+	nav.s.NoteSeeded(ctx, "demo resource", seeded)
 	return nil
 }
 

@@ -101,6 +101,11 @@ type Server struct {
 	// customSearches serve search parameters beyond R4's, by type
 	// (search.go).
 	customSearches map[string]*customSearch
+	// seeded counts what start-up seeding did (seeded.go).
+	seeded seedTally
+	// demoInbox is the demo clinical system, served in development mode
+	// only (demoinbox.go).
+	demoInbox *demoInbox
 }
 
 // New builds a Server; it panics only on a programming error (no store).
@@ -192,6 +197,14 @@ func (s *Server) Handler() http.Handler {
 		e.GET("/metrics", gin.WrapH(s.MetricsHandler()))
 	}
 	e.Any("/.well-known/smart-configuration", s.smartConfiguration)
+	home := gin.WrapH(s.homePage())
+	e.GET("/", home)
+	e.HEAD("/", home)
+	if s.demoInbox != nil {
+		e.GET(DemoClinicalSystemPath, s.demoShow)
+		e.HEAD(DemoClinicalSystemPath, s.demoShow)
+		e.POST(DemoClinicalSystemPath, s.demoReceive)
+	}
 	for _, pg := range s.pages {
 		for _, path := range pg.paths {
 			e.GET(path, gin.WrapH(pg.h))

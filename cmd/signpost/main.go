@@ -18,8 +18,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -181,6 +183,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return err
 		}
 	}
+	// Listening first: a busy address fails start-up at once, and the
+	// demo clinical system's Endpoint names the address really bound.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
 	opts := gateway.Options{
 		Store:            st,
 		Logger:           log,
@@ -242,6 +251,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := seedDemoHistory(ctx, c, verifier == nil, st, term, log); err != nil {
 		return err
 	}
+	inbox := ""
+	if verifier == nil && c.DemoDir != "" {
+		// Development mode with the demo content: the demo practice's
+		// outcomes are delivered to the gateway's own inbox.
+		inbox = "http://" + ln.Addr().String() + gateway.DemoClinicalSystemPath
+		if err := srv.ServeDemoClinicalSystem(ctx, inbox); err != nil {
+			return err
+		}
+	}
 	if err := srv.RegisterMeasures(ctx); err != nil {
 		return fmt.Errorf("success measures: %w", err)
 	}
@@ -263,13 +281,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			deliveries.Go(func() { d.Run(dctx) })
 		}
 	}
+	summary := srv.SeedSummary()
 	if c.DemoDir != "" {
-		log.Info("demonstration content seeded", "folder", c.DemoDir, "practice", "Y99999")
+		summary = append(summary, "demo_folder", c.DemoDir, "demo_practice", "Y99999")
 	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
+	log.Info("seeded at start", summary...)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -283,8 +299,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		log.Warn("DEVELOPMENT MODE: no SIGNPOST_OIDC_ISSUER is configured, so every caller is treated as a developer with full access to every practice's data; listening on loopback only. Never run this way with real patient data.",
 			"addr", ln.Addr().String())
 	}
-	log.Info("signpost listening", "fhir_base", "http://"+ln.Addr().String()+"/fhir", "store", kind, "version", version,
-		"oidc_issuers", c.OIDCIssuers, "development_mode", verifier == nil)
+	root := siteRoot(c.PublicURL, ln.Addr().String())
+	where := []any{"home", root + "/", "fhir_base", root + "/fhir", "dashboard", root + "/dashboard"}
+	if c.PublicURL != "" {
+		where[3] = c.PublicURL
+	}
+	if inbox != "" {
+		where = append(where, "demo_inbox", root+gateway.DemoClinicalSystemPath)
+	}
+	where = append(where, "docs", gateway.DocsURL, "store", kind, "version", version, "oidc_issuers", c.OIDCIssuers, "development_mode", verifier == nil)
+	log.Info("signpost listening: open "+root+"/ for the links", where...)
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	if c.MetricsAddr != "" {
@@ -307,6 +331,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// siteRoot is the URL the gateway's pages are under: the public FHIR
+// base without its /fhir, else the address listened on.
+func siteRoot(public, addr string) string {
+	if public != "" {
+		if root, ok := strings.CutSuffix(public, "/fhir"); ok {
+			return root
+		}
+		if u, err := url.Parse(public); err == nil {
+			return u.Scheme + "://" + u.Host
+		}
+	}
+	return "http://" + addr
 }
 
 // serveMetrics serves GET /metrics alone on addr, for the Prometheus
@@ -372,11 +410,7 @@ func setUpTerminology(ctx context.Context, c config, st store.Store, srv *gatewa
 	if err != nil {
 		return nil, fmt.Errorf("seed terminology resources: %w", err)
 	}
-	for _, r := range seeded {
-		if r.Action != snomed.SeedUnchanged {
-			log.Info("terminology resource", "type", r.Type, "id", r.ID, "action", string(r.Action), "version", r.Version)
-		}
-	}
+	srv.NoteSeeded(ctx, "terminology resource", seeded)
 	srv.RegisterTerminology(term)
 	return term, nil
 }
