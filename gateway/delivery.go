@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/signpost-fhir/signpost/auth"
@@ -27,7 +29,7 @@ import (
 //
 //	GET  [base]/Task/{id}/$delivery-status   the Task's deliveries
 //	GET  [base]/$dead-letters                dead deliveries of the caller's practices
-//	POST [base]/$redeliver  task=<id> [delivery=<n>]   requeue dead ones
+//	POST [base]/$redeliver  task=<Task ref or id> [delivery=<n>]   requeue dead ones
 //	POST [base]/$redeliver  subscription=<id>          a Subscription's (subscription.go)
 
 // RegisterDelivery makes $navigate enqueue its decisions into ob and
@@ -164,12 +166,19 @@ func (s *Server) deadLetters(ctx context.Context, in OperationInput) ([]byte, er
 // redeliver requeues the dead deliveries of a Task the caller may read
 // (or just the one named by delivery).
 func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, error) {
-	taskID, _ := in.Params.String("task")
-	if sub, _ := in.Params.String("subscription"); sub != "" && taskID == "" {
+	taskID, err := s.referenceParam(in, "redeliver", "task", "Task")
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.referenceParam(in, "redeliver", "subscription", "Subscription")
+	if err != nil {
+		return nil, err
+	}
+	if sub != "" && taskID == "" {
 		return s.redeliverSubscription(ctx, in, sub)
 	}
 	if taskID == "" {
-		return nil, fhir.Errorf(fhir.CodeRequired, "$redeliver needs the parameter task (a Task id) or subscription (a Subscription id)")
+		return nil, fhir.Errorf(fhir.CodeRequired, "$redeliver needs the parameter task (a reference to the Task, e.g. valueReference Task/123, or its id) or subscription (likewise a Subscription)").WithStatus(http.StatusBadRequest)
 	}
 	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Task", taskID); err != nil {
 		return nil, err
@@ -189,6 +198,65 @@ func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, erro
 	return s.requeue(ctx, "Task/"+taskID, ds, func(d store.Delivery) bool {
 		return d.Status == store.DeliveryDead && (only == 0 || d.ID == only)
 	})
+}
+
+// referenceParam reads the operation parameter name, which names a
+// resource of type typ, in each form a client may send: valueReference
+// ({"reference": "Task/123"}, also absolute on this server's base, a
+// version ignored), valueId ("123") or valueString ("123" or "Task/123",
+// as query parameters arrive). Absent: "". Any other form, a reference to
+// another type or server, or an id that cannot be one is a 400 that says
+// what was expected.
+func (s *Server) referenceParam(in OperationInput, op, name, typ string) (string, error) {
+	kind, v, ok := in.Params.Value(name)
+	if !ok {
+		return "", nil
+	}
+	expected := fmt.Sprintf("a reference to the %s (valueReference %s/[id]) or its id (valueId or valueString)", typ, typ)
+	bad := func(format string, args ...any) error {
+		return fhir.Errorf(fhir.CodeValue, "$%s: %s must be %s; %s", op, name, expected, fmt.Sprintf(format, args...)).
+			At("Parameters.parameter." + name).WithStatus(http.StatusBadRequest)
+	}
+	var ref string
+	switch kind {
+	case "Reference":
+		m, _ := v.(map[string]any)
+		ref, _ = m["reference"].(string)
+		if ref == "" {
+			return "", bad("the valueReference has no reference (a logical reference by identifier is not followed)")
+		}
+	case "Id", "String":
+		ref, _ = v.(string)
+	default:
+		return "", bad("it was sent as value%s", kind)
+	}
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return "", bad("it is empty")
+	}
+	for _, base := range []string{in.Base, s.opts.PublicBase} {
+		if base != "" && strings.HasPrefix(ref, base+"/") {
+			ref = strings.TrimPrefix(ref, base+"/")
+			break
+		}
+	}
+	if strings.Contains(ref, "://") {
+		return "", bad("%s is on another server", ref)
+	}
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	id := ref
+	if t, rest, found := strings.Cut(ref, "/"); found {
+		if t != typ {
+			return "", bad("%s is not a %s", ref, typ)
+		}
+		id = rest
+	}
+	if !fhir.ValidID(id) {
+		return "", bad("%q is not a valid id", id)
+	}
+	return id, nil
 }
 
 // requeue sends the deliveries of ds that pick selects again, from their
