@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
@@ -378,6 +379,17 @@ func secret(flagValue, name string, getenv func(string) string) (string, error) 
 	return strings.TrimSpace(string(b)), nil
 }
 
+// validConceptMapRef tells whether s can name a ConceptMap: an id, or an
+// absolute http(s) URL, optionally with |version.
+func validConceptMapRef(s string) bool {
+	if !strings.Contains(s, "/") {
+		return fhir.ValidID(s)
+	}
+	u, _, _ := strings.Cut(s, "|")
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
+}
+
 func positiveDuration(name, v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
@@ -452,6 +464,8 @@ func (f careRecordFlagValues) load(getenv func(string) string) (careRecordConfig
 		return cr, usageErr("SIGNPOST_CARE_RECORD_TOKEN_URL needs SIGNPOST_CARE_RECORD_CLIENT_ID and SIGNPOST_CARE_RECORD_CLIENT_SECRET")
 	case cr.Query != "" && !strings.Contains(cr.Query, "{nhs}"):
 		return cr, usageErr("SIGNPOST_CARE_RECORD_QUERY %q has no {nhs} placeholder", cr.Query)
+	case !validConceptMapRef(cr.ConceptMap):
+		return cr, usageErr("SIGNPOST_CARE_RECORD_CONCEPTMAP %q is neither the id of a ConceptMap nor its canonical URL (http(s)://…, optionally |version)", cr.ConceptMap)
 	}
 	return cr, nil
 }

@@ -232,6 +232,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		RepeatWindow: c.RepeatWindow,
 		DemoDir:      c.DemoDir,
 	}
+	var record *carerecord.Client
 	if cr := c.CareRecord; cr.URL != "" {
 		client, err := carerecord.New(carerecord.Config{BaseURL: cr.URL, Token: cr.Token, TokenURL: cr.TokenURL,
 			ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, Scope: cr.Scope, Query: cr.Query,
@@ -240,13 +241,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		if err != nil {
 			return fmt.Errorf("shared care record: %w", err)
 		}
-		navOpts.NeedGroups = client
+		navOpts.NeedGroups, record = client, client
 		log.Info("need groups pulled from the shared care record", "base", cr.URL)
 	} else if cr.MaxAgeSet {
 		navOpts.NeedGroupMaxAge = cr.MaxAge
 	}
 	if err := srv.RegisterNavigation(ctx, navOpts); err != nil {
 		return fmt.Errorf("care navigation: %w", err)
+	}
+	if record != nil {
+		if err := checkCareRecordMap(ctx, record, c.CareRecord.ConceptMap, log); err != nil {
+			return err
+		}
 	}
 	if err := seedDemoHistory(ctx, c, verifier == nil, st, term, log); err != nil {
 		return err
@@ -331,6 +337,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// checkCareRecordMap checks at start that SIGNPOST_CARE_RECORD_CONCEPTMAP
+// names a usable ConceptMap. One that is not stored yet is a single
+// warning, not a failure: ConceptMaps are stored through this gateway's
+// API, so on a new database it can only be stored once the gateway runs
+// (decisions say the need group is unavailable until then). One that
+// cannot be the map (ambiguous, unreadable, mapping nothing to a need
+// group) stops start-up with a one-line error.
+func checkCareRecordMap(ctx context.Context, record *carerecord.Client, name string, log *slog.Logger) error {
+	err := record.CheckConceptMap(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, carerecord.ErrNoConceptMap):
+		log.Warn("SIGNPOST_CARE_RECORD_CONCEPTMAP names a ConceptMap not stored in this gateway yet: until it is stored (PUT /fhir/ConceptMap/[id]), every decision says the need group is unavailable",
+			"conceptmap", name, "error", err.Error())
+		return nil
+	case errors.Is(err, carerecord.ErrBadConceptMap):
+		return usageErr("SIGNPOST_CARE_RECORD_CONCEPTMAP %q: %v", name, err)
+	}
+	return fmt.Errorf("checking SIGNPOST_CARE_RECORD_CONCEPTMAP: %w", err)
 }
 
 // siteRoot is the URL the gateway's pages are under: the public FHIR

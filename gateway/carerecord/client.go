@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/mapping"
@@ -540,12 +542,11 @@ func (c *Client) resolver(ctx context.Context) func(ref string) ([]string, bool)
 // the configured ConceptMap, the first that maps winning.
 func (c *Client) translate(ctx context.Context, rec *record) (string, error) {
 	png := c.term.URL("CodeSystem", snomed.PatientNeedGroup)
-	req := snomed.TranslateRequest{TargetSystem: png}
-	if strings.Contains(c.cfg.ConceptMap, "/") {
-		req.URL = c.cfg.ConceptMap
-	} else {
-		req.ID = c.cfg.ConceptMap
+	id, err := c.conceptMapID(ctx)
+	if err != nil {
+		return "", err
 	}
+	req := snomed.TranslateRequest{TargetSystem: png, ID: id}
 	var tried []string
 	for _, cd := range rec.codings {
 		if cd.System == png && mapping.NeedGroupLevel(cd.Code) != mapping.NeedUnknown {
@@ -570,6 +571,81 @@ func (c *Client) translate(ctx context.Context, rec *record) (string, error) {
 		tried = append(tried, cd.System+"|"+cd.Code)
 	}
 	return "", fmt.Errorf("%w: %s in ConceptMap %s", ErrUnmapped, strings.Join(tried, ", "), c.cfg.ConceptMap)
+}
+
+// ErrNoConceptMap: the configured ConceptMap is not stored in the
+// gateway (yet).
+var ErrNoConceptMap = errors.New("the care record's ConceptMap is not stored in the gateway")
+
+// ErrBadConceptMap: what the configuration names cannot be the care
+// record's map (two ConceptMaps share the URL, it does not read, or it
+// maps nothing to a need group).
+var ErrBadConceptMap = errors.New("the care record's ConceptMap cannot be used")
+
+// conceptMapID resolves Config.ConceptMap to the id of a ConceptMap in
+// the store: an id is taken as it is; a canonical URL (url or
+// url|version) is searched for among the stored ConceptMaps' url (and
+// version), so a ConceptMap stored under any id, with any canonical URL,
+// is found. It is resolved at every translation, so a ConceptMap stored,
+// replaced or deleted later applies at once.
+func (c *Client) conceptMapID(ctx context.Context) (string, error) {
+	ref := c.cfg.ConceptMap
+	if !strings.Contains(ref, "/") {
+		return ref, nil
+	}
+	u, version, _ := strings.Cut(ref, "|")
+	params := url.Values{"url": {u}}
+	if version != "" {
+		params.Set("version", version)
+	}
+	q, err := search.ParseQuery("ConceptMap", params, true)
+	if err != nil {
+		return "", fmt.Errorf("ConceptMap %s: %w", ref, err)
+	}
+	page, err := c.st.Search(ctx, q, store.PageRequest{Count: 2})
+	if err != nil {
+		return "", fmt.Errorf("looking up ConceptMap %s: %w", ref, err)
+	}
+	switch len(page.Matches) {
+	case 0:
+		return "", fmt.Errorf("%w: no stored ConceptMap has url %s", ErrNoConceptMap, ref)
+	case 1:
+		return page.Matches[0].ID, nil
+	}
+	return "", fmt.Errorf("%w: more than one stored ConceptMap has url %s: give the version (url|version) or the id", ErrBadConceptMap, ref)
+}
+
+// CheckConceptMap checks the configured ConceptMap at start-up: it is
+// stored (else an error wrapping ErrNoConceptMap), it is a ConceptMap
+// that reads, and one of its groups maps to the patient-need-group code
+// system.
+func (c *Client) CheckConceptMap(ctx context.Context) error {
+	id, err := c.conceptMapID(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := c.st.Read(ctx, "ConceptMap", id)
+	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+		return fmt.Errorf("%w: no ConceptMap with id %s", ErrNoConceptMap, id)
+	}
+	if err != nil {
+		return err
+	}
+	r, err := fhir.ParseResource(v.Body)
+	if err != nil {
+		return err
+	}
+	cm, err := snomed.ParseConceptMap(r)
+	if err != nil {
+		return fmt.Errorf("%w: ConceptMap/%s: %w", ErrBadConceptMap, id, err)
+	}
+	png := c.term.URL("CodeSystem", snomed.PatientNeedGroup)
+	for _, g := range cm.Groups {
+		if g.Target == png {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: ConceptMap/%s has no group whose target is %s, so it maps nothing to a need group", ErrBadConceptMap, id, png)
 }
 
 func codings(v any) []snomed.Coding {
