@@ -564,7 +564,7 @@ func (dir *directory) matchOutcome(ob *bytes.Buffer, res mapping.MatchResult, sh
 		writeJSONStrings(ob, "HealthcareService/", s.ID)
 		if s.Name != "" {
 			ob.WriteString(`,"display":`)
-			writeJSONString(ob, s.Name)
+			writeJSONString(ob, s.Label())
 		}
 		ob.WriteString(`}}],"severity":"information","code":"`)
 		ob.WriteString(code)
@@ -573,7 +573,7 @@ func (dir *directory) matchOutcome(ob *bytes.Buffer, res mapping.MatchResult, sh
 		ob.WriteString(`,"code":`)
 		writeJSONString(ob, r.Code)
 		ob.WriteString(`}]},"diagnostics":`)
-		writeJSONStrings(ob, "HealthcareService/", s.ID, " (", s.Name, "): ", r.Text)
+		writeJSONStrings(ob, "HealthcareService/", s.ID, " (", s.Label(), "): ", r.Text)
 		ob.WriteString(`}`)
 	}
 	for _, m := range shown {

@@ -247,6 +247,9 @@ type matchAnswer struct {
 	scores   []string
 	excluded map[string][]string // name -> reason codes
 	notes    map[string][]string
+	// labels are the services' displays in the outcome, by name: the
+	// name with the organisation ("FCP full — Leeds Central PCN").
+	labels map[string]string
 }
 
 func readMatch(t *testing.T, r reply) matchAnswer {
@@ -255,7 +258,7 @@ func readMatch(t *testing.T, r reply) matchAnswer {
 	res, err := fhir.ParseResource(r.body)
 	require.NoError(t, err)
 	require.NoError(t, res.Validate(fhir.ValidateOptions{Strict: true}), "%s", r.body)
-	a := matchAnswer{excluded: map[string][]string{}, notes: map[string][]string{}}
+	a := matchAnswer{excluded: map[string][]string{}, notes: map[string][]string{}, labels: map[string]string{}}
 	b := res.Object()
 	assert.Equal(t, "searchset", b["type"])
 	a.total = b["total"].(json.Number).String()
@@ -274,7 +277,9 @@ func readMatch(t *testing.T, r reply) matchAnswer {
 			im := is.(map[string]any)
 			subject := im["extension"].([]any)[0].(map[string]any)
 			require.Equal(t, dirNames.Extension(mapping.ExtMatchSubject), subject["url"])
-			name := subject["valueReference"].(map[string]any)["display"].(string)
+			label := subject["valueReference"].(map[string]any)["display"].(string)
+			name, _, _ := strings.Cut(label, " — ")
+			a.labels[name] = label
 			code := im["details"].(map[string]any)["coding"].([]any)[0].(map[string]any)["code"].(string)
 			if im["code"] == "business-rule" {
 				a.excluded[name] = append(a.excluded[name], code)
@@ -305,6 +310,7 @@ func TestDirectoryMatch(t *testing.T) {
 			"FCP children":  {mapping.ReasonAge},
 		}, a.excluded)
 		assert.Equal(t, map[string][]string{"FCP without BSL": {mapping.NoteCommunication}}, a.notes)
+		assert.Equal(t, "FCP full — Leeds Central PCN", a.labels["FCP full"], "a service is shown with its organisation")
 
 		// _count keeps the best; total counts them all.
 		a = readMatch(t, g.do("GET", q+"&_count=1", ""))

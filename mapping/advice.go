@@ -55,9 +55,56 @@ func AdviceFor(c Category, u Urgency, mode, dest string) string {
 	case CategorySelfCare:
 		return "You can look after this yourself for now; a pharmacist can advise on treatments. If your symptoms get worse, have not improved within a few days, or you are worried, contact the practice or call NHS 111. If it is an emergency, call 999."
 	case CategoryAdministrative:
-		return fmt.Sprintf("The practice team will deal with your request %s. If you become unwell, contact the practice or call NHS 111. If it is an emergency, call 999.", when)
+		return adminAdvice("", when)
 	}
 	return DefaultSafetyNetting
+}
+
+// adviceForDecision is AdviceFor with what the decision knows besides:
+// an administrative request's kind and turnaround are said in words
+// that fit a request (a fit note, a prescription), not symptoms.
+func adviceForDecision(d *Decision, kind string) string {
+	if d.Category == CategoryAdministrative && d.Urgency != UrgencyEmergency {
+		return adminAdvice(kind, adminWhen(d.Urgency, d.TurnaroundDays))
+	}
+	return AdviceFor(d.Category, d.Urgency, d.Mode, d.adviceDestination())
+}
+
+// adminWhen says when an administrative request is dealt with: its
+// turnaround when the protocol set one, else its urgency.
+func adminWhen(u Urgency, turnaroundDays int) string {
+	if u == UrgencySameDay {
+		return "today"
+	}
+	if turnaroundDays > 0 {
+		return "within " + plural(turnaroundDays, "day")
+	}
+	switch u {
+	case UrgencyWithinWeek:
+		return "within the next week"
+	case UrgencyRoutine:
+		return "in the next few weeks"
+	}
+	return "soon"
+}
+
+// adminAdvice is the instruction for an administrative request: what
+// the practice does and by when, and where to turn if the patient
+// becomes unwell meanwhile (an administrative request has no symptoms
+// to get worse).
+func adminAdvice(kind, when string) string {
+	const unwell = "If you become unwell in the meantime, contact the practice or call NHS 111. If it is an emergency, call 999."
+	switch kind {
+	case "fit-note":
+		return fmt.Sprintf("The practice team will prepare your fit note %s for a clinician to sign, and tell you when it is ready. %s", when, unwell)
+	case "repeat-prescription":
+		return fmt.Sprintf("The practice team will deal with your prescription request %s. If you will run out of a medicine before then, tell the practice or ask a pharmacist about an emergency supply. %s", when, unwell)
+	case "test-result":
+		return fmt.Sprintf("The practice team will contact you about your test result %s. %s", when, unwell)
+	case "insurance-report":
+		return fmt.Sprintf("The practice team will prepare the report %s and send it as you asked. %s", when, unwell)
+	}
+	return fmt.Sprintf("The practice team will deal with your request %s. %s", when, unwell)
 }
 
 // stayHome are words of advice that keep a patient away from urgent
@@ -105,7 +152,7 @@ func AdviceAgrees(c Category, u Urgency, advice string) string {
 // the protocol's advice stays only if the protocol's destination stood,
 // and any advice that contradicts the final urgency is replaced.
 func settleAdvice(p *proposal, d *Decision, a *Assessment) string {
-	derived := AdviceFor(d.Category, d.Urgency, d.Mode, d.adviceDestination())
+	derived := adviceForDecision(d, a.Request.AdminKind)
 	advice := p.SafetyNetting
 	if pc := p.protocol; pc != nil && pc.advice != "" && strings.Contains(advice, pc.advice) {
 		moved := pc.category != d.Category || pc.urgency != d.Urgency || (pc.mode != "" && pc.mode != d.Mode)
@@ -122,6 +169,10 @@ func settleAdvice(p *proposal, d *Decision, a *Assessment) string {
 		p.apply(RuleSafetyNetting, "the advice did not match the final decision (%s): the advice for the final decision is given instead", why)
 		advice = derived
 		if why := AdviceAgrees(d.Category, d.Urgency, advice); why != "" {
+			// The derived advice without the destination's name.
+			advice = AdviceFor(d.Category, d.Urgency, d.Mode, "")
+		}
+		if why := AdviceAgrees(d.Category, d.Urgency, advice); why != "" {
 			// The derived advice names the destination, whose name
 			// could hold a word the check refuses ("... Pharmacy"):
 			// then the advice of an emergency, which never misleads.
@@ -135,7 +186,7 @@ func settleAdvice(p *proposal, d *Decision, a *Assessment) string {
 func (d *Decision) adviceDestination() string {
 	switch {
 	case d.Service != nil:
-		return orText(d.Service.Name, "")
+		return d.Service.Label()
 	case d.Role != nil:
 		return orText(d.Role.Display, "")
 	}

@@ -161,7 +161,7 @@ func (d *Decision) DestinationReference() string {
 func (d *Decision) DestinationName() string {
 	switch {
 	case d.Service != nil:
-		return orText(d.Service.Name, "HealthcareService/"+d.Service.ID)
+		return d.Service.Label()
 	case d.Role != nil:
 		return orText(d.Role.Display, "PractitionerRole/"+d.Role.ID)
 	case d.PracticeFallback:
@@ -271,6 +271,11 @@ func serviceTypeText(code string) string {
 	if c, ok := serviceTypeNames[code]; ok {
 		return " (" + c + ")"
 	}
+	if cs := shippedConcepts(); cs != nil {
+		if c, ok := cs.Get(code); ok && c.Preferred != "" {
+			return " (" + c.Preferred + ", SNOMED CT " + code + ")"
+		}
+	}
 	return " (service type " + code + ")"
 }
 
@@ -357,7 +362,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 			e.placeInHours(p, in, d, ph, true)
 			chosen = p
 		}
-		e.closedNote(chosen, ph, in.Now, d)
+		e.closedNote(chosen, ph, in.Now, d, a.Request.AdminKind)
 	}
 
 	disp, reasons := reviewFinal(chosen, a, in.Decider, d.Automated, serviceTypesOf(chosen.ServiceType, d.Service), d.adviceDestination())
@@ -435,7 +440,7 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 	if len(res.Matches) > 0 {
 		m := res.Matches[0]
 		d.Service = m.Service
-		text := fmt.Sprintf("Destination: %s (HealthcareService/%s)", orText(m.Service.Name, m.Service.ID), m.Service.ID)
+		text := fmt.Sprintf("Destination: %s (HealthcareService/%s)", m.Service.Label(), m.Service.ID)
 		if !m.OpensAt.IsZero() {
 			text += ", open and accepting from " + m.OpensAt.In(London).Format("Mon 2 Jan 15:04")
 		}
@@ -446,10 +451,10 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 			text += fmt.Sprintf(" (the best of %d that can take the patient)", len(res.Matches))
 		}
 		d.Rationale = append(d.Rationale, text+".")
-		p.apply(RuleEligibility, "%s can take the patient in the timeframe (%d candidate(s) excluded)", orText(m.Service.Name, m.Service.ID), len(res.Excluded))
+		p.apply(RuleEligibility, "%s can take the patient in the timeframe (%d candidate(s) excluded)", m.Service.Label(), len(res.Excluded))
 		return true
 	}
-	where := p.Category.String() + serviceTypeText(p.ServiceType)
+	where := categoryWords(p.Category) + serviceTypeText(p.ServiceType)
 	if fallback || p.Category == CategoryAdministrative {
 		// The practice itself handles it: its own clinicians and team
 		// are not always listed in the directory.
@@ -463,7 +468,7 @@ func (e *Engine) place(p *proposal, in DecideInput, d *Decision, fallback bool) 
 	if p.rule != nil {
 		rule = "protocol rule " + p.rule.ID
 	}
-	d.Rationale = append(d.Rationale, fmt.Sprintf("Not used: %s (%s): no %s service can take the patient in the timeframe.", rule, where, where))
+	d.Rationale = append(d.Rationale, fmt.Sprintf("Not used: %s: no service for %s can take the patient in the timeframe.", rule, where))
 	return false
 }
 
@@ -643,15 +648,15 @@ func (e *Engine) navigatorProposal(in DecideInput, outcomes []RuleOutcome, d *De
 					why = append(why, r.Text)
 				}
 			}
-			return nil, ruleError(RuleEligibility, "%s (%s) cannot take this patient %s: %s", orText(svc.Service.Name, id), nav.Destination, p.Urgency, strings.Join(why, "; "))
+			return nil, ruleError(RuleEligibility, "%s (%s) cannot take this patient %s: %s", svc.Service.Label(), nav.Destination, p.Urgency, strings.Join(why, "; "))
 		}
 		d.Service = svc.Service
-		text := fmt.Sprintf("Destination (the navigator's choice): %s (HealthcareService/%s)", orText(svc.Service.Name, id), id)
+		text := fmt.Sprintf("Destination (the navigator's choice): %s (HealthcareService/%s)", svc.Service.Label(), id)
 		for _, n := range res.Matches[0].Notes {
 			text += "; " + n.Text
 		}
 		d.Rationale = append(d.Rationale, text+".")
-		p.apply(RuleEligibility, "%s can take the patient in the timeframe", orText(svc.Service.Name, id))
+		p.apply(RuleEligibility, "%s can take the patient in the timeframe", svc.Service.Label())
 	} else {
 		d.Role = nav.Role
 		d.Rationale = append(d.Rationale, fmt.Sprintf("Destination (the navigator's choice): %s (PractitionerRole/%s).", orText(nav.Role.Display, id), id))
@@ -727,7 +732,11 @@ func (e *Engine) assessmentText(a *Assessment) string {
 		parts = append(parts, "kind "+r.AdminKind)
 	}
 	if a.HasAge {
-		parts = append(parts, fmt.Sprintf("age %d", a.Age))
+		if !a.Patient.BirthDate.IsZero() && !a.now.IsZero() {
+			parts = append(parts, "age "+ageWordsAt(a.Patient.BirthDate, a.now))
+		} else {
+			parts = append(parts, "age "+plural(a.Age, "year"))
+		}
 	} else {
 		parts = append(parts, "age not known")
 	}
@@ -775,9 +784,19 @@ func (e *Engine) outcomeText(d *Decision, p *proposal) string {
 	case p.source == "fallback":
 		by = "the fallback (automated)"
 	}
-	text := fmt.Sprintf("Decision by %s: %s, %s, to %s", by, d.Category, d.Urgency, d.DestinationName())
-	if d.Mode != "" {
-		text += ", " + d.Mode
+	// Said once each: an emergency is emergency services now, not
+	// "emergency, emergency, to emergency services".
+	var text string
+	if d.Category == CategoryEmergency {
+		text = fmt.Sprintf("Decision by %s: %s, %s", by, d.DestinationName(), urgencyWords(d.Urgency))
+	} else {
+		text = fmt.Sprintf("Decision by %s: %s, %s", by, categoryWords(d.Category), urgencyWords(d.Urgency))
+		if d.Category != CategorySelfCare || d.Service != nil || d.Role != nil {
+			text += ", to " + d.DestinationName()
+		}
+		if d.Mode != "" {
+			text += ", " + modeWords(d.Mode)
+		}
 	}
 	switch d.Disposition {
 	case DispositionProposed:
@@ -813,7 +832,7 @@ func exclusionLines(excluded []Excluded, explain func(*Service) []Reason) []stri
 		for i, r := range reasons {
 			why[i] = r.Text
 		}
-		return fmt.Sprintf("Not chosen: %s (HealthcareService/%s): %s.", orText(x.Service.Name, x.Service.ID), x.Service.ID, strings.Join(why, "; "))
+		return fmt.Sprintf("Not chosen: %s (HealthcareService/%s): %s.", x.Service.Label(), x.Service.ID, strings.Join(why, "; "))
 	}
 	nearer := func(a, b Excluded) int {
 		if c := len(a.Reasons) - len(b.Reasons); c != 0 {

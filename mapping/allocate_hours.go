@@ -247,15 +247,25 @@ func (e *Engine) placeInHours(p *proposal, in DecideInput, d *Decision, ph *prac
 // closed when it opens, when the decision was not routed out of hours (a
 // need that can wait goes to the practice's first opening; a service
 // with its own hours, such as a pharmacy, may be open).
-func (e *Engine) closedNote(p *proposal, ph *practiceHours, now time.Time, d *Decision) {
+func (e *Engine) closedNote(p *proposal, ph *practiceHours, now time.Time, d *Decision, adminKind string) {
 	if ph == nil || !ph.known || ph.openNow || p.outOfHours || p.Category == CategoryEmergency {
 		return
 	}
+	// Each thing said once: when 111 comes before opening, and then the
+	// protocol's own advice or, when it gave none, what happens next.
+	worse := " If your symptoms get worse before then, call NHS 111 (or 999 in an emergency). "
 	netting := p.SafetyNetting
-	if strings.TrimSpace(netting) == "" {
-		netting = DefaultSafetyNetting
+	if p.Category == CategoryAdministrative {
+		// An administrative request has no symptoms to get worse.
+		worse = " If you become unwell before then, call NHS 111 (or 999 in an emergency). "
+		if strings.TrimSpace(netting) == "" {
+			netting = adminAdvice(adminKind, adminWhen(p.Urgency, p.TurnaroundDays))
+		}
 	}
-	p.SafetyNetting = ph.closedText() + " If your symptoms get worse before then, call NHS 111 (or 999 in an emergency). " + netting
+	if strings.TrimSpace(netting) == "" {
+		netting = "If you have not been contacted within the time we told you, contact the practice again."
+	}
+	p.SafetyNetting = ph.closedText() + worse + netting
 	p.apply(RuleOutOfHours, "contact made while the practice is closed (until %s): the decision does not need the practice before then; NHS 111 advice if things get worse before it opens", ph.reopenText())
 	d.Rationale = append(d.Rationale, fmt.Sprintf("Out of hours: the contact was made while the practice (%s) is closed, until %s; the decision does not need the practice before then, so it stands, and the patient is told to call NHS 111 if things get worse before the practice opens.", strings.Join(ph.names, ", "), ph.reopenText()))
 }

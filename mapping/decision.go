@@ -129,7 +129,7 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 	}
 	switch {
 	case d.Service != nil:
-		performers = append(performers, map[string]any{"reference": "HealthcareService/" + d.Service.ID, "display": orText(d.Service.Name, d.Service.ID)})
+		performers = append(performers, map[string]any{"reference": "HealthcareService/" + d.Service.ID, "display": d.Service.Label()})
 	case d.Role != nil:
 		performers = append(performers, map[string]any{"reference": "PractitionerRole/" + d.Role.ID, "display": orText(d.Role.Display, d.Role.ID)})
 	case d.PracticeFallback:
@@ -196,6 +196,10 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 	}
 	task["businessStatus"] = map[string]any{"coding": []any{coding(snomed.NavigationStatus, string(d.Disposition))}, "text": d.Disposition.Text()}
 	task["lastModified"] = now
+	// The Task's priority follows the allocation's urgency (as the
+	// allocation's and the review Task's do), whatever the request said:
+	// a same-day allocation is not left on a routine Task.
+	task["priority"] = priorityOf(d.Urgency)
 	outSystem := names.System(snomed.NavigationOutput)
 	var outputs []any
 	for _, o := range jlist(task["output"]) {
@@ -326,6 +330,8 @@ func (d Decider) reference() map[string]any {
 	return m
 }
 
+// priorityOf is the R4 request priority of an urgency: emergency stat,
+// same-day asap, within-week urgent, routine routine.
 func priorityOf(u Urgency) string {
 	switch u {
 	case UrgencyEmergency:

@@ -146,7 +146,12 @@ func (d Directory) NHSServiceSearchLocationSystem() string {
 // (Europe/London) where the representation says so.
 type Service struct {
 	ID, VersionID, Name string
-	Active              bool
+	// Provider is providedBy's display and Place the first location's:
+	// what names the service for people with its organisation (Label).
+	Provider, Place string
+	// label is Label, made once when the service is parsed.
+	label  string
+	Active bool
 	Identifiers         []Identifier
 	// Types holds the codings of type, specialty and the team roles, as
 	// "system|code": what a needed service type is matched against.
@@ -293,6 +298,15 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	if b, ok := obj["active"].(bool); ok {
 		s.Active = b
 	}
+	if m, ok := obj["providedBy"].(map[string]any); ok {
+		s.Provider = strings.TrimSpace(dirStr(m["display"]))
+	}
+	if l := dirList(obj["location"]); len(l) > 0 {
+		if m, ok := l[0].(map[string]any); ok {
+			s.Place = strings.TrimSpace(dirStr(m["display"]))
+		}
+	}
+	s.label = serviceLabel(s)
 	for _, v := range dirList(obj["identifier"]) {
 		m, _ := v.(map[string]any)
 		if id := (Identifier{dirStr(m["system"]), dirStr(m["value"])}); id.Value != "" {
@@ -400,7 +414,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	}
 	for i := range s.Eligibility {
 		e := &s.Eligibility[i]
-		e.sexText, e.needText = dirSetText(e.Sexes, " or "), dirSetText(e.NeedGroups, ", ")
+		e.sexText, e.needText = dirSetText(e.Sexes, " or "), needGroupSetWords(e.NeedGroups)
 		if e.Age != nil {
 			e.ageText = e.Age.String()
 		}

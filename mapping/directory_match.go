@@ -485,7 +485,7 @@ func (m *matcher) eligible(e Eligibility, rs *reasonList) {
 			}
 		} else {
 			if rs.add(ReasonNeedGroup) {
-				rs.text("the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, m.q.NeedGroup)
+				rs.text("the service takes need groups %s, not %s", setText{e.NeedGroups, ", ", e.needText}, needGroupWords(m.q.NeedGroup))
 			}
 		}
 	}
@@ -496,7 +496,7 @@ func (m *matcher) eligible(e Eligibility, rs *reasonList) {
 		for k := range ns {
 			if m.hasCondition(k) {
 				if rs.add(ReasonCondition) {
-					rs.text("the service does not take patients with %s", k)
+					rs.text("the service does not take patients with %s", conceptWords(k))
 				}
 			}
 		}
@@ -527,9 +527,9 @@ func (m *matcher) hasCondition(key string) bool {
 
 func (m *matcher) ageText() string {
 	if !m.q.BirthDate.IsZero() {
-		return "born " + m.q.BirthDate.Format("2006-01-02")
+		return ageWordsAt(m.q.BirthDate, m.q.From) + ", born " + m.q.BirthDate.Format("2006-01-02")
 	}
-	return fmt.Sprintf("%d years", m.q.AgeYears)
+	return plural(m.q.AgeYears, "year")
 }
 
 // ageSpans is the patient's age at the window's start in each unit: exact
@@ -569,15 +569,7 @@ func ageSpans(q MatchQuery) map[string][2]float64 {
 }
 
 func (a *AgeRange) String() string {
-	unit := map[string]string{"a": "years", "mo": "months", "wk": "weeks", "d": "days"}[a.Unit]
-	f := func(v float64) string { return fmt.Sprint(v) }
-	switch {
-	case a.Low != nil && a.High != nil:
-		return fmt.Sprintf("%s to %s %s", f(*a.Low), f(*a.High), unit)
-	case a.Low != nil:
-		return fmt.Sprintf("%s %s and over", f(*a.Low), unit)
-	}
-	return fmt.Sprintf("up to %s %s", f(*a.High), unit)
+	return ageRangeWords(a.Unit, a.Low, a.High)
 }
 
 // opensAt is the first instant in [from, To) at which s is open and not
@@ -674,11 +666,11 @@ func (m *matcher) closedThroughout(s *Service, from time.Time) bool {
 }
 
 func needFor(d Directory, c Code) need {
-	n := need{label: c.Code}
 	key := c.System + "|" + c.Code
 	if c.System == "" {
 		key = snomed.System + "|" + c.Code
 	}
+	n := need{label: conceptWords(key)}
 	n.meets = append(n.meets, key)
 	if label, ok := snomedDisplay[c.Code]; ok {
 		n.label = label

@@ -222,7 +222,10 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 	orgKey := Identifier{ODSSystem, ods}
 	locKey := Identifier{d.NHSServiceSearchLocationSystem(), ods}
 	orgRef := map[string]any{"reference": ConditionalURL("Organization", orgKey), "display": o.OrganisationName}
-	locRef := map[string]any{"reference": ConditionalURL("Location", locKey), "display": o.OrganisationName}
+	// The location is named with its street, so that a service shown
+	// with it can be told from the same organisation's other branches
+	// ("Pharmacy First — Boots, High Street"; see Service.Label).
+	locRef := map[string]any{"reference": ConditionalURL("Location", locKey), "display": nhsPlace(o)}
 	telecom := nhsTelecomOf(o.Contacts, o.URL)
 	address := nhsAddress(o)
 
@@ -428,6 +431,21 @@ func nhsAddress(o NHSOrganisation) []any {
 		return nil
 	}
 	return []any{a}
+}
+
+// nhsPlace names an organisation's site: its name and first address
+// line ("Headingley Pharmacy, 12 Otley Road"), or the name alone.
+func nhsPlace(o NHSOrganisation) string {
+	name := strings.TrimSpace(o.OrganisationName)
+	for _, l := range []string{o.Address1, o.Address2, o.City} {
+		if l = strings.TrimSpace(l); l != "" {
+			if name == "" {
+				return l
+			}
+			return name + ", " + l
+		}
+	}
+	return name
 }
 
 func nhsPosition(o NHSOrganisation) (lon, lat float64, ok bool) {
@@ -717,7 +735,7 @@ func (d Directory) ageEligibility(r [2]*float64) map[string]any {
 		rng["high"] = q(*r[1])
 	}
 	return map[string]any{
-		"comment": "Ages " + ageDaysText(r[0], r[1]) + " (NHS Service Search AgeRange).",
+		"comment": "Ages " + ageRangeWords("d", r[0], r[1]) + " (NHS Service Search AgeRange: " + ageDaysText(r[0], r[1]) + ").",
 		"extension": []any{map[string]any{"url": d.Extension(ExtEligibility), "extension": []any{
 			map[string]any{"url": "age", "valueRange": rng},
 		}}},

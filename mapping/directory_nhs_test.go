@@ -178,3 +178,35 @@ func TestNHSWarnings(t *testing.T) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// TestNHSImportedEntriesReadForPeople: an imported service is named with
+// its organisation wherever it is shown (one "Pharmacy First" from
+// another), and its age range (days in the source) reads in years.
+func TestNHSImportedEntriesReadForPeople(t *testing.T) {
+	orgs := nhsFixture(t)
+	pharm := entriesByKey(t, orgs[0])
+	first, issues := mapping.ParseService(pharm["HealthcareService FQ123/SRV0555"], dir)
+	require.Empty(t, issues)
+	assert.Equal(t, "Pharmacy First — Headingley Pharmacy, 12 Otley Road", first.Label())
+	assert.Equal(t, "Headingley Pharmacy, 12 Otley Road", pharm["HealthcareService FQ123/SRV0555"]["location"].([]any)[0].(map[string]any)["display"])
+	assert.Contains(t, pharm["HealthcareService FQ123/SRV0555"]["eligibility"].([]any)[0].(map[string]any)["comment"], "Ages 1 to 130 years (NHS Service Search AgeRange: 365 to 47481 days)")
+
+	hos := entriesByKey(t, orgs[2])
+	physio, _ := mapping.ParseService(hos["HealthcareService RR813/SRV0084"], dir)
+	assert.Regexp(t, `^Physiotherapy — .+ at Leeds General Infirmary, Great George Street$`, physio.Label(), "the trust's service at the infirmary")
+
+	// A baby is outside Pharmacy First's ages, said in years and months;
+	// a need the pharmacy does not list is named by its display.
+	from := time.Date(2026, 11, 24, 10, 0, 0, 0, mapping.London)
+	res := mapping.Match([]mapping.Candidate{{Service: first}}, dir, mapping.MatchQuery{From: from, To: from.Add(4 * time.Hour), BirthDate: from.AddDate(0, -6, -3)})
+	require.Len(t, res.Excluded, 1)
+	assert.Equal(t, "the patient's age (6 months, born 2026-05-21) is outside 1 to 130 years", res.Excluded[0].Reasons[0].Text)
+	res = mapping.Match([]mapping.Candidate{{Service: first}}, dir, mapping.MatchQuery{From: from, To: from.Add(4 * time.Hour), AgeYears: 40, HasAge: true,
+		CommunicationNeeds: []mapping.Code{{System: snomed.System, Code: "162340000"}}})
+	require.Len(t, res.Matches, 1)
+	var notes []string
+	for _, n := range res.Matches[0].Notes {
+		notes = append(notes, n.Text)
+	}
+	assert.Contains(t, notes, "does not list support for: Hearing difficulty (SNOMED CT 162340000)")
+}

@@ -374,6 +374,9 @@ func TestNavigationScenariosPure(t *testing.T) {
 				assert.Equal(t, "ServiceRequest/first", rec.Allocation["replaces"].([]any)[0].(map[string]any)["reference"])
 			}
 			checkOutputs(t, n, rec.Task)
+			// The Task's priority is the allocation's, by the urgency.
+			assert.Equal(t, priorityOf(d.Urgency), rec.Task["priority"], "Task.priority for %s", d.Urgency)
+			assert.Equal(t, rec.Allocation["priority"], rec.Task["priority"], "the Task and its allocation have one priority")
 		})
 	}
 }
@@ -464,6 +467,7 @@ func checkDecision(t *testing.T, x scnExpect, d *Decision) {
 	// directed away; an emergency has no service.
 	assert.NotEmpty(t, strings.TrimSpace(d.SafetyNetting))
 	assert.Empty(t, AdviceAgrees(d.Category, d.Urgency, d.SafetyNetting), "advice %q for %s, %s", d.SafetyNetting, d.Category, d.Urgency)
+	checkWording(t, d)
 	switch {
 	case d.Assessment.EmergencyFlag:
 		assert.Contains(t, []Category{CategoryEmergency, CategoryClinician}, d.Category)
@@ -557,4 +561,32 @@ func TestExclusionLinesNameTheNearestAndCountTheRest(t *testing.T) {
 		byService[x.Service] = x.Reasons
 	}
 	assert.Equal(t, lines, exclusionLines(bare, func(s *Service) []Reason { return byService[s] }))
+}
+
+// checkWording holds every decision to what people read: no navigation
+// code where words belong, nothing said twice in the decision line, no
+// age in days beyond the first weeks of life, and an administrative
+// request's advice that speaks of the request, not of symptoms.
+func checkWording(t *testing.T, d *Decision) {
+	t.Helper()
+	for _, line := range d.Rationale {
+		if strings.HasPrefix(line, "Decision by ") {
+			_, what, _ := strings.Cut(line, ": ")
+			items := strings.Split(strings.TrimSuffix(what, "."), ", ")
+			for i := 1; i < len(items); i++ {
+				assert.NotEqual(t, items[i-1], items[i], "said twice in %q", line)
+			}
+			for _, code := range []string{"same-day", "within-week", "practice-team", "external-referral", "online-message", "face-to-face", "home-visit"} {
+				assert.NotContains(t, line, code, "a code in %q", line)
+			}
+			for _, w := range []string{"emergency", "self-care"} {
+				assert.LessOrEqual(t, strings.Count(line, w), 1, "%q said twice in %q", w, line)
+			}
+		}
+		assert.NotRegexp(t, `ages [0-9]+ to [0-9]+ days|[0-9]{3,} days`, line, "an age in days")
+		assert.NotRegexp(t, `support for: [0-9]{6,}`, line, "a bare SNOMED CT code")
+	}
+	if d.Category == CategoryAdministrative {
+		assert.NotContains(t, strings.ToLower(d.SafetyNetting), "symptoms", "advice for an administrative request")
+	}
 }

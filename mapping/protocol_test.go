@@ -279,10 +279,10 @@ func TestReasonsAreExplained(t *testing.T) {
 	for _, want := range []string{
 		"Assessment: clinical request by phone, age 15",
 		"Protocol: Demo Surgery care navigation protocol version 2026.11.1",
-		"Not chosen: Demo Pharmacy (Pharmacy First) (HealthcareService/demo-pharmacy-first): the patient's age (born",
-		"Not used: protocol rule minor-illness-pharmacy-first",
+		"Not chosen: Demo Pharmacy (Pharmacy First) (HealthcareService/demo-pharmacy-first): the patient's age (15 years, born",
+		"Not used: protocol rule minor-illness-pharmacy-first: no service for external referral (Pharmacy First service) can take the patient",
 		"Destination: Demo Surgery GPs (HealthcareService/demo-gp)",
-		"Decision by the protocol (automated): clinician, within-week",
+		"Decision by the protocol (automated): practice clinician, within a week, to Demo Surgery GPs.",
 	} {
 		assert.Contains(t, text, want)
 	}

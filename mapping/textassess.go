@@ -73,17 +73,20 @@ func (a *Assessment) population(p string) (bool, string) {
 		}
 	case freetext.PopulationInfant:
 		if days, ok := a.ageDays(); ok && days < infantDays {
-			return true, fmt.Sprintf("a baby of %d days", days)
+			return true, "a baby of " + ageWords(days)
 		}
 		if t.AgeDays >= 0 && t.AgeDays < infantDays {
-			return true, fmt.Sprintf("a baby of %d days (as the request says)", t.AgeDays)
+			return true, "a baby of " + ageWords(t.AgeDays) + " (as the request says)"
 		}
 		if t.Has(freetext.ClassPopulation, freetext.KindInfant) {
 			return true, "a newborn (" + firstCite(t, freetext.ClassPopulation, freetext.KindInfant) + ")"
 		}
 	case freetext.PopulationChild:
+		if _, ok := a.ageDays(); ok && a.HasAge && a.Age < childYears {
+			return true, "a child of " + ageWordsAt(a.Patient.BirthDate, a.now)
+		}
 		if a.HasAge && a.Age < childYears {
-			return true, fmt.Sprintf("a child of %d", a.Age)
+			return true, "a child of " + plural(a.Age, "year")
 		}
 		if t.AgeDays >= 0 && t.AgeDays < childYears*365 {
 			return true, "a child (as the request says)"
