@@ -29,6 +29,15 @@
     "navigation-urgent-same-day": "Urgent same day",
     "navigation-continuity-missed": "Continuity missed"
   };
+  // What people read for the codes: navigation categories (the displays
+  // of the navigation-category code system) and contact routes.
+  var CATEGORY_NAMES = {
+    "clinician": "Practice clinician", "practice-team": "Practice team", "external-referral": "External referral",
+    "signpost": "Signpost", "self-care": "Self-care", "administrative": "Administrative", "emergency": "Emergency"
+  };
+  var ROUTE_NAMES = { "phone": "Phone", "online": "Online", "walk-in": "Walk-in", "unknown": "Not known" };
+  function categoryName(c) { return CATEGORY_NAMES[c] || c; }
+  function routeName(r) { return ROUTE_NAMES[r] || r; }
   var STRAT_NAMES = { "contact-route": "contact route", "age-band": "age band", "sex": "sex", "need-group": "need group" };
   var AGE_ORDER = ["0-4", "5-15", "16-24", "25-44", "45-64", "65-74", "75-84", "85+"];
 
@@ -42,11 +51,15 @@
     return d.getFullYear() + "-" + String(d.getMonth() + 1).padStart(2, "0") + "-" + String(d.getDate()).padStart(2, "0");
   }
 
-  // Defaults: the last 8 weeks.
+  // Defaults: the eight whole weeks (Monday to Sunday) before this one,
+  // so that no weekly figure is of a part of a week.
   var today = new Date();
-  var from = new Date(today.getTime() - 55 * 24 * 3600 * 1000);
+  var thisMonday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - (today.getDay() + 6) % 7);
+  var from = new Date(thisMonday.getFullYear(), thisMonday.getMonth(), thisMonday.getDate() - 56);
+  var lastSunday = new Date(thisMonday.getFullYear(), thisMonday.getMonth(), thisMonday.getDate() - 1);
   document.getElementById("periodStart").value = isoDate(from);
-  document.getElementById("periodEnd").value = isoDate(today);
+  document.getElementById("periodEnd").value = isoDate(lastSunday);
+  var figures = document.getElementById("figures");
 
   function code(cc) {
     var c = cc && cc.coding && cc.coding[0];
@@ -301,7 +314,7 @@
       var st = routes[r];
       var tr = document.createElement("tr");
       tr.dataset.route = r;
-      cell(tr, r, true);
+      cell(tr, routeName(r), true);
       cell(tr, String(count(st)));
       cell(tr, String(count(st, "measure-population")));
       cell(tr, minutes(score(st)));
@@ -350,7 +363,7 @@
     var chart = svg("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, role: "img", "class": "bars" });
     var summary = "Allocations by category by " + gran + ", " + periods.length + " bars, " + cats.length + " categories: " +
       cats.map(function (c) {
-        return c + " " + periods.reduce(function (s, p) { return s + (figures[c][p] || 0); }, 0);
+        return categoryName(c) + " " + periods.reduce(function (s, p) { return s + (figures[c][p] || 0); }, 0);
       }).join(", ");
     chart.setAttribute("aria-label", summary);
     svgTitle(chart, summary);
@@ -372,11 +385,22 @@
         r.setAttribute("data-category", c);
         r.setAttribute("data-period", p);
         r.setAttribute("data-value", String(n));
-        svgTitle(r, periodLong(p, gran) + ", " + c + ": " + n);
+        svgTitle(r, periodLong(p, gran) + ", " + categoryName(c) + ": " + n);
         base += n;
       });
+      // Months are labelled by their short name, the year under the
+      // first bar and each January: a label never runs into the next.
       var lbl = svg("text", { x: x + bw / 2, y: h - bottom + 16, "text-anchor": "middle", "class": "tick" }, chart);
-      lbl.textContent = periodLabel(p, gran);
+      if (gran === "month") {
+        var ym = p.split("-").map(Number);
+        lbl.textContent = MONTHS[ym[1] - 1];
+        if (i === 0 || ym[1] === 1) {
+          var yr = svg("text", { x: x + bw / 2, y: h - bottom + 30, "text-anchor": "middle", "class": "tick" }, chart);
+          yr.textContent = String(ym[0]);
+        }
+      } else {
+        lbl.textContent = periodLabel(p, gran);
+      }
       var tot = svg("text", { x: x + bw / 2, y: y(totals[i]) - 3, "text-anchor": "middle", "class": "total" }, chart);
       tot.textContent = String(totals[i]);
     });
@@ -385,7 +409,8 @@
       var li = document.createElement("li");
       var sw = svg("svg", { width: 14, height: 14, viewBox: "0 0 14 14", "aria-hidden": "true" }, li);
       svg("rect", { width: 14, height: 14, fill: colour[c] }, sw);
-      li.appendChild(document.createTextNode(" " + c));
+      li.dataset.category = c;
+      li.appendChild(document.createTextNode(" " + categoryName(c)));
       legend.appendChild(li);
     });
 
@@ -398,7 +423,7 @@
     cats.forEach(function (c) {
       var tr = document.createElement("tr");
       tr.dataset.category = c;
-      cell(tr, c, true);
+      cell(tr, categoryName(c), true);
       var sum = 0;
       periods.forEach(function (p) {
         var n = figures[c][p] || 0;
@@ -462,7 +487,7 @@
     strataOrder(name, Object.keys(values)).forEach(function (v) {
       var tr = document.createElement("tr");
       tr.dataset.stratum = v;
-      cell(tr, v, true);
+      cell(tr, name === "contact-route" ? routeName(v) : v, true);
       var td = cell(tr, String(count(stratifierOf(reqGroup, name)[v])));
       td.dataset.measure = "requests";
       proportions.forEach(function (g) {
@@ -502,7 +527,7 @@
     Object.keys(routes).sort().forEach(function (r) {
       var tr = document.createElement("tr");
       tr.dataset.route = r;
-      cell(tr, r, true);
+      cell(tr, routeName(r), true);
       cell(tr, String(count(routes[r])));
       rb.appendChild(tr);
     });
@@ -539,24 +564,84 @@
     if (last) { status.textContent = "Measures by " + (STRAT_NAMES[stratSelect.value] || stratSelect.value) + " shown below."; }
   });
 
+  // resolveSubject turns what was typed into the subject of the report:
+  // a reference (Organization/..., Group/...) as it is; an ODS code or a
+  // practice's name through an Organization search. It answers
+  // { ref, label } or throws an Error that says what to type.
+  function resolveSubject(text, headers) {
+    if (/^(Organization|Group)\/[A-Za-z0-9\-.]{1,64}$/.test(text)) {
+      return Promise.resolve({ ref: text, label: text });
+    }
+    var ods = /^[A-Za-z0-9]{3,10}$/.test(text) && /[0-9]/.test(text);
+    var q = ods ? "identifier=" + encodeURIComponent("https://fhir.nhs.uk/Id/ods-organization-code|" + text.toUpperCase())
+      : "name=" + encodeURIComponent(text);
+    return fetch("/fhir/Organization?" + q + "&_count=20", { headers: headers })
+      .then(function (resp) {
+        return resp.json().then(function (body) { return { ok: resp.ok, status: resp.status, body: body }; });
+      })
+      .then(function (r) {
+        if (!r.ok) {
+          var issue = r.body && r.body.issue && r.body.issue[0];
+          throw new Error("Looking up the practice, the server answered " + r.status + (issue && issue.diagnostics ? ": " + issue.diagnostics : ""));
+        }
+        var orgs = (r.body.entry || []).map(function (e) { return e.resource; }).filter(function (o) { return o && o.resourceType === "Organization"; });
+        var odsOf = function (o) {
+          var id = (o.identifier || []).filter(function (i) { return i.system === "https://fhir.nhs.uk/Id/ods-organization-code"; })[0];
+          return id ? id.value : "";
+        };
+        var labelOf = function (o) { return (o.name || "Organization/" + o.id) + (odsOf(o) ? " (" + odsOf(o) + ")" : ""); };
+        if (orgs.length > 1) {
+          var exact = orgs.filter(function (o) { return (o.name || "").toLowerCase() === text.toLowerCase(); });
+          if (exact.length === 1) { orgs = exact; }
+        }
+        if (orgs.length === 0) {
+          throw new Error(ods ? "No practice has the ODS code " + text.toUpperCase() + "." : "No practice is named “" + text + "”. Type its name or its ODS code.");
+        }
+        if (orgs.length > 1) {
+          throw new Error(orgs.length + " practices match “" + text + "”: " + orgs.slice(0, 5).map(labelOf).join(", ") + ". Type the ODS code of the one you mean.");
+        }
+        return { ref: "Organization/" + orgs[0].id, label: labelOf(orgs[0]) };
+      });
+  }
+
+  // showError puts the error in place of the figures: the figures of an
+  // earlier answer never stay on screen under it.
+  function showError(message) {
+    last = null;
+    figures.hidden = true;
+    status.className = "error";
+    status.textContent = message;
+  }
+
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (!form.reportValidity()) { return; }
     var start = form.periodStart.value, end = form.periodEnd.value;
-    var subject = form.subject.value.trim();
-    var q = new URLSearchParams({ measure: "navigation-success-measures", periodStart: start, periodEnd: end, subject: subject });
+    var typed = form.subject.value.trim();
     var headers = { "Accept": "application/fhir+json" };
     var token = form.token.value.trim();
     if (token) { headers.Authorization = "Bearer " + token; }
     var mine = ++seq;
     status.className = "";
     status.textContent = "Loading the figures…";
-    fetch("/fhir/Measure/$evaluate-measure?" + q.toString(), { headers: headers })
+    if (end < start) {
+      showError("The period ends (" + end + ") before it starts (" + start + ").");
+      return;
+    }
+    var subject = null;
+    resolveSubject(typed, headers)
+      .then(function (s) {
+        if (mine !== seq) { return null; }
+        subject = s;
+        var q = new URLSearchParams({ measure: "navigation-success-measures", periodStart: start, periodEnd: end, subject: s.ref });
+        return fetch("/fhir/Measure/$evaluate-measure?" + q.toString(), { headers: headers });
+      })
       .then(function (resp) {
+        if (!resp) { return null; }
         return resp.json().then(function (body) { return { ok: resp.ok, status: resp.status, body: body }; });
       })
       .then(function (r) {
-        if (mine !== seq) { return; } // a later request superseded this one
+        if (!r || mine !== seq) { return; } // a later request superseded this one
         if (!r.ok) {
           var issue = r.body && r.body.issue && r.body.issue[0];
           throw new Error("The server answered " + r.status + (issue && issue.diagnostics ? ": " + issue.diagnostics : ""));
@@ -564,14 +649,14 @@
         var gran = granularityOf(start, end);
         var periods = periodsOf(start, end, gran);
         last = { report: r.body, periods: periods, gran: gran };
+        figures.hidden = false;
         show(r.body, periods, gran);
-        status.textContent = "Figures for " + subject + ", " + start + " to " + end + ", by " + gran + ".";
-        document.getElementById("figures").focus();
+        status.textContent = "Figures for " + subject.label + ", " + start + " to " + end + ", by " + gran + ".";
+        figures.focus();
       })
       .catch(function (err) {
         if (mine !== seq) { return; }
-        status.className = "error";
-        status.textContent = err.message;
+        showError(err.message);
       });
   });
 })();

@@ -13,6 +13,17 @@
 // aria-label, chart colours of at least 3:1 contrast, no console errors),
 // saves a screenshot, and writes what it read as JSON.
 //
+// Then it checks what a practice manager meets (each a defect that fails
+// the script): the default period is whole weeks, Monday to Sunday,
+// ending before today; the header speaks of the practice, not of the
+// API; categories and routes show as names, not codes; the layout fits
+// at 360, 768, 1280, 1400 and 1920 px (the document is never wider than
+// the window, and from 1280 px no table hides a column; a screenshot at
+// each width is saved beside the first); the practice can be chosen by
+// name and by ODS code, with the same figures; month labels of a long
+// period do not overlap; and after an error no earlier figure stays on
+// screen.
+//
 // Environment:
 //   SIGNPOST_ROOT        the gateway's root URL (http://127.0.0.1:port)
 //   DASHBOARD_SUBJECT    Organization/... or Group/...
@@ -23,7 +34,7 @@
 //   CHROMIUM             the browser (default /usr/bin/chromium)
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { chromium } from "playwright-core";
 
 const env = (k, d) => {
@@ -45,6 +56,9 @@ const deadline = 30_000;
 
 const problems = [];
 const consoleErrors = [];
+// While the script asks for what must fail, the failed requests (and the
+// browser's console lines about them) are expected, not errors.
+let expectingErrors = false;
 const userDataDir = mkdtempSync(join(tmpdir(), "signpost-chromium-"));
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath,
@@ -63,13 +77,13 @@ try {
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(deadline);
   page.on("console", (m) => {
-    if (m.type() === "error") {
+    if (m.type() === "error" && !expectingErrors) {
       consoleErrors.push(m.text());
     }
   });
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
   page.on("response", (r) => {
-    if (r.status() >= 400) {
+    if (r.status() >= 400 && !expectingErrors) {
       consoleErrors.push(`${r.request().method()} ${r.url()} answered ${r.status()}`);
     }
   });
@@ -77,6 +91,14 @@ try {
   if (!resp || resp.status() !== 200) {
     throw new Error(`GET /dashboard answered ${resp && resp.status()}`);
   }
+
+  // The page as it opens: its default period and its header.
+  const opened = await page.evaluate(() => ({
+    start: document.getElementById("periodStart").value,
+    end: document.getElementById("periodEnd").value,
+    header: document.querySelector("header").textContent,
+    figuresHidden: document.getElementById("figures").hidden,
+  }));
 
   // Every form control has a label: a <label for>, a wrapping label,
   // aria-label or aria-labelledby.
@@ -283,9 +305,163 @@ try {
     return { measures, routes, allRoutes, heatmap, sparklines, trends, timeToAllocation, categoryTable, categoryBars, granularity };
   });
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  const defects = [];
+  // Whole weeks by default: Monday to Sunday, all before today.
+  {
+    const day = (iso) => new Date(iso + "T12:00:00Z");
+    const s = day(opened.start), e = day(opened.end);
+    const todayIso = new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/London" }).format(new Date());
+    if (s.getUTCDay() !== 1) defects.push(`the default period starts on ${opened.start}, not a Monday`);
+    if (e.getUTCDay() !== 0) defects.push(`the default period ends on ${opened.end}, not a Sunday`);
+    if (!(opened.end < todayIso)) defects.push(`the default period ends on ${opened.end}, not before today (${todayIso}): its last week is not whole`);
+    if (Math.round((e - s) / 86400000 + 1) % 7 !== 0) defects.push(`the default period ${opened.start} to ${opened.end} is not whole weeks`);
+  }
+  if (/evaluate-measure|MeasureReport/.test(opened.header)) {
+    defects.push(`the header speaks of the API: ${opened.header.trim()}`);
+  }
+  if (!opened.figuresHidden) {
+    defects.push("empty figures are shown before any are asked for");
+  }
+  // Names, not codes.
+  const names = await page.evaluate(() => ({
+    legend: [...document.querySelectorAll("#categories-legend li")].map((li) => ({ code: li.dataset.category, text: li.textContent.trim() })),
+    rows: [...document.querySelectorAll("#categories tbody tr[data-category]")].map((tr) => ({ code: tr.dataset.category, text: tr.querySelector("th").textContent })),
+    routes: [...document.querySelectorAll("#routes tbody tr[data-route]")].map((tr) => ({ code: tr.dataset.route, text: tr.querySelector("th").textContent })),
+  }));
+  if (names.legend.length === 0) defects.push("the category chart has no legend");
+  for (const n of [...names.legend, ...names.rows.filter((r) => r.code !== "all"), ...names.routes]) {
+    if (n.text === n.code || /^[a-z]+(-[a-z]+)+$/.test(n.text)) defects.push(`a code shown for a name: ${JSON.stringify(n)}`);
+  }
+
+  // Layouts that fit at common widths, each kept as a screenshot.
+  const layouts = {};
+  for (const width of [360, 768, 1280, 1400, 1920]) {
+    await page.setViewportSize({ width, height: 900 });
+    const m = await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done({
+      scrollWidth: document.documentElement.scrollWidth,
+      viewport: window.innerWidth,
+      // What sticks out: the outermost elements past the window's edge.
+      wide: [...document.querySelectorAll("body *")]
+        .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && !el.closest(".scroll"))
+        .filter((el) => !(el.parentElement && el.parentElement.getBoundingClientRect().right > window.innerWidth + 0.5))
+        .slice(0, 5)
+        .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className && typeof el.className === "string" ? "." + el.className : "") +
+          " (" + Math.round(el.getBoundingClientRect().right) + " px)"),
+      // Scroll regions whose content is wider than they are: a column or
+      // an hour out of sight.
+      clipped: [...document.querySelectorAll("#figures .scroll")]
+        .filter((el) => el.getClientRects().length > 0 && el.scrollWidth > el.clientWidth + 1)
+        .map((el) => ((el.querySelector("table, svg") || el).id || el.getAttribute("aria-labelledby") || "a region") +
+          ` (${el.scrollWidth} px in ${el.clientWidth} px)`),
+    })))));
+    layouts[width] = m;
+    if (m.scrollWidth > m.viewport) {
+      defects.push(`at ${width} px the page is ${m.scrollWidth} px wide: it scrolls sideways (${m.wide.join(", ")})`);
+    }
+    if (width >= 1280 && m.clipped.length > 0) {
+      defects.push(`at ${width} px part of ${m.clipped.join(", ")} is out of sight`);
+    }
+    await page.screenshot({ path: join(dirname(screenshot), `dashboard-${width}px.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1400, height: 1000 });
+
+  // The practice chosen by name and by ODS code: the same figures.
+  const submitWith = async (fields) => {
+    for (const [id, v] of Object.entries(fields)) {
+      await page.fill("#" + id, v);
+    }
+    const refused = await page.evaluate(() => {
+      const bad = [...document.querySelectorAll("#filters input")].filter((el) => !el.checkValidity());
+      return bad.map((el) => `${el.id}: ${el.validationMessage}`).join("; ");
+    });
+    if (refused) {
+      return { status: `the form refuses it (${refused})`, error: true, refused: true, figuresHidden: false, measures: {} };
+    }
+    await page.evaluate(() => { document.getElementById("status").textContent = ""; });
+    await page.click("button[type=submit]");
+    await page.waitForFunction(() => {
+      const s = document.getElementById("status");
+      return s && (s.classList.contains("error") || s.textContent.startsWith("Figures for"));
+    }, null, { timeout: deadline });
+    return page.evaluate(() => ({
+      status: document.getElementById("status").textContent,
+      error: document.getElementById("status").classList.contains("error"),
+      figuresHidden: document.getElementById("figures").hidden,
+      measures: Object.fromEntries([...document.querySelectorAll("#measures tbody tr")].map((tr) => {
+        const c = tr.querySelectorAll("td");
+        return [tr.dataset.measure, c[0].textContent + "/" + c[1].textContent];
+      })),
+    }));
+  };
+  const shownND = Object.fromEntries(Object.entries(shown.measures).map(([k, v]) => [k, v.numerator + "/" + v.denominator]));
+  const chosen = {};
+  for (const typed of ["Demo Surgery", "y99999"]) {
+    const r = await submitWith({ subject: typed });
+    chosen[typed] = r.status;
+    if (r.error) {
+      defects.push(`the practice typed as ${JSON.stringify(typed)} is refused: ${r.status}`);
+    } else if (!r.status.includes("Demo Surgery (Y99999)")) {
+      defects.push(`the practice typed as ${JSON.stringify(typed)} is not named in the status: ${r.status}`);
+    } else if (JSON.stringify(r.measures) !== JSON.stringify(shownND)) {
+      defects.push(`the practice typed as ${JSON.stringify(typed)} shows other figures than ${subject}: ${JSON.stringify(r.measures)} and ${JSON.stringify(shownND)}`);
+    }
+  }
+
+  // A long period: by month, the bar chart's labels apart.
+  {
+    const long = new Date(Date.parse(from + "T12:00:00Z") - 280 * 86400000).toISOString().slice(0, 10);
+    const r = await submitWith({ periodStart: long, periodEnd: to });
+    if (r.error) {
+      defects.push(`a long period is refused: ${r.status}`);
+    } else {
+      const overlaps = await page.evaluate(() => {
+        const boxes = [...document.querySelectorAll("#categories-svg text.tick")]
+          .map((t) => ({ text: t.textContent, b: t.getBBox() }))
+          .filter((x) => x.b.y > 150); // the labels under the bars, not the scale
+        const out = [];
+        for (let i = 0; i < boxes.length; i++) {
+          for (let j = i + 1; j < boxes.length; j++) {
+            const a = boxes[i].b, b = boxes[j].b;
+            if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height) {
+              out.push(`${boxes[i].text} / ${boxes[j].text}`);
+            }
+          }
+        }
+        return { gran: document.querySelector(".granularity").textContent, labels: boxes.length, out };
+      });
+      if (overlaps.gran !== "month") defects.push(`a period of 48 weeks is shown by ${overlaps.gran}, not by month`);
+      if (overlaps.labels === 0) defects.push("the long period's bar chart has no labels");
+      for (const o of overlaps.out) defects.push(`month labels overlap: ${o}`);
+      await page.screenshot({ path: join(dirname(screenshot), "dashboard-long-period.png"), fullPage: true });
+    }
+  }
+
+  // After an error no figure of the earlier answer stays on screen: a
+  // practice that does not exist, then one the server refuses.
+  const errors = {};
+  expectingErrors = true;
+  for (const typed of ["No Such Practice", "Group/no-such-group"]) {
+    const r = await submitWith({ subject: typed, periodStart: from, periodEnd: to });
+    errors[typed] = r.status;
+    if (r.refused) {
+      continue; // the form itself says what is wrong; nothing was asked
+    }
+    if (!r.error) {
+      defects.push(`asking for ${JSON.stringify(typed)} gives no error: ${r.status}`);
+    } else if (!r.figuresHidden) {
+      defects.push(`after the error for ${JSON.stringify(typed)} (${r.status}) the earlier figures stay on screen`);
+    }
+  }
+  await page.screenshot({ path: join(dirname(screenshot), "dashboard-error.png"), fullPage: true });
+  expectingErrors = false;
+
   writeFileSync(outPath, JSON.stringify({
-    ...shown, strata, status, focusAfterLoad: focusAfter, problems, consoleErrors,
+    ...shown, strata, status, focusAfterLoad: focusAfter, problems, consoleErrors, opened, layouts, chosen, errors, defects,
   }, null, 1));
+  if (defects.length > 0) {
+    throw new Error("dashboard defects:\n- " + defects.join("\n- "));
+  }
   console.log(`dashboard: ${Object.keys(shown.measures).length} measures, ${Object.keys(shown.heatmap).length} heatmap cells, ` +
     `${Object.keys(shown.categoryBars).length} category bars, ${Object.keys(strata).length} stratifiers read; screenshot ${screenshot}`);
 } finally {
