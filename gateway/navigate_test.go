@@ -650,6 +650,8 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 	require.Equal(t, http.StatusOK, cur.status)
 	assert.Equal(t, res.task["meta"].(map[string]any)["versionId"], cur.json(t)["meta"].(map[string]any)["versionId"])
 	assert.Equal(t, "in-progress", cur.json(t)["status"])
+	// The stored Task's priority is its allocation's (the urgency's).
+	assert.Equal(t, res.allocation["priority"], cur.json(t)["priority"], "the Task's priority follows the allocation's urgency")
 	for _, typ := range []string{"ServiceRequest", "Provenance"} {
 		obj := res.allocation
 		if typ == "Provenance" {
