@@ -141,11 +141,25 @@ func (s *Server) deliveryStatus(ctx context.Context, in OperationInput) ([]byte,
 	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Task", in.ID); err != nil {
 		return nil, err
 	}
-	ds, err := s.outbox.Deliveries(ctx, in.ID)
+	ds, err := s.taskDeliveries(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	return parametersJSON(deliveryParts(ds))
+}
+
+// taskDeliveries are a Task's outcome deliveries, then its BaRS referral
+// messages (bars.go), each in its order.
+func (s *Server) taskDeliveries(ctx context.Context, taskID string) ([]store.Delivery, error) {
+	ds, err := s.outbox.Deliveries(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	bars, err := s.outbox.Deliveries(ctx, clinicalsystem.BaRSKey(taskID))
+	if err != nil {
+		return nil, err
+	}
+	return append(ds, bars...), nil
 }
 
 // deadLetters lists dead deliveries of the practices the caller acts for.
@@ -191,7 +205,7 @@ func (s *Server) redeliver(ctx context.Context, in OperationInput) ([]byte, erro
 		}
 		only = n
 	}
-	ds, err := s.outbox.Deliveries(ctx, taskID)
+	ds, err := s.taskDeliveries(ctx, taskID)
 	if err != nil {
 		return nil, err
 	}

@@ -685,7 +685,13 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 				return err
 			}
 		}
-		return s.enqueueOutcome(ctx, g, practice, written)
+		if err := s.enqueueOutcome(ctx, g, practice, written); err != nil {
+			return err
+		}
+		// A referral to a service that takes BaRS messages, and the
+		// cancellation of the one this decision revoked (bars.go): read
+		// as the system, the directory's Endpoints being no caller's.
+		return s.enqueueBaRS(ctx, tx, practice, written)
 	})
 	if err == nil {
 		if h, ok := nav.history.(*storedHistory); ok {

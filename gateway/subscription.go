@@ -393,6 +393,9 @@ func (s *Server) redeliverSubscription(ctx context.Context, in OperationInput, i
 // a Subscription delivery the Subscription (the display says which
 // resource the notification is about, or that it is the handshake).
 func deliveryKeyPart(key string) map[string]any {
+	if task, ok := strings.CutPrefix(key, clinicalsystem.BaRSKeyPrefix+"Task/"); ok {
+		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + task, "display": "BaRS referral message"}}
+	}
 	rest, ok := strings.CutPrefix(key, "Subscription/")
 	if !ok {
 		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + key}}

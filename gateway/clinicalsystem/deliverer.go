@@ -302,6 +302,9 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 	if isSubscriptionDelivery(dl) {
 		return d.attemptSubscription(ctx, dl)
 	}
+	if IsBaRSKey(dl.TaskID) {
+		return d.attemptBaRS(ctx, dl)
+	}
 	ep, err := endpoints.lookup(ctx, d.st, dl.Endpoint)
 	var none *errNoEndpoint
 	if errors.As(err, &none) {

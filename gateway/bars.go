@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
+)
+
+// BaRS referrals, the sending side (docs/bars.md). A committed decision
+// whose allocation directs the patient to a HealthcareService listing an
+// active BaRS messaging Endpoint enqueues, in the decision's transaction,
+// a referral request to that service; a decision that revokes such an
+// allocation enqueues its cancellation first. The workers
+// (clinicalsystem.Deliverer) send them to {Endpoint.address}/$process-message.
+
+// DoSServiceSystem is the identifier system of Directory of Services ids,
+// the service identifier BaRS addresses a referral to by preference.
+const DoSServiceSystem = "https://fhir.nhs.uk/Id/dos-service-id"
+
+// barsTarget is where one allocation's referral goes.
+type barsTarget struct {
+	service  map[string]any
+	endpoint string
+	sys, val string
+}
+
+// barsTargetOf finds the BaRS Endpoint of the HealthcareService an
+// allocation directs to; ok is false when there is none (no referral is
+// sent: the allocation reaches the patient as before).
+func (s *Server) barsTargetOf(ctx context.Context, tx store.Tx, alloc map[string]any) (barsTarget, bool, error) {
+	svcID := ""
+	for _, p := range listOf(alloc["performer"]) {
+		pm, _ := p.(map[string]any)
+		if typ, id := navSplitRef(fmt.Sprint(pm["reference"])); typ == "HealthcareService" && fhir.ValidID(id) {
+			svcID = id
+		}
+	}
+	if svcID == "" {
+		return barsTarget{}, false, nil
+	}
+	v, err := tx.Read(ctx, "HealthcareService", svcID)
+	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+		return barsTarget{}, false, nil
+	}
+	if err != nil {
+		return barsTarget{}, false, err
+	}
+	var svc map[string]any
+	if err := json.Unmarshal(v.Body, &svc); err != nil {
+		return barsTarget{}, false, err
+	}
+	t := barsTarget{service: svc}
+	for _, e := range listOf(svc["endpoint"]) {
+		em, _ := e.(map[string]any)
+		typ, id := navSplitRef(fmt.Sprint(em["reference"]))
+		if typ != "Endpoint" || !fhir.ValidID(id) {
+			continue
+		}
+		ev, err := tx.Read(ctx, "Endpoint", id)
+		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+			continue
+		}
+		if err != nil {
+			return barsTarget{}, false, err
+		}
+		if clinicalsystem.IsBaRSEndpoint(ev.Body) {
+			t.endpoint = id
+			break
+		}
+	}
+	if t.endpoint == "" {
+		return barsTarget{}, false, nil
+	}
+	// The service's identifier: its DoS id when it has one, else its
+	// first identifier, else its id at Signpost.
+	for _, x := range listOf(svc["identifier"]) {
+		m, _ := x.(map[string]any)
+		sys, _ := m["system"].(string)
+		val, _ := m["value"].(string)
+		if sys == "" || val == "" {
+			continue
+		}
+		if t.sys == "" || sys == DoSServiceSystem {
+			t.sys, t.val = sys, val
+		}
+	}
+	if t.sys == "" {
+		t.sys, t.val = s.opts.CanonicalBase+"/sid/healthcareservice", svcID
+	}
+	return t, true, nil
+}
+
+// enqueueBaRS writes the BaRS messages of a committed decision: the
+// cancellation of the referral the decision revoked, then the referral of
+// its allocation.
+func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
+	if s.outbox == nil || practice == "" {
+		return nil
+	}
+	var task map[string]any
+	if err := json.Unmarshal(written["task"], &task); err != nil {
+		return fmt.Errorf("bars: %w", err)
+	}
+	taskID, _ := task["id"].(string)
+	for _, k := range []string{"revoked", "allocation"} {
+		if len(written[k]) == 0 {
+			continue
+		}
+		var alloc map[string]any
+		if err := json.Unmarshal(written[k], &alloc); err != nil {
+			return fmt.Errorf("bars: %w", err)
+		}
+		reason := "new"
+		if k == "revoked" {
+			// Only an allocation that was committed (intent order, not a
+			// proposal) was referred, so only that one is cancelled.
+			if alloc["intent"] != "order" {
+				continue
+			}
+			reason = "cancel"
+		} else if alloc["status"] != "active" {
+			continue // a proposal or a draft is not referred
+		}
+		t, ok, err := s.barsTargetOf(ctx, tx, alloc)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		payload, err := s.barsMessage(ctx, tx, practice, task, alloc, t, reason)
+		if err != nil {
+			return err
+		}
+		if err := tx.Enqueue(ctx, store.Delivery{Endpoint: practice, TaskID: clinicalsystem.BaRSKey(taskID), Payload: payload,
+			RequestID: requestid.FromContext(ctx)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// processMessageURL is where services send their BaRS responses.
+func (s *Server) processMessageURL() string {
+	base := s.opts.PublicBase
+	if base == "" {
+		base = s.opts.CanonicalBase
+	}
+	return base + "/$process-message"
+}
+
+// barsMessage builds the outbox payload of one referral message.
+func (s *Server) barsMessage(ctx context.Context, tx store.Tx, practice string, task, alloc map[string]any, t barsTarget, reason string) ([]byte, error) {
+	allocID, _ := alloc["id"].(string)
+	in := clinicalsystem.ReferralInput{Canonical: s.opts.CanonicalBase, ProcessMessage: s.processMessageURL(),
+		MessageID: uuid.NewString(), Reason: reason, Now: s.opts.Now(), Task: task, Allocation: alloc, Service: t.service,
+		Practice: practice, TargetSystem: t.sys, TargetValue: t.val}
+	if f, ok := task["for"].(map[string]any); ok {
+		if typ, id := navSplitRef(fmt.Sprint(f["reference"])); typ == "Patient" && fhir.ValidID(id) {
+			if v, err := tx.Read(ctx, "Patient", id); err == nil {
+				_ = json.Unmarshal(v.Body, &in.Patient)
+			} else if _, ok := fhir.AsError(err); !ok {
+				return nil, err
+			}
+		}
+	}
+	name, err := practiceName(ctx, tx, practice)
+	if err != nil {
+		return nil, err
+	}
+	in.PracticeName = name
+	for _, si := range listOf(alloc["supportingInfo"]) {
+		m, _ := si.(map[string]any)
+		typ, id := navSplitRef(fmt.Sprint(m["reference"]))
+		if typ != "Observation" || !fhir.ValidID(id) {
+			continue
+		}
+		v, err := tx.Read(ctx, typ, id)
+		if err != nil {
+			if _, ok := fhir.AsError(err); ok {
+				continue
+			}
+			return nil, err
+		}
+		var obs map[string]any
+		if err := json.Unmarshal(v.Body, &obs); err == nil {
+			in.NeedGroups = append(in.NeedGroups, obs)
+		}
+	}
+	bundle, err := clinicalsystem.ReferralMessage(in)
+	if err != nil {
+		return nil, err
+	}
+	// Every message Signpost sends is R4, strictly.
+	r, err := fhir.ParseResource(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.validate(ctx, r, true); err != nil {
+		return nil, fmt.Errorf("bars: the referral message is not valid: %v", err)
+	}
+	return json.Marshal(clinicalsystem.BaRSMessage{Endpoint: t.endpoint, Service: fmt.Sprint(t.service["id"]),
+		TargetSystem: t.sys, TargetValue: t.val, Practice: practice, PracticeName: name,
+		Correlation: clinicalsystem.CorrelationID(allocID), Allocation: allocID, Reason: reason, MessageID: in.MessageID, Bundle: bundle})
+}
+
+// practiceName is the name of the Organization with ODS code ods ("" when
+// there is none, or more than one).
+func practiceName(ctx context.Context, tx store.Tx, ods string) (string, error) {
+	q, err := search.ParseQuery("Organization", url.Values{"identifier": {clinicalsystem.ODSSystem + "|" + ods}}, true)
+	if err != nil {
+		return "", err
+	}
+	page, err := tx.Search(ctx, q, store.PageRequest{Count: 2})
+	if err != nil || len(page.Matches) != 1 {
+		return "", err
+	}
+	var org struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(page.Matches[0].Body, &org)
+	return strings.TrimSpace(org.Name), nil
+}
