@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -270,7 +271,7 @@ func NewCluster(t testing.TB) *Cluster {
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(c.log)
-			t.Logf("pgtest: private cluster's server log:\n%s", lastLines(string(b), 40))
+			t.Logf("pgtest: private cluster's server log:\n%s", strings.ReplaceAll(lastLines(string(b), 40), " | ", "\n"))
 		}
 		if err := c.stop(); err != nil {
 			t.Errorf("pgtest: removing the private cluster: %v", err)
