@@ -534,7 +534,8 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	status, body, internal := errorResponse(err)
 	switch {
 	case down:
-		// One line per request, at warn: /readyz says the same meanwhile.
+		// At warn, not error: an outage of the database is not a fault of
+		// the gateway, and /readyz says the same meanwhile.
 		s.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "request refused: the database is unavailable",
 			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", cause.Error()))
 		c.Header("Retry-After", unavailableRetryAfter)
