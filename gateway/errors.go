@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
 // statusFor is the one table from OperationOutcome issue codes to HTTP
@@ -58,4 +59,25 @@ func errorResponse(err error) (status int, body []byte, internal bool) {
 		status = http.StatusBadRequest
 	}
 	return status, fe.Outcome(), status >= 500
+}
+
+// unavailableRetryAfter is the Retry-After, in seconds, of the 503 that
+// answers a request the database could not serve because it was
+// unreachable (restarting, failing over).
+const unavailableRetryAfter = "5"
+
+// asUnavailable turns an error that means the database could not be
+// reached (store.Availability) into a 503 transient OperationOutcome,
+// keeping the cause for the log; any other error comes back unchanged,
+// and ok is false.
+func (s *Server) asUnavailable(err error) (_ error, ok bool) {
+	if _, isFHIR := fhir.AsError(err); isFHIR {
+		return err, false
+	}
+	a, can := s.store.(store.Availability)
+	if !can || !a.Unavailable(err) {
+		return err, false
+	}
+	return fhir.Errorf(fhir.CodeTransient, "the database is unavailable; try again shortly").
+		WithStatus(http.StatusServiceUnavailable).Wrap(err), true
 }

@@ -529,8 +529,17 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if errors.As(err, &mbe) {
 		err = fhir.Errorf(fhir.CodeTooLong, "the body is larger than %d bytes", mbe.Limit).WithStatus(http.StatusRequestEntityTooLarge)
 	}
+	cause := err
+	err, down := s.asUnavailable(err)
 	status, body, internal := errorResponse(err)
-	if internal {
+	switch {
+	case down:
+		// At warn, not error: an outage of the database is not a fault of
+		// the gateway, and /readyz says the same meanwhile.
+		s.log.LogAttrs(c.Request.Context(), slog.LevelWarn, "request refused: the database is unavailable",
+			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", cause.Error()))
+		c.Header("Retry-After", unavailableRetryAfter)
+	case internal:
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", err.Error()))
 	}

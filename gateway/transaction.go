@@ -924,6 +924,7 @@ func (s *Server) bundleResponse(req *request, kind string, entries []*entry, res
 				}
 				shown += len(fe.Issues)
 			}
+			shownErr, _ = s.asUnavailable(shownErr)
 			status, body, internal := errorResponse(shownErr)
 			if internal {
 				s.log.LogAttrs(req.ctx, slog.LevelError, "batch entry failed",

@@ -275,3 +275,13 @@ type ChangeCounter interface {
 	// typ.
 	Changes(ctx context.Context, typ string) (n int64, ok bool, err error)
 }
+
+// Availability is a store that can tell an unreachable database from
+// other failures: Unavailable reports whether err means the database
+// could not be reached, or dropped the connection (restarting, shutting
+// down). Such a failure is worth trying again shortly, and the gateway
+// answers it 503. It says nothing of whether a commit in flight took
+// effect: its answer may be what was lost.
+type Availability interface {
+	Unavailable(err error) bool
+}

@@ -74,6 +74,27 @@ type Deliverer struct {
 	st  store.Store
 	ob  store.Outbox
 	cfg Config
+
+	// claimFailing counts the workers whose last claim failed: the first
+	// to fail logs the outage, the last to recover logs its end.
+	mu           sync.Mutex
+	claimFailing int
+}
+
+// maxClaimBackoff caps the wait between claims while claiming fails (the
+// database is unreachable, restarting...): the poll interval doubles per
+// failure up to it, so the workers neither hammer a database that is
+// coming back nor wait long once it is back.
+const maxClaimBackoff = 5 * time.Second
+
+// claimBackoff is how long a worker waits after its failures-th claim
+// failure in a row.
+func claimBackoff(failures int, poll time.Duration) time.Duration {
+	d := poll
+	for i := 1; i < failures && d < maxClaimBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxClaimBackoff)
 }
 
 // New makes a Deliverer; st finds the Endpoints, ob is the outbox (the
@@ -134,10 +155,26 @@ func (d *Deliverer) Run(ctx context.Context) {
 }
 
 func (d *Deliverer) work(ctx context.Context) {
+	failures := 0 // claims failed in a row
 	for ctx.Err() == nil {
 		batch, err := d.ob.Claim(ctx, d.cfg.Now(), d.cfg.Batch, d.cfg.Lease)
-		if err != nil && ctx.Err() == nil {
-			d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery claim failed", slog.String("error", err.Error()))
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures == 1 {
+				d.claimFailed(ctx, err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(claimBackoff(failures, d.cfg.Poll)):
+			}
+			continue
+		}
+		if failures > 0 {
+			d.claimRecovered(ctx, failures)
+			failures = 0
 		}
 		// A batch is mostly one practice's: its Endpoint is looked up once.
 		endpoints := endpointCache{}
@@ -170,6 +207,31 @@ func (d *Deliverer) work(ctx context.Context) {
 			case <-time.After(d.cfg.Poll):
 			}
 		}
+	}
+}
+
+// claimFailed logs that claiming fails, once for all workers until they
+// all claim again: while the database is away every poll would fail.
+func (d *Deliverer) claimFailed(ctx context.Context, err error) {
+	d.mu.Lock()
+	d.claimFailing++
+	first := d.claimFailing == 1
+	d.mu.Unlock()
+	if first {
+		d.cfg.Log.LogAttrs(ctx, slog.LevelError, "delivery claim failed: retrying with backoff; nothing is sent meanwhile",
+			slog.String("error", err.Error()))
+	}
+}
+
+// claimRecovered logs, once the last failing worker claims again, that
+// deliveries resume.
+func (d *Deliverer) claimRecovered(ctx context.Context, failures int) {
+	d.mu.Lock()
+	d.claimFailing--
+	last := d.claimFailing == 0
+	d.mu.Unlock()
+	if last {
+		d.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "delivery claims work again: deliveries resume", slog.Int("failed_claims", failures))
 	}
 }
 

@@ -20,5 +20,11 @@
 // When none works the test is skipped with the reason, except under CI=true,
 // where it fails: CI must never pass by skipping the database.
 //
+// NewCluster gives a test a server of its own instead (initdb in a
+// temporary folder, a free port), which it can stop with pg_ctl in any
+// shutdown mode and start again, to see what a program does while its
+// database goes away and comes back. It needs initdb, postgres and pg_ctl
+// whatever server URL would use, and follows the same skip rule.
+//
 // This package is for tests only; it must not be imported by non-test code.
 package pgtest

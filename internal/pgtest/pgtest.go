@@ -12,16 +12,13 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -212,124 +209,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// cluster is a PostgreSQL server this binary started.
-type cluster struct {
-	dir  string
-	proc *os.Process
-	done chan struct{} // closed when the server process has exited
-	log  string
-}
-
-// startCluster makes a cluster with initdb in a temporary folder and starts
-// it on a free loopback port, tuned for tests (no fsync: a crash loses a
-// throwaway database and nothing else).
-func startCluster(ctx context.Context) (string, error) {
-	initdb, err := findInitdb()
-	if err != nil {
-		return "", err
-	}
-	postgres := filepath.Join(filepath.Dir(initdb), "postgres")
-	if _, err := os.Stat(postgres); err != nil {
-		if postgres, err = exec.LookPath("postgres"); err != nil {
-			return "", fmt.Errorf("found %s but no postgres binary beside it or in PATH", initdb)
-		}
-	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		pg, err := user.Lookup("postgres")
-		if err != nil {
-			return "", errors.New("running as root, and initdb needs a non-root user, but there is no postgres OS user")
-		}
-		uid, _ := strconv.ParseUint(pg.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(pg.Gid, 10, 32)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	sweepStale()
-	dir, err := os.MkdirTemp("", clusterPrefix)
-	if err != nil {
-		return "", err
-	}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			os.RemoveAll(dir)
-			return "", err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.CommandContext(ctx, initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("initdb: %v: %s", err, lastLines(string(out), 5))
-	}
-	port, err := freePort()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	c := &cluster{dir: dir, done: make(chan struct{}), log: filepath.Join(dir, "postgres.log")}
-	logf, err := os.Create(c.log)
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", err
-	}
-	defer logf.Close()
-	srv := exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port), "-k", dir,
-		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off", "-c", "max_connections=500")
-	srv.Dir = dir
-	srv.Stdout, srv.Stderr = logf, logf
-	// SIGQUIT is an immediate shutdown: if this binary dies without Main
-	// running, the server follows it instead of lingering.
-	srv.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	started := make(chan error, 1)
-	go func() {
-		// The parent-death signal fires when the forking thread exits, not
-		// the process, so keep that thread pinned to this goroutine, which
-		// lives as long as the server.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := srv.Start(); err != nil {
-			started <- err
-			close(c.done)
-			return
-		}
-		started <- nil
-		_ = srv.Wait()
-		close(c.done)
-	}()
-	if err := <-started; err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("start postgres: %w", err)
-	}
-	c.proc = srv.Process
-	clusterMu.Lock()
-	running = c
-	clusterMu.Unlock()
-
-	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-c.done:
-			return "", fmt.Errorf("postgres exited: %s", c.logTail())
-		default:
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		conn, err := pgx.Connect(cctx, u)
-		cancel()
-		if err == nil {
-			conn.Close(ctx)
-			return u, nil
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("postgres did not accept connections within 30s: %v: %s", err, c.logTail())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 const clusterPrefix = "pgtest-"
 
 // sweepStale removes the folders of throwaway clusters whose test binary
@@ -350,23 +229,6 @@ func sweepStale() {
 		}
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// stop asks for a fast shutdown, waits for it, and removes the folder.
-func (c *cluster) stop() error {
-	_ = c.proc.Signal(syscall.SIGINT)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		_ = c.proc.Kill()
-		<-c.done
-	}
-	return os.RemoveAll(c.dir)
-}
-
-func (c *cluster) logTail() string {
-	b, _ := os.ReadFile(c.log)
-	return lastLines(string(b), 5)
 }
 
 // findInitdb looks in PATH, then where Debian, Ubuntu and the PGDG

@@ -71,3 +71,50 @@ func TestURLIsolated(t *testing.T) {
 		t.Fatalf("schema %s is still there after its test ended", schemaA)
 	}
 }
+
+// TestClusterStopStart stops a private cluster in each shutdown mode and
+// starts it again: while it is down nothing connects, and afterwards every
+// committed row is still there, an immediate shutdown included.
+func TestClusterStopStart(t *testing.T) {
+	ctx := context.Background()
+	c := pgtest.NewCluster(t)
+	conn, err := pgx.Connect(ctx, c.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE t (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	for i, mode := range []string{"fast", "immediate"} {
+		conn, err := pgx.Connect(ctx, c.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO t VALUES ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+		c.Stop(t, mode)
+		if err := conn.Ping(ctx); err == nil {
+			t.Fatalf("after pg_ctl stop -m %s a connection still answers", mode)
+		}
+		conn.Close(ctx)
+		if conn, err := pgx.Connect(ctx, c.URL); err == nil {
+			conn.Close(ctx)
+			t.Fatalf("after pg_ctl stop -m %s a new connection opens", mode)
+		}
+		c.Start(t)
+		conn, err = pgx.Connect(ctx, c.URL)
+		if err != nil {
+			t.Fatalf("after restarting from a %s shutdown: %v", mode, err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		if n != i+1 {
+			t.Fatalf("after a %s shutdown %d committed rows remain, want %d", mode, n, i+1)
+		}
+	}
+}
