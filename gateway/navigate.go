@@ -589,7 +589,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		result[k] = r.Object()
 	}
 	if !req.propose {
-		written, err := nav.commit(ctx, p, request.Practice, v, priorVersion, clinician && req.choice != nil, resources)
+		written, err := nav.commit(ctx, p, request.Practice, v, priorVersion, clinician && req.choice != nil, resources, in.AuditIn)
 		if err != nil {
 			return nil, err
 		}
@@ -640,7 +640,12 @@ func navErrorIssues(issues []fhir.Issue) []fhir.Issue {
 // clinician's own decision, the completion of the open review Tasks.
 // Either all of it is stored or none, and so is its delivery to the
 // practice's clinical system (the outbox row; see delivery.go).
-func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskRead store.Version, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource) (map[string][]byte, error) {
+//
+// audit, when not nil, records the $navigate's AuditEvent in the same
+// transaction: a commit whose answer is lost (the database gone before
+// the answer) is then never a change without its record, and never a
+// record without its change.
+func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice string, taskRead store.Version, priorVersion int64, clinicianDecides bool, res map[string]*fhir.Resource, audit func(context.Context, store.Tx) error) (map[string][]byte, error) {
 	s := nav.s
 	var (
 		written map[string][]byte
@@ -691,7 +696,13 @@ func (nav *navigation) commit(ctx context.Context, p *auth.Principal, practice s
 		// A referral to a service that takes BaRS messages, and the
 		// cancellation of the one this decision revoked (bars.go): read
 		// as the system, the directory's Endpoints being no caller's.
-		return s.enqueueBaRS(ctx, tx, practice, written)
+		if err := s.enqueueBaRS(ctx, tx, practice, written); err != nil {
+			return err
+		}
+		if audit != nil {
+			return audit(ctx, tx)
+		}
+		return nil
 	})
 	if err == nil {
 		if h, ok := nav.history.(*storedHistory); ok {

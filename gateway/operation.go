@@ -9,6 +9,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
 // OperationLevel says where an operation is invoked: [base]/$op,
@@ -36,6 +37,12 @@ type OperationInput struct {
 	// that depend on the resources involved (tenancy, navigator tier) are
 	// the operation's.
 	Principal *auth.Principal
+	// AuditIn, when not nil, records the operation's AuditEvent on tx: an
+	// operation that writes calls it inside its write's transaction, so
+	// that the record and the change commit together and an answer lost
+	// on the way back cannot leave a change without its record. An
+	// operation that does not call it is audited after it returns.
+	AuditIn func(ctx context.Context, tx store.Tx) error
 }
 
 // OperationFunc runs an operation and returns the resource to answer with.
@@ -120,11 +127,27 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		if err != nil {
 			return nil, err
 		}
-		body, err := op.Run(req.ctx, OperationInput{Type: req.typ, ID: req.id, Base: req.base, Params: params, Principal: req.principal})
+		in := OperationInput{Type: req.typ, ID: req.id, Base: req.base, Params: params, Principal: req.principal}
+		var inTx bool
+		if req.audit != nil {
+			in.AuditIn = func(ctx context.Context, tx store.Tx) error {
+				e := *req.audit
+				e.status = http.StatusOK
+				if err := s.recordAudit(ctx, tx, req, &e); err != nil {
+					return err
+				}
+				inTx = true
+				return nil
+			}
+		}
+		body, err := op.Run(req.ctx, in)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.auditRead(req, req.audit); err != nil {
+		if inTx {
+			// Committed with the operation's write.
+			req.audited = true
+		} else if err := s.auditRead(req, req.audit); err != nil {
 			return nil, err
 		}
 		return &response{status: http.StatusOK, body: body}, nil
