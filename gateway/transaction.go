@@ -232,11 +232,14 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 	if e.url == "" {
 		return e, fhir.Errorf(fhir.CodeRequired, "the entry's request has no url").WithStatus(http.StatusBadRequest)
 	}
-	rel := strings.TrimPrefix(e.url, base+"/")
+	// Only the path can name another server: a query may hold absolute
+	// URLs (an NHS number's system, a reference to another server).
+	rel, rawQuery, _ := strings.Cut(e.url, "?")
+	rel = strings.TrimPrefix(rel, base+"/")
 	if strings.Contains(rel, "://") {
 		return e, fhir.Errorf(fhir.CodeNotSupported, "request.url %q is not on this server (%s)", e.url, base).WithStatus(http.StatusBadRequest)
 	}
-	path, rawQuery, _ := strings.Cut(strings.TrimPrefix(rel, "/"), "?")
+	path := strings.TrimPrefix(rel, "/")
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return e, fhir.Errorf(fhir.CodeInvalid, "request.url %q has a malformed query: %v", e.url, err).WithStatus(http.StatusBadRequest)
