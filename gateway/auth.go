@@ -79,6 +79,7 @@ func isPublic(segs []string) bool {
 // root and under the FHIR base, where SMART App Launch 2 puts it).
 func (s *Server) smartConfiguration(c *gin.Context) {
 	if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+		c.Header("Allow", "GET, HEAD")
 		s.writeError(c, methodNotAllowed(c.Request.Method, "/.well-known/smart-configuration"))
 		return
 	}

@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"fmt"
+	"github.com/signpost-fhir/signpost/fhir"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,5 +45,123 @@ func TestBundleURLQueryMayHoldAbsoluteURLs(t *testing.T) {
 		d := g.do("POST", "", txBundle(t, "transaction", txEntry{Request: req("DELETE", upsert)}))
 		require.Equal(t, http.StatusOK, d.status, "%s", d.body)
 		assert.Equal(t, 0, total(t, g, "/Patient?"+byNumber("9000000009")))
+	})
+}
+
+// TestMalformedPercentEncodingIsRefused: a malformed escape in a query
+// (family=%zz) is a 400, lenient or strict, never a search for
+// everything.
+func TestMalformedPercentEncodingIsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		require.Equal(t, http.StatusCreated, g.do("POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"Ada"}]}`).status)
+		for _, h := range [][]string{nil, {"Prefer", "handling=strict"}} {
+			for _, q := range []string{"/Patient?family=%zz", "/Patient?family=Ada&given=%4", "/Patient/_history?_since=%zz"} {
+				r := g.do("GET", q, "", h...)
+				assert.Equal(t, http.StatusBadRequest, r.status, "%s %v: %s", q, h, r.body)
+				if r.status == http.StatusBadRequest {
+					assert.Contains(t, r.outcome(t)["diagnostics"], "malformed")
+				}
+			}
+		}
+		del := g.do("DELETE", "/Patient?family=%zz", "")
+		assert.Equal(t, http.StatusBadRequest, del.status, "%s", del.body)
+		assert.Equal(t, 1, total(t, g, "/Patient?family=Ada"), "nothing was deleted")
+	})
+}
+
+// TestReadHonoursSummaryAndElements: _summary and _elements subset a read
+// and a vread as they do a search, marked SUBSETTED.
+func TestReadHonoursSummaryAndElements(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		body := `{"resourceType":"Patient","id":"sum1","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Ada</div>"},"name":[{"family":"Lovelace"}],"gender":"female","birthDate":"1815-12-10","maritalStatus":{"text":"married"}}`
+		require.Equal(t, http.StatusCreated, g.do("PUT", "/Patient/sum1", body).status)
+		subsetted := func(obj map[string]any) bool {
+			tags, _ := obj["meta"].(map[string]any)["tag"].([]any)
+			for _, tg := range tags {
+				if tg.(map[string]any)["code"] == "SUBSETTED" {
+					return true
+				}
+			}
+			return false
+		}
+		for _, path := range []string{"/Patient/sum1", "/Patient/sum1/_history/1"} {
+			r := g.do("GET", path+"?_summary=true", "")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			obj := r.json(t)
+			assert.Contains(t, obj, "name")
+			assert.Contains(t, obj, "birthDate")
+			assert.NotContains(t, obj, "maritalStatus", "not a summary element")
+			assert.NotContains(t, obj, "text")
+			assert.True(t, subsetted(obj), path)
+
+			obj = g.do("GET", path+"?_elements=gender", "").json(t)
+			assert.Equal(t, "female", obj["gender"])
+			assert.NotContains(t, obj, "name")
+			assert.NotContains(t, obj, "birthDate")
+			assert.True(t, subsetted(obj))
+
+			obj = g.do("GET", path+"?_summary=data", "").json(t)
+			assert.NotContains(t, obj, "text")
+			assert.Contains(t, obj, "maritalStatus")
+
+			obj = g.do("GET", path+"?_summary=text", "").json(t)
+			assert.Contains(t, obj, "text")
+			assert.NotContains(t, obj, "gender")
+
+			obj = g.do("GET", path+"?_summary=false", "").json(t)
+			assert.Contains(t, obj, "maritalStatus")
+			assert.False(t, subsetted(obj), "the whole resource")
+
+			assert.Equal(t, http.StatusBadRequest, g.do("GET", path+"?_summary=bogus", "").status)
+			assert.Equal(t, http.StatusBadRequest, g.do("GET", path+"?_summary=true&_elements=gender", "").status)
+		}
+	})
+}
+
+// TestMethodNotAllowedListsWhatIsAllowed: a 405's Allow header names the
+// methods the URL accepts, never the one just refused.
+func TestMethodNotAllowedListsWhatIsAllowed(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		for _, tt := range []struct {
+			method, path string
+			allow        string
+		}{
+			{"DELETE", "/metadata", "GET, HEAD"},
+			{"POST", "/Patient/abc", "GET, HEAD, PUT, PATCH, DELETE"},
+			{"PUT", "/Patient", "GET, HEAD, POST"},
+			{"DELETE", "/Patient/abc/_history", "GET, HEAD"},
+			{"GET", "/Patient/_search", "POST"},
+			{"GET", "", "POST"},
+		} {
+			r := g.do(tt.method, tt.path, "")
+			require.Equal(t, http.StatusMethodNotAllowed, r.status, "%s %s: %s", tt.method, tt.path, r.body)
+			assert.Equal(t, tt.allow, r.header.Get("Allow"), "%s %s", tt.method, tt.path)
+			assert.NotContains(t, r.header.Get("Allow"), tt.method)
+		}
+	})
+}
+
+// TestFormatAndVersionNegotiation: an unencoded _format=application/fhir+json
+// is JSON; a fhirVersion other than R4's is not acceptable (406) in
+// Accept or _format, nor readable (415) in Content-Type; _pretty=true
+// indents the answer.
+func TestFormatAndVersionNegotiation(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		r := g.do("GET", "/metadata?_format=application/fhir+json", "")
+		assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, http.StatusNotAcceptable, g.do("GET", "/metadata", "", "Accept", "application/fhir+json; fhirVersion=3.0").status)
+		assert.Equal(t, http.StatusNotAcceptable, g.do("GET", "/metadata?_format="+url.QueryEscape("application/fhir+json; fhirVersion=5.0"), "").status)
+		assert.Equal(t, http.StatusOK, g.do("GET", "/metadata", "", "Accept", "application/fhir+json; fhirVersion=4.0").status)
+		assert.Equal(t, http.StatusOK, g.do("GET", "/metadata", "", "Accept", "application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0").status)
+		put := g.do("POST", "/Patient", `{"resourceType":"Patient"}`, "Content-Type", "application/fhir+json; fhirVersion=3.0")
+		assert.Equal(t, http.StatusUnsupportedMediaType, put.status, "%s", put.body)
+		assert.Equal(t, 0, total(t, g, "/Patient"))
+
+		plain := g.do("GET", "/metadata", "")
+		pretty := g.do("GET", "/metadata?_pretty=true", "")
+		require.Equal(t, http.StatusOK, pretty.status)
+		assert.NotContains(t, string(plain.body), "\n  \"")
+		assert.Contains(t, string(pretty.body), "\n  \"resourceType\": \"CapabilityStatement\"")
+		assert.True(t, fhir.Equal(plain.json(t), pretty.json(t)))
 	})
 }

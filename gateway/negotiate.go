@@ -24,12 +24,22 @@ var formatAliases = map[string]bool{"json": true, "application/json": true, "app
 // that is not JSON is 406.
 func negotiate(r *http.Request) (string, error) {
 	if f := r.URL.Query().Get("_format"); f != "" {
-		mt, _, err := mime.ParseMediaType(f)
+		// An unencoded "+" (_format=application/fhir+json) arrives as a
+		// space; no media type holds one, so it is read back as "+".
+		if mt, params, ok := strings.Cut(f, ";"); ok {
+			f = strings.ReplaceAll(strings.TrimSpace(mt), " ", "+") + ";" + params
+		} else {
+			f = strings.ReplaceAll(strings.TrimSpace(f), " ", "+")
+		}
+		mt, params, err := mime.ParseMediaType(f)
 		if err != nil {
-			mt = strings.ToLower(strings.TrimSpace(f))
+			mt = strings.ToLower(f)
 		}
 		if !formatAliases[mt] {
 			return "", fhir.Errorf(fhir.CodeNotSupported, "_format %q is not served; use json", f).WithStatus(http.StatusNotAcceptable)
+		}
+		if v, ok := params["fhirversion"]; ok && !servedVersion(v) {
+			return "", fhir.Errorf(fhir.CodeNotSupported, "fhirVersion %q is not served; this server speaks FHIR 4.0 (R4)", v).WithStatus(http.StatusNotAcceptable)
 		}
 		return fhirJSON, nil
 	}
@@ -47,6 +57,11 @@ func negotiate(r *http.Request) (string, error) {
 			if params["q"] == "0" {
 				continue
 			}
+			if v, ok := params["fhirversion"]; ok && !servedVersion(v) {
+				// R4 2.1.0.17.1: a version the server does not speak
+				// is not acceptable.
+				continue
+			}
 			switch {
 			case mt == "application/fhir+json" || mt == "application/json+fhir" || mt == "*/*" || mt == "application/*":
 				return fhirJSON, nil
@@ -59,6 +74,12 @@ func negotiate(r *http.Request) (string, error) {
 		return "application/json; charset=utf-8", nil
 	}
 	return "", fhir.Errorf(fhir.CodeNotSupported, "none of the accepted formats is served; use application/fhir+json").WithStatus(http.StatusNotAcceptable)
+}
+
+// servedVersion reports whether a fhirVersion media type parameter names
+// R4: "4.0" as R4 writes it, or a 4.0 patch release such as "4.0.1".
+func servedVersion(v string) bool {
+	return v == "4.0" || strings.HasPrefix(v, "4.0.")
 }
 
 // bodyKind is what a route expects a request body to be.
@@ -110,6 +131,9 @@ func checkContentType(r *http.Request, kind bodyKind) (string, error) {
 			want = jsonPatchType + " (JSON Patch) or application/fhir+json (FHIRPath Patch)"
 		}
 		return "", fhir.Errorf(fhir.CodeNotSupported, "Content-Type %q is not served here; send %s", ct, want).WithStatus(http.StatusUnsupportedMediaType)
+	}
+	if v, ok := params["fhirversion"]; ok && !servedVersion(v) {
+		return "", fhir.Errorf(fhir.CodeNotSupported, "fhirVersion %q is not served; this server reads FHIR 4.0 (R4)", v).WithStatus(http.StatusUnsupportedMediaType)
 	}
 	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") {
 		return "", fhir.Errorf(fhir.CodeNotSupported, "charset %q is not served; FHIR JSON is UTF-8", cs).WithStatus(http.StatusUnsupportedMediaType)

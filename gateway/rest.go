@@ -334,7 +334,42 @@ func (s *Server) found(req *request, v store.Version) (*response, error) {
 	if notModified(v, req.header.Get("If-None-Match"), req.header.Get("If-Modified-Since")) {
 		return &response{status: http.StatusNotModified, header: h}, nil
 	}
-	return &response{status: http.StatusOK, header: h, body: v.Body}, nil
+	sub, err := readSubset(req)
+	if err != nil {
+		return nil, err
+	}
+	body, err := sub.apply(v.Type, v.Body, true)
+	if err != nil {
+		return nil, fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
+	}
+	return &response{status: http.StatusOK, header: h, body: body}, nil
+}
+
+// readSubset reads _summary and _elements on a read or vread (R4
+// 3.1.1.5.8-9 apply to reads as well as searches): the subsetter of
+// search, nil when the whole resource is asked for. _summary=count has
+// no meaning for one resource and is refused, as a combination of the
+// two is.
+func readSubset(req *request) (*subsetter, error) {
+	summary := first(req.query, "_summary")
+	var elements []string
+	for _, raw := range req.query["_elements"] {
+		for _, e := range strings.Split(raw, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				elements = append(elements, e)
+			}
+		}
+	}
+	switch summary {
+	case "", "false":
+	case "true", "text", "data":
+		if len(elements) > 0 {
+			return nil, fhir.Errorf(fhir.CodeInvalid, "_summary=%s and _elements cannot be combined: each chooses the elements", summary).At("_elements").WithStatus(http.StatusBadRequest)
+		}
+	default:
+		return nil, fhir.Errorf(fhir.CodeInvalid, "_summary %q is not true, text, data or false on a read", summary).At("_summary").WithStatus(http.StatusBadRequest)
+	}
+	return newSubsetter(req.typ, summary, elements)
 }
 
 // notModified decides a conditional read (RFC 9110 13.1.2, 13.1.3): an

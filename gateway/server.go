@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -279,10 +282,13 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	if path != "" {
 		segs = strings.Split(path, "/")
 	}
+	// url.ParseQuery, not URL.Query: the latter drops a malformed pair
+	// (family=%zz) silently, which widens a search to everything.
+	query, qerr := url.ParseQuery(c.Request.URL.RawQuery)
 	req := &request{
 		ctx:       c.Request.Context(),
 		method:    c.Request.Method,
-		query:     c.Request.URL.Query(),
+		query:     query,
 		header:    c.Request.Header,
 		base:      s.base(c.Request),
 		clientIP:  c.ClientIP(),
@@ -321,6 +327,10 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		s.smartConfiguration(c)
 		return
 	}
+	if qerr != nil {
+		s.writeError(c, fhir.Errorf(fhir.CodeInvalid, "the query string is malformed: %v", qerr).WithStatus(http.StatusBadRequest))
+		return
+	}
 	if err := checkQueryText(req.query); err != nil {
 		s.writeError(c, err)
 		return
@@ -332,6 +342,9 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	}
 	req.contentType = ct
 	h, err := s.route(req, segs)
+	if fe, ok := fhir.AsError(err); ok && fe.Status == http.StatusMethodNotAllowed {
+		c.Header("Allow", s.allowed(req, segs))
+	}
 	if err == nil {
 		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
 			if req.bodyType, err = checkContentType(c.Request, req.bodyKind); err == nil {
@@ -368,7 +381,21 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		c.Writer.WriteHeaderNow()
 		return
 	}
-	c.Data(resp.status, req.contentType, body)
+	c.Data(resp.status, req.contentType, prettyIf(c, body))
+}
+
+// prettyIf indents a JSON answer when the client asks with _pretty=true
+// (R4 3.1.0.1.7); the member order stays as stored.
+func prettyIf(c *gin.Context, body []byte) []byte {
+	q, _ := url.ParseQuery(c.Request.URL.RawQuery)
+	if first(q, "_pretty") != "true" || len(body) == 0 {
+		return body
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		return body
+	}
+	return buf.Bytes()
 }
 
 // route maps the FHIR URL grammar to a handler.
@@ -507,6 +534,24 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 	return nil, fhir.Errorf(fhir.CodeNotFound, "no such FHIR endpoint").WithStatus(http.StatusNotFound)
 }
 
+// allowed is the Allow header of a 405 on req's URL (RFC 9110 15.5.6):
+// the methods route accepts there, asked of route itself so the header
+// never lists the method just refused nor one refused elsewhere.
+func (s *Server) allowed(req *request, segs []string) string {
+	var ok []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == req.method {
+			continue
+		}
+		probe := &request{ctx: req.ctx, method: m, query: req.query, header: req.header, base: req.base}
+		_, err := s.route(probe, segs)
+		if fe, isFHIR := fhir.AsError(err); err == nil || (isFHIR && fe.Status != http.StatusMethodNotAllowed) {
+			ok = append(ok, m)
+		}
+	}
+	return strings.Join(ok, ", ")
+}
+
 func methodNotAllowed(method, what string) error {
 	return fhir.Errorf(fhir.CodeNotSupported, "%s is not allowed on %s", method, what).WithStatus(http.StatusMethodNotAllowed)
 }
@@ -543,10 +588,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", err.Error()))
 	}
-	if status == http.StatusMethodNotAllowed {
-		c.Header("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE")
-	}
-	c.Data(status, fhirJSON, body)
+	c.Data(status, fhirJSON, prettyIf(c, body))
 }
 
 // parseVersion reads a version id ("3") as the store's integer.
