@@ -5,6 +5,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -163,5 +164,35 @@ func TestFormatAndVersionNegotiation(t *testing.T) {
 		assert.NotContains(t, string(plain.body), "\n  \"")
 		assert.Contains(t, string(pretty.body), "\n  \"resourceType\": \"CapabilityStatement\"")
 		assert.True(t, fhir.Equal(plain.json(t), pretty.json(t)))
+	})
+}
+
+// TestQuantitySearchUpperBoundIsExclusive: a searched value's precision
+// range is half-open (R4 3.1.1.4.2, as HAPI FHIR takes it): 5.4 is at
+// least 5.35 and less than 5.45.
+func TestQuantitySearchUpperBoundIsExclusive(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		for _, v := range []string{"5.35", "5.4", "5.45"} {
+			body := `{"resourceType":"Observation","id":"q` + strings.ReplaceAll(v, ".", "-") + `","status":"final","code":{"text":"x"},"valueQuantity":{"value":` + v + `,"system":"http://unitsofmeasure.org","code":"mg"}}`
+			require.Equal(t, http.StatusCreated, g.do("PUT", "/Observation/q"+strings.ReplaceAll(v, ".", "-"), body).status)
+		}
+		ids := func(path string) []string {
+			r := g.do("GET", path, "", "Prefer", "handling=strict")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var out []string
+			list, _ := r.json(t)["entry"].([]any)
+			for _, e := range list {
+				out = append(out, e.(map[string]any)["resource"].(map[string]any)["id"].(string))
+			}
+			return out
+		}
+		for _, tt := range []struct{ q, want string }{
+			{"5.4", "5-35 5-4"},
+			{"eq5.4", "5-35 5-4"},
+			{"ne5.4", "5-45"},
+			{"sa5.4", "5-45"},
+		} {
+			assert.ElementsMatch(t, strings.Fields(strings.ReplaceAll(tt.want, "5-", "q5-")), ids("/Observation?value-quantity="+tt.q+"|http://unitsofmeasure.org|mg"), "quantity %s", tt.q)
+		}
 	})
 }

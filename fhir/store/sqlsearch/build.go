@@ -686,7 +686,7 @@ func (b *builder) dateValue(v *search.Value, lo, hi string, arg func(t time.Time
 // numberValue compares a search number with a row's [low, high] (a point
 // for a number or quantity value, a range for a Range with NULL for an
 // open end). R4 3.1.1.4.2: the search value's precision gives its range
-// [sl, sh]; eq and ne test the value is in (or out of) that range, the
+// [sl, sh), its upper bound excluded; eq and ne test the value is in (or out of) that range, the
 // other prefixes compare with the value exactly, as written ("lt100: less
 // than exactly 100"); sa and eb use the range; ap accepts 10% of the
 // value (or the precision range when wider).
@@ -706,9 +706,11 @@ func (b *builder) numberValue(v *search.Value, nullable bool) expr {
 		}
 		return ex("c.high "+op+" ?", x)
 	}
+	// The precision range [sl, sh) is half-open, as HAPI FHIR takes it:
+	// 5.4 means at least 5.35 and less than 5.45, so 5.45 is not 5.4.
 	switch v.Prefix {
 	case search.PrefixNe:
-		return or(lowLT("<", sl), highGT(">", sh))
+		return or(lowLT("<", sl), highGT(">=", sh))
 	case search.PrefixLt:
 		return lowLT("<", sv)
 	case search.PrefixLe:
@@ -718,14 +720,14 @@ func (b *builder) numberValue(v *search.Value, nullable bool) expr {
 	case search.PrefixGe:
 		return highGT(">=", sv)
 	case search.PrefixSa:
-		return ex("c.low > ?", sh)
+		return ex("c.low >= ?", sh)
 	case search.PrefixEb:
 		return ex("c.high < ?", sl)
 	case search.PrefixAp:
 		lo, hi := approximately(sv, sl, sh)
 		return and(lowLT("<=", hi), highGT(">=", lo))
 	}
-	return ex("(c.low >= ? AND c.high <= ?)", sl, sh)
+	return ex("(c.low >= ? AND c.high < ?)", sl, sh)
 }
 
 // approximately widens a number to ±10% of its value, or to its precision
