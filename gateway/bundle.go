@@ -57,7 +57,10 @@ func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) (
 		if !q.Since.IsZero() {
 			v.Set("_since", q.Since.UTC().Format(fhir.InstantFormat))
 		}
-		v.Set("_at", q.At.UTC().Format(fhir.InstantFormat))
+		if at := first(req.query, "_at"); at != "" {
+			v.Set("_at", at)
+		}
+		v.Set(asOfParam, q.At.UTC().Format(fhir.InstantFormat))
 		if offset > 0 {
 			v.Set("_offset", strconv.Itoa(offset))
 		}

@@ -196,3 +196,54 @@ func TestQuantitySearchUpperBoundIsExclusive(t *testing.T) {
 		}
 	})
 }
+
+// TestHistoryAtIsThePeriodOfItsPrecision: _history?_at=T keeps the
+// versions current at some point of the period T's precision gives
+// (R4 3.1.0.5.1), not those as of its start.
+func TestHistoryAtIsThePeriodOfItsPrecision(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		var stamps []string
+		for i, family := range []string{"One", "Two", "Three"} {
+			r := g.do("PUT", "/Patient/at1", `{"resourceType":"Patient","id":"at1","name":[{"family":"`+family+`"}]}`)
+			require.Contains(t, []int{200, 201}, r.status, "%s", r.body)
+			meta := r.json(t)["meta"].(map[string]any)
+			require.Equal(t, fmt.Sprint(i+1), meta["versionId"])
+			stamps = append(stamps, meta["lastUpdated"].(string))
+		}
+		versions := func(at string, extra ...string) []string {
+			q := url.Values{"_at": {at}}
+			r := g.do("GET", "/Patient/at1/_history?"+q.Encode()+strings.Join(extra, ""), "")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var out []string
+			list, _ := r.json(t)["entry"].([]any)
+			for _, e := range list {
+				out = append(out, e.(map[string]any)["resource"].(map[string]any)["meta"].(map[string]any)["versionId"].(string))
+			}
+			return out
+		}
+		year, day := stamps[0][:4], stamps[0][:10]
+		assert.ElementsMatch(t, []string{"1", "2", "3"}, versions(year), "every version was current during the year")
+		assert.ElementsMatch(t, []string{"1", "2", "3"}, versions(day), "and during the day")
+		assert.ElementsMatch(t, []string{"2"}, versions(stamps[1]), "at version 2's instant only version 2 is current")
+		assert.ElementsMatch(t, []string{"3"}, versions(stamps[2]))
+		assert.Empty(t, versions("2020"), "it did not exist then")
+
+		// Paging keeps _at and pins the later pages.
+		r := g.do("GET", "/Patient/at1/_history?_count=1&_at="+year, "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		b := r.json(t)
+		assert.Equal(t, "3", fmt.Sprint(b["total"]))
+		var next string
+		for _, l := range b["link"].([]any) {
+			if l.(map[string]any)["relation"] == "next" {
+				next = l.(map[string]any)["url"].(string)
+			}
+		}
+		require.NotEmpty(t, next)
+		assert.Contains(t, next, "_at="+year)
+		require.Equal(t, http.StatusOK, g.do("PUT", "/Patient/at1", `{"resourceType":"Patient","id":"at1","name":[{"family":"Four"}]}`).status)
+		p2 := g.do("GET", next, "")
+		require.Equal(t, http.StatusOK, p2.status, "%s", p2.body)
+		assert.Equal(t, "3", fmt.Sprint(p2.json(t)["total"]), "a version written after the first page is not in later ones")
+	})
+}

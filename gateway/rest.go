@@ -464,13 +464,27 @@ func (s *Server) history(req *request) (*response, error) {
 	if q.Since, err = instantParam(req.query, "_since"); err != nil {
 		return nil, err
 	}
-	if q.At, err = instantParam(req.query, "_at"); err != nil {
+	// Pin later pages to what existed when the first page was read, so
+	// writes in between do not shift them: the links carry the pin as
+	// _asof.
+	if q.At, err = instantParam(req.query, asOfParam); err != nil {
 		return nil, err
 	}
-	// Pin later pages to what existed when the first page was read, so
-	// writes in between do not shift them.
 	if q.At.IsZero() {
 		q.At = time.Now().UTC()
+	}
+	// _at keeps the versions current at some point of the period its
+	// precision gives (R4 3.1.0.5.1; 2026-01-31 is the whole day): made
+	// by its end, and not superseded by its start.
+	if v := first(req.query, "_at"); v != "" {
+		start, end, err := periodParam(req.query, "_at")
+		if err != nil {
+			return nil, err
+		}
+		if last := end.Add(-time.Microsecond); last.Before(q.At) {
+			q.At = last
+		}
+		q.CurrentAfter = start
 	}
 	page, err := s.store.History(req.ctx, q)
 	if err != nil {
@@ -549,6 +563,45 @@ func first(q map[string][]string, k string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// asOfParam pins the pages of a history to the instant its first page
+// was read; the gateway writes it in its paging links.
+const asOfParam = "_asof"
+
+// periodParam parses a dateTime parameter of any precision as the period
+// it stands for, [start, end): 2026 is the year, 2026-01-31T09:00 the
+// minute, an instant with n fractional digits 10^-n s.
+func periodParam(q map[string][]string, k string) (start, end time.Time, err error) {
+	v := strings.ReplaceAll(first(q, k), " ", "+")
+	if start, err = instantParam(q, k); err != nil {
+		return start, end, err
+	}
+	date, clock, timed := strings.Cut(v, "T")
+	switch {
+	case !timed && len(date) == 4:
+		return start, start.AddDate(1, 0, 0), nil
+	case !timed && len(date) == 7:
+		return start, start.AddDate(0, 1, 0), nil
+	case !timed:
+		return start, start.AddDate(0, 0, 1), nil
+	}
+	// Drop the zone: Z, +hh:mm or -hh:mm.
+	if i := strings.IndexAny(clock, "Z+-"); i > 0 {
+		clock = clock[:i]
+	}
+	hms, frac, fractional := strings.Cut(clock, ".")
+	switch {
+	case fractional:
+		unit := time.Second
+		for range frac {
+			unit /= 10
+		}
+		return start, start.Add(max(unit, time.Microsecond)), nil
+	case strings.Count(hms, ":") == 1:
+		return start, start.Add(time.Minute), nil
+	}
+	return start, start.Add(time.Second), nil
 }
 
 // instantParam parses a history parameter given as an instant, or as a

@@ -71,6 +71,11 @@ type HistoryQuery struct {
 	Since time.Time
 	// At, when not zero, keeps versions with LastUpdated <= At.
 	At time.Time
+	// CurrentAfter, when not zero, keeps only versions still current
+	// after it: those the next version of the same resource (if any)
+	// superseded later than CurrentAfter. With At it selects the versions
+	// current at some point of (CurrentAfter, At], FHIR's _at.
+	CurrentAfter time.Time
 	// Count is the page size (the caller caps it); zero returns no
 	// versions, only Total, as FHIR's _count=0 does. Offset skips that many
 	// versions of the same ordering, newest first. Negative values are an

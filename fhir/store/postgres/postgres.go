@@ -513,6 +513,10 @@ func historyWhere(q store.HistoryQuery) (string, []any) {
 	if !q.At.IsZero() {
 		and("last_updated <= $%d", q.At.Truncate(time.Microsecond))
 	}
+	if !q.CurrentAfter.IsZero() {
+		and("NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.type = resource_history.type AND n.id = resource_history.id "+
+			"AND n.version = resource_history.version + 1 AND n.last_updated <= $%d)", q.CurrentAfter.Truncate(time.Microsecond))
+	}
 	if len(q.Types) > 0 {
 		and("type = ANY($%d)", q.Types)
 	}

@@ -505,6 +505,11 @@ func historyWhere(q store.HistoryQuery) (string, []any) {
 	if !q.At.IsZero() {
 		conds, args = append(conds, "last_updated <= ?"), append(args, q.At.Truncate(time.Microsecond).UnixMicro())
 	}
+	if !q.CurrentAfter.IsZero() {
+		conds = append(conds, "NOT EXISTS (SELECT 1 FROM resource_history n WHERE n.type = resource_history.type AND n.id = resource_history.id "+
+			"AND n.version = resource_history.version + 1 AND n.last_updated <= ?)")
+		args = append(args, q.CurrentAfter.Truncate(time.Microsecond).UnixMicro())
+	}
 	if len(q.Types) > 0 {
 		conds = append(conds, "type IN ("+placeholders(len(q.Types))+")")
 		for _, t := range q.Types {
