@@ -247,3 +247,44 @@ func TestHistoryAtIsThePeriodOfItsPrecision(t *testing.T) {
 		assert.Equal(t, "3", fmt.Sprint(p2.json(t)["total"]), "a version written after the first page is not in later ones")
 	})
 }
+
+// TestRepeatedConditionalEntriesInOneTransaction: two conditional creates
+// with the same criteria make one resource (the second answers with it,
+// and references to either fullUrl point at it); two conditional updates
+// with the same criteria act twice on one identity and fail the
+// transaction, nothing stored.
+func TestRepeatedConditionalEntriesInOneTransaction(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		crit := byNumber("9000000017")
+		r := g.do("POST", "", txBundle(t, "transaction",
+			txEntry{FullURL: "urn:uuid:6f1f3b6e-0000-4000-8000-00000000000a", Resource: res(t, patientWith("9000000017")), Request: req("POST", "Patient", "ifNoneExist", crit)},
+			txEntry{FullURL: "urn:uuid:6f1f3b6e-0000-4000-8000-00000000000b", Resource: res(t, patientWith("9000000017")), Request: req("POST", "Patient", "ifNoneExist", crit)},
+			txEntry{Resource: res(t, `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:6f1f3b6e-0000-4000-8000-00000000000b"}}`), Request: req("POST", "Observation")},
+		))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		rs := responses(t, r.json(t))
+		assert.Equal(t, "201 Created", rs[0]["status"])
+		assert.Equal(t, "200 OK", rs[1]["status"])
+		assert.Equal(t, rs[0]["location"], rs[1]["location"])
+		id := locationID(t, rs[0])
+		assert.Equal(t, 1, total(t, g, "/Patient?"+crit), "one Patient")
+		assert.Equal(t, 1, total(t, g, "/Observation?subject=Patient/"+id), "the reference names it")
+
+		again := g.do("POST", "/Patient", patientWith("9000000017"), "If-None-Exist", crit)
+		assert.Equal(t, http.StatusOK, again.status, "a later conditional create finds the one: %s", again.body)
+
+		crit2 := "Patient?" + byNumber("9000000025")
+		u := g.do("POST", "", txBundle(t, "transaction",
+			txEntry{Resource: res(t, patientWith("9000000025")), Request: req("PUT", crit2)},
+			txEntry{Resource: res(t, patientWith("9000000025", `,"active":true`)), Request: req("PUT", crit2)},
+		))
+		assert.Equal(t, http.StatusBadRequest, u.status, "%s", u.body)
+		assert.Equal(t, 0, total(t, g, "/"+crit2), "nothing stored")
+		mixed := g.do("POST", "", txBundle(t, "transaction",
+			txEntry{Resource: res(t, patientWith("9000000025")), Request: req("POST", "Patient", "ifNoneExist", byNumber("9000000025"))},
+			txEntry{Resource: res(t, patientWith("9000000025", `,"active":true`)), Request: req("PUT", crit2)},
+		))
+		assert.Equal(t, http.StatusBadRequest, mixed.status, "%s", mixed.body)
+		assert.Equal(t, 0, total(t, g, "/"+crit2), "nothing stored")
+	})
+}

@@ -594,6 +594,9 @@ type txRun struct {
 	creates []bool
 	// matched holds what a POST's ifNoneExist found.
 	matched []*store.Version
+	// sameAs is, for a conditional create repeating an earlier one's
+	// criteria, that entry's index; -1 otherwise.
+	sameAs []int
 	// targets maps Type/id to the entry acting on it.
 	targets map[string]int
 	// refs maps temporary fullUrls to Type/id.
@@ -650,6 +653,10 @@ func (t *txRun) do() error {
 	t.ids = make([]string, n)
 	t.creates = make([]bool, n)
 	t.matched = make([]*store.Version, n)
+	t.sameAs = make([]int, n)
+	for i := range t.sameAs {
+		t.sameAs[i] = -1
+	}
 	t.targets = map[string]int{}
 	t.refs = map[string]string{}
 	for i, e := range t.entries {
@@ -702,10 +709,23 @@ func (t *txRun) do() error {
 	if err := t.prefetchIdentifiers(); err != nil {
 		return err
 	}
+	// Conditional entries with the same criteria in one Bundle: two
+	// conditional creates are one create (as HAPI FHIR consolidates
+	// them), the second answering with what the first made; any other
+	// pair would act twice on one identity, which R4 refuses.
+	conditionals := map[string]int{}
 	for _, i := range byMethod(http.MethodPost) {
 		e := t.entries[i]
 		t.ids[i] = uuid.NewString()
 		if e.ifNoneExist != nil {
+			if j, dup := conditionals[e.ifNoneExist.key]; dup {
+				t.ids[i], t.matched[i], t.sameAs[i] = t.ids[j], t.matched[j], j
+				if e.fullURL != "" {
+					t.refs[e.fullURL] = e.typ + "/" + t.ids[i]
+				}
+				continue
+			}
+			conditionals[e.ifNoneExist.key] = i
 			found, err := t.matches(*e.ifNoneExist)
 			if err != nil {
 				return t.fail(e, err)
@@ -730,6 +750,10 @@ func (t *txRun) do() error {
 		e := t.entries[i]
 		t.ids[i] = e.id
 		if e.crit != nil {
+			if j, dup := conditionals[e.crit.key]; dup {
+				return t.fail(e, fhir.Errorf(fhir.CodeInvalid, "Bundle.entry[%d] already acts on what %s matches; a Bundle may act on a resource once", j, e.crit.text).WithStatus(http.StatusBadRequest))
+			}
+			conditionals[e.crit.key] = i
 			var err error
 			if e.method == http.MethodPut {
 				var found []store.Version
@@ -766,6 +790,9 @@ func (t *txRun) do() error {
 	var pending, pendingUpdates []int
 	for _, i := range byMethod(http.MethodPost) {
 		e := t.entries[i]
+		if t.sameAs[i] >= 0 {
+			continue // answered once the entry it repeats is written
+		}
 		if t.matched[i] != nil {
 			t.results[i] = existing(*t.matched[i])
 			continue
@@ -821,6 +848,13 @@ func (t *txRun) do() error {
 	}
 	if err := t.updatePending(pendingUpdates); err != nil {
 		return err
+	}
+	for i, j := range t.sameAs {
+		if j >= 0 {
+			v := t.results[j].version
+			t.results[i], t.practices[i] = existing(v), t.practices[j]
+			t.results[i].info = fmt.Sprintf("%s/%s, which Bundle.entry[%d] made with the same criteria; nothing more was created", v.Type, v.ID, j)
+		}
 	}
 
 	// 5. GET and HEAD.
