@@ -288,3 +288,42 @@ func TestRepeatedConditionalEntriesInOneTransaction(t *testing.T) {
 		assert.Equal(t, 0, total(t, g, "/"+crit2), "nothing stored")
 	})
 }
+
+// TestTransactionRewritesTemporaryIDsBeyondReferences: a temporary id is
+// rewritten in uri elements (one or repeated, in extensions too) and in
+// narrative links as in references (R4 3.1.0.11.2); a string that
+// happens to hold it (Identifier.value) is not a link and is kept.
+func TestTransactionRewritesTemporaryIDsBeyondReferences(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		const tmp = "urn:uuid:6f1f3b6e-0000-4000-8000-0000000000c1"
+		div := `<div xmlns="http://www.w3.org/1999/xhtml">About <a href="` + tmp + `">the patient</a> <img src="` + tmp + `"/></div>`
+		obs := map[string]any{
+			"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "x"},
+			"text":       map[string]any{"status": "generated", "div": div},
+			"subject":    map[string]any{"reference": tmp},
+			"identifier": []any{map[string]any{"system": "urn:ietf:rfc:3986", "value": tmp}},
+			"extension":  []any{map[string]any{"url": "https://signpost.example/fhir/StructureDefinition/about", "valueUri": tmp}},
+		}
+		prov := res(t, `{"resourceType":"Provenance","target":[{"reference":"`+tmp+`"}],"recorded":"2026-01-01T00:00:00Z","agent":[{"who":{"display":"x"}}],"policy":["`+tmp+`","https://other.example/policy"]}`)
+		r := g.do("POST", "", txBundle(t, "transaction",
+			txEntry{FullURL: tmp, Resource: res(t, `{"resourceType":"Patient","name":[{"family":"Links"}]}`), Request: req("POST", "Patient")},
+			txEntry{Resource: obs, Request: req("POST", "Observation")},
+			txEntry{Resource: prov, Request: req("POST", "Provenance")},
+		))
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		rs := responses(t, r.json(t))
+		patient := "Patient/" + locationID(t, rs[0])
+
+		o := g.do("GET", "/Observation/"+locationID(t, rs[1]), "").json(t)
+		assert.Equal(t, patient, o["subject"].(map[string]any)["reference"])
+		assert.Equal(t, patient, o["extension"].([]any)[0].(map[string]any)["valueUri"])
+		text := o["text"].(map[string]any)["div"].(string)
+		assert.Contains(t, text, `href="`+patient+`"`)
+		assert.Contains(t, text, `src="`+patient+`"`)
+		assert.NotContains(t, text, tmp)
+		assert.Equal(t, tmp, o["identifier"].([]any)[0].(map[string]any)["value"], "a string is not a link")
+
+		p := g.do("GET", "/Provenance/"+locationID(t, rs[2]), "").json(t)
+		assert.Equal(t, []any{patient, "https://other.example/policy"}, p["policy"])
+	})
+}

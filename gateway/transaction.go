@@ -32,8 +32,9 @@ import (
 //
 //   - the fullUrl of each POSTed entry, and the urn:uuid:/urn:oid:
 //     fullUrl of each PUT, is rewritten to Type/id in every
-//     Reference.reference of every resource of the Bundle (references
-//     only: narratives and uri elements are left as sent);
+//     Reference.reference of every resource of the Bundle, every element
+//     of type uri, url, oid or uuid and every href and src of a
+//     narrative (R4 3.1.0.11.2; relative, as HAPI FHIR writes them);
 //   - two entries acting on the same resource fail the transaction (400),
 //     as R4 requires.
 //
@@ -775,11 +776,14 @@ func (t *txRun) do() error {
 		}
 	}
 
-	// 3. References to the Bundle's temporary ids.
+	// 3. References to the Bundle's temporary ids, and the other links
+	// R4 rewrites: uri, url, oid and uuid elements and narrative links.
+	// All take Type/id, relative to the base, as HAPI FHIR writes them.
 	if len(t.refs) > 0 {
 		for _, r := range t.work {
 			if r != nil {
 				fhir.RewriteReferences(r.Object(), func(ref string) (string, bool) { to, ok := t.refs[ref]; return to, ok })
+				fhir.RewriteLinks(r.Object(), t.refs)
 			}
 		}
 	}
