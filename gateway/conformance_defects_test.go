@@ -1,8 +1,11 @@
 package gateway_test
 
 import (
+	"context"
 	"fmt"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway"
 	"net/http"
 	"net/url"
 	"strings"
@@ -326,4 +329,59 @@ func TestTransactionRewritesTemporaryIDsBeyondReferences(t *testing.T) {
 		p := g.do("GET", "/Provenance/"+locationID(t, rs[2]), "").json(t)
 		assert.Equal(t, []any{patient, "https://other.example/policy"}, p["policy"])
 	})
+}
+
+// TestCapabilityOperationsResolve: every OperationDefinition of Signpost's
+// own that the CapabilityStatement names can be read, valid R4, and says
+// what the CapabilityStatement says.
+func TestCapabilityOperationsResolve(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := st.open(t)
+			ctx := context.Background()
+			term := seededTerminology(t, s)
+			g := newGateway(t, gateway.Options{Store: s}, func(srv *gateway.Server) {
+				srv.RegisterTerminology(term)
+				require.NoError(t, srv.RegisterDirectory(ctx, gateway.DirectoryOptions{}))
+				require.NoError(t, srv.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term}))
+				srv.RegisterDelivery(s.(store.Outbox))
+			})
+			rest := g.do("GET", "/metadata", "").json(t)["rest"].([]any)[0].(map[string]any)
+			ops := map[string]string{}
+			add := func(list any) {
+				l, _ := list.([]any)
+				for _, o := range l {
+					m := o.(map[string]any)
+					ops[m["name"].(string)] = m["definition"].(string)
+				}
+			}
+			add(rest["operation"])
+			for _, r := range rest["resource"].([]any) {
+				add(r.(map[string]any)["operation"])
+			}
+			for _, name := range []string{"navigate", "delivery-status", "dead-letters", "redeliver", "match"} {
+				require.Contains(t, ops, name)
+			}
+			prefix := gateway.DefaultCanonicalBase + "/OperationDefinition/"
+			checked := 0
+			for name, def := range ops {
+				id, local := strings.CutPrefix(def, prefix)
+				if !local {
+					assert.True(t, strings.HasPrefix(def, "http://hl7.org/fhir/OperationDefinition/"), "%s: %s is neither Signpost's nor HL7's", name, def)
+					continue
+				}
+				r := g.do("GET", "/OperationDefinition/"+id, "")
+				require.Equal(t, http.StatusOK, r.status, "$%s: %s: %s", name, def, r.body)
+				od := r.json(t)
+				assert.Equal(t, def, od["url"], name)
+				assert.Equal(t, name, od["code"])
+				parsed, err := fhir.ParseResource(r.body)
+				require.NoError(t, err)
+				assert.NoError(t, parsed.Validate(fhir.ValidateOptions{Strict: true}), name)
+				checked++
+			}
+			assert.GreaterOrEqual(t, checked, 5)
+			assert.Equal(t, http.StatusNotFound, g.do("GET", "/OperationDefinition/no-such-operation", "").status)
+		})
+	}
 }

@@ -256,6 +256,10 @@ func (s *Server) read(req *request) (*response, error) {
 		return nil, err
 	}
 	v, err := s.guard(req.principal, s.store).Read(req.ctx, req.typ, req.id)
+	if body, ok := s.opDefs[req.id]; ok && req.typ == "OperationDefinition" && errors.Is(err, fhir.ErrNotFound) {
+		// A generated definition of a registered operation (operation.go).
+		v, err = store.Version{Type: req.typ, ID: req.id, VersionID: 1, LastUpdated: s.started, Body: body}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

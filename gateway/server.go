@@ -109,6 +109,9 @@ type Server struct {
 	// demoInbox is the demo clinical system, served in development mode
 	// only (demoinbox.go).
 	demoInbox *demoInbox
+	// opDefs are the generated OperationDefinitions of the registered
+	// operations, by id (operation.go); set by Handler.
+	opDefs map[string][]byte
 }
 
 // New builds a Server; it panics only on a programming error (no store).
@@ -178,6 +181,11 @@ func (s *Server) DevelopmentMode() bool { return s.verifier == nil }
 
 // Handler is the http.Handler of the whole gateway.
 func (s *Server) Handler() http.Handler {
+	s.opDefs = s.operationDefinitions()
+	if len(s.opDefs) > 0 && !s.registry.Serves("OperationDefinition") {
+		// The definitions the CapabilityStatement names can be read.
+		s.registry.Serve("OperationDefinition", Read)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.RedirectTrailingSlash = false
