@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -25,6 +26,9 @@ func decodeJSON(data []byte) (any, error) { return decode(data, true) }
 func decodeGo(data []byte) (any, error) { return decode(data, false) }
 
 func decode(data []byte, fhirText bool) (any, error) {
+	// A UTF-8 byte order mark is ignored, as RFC 8259 8.1 allows and
+	// HAPI FHIR does.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("body is not valid UTF-8")
 	}
@@ -196,9 +200,14 @@ func (p *parser) str() (string, error) {
 				p.pos = start
 				return "", p.errorf("invalid string escape")
 			}
+			// Unmarshal would turn a lone surrogate into U+FFFD: the
+			// client's character would be lost without a word.
+			if esc := loneSurrogate(p.data[start+1 : p.pos-1]); esc != "" {
+				p.pos = start
+				return "", p.errorf("the escape %s is half of a UTF-16 surrogate pair, not a character", esc)
+			}
 			// Only an escape can put a control character in: raw ones
-			// are refused below. (Unmarshal turns a lone surrogate into
-			// U+FFFD, so the result is valid UTF-8.)
+			// are refused below.
 			if p.fhirText {
 				if err := CheckText(s); err != nil {
 					p.pos = start
@@ -216,6 +225,40 @@ func (p *parser) str() (string, error) {
 		}
 	}
 	return "", p.errorf("unterminated string")
+}
+
+// loneSurrogate returns the first \uXXXX escape of a JSON string's raw
+// text that is a surrogate not paired high-then-low, or "".
+func loneSurrogate(raw []byte) string {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			i++ // a two-character escape: skip what it escapes
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if low, ok := hex4(i + 6); ok && low >= 0xDC00 && low <= 0xDFFF {
+				i += 11
+				continue
+			}
+			return string(raw[i : i+6])
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return string(raw[i : i+6])
+		}
+		i += 5
+	}
+	return ""
 }
 
 func (p *parser) number() (any, error) {

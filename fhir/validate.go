@@ -360,7 +360,7 @@ func (v *validator) member(obj map[string]any, name string, val any, m spec.Memb
 		case []any:
 			v.fail(CodeStructure, "%s takes a single value, not an array", e.Path)
 		case nil:
-			v.fail(CodeStructure, "null is not a value; leave the member out")
+			v.fail(CodeStructure, "null is not a value of %s; leave the member out", e.Path)
 		default:
 			v.value(val, m)
 		}
@@ -392,8 +392,11 @@ func (v *validator) member(obj map[string]any, name string, val any, m spec.Memb
 		v.at(i)
 		if item == nil {
 			// A null only holds a place for an extension in _name.
-			if i >= len(ext) || ext[i] == nil {
-				v.fail(CodeStructure, "null is only allowed where %s has an extension at the same index", m.ExtensionName)
+			switch {
+			case m.ExtensionName == "":
+				v.fail(CodeStructure, "null is not a value of %s; leave it out of the array", e.Path)
+			case i >= len(ext) || ext[i] == nil:
+				v.fail(CodeStructure, "null in %s is only allowed where %s has an extension at the same index", e.Path, m.ExtensionName)
 			}
 			continue
 		}

@@ -385,3 +385,59 @@ func TestCapabilityOperationsResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestTextThatIsNotUnicodeIsRefused: raw invalid UTF-8 and NUL in a body,
+// a Bundle entry or a search value (query or form), and a lone UTF-16
+// surrogate escape, are a 400 on both stores, and nothing is stored
+// (never a 500, never U+FFFD in place of what was sent).
+func TestTextThatIsNotUnicodeIsRefused(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		bodies := map[string]string{
+			"raw invalid UTF-8":      "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"a\xff\xfeb\"}]}",
+			"truncated sequence":     "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"a\xe2\x82\"}]}",
+			"raw NUL":                "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"a\x00b\"}]}",
+			"lone high surrogate":    `{"resourceType":"Patient","name":[{"family":"a\ud800b"}]}`,
+			"lone low surrogate":     `{"resourceType":"Patient","name":[{"family":"a\udc00"}]}`,
+			"reversed pair":          `{"resourceType":"Patient","name":[{"family":"\udc00\ud800"}]}`,
+			"transaction, raw bytes": "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":[{\"request\":{\"method\":\"POST\",\"url\":\"Patient\"},\"resource\":{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xc3\x28\"}]}}]}",
+		}
+		for name, body := range bodies {
+			path := "/Patient"
+			if strings.Contains(body, "Bundle") {
+				path = ""
+			}
+			r := g.do("POST", path, body)
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", name, r.body)
+			if r.status == http.StatusBadRequest {
+				r.outcome(t)
+			}
+		}
+		pair := g.do("POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"Clef \ud834\udd1e"}]}`)
+		require.Equal(t, http.StatusCreated, pair.status, "a surrogate pair is one character: %s", pair.body)
+		assert.Equal(t, "Clef \U0001D11E", pair.json(t)["name"].([]any)[0].(map[string]any)["family"])
+
+		for _, q := range []string{"family=%FF", "family=a%C3%28", "family=%ED%A0%80", "family=%00"} {
+			assert.Equal(t, http.StatusBadRequest, g.do("GET", "/Patient?"+q, "").status, q)
+			assert.Equal(t, http.StatusBadRequest, g.do("POST", "/Patient/_search", q, "Content-Type", "application/x-www-form-urlencoded").status, q)
+		}
+		assert.Equal(t, 1, total(t, g, "/Patient"), "only the valid one was stored")
+	})
+}
+
+// TestInputMessagesNameWhatIsWrong: a null in an array names its element;
+// a UTF-8 byte order mark before the JSON is ignored (RFC 8259 8.1), as
+// HAPI FHIR does, rather than reported as an unexpected character.
+func TestInputMessagesNameWhatIsWrong(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		r := g.do("POST", "/Patient", `{"resourceType":"Patient","name":[null]}`)
+		require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+		assert.Contains(t, r.outcome(t)["diagnostics"], "Patient.name")
+		r = g.do("POST", "/Patient", `{"resourceType":"Patient","gender":null}`)
+		require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+		assert.Contains(t, r.outcome(t)["diagnostics"], "Patient.gender")
+
+		bom := g.do("POST", "/Patient", "\xef\xbb\xbf"+`{"resourceType":"Patient","name":[{"family":"Bom"}]}`)
+		require.Equal(t, http.StatusCreated, bom.status, "%s", bom.body)
+		assert.Equal(t, 1, total(t, g, "/Patient?family=Bom"))
+	})
+}
