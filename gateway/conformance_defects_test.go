@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -439,5 +440,50 @@ func TestInputMessagesNameWhatIsWrong(t *testing.T) {
 		bom := g.do("POST", "/Patient", "\xef\xbb\xbf"+`{"resourceType":"Patient","name":[{"family":"Bom"}]}`)
 		require.Equal(t, http.StatusCreated, bom.status, "%s", bom.body)
 		assert.Equal(t, 1, total(t, g, "/Patient?family=Bom"))
+	})
+}
+
+// TestPutIfNoneMatch: If-None-Match: * makes a PUT create-only (412 when
+// the resource exists, nothing written), also under concurrent PUTs; a
+// listed version fails only when it is the current one.
+func TestPutIfNoneMatch(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		body := func(family string) string {
+			return `{"resourceType":"Patient","id":"inm1","name":[{"family":"` + family + `"}]}`
+		}
+		first := g.do("PUT", "/Patient/inm1", body("One"), "If-None-Match", "*")
+		require.Equal(t, http.StatusCreated, first.status, "%s", first.body)
+		again := g.do("PUT", "/Patient/inm1", body("Two"), "If-None-Match", "*")
+		assert.Equal(t, http.StatusPreconditionFailed, again.status, "%s", again.body)
+		cur := g.do("GET", "/Patient/inm1", "").json(t)
+		assert.Equal(t, "1", cur["meta"].(map[string]any)["versionId"])
+		assert.Equal(t, "One", cur["name"].([]any)[0].(map[string]any)["family"])
+
+		assert.Equal(t, http.StatusPreconditionFailed, g.do("PUT", "/Patient/inm1", body("Two"), "If-None-Match", `W/"1"`).status)
+		assert.Equal(t, http.StatusOK, g.do("PUT", "/Patient/inm1", body("Two"), "If-None-Match", `W/"7"`).status)
+
+		require.Equal(t, http.StatusNoContent, g.do("DELETE", "/Patient/inm1", "").status)
+		assert.Contains(t, []int{200, 201}, g.do("PUT", "/Patient/inm1", body("Three"), "If-None-Match", "*").status, "a deleted resource may be made again")
+
+		var wg sync.WaitGroup
+		statuses := make([]int, 8)
+		for i := range statuses {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				statuses[i] = g.do("PUT", "/Patient/inm2", `{"resourceType":"Patient","id":"inm2","name":[{"family":"R`+fmt.Sprint(i)+`"}]}`, "If-None-Match", "*").status
+			}(i)
+		}
+		wg.Wait()
+		created := 0
+		for _, st := range statuses {
+			if st == http.StatusCreated {
+				created++
+			} else {
+				assert.Equal(t, http.StatusPreconditionFailed, st)
+			}
+		}
+		assert.Equal(t, 1, created, "%v", statuses)
+		assert.Equal(t, "1", g.do("GET", "/Patient/inm2", "").json(t)["meta"].(map[string]any)["versionId"])
 	})
 }

@@ -135,10 +135,16 @@ func (s *Server) update(req *request) (*response, error) {
 	if r.ID() != req.id {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "body id %q does not match the URL's %q", r.ID(), req.id).At(req.typ + ".id").WithStatus(http.StatusBadRequest)
 	}
-	out, err := s.write(req, false, func(tx store.Tx, retry bool) (result, error) {
+	noneMatch := strings.TrimSpace(req.header.Get("If-None-Match"))
+	out, err := s.write(req, noneMatch != "", func(tx store.Tx, retry bool) (result, error) {
 		w := r
 		if retry {
 			w = r.Clone()
+		}
+		if noneMatch != "" {
+			if err := ifNoneMatchWrite(req.ctx, tx, req.typ, req.id, noneMatch); err != nil {
+				return result{}, err
+			}
 		}
 		return updateIn(req.ctx, tx, w, pre)
 	})
@@ -146,6 +152,28 @@ func (s *Server) update(req *request) (*response, error) {
 		return nil, err
 	}
 	return s.written(req, out), nil
+}
+
+// ifNoneMatchWrite evaluates If-None-Match on a PUT (RFC 9110 13.1.2):
+// "*" fails when the resource exists, a list of versions when the current
+// one is listed; a failure is a 412 and nothing is written. It runs in
+// the write's transaction, under a lock on the resource, so two PUTs with
+// If-None-Match: * cannot both create it.
+func ifNoneMatchWrite(ctx context.Context, tx store.Tx, typ, id, header string) error {
+	if err := tx.Lock(ctx, typ+"/"+id+" if-none-match"); err != nil {
+		return err
+	}
+	cur, err := tx.Read(ctx, typ, id)
+	switch {
+	case errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted):
+		return nil
+	case err != nil:
+		return err
+	}
+	if notModified(cur, header, "") {
+		return fhir.Errorf(fhir.CodeConflict, "If-None-Match %s: %s/%s exists as version %d, so nothing was written", header, typ, id, cur.VersionID).WithStatus(http.StatusPreconditionFailed)
+	}
+	return nil
 }
 
 // auditIf starts the AuditEvent of an interaction on req.typ when that
