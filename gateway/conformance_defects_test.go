@@ -487,3 +487,20 @@ func TestPutIfNoneMatch(t *testing.T) {
 		assert.Equal(t, "1", g.do("GET", "/Patient/inm2", "").json(t)["meta"].(map[string]any)["versionId"])
 	})
 }
+
+// TestOversizedRequestLineIsAnOperationOutcome: a request line or header
+// fields beyond the limit are a 431 OperationOutcome, not plain text.
+func TestOversizedRequestLineIsAnOperationOutcome(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		long := strings.Repeat("a", gateway.DefaultMaxHeaderBytes+1)
+		for _, r := range []reply{
+			g.do("GET", "/Patient?family="+long, ""),
+			g.do("GET", "/Patient", "", "X-Long", long),
+		} {
+			require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, r.status, "%.200s", r.body)
+			assert.Contains(t, r.header.Get("Content-Type"), "application/fhir+json")
+			assert.Equal(t, "too-long", r.outcome(t)["code"])
+		}
+		assert.Equal(t, http.StatusOK, g.do("GET", "/Patient?family="+long[:1000], "").status, "a long search under the limit is served")
+	})
+}

@@ -41,6 +41,37 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// DefaultMaxHeaderBytes bounds a request's line and header fields when
+// Options.MaxHeaderBytes is zero.
+const DefaultMaxHeaderBytes = 64 << 10
+
+// headerLimit answers a request whose request line and header fields
+// exceed Options.MaxHeaderBytes with a 431 OperationOutcome (RFC 6585).
+// net/http refuses a request past its own http.Server.MaxHeaderBytes
+// with a plain-text 431 before any handler runs, so a server that wants
+// every refusal to be FHIR sets that limit above this one
+// (HTTPMaxHeaderBytes).
+func (s *Server) headerLimit(c *gin.Context) {
+	r := c.Request
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	if n > s.opts.MaxHeaderBytes {
+		s.writeError(c, fhir.Errorf(fhir.CodeTooLong, "the request line and header fields are %d bytes; at most %d are read (send long searches as POST [type]/_search)", n, s.opts.MaxHeaderBytes).WithStatus(http.StatusRequestHeaderFieldsTooLarge))
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// HTTPMaxHeaderBytes is the http.Server.MaxHeaderBytes to serve s with:
+// room beyond Options.MaxHeaderBytes, so that the gateway, not net/http,
+// refuses an oversized request, with an OperationOutcome.
+func (s *Server) HTTPMaxHeaderBytes() int { return 2 * s.opts.MaxHeaderBytes }
+
 // limiter is per-client rate limiting: a token bucket
 // (golang.org/x/time/rate) per client id of an authenticated caller, per
 // IP address of anyone else (failed tokens included, so guessing tokens

@@ -43,6 +43,10 @@ type Options struct {
 	// MaxBundleEntries bounds the entries of a batch or transaction
 	// Bundle (413 beyond). Default 1000.
 	MaxBundleEntries int
+	// MaxHeaderBytes bounds the request line and header fields (431
+	// OperationOutcome beyond). Default DefaultMaxHeaderBytes; serve with
+	// http.Server.MaxHeaderBytes at least HTTPMaxHeaderBytes().
+	MaxHeaderBytes int
 	// Version is the software version the CapabilityStatement names.
 	Version string
 	// Now is the clock for the CapabilityStatement date and AuditEvents;
@@ -134,6 +138,9 @@ func New(opts Options) *Server {
 	if opts.MaxBundleEntries <= 0 {
 		opts.MaxBundleEntries = 1000
 	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
@@ -198,7 +205,7 @@ func (s *Server) Handler() http.Handler {
 	if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 		panic("gateway: Options.TrustedProxies: " + err.Error())
 	}
-	e.Use(s.requestLog, s.recoverer, s.securityHeaders, s.deadline)
+	e.Use(s.requestLog, s.recoverer, s.securityHeaders, s.headerLimit, s.deadline)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
