@@ -231,6 +231,16 @@ func TestHistoryAtIsThePeriodOfItsPrecision(t *testing.T) {
 		assert.ElementsMatch(t, []string{"2"}, versions(stamps[1]), "at version 2's instant only version 2 is current")
 		assert.ElementsMatch(t, []string{"3"}, versions(stamps[2]))
 		assert.Empty(t, versions("2020"), "it did not exist then")
+		for _, level := range []string{"/Patient/_history", "/_history"} {
+			r := g.do("GET", level+"?_at="+url.QueryEscape(stamps[1]), "")
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			var got []string
+			for _, e := range withoutAudit(r.json(t)) {
+				res := e.(map[string]any)["resource"].(map[string]any)
+				got = append(got, res["id"].(string)+"/"+res["meta"].(map[string]any)["versionId"].(string))
+			}
+			assert.Equal(t, []string{"at1/2"}, got, level)
+		}
 
 		// Paging keeps _at and pins the later pages.
 		r := g.do("GET", "/Patient/at1/_history?_count=1&_at="+year, "")
