@@ -120,6 +120,22 @@ func TestReadHonoursSummaryAndElements(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, g.do("GET", path+"?_summary=bogus", "").status)
 			assert.Equal(t, http.StatusBadRequest, g.do("GET", path+"?_summary=true&_elements=gender", "").status)
 		}
+		// The same in a batch's read and vread entries.
+		b := g.do("POST", "", txBundle(t, "batch",
+			txEntry{Request: req("GET", "Patient/sum1?_elements=gender")},
+			txEntry{Request: req("GET", "Patient/sum1/_history/1?_summary=true")},
+			txEntry{Request: req("GET", "Patient/sum1?_summary=bogus")},
+		))
+		require.Equal(t, http.StatusOK, b.status, "%s", b.body)
+		entries := b.json(t)["entry"].([]any)
+		first := entries[0].(map[string]any)["resource"].(map[string]any)
+		assert.Equal(t, "female", first["gender"])
+		assert.NotContains(t, first, "name")
+		assert.True(t, subsetted(first))
+		second := entries[1].(map[string]any)["resource"].(map[string]any)
+		assert.NotContains(t, second, "maritalStatus")
+		assert.True(t, subsetted(second))
+		assert.Equal(t, "400 Bad Request", entries[2].(map[string]any)["response"].(map[string]any)["status"])
 	})
 }
 

@@ -90,6 +90,8 @@ type entry struct {
 	// crit is the criteria of a conditional PUT, PATCH or DELETE.
 	crit   *criteria
 	search *searchRequest
+	// subset is a read's _summary or _elements (nil: the whole resource).
+	subset *subsetter
 	// query is request.url's query string.
 	query url.Values
 	// perms are what the entry needs (authorize.go); audit is its
@@ -293,9 +295,17 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 			e.search, err = s.searchRequestFor(e.typ, query, strict)
 			return e, err
 		case len(segs) == 2:
+			e.subset, err = readSubset(&request{typ: e.typ, query: query})
+			if err != nil {
+				return e, err
+			}
 			return e, supported(Read)
 		case len(segs) == 4 && segs[2] == "_history":
 			e.vid = segs[3]
+			e.subset, err = readSubset(&request{typ: e.typ, query: query})
+			if err != nil {
+				return e, err
+			}
 			return e, supported(VRead)
 		}
 		return e, bad()
@@ -561,11 +571,15 @@ func (s *Server) batch(req *request, entries []*entry, errs []error, strict bool
 }
 
 // readResult answers a GET entry that found v.
-func readResult(e *entry, v store.Version) result {
+func readResult(e *entry, v store.Version) (result, error) {
 	if notModified(v, e.ifNoneMatch, e.ifModifiedSince) {
-		return result{status: http.StatusNotModified, version: v}
+		return result{status: http.StatusNotModified, version: v}, nil
 	}
-	return result{status: http.StatusOK, version: v, body: v.Body}
+	body, err := e.subset.apply(v.Type, v.Body, true)
+	if err != nil {
+		return result{}, fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
+	}
+	return result{status: http.StatusOK, version: v, body: body}, nil
 }
 
 // txRun is one attempt at running entries inside tx.
@@ -874,7 +888,11 @@ func (t *txRun) do() error {
 			if ahead.err != nil {
 				return t.fail(e, ahead.err)
 			}
-			t.results[i], t.practices[i] = readResult(e, ahead.v), t.srv.practicesOf(ahead.v.Body)
+			out, err := readResult(e, ahead.v)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			t.results[i], t.practices[i] = out, t.srv.practicesOf(ahead.v.Body)
 		case e.search != nil:
 			body, err := searchIn(ctx, tx, t.base, e.search)
 			if err != nil {
@@ -886,7 +904,11 @@ func (t *txRun) do() error {
 			if err != nil {
 				return t.fail(e, err)
 			}
-			t.results[i], t.practices[i] = readResult(e, v), t.srv.practicesOf(v.Body)
+			out, err := readResult(e, v)
+			if err != nil {
+				return t.fail(e, err)
+			}
+			t.results[i], t.practices[i] = out, t.srv.practicesOf(v.Body)
 		}
 	}
 	return nil
