@@ -402,8 +402,11 @@ func (s *Server) fhirRoute(c *gin.Context) {
 // prettyIf indents a JSON answer when the client asks with _pretty=true
 // (R4 3.1.0.1.7); the member order stays as stored.
 func prettyIf(c *gin.Context, body []byte) []byte {
+	if len(body) == 0 || !strings.Contains(c.Request.URL.RawQuery, "_pretty") {
+		return body
+	}
 	q, _ := url.ParseQuery(c.Request.URL.RawQuery)
-	if first(q, "_pretty") != "true" || len(body) == 0 {
+	if first(q, "_pretty") != "true" {
 		return body
 	}
 	var buf bytes.Buffer
