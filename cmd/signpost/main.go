@@ -298,7 +298,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		IdleTimeout:       c.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    srv.HTTPMaxHeaderBytes(), // past the gateway's own limit, which answers 431 as an OperationOutcome
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if verifier == nil {
