@@ -105,7 +105,7 @@ func TestEmbeddedFixture(t *testing.T) {
 	}
 }
 
-// go:embed cannot reach the repository's testdata/, so bench carries a
+// The go:embed directive cannot reach the repository's testdata/, so bench carries a
 // copy; when the shared fixture exists the two must say the same.
 func TestEmbeddedFixtureMatchesTestdata(t *testing.T) {
 	shared, err := os.ReadFile(filepath.Join("..", "..", "testdata", "task-navigate.json"))
