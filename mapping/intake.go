@@ -366,11 +366,22 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 		p.errorf(fhir.CodeStructure, expr, "input %s appears more than once; it takes one value", code)
 		return
 	}
-	key, value := "", any(nil)
-	for k, v := range m {
+	// value[x] is one element: a Task.input carrying two is refused, the
+	// same way whichever order its keys come in.
+	var keys []string
+	for k := range m {
 		if strings.HasPrefix(k, "value") {
-			key, value = k, v
+			keys = append(keys, k)
 		}
+	}
+	slices.Sort(keys)
+	if len(keys) > 1 {
+		p.errorf(fhir.CodeStructure, expr, "input %s carries %s; value[x] takes one of them", code, strings.Join(keys, " and "))
+		return
+	}
+	key, value := "", any(nil)
+	if len(keys) == 1 {
+		key, value = keys[0], m[keys[0]]
 	}
 	if key != "value"+spec.value {
 		if key == "" {

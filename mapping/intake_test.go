@@ -66,6 +66,7 @@ func TestIntakeRefusesWhatBreaksTheContract(t *testing.T) {
 			delete(in, "valueString")
 			in["valueCode"] = "sore"
 		}, fhir.CodeValue, "Task.input[2].valueCode", "valueString"},
+		{"two values", func(m map[string]any) { inputAt(m, InputProblem)["valueCode"] = "sore" }, fhir.CodeStructure, "Task.input[2]", "valueCode and valueString"},
 		{"unknown input code", func(m map[string]any) { addInput(m, "favourite-colour", "valueString", "blue") }, fhir.CodeCodeInvalid, "Task.input[5].type", "favourite-colour"},
 		{"trend not a trend", func(m map[string]any) { addInput(m, InputTrend, "valueCode", "sideways") }, fhir.CodeCodeInvalid, "Task.input[5].valueCode", "worse"},
 		{"urgency not an urgency", func(m map[string]any) { addInput(m, InputPatientUrgency, "valueCode", "yesterday") }, fhir.CodeCodeInvalid, "Task.input[5].valueCode", "same-day"},
