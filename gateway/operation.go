@@ -98,6 +98,9 @@ func (s *Server) operations() []Operation {
 // operation routes [..]/$name to its handler.
 func (s *Server) operation(req *request, level OperationLevel, seg string) (handlerFunc, error) {
 	name := strings.TrimPrefix(seg, "$")
+	if h, ok, err := s.builtinOperation(req, level, name); ok {
+		return h, err
+	}
 	op, ok := s.ops[opKey{level, req.typ, name}]
 	if !ok {
 		return nil, fhir.Errorf(fhir.CodeNotSupported, "operation $%s is not served here", name)
