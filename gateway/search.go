@@ -43,6 +43,9 @@ type searchRequest struct {
 	// own the custom parameters and controls as sent.
 	custom *customSearch
 	own    url.Values
+	// path is where the links point, relative to the base: the type, or
+	// a compartment search's Patient/[id]/[type].
+	path string
 }
 
 // customSearch serves search parameters the R4 registry (fhir/search)
@@ -223,12 +226,17 @@ func (s *Server) search(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.compartment != nil {
+		if err := applyCompartment(sr, req.compartment); err != nil {
+			return nil, err
+		}
+	}
 	perms := searchPermissions(sr.q)
 	if req.audit == nil && touchesPatientData(perms) {
 		req.audit = auditFor("search-type", "E", req)
 	}
 	if req.audit != nil {
-		req.audit.params = paramNames(values)
+		req.audit.params = append(paramNames(values), compartmentAuditParams(req.compartment)...)
 	}
 	if err := s.authorizeAll(req.principal, perms); err != nil {
 		return nil, err
@@ -283,6 +291,9 @@ func searchIn(ctx context.Context, tx store.Tx, base string, sr *searchRequest) 
 // bytes as they are unless _summary or _elements asks for a subset.
 func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]byte, error) {
 	path := base + "/" + sr.typ
+	if sr.path != "" {
+		path = base + "/" + sr.path
+	}
 	link := func(rel, cursor string) bundleLink {
 		v := url.Values{}
 		for k, vs := range sr.understood {

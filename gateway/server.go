@@ -276,6 +276,8 @@ type request struct {
 	audited bool
 	// interaction names the FHIR interaction for the metrics.
 	interaction string
+	// compartment limits a search to a compartment (compartment.go).
+	compartment *compartmentSearch
 }
 
 // response is what a handler produces; the wrapper writes it.
@@ -534,6 +536,9 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 		if segs[2] != "_history" {
 			if strings.HasPrefix(segs[2], "$") && len(segs) == 3 && fhir.ValidID(req.id) {
 				return s.operation(req, InstanceLevel, segs[2])
+			}
+			if h, ok, err := s.compartmentRoute(req, segs); ok {
+				return h, err
 			}
 			break
 		}

@@ -37,6 +37,23 @@ type Query struct {
 	// type: ParseQuery never sets it; the gateway does, for callers bound
 	// to some practices. See Tenancy.
 	Tenancy *Tenancy
+
+	// Compartment, when set, limits the search to the resources of one
+	// compartment: ParseQuery never sets it; the gateway does, for
+	// compartment search (Patient/[id]/Observation) and $everything.
+	Compartment *Compartment
+}
+
+// Compartment is membership of a compartment (R4 CompartmentDefinition):
+// a resource is in it when any of its reference parameters Params points
+// at the compartment's resource Type/ID on this server, or, with Self,
+// when it is that resource itself. The Params are ORed, unlike Params
+// of a Query.
+type Compartment struct {
+	Type   string
+	ID     string
+	Params []string
+	Self   bool
 }
 
 // Tenancy is a restriction on the resources a search reaches through

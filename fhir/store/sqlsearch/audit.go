@@ -416,6 +416,9 @@ const auditColumns = "'" + AuditType + "', r.id, 1::bigint, r.last_updated, 'POS
 
 // searchAudit is Search on the audit table.
 func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
+	if q.Compartment != nil {
+		return store.SearchPage{}, auditUnsupported("compartment search of AuditEvent with several parameters is not supported")
+	}
 	keys, err := b.auditSortKeys(q)
 	if err != nil {
 		return store.SearchPage{}, err

@@ -198,6 +198,11 @@ func (b *builder) filters(q *search.Query) (*where, error) {
 		w.live = w.live || p.driver != nil
 		w.resourceColumns = w.resourceColumns || q.Params[i].Def != nil && q.Params[i].Def.Code == "_lastUpdated" && q.Params[i].Chain == nil
 	}
+	if q.Compartment != nil {
+		p := b.compartment(q.Type, q.Compartment)
+		w.parts = append(w.parts, p)
+		w.live = w.live || p.driver != nil
+	}
 	if status >= 0 && !b.folded {
 		// No reference condition took the status: test it as usual.
 		b.fold = nil
