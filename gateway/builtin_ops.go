@@ -8,6 +8,9 @@ func (s *Server) builtinOperation(req *request, level OperationLevel, name strin
 	case name == "validate" && level != SystemLevel:
 		h, err = s.validateRoute(req, level)
 		return h, true, err
+	case name == "everything" && level == InstanceLevel && req.typ == "Patient":
+		h, err = s.everythingRoute(req)
+		return h, true, err
 	}
 	return nil, false, nil
 }

@@ -157,8 +157,10 @@ func interactionOf(method string, segs []string) string {
 		return "history"
 	case n == 4 && segs[2] == "_history":
 		return "vread"
-	case n == 2 && segs[1] == "_search":
+	case n == 2 && segs[1] == "_search", n == 4 && segs[3] == "_search":
 		return "search"
+	case n == 3 && get && segs[0] == "Patient":
+		return "search" // compartment search (compartment.go)
 	}
 	switch method {
 	case http.MethodPost:

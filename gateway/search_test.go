@@ -172,7 +172,7 @@ func TestSearchStrictAndLenientHandling(t *testing.T) {
 			r.outcome(t)
 		}
 		assert.Equal(t, http.StatusMethodNotAllowed, g.do("GET", "/Task/_search", "").status)
-		assert.Equal(t, http.StatusNotImplemented, g.do("GET", "?_type=Task,Patient", "").status)
+		assert.Equal(t, http.StatusBadRequest, g.do("GET", "?_type=Task,Nothing", "").status)
 	})
 }
 

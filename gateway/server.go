@@ -428,7 +428,7 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 			return s.bundle, nil
 		case http.MethodGet, http.MethodHead:
 			if _, ok := req.query["_type"]; ok {
-				return nil, fhir.Errorf(fhir.CodeNotSupported, "searching several types at once ([base]?_type=...) is not served; search each type")
+				return s.systemSearch, nil // systemsearch.go
 			}
 		}
 		return nil, methodNotAllowed(m, "the FHIR base")

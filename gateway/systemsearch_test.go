@@ -1,0 +1,77 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSystemSearchWithType(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		p1 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"One"}]}`)
+		o1 := g.created(t, "Observation", obsBody("8867-4", p1, ""))
+		org := g.created(t, "Organization", `{"resourceType":"Organization","name":"Org"}`)
+		time.Sleep(20 * time.Millisecond)
+		mid := time.Now().UTC().Format(time.RFC3339Nano)
+		time.Sleep(20 * time.Millisecond)
+		p2 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Two"}]}`)
+		o2 := g.created(t, "Observation", obsBody("8867-4", p2, ""))
+
+		ids, _ := g.allTypedIDs(t, "?_type=Patient,Observation")
+		assert.ElementsMatch(t, []string{"Patient/" + p1, "Patient/" + p2, "Observation/" + o1, "Observation/" + o2}, ids)
+		for _, count := range []string{"1", "3"} {
+			ids, _ = g.allTypedIDs(t, "?_type=Patient,Observation&_count="+count)
+			assert.ElementsMatch(t, []string{"Patient/" + p1, "Patient/" + p2, "Observation/" + o1, "Observation/" + o2}, ids, "count %s", count)
+		}
+		ids, _ = g.allTypedIDs(t, "?_type=Patient,Observation,Organization&_lastUpdated="+url.QueryEscape("ge"+mid))
+		assert.ElementsMatch(t, []string{"Patient/" + p2, "Observation/" + o2}, ids)
+		ids, _ = g.allTypedIDs(t, "?_type=Organization&_id="+org)
+		assert.Equal(t, []string{"Organization/" + org}, ids)
+
+		// Parameters not common to the listed types, and what a system
+		// search does not serve, are refused whatever Prefer says.
+		for _, q := range []string{
+			"?_type=Patient,Observation&family=One",
+			"?_type=Patient,Observation&_sort=_lastUpdated",
+			"?_type=Patient&_include=Patient:organization",
+			"?_type=Patient,Nothing",
+			"?_type=Patient&_summary=count",
+			"?_type=",
+		} {
+			r := g.do("GET", q, "")
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", q, r.body)
+			r.outcome(t)
+		}
+		r := g.do("GET", "?_type=Patient,Observation&family=One", "")
+		assert.Contains(t, r.outcome(t)["diagnostics"], "Observation does not define it")
+		// A parameter every listed type has.
+		ids, _ = g.allTypedIDs(t, "?_type=Patient&family=Two")
+		assert.Equal(t, []string{"Patient/" + p2}, ids)
+	})
+}
+
+func TestSystemSearchTenancyScopesAudit(t *testing.T) {
+	eachSecureStore(t, func(t *testing.T, s *secure) {
+		d := seedTenants(t, s)
+		audits := s.audits(t)
+		r := s.as(d.navB, "GET", "?_type=Patient,Observation", "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.ElementsMatch(t, []string{d.patB}, entryIDs(t, r.json(t), "match"), "practice B sees only its own")
+		r = s.as(d.navA, "GET", "?_type=Patient,Observation", "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.ElementsMatch(t, []string{d.patA, d.obsA}, entryIDs(t, r.json(t), "match"))
+		assert.Equal(t, audits+2, s.audits(t), "each system search of patient data is audited once")
+		// Organization is not patient data: every practice sees it.
+		r = s.as(d.navB, "GET", "?_type=Organization", "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.ElementsMatch(t, []string{d.orgA, d.orgB}, entryIDs(t, r.json(t), "match"))
+		// Search on every listed type is needed.
+		narrow := s.token(map[string]any{"scope": "user/Patient.rs", "ods": []string{odsA}, "role": "navigator", "sub": "narrow"})
+		assert.Equal(t, http.StatusForbidden, s.as(narrow, "GET", "?_type=Patient,Observation", "").status)
+		assert.Equal(t, http.StatusOK, s.as(narrow, "GET", "?_type=Patient", "").status)
+	})
+}
