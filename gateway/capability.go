@@ -24,8 +24,8 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		if conditional(Delete) {
 			conditionalDelete = "single"
 		}
-		var ops []any
-		listed := map[string]bool{}
+		ops := builtinTypeOperations(t)
+		listed := map[string]bool{"validate": true, "everything": t == "Patient"}
 		for _, op := range s.operations() {
 			// An operation served at type and instance level is listed once.
 			if op.Type == t && !listed[op.Name] {
@@ -70,6 +70,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		},
 		"operation": sysOps,
 	}
+	s.addServedQueries(rest)
 	if s.verifier != nil {
 		rest["security"] = map[string]any{
 			"service": []any{map[string]any{"coding": []any{map[string]any{

@@ -199,3 +199,10 @@ func compartmentAuditParams(cs *compartmentSearch) []string {
 	}
 	return cs.c.Params
 }
+
+// InPatientCompartment reports whether typ is in the Patient compartment
+// as the gateway serves it (R4's, plus Task).
+func InPatientCompartment(typ string) bool {
+	_, ok := patientCompartment[typ]
+	return ok
+}

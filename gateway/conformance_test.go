@@ -79,7 +79,7 @@ func TestCapabilityStatementMatchesRouting(t *testing.T) {
 		for _, i := range rest["interaction"].([]any) {
 			sys = append(sys, i.(map[string]any)["code"].(string))
 		}
-		assert.ElementsMatch(t, []string{"transaction", "batch", "history-system"}, sys)
+		assert.ElementsMatch(t, []string{"transaction", "batch", "history-system", "search-system"}, sys)
 		for _, i := range sys {
 			var r reply
 			switch i {
@@ -87,8 +87,42 @@ func TestCapabilityStatementMatchesRouting(t *testing.T) {
 				r = g.do("POST", "", `{"resourceType":"Bundle","type":"`+i+`"}`)
 			case "history-system":
 				r = g.do("GET", "/_history", "")
+			case "search-system":
+				r = g.do("GET", "?_type=Patient,Task&_id=x", "", "Prefer", "handling=strict")
+				for _, p := range rest["searchParam"].([]any) {
+					q := url.Values{"_type": {"Patient,Observation"}, p.(map[string]any)["name"].(string) + ":missing": {"true"}}
+					resp := g.do("GET", "?"+q.Encode(), "", "Prefer", "handling=strict")
+					assert.Equal(t, http.StatusOK, resp.status, "?%s: %s", q.Encode(), resp.body)
+				}
 			}
 			assert.Equal(t, http.StatusOK, r.status, "%s claimed but refused: %s", i, r.body)
+		}
+
+		// The operations every type lists are answered, and the Patient
+		// compartment is searchable for each of its types.
+		assert.Equal(t, []any{"http://hl7.org/fhir/CompartmentDefinition/patient"}, rest["compartment"])
+		for _, r := range resources {
+			res := r.(map[string]any)
+			typ := res["type"].(string)
+			for _, op := range res["operation"].([]any) {
+				name := op.(map[string]any)["name"].(string)
+				var resp reply
+				switch name {
+				case "validate":
+					resp = g.do("POST", "/"+typ+"/$validate", fmt.Sprintf(`{"resourceType":%q}`, typ))
+				case "everything":
+					p := g.do("POST", "/Patient", `{"resourceType":"Patient"}`)
+					require.Equal(t, http.StatusCreated, p.status, "%s", p.body)
+					resp = g.do("GET", "/Patient/"+p.json(t)["id"].(string)+"/$everything", "")
+				default:
+					continue
+				}
+				assert.Equal(t, http.StatusOK, resp.status, "%s $%s claimed but refused: %s", typ, name, resp.body)
+			}
+			if gateway.InPatientCompartment(typ) && res["searchParam"] != nil {
+				resp := g.do("GET", "/Patient/x/"+typ, "")
+				assert.Equal(t, http.StatusOK, resp.status, "Patient/x/%s: %s", typ, resp.body)
+			}
 		}
 
 		// Every search parameter listed is accepted under strict handling,
