@@ -20,6 +20,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
+	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -113,6 +114,9 @@ type Server struct {
 	// demoInbox is the demo clinical system, served in development mode
 	// only (demoinbox.go).
 	demoInbox *demoInbox
+	// terminology expands the value sets of :in and :not-in searches
+	// (tokensets.go); set by RegisterTerminology.
+	terminology *snomed.Terminology
 	// opDefs are the generated OperationDefinitions of the registered
 	// operations, by id (operation.go); set by Handler.
 	opDefs map[string][]byte

@@ -102,6 +102,10 @@ func subscriptionCriteria(criteria string) (*search.Query, error) {
 		}
 		return nil, fhir.Errorf(fhir.CodeBusinessRule, "Subscription.criteria: %s", msg).WithStatus(http.StatusUnprocessableEntity)
 	}
+	if search.UsesValueSets(q) {
+		// tokensets.go: a value set may change after the criteria are accepted.
+		return nil, fhir.Errorf(fhir.CodeBusinessRule, "Subscription.criteria may not use :in or :not-in; list the codes").WithStatus(http.StatusUnprocessableEntity)
+	}
 	return q, nil
 }
 

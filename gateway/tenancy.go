@@ -368,7 +368,11 @@ func (s *Server) deletedPractices(ctx context.Context, p *auth.Principal, typ, i
 // Search restricts patient-linked searches to p's practices and drops
 // invisible included resources.
 func (t *tenantTx) Search(ctx context.Context, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
-	q, err := t.s.restrictQuery(t.p, q)
+	q, err := t.s.expandValueSets(ctx, t, q) // tokensets.go
+	if err != nil {
+		return store.SearchPage{}, err
+	}
+	q, err = t.s.restrictQuery(t.p, q)
 	if err != nil {
 		return store.SearchPage{}, err
 	}

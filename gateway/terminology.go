@@ -34,6 +34,7 @@ func (s *Server) RegisterTerminology(t *snomed.Terminology) {
 				Permissions: terminologyPermissions})
 		}
 	}
+	s.terminology = t
 	s.registerNavigationCodeChecks(t)
 	reg("CodeSystem", "lookup", func(ctx context.Context, in OperationInput) ([]byte, error) {
 		return s.lookup(ctx, t, in)

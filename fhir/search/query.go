@@ -310,6 +310,8 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) 
 				return p, false, invalid(key, "%s is not a target type of %s", mod, name)
 			}
 			p.TargetType = mod
+		} else if def.Type == TypeToken && (mod == ModAbove || mod == ModBelow) {
+			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: :%s (subsumption) is not supported: the server holds no code system hierarchy (its SNOMED CT concepts have no is-a relationships); search with the codes, or :in a value set", key, mod).WithStatus(400)
 		} else if !def.HasModifier(mod) {
 			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported on %s", key, mod, name).WithStatus(400)
 		} else {
@@ -548,6 +550,8 @@ func parseValue(p Param, key, s string) (Value, error) {
 			v.Code = v.Raw
 		case p.Modifier == ModText:
 			v.Text = cutString(NormalizeString(v.Raw))
+		case p.Modifier == ModIn || p.Modifier == ModNotIn:
+			v.URL = v.Raw
 		case p.Modifier == ModOfType:
 			parts := splitList(s, '|')
 			if len(parts) != 3 || parts[1] == "" || parts[2] == "" {

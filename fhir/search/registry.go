@@ -38,6 +38,12 @@ const (
 	ModIdentifier = "identifier"
 	ModBelow      = "below"
 	ModAbove      = "above"
+	// ModIn and ModNotIn take a value set's canonical URL (Value.URL).
+	// The store does not evaluate them: the caller expands the value set
+	// into the codes of a plain (:in) or :not (:not-in) parameter first
+	// (ExpandValueSets).
+	ModIn    = "in"
+	ModNotIn = "not-in"
 )
 
 // Definition is one search parameter as it applies to one resource type.
@@ -232,6 +238,9 @@ func modifiersForType(d *Definition, row *paramRow) []string {
 		return []string{ModMissing, ModExact, ModContains}
 	case TypeToken:
 		mods := []string{ModMissing, ModNot, ModText}
+		if d.Code != "_id" {
+			mods = append(mods, ModIn, ModNotIn)
+		}
 		for _, p := range row.parts {
 			for _, t := range p.types {
 				if t == "Identifier" {

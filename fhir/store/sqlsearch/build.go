@@ -417,6 +417,9 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	case "_lastUpdated":
 		return b.lastUpdatedCond(p), nil
 	}
+	if p.Modifier == search.ModIn || p.Modifier == search.ModNotIn {
+		return cond{}, fmt.Errorf("sqlsearch: parameter %s:%s must be expanded before the search (search.ExpandValueSets)", p.Name, p.Modifier)
+	}
 	table, ok := tables[d.Type]
 	if !ok {
 		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).WithStatus(400)

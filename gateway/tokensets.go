@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Token :in and :not-in: code:in=<value set URL> matches resources with a
+// code of the value set, code:not-in=<URL> those with none (or without the
+// element, as :not). The value sets are those the server holds, under its
+// canonical base (<base>/ValueSet/<id>: the shipped ones and any stored
+// there), expanded by the terminology (RegisterTerminology) at the time of
+// the search: a value set that includes a code system the server does not
+// hold must list its codes. Every search passes through tenantTx.Search,
+// which expands them, so REST searches, Bundle entries, conditional
+// criteria, compartments and $everything all serve them. A value set the
+// server does not hold, one it cannot expand (filters, nested value sets)
+// or one of more than snomed.MaxExpansion codes is a 400. Subscription
+// criteria may not use them: a value set may change after the criteria
+// are accepted.
+//
+// :above and :below on tokens (subsumption) are refused (400) by
+// fhir/search: the SNOMED CT concepts Signpost holds carry no is-a
+// relationships, so there is no hierarchy to test.
+
+// expandValueSets is q with its :in and :not-in parameters expanded,
+// reading the value sets through src.
+func (s *Server) expandValueSets(ctx context.Context, src snomed.Source, q *search.Query) (*search.Query, error) {
+	return search.ExpandValueSets(q, func(url string) ([]search.Code, error) {
+		if s.terminology == nil {
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "search by value set (:in, :not-in) needs the terminology, which this server does not serve").WithStatus(http.StatusBadRequest)
+		}
+		exp, err := s.terminology.Expand(ctx, src, snomed.ExpandRequest{URL: url})
+		if err != nil {
+			if fe, ok := fhir.AsError(err); ok {
+				is := fe.Issues[0]
+				return nil, fhir.Errorf(is.Code, "search by value set %s: %s", url, is.Diagnostics).WithStatus(http.StatusBadRequest)
+			}
+			return nil, err
+		}
+		if exp.Total > len(exp.Contains) {
+			return nil, fhir.Errorf(fhir.CodeTooCostly, "search by value set %s: it has %d codes, more than the %d a search expands", url, exp.Total, snomed.MaxExpansion).WithStatus(http.StatusBadRequest)
+		}
+		out := make([]search.Code, 0, len(exp.Contains))
+		for _, c := range exp.Contains {
+			out = append(out, search.Code{System: c.System, Code: c.Code})
+		}
+		return out, nil
+	})
+}
