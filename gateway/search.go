@@ -342,12 +342,8 @@ func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]b
 		// "outcome"), so a misspelt parameter is not silently a wider
 		// search.
 		b.Entry = append(b.Entry, bundleEntry{
-			Resource: fhir.Outcome(fhir.Issue{
-				Severity:    fhir.SeverityWarning,
-				Code:        fhir.CodeNotSupported,
-				Diagnostics: "search parameters ignored (unknown, unsupported or empty): " + strings.Join(sr.q.Ignored, ", "),
-			}),
-			Search: &entrySearch{Mode: "outcome"},
+			Resource: fhir.Outcome(ignoredIssues(sr.q)...),
+			Search:   &entrySearch{Mode: "outcome"},
 		})
 	}
 	return marshal(b)
@@ -383,3 +379,22 @@ type (
 		Outcome      json.RawMessage `json:"outcome,omitempty"`
 	}
 )
+
+// ignoredIssues are the outcome entry's issues for what a lenient search
+// did not apply: one naming them all, then one per parameter saying why
+// (a chain of more than one level, a nested _has, an unknown code...),
+// so a thinner or wider answer is never taken for the data.
+func ignoredIssues(q *search.Query) []fhir.Issue {
+	issues := []fhir.Issue{{
+		Severity:    fhir.SeverityWarning,
+		Code:        fhir.CodeNotSupported,
+		Diagnostics: "search parameters ignored (unknown, unsupported or empty): " + strings.Join(q.Ignored, ", "),
+	}}
+	for _, k := range q.Ignored {
+		if why := q.Why[k]; why != "" {
+			issues = append(issues, fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeNotSupported,
+				Diagnostics: "search parameter " + k + " was not applied: " + why})
+		}
+	}
+	return issues
+}

@@ -32,6 +32,10 @@ type Query struct {
 	// value is empty (R4: such parameters are ignored). The self link
 	// leaves them out.
 	Ignored []string
+	// Why says, by key of Ignored, why it was not applied (unknown,
+	// unsupported: a chain of more than one level, a nested _has...);
+	// an empty value has no entry.
+	Why map[string]string
 
 	// Tenancy, when set, limits what the query looks at beyond its own
 	// type: ParseQuery never sets it; the gateway does, for callers bound
@@ -257,6 +261,10 @@ func (q *Query) ignore(key, why string, strict bool) error {
 		return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s", key, why).WithStatus(400)
 	}
 	q.Ignored = append(q.Ignored, key)
+	if q.Why == nil {
+		q.Why = map[string]string{}
+	}
+	q.Why[key] = why
 	return nil
 }
 
