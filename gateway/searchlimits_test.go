@@ -17,9 +17,10 @@ func TestUnservedSearchFeaturesAreNamed(t *testing.T) {
 		p := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Chain"}]}`)
 		g.created(t, "Observation", obsBody("8867-4", p, ""))
 		for query, why := range map[string]string{
-			"/Observation?" + url.Values{"subject.organization.name": {"x"}}.Encode():                       "only one level of chaining",
+			"/Observation?" + url.Values{"subject.organization.name": {"x"}}.Encode():                         "only one level of chaining",
 			"/Patient?" + url.Values{"_has:Observation:subject:_has:Provenance:target:agent": {"x"}}.Encode(): "nested _has",
-			"/Observation?" + url.Values{"colour": {"red"}}.Encode():                                       "unknown for Observation",
+			"/Observation?" + url.Values{"colour": {"red"}}.Encode():                                          "unknown for Observation",
+			"/Observation?" + url.Values{"code-value-quantity": {"http://loinc.org|8867-4$gt60"}}.Encode():    "composite parameters are not indexed",
 		} {
 			r := g.do("GET", query, "")
 			require.Equal(t, http.StatusOK, r.status, "%s: %s", query, r.body)
