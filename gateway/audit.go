@@ -69,6 +69,8 @@ type auditEntry struct {
 	params []string
 	// operation is the $name of an operation.
 	operation string
+	// types are the types a system search (_type) searched.
+	types []string
 	// practices the access concerned (the resource's); empty means the
 	// caller's.
 	practices []string
@@ -162,9 +164,12 @@ func (s *Server) auditEvent(req *request, e *auditEntry) (*fhir.Resource, error)
 		})
 	}
 	var entities []any
-	if e.typ != "" {
+	if e.typ != "" || len(e.types) > 0 {
 		what := map[string]any{}
-		ent := map[string]any{"type": coding(resourceTypesSystem, e.typ, "")}
+		ent := map[string]any{}
+		if e.typ != "" {
+			ent["type"] = coding(resourceTypesSystem, e.typ, "")
+		}
 		switch {
 		case e.id != "" && e.version > 0:
 			what["reference"] = e.typ + "/" + e.id + "/_history/" + strconv.FormatInt(e.version, 10)
@@ -183,6 +188,9 @@ func (s *Server) auditEvent(req *request, e *auditEntry) (*fhir.Resource, error)
 		}
 		if e.operation != "" {
 			details = append(details, map[string]any{"type": "operation", "valueString": "$" + e.operation})
+		}
+		if len(e.types) > 0 {
+			details = append(details, map[string]any{"type": "search-types", "valueString": strings.Join(e.types, ",")})
 		}
 		if e.probe {
 			details = append(details, map[string]any{"type": "probe", "valueString": "this practice's resource, asked for by a caller acting for no practice that may see it; answered as not known"})

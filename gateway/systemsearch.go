@@ -48,6 +48,7 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 	}
 	if req.audit != nil {
 		req.audit.params = paramNames(req.query)
+		req.audit.types = types
 	}
 	for _, t := range types {
 		if err := s.authorize(req.principal, t, auth.Search); err != nil {

@@ -65,6 +65,11 @@ func TestSystemSearchTenancyScopesAudit(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 		assert.ElementsMatch(t, []string{d.patA, d.obsA}, entryIDs(t, r.json(t), "match"))
 		assert.Equal(t, audits+2, s.audits(t), "each system search of patient data is audited once")
+		// The record names the types searched and the parameters.
+		r = s.as(d.audit, "GET", "/AuditEvent?_sort=-_lastUpdated&_count=5", "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Contains(t, string(r.body), `"valueString":"Patient,Observation"`)
+		assert.Contains(t, string(r.body), `"search-system"`)
 		// Organization is not patient data: every practice sees it.
 		r = s.as(d.navB, "GET", "?_type=Organization", "")
 		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
