@@ -181,6 +181,7 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 		},
 		Run: nav.navigate,
 	})
+	s.registerBaRSReceiver(nav)
 	if opts.DemoDir != "" {
 		if err := nav.seedDemo(ctx, opts.DemoDir); err != nil {
 			return fmt.Errorf("navigation demo: %w", err)
@@ -508,6 +509,9 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 			}
 			if request.BusinessStatus == "declined" {
 				declined = &mapping.Declined{Allocation: "ServiceRequest/" + id, Reason: request.StatusReason}
+				// A service turning the patient away (barsreceive.go) is
+				// re-navigated as a decline is.
+				declined.ByService, _ = ctx.Value(barsTurnedAwayKey{}).(bool)
 				for _, x := range listOf(pm["performer"]) {
 					xm, _ := x.(map[string]any)
 					if r, _ := xm["reference"].(string); strings.HasPrefix(r, "HealthcareService/") {

@@ -56,6 +56,8 @@ type nvOptions struct {
 	delivery bool
 	// publicBase is the gateway's public FHIR base (default: none).
 	publicBase string
+	// measures registers the navigation measures.
+	measures bool
 }
 
 func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
@@ -77,6 +79,9 @@ func newNavGateway(t testing.TB, st store.Store, o nvOptions) *nvGateway {
 	g := newGateway(t, gateway.Options{Store: served, Verifier: v, Now: now, PublicBase: o.publicBase}, func(s *gateway.Server) {
 		s.RegisterTerminology(term)
 		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, NeedGroups: o.needs, DemoDir: "../testdata/protocols"}))
+		if o.measures {
+			require.NoError(t, s.RegisterMeasures(ctx))
+		}
 		if o.delivery {
 			s.RegisterDelivery(st.(store.Outbox))
 		}

@@ -43,6 +43,19 @@ type OperationInput struct {
 	// on the way back cannot leave a change without its record. An
 	// operation that does not call it is audited after it returns.
 	AuditIn func(ctx context.Context, tx store.Tx) error
+	// Body and Header are the request's body and headers, for an
+	// operation that takes a resource other than Parameters (Message).
+	Body   []byte
+	Header http.Header
+}
+
+// OperationAnswer is what a Message operation answers: its own status,
+// headers and body (BaRS answers its errors with its own
+// OperationOutcomes, and mirrors request headers).
+type OperationAnswer struct {
+	Status int
+	Header http.Header
+	Body   []byte
 }
 
 // OperationFunc runs an operation and returns the resource to answer with.
@@ -64,6 +77,10 @@ type Operation struct {
 	// developer only (fail closed).
 	Permissions []Permission
 	Run         OperationFunc
+	// Message, instead of Run, serves an operation whose body is a
+	// resource other than Parameters (a BaRS message Bundle): it gets the
+	// body as sent and answers with its own status and headers.
+	Message func(ctx context.Context, in OperationInput) (*OperationAnswer, error)
 }
 
 type opKey struct {
@@ -125,6 +142,21 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		}
 		if err := s.authorizeAll(req.principal, perms); err != nil {
 			return nil, err
+		}
+		if op.Message != nil {
+			var body []byte
+			if req.body != nil {
+				var err error
+				if body, err = io.ReadAll(req.body); err != nil {
+					return nil, err
+				}
+			}
+			ans, err := op.Message(req.ctx, OperationInput{Type: req.typ, ID: req.id, Base: req.base, Principal: req.principal,
+				Body: body, Header: req.header})
+			if err != nil {
+				return nil, err
+			}
+			return &response{status: ans.Status, header: ans.Header, body: ans.Body}, nil
 		}
 		params, err := operationParams(req)
 		if err != nil {

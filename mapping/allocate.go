@@ -64,6 +64,9 @@ type Declined struct {
 	Reference, Display, Reason string
 	// Allocation is the declined ServiceRequest reference.
 	Allocation string
+	// ByService: the service turned the patient away (a BaRS response),
+	// rather than the patient declining; Reason is the service's.
+	ByService bool
 }
 
 // DecideInput is everything a decision depends on.
@@ -324,6 +327,9 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	}
 	if in.Declined != nil {
 		text := fmt.Sprintf("the patient declined the earlier allocation to %s", orText(in.Declined.Display, in.Declined.Reference))
+		if in.Declined.ByService {
+			text = fmt.Sprintf("%s turned the patient away from the earlier allocation", orText(in.Declined.Display, in.Declined.Reference))
+		}
 		if in.Declined.Reason != "" {
 			text += " (" + in.Declined.Reason + ")"
 		}

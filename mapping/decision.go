@@ -306,6 +306,9 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 		why := "replaced by " + allocRef
 		if d.Declined != nil {
 			why = "declined by the patient"
+			if d.Declined.ByService {
+				why = "turned away by the service"
+			}
 			if d.Declined.Reason != "" {
 				why += " (" + d.Declined.Reason + ")"
 			}
@@ -396,7 +399,7 @@ var localDisplays = func() map[string]string {
 var localCodes = map[string][]string{
 	snomed.NavigationCategory: {"emergency", "clinician", "practice-team", "external-referral", "signpost", "self-care", "administrative"},
 	snomed.NavigationUrgency:  {"emergency", "same-day", "within-week", "routine"},
-	snomed.NavigationStatus:   {"captured", "awaiting-information", "escalated", "proposed", "allocated", "declined", "review-requested", "closed"},
+	snomed.NavigationStatus:   {"captured", "awaiting-information", "escalated", "proposed", "allocated", "declined", "review-requested", "closed", "referral-accepted"},
 	snomed.NavigationOutput:   {"allocation", "decision", "urgency", "category", "rule", "protocol-version", "automated", "safety-netting", "rationale"},
 	snomed.NavigationTask:     {"navigate", "clinician-review"},
 }

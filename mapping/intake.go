@@ -287,7 +287,7 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 }
 
 var navigationStatuses = map[string]bool{"captured": true, "awaiting-information": true, "escalated": true, "proposed": true,
-	"allocated": true, "declined": true, "review-requested": true, "closed": true}
+	"allocated": true, "declined": true, "review-requested": true, "closed": true, "referral-accepted": true}
 
 func (p *intakeParser) patient(r *Request, v any) {
 	m, ok := v.(map[string]any)

@@ -417,7 +417,8 @@ func continuityRequired(sr map[string]any) bool {
 }
 
 // declinedPharmacyFirst reports whether an allocation is a Pharmacy First
-// referral revoked because the patient declined it (mapping/decision.go
+// referral revoked because the patient declined it, or the service
+// turned the patient away (mapping/decision.go
 // writes the revocation note).
 func declinedPharmacyFirst(sr map[string]any) bool {
 	if s, _ := sr["status"].(string); s != "revoked" {
@@ -428,7 +429,7 @@ func declinedPharmacyFirst(sr map[string]any) bool {
 	}
 	for _, n := range jlist(sr["note"]) {
 		nm, _ := n.(map[string]any)
-		if s, _ := nm["text"].(string); strings.Contains(s, "declined by the patient") {
+		if s, _ := nm["text"].(string); strings.Contains(s, "declined by the patient") || strings.Contains(s, "turned away by the service") {
 			return true
 		}
 	}

@@ -106,6 +106,7 @@ var localSystems = []localSystem{
 			{"declined", "Declined", "The patient declined the allocation.", ""},
 			{"review-requested", "Review requested", "A manual review of the decision has been requested.", ""},
 			{"closed", "Closed", "Nothing more is to be done.", ""},
+			{"referral-accepted", "Referral accepted", "The service the patient was referred to accepted the referral (a BaRS response).", ""},
 		}},
 	{ID: PatientNeedGroup, Name: "PatientNeedGroup", Title: "Patient need group",
 		Description: "The 11 patient need groups (population segments) of the care navigation guide's Table 1, with their level of need.",

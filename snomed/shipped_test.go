@@ -179,7 +179,7 @@ func TestLocalCodeSystemsMatchTheContract(t *testing.T) {
 		"navigation-output":   "allocation decision urgency category rule protocol-version automated safety-netting rationale",
 		"navigation-urgency":  "emergency same-day within-week routine",
 		"navigation-category": "emergency clinician practice-team external-referral signpost self-care administrative",
-		"navigation-status":   "captured awaiting-information escalated proposed allocated declined review-requested closed",
+		"navigation-status":   "captured awaiting-information escalated proposed allocated declined review-requested closed referral-accepted",
 		"patient-need-group":  "1 2 3 4 5 6 7 8 9 10 11",
 		"navigator-tier":      "essential enhanced expert",
 		"contact-route":       "phone online walk-in",

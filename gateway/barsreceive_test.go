@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+)
+
+// pharmacySystem is the demo pharmacy's own system: a system token for
+// its provider organisation (ODS FDE01).
+var pharmacySystem = map[string]any{"scope": "system/MessageHeader.c", "ods": []string{"FDE01"}, "sub": "pharmacy-system", "client_id": "pharmacy"}
+
+// barsResponseMessage is a service's response to the referral of
+// allocation, shaped like the standard's servicerequest-response example:
+// accepted (ServiceRequest active, response ok) or turned away
+// (ServiceRequest revoked, response fatal-error, the reason in an
+// OperationOutcome the response details).
+func barsResponseMessage(headerID, allocation string, accepted bool, reason string) string {
+	hdr := map[string]any{"resourceType": "MessageHeader", "id": headerID,
+		"eventCoding": map[string]any{"system": clinicalsystem.BaRSEventSystem, "code": "servicerequest-response"},
+		"source":      map[string]any{"name": "Demo Pharmacy", "endpoint": "https://fhir.nhs.uk/Id/dos-service-id|" + pfDoSID},
+		"focus":       []any{map[string]any{"reference": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000002"}},
+		"response":    map[string]any{"identifier": uuid.NewString(), "code": "ok"}}
+	sr := map[string]any{"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+		"identifier": []any{map[string]any{"system": nvBase + "/sid/allocation", "value": allocation}},
+		"subject":    map[string]any{"display": "the patient"}}
+	entries := []any{
+		map[string]any{"fullUrl": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000001", "resource": hdr},
+		map[string]any{"fullUrl": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000002", "resource": sr},
+	}
+	if !accepted {
+		sr["status"] = "revoked"
+		hdr["response"].(map[string]any)["code"] = "fatal-error"
+		hdr["response"].(map[string]any)["details"] = map[string]any{"reference": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000003"}
+		entries = append(entries, map[string]any{"fullUrl": "urn:uuid:aaaaaaaa-0000-4000-8000-000000000003", "resource": map[string]any{
+			"resourceType": "OperationOutcome", "issue": []any{map[string]any{"severity": "error", "code": "business-rule",
+				"details": map[string]any{"text": reason}}}}})
+	}
+	b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "message", "timestamp": "2026-01-05T10:00:00Z", "entry": entries})
+	return string(b)
+}
+
+func barsPost(g *nvGateway, claims map[string]any, body, correlation string) reply {
+	return g.as(claims, "POST", "/$process-message", body, "Content-Type", "application/fhir+json",
+		"X-Request-ID", uuid.NewString(), "X-Correlation-ID", correlation)
+}
+
+func barsErrorCode(t *testing.T, r reply) string {
+	var oo struct {
+		ResourceType string
+		Issue        []struct {
+			Details struct{ Coding []struct{ System, Code string } }
+		}
+	}
+	require.NoError(t, json.Unmarshal(r.body, &oo), "%s", r.body)
+	require.Equal(t, "OperationOutcome", oo.ResourceType)
+	require.NotEmpty(t, oo.Issue)
+	require.NotEmpty(t, oo.Issue[0].Details.Coding, "%s", r.body)
+	return oo.Issue[0].Details.Coding[0].Code
+}
+
+// TestBaRSResponses: over HTTP on both stores, a service's responses to a
+// referral Signpost sent. Malformed or unaddressable messages get the
+// standard's OperationOutcome with its status and store nothing; an
+// acceptance marks the Task referral-accepted, once however often it is
+// sent, with the same answer and the headers mirrored; a turning away
+// re-navigates the patient as a decline does (the service not chosen
+// again, the allocation revoked with the reason) and the measures count
+// it; a caller acting for neither side is refused.
+func TestBaRSResponses(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := sc.open(t)
+			g := newNavGateway(t, st, nvOptions{delivery: true, measures: true})
+			connectPharmacyFirstBaRS(t, st, "http://127.0.0.1:1/bars")
+			nav := nvNavigator("expert", "Y99999")
+			id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			res := nvNavigate(t, g, nav, id, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+			require.Equal(t, "demo-pharmacy-first", res.destination())
+			alloc := res.allocation["id"].(string)
+			corr := clinicalsystem.CorrelationID(alloc)
+			bundles := func() int {
+				page, err := st.History(ctx, store.HistoryQuery{Type: "Bundle", Count: 10})
+				require.NoError(t, err)
+				return page.Total
+			}
+			taskStatus := func() (string, map[string]any) {
+				r := g.as(nav, "GET", "/Task/"+id, "")
+				task := r.json(t)
+				bs, _ := task["businessStatus"].(map[string]any)
+				return fmt.Sprint(listAny(bs["coding"])[0].(map[string]any)["code"]), task
+			}
+
+			// Malformed: missing headers, not a message, not addressable.
+			r := g.as(pharmacySystem, "POST", "/$process-message", barsResponseMessage(uuid.NewString(), alloc, true, ""), "Content-Type", "application/fhir+json")
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+			assert.Equal(t, "REC_BAD_REQUEST", barsErrorCode(t, r))
+			r = barsPost(g, pharmacySystem, `{"resourceType":"Bundle","type":"collection"}`, corr)
+			assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
+			assert.Equal(t, "REC_BAD_REQUEST", barsErrorCode(t, r))
+			assert.Equal(t, corr, r.header.Get("X-Correlation-ID"), "mirrored on errors too")
+			unknown := uuid.NewString()
+			r = barsPost(g, pharmacySystem, barsResponseMessage(uuid.NewString(), unknown, true, ""), clinicalsystem.CorrelationID(unknown))
+			assert.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
+			assert.Equal(t, "REC_UNPROCESSABLE_ENTITY", barsErrorCode(t, r))
+			r = barsPost(g, pharmacySystem, barsResponseMessage(uuid.NewString(), alloc, true, ""), uuid.NewString())
+			assert.Equal(t, http.StatusUnprocessableEntity, r.status, "a correlation id not the referral's: %s", r.body)
+			assert.Zero(t, bundles(), "a refused message is not stored")
+			// A caller acting for neither the practice nor the service.
+			r = barsPost(g, map[string]any{"scope": "system/MessageHeader.c", "ods": []string{"ZZZ99"}, "sub": "other", "client_id": "other"},
+				barsResponseMessage(uuid.NewString(), alloc, true, ""), corr)
+			assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+			code, _ := taskStatus()
+			assert.Equal(t, "allocated", code)
+
+			// Accepted, twice: one effect, the same answer.
+			accept := barsResponseMessage(uuid.NewString(), alloc, true, "")
+			reqID := uuid.NewString()
+			r1 := g.as(pharmacySystem, "POST", "/$process-message", accept, "Content-Type", "application/fhir+json", "X-Request-ID", reqID, "X-Correlation-ID", corr)
+			require.Equal(t, http.StatusOK, r1.status, "%s", r1.body)
+			assert.Equal(t, reqID, r1.header.Get("X-Request-ID"))
+			assert.Equal(t, corr, r1.header.Get("X-Correlation-ID"))
+			code, task := taskStatus()
+			assert.Equal(t, "referral-accepted", code)
+			version := task["meta"].(map[string]any)["versionId"]
+			r2 := barsPost(g, pharmacySystem, accept, corr)
+			require.Equal(t, http.StatusOK, r2.status, "%s", r2.body)
+			assert.JSONEq(t, string(r1.body), string(r2.body), "the same answer")
+			_, task = taskStatus()
+			assert.Equal(t, version, task["meta"].(map[string]any)["versionId"], "one effect")
+			assert.Equal(t, 1, bundles(), "the message is stored once")
+			sr := g.as(nav, "GET", "/ServiceRequest/"+alloc, "").json(t)
+			assert.Equal(t, "active", sr["status"])
+			assert.Contains(t, fmt.Sprint(sr["note"]), "Referral accepted by")
+
+			// Turned away (a later message): re-navigated as a decline.
+			away := barsResponseMessage(uuid.NewString(), alloc, false, "No consultation slots today")
+			r = barsPost(g, pharmacySystem, away, corr)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			sr = g.as(nav, "GET", "/ServiceRequest/"+alloc, "").json(t)
+			assert.Equal(t, "revoked", sr["status"])
+			assert.Contains(t, fmt.Sprint(sr["note"]), "turned away by the service (turned away by Demo Pharmacy (Pharmacy First): No consultation slots today)")
+			code, task = taskStatus()
+			assert.NotEqual(t, "declined", code, "the Task was navigated again")
+			now := ""
+			for _, o := range listAny(task["output"]) {
+				om := o.(map[string]any)
+				if ref, ok := om["valueReference"].(map[string]any); ok && fmt.Sprint(ref["reference"]) != "ServiceRequest/"+alloc {
+					if s := fmt.Sprint(ref["reference"]); len(s) > 15 && s[:15] == "ServiceRequest/" {
+						now = s
+					}
+				}
+			}
+			require.NotEmpty(t, now, "a new allocation")
+			next := g.as(nav, "GET", "/"+now, "").json(t)
+			assert.NotContains(t, fmt.Sprint(next["performer"]), "demo-pharmacy-first", "the service that turned the patient away is not chosen again")
+			// The same turning away again: nothing more.
+			_, before := taskStatus()
+			r = barsPost(g, pharmacySystem, away, corr)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			_, after := taskStatus()
+			assert.Equal(t, before["meta"].(map[string]any)["versionId"], after["meta"].(map[string]any)["versionId"])
+			// The cancellation of the referral is enqueued, as for a decline.
+			ds, err := st.(store.Outbox).Deliveries(ctx, clinicalsystem.BaRSKey(id))
+			require.NoError(t, err)
+			assert.Len(t, ds, 2, "the referral and its cancellation")
+			// The measures count it as a declined Pharmacy First referral.
+			m := g.as(nav, "GET", "/Measure/navigation-pharmacy-first-declined/$evaluate-measure?periodStart=2026-11-20&periodEnd=2026-11-30&subject=Organization/demo-surgery", "")
+			require.Equal(t, http.StatusOK, m.status, "%s", m.body)
+			pops := msPops(msGroups(msReport(t, m))["navigation-pharmacy-first-declined"])
+			assert.Equal(t, 1, pops["numerator"], "the turned-away Pharmacy First referral is counted")
+		})
+	}
+}
