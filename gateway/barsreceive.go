@@ -357,7 +357,9 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 // leaves the Task declined, to be navigated as any declined Task is.
 func (s *Server) barsRenavigate(ctx context.Context, nav *navigation, caller *auth.Principal, practice, taskID string) {
 	scope, _ := auth.ParseScope("system/*.cruds")
-	p := &auth.Principal{Subject: "bars-response", ClientID: caller.ClientID, Issuer: caller.Issuer, Scopes: []auth.Scope{scope},
+	// Signpost itself, acting for the practice on the service's answer
+	// (the decision's Provenance names it as the enterer).
+	p := &auth.Principal{Subject: "bars-response", ClientID: caller.ClientID, Issuer: s.opts.CanonicalBase, Scopes: []auth.Scope{scope},
 		ODS: []string{practice}, Tier: auth.TierExpert, Roles: []auth.Role{auth.RoleNavigator}}
 	nctx := context.WithValue(auth.NewContext(ctx, p), barsTurnedAwayKey{}, true)
 	if _, err := nav.navigate(nctx, OperationInput{Type: "Task", ID: taskID, Params: &fhir.Parameters{}, Principal: p}); err != nil {

@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 )
 
@@ -58,7 +62,9 @@ func barsErrorCode(t *testing.T, r reply) string {
 	var oo struct {
 		ResourceType string
 		Issue        []struct {
-			Details struct{ Coding []struct{ System, Code string } }
+			Details struct {
+				Coding []struct{ System, Code string }
+			}
 		}
 	}
 	require.NoError(t, json.Unmarshal(r.body, &oo), "%s", r.body)
@@ -181,5 +187,75 @@ func TestBaRSResponses(t *testing.T) {
 			pops := msPops(msGroups(msReport(t, m))["navigation-pharmacy-first-declined"])
 			assert.Equal(t, 1, pops["numerator"], "the turned-away Pharmacy First referral is counted")
 		})
+	}
+}
+
+// TestDemoPharmacyBaRS: in development mode the demo Pharmacy First takes
+// BaRS referrals at the gateway's own receiver, which answers to
+// $process-message: with the accept rule the Task ends referral-accepted;
+// with the turn-away rule the patient is re-navigated elsewhere and the
+// cancellation reaches the receiver. On both stores, over HTTP, with the
+// delivery workers running.
+func TestDemoPharmacyBaRS(t *testing.T) {
+	for _, sc := range stores {
+		for _, rule := range []string{gateway.DemoBaRSAccept, gateway.DemoBaRSTurnAway} {
+			t.Run(sc.name+"/"+rule, func(t *testing.T) {
+				ctx := context.Background()
+				st := sc.open(t)
+				ob := st.(store.Outbox)
+				term := seededTerminology(t, st)
+				// The receiver and its responses need the gateway's address
+				// before the gateway exists: a front server forwards to it.
+				var h atomic.Pointer[http.Handler]
+				front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
+				t.Cleanup(front.Close)
+				tg := newGateway(t, gateway.Options{Store: st, Now: func() time.Time { return nvNow }}, func(s *gateway.Server) {
+					s.RegisterTerminology(term)
+					require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term, DemoDir: "../testdata/protocols"}))
+					s.RegisterDelivery(ob)
+					require.NoError(t, s.ServeDemoPharmacyBaRS(ctx, gateway.DemoBaRSOptions{Base: front.URL, Rule: rule}))
+				})
+				handler := tg.srv.Config.Handler
+				h.Store(&handler)
+				// Development mode: the token is ignored, every caller is the developer.
+				iss, _ := trustedIssuer(t)
+				g := &nvGateway{testGateway: tg, st: st, iss: iss}
+				dev := nvNavigator("expert", "Y99999")
+				startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 1, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
+					Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 5}})
+
+				id := g.created(t, dev, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+				res := nvNavigate(t, g, dev, id, nil)
+				require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+				require.Equal(t, "demo-pharmacy-first", res.destination())
+				alloc := res.allocation["id"].(string)
+				status := func() string {
+					task := g.do("GET", "/Task/"+id, "").json(t)
+					bs, _ := task["businessStatus"].(map[string]any)
+					return fmt.Sprint(listAny(bs["coding"])[0].(map[string]any)["code"])
+				}
+				if rule == gateway.DemoBaRSAccept {
+					poll(t, "the pharmacy's acceptance", func() bool { return status() == "referral-accepted" })
+					sr := g.do("GET", "/ServiceRequest/"+alloc, "").json(t)
+					assert.Equal(t, "active", sr["status"])
+				} else {
+					poll(t, "the re-navigation", func() bool {
+						sr := g.do("GET", "/ServiceRequest/"+alloc, "").json(t)
+						return sr["status"] == "revoked"
+					})
+					sr := g.do("GET", "/ServiceRequest/"+alloc, "").json(t)
+					assert.Contains(t, fmt.Sprint(sr["note"]), "No Pharmacy First consultations available today")
+					assert.NotEqual(t, "declined", status())
+					poll(t, "the cancellation delivered", func() bool {
+						ds := barsDeliveries(t, ob, id)
+						return len(ds) == 2 && ds[1].Status == store.DeliveryDelivered
+					})
+				}
+				page := g.do("GET", tg.srv.URL+gateway.DemoPharmacyBaRSPath, "")
+				require.Equal(t, http.StatusOK, page.status)
+				assert.Contains(t, string(page.body), alloc)
+				assert.Contains(t, string(page.body), "200 OK", "the response was taken")
+			})
+		}
 	}
 }

@@ -117,6 +117,9 @@ type Server struct {
 	// terminology expands the value sets of :in and :not-in searches
 	// (tokensets.go); set by RegisterTerminology.
 	terminology *snomed.Terminology
+	// demoBaRS is the demo Pharmacy First's BaRS receiver (demobars.go),
+	// development mode only.
+	demoBaRS *demoBaRS
 	// opDefs are the generated OperationDefinitions of the registered
 	// operations, by id (operation.go); set by Handler.
 	opDefs map[string][]byte
@@ -226,6 +229,11 @@ func (s *Server) Handler() http.Handler {
 		e.GET(DemoClinicalSystemPath, s.demoShow)
 		e.HEAD(DemoClinicalSystemPath, s.demoShow)
 		e.POST(DemoClinicalSystemPath, s.demoReceive)
+	}
+	if s.demoBaRS != nil {
+		e.GET(DemoPharmacyBaRSPath, s.demoBaRSShow)
+		e.HEAD(DemoPharmacyBaRSPath, s.demoBaRSShow)
+		e.POST(DemoPharmacyBaRSPath+"/$process-message", s.demoBaRSReceive)
 	}
 	for _, pg := range s.pages {
 		for _, path := range pg.paths {

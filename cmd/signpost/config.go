@@ -52,6 +52,9 @@ type config struct {
 	// DemoHistory is "auto", "on" or "off": whether the demo history of
 	// navigations is seeded with the demo content (demo.go).
 	DemoHistory string
+	// DemoBaRS is the demo Pharmacy First's BaRS receiver in development
+	// mode: "accept", "turn-away" or "off".
+	DemoBaRS string
 	// CareRecord is the shared care record the need group is pulled
 	// from; its URL empty: the stored need-group Observations only.
 	CareRecord careRecordConfig
@@ -155,6 +158,7 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	repeatWindow := fs.String("repeat-window", env("SIGNPOST_REPEAT_WINDOW", "672h"), "how far back earlier contacts about the same problem count (SIGNPOST_REPEAT_WINDOW)")
 	demoDir := fs.String("demo-dir", env("SIGNPOST_DEMO_DIR", "auto"), "demonstration content to seed: a folder, \"none\", or \"auto\" = testdata/protocols in development mode (SIGNPOST_DEMO_DIR)")
 	demoHistory := fs.String("demo-history", env("SIGNPOST_DEMO_HISTORY", "auto"), "demo history of navigations for the dashboard: auto (with the default demo content in development mode), on or off (SIGNPOST_DEMO_HISTORY)")
+	demoBaRS := fs.String("demo-bars", env("SIGNPOST_DEMO_BARS", "accept"), "in development mode with the demo content, the demo Pharmacy First's BaRS receiver answers each referral: accept, turn-away, or off for no receiver (SIGNPOST_DEMO_BARS)")
 	metricsAddr := fs.String("metrics-addr", env("SIGNPOST_METRICS_ADDR", ""), "listen address serving only GET /metrics, for the Prometheus scraper (SIGNPOST_METRICS_ADDR); empty: none (development mode serves /metrics on the API address)")
 	subEndpoints := fs.String("subscription-endpoints", env("SIGNPOST_SUBSCRIPTION_ENDPOINTS", ""), "the former name of -outbound-endpoints (SIGNPOST_SUBSCRIPTION_ENDPOINTS), still honoured")
 	outEndpoints := fs.String("outbound-endpoints", env("SIGNPOST_OUTBOUND_ENDPOINTS", ""), "comma-separated URL prefixes the gateway may send to (rest-hook Subscription endpoints, Endpoint addresses), https unless loopback, or \"none\" (SIGNPOST_OUTBOUND_ENDPOINTS, formerly SIGNPOST_SUBSCRIPTION_ENDPOINTS); default: loopback in development mode, none with an issuer")
@@ -277,6 +281,13 @@ func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (co
 	case "auto", "on", "off":
 	default:
 		return c, usageErr("SIGNPOST_DEMO_HISTORY %q: want auto, on or off", *demoHistory)
+	}
+	switch c.DemoBaRS = strings.TrimSpace(*demoBaRS); c.DemoBaRS {
+	case "":
+		c.DemoBaRS = "accept"
+	case "accept", "turn-away", "off":
+	default:
+		return c, usageErr("SIGNPOST_DEMO_BARS %q: want accept, turn-away or off", *demoBaRS)
 	}
 	if c.ReadTimeout, err = positiveDuration("SIGNPOST_READ_TIMEOUT", *readTimeout); err != nil {
 		return c, err

@@ -265,6 +265,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		if err := srv.ServeDemoClinicalSystem(ctx, inbox); err != nil {
 			return err
 		}
+		// The demo Pharmacy First takes BaRS referrals at the gateway's
+		// own receiver, which answers to $process-message.
+		if c.DemoBaRS != "off" {
+			if err := srv.ServeDemoPharmacyBaRS(ctx, gateway.DemoBaRSOptions{Base: "http://" + ln.Addr().String(), Rule: c.DemoBaRS}); err != nil {
+				return err
+			}
+		}
 	}
 	if err := srv.RegisterMeasures(ctx); err != nil {
 		return fmt.Errorf("success measures: %w", err)
