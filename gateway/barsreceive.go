@@ -17,6 +17,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -273,6 +274,9 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 		}
 		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
 			stored, duplicate = prev, true
+			if in.AuditAbout != nil {
+				in.AuditAbout("Bundle", receipt, prev.VersionID, practice)
+			}
 			return nil
 		} else if _, ok := fhir.AsError(err); !ok {
 			return err
@@ -338,6 +342,12 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 			return err
 		}
 		stored = w.Version
+		if in.AuditAbout != nil {
+			in.AuditAbout("Bundle", receipt, stored.VersionID, practice)
+		}
+		if in.AuditIn != nil {
+			return in.AuditIn(ctx, tx)
+		}
 		return nil
 	})
 	if err != nil {
@@ -362,7 +372,14 @@ func (s *Server) barsRenavigate(ctx context.Context, nav *navigation, caller *au
 	p := &auth.Principal{Subject: "bars-response", ClientID: caller.ClientID, Issuer: s.opts.CanonicalBase, Scopes: []auth.Scope{scope},
 		ODS: []string{practice}, Tier: auth.TierExpert, Roles: []auth.Role{auth.RoleNavigator}}
 	nctx := context.WithValue(auth.NewContext(ctx, p), barsTurnedAwayKey{}, true)
-	if _, err := nav.navigate(nctx, OperationInput{Type: "Task", ID: taskID, Params: &fhir.Parameters{}, Principal: p}); err != nil {
+	// Audited as any $navigate is, in the decision's transaction.
+	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: taskID, principal: p, requestID: requestid.FromContext(ctx)}
+	audit := auditFor("operation", "E", req)
+	audit.operation = "navigate"
+	audit.status = http.StatusOK
+	in := OperationInput{Type: "Task", ID: taskID, Params: &fhir.Parameters{}, Principal: p,
+		AuditIn: func(ctx context.Context, tx store.Tx) error { return s.recordAudit(ctx, tx, req, audit) }}
+	if _, err := nav.navigate(nctx, in); err != nil {
 		code := "internal"
 		if fe, ok := fhir.AsError(err); ok {
 			code = string(fe.Code())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,6 +187,22 @@ func TestBaRSResponses(t *testing.T) {
 			require.Equal(t, http.StatusOK, m.status, "%s", m.body)
 			pops := msPops(msGroups(msReport(t, m))["navigation-pharmacy-first-declined"])
 			assert.Equal(t, 1, pops["numerator"], "the turned-away Pharmacy First referral is counted")
+			// Audited: each message taken, and the re-navigation made for
+			// the practice.
+			page, err := st.History(ctx, store.HistoryQuery{Type: "AuditEvent", Count: 1000})
+			require.NoError(t, err)
+			var messages, renav int
+			for _, v := range page.Versions {
+				b := string(v.Body)
+				if strings.Contains(b, "$process-message") || strings.Contains(b, "process-message") {
+					messages++
+				}
+				if strings.Contains(b, "navigate") && strings.Contains(b, "bars-response") {
+					renav++
+				}
+			}
+			assert.GreaterOrEqual(t, messages, 2, "the accepted and turned-away messages are audited")
+			assert.Equal(t, 1, renav, "the re-navigation is audited")
 		})
 	}
 }

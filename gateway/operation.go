@@ -47,6 +47,10 @@ type OperationInput struct {
 	// operation that takes a resource other than Parameters (Message).
 	Body   []byte
 	Header http.Header
+	// AuditAbout, for a Message operation, names what its AuditEvent is
+	// about (the resource stored, the practices whose data it concerns);
+	// call before AuditIn.
+	AuditAbout func(typ, id string, version int64, practices ...string)
 }
 
 // OperationAnswer is what a Message operation answers: its own status,
@@ -144,19 +148,7 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 			return nil, err
 		}
 		if op.Message != nil {
-			var body []byte
-			if req.body != nil {
-				var err error
-				if body, err = io.ReadAll(req.body); err != nil {
-					return nil, err
-				}
-			}
-			ans, err := op.Message(req.ctx, OperationInput{Type: req.typ, ID: req.id, Base: req.base, Principal: req.principal,
-				Body: body, Header: req.header})
-			if err != nil {
-				return nil, err
-			}
-			return &response{status: ans.Status, header: ans.Header, body: ans.Body}, nil
+			return s.messageOperation(req, op)
 		}
 		params, err := operationParams(req)
 		if err != nil {
@@ -187,6 +179,59 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		}
 		return &response{status: http.StatusOK, body: body}, nil
 	}, nil
+}
+
+// messageOperation runs a Message operation. A message may change
+// patient data whatever its type, so it is always audited: in the
+// operation's transaction when it calls AuditIn, else after it answers (a
+// refusal answered with the operation's own OperationOutcome as a
+// failure).
+func (s *Server) messageOperation(req *request, op Operation) (*response, error) {
+	if req.audit == nil {
+		req.audit = auditFor("operation", "E", req)
+		req.audit.operation = op.Name
+	}
+	if req.audit.typ == "" {
+		req.audit.typ = "MessageHeader"
+	}
+	var body []byte
+	if req.body != nil {
+		var err error
+		if body, err = io.ReadAll(req.body); err != nil {
+			return nil, err
+		}
+	}
+	var inTx bool
+	in := OperationInput{Type: req.typ, ID: req.id, Base: req.base, Principal: req.principal, Body: body, Header: req.header,
+		AuditAbout: func(typ, id string, version int64, practices ...string) {
+			req.audit.typ, req.audit.id, req.audit.version, req.audit.practices = typ, id, version, practices
+		},
+		AuditIn: func(ctx context.Context, tx store.Tx) error {
+			e := *req.audit
+			e.status = http.StatusOK
+			if err := s.recordAudit(ctx, tx, req, &e); err != nil {
+				return err
+			}
+			inTx = true
+			return nil
+		}}
+	ans, err := op.Message(req.ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case inTx:
+		req.audited = true
+	case ans.Status >= 400:
+		s.auditFailure(req, req.audit, &fhir.Error{Status: ans.Status, Issues: []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeProcessing,
+			Diagnostics: "the message was refused"}}})
+		req.audited = true
+	default:
+		if err := s.auditRead(req, req.audit); err != nil {
+			return nil, err
+		}
+	}
+	return &response{status: ans.Status, header: ans.Header, body: ans.Body}, nil
 }
 
 // operationParams merges query parameters and a Parameters body.
