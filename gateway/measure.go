@@ -48,7 +48,7 @@ var measureDefs = []measureDef{
 		description: "Current allocations of the period's requests that are referrals to the Community Pharmacy Pharmacy First Service, among all current allocations.",
 		proportion:  true, num: func(c mapping.MeasureTally) int { return c.PharmacyFirst }, den: func(c mapping.MeasureTally) int { return c.Allocations }},
 	{id: "navigation-pharmacy-first-declined", title: "Pharmacy First recommendations declined",
-		description: "Pharmacy First allocations the patient declined (revoked on re-navigation), among all Pharmacy First allocations of the period's requests.",
+		description: "Pharmacy First allocations the patient declined, or the service turned the patient away from (revoked on re-navigation), among all Pharmacy First allocations of the period's requests.",
 		proportion:  true, num: func(c mapping.MeasureTally) int { return c.PharmacyFirstDeclined },
 		den: func(c mapping.MeasureTally) int { return c.PharmacyFirst + c.PharmacyFirstDeclined }},
 	{id: "navigation-social-prescribing", title: "Social prescribing referrals",
