@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,5 +275,48 @@ func TestDemoPharmacyBaRS(t *testing.T) {
 				assert.Contains(t, string(page.body), "200 OK", "the response was taken")
 			})
 		}
+	}
+}
+
+// TestBaRSResponseConcurrentDuplicates: the same response sent several
+// times at once has one effect, and every copy gets the same answer. On
+// both stores.
+func TestBaRSResponseConcurrentDuplicates(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := sc.open(t)
+			g := newNavGateway(t, st, nvOptions{delivery: true})
+			connectPharmacyFirstBaRS(t, st, "http://127.0.0.1:1/bars")
+			nav := nvNavigator("expert", "Y99999")
+			id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			res := nvNavigate(t, g, nav, id, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+			alloc := res.allocation["id"].(string)
+			before, err := st.Read(ctx, "Task", id)
+			require.NoError(t, err)
+			msg := barsResponseMessage(uuid.NewString(), alloc, true, "")
+			const n = 4
+			replies := make([]reply, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					replies[i] = barsPost(g, pharmacySystem, msg, clinicalsystem.CorrelationID(alloc))
+				}()
+			}
+			wg.Wait()
+			for _, r := range replies {
+				require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+				assert.JSONEq(t, string(replies[0].body), string(r.body))
+			}
+			after, err := st.Read(ctx, "Task", id)
+			require.NoError(t, err)
+			assert.Equal(t, before.VersionID+1, after.VersionID, "one effect")
+			page, err := st.History(ctx, store.HistoryQuery{Type: "Bundle", Count: 10})
+			require.NoError(t, err)
+			assert.Equal(t, 1, page.Total, "stored once")
+		})
 	}
 }
