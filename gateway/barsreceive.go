@@ -312,14 +312,14 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 				if _, err := tx.Update(ctx, r, store.Precondition{IfMatch: sv.VersionID}); err != nil {
 					return err
 				}
-				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus), "code": StatusReferralAccepted}},
+				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus), "code": StatusReferralAccepted, "display": "Referral accepted"}},
 					"text": "Referral accepted by " + svcName}
 			} else {
 				why := "turned away by " + svcName
 				if resp.reason != "" {
 					why += ": " + resp.reason
 				}
-				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus), "code": "declined"}}}
+				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus), "code": "declined", "display": "Declined"}}}
 				task["statusReason"] = map[string]any{"text": why}
 				renav = true
 			}

@@ -300,7 +300,7 @@ Pharmacy First arrive here, newest first; the pharmacy answers each new referral
 <code>$process-message</code>: rule <code>{{.Rule}}</code>. Reload to see new arrivals. <a href="/">Home</a></p>
 <table><tr><th>received</th><th>message</th><th>referral (allocation)</th><th>answer</th></tr>
 {{range .Items}}<tr><td>{{when .Received}}</td><td>{{.Reason}}</td><td><code>{{.Referral}}</code></td><td>{{.Answer}}</td></tr>
-{{else}}<tr><td colspan="4">Nothing has arrived yet. Navigate a minor illness (for example earache) for a demo patient and reload.</td></tr>
+{{else}}<tr><td colspan="4">Nothing has arrived yet. Navigate a minor illness (for example a sore throat) for a demo patient and reload.</td></tr>
 {{end}}</table></body></html>
 `))
 
