@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -270,19 +269,10 @@ func (d *Deliverer) attemptBaRS(ctx context.Context, dl store.Delivery) (outcome
 	for k, v := range BaRSHeaders(m, barsRequestID(dl)) {
 		req.Header.Set(k, v)
 	}
-	if err := d.setHeaders(ctx, req, ep.Headers); err != nil {
-		return dead, fmt.Sprintf("Endpoint/%s: %v", ep.ID, err), 0
+	code, header, body, failed, failure := d.send(ctx, req, ep.ID, ep.Headers)
+	if failed != delivered {
+		return failed, failure, 0
 	}
-	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			return retry, fmt.Sprintf("Endpoint/%s: no answer within %s", ep.ID, d.cfg.Timeout), 0
-		}
-		return retry, fmt.Sprintf("Endpoint/%s: %s", ep.ID, sendError(err)), 0
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxKeptBody+1))
-	code := resp.StatusCode
 	bars := barsErrorCode(body)
 	cause := fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code)
 	if bars != "" {
@@ -292,7 +282,7 @@ func (d *Deliverer) attemptBaRS(ctx context.Context, dl store.Delivery) (outcome
 	case code >= 200 && code < 300:
 		return delivered, "", 0
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 && code != http.StatusNotImplemented || barsRetryable[bars]:
-		return retry, cause, retryAfter(resp.Header.Get("Retry-After"))
+		return retry, cause, retryAfter(header.Get("Retry-After"))
 	default:
 		return dead, cause + refusalReason(body), 0
 	}

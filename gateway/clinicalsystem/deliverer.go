@@ -385,27 +385,39 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery, endpoints en
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
 	setRequestID(req, dl)
-	if err := d.setHeaders(ctx, req, ep.Headers); err != nil {
-		return dead, fmt.Sprintf("Endpoint/%s: %v", ep.ID, err), 0
+	code, header, body, failed, cause := d.send(ctx, req, ep.ID, ep.Headers)
+	if failed != delivered {
+		return failed, cause, 0
 	}
-	resp, err := d.cfg.Client.Do(req)
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			return retry, fmt.Sprintf("Endpoint/%s: no answer within %s", ep.ID, d.cfg.Timeout), 0
-		}
-		return retry, fmt.Sprintf("Endpoint/%s: %s", ep.ID, sendError(err)), 0
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxKeptBody+1))
-	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
 		return delivered, "", 0
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500:
-		return retry, fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code), retryAfter(resp.Header.Get("Retry-After"))
+		return retry, fmt.Sprintf("Endpoint/%s: HTTP %d", ep.ID, code), retryAfter(header.Get("Retry-After"))
 	default:
 		return dead, fmt.Sprintf("Endpoint/%s: HTTP %d%s", ep.ID, code, refusalReason(body)), 0
 	}
+}
+
+// send opens the headers of Endpoint/id onto req, sends it and reads the answer (its
+// first maxKeptBody+1 bytes). failed is delivered when an answer came,
+// whatever its status; otherwise it is what the attempt ends as, with
+// cause: a dead letter for headers that cannot be opened, a retry for no
+// answer.
+func (d *Deliverer) send(ctx context.Context, req *http.Request, id string, headers [][2]string) (code int, header http.Header, body []byte, failed outcome, cause string) {
+	if err := d.setHeaders(ctx, req, headers); err != nil {
+		return 0, nil, nil, dead, fmt.Sprintf("Endpoint/%s: %v", id, err)
+	}
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return 0, nil, nil, retry, fmt.Sprintf("Endpoint/%s: no answer within %s", id, d.cfg.Timeout)
+		}
+		return 0, nil, nil, retry, fmt.Sprintf("Endpoint/%s: %s", id, sendError(err))
+	}
+	defer resp.Body.Close()
+	body, _ = io.ReadAll(io.LimitReader(resp.Body, maxKeptBody+1))
+	return resp.StatusCode, resp.Header, body, delivered, ""
 }
 
 // noRedirects makes a redirect the answer: following one would send the
