@@ -637,6 +637,11 @@ func (v *validator) primitive(val any, t *spec.Type) bool {
 		return false
 	}
 	switch t.Name {
+	case "xhtml":
+		if msg := narrativeProblem(s); msg != "" {
+			v.fail(CodeValue, "%s", msg)
+			return false
+		}
 	case "date", "dateTime", "instant":
 		if !realDay(s) {
 			v.fail(CodeValue, "%q is not a calendar date", clip(s))
