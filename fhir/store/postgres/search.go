@@ -12,11 +12,12 @@ import (
 )
 
 // Search finds resources; see store.Tx. A search that reads more than one
-// statement (a total, includes) reads them in one REPEATABLE READ
-// snapshot, so the total agrees with the page and includes with the
-// matches; a plain page is one statement and needs no transaction.
+// statement (a total, includes, a later page's snapshot) reads them in one
+// REPEATABLE READ snapshot, so the total agrees with the page, includes
+// with the matches and a later page with what changed since the first; a
+// plain first page is one statement and needs no transaction.
 func (s *Store) Search(ctx context.Context, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
-	if !page.Total && (q == nil || len(q.Include)+len(q.RevInclude) == 0) {
+	if !page.Total && page.Cursor == "" && (q == nil || len(q.Include)+len(q.RevInclude) == 0) {
 		return s.search(ctx, s.pool, q, page)
 	}
 	var out store.SearchPage

@@ -10,10 +10,11 @@ import (
 )
 
 // Search finds resources; see store.Tx. A search that reads more than one
-// statement (a total, includes) reads them in one read transaction, one
-// WAL snapshot, so the total agrees with the page.
+// statement (a total, includes, a later page's snapshot) reads them in one
+// read transaction, one WAL snapshot, so the total agrees with the page and
+// a later page with what changed since the first.
 func (s *Store) Search(ctx context.Context, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
-	if !page.Total && (q == nil || len(q.Include)+len(q.RevInclude) == 0) {
+	if !page.Total && page.Cursor == "" && (q == nil || len(q.Include)+len(q.RevInclude) == 0) {
 		return s.search(ctx, s.r, q, page)
 	}
 	var out store.SearchPage

@@ -95,6 +95,10 @@ type builder struct {
 	// (see statusFold); folded says some did.
 	fold   []string
 	folded bool
+	// at is the instant the search's first page was read (Unix
+	// microseconds); snap, on a later page, what changed since.
+	at   int64
+	snap *snapshot
 }
 
 // local is the condition that reference row alias points at this server:

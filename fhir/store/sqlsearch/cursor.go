@@ -25,6 +25,9 @@ type cursor struct {
 	// a page was read after has gone and the page came back empty).
 	Inclusive bool   `json:"e,omitempty"`
 	Sig       string `json:"s"`
+	// At is the instant the search's first page was read, Unix
+	// microseconds: later pages match and order as of then (snapshot.go).
+	At int64 `json:"t,omitempty"`
 }
 
 func (c *cursor) encode() string {

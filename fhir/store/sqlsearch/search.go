@@ -37,10 +37,15 @@ type Dialect struct {
 	// AuditTable says AuditEvents live in the audit table (audit.go), not
 	// in resources and the index tables.
 	AuditTable bool
+	// Records says rows passed as JSON are read with PostgreSQL's
+	// json_to_recordset, with times and decimals as text; otherwise with
+	// SQLite's json_each, with times as integer microseconds and decimals
+	// as REALs (snapshot.go).
+	Records bool
 }
 
 var (
-	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, AuditTable: true}
+	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, AuditTable: true, Records: true}
 	SQLite   = Dialect{}
 )
 
@@ -104,8 +109,23 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page store.PageRequest, keys []sortKey, from expr,
 	read func(cur *cursor, out *store.SearchPage) error) (store.SearchPage, error) {
 	out := store.SearchPage{Matches: []store.Version{}, Total: -1}
+	cur, err := decodeCursor(page.Cursor, signature(keys))
+	if err != nil {
+		return store.SearchPage{}, err
+	}
+	// The first page pins the instant later pages are read as of.
+	b.at = time.Now().UnixMicro()
+	if cur != nil && cur.At > 0 {
+		b.at = cur.At
+		if b.snap, err = b.snapshotAt(ctx, db, b.at); err != nil {
+			return store.SearchPage{}, err
+		}
+	}
 	if page.Total {
 		count := cat(ex("SELECT count(*) FROM "), from)
+		if b.snap != nil {
+			count = b.snap.view(b.o.Dialect, count)
+		}
 		err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&out.Total) })
 		if err != nil {
 			return store.SearchPage{}, fmt.Errorf("count: %w", err)
@@ -113,10 +133,6 @@ func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page s
 	}
 	if page.Count == 0 {
 		return out, nil
-	}
-	cur, err := decodeCursor(page.Cursor, signature(keys))
-	if err != nil {
-		return store.SearchPage{}, err
 	}
 	if err := read(cur, &out); err != nil {
 		return store.SearchPage{}, err
@@ -333,6 +349,11 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 		return strings.Join(append(parts, id), ", ")
 	}
 	ids = cat(ids, ex(" ORDER BY "+order("m")+" LIMIT ?", count+1))
+	if b.snap != nil {
+		// Matched and ordered as of the first page; the versions served
+		// are the current ones, read below.
+		ids = b.snap.view(b.o.Dialect, ids)
+	}
 	q := cat(ex("SELECT "+strings.Join(outer, ", ")+" FROM ("), ids,
 		ex(") p JOIN resources r ON r.type = ? AND r.id = p.id WHERE NOT r.deleted ORDER BY "+order("p"), b.typ))
 	return b.collect(ctx, db, q, keys, cur, count, out)
@@ -381,8 +402,12 @@ func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKe
 		out.Matches = append(out.Matches, r.v)
 	}
 	sig := signature(keys)
-	after := func(r row) string { return (&cursor{Dir: dirAfter, Keys: r.keys, ID: r.v.ID, Sig: sig}).encode() }
-	before := func(r row) string { return (&cursor{Dir: dirBefore, Keys: r.keys, ID: r.v.ID, Sig: sig}).encode() }
+	after := func(r row) string {
+		return (&cursor{Dir: dirAfter, Keys: r.keys, ID: r.v.ID, Sig: sig, At: b.at}).encode()
+	}
+	before := func(r row) string {
+		return (&cursor{Dir: dirBefore, Keys: r.keys, ID: r.v.ID, Sig: sig, At: b.at}).encode()
+	}
 	switch {
 	case !backward:
 		if more {
@@ -392,7 +417,7 @@ func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKe
 			if len(rows) > 0 {
 				out.Previous = before(rows[0])
 			} else {
-				out.Previous = (&cursor{Dir: dirBefore, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig}).encode()
+				out.Previous = (&cursor{Dir: dirBefore, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig, At: b.at}).encode()
 			}
 		}
 	default:
@@ -402,7 +427,7 @@ func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKe
 		if len(rows) > 0 {
 			out.Next = after(rows[len(rows)-1])
 		} else {
-			out.Next = (&cursor{Dir: dirAfter, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig}).encode()
+			out.Next = (&cursor{Dir: dirAfter, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig, At: b.at}).encode()
 		}
 	}
 	return nil
