@@ -199,3 +199,71 @@ func TestSnapshotPagingKeepsTenancy(t *testing.T) {
 		}
 	})
 }
+
+// TestPagingIsExactWhateverDrivesTheSearch: the same as
+// TestPagingIsExactWhileOthersWrite for searches planned differently: one
+// driven by a reference and sorted by a decimal, one through a chain to
+// another type, one through a chain to its own type.
+func TestPagingIsExactWhateverDrivesTheSearch(t *testing.T) {
+	eachStore(t, func(t *testing.T, g *testGateway) {
+		created := func(body string) string {
+			r := g.do("POST", "/"+strings.SplitN(strings.SplitN(body, `"resourceType":"`, 2)[1], `"`, 2)[0], body)
+			require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+			return r.json(t)["id"].(string)
+		}
+		update := func(typ, id, body string) {
+			body = strings.Replace(body, `{"resourceType":"`+typ+`",`, `{"resourceType":"`+typ+`","id":"`+id+`",`, 1)
+			r := g.do("PUT", "/"+typ+"/"+id, body)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		}
+		get := func(path string) reply { return g.do("GET", path, "") }
+		check := func(t *testing.T, want, got []string, totals []any) {
+			t.Helper()
+			missing, repeated := once(want, got)
+			assert.Empty(t, missing, "skipped: %v", got)
+			assert.Empty(t, repeated, "repeated: %v", got)
+			for i, n := range totals {
+				assert.Equal(t, fmt.Sprint(len(want)), fmt.Sprint(n), "page %d's total", i)
+			}
+		}
+
+		root := created(pagingPatient("Root", 100))
+		obs := func(v string) string {
+			return `{"resourceType":"Observation","status":"final","code":{"text":"weight"},"subject":{"reference":"Patient/` + root + `"},"valueQuantity":{"value":` + v + `,"unit":"kg"}}`
+		}
+		values := []string{"1.5", "2.25", "3", "4.75", "5", "6.5"}
+		var observations []string
+		for _, v := range values {
+			observations = append(observations, created(obs(v)))
+		}
+		t.Run("reference, sorted by a decimal", func(t *testing.T) {
+			got, totals := pageThrough(t, get, "/Observation?subject=Patient/"+root+"&_sort=value-quantity&_count=2", func() {
+				update("Observation", observations[0], obs("9.5")) // read; moves to the end
+				update("Observation", observations[4], obs("0.5")) // not read; moves to the front
+			})
+			check(t, observations, got, totals)
+		})
+		t.Run("chain to another type", func(t *testing.T) {
+			got, totals := pageThrough(t, get, "/Observation?subject.family=Root&_sort=-value-quantity&_count=2", func() {
+				update("Observation", observations[1], obs("0.25"))
+				update("Observation", observations[3], obs("10"))
+			})
+			check(t, observations, got, totals)
+		})
+
+		linked := func(family string) string {
+			return `{"resourceType":"Patient","name":[{"family":"` + family + `"}],"link":[{"other":{"reference":"Patient/` + root + `"},"type":"seealso"}]}`
+		}
+		var patients []string
+		for _, f := range []string{"La", "Lb", "Lc", "Ld", "Le"} {
+			patients = append(patients, created(linked(f)))
+		}
+		t.Run("chain to its own type", func(t *testing.T) {
+			got, totals := pageThrough(t, get, "/Patient?link:Patient.family=Root&_sort=family&_count=2", func() {
+				update("Patient", patients[0], linked("Lz"))
+				update("Patient", patients[3], linked("L0"))
+			})
+			check(t, patients, got, totals)
+		})
+	})
+}

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -66,4 +67,16 @@ func BenchmarkRawInsertParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func BenchmarkLaterPage(b *testing.B) {
+	size := 2000
+	if v, err := strconv.Atoi(os.Getenv("SIGNPOST_BENCH_SIZE")); err == nil {
+		size = v
+	}
+	for _, n := range []int{0, 100} {
+		b.Run(fmt.Sprintf("size=%d/changed=%d", size, n), func(b *testing.B) {
+			storetest.BenchLaterPage(b, open(b), fixture(b), size, n)
+		})
+	}
 }

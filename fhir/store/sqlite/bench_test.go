@@ -1,7 +1,9 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -35,3 +37,15 @@ func BenchmarkCreateParallel(b *testing.B) {
 func BenchmarkRead(b *testing.B) { storetest.BenchRead(b, open(b, b.TempDir()), fixture(b)) }
 
 func BenchmarkUpdate(b *testing.B) { storetest.BenchUpdate(b, open(b, b.TempDir()), fixture(b)) }
+
+func BenchmarkLaterPage(b *testing.B) {
+	size := 2000
+	if v, err := strconv.Atoi(os.Getenv("SIGNPOST_BENCH_SIZE")); err == nil {
+		size = v
+	}
+	for _, n := range []int{0, 100} {
+		b.Run(fmt.Sprintf("size=%d/changed=%d", size, n), func(b *testing.B) {
+			storetest.BenchLaterPage(b, open(b, b.TempDir()), fixture(b), size, n)
+		})
+	}
+}

@@ -438,7 +438,8 @@ func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, 
 	if len(conds) > 0 {
 		where = cat(where, ex(" WHERE "), join(" AND ", conds))
 	}
-	return b.paged(ctx, db, q, page, keys, where, func(cur *cursor, out *store.SearchPage) error {
+	counts := func() []expr { return []expr{cat(ex("SELECT count(*) FROM "), where)} }
+	return b.paged(ctx, db, q, page, keys, counts, func(cur *cursor, out *store.SearchPage) error {
 		return b.auditPage(ctx, db, where, keys, cur, page.Count, out)
 	})
 }
@@ -474,7 +475,7 @@ func (b *builder) auditPage(ctx context.Context, db Querier, where expr, keys []
 		id += " DESC"
 	}
 	stmt = cat(stmt, ex(" ORDER BY "+strings.Join(append(parts, id), ", ")+" LIMIT ?", count+1))
-	return b.collect(ctx, db, stmt, keys, cur, count, out)
+	return b.collect(ctx, db, []expr{stmt}, keys, cur, count, out)
 }
 
 // followAudit is follow from audit rows: the references their terms hold.

@@ -66,9 +66,11 @@
 // resources without a value last either way, then the id ascending in
 // byte order as the tiebreak. The default is _lastUpdated descending.
 // Pages are keyset pages: a cursor holds the sort values and id of the row
-// it continues from and the direction (opaque base64url JSON, tied to the
-// sort by a signature), so a page never repeats or skips a resource that
-// existed when the search began, whatever others write meanwhile.
+// it continues from, the direction and the instant the first page was read
+// (opaque base64url JSON, tied to the sort by a signature). Later pages
+// match and order the resources as they were at that instant (see
+// snapshot.go), so every resource that matched at the first page is on
+// exactly one page, whatever others update, rename or create meanwhile.
 //
 // # Planning
 //

@@ -94,19 +94,41 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 	if err != nil {
 		return store.SearchPage{}, err
 	}
-	item, cond, _, ok := where.driven()
-	if !ok {
-		item, cond = where.from()
+	counts := func() []expr {
+		item, cond, _, ok := where.driven()
+		if !ok {
+			item, cond = where.from()
+		}
+		if b.snap == nil {
+			return []expr{cat(ex("SELECT count(*) FROM "), source(item, nil, cond))}
+		}
+		// As of the first page: the resources not written since, and the
+		// changed ones as they were.
+		return []expr{
+			cat(ex("SELECT count(*) FROM "), source(item, nil, andAlso(cond, b.unchanged(ok)))),
+			b.snap.view(b.o.Dialect, cat(ex("SELECT count(*) FROM "), source(item, nil, andAlso(cond, b.changedOnly(ok))))),
+		}
 	}
-	return b.paged(ctx, db, q, page, keys, source(item, nil, cond), func(cur *cursor, out *store.SearchPage) error {
+	return b.paged(ctx, db, q, page, keys, counts, func(cur *cursor, out *store.SearchPage) error {
 		return b.page(ctx, db, where, keys, cur, page.Count, out)
 	})
 }
 
+// andAlso is cond AND e, cond possibly empty.
+func andAlso(cond, e expr) expr {
+	switch {
+	case e.sql == "":
+		return cond
+	case cond.sql == "":
+		return e
+	}
+	return and(cond, e)
+}
+
 // paged is what every search does around its page: the total when asked
-// (counting the rows of from, what follows FROM), the page itself (read,
+// (the sum of what the counts queries count), the page itself (read,
 // given the cursor) and the resources the includes bring in.
-func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page store.PageRequest, keys []sortKey, from expr,
+func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page store.PageRequest, keys []sortKey, counts func() []expr,
 	read func(cur *cursor, out *store.SearchPage) error) (store.SearchPage, error) {
 	out := store.SearchPage{Matches: []store.Version{}, Total: -1}
 	cur, err := decodeCursor(page.Cursor, signature(keys))
@@ -117,18 +139,22 @@ func (b *builder) paged(ctx context.Context, db Querier, q *search.Query, page s
 	b.at = time.Now().UnixMicro()
 	if cur != nil && cur.At > 0 {
 		b.at = cur.At
-		if b.snap, err = b.snapshotAt(ctx, db, b.at); err != nil {
+	}
+	if cur != nil && cur.At > 0 && !b.audit(b.typ) {
+		// AuditEvents are never changed, only added.
+		if b.snap, err = b.snapshotAt(ctx, db, b.at, q); err != nil {
 			return store.SearchPage{}, err
 		}
 	}
 	if page.Total {
-		count := cat(ex("SELECT count(*) FROM "), from)
-		if b.snap != nil {
-			count = b.snap.view(b.o.Dialect, count)
-		}
-		err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&out.Total) })
-		if err != nil {
-			return store.SearchPage{}, fmt.Errorf("count: %w", err)
+		out.Total = 0
+		for _, count := range counts() {
+			var n int
+			err := db.Query(ctx, count.sql, count.args, func(scan func(...any) error) error { return scan(&n) })
+			if err != nil {
+				return store.SearchPage{}, fmt.Errorf("count: %w", err)
+			}
+			out.Total += n
 		}
 	}
 	if page.Count == 0 {
@@ -249,9 +275,31 @@ const versionColumns = "type, id, version, last_updated, method, deleted, body"
 // page reads one page of matches into out and sets its cursors. It reads
 // one row more than asked to learn whether another page follows, and
 // pages by keyset (the sort values and id of the row the cursor names),
-// so a page never repeats or skips a resource that existed before the
-// first page was read, whatever is written meanwhile.
+// as of the first page's instant (snapshot.go), so a page never repeats
+// or skips a resource that matched when the first page was read, whatever
+// is written meanwhile.
 func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
+	q, err := b.pageQuery(where, keys, cur, count, false)
+	if err != nil {
+		return err
+	}
+	queries := []expr{q}
+	if b.snap != nil {
+		// A later page: the resources not written since the first page
+		// (q) merged with the changed ones as they were then.
+		changed, err := b.pageQuery(where, keys, cur, count, true)
+		if err != nil {
+			return err
+		}
+		queries = append(queries, changed)
+	}
+	return b.collect(ctx, db, queries, keys, cur, count, out)
+}
+
+// pageQuery is the query of one page (see page): on a later page with a
+// snapshot, of the resources not written since the first page, or
+// (changed) of the changed ones as they were.
+func (b *builder) pageQuery(where *where, keys []sortKey, cur *cursor, count int, changed bool) (expr, error) {
 	backward := cur != nil && cur.Dir == dirBefore
 	// The page's ids and sort keys are found first, from indexes as far
 	// as the planner can; resource rows (and their bodies) are read for
@@ -270,6 +318,13 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 	}
 	if !driven {
 		item, cond = where.from()
+	}
+	if b.snap != nil {
+		if changed {
+			cond = andAlso(cond, b.changedOnly(driven))
+		} else {
+			cond = andAlso(cond, b.unchanged(driven))
+		}
 	}
 	worklist := WorklistDate(b.typ)
 	for i, k := range keys {
@@ -321,7 +376,7 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 	if cur != nil {
 		ks, err := b.keyset(keys, cur)
 		if err != nil {
-			return err
+			return expr{}, err
 		}
 		ids = cat(ids, ex(" WHERE "), ks)
 	}
@@ -349,47 +404,34 @@ func (b *builder) page(ctx context.Context, db Querier, where *where, keys []sor
 		return strings.Join(append(parts, id), ", ")
 	}
 	ids = cat(ids, ex(" ORDER BY "+order("m")+" LIMIT ?", count+1))
-	if b.snap != nil {
-		// Matched and ordered as of the first page; the versions served
-		// are the current ones, read below.
+	if changed {
+		// Matched and ordered as they were at the first page; the
+		// versions served are the current ones, read below.
 		ids = b.snap.view(b.o.Dialect, ids)
 	}
-	q := cat(ex("SELECT "+strings.Join(outer, ", ")+" FROM ("), ids,
-		ex(") p JOIN resources r ON r.type = ? AND r.id = p.id WHERE NOT r.deleted ORDER BY "+order("p"), b.typ))
-	return b.collect(ctx, db, q, keys, cur, count, out)
+	return cat(ex("SELECT "+strings.Join(outer, ", ")+" FROM ("), ids,
+		ex(") p JOIN resources r ON r.type = ? AND r.id = p.id WHERE NOT r.deleted ORDER BY "+order("p"), b.typ)), nil
 }
 
-// collect runs q, a page query selecting the version columns then the
-// sort keys, in page order with one row more than count, and fills out
-// with the page and its cursors.
-func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
+// row is a match and its sort values.
+type row struct {
+	v    store.Version
+	keys []any
+}
+
+// collect runs queries, page queries selecting the version columns then
+// the sort keys, each in page order with one row more than count, merges
+// their rows in page order, and fills out with the page and its cursors.
+func (b *builder) collect(ctx context.Context, db Querier, queries []expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
 	backward := cur != nil && cur.Dir == dirBefore
-	type row struct {
-		v    store.Version
-		keys []any
-	}
 	var rows []row
-	err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
-		raw := make([]any, len(keys))
-		extra := make([]any, len(keys))
-		for i := range raw {
-			extra[i] = &raw[i]
-		}
-		v, err := scanVersion(scan, extra...)
-		if err != nil {
+	for _, q := range queries {
+		if err := b.collectRows(ctx, db, q, keys, &rows); err != nil {
 			return err
 		}
-		vals := make([]any, len(keys))
-		for i, k := range keys {
-			if vals[i], err = keyValue(k.kind, raw[i]); err != nil {
-				return err
-			}
-		}
-		rows = append(rows, row{v, vals})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("search: %w", err)
+	}
+	if len(queries) > 1 {
+		slices.SortStableFunc(rows, func(x, y row) int { return compareRows(keys, backward, x, y) })
 	}
 	more := len(rows) > count
 	if more {
@@ -429,6 +471,33 @@ func (b *builder) collect(ctx context.Context, db Querier, q expr, keys []sortKe
 		} else {
 			out.Next = (&cursor{Dir: dirAfter, Keys: cur.Keys, ID: cur.ID, Inclusive: true, Sig: sig, At: b.at}).encode()
 		}
+	}
+	return nil
+}
+
+// collectRows runs q (see collect) and appends its rows.
+func (b *builder) collectRows(ctx context.Context, db Querier, q expr, keys []sortKey, rows *[]row) error {
+	err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
+		raw := make([]any, len(keys))
+		extra := make([]any, len(keys))
+		for i := range raw {
+			extra[i] = &raw[i]
+		}
+		v, err := scanVersion(scan, extra...)
+		if err != nil {
+			return err
+		}
+		vals := make([]any, len(keys))
+		for i, k := range keys {
+			if vals[i], err = keyValue(k.kind, raw[i]); err != nil {
+				return err
+			}
+		}
+		*rows = append(*rows, row{v, vals})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
 	}
 	return nil
 }

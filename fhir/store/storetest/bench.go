@@ -1,15 +1,18 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
@@ -138,5 +141,51 @@ func BenchUpdate(b *testing.B, s store.Store, fixture []byte) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchLaterPage measures reading the second page of a search (Task,
+// newest first, pages of 20, no total) over size resources after changed
+// of them were updated since the first page: 0 is the plain keyset page,
+// more makes the page match and order as of the first page.
+func BenchLaterPage(b *testing.B, s store.Store, fixture []byte, size, changed int) {
+	tmpl := benchTemplate(b, fixture)
+	ids := newBenchIDs()
+	ctx := context.Background()
+	made := make([]string, size)
+	for i := range made {
+		r := tmpl.Clone()
+		r.SetID(ids.next())
+		if _, err := s.Create(ctx, r); err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+		made[i] = r.ID()
+	}
+	q, err := search.ParseQuery(tmpl.Type(), url.Values{}, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, err := s.Search(ctx, q, store.PageRequest{Count: 20})
+	if err != nil || first.Next == "" {
+		b.Fatalf("first page: %v", err)
+	}
+	// Changed content, so each update makes a version.
+	edited := benchTemplate(b, bytes.Replace(fixture, []byte(`"resourceType"`), []byte(`"language":"en","resourceType"`), 1))
+	for i := range changed {
+		r := edited.Clone()
+		r.SetID(made[i])
+		if _, err := s.Update(ctx, r, store.Precondition{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := s.Search(ctx, q, store.PageRequest{Count: 20, Cursor: first.Next})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page.Matches) != 20 {
+			b.Fatalf("page of %d", len(page.Matches))
+		}
 	}
 }
