@@ -151,7 +151,7 @@ func (m *measures) definitions() []map[string]any {
 		default:
 			g["population"] = []any{pop("initial-population", d.description)}
 		}
-		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in)"},
+		strat := []any{map[string]any{"code": map[string]any{"text": "contact-route"}, "description": "Contact route (phone, online, walk-in, referral)"},
 			map[string]any{"code": map[string]any{"text": mapping.StratAgeBand}, "description": "Age band of the patient at the request (0-4, 5-15, 16-24, 25-44, 45-64, 65-74, 75-84, 85+; unknown without a birth date)"},
 			map[string]any{"code": map[string]any{"text": mapping.StratSex}, "description": "Administrative gender of the patient (unknown when not recorded)"},
 			map[string]any{"code": map[string]any{"text": mapping.StratNeedGroup}, "description": "Need group (1 to 11) the allocation's supportingInfo records; unknown when the decision had none"},

@@ -73,7 +73,7 @@ type inputSpec struct {
 }
 
 var (
-	contactRoutes  = []string{"phone", "online", "walk-in"}
+	contactRoutes  = []string{"phone", "online", "walk-in", "referral"}
 	requestTypes   = []string{RequestClinical, RequestAdministrative}
 	adminKinds     = []string{"fit-note", "repeat-prescription", "test-result", "insurance-report", "other"}
 	trends         = []string{"worse", "same", "better"}
@@ -264,7 +264,7 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 	}
 	// Required inputs (the contract's table).
 	if seen[InputContactRoute] == 0 {
-		p.errorf(fhir.CodeRequired, "Task.input", "input %s (phone, online or walk-in) is required", InputContactRoute)
+		p.errorf(fhir.CodeRequired, "Task.input", "input %s (phone, online, walk-in or referral) is required", InputContactRoute)
 	}
 	if seen[InputRequestType] == 0 {
 		p.errorf(fhir.CodeRequired, "Task.input", "input %s (clinical or administrative) is required", InputRequestType)

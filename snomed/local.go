@@ -41,7 +41,7 @@ var localSystems = []localSystem{
 	{ID: NavigationInput, Name: "NavigationInput", Title: "Navigation input",
 		Description: "Task.input types of a navigation request: the structured questions asked on every contact route.",
 		Concepts: []localConcept{
-			{"contact-route", "Contact route", "Phone, online or walk-in (valueCode from contact-route).", ""},
+			{"contact-route", "Contact route", "Phone, online, walk-in or referral (valueCode from contact-route).", ""},
 			{"request-type", "Request type", "Clinical or administrative (valueCode clinical | administrative).", ""},
 			{"admin-kind", "Administrative request kind", "Fit note, repeat prescription, test result, insurance report or other (valueCode).", ""},
 			{"informant", "Informant", "Who is providing the information, e.g. a carer (valueReference RelatedPerson).", ""},
@@ -136,6 +136,7 @@ var localSystems = []localSystem{
 			{"phone", "Phone", "By telephone.", ""},
 			{"online", "Online", "Through an online form or consultation tool.", ""},
 			{"walk-in", "Walk-in", "In person at the practice.", ""},
+			{"referral", "Referral", "A referral from another service received as a BaRS message (the message is the Task's focus).", ""},
 		}},
 	{ID: NavigationDecision, Name: "NavigationDecision", Title: "Navigation decision",
 		Description: "Allocation decisions with no SNOMED CT concept in Signpost's verified set. A later terminology-server check may map them to SNOMED CT.",

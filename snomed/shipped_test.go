@@ -182,7 +182,7 @@ func TestLocalCodeSystemsMatchTheContract(t *testing.T) {
 		"navigation-status":   "captured awaiting-information escalated proposed allocated declined review-requested closed referral-accepted",
 		"patient-need-group":  "1 2 3 4 5 6 7 8 9 10 11",
 		"navigator-tier":      "essential enhanced expert",
-		"contact-route":       "phone online walk-in",
+		"contact-route":       "phone online walk-in referral",
 		"navigation-decision": "signposting signposting-nhs-111 self-care emergency-services practice-team-other referral-other administrative-request",
 		"navigation-role":     "social-prescribing-link-worker care-navigator care-coordinator",
 	}
