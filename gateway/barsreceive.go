@@ -208,6 +208,16 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 			return fail(barsBad("the %s header must be a UUID", h))
 		}
 	}
+	if ref, err := s.parseBaRSReferral(ctx, nav, in.Header, in.Body); err != nil || ref != nil {
+		var be *barsError
+		if errors.As(err, &be) {
+			return fail(be)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.receiveReferral(ctx, nav, in, hdr, ref)
+	}
 	_, resp, err := s.parseBaRSResponse(ctx, in.Body)
 	var be *barsError
 	if errors.As(err, &be) {

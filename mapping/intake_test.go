@@ -116,7 +116,7 @@ func TestIntakeRefusesWhatBreaksTheContract(t *testing.T) {
 func TestIntakeIsTheSameOnEveryContactRoute(t *testing.T) {
 	n := NewNavigationNames("")
 	var first *Request
-	for _, route := range []string{"phone", "online", "walk-in"} {
+	for _, route := range []string{"phone", "online", "walk-in", "referral"} {
 		task := intakeTask(t, func(m map[string]any) { inputAt(m, InputContactRoute)["valueCode"] = route })
 		r, issues := ParseNavigationTask(task, n)
 		require.Empty(t, navErrors(issues), route)
@@ -128,7 +128,7 @@ func TestIntakeIsTheSameOnEveryContactRoute(t *testing.T) {
 		assert.Equal(t, first, r, "everything but the route is read the same way")
 	}
 	// And a request missing its problem is refused on every route alike.
-	for _, route := range []string{"phone", "online", "walk-in"} {
+	for _, route := range []string{"phone", "online", "walk-in", "referral"} {
 		task := intakeTask(t, func(m map[string]any) {
 			inputAt(m, InputContactRoute)["valueCode"] = route
 			removeInput(m, InputProblem)

@@ -1,0 +1,596 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/gateway/requestid"
+	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// BaRS referrals addressed to a practice (docs/bars.md, "Receiving a
+// referral"): a referral request from NHS 111, an urgent treatment centre
+// or an ambulance service becomes a navigation Task of the practice, with
+// the contact route referral, the message stored and the Task's focus,
+// and is navigated like any contact. A disposition of the sender that is
+// an emergency, or one the mapping cannot read, sends the decision to a
+// clinician: a referral is never downgraded by the mapping.
+
+// legacyEventSystem and legacyReferralEvent are the event of the
+// standard's earlier example referrals (a message whose focus is the
+// referral ServiceRequest).
+const (
+	legacyEventSystem   = "https://fhir.nhs.uk/CodeSystem/message-event"
+	legacyReferralEvent = "admin-notify"
+)
+
+// Seen-elsewhere service concepts (SNOMED CT, verified list) for the
+// sender's care setting.
+const (
+	sctEmergencyService = "310000008"       // Accident and Emergency service
+	sctNHS111Service    = "907301000000109" // NHS 111 service
+)
+
+// barsReferral is what a referral request says, mapped to the navigation
+// inputs.
+type barsReferral struct {
+	headerID string
+	practice string
+	nhs      string
+	// nhsInvalid: the NHS number fails its check digit.
+	nhsInvalid bool
+	patient    map[string]any
+	source     string
+	problem    []string
+	symptoms   []snomed.Coding
+	needs      []snomed.Coding
+	seen       []snomed.Coding
+	urgency    mapping.Urgency
+	review     []string
+}
+
+// parseBaRSReferral reads a referral request; it returns nil, nil for a
+// message that is not one (a response, read by parseBaRSResponse).
+func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.Header, body []byte) (*barsReferral, error) {
+	var peek struct {
+		ResourceType string
+		Type         string
+		Entry        []struct {
+			Resource struct {
+				ResourceType string
+				EventCoding  struct{ System, Code string }
+			}
+		}
+	}
+	if json.Unmarshal(body, &peek) != nil || peek.ResourceType != "Bundle" || len(peek.Entry) == 0 {
+		return nil, nil
+	}
+	ev := peek.Entry[0].Resource.EventCoding
+	legacy := ev.System == legacyEventSystem && ev.Code == legacyReferralEvent
+	if !(ev.System == clinicalsystem.BaRSEventSystem && ev.Code == clinicalsystem.EventReferralRequest) && !legacy {
+		return nil, nil
+	}
+	r, err := fhir.ParseResource(body)
+	if err != nil {
+		return nil, barsBad("the body is not a FHIR resource")
+	}
+	out := &barsReferral{}
+	// The practice it is addressed to, by the header first.
+	target := ""
+	if t := strings.TrimSpace(h.Get("NHSD-Target-Identifier")); t != "" {
+		raw, err := base64.StdEncoding.DecodeString(t)
+		if err != nil {
+			raw, err = base64.RawStdEncoding.DecodeString(t)
+		}
+		var id struct{ System, Value string }
+		if err != nil || json.Unmarshal(raw, &id) != nil || id.System == "" || id.Value == "" {
+			return nil, barsBad("NHSD-Target-Identifier is not Base64 of an identifier")
+		}
+		target = id.System + "|" + id.Value
+		if id.System == clinicalsystem.ODSSystem {
+			out.practice = strings.ToUpper(strings.TrimSpace(id.Value))
+		}
+	}
+	// Valid R4, with one allowance: a destination without its endpoint
+	// (1..1 in R4; the standard's example referrals leave it out) is read
+	// as addressed to NHSD-Target-Identifier when that header is given.
+	// The message is stored as received.
+	check := r
+	if target != "" {
+		cp, err := fhir.ParseResource(body)
+		if err != nil {
+			return nil, barsBad("the body is not a FHIR resource")
+		}
+		if em, ok := listOf(cp.Object()["entry"])[0].(map[string]any); ok {
+			if mh, ok := em["resource"].(map[string]any); ok {
+				for _, d := range listOf(mh["destination"]) {
+					if dm, ok := d.(map[string]any); ok && dm["endpoint"] == nil {
+						dm["endpoint"] = target
+					}
+				}
+			}
+		}
+		check = cp
+	}
+	if err := s.validate(ctx, check, false); err != nil {
+		return nil, barsBad("the message is not valid R4: %v", err)
+	}
+	obj := r.Object()
+	if obj["type"] != "message" {
+		return nil, barsBad("the Bundle is not of type message")
+	}
+	byURL := map[string]map[string]any{}
+	var all []map[string]any
+	for _, e := range listOf(obj["entry"]) {
+		em, _ := e.(map[string]any)
+		res, _ := em["resource"].(map[string]any)
+		if res == nil {
+			continue
+		}
+		all = append(all, res)
+		if u, _ := em["fullUrl"].(string); u != "" {
+			byURL[u] = res
+		}
+		if id, _ := res["id"].(string); id != "" {
+			// Bare and urn:uuid references of the examples.
+			byURL[fmt.Sprint(res["resourceType"])+"/"+id] = res
+			byURL[id] = res
+		}
+	}
+	ref := func(v any) map[string]any {
+		m, _ := v.(map[string]any)
+		if m == nil {
+			return nil
+		}
+		return byURL[fmt.Sprint(m["reference"])]
+	}
+	hdr := all[0]
+	out.headerID, _ = hdr["id"].(string)
+	if !fhir.ValidID(out.headerID) {
+		return nil, barsBad("the MessageHeader has no id")
+	}
+	var sr map[string]any
+	for _, f := range listOf(hdr["focus"]) {
+		if res := ref(f); res != nil && res["resourceType"] == "ServiceRequest" {
+			sr = res
+		}
+	}
+	if sr == nil {
+		return nil, barsBad("the MessageHeader's focus is not a ServiceRequest of the message")
+	}
+	if rc := hdr["reason"]; rc != nil && !hasCode(rc, "new") {
+		return nil, barsUnprocessable("only new referrals are taken; updates and cancellations are not served yet")
+	}
+
+	// Else the practice of the MessageHeader's destination.
+	if out.practice == "" {
+		for _, d := range listOf(hdr["destination"]) {
+			dm, _ := d.(map[string]any)
+			rcv, _ := dm["receiver"].(map[string]any)
+			if code := odsOf([]any{rcv["identifier"]}); code != "" {
+				out.practice = code
+			} else if org := ref(rcv); org != nil && org["resourceType"] == "Organization" {
+				if code := odsOf(listOf(org["identifier"])); code != "" {
+					out.practice = code
+				}
+			}
+		}
+	}
+	if !validODS(out.practice) {
+		return nil, barsUnprocessable("the referral is not addressed to a practice (an ODS code in NHSD-Target-Identifier or the MessageHeader's destination)")
+	}
+
+	// The patient, by NHS number.
+	pat := ref(sr["subject"])
+	if pat == nil || pat["resourceType"] != "Patient" {
+		return nil, barsUnprocessable("the referral's subject is not a Patient of the message")
+	}
+	for _, x := range listOf(pat["identifier"]) {
+		xm, _ := x.(map[string]any)
+		if xm["system"] == mapping.NHSNumberSystem {
+			out.nhs, _ = xm["value"].(string)
+		}
+	}
+	if strings.TrimSpace(out.nhs) == "" {
+		return nil, barsUnprocessable("the referral's Patient has no NHS number")
+	}
+	if !mapping.ValidNHSNumber(out.nhs) {
+		// Kept as received on the Patient, not on the Task: who the
+		// patient is is for a person to confirm.
+		out.nhsInvalid = true
+		out.review = append(out.review, "the patient's NHS number fails its check digit")
+	}
+	out.patient = pat
+	if src, ok := hdr["source"].(map[string]any); ok {
+		out.source, _ = src["name"].(string)
+	}
+	if out.source == "" {
+		out.source = "another service"
+	}
+
+	// What it is about: the words, and the SNOMED CT codes Signpost
+	// knows.
+	known := func(c map[string]any) (snomed.Coding, bool) {
+		if c["system"] != snomed.System {
+			return snomed.Coding{}, false
+		}
+		sc := snomed.Coding{System: snomed.System, Code: fmt.Sprint(c["code"])}
+		if nav == nil || nav.term == nil {
+			return sc, false
+		}
+		issues, err := nav.term.CheckCoding(ctx, s.store, "coding", sc, "", snomed.CheckOptions{Strict: true})
+		return sc, err == nil && len(issues) == 0
+	}
+	addText := func(t any) {
+		if str, _ := t.(string); strings.TrimSpace(str) != "" {
+			out.problem = append(out.problem, strings.TrimSpace(str))
+		}
+	}
+	concept := func(cc any, symptom bool) {
+		m, _ := cc.(map[string]any)
+		if m == nil {
+			return
+		}
+		coded := false
+		for _, c := range listOf(m["coding"]) {
+			cm, _ := c.(map[string]any)
+			if sc, ok := known(cm); ok && symptom {
+				out.symptoms = append(out.symptoms, sc)
+				coded = true
+			}
+		}
+		if !coded {
+			if t, _ := m["text"].(string); t != "" {
+				addText(t)
+			} else {
+				for _, c := range listOf(m["coding"]) {
+					cm, _ := c.(map[string]any)
+					if cm["system"] == "https://fhir.nhs.uk/CodeSystem/BARS-clinical-urgency" {
+						continue
+					}
+					addText(cm["display"])
+				}
+			}
+		}
+	}
+	concept(sr["code"], true)
+	for _, rc := range listOf(sr["reasonCode"]) {
+		concept(rc, true)
+	}
+	for _, n := range listOf(sr["note"]) {
+		nm, _ := n.(map[string]any)
+		addText(nm["text"])
+	}
+	addText(sr["patientInstruction"])
+	var enc map[string]any
+	if e := ref(sr["encounter"]); e != nil && e["resourceType"] == "Encounter" {
+		enc = e
+	}
+	for _, res := range all {
+		switch res["resourceType"] {
+		case "Condition":
+			concept(res["code"], true)
+		case "Observation":
+			concept(res["code"], true)
+			concept(res["valueCodeableConcept"], true)
+			addText(res["valueString"])
+			for _, n := range listOf(res["note"]) {
+				nm, _ := n.(map[string]any)
+				addText(nm["text"])
+			}
+		case "Flag":
+			if res["status"] != nil && res["status"] != "active" {
+				continue
+			}
+			ra := false
+			for _, c := range listOf(res["category"]) {
+				for _, cd := range listOf(c.(map[string]any)["coding"]) {
+					cm, _ := cd.(map[string]any)
+					if strings.Contains(strings.ToLower(fmt.Sprint(cm["system"])), "adjustment") {
+						ra = true
+					}
+				}
+			}
+			cc, _ := res["code"].(map[string]any)
+			mapped := false
+			if ra {
+				for _, c := range listOf(cc["coding"]) {
+					cm, _ := c.(map[string]any)
+					if sc, ok := known(cm); ok {
+						out.needs = append(out.needs, sc)
+						mapped = true
+					}
+				}
+			}
+			if !mapped {
+				text, _ := cc["text"].(string)
+				if text == "" {
+					for _, c := range listOf(cc["coding"]) {
+						cm, _ := c.(map[string]any)
+						if d, _ := cm["display"].(string); d != "" {
+							text = d
+						}
+					}
+				}
+				if text == "" {
+					text = "a flag"
+				}
+				out.problem = append(out.problem, "Flag: "+text)
+				out.review = append(out.review, "a flag the mapping cannot code ("+text+")")
+			}
+		}
+	}
+	if len(out.problem) > 40 {
+		out.problem = out.problem[:40]
+	}
+
+	// The sender's disposition.
+	urgency := mapping.Urgency("")
+	class, _ := enc["class"].(map[string]any)
+	switch {
+	case sr["priority"] == "stat" || class["code"] == "EMER":
+		urgency = mapping.UrgencyEmergency
+	case sr["priority"] == "asap" || sr["priority"] == "urgent":
+		urgency = mapping.UrgencySameDay
+	case sr["priority"] == "routine":
+		urgency = mapping.UrgencyRoutine
+	}
+	out.urgency = urgency
+	switch urgency {
+	case mapping.UrgencyEmergency:
+		out.review = append(out.review, "the sender's disposition is an emergency")
+		out.seen = append(out.seen, snomed.Coding{System: snomed.System, Code: sctEmergencyService})
+	case "":
+		out.review = append(out.review, "the sender's disposition cannot be read")
+	}
+	if strings.Contains(out.source, "111") {
+		out.seen = append(out.seen, snomed.Coding{System: snomed.System, Code: sctNHS111Service})
+	}
+	return out, nil
+}
+
+// hasCode: a CodeableConcept with a coding of code.
+func hasCode(cc any, code string) bool {
+	m, _ := cc.(map[string]any)
+	for _, c := range listOf(m["coding"]) {
+		if cm, _ := c.(map[string]any); cm["code"] == code {
+			return true
+		}
+	}
+	return false
+}
+
+func validODS(code string) bool {
+	if len(code) < 3 || len(code) > 10 {
+		return false
+	}
+	for _, c := range code {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// receiveReferral stores a referral request and its navigation Task in
+// one transaction (once per MessageHeader id), then navigates the Task.
+func (s *Server) receiveReferral(ctx context.Context, nav *navigation, in OperationInput, hdr http.Header, ref *barsReferral) (*OperationAnswer, error) {
+	receipt := uuid.NewSHA1(barsReceiptSpace, []byte("received/"+ref.headerID)).String()
+	taskID := uuid.NewSHA1(barsReceiptSpace, []byte("task/"+ref.headerID)).String()
+	var (
+		stored    store.Version
+		duplicate bool
+	)
+	err := s.store.Transaction(ctx, func(tx store.Tx) error {
+		duplicate = false
+		if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
+			return err
+		}
+		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
+			stored, duplicate = prev, true
+			if in.AuditAbout != nil {
+				in.AuditAbout("Bundle", receipt, prev.VersionID, ref.practice)
+			}
+			return nil
+		} else if _, ok := fhir.AsError(err); !ok {
+			return err
+		}
+		patientRef, err := s.referralPatient(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		task, err := fhir.ResourceFromObject(s.referralTask(nav, ref, taskID, receipt, patientRef))
+		if err != nil {
+			return err
+		}
+		s.setPracticeLabel(task, ref.practice)
+		if issues := mapping.CheckNavigationTask(task.Object(), nil, mapping.Actor{Owner: true}, nav.names); hasErrorIssue(issues) {
+			return barsUnprocessable("the referral does not make a navigation request: %s", issues[0].Diagnostics)
+		}
+		if _, err := tx.Create(ctx, task); err != nil {
+			return err
+		}
+		rec, err := fhir.ParseResource(in.Body)
+		if err != nil {
+			return err
+		}
+		rec.SetID(receipt)
+		s.setPracticeLabel(rec, ref.practice)
+		w, err := tx.Create(ctx, rec)
+		if err != nil {
+			return err
+		}
+		stored = w.Version
+		if in.AuditAbout != nil {
+			in.AuditAbout("Bundle", receipt, stored.VersionID, ref.practice)
+		}
+		if in.AuditIn != nil {
+			return in.AuditIn(ctx, tx)
+		}
+		return nil
+	})
+	var be *barsError
+	if errors.As(err, &be) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.code), slog.Int("status", be.status))
+		return &OperationAnswer{Status: be.status, Header: hdr, Body: be.outcome()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "bars referral", slog.String("task", taskID), slog.Bool("duplicate", duplicate),
+		slog.Bool("review", len(ref.review) > 0))
+	if !duplicate {
+		s.navigateReferral(ctx, nav, in.Principal, ref, taskID)
+	}
+	body, err := s.barsAck(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
+	if err != nil {
+		return nil, err
+	}
+	return &OperationAnswer{Status: http.StatusOK, Header: hdr, Body: body}, nil
+}
+
+func hasErrorIssue(issues []fhir.Issue) bool {
+	for _, is := range issues {
+		if is.Severity == fhir.SeverityError || is.Severity == fhir.SeverityFatal {
+			return true
+		}
+	}
+	return false
+}
+
+// referralPatient finds the Patient by NHS number, or creates it from the
+// message's Patient (identifiers, name, gender, birth date).
+func (s *Server) referralPatient(ctx context.Context, tx store.Tx, ref *barsReferral) (string, error) {
+	if err := tx.Lock(ctx, "Patient?identifier="+mapping.NHSNumberSystem+"|"+ref.nhs); err != nil {
+		return "", err
+	}
+	q, err := search.ParseQuery("Patient", url.Values{"identifier": {mapping.NHSNumberSystem + "|" + ref.nhs}}, true)
+	if err != nil {
+		return "", err
+	}
+	page, err := tx.Search(ctx, q, store.PageRequest{Count: 2})
+	if err != nil {
+		return "", err
+	}
+	if len(page.Matches) > 0 {
+		return "Patient/" + page.Matches[0].ID, nil
+	}
+	p := map[string]any{"resourceType": "Patient", "id": uuid.NewString(),
+		"identifier": []any{map[string]any{"system": mapping.NHSNumberSystem, "value": ref.nhs}}}
+	for _, k := range []string{"name", "gender", "birthDate"} {
+		if v, ok := ref.patient[k]; ok {
+			p[k] = v
+		}
+	}
+	r, err := fhir.ResourceFromObject(p)
+	if err != nil {
+		return "", err
+	}
+	if err := s.validate(ctx, r, false); err != nil {
+		// The message's demographics do not make a valid Patient here:
+		// the NHS number alone.
+		r, err = fhir.ResourceFromObject(map[string]any{"resourceType": "Patient", "id": p["id"], "identifier": p["identifier"]})
+		if err != nil {
+			return "", err
+		}
+	}
+	s.setPracticeLabel(r, ref.practice)
+	if _, err := tx.Create(ctx, r); err != nil {
+		return "", err
+	}
+	return "Patient/" + r.ID(), nil
+}
+
+// referralTask is the navigation Task of a referral.
+func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receipt, patientRef string) map[string]any {
+	inSys := nav.names.System(snomed.NavigationInput)
+	input := func(code, key string, v any) any {
+		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": inSys, "code": code}}}, key: v}
+	}
+	cc := func(c snomed.Coding) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": c.System, "code": c.Code}}}
+	}
+	problem := "Referral from " + ref.source
+	if len(ref.problem) > 0 {
+		problem += ": " + strings.Join(ref.problem, "; ")
+	}
+	inputs := []any{
+		input(mapping.InputContactRoute, "valueCode", "referral"),
+		input(mapping.InputRequestType, "valueCode", mapping.RequestClinical),
+		input(mapping.InputProblem, "valueString", problem),
+	}
+	for _, c := range ref.symptoms {
+		inputs = append(inputs, input(mapping.InputSymptom, "valueCodeableConcept", cc(c)))
+	}
+	for _, c := range ref.seen {
+		inputs = append(inputs, input(mapping.InputSeenElsewhere, "valueCodeableConcept", cc(c)))
+	}
+	for _, c := range ref.needs {
+		inputs = append(inputs, input(mapping.InputCommunicationNeed, "valueCodeableConcept", cc(c)))
+	}
+	if ref.urgency != "" {
+		inputs = append(inputs, input(mapping.InputPatientUrgency, "valueCode", string(ref.urgency)))
+	}
+	forRef := map[string]any{"reference": patientRef, "type": "Patient"}
+	if !ref.nhsInvalid {
+		forRef["identifier"] = map[string]any{"system": mapping.NHSNumberSystem, "value": ref.nhs}
+	}
+	return map[string]any{"resourceType": "Task", "id": taskID,
+		"identifier": []any{map[string]any{"system": s.opts.CanonicalBase + "/sid/bars-message", "value": ref.headerID}},
+		"status":     "requested", "intent": "order", "priority": "routine",
+		"code":        map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationTask), "code": "navigate"}}},
+		"description": "BaRS referral from " + ref.source,
+		"focus":       map[string]any{"reference": "Bundle/" + receipt, "display": "BaRS referral message " + ref.headerID},
+		"for":         forRef,
+		"owner":       map[string]any{"identifier": map[string]any{"system": clinicalsystem.ODSSystem, "value": ref.practice}},
+		"authoredOn":  s.opts.Now().UTC().Format(fhir.InstantFormat),
+		"input":       inputs}
+}
+
+// navigateReferral navigates the Task of a received referral, acting for
+// the practice; a disposition the mapping cannot be sure of holds the
+// decision for a clinician's review. A failure leaves the Task requested,
+// to be navigated as any contact is.
+func (s *Server) navigateReferral(ctx context.Context, nav *navigation, caller *auth.Principal, ref *barsReferral, taskID string) {
+	scope, _ := auth.ParseScope("system/*.cruds")
+	clientID := ""
+	if caller != nil {
+		clientID = caller.ClientID
+	}
+	p := &auth.Principal{Subject: "bars-referral", ClientID: clientID, Issuer: s.opts.CanonicalBase, Scopes: []auth.Scope{scope},
+		ODS: []string{ref.practice}, Tier: auth.TierExpert, Roles: []auth.Role{auth.RoleNavigator}}
+	nctx := auth.NewContext(ctx, p)
+	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: taskID, principal: p, requestID: requestid.FromContext(ctx)}
+	audit := auditFor("operation", "E", req)
+	audit.operation = "navigate"
+	audit.status = http.StatusOK
+	params := &fhir.Parameters{}
+	if len(ref.review) > 0 {
+		params.Add("review", "Boolean", true)
+		params.AddString("note", "BaRS referral for a clinician: "+strings.Join(ref.review, "; "))
+	}
+	in := OperationInput{Type: "Task", ID: taskID, Params: params, Principal: p,
+		AuditIn: func(ctx context.Context, tx store.Tx) error { return s.recordAudit(ctx, tx, req, audit) }}
+	if _, err := nav.navigate(nctx, in); err != nil {
+		code := "internal"
+		if fe, ok := fhir.AsError(err); ok {
+			code = string(fe.Code())
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "bars referral navigation failed", slog.String("task", taskID), slog.String("code", code))
+	}
+}
