@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -229,4 +230,46 @@ func navigationTasks(t *testing.T, g *nvGateway, nav map[string]any) int {
 	r := g.as(nav, "GET", "/Task?code="+nvBase+"/CodeSystem/navigation-task|navigate", "")
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	return len(listAny(r.json(t)["entry"]))
+}
+
+// TestBaRSReferralConcurrentDuplicates: on both stores, copies of the same
+// referral arriving at once make one Task and one Patient, and all get the
+// same answer.
+func TestBaRSReferralConcurrentDuplicates(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := sc.open(t)
+			g := newNavGateway(t, st, nvOptions{delivery: true})
+			nav := nvNavigator("expert", "Y99999")
+			patients := func() int {
+				page, err := st.History(ctx, store.HistoryQuery{Type: "Patient", Count: 10})
+				require.NoError(t, err)
+				return page.Total
+			}
+			before := patients()
+			msg := exampleReferral(t, "referral-999-to-CAS.json", nil)
+			const n = 4
+			replies := make([]reply, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					replies[i] = g.as(nhs111System, "POST", "/$process-message", msg, "Content-Type", "application/fhir+json",
+						"X-Request-ID", uuid.NewString(), "X-Correlation-ID", uuid.NewString(), "NHSD-Target-Identifier", barsTarget("Y99999"))
+				}()
+			}
+			wg.Wait()
+			for _, r := range replies {
+				require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+				assert.Equal(t, string(replies[0].body), string(r.body))
+			}
+			assert.Equal(t, 1, navigationTasks(t, g, nav), "one Task")
+			assert.Equal(t, before+1, patients(), "one Patient")
+			page, err := st.History(ctx, store.HistoryQuery{Type: "Bundle", Count: 10})
+			require.NoError(t, err)
+			assert.Equal(t, 1, page.Total, "stored once")
+		})
+	}
 }
