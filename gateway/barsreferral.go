@@ -299,7 +299,8 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			}
 			ra := false
 			for _, c := range listOf(res["category"]) {
-				for _, cd := range listOf(c.(map[string]any)["coding"]) {
+				cm, _ := c.(map[string]any)
+				for _, cd := range listOf(cm["coding"]) {
 					cm, _ := cd.(map[string]any)
 					if strings.Contains(strings.ToLower(fmt.Sprint(cm["system"])), "adjustment") {
 						ra = true
