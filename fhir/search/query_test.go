@@ -247,7 +247,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Patient", "phonetic=smith", true, fhir.CodeNotSupported, "phonetic"},
 		{"Task", "patient.organization.name=x", true, fhir.CodeNotSupported, "patient.organization.name"},
 		{"Task", "patient.nothing=x", true, fhir.CodeNotSupported, "patient.nothing"},
-		{"Bundle", "_id=x", false, fhir.CodeNotSupported, "Bundle"},
+		{"Nonsense", "_id=x", false, fhir.CodeNotSupported, "Nonsense"},
 		{"Task", "authored-on=2024-13", false, fhir.CodeInvalid, "authored-on"},
 		{"Task", "authored-on=xx2024", false, fhir.CodeInvalid, "authored-on"},
 		{"Task", "authored-on=Ge2024", false, fhir.CodeInvalid, "authored-on"},

@@ -139,9 +139,7 @@ func buildRegistry() *registry {
 		}
 		r.add(row, row.base)
 	}
-	for t := range r.byType {
-		r.types = append(r.types, t)
-	}
+	r.types = append(r.types, generatedTypes...)
 	sort.Strings(r.types)
 	for _, t := range r.types {
 		for _, row := range common {

@@ -8,18 +8,14 @@ import (
 	"testing"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/spec"
 )
 
 // examplesDir holds the official R4 examples, in testdata/fhir.
 const examplesDir = "../../testdata/fhir/r4-examples-4.0.1"
 
-var listedTypes = []string{
-	"Task", "ServiceRequest", "HealthcareService", "PractitionerRole", "Organization",
-	"Location", "Endpoint", "Observation", "Flag", "Provenance", "AuditEvent",
-	"Subscription", "Communication", "Patient", "Practitioner", "RelatedPerson",
-	"CodeSystem", "ValueSet", "ConceptMap", "Measure", "MeasureReport", "Questionnaire",
-	"QuestionnaireResponse", "Group", "Condition", "Consent", "StructureDefinition",
-}
+// listedTypes are every concrete R4 resource type of the package.
+var listedTypes = spec.ResourceTypes()
 
 func TestRegistryHoldsEveryListedType(t *testing.T) {
 	if got := ResourceTypes(); !slices.Equal(got, slices.Sorted(slices.Values(listedTypes))) {
@@ -128,8 +124,14 @@ func TestDefinitions(t *testing.T) {
 	if d, _ := Lookup("Task", "owner"); d.Canonical {
 		t.Error("Task.owner is not canonical")
 	}
-	if _, ok := Lookup("Bundle", "_id"); ok {
-		t.Error("Bundle is not in the registry")
+	if _, ok := Lookup("Bundle", "_id"); !ok {
+		t.Error("Bundle, a concrete R4 type, is in the registry")
+	}
+	if _, ok := Lookup("DomainResource", "_id"); ok {
+		t.Error("DomainResource is abstract, not in the registry")
+	}
+	if _, ok := Lookup("Encounter", "patient"); !ok {
+		t.Error("Encounter has its R4 parameters")
 	}
 }
 
