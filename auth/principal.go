@@ -314,8 +314,13 @@ func (p *Principal) CanPublishSystem(system string) bool {
 
 // patientLinked holds the resource types that carry or reveal patient
 // data and so are subject to practice tenancy and hidden from publishers:
-// every type of the FHIR R4 Patient compartment, plus Task (Signpost's
-// navigation request, not in the R4 compartment). MeasureReport is in:
+// every type of the FHIR R4 Patient compartment (the gateway's test holds
+// this list to the package's CompartmentDefinition), plus Signpost's
+// additions, which R4 leaves out of the compartment because they have no
+// patient parameter, yet which carry patient data: Task (Signpost's
+// navigation request), Bundle (stored documents and messages, received
+// BaRS referrals among them) and Binary (the content of documents and
+// attachments). MeasureReport is in:
 // individual reports name a patient, and summary reports are a practice's
 // own figures. Everything else (directory, terminology, conformance,
 // Subscription) is governed by scopes alone.
@@ -336,7 +341,9 @@ func init() {
 		"MedicationStatement", "MolecularSequence", "NutritionOrder", "Observation", "Patient",
 		"Person", "Procedure", "Provenance", "QuestionnaireResponse", "RelatedPerson",
 		"RequestGroup", "ResearchSubject", "RiskAssessment", "Schedule", "ServiceRequest",
-		"Specimen", "SupplyDelivery", "SupplyRequest", "Task", "VisionPrescription",
+		"Specimen", "SupplyDelivery", "SupplyRequest", "VisionPrescription",
+		// Signpost's additions (see above).
+		"Task", "Bundle", "Binary",
 	} {
 		patientLinked[t] = true
 	}
@@ -348,7 +355,7 @@ func IsPatientLinked(resourceType string) bool { return patientLinked[resourceTy
 
 // PatientLinkedTypes lists, sorted, the resource types under practice
 // tenancy and hidden from directory publishers: the FHIR R4 Patient
-// compartment plus Task.
+// compartment plus Task, Bundle and Binary.
 func PatientLinkedTypes() []string {
 	out := make([]string, 0, len(patientLinked))
 	for t := range patientLinked {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,4 +46,12 @@ func TestPatientCompartmentIsR4s(t *testing.T) {
 			}
 		}
 	}
+	// Tenancy covers exactly the compartment's types plus Signpost's
+	// additions, which have no patient parameter in R4.
+	linked := []string{"Bundle", "Binary"}
+	for typ := range patientCompartment {
+		linked = append(linked, typ)
+	}
+	slices.Sort(linked)
+	assert.Equal(t, linked, auth.PatientLinkedTypes())
 }

@@ -65,6 +65,7 @@ func (s *Server) registerConfigurationChecks() {
 		return checkProtocolDelete(ctx, names, stored)
 	})
 	s.registerSharedConfigChecks()
+	s.RegisterWriteCheck("Bundle", checkStoredBundle)
 }
 
 // mayManageProtocol reports whether p may load, change or delete the

@@ -1,9 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"sort"
 
+	"github.com/signpost-fhir/signpost/fhir"
+
 	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/spec"
 )
 
 // Interaction is a FHIR RESTful interaction code as the CapabilityStatement
@@ -35,23 +41,45 @@ type Registry struct {
 	types map[string]map[Interaction]bool
 }
 
-// DefaultRegistry is every resource type the care navigation process deals
-// in (see ARCHITECTURE.md, "The process as FHIR").
+// DefaultRegistry serves every concrete resource type of FHIR R4 (the
+// types of the hl7.fhir.r4.core package, spec.ResourceTypes) with every
+// interaction, validation and search generated from the package, except:
+//
+//   - AuditEvent and Bundle are append-only (appendOnly). Audit records
+//     are evidence. Stored Bundles are documents, messages and
+//     collections as exchanged (received BaRS messages among them) and
+//     are kept as they were; HAPI lets them be updated, Signpost does not.
+//     Transactions and batches are posted to the base, not stored
+//     (bundleTypeCheck).
+//   - Parameters is the input and output of operations, never stored.
+//   - OperationDefinition, SearchParameter and PlanDefinition are served
+//     by the parts of the gateway that give them meaning: the
+//     OperationDefinitions the CapabilityStatement names and the
+//     SearchParameters of the directory are read-only (Handler,
+//     RegisterDirectory), and PlanDefinitions are navigation protocols
+//     (RegisterNavigation).
+//
+// Patient-linked types (auth.IsPatientLinked) get practice tenancy and
+// audit; the configuration shared by every practice (sharedConfigTypes),
+// the directory types and Subscription keep their own rules.
 func DefaultRegistry() *Registry {
 	r := &Registry{types: map[string]map[Interaction]bool{}}
-	for _, t := range []string{
-		"Task", "ServiceRequest", "HealthcareService", "Patient", "RelatedPerson",
-		"Practitioner", "PractitionerRole", "Organization", "Location", "Endpoint",
-		"Observation", "Flag", "Provenance", "Subscription", "CodeSystem",
-		"ValueSet", "ConceptMap", "Questionnaire", "QuestionnaireResponse",
-		"Communication", "Measure", "MeasureReport", "Group", "Condition",
-		"Consent", "StructureDefinition",
-	} {
+	for _, t := range spec.ResourceTypes() {
+		if notServedByDefault[t] {
+			continue
+		}
 		r.Serve(t, allInteractions...)
 	}
-	// Audit records are evidence; nobody edits or removes them.
 	r.Serve("AuditEvent", appendOnly...)
+	r.Serve("Bundle", appendOnly...)
 	return r
+}
+
+// notServedByDefault are the concrete R4 types DefaultRegistry leaves out
+// of its loop (see DefaultRegistry).
+var notServedByDefault = map[string]bool{
+	"AuditEvent": true, "Bundle": true, "Parameters": true,
+	"OperationDefinition": true, "SearchParameter": true, "PlanDefinition": true,
 }
 
 // Serve declares that typ supports the interactions. search-type is
@@ -96,4 +124,19 @@ func (r *Registry) Interactions(typ string) []Interaction {
 		}
 	}
 	return out
+}
+
+// storedBundleTypes are the Bundle.type values a stored Bundle may have,
+// as HAPI's default: a transaction or batch is posted to the base to be
+// processed, and searchset, history and the responses are answers.
+var storedBundleTypes = []string{"collection", "document", "message"}
+
+// checkStoredBundle refuses to store a Bundle of another type.
+func checkStoredBundle(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+	kind, _ := r.Object()["type"].(string)
+	if slices.Contains(storedBundleTypes, kind) {
+		return nil, nil
+	}
+	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Bundle.type"},
+		Diagnostics: fmt.Sprintf("a stored Bundle is a collection, document or message, not %q (transactions and batches are posted to the base)", kind)}}, nil
 }
