@@ -154,6 +154,11 @@ func TestBundlesAreStoredAppendOnly(t *testing.T) {
 		}
 		assert.Equal(t, http.StatusMethodNotAllowed, g.do("PUT", "/Bundle/"+id, strings.Replace(doc, `{"resourceType":"Bundle",`, `{"resourceType":"Bundle","id":"`+id+`",`, 1)).status)
 		assert.Equal(t, http.StatusMethodNotAllowed, g.do("DELETE", "/Bundle/"+id, "").status)
+
+		// Parameters is the body of operations, never stored.
+		r = g.do("POST", "/Parameters", `{"resourceType":"Parameters"}`)
+		assert.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
+		assert.Equal(t, "not-supported", r.outcome(t)["code"])
 	})
 }
 
