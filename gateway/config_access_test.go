@@ -178,7 +178,9 @@ func TestProtocolChangesNeedThePracticeAdministrator(t *testing.T) {
 			_, after := s.current(t, "PlanDefinition", id)
 			require.Equal(t, version, after, "no refused attempt changed the protocol")
 			r := s.as(s.token(practiceAdmin(odsB)), "DELETE", "/PlanDefinition?_id="+id, "")
-			assert.Equal(t, http.StatusMethodNotAllowed, r.status, "PlanDefinition is not searched, so it has no conditional delete: %s", r.body)
+			assert.Equal(t, http.StatusForbidden, r.status, "a conditional delete meets the same rule: %s", r.body)
+			_, after = s.current(t, "PlanDefinition", id)
+			require.Equal(t, version, after, "the refused conditional delete removed nothing")
 
 			admin := s.token(practiceAdmin(demoPractice))
 			r = s.as(admin, "DELETE", "/PlanDefinition/"+id, "")
