@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -210,4 +211,21 @@ func TestNewlyServedTypesHaveTenancy(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, s.as(d.navB, "GET", "/Bundle/"+doc, "").status)
 		assert.Empty(t, s.searchIDs(t, d.navB, "/Bundle", "match"))
 	})
+}
+
+// The CapabilityStatement, half a megabyte with every type, is generated
+// once per base: a request naming another host gets its own base.
+func TestCapabilityStatementNamesTheRequestsBase(t *testing.T) {
+	g := newGateway(t, gateway.Options{Store: stores[0].open(t)})
+	for _, host := range []string{"a.example", "b.example", "a.example"} {
+		req, err := http.NewRequest("GET", g.base+"/metadata", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var cs map[string]any
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&cs))
+		resp.Body.Close()
+		assert.Equal(t, "http://"+host+"/fhir", cs["implementation"].(map[string]any)["url"], host)
+	}
 }

@@ -133,9 +133,20 @@ func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes [
 }
 
 func (s *Server) capabilities(req *request) (*response, error) {
+	if c := s.capabilityCache.Load(); c != nil && c.base == req.base {
+		return &response{status: http.StatusOK, body: c.body}, nil
+	}
 	body, err := fhir.Generate(s.capabilityStatement(req.base))
 	if err != nil {
 		return nil, err
 	}
+	s.capabilityCache.Store(&cachedCapability{base: req.base, body: body})
 	return &response{status: http.StatusOK, body: body}, nil
+}
+
+// cachedCapability is a generated CapabilityStatement and the base it
+// names.
+type cachedCapability struct {
+	base string
+	body []byte
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -123,6 +124,11 @@ type Server struct {
 	// opDefs are the generated OperationDefinitions of the registered
 	// operations, by id (operation.go); set by Handler.
 	opDefs map[string][]byte
+	// capabilityCache holds the last generated CapabilityStatement and
+	// its base URL (capability.go): with every R4 type served it is half
+	// a megabyte that does not change once Handler has run. One entry
+	// only, since the base follows the request's Host without PublicBase.
+	capabilityCache atomic.Pointer[cachedCapability]
 }
 
 // New builds a Server; it panics only on a programming error (no store).
