@@ -150,9 +150,9 @@ type Service struct {
 	// what names the service for people with its organisation (Label).
 	Provider, Place string
 	// label is Label, made once when the service is parsed.
-	label  string
-	Active bool
-	Identifiers         []Identifier
+	label       string
+	Active      bool
+	Identifiers []Identifier
 	// Types holds the codings of type, specialty and the team roles, as
 	// "system|code": what a needed service type is matched against.
 	Types map[string]bool
