@@ -21,7 +21,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
-	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
 // barsReceiver is a BaRS receiver on loopback that behaves like the
@@ -255,12 +254,7 @@ const pfDoSID = "2000099999"
 func connectPharmacyFirstBaRS(t *testing.T, st store.Store, address string) {
 	t.Helper()
 	ctx := context.Background()
-	token := "Bearer bars-token"
-	if ks, ok := st.(sealed.KeyStore); ok {
-		box, err := sealed.FromStore(ks).Box(ctx)
-		require.NoError(t, err)
-		token = box.Seal(token)
-	}
+	token := sealedAsStored(t, st, "Bearer bars-token")
 	ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"pf-bars","status":"active",
 		"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-msg"},
 		"payloadType":[{"coding":[{"system":"https://fhir.nhs.uk/CodeSystem/message-events-bars","code":"servicerequest-request"}]}],

@@ -164,12 +164,7 @@ func connectDemoPractice(t testing.TB, st store.Store, address string) {
 	ctx := context.Background()
 	// The token is stored sealed with the store's key, as the gateway
 	// stores it: every delivery test also proves the deliverer opens it.
-	token := "Bearer practice-token"
-	if ks, ok := st.(sealed.KeyStore); ok {
-		box, err := sealed.FromStore(ks).Box(ctx)
-		require.NoError(t, err)
-		token = box.Seal(token)
-	}
+	token := sealedAsStored(t, st, "Bearer practice-token")
 	ep, err := fhir.ParseResource([]byte(`{"resourceType":"Endpoint","id":"surgery-ep","status":"active",
 		"connectionType":{"system":"http://terminology.hl7.org/CodeSystem/endpoint-connection-type","code":"hl7-fhir-rest"},
 		"payloadType":[{"text":"FHIR"}],"address":"` + address + `","header":["Authorization: ` + token + `"]}`))
@@ -183,6 +178,19 @@ func connectDemoPractice(t testing.TB, st store.Store, address string) {
 	org.Object()["endpoint"] = []any{map[string]any{"reference": "Endpoint/surgery-ep"}}
 	_, err = st.Update(ctx, org, store.Precondition{})
 	require.NoError(t, err)
+}
+
+// sealedAsStored is a header value as the gateway stores it: sealed with
+// the store's key (as it is when the store keeps one).
+func sealedAsStored(t testing.TB, st store.Store, value string) string {
+	t.Helper()
+	ks, ok := st.(sealed.KeyStore)
+	if !ok {
+		return value
+	}
+	box, err := sealed.FromStore(ks).Box(context.Background())
+	require.NoError(t, err)
+	return box.Seal(value)
 }
 
 // startDeliverers runs outcome delivery workers (clinicalsystem) on st and
