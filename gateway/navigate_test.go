@@ -1093,25 +1093,27 @@ func assertThirdContact(t *testing.T, g *nvGateway, nav map[string]any, id strin
 	assert.Contains(t, explain, "contact 3 about this problem")
 }
 
-func TestNavigationLatencyFigures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("figures, not a check")
-	}
+// BenchmarkNavigateCommit: POST Task/{id}/$navigate (commit) over
+// loopback HTTP, one client, on each store; the Task's create is not
+// timed.
+func BenchmarkNavigateCommit(b *testing.B) {
 	for _, sc := range stores {
-		t.Run(sc.name, func(t *testing.T) {
-			g := newNavGateway(t, sc.open(t), nvOptions{})
+		b.Run(sc.name, func(b *testing.B) {
+			g := newNavGateway(b, sc.open(b), nvOptions{})
 			nav := nvNavigator("expert", "Y99999")
-			s := nvClinical("phone", "Back pain", 3.0)
-			var took []time.Duration
-			for i := 0; i < 100; i++ {
-				id := g.created(t, nav, "Task", nvTask(s, "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
-				start := time.Now()
-				res := nvNavigate(t, g, nav, id, nil)
-				took = append(took, time.Since(start))
-				require.Equal(t, 200, res.status, "%s", res.raw)
+			task, err := json.Marshal(nvTask(nvClinical("phone", "Back pain", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			require.NoError(b, err)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				r := g.as(nav, "POST", "/Task", string(task))
+				require.Equal(b, http.StatusCreated, r.status, "%s", r.body)
+				var created struct{ ID string }
+				require.NoError(b, json.Unmarshal(r.body, &created))
+				b.StartTimer()
+				r = g.as(nav, "POST", "/Task/"+created.ID+"/$navigate", "")
+				require.Equal(b, http.StatusOK, r.status, "%s", r.body)
 			}
-			sortDurations(took)
-			t.Logf("POST Task/{id}/$navigate commit, sequential over loopback HTTP: p50 %v, p99 %v (n=%d)", took[len(took)/2], took[len(took)*99/100], len(took))
 		})
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -399,50 +398,27 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i]
 }
 
-// TestTerminologyLatencyFigures times $lookup and $validate-code over HTTP
-// on loopback and logs p50/p99 (go test -run LatencyFigures -v
-// ./gateway/). It reports; it never asserts on time.
-func TestTerminologyLatencyFigures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing run")
-	}
-	g := newTermGateway(t)
-	var ids []string
-	g.term.Concepts().All(func(c *snomed.Concept) bool { ids = append(ids, c.ID); return true })
-	png := g.term.URL("CodeSystem", "patient-need-group")
-	cases := []struct {
-		name string
-		path func(i int) string
-	}{
-		{"$lookup SNOMED CT", func(i int) string {
-			return "/CodeSystem/$lookup" + q("system", snomed.System, "code", ids[i%len(ids)])
-		}},
-		{"$validate-code SNOMED CT", func(i int) string {
-			return "/CodeSystem/$validate-code" + q("url", snomed.System, "code", ids[i%len(ids)])
-		}},
-		{"$lookup local (store read)", func(i int) string {
-			return "/CodeSystem/$lookup" + q("system", png, "code", fmt.Sprint(i%11+1))
-		}},
-		{"$validate-code ValueSet (store read)", func(i int) string {
-			return "/ValueSet/$validate-code" + q("url", g.term.URL("ValueSet", "red-flag-finding"), "system", snomed.System, "code", ids[i%len(ids)])
-		}},
-	}
-	const n = 3000
-	for _, c := range cases {
-		for i := 0; i < 200; i++ { // warm up connections and caches
-			g.call("GET", c.path(i), "")
+// BenchmarkLookupLocalHTTP: $lookup of a local code system, read from
+// the store.
+func BenchmarkLookupLocalHTTP(b *testing.B) {
+	g := newTermGateway(b)
+	path := "/CodeSystem/$lookup" + q("system", g.term.URL("CodeSystem", "patient-need-group"), "code", "3")
+	for b.Loop() {
+		if r := g.call("GET", path, ""); r.status != http.StatusOK {
+			b.Fatal(r.status)
 		}
-		d := make([]time.Duration, n)
-		for i := range d {
-			start := time.Now()
-			r := g.call("GET", c.path(i), "")
-			d[i] = time.Since(start)
-			if r.status != http.StatusOK {
-				t.Fatalf("%s: %d %s", c.name, r.status, r.body)
-			}
+	}
+}
+
+// BenchmarkValidateCodeValueSetHTTP: ValueSet/$validate-code against a
+// value set read from the store.
+func BenchmarkValidateCodeValueSetHTTP(b *testing.B) {
+	g := newTermGateway(b)
+	path := "/ValueSet/$validate-code" + q("url", g.term.URL("ValueSet", "red-flag-finding"), "system", snomed.System, "code", "29857009")
+	for b.Loop() {
+		if r := g.call("GET", path, ""); r.status != http.StatusOK {
+			b.Fatal(r.status)
 		}
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		t.Logf("%-38s n=%d p50=%v p90=%v p99=%v max=%v", c.name, n, percentile(d, 50), percentile(d, 90), percentile(d, 99), d[n-1])
 	}
 }
 
