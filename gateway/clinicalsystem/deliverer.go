@@ -189,7 +189,9 @@ func (d *Deliverer) work(ctx context.Context) {
 			// than the lease) runs while nobody else may claim it. A
 			// batch that outlived its lease stops at the first claim
 			// another worker took; what this worker still holds goes back.
-			held, err := d.ob.Renew(context.WithoutCancel(ctx), dl, d.cfg.Now().Add(d.cfg.Lease))
+			rctx, cancel := recordContext(ctx)
+			held, err := d.ob.Renew(rctx, dl, d.cfg.Now().Add(d.cfg.Lease))
+			cancel()
 			if err != nil {
 				d.logFor(dl).Error("delivery: renewing the claim failed: not sent", slog.String("error", err.Error()))
 				break // the leases run out and the deliveries are claimed again
@@ -271,7 +273,10 @@ func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints en
 	switch {
 	case res == delivered:
 		d.cfg.Observer.DeliveryAttempt(OutcomeDelivered)
-		if ok, err := d.ob.MarkDelivered(context.WithoutCancel(ctx), dl, now); err != nil {
+		rctx, cancel := recordContext(ctx)
+		ok, err := d.ob.MarkDelivered(rctx, dl, now)
+		cancel()
+		if err != nil {
 			log.Error("delivery: recording success failed", slog.String("error", err.Error()))
 		} else if !ok {
 			log.Warn(lostClaim, slog.String("result", "delivered"))
@@ -314,8 +319,20 @@ func (d *Deliverer) deliver(ctx context.Context, dl store.Delivery, endpoints en
 // still give the delivery back.
 // It reports whether the claim still held (false too when recording
 // failed, which is logged here).
+// recordTimeout bounds the outbox's bookkeeping (renewing a claim,
+// recording a result). It runs even when the gateway is stopping, so a
+// sent delivery is recorded as sent, but never waits on the database for
+// longer than this: an unrecorded result leaves the claim to run out, and
+// the delivery is sent again (at least once, never lost).
+const recordTimeout = 5 * time.Second
+
+// recordContext is ctx without its cancellation, bounded by recordTimeout.
+func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}
+
 func (d *Deliverer) finish(dl store.Delivery, cause string, retryAt time.Time, isDead bool) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
 	ok, err := d.ob.MarkFailed(ctx, dl, cause, retryAt, isDead)
 	if err != nil {
