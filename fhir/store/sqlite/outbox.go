@@ -16,7 +16,7 @@ const outboxColumns = "id, endpoint_key, task_id, seq, payload, status, attempts
 
 // Enqueue writes d in a transaction of its own; see tx.Enqueue.
 func (s *Store) Enqueue(ctx context.Context, d store.Delivery) error {
-	return inTx(ctx, s.w, nil, func(stx *sql.Tx) error { return enqueue(ctx, stx, d) })
+	return s.write(ctx, func(stx *wtx) error { return enqueue(ctx, stx, d) })
 }
 
 // Enqueue adds d after the Task's last delivery; the writer's lock makes

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "github.com/mattn/go-sqlite3" // registers the "sqlite3" database/sql driver
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -33,6 +33,11 @@ type Store struct {
 	r       *sql.DB // read-only connections, concurrent with the writer
 	baseURL string
 	sums    sqlsearch.Summarizers
+	// prep are the writer's prepared statements by their text (wtx);
+	// readStmt and vreadStmt the readers'.
+	prep                map[string]*sql.Stmt
+	readStmt, vreadStmt *sql.Stmt
+	writer              writer
 }
 
 // Option adjusts how Open builds the store.
@@ -61,7 +66,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	}
 	path := filepath.Join(abs, FileName)
 
-	w, err := sql.Open("sqlite", dsn(path, true))
+	w, err := sql.Open(driverName, dsn(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -80,7 +85,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
-	r, err := sql.Open("sqlite", dsn(path, false))
+	r, err := sql.Open(driverName, dsn(path, false))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -93,9 +98,20 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, writer: writer{kick: make(chan struct{}, 1)}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.prep, err = prepareAll(ctx, w, writerStatements()); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if s.readStmt, err = r.PrepareContext(ctx, readSQL); err == nil {
+		s.vreadStmt, err = r.PrepareContext(ctx, vreadSQL)
+	}
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	return s, nil
 }
@@ -109,7 +125,8 @@ func pingWriter(ctx context.Context, w *sql.DB) error {
 	deadline := time.Now().Add(busyTimeout)
 	for {
 		err := w.PingContext(ctx)
-		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -120,21 +137,26 @@ func pingWriter(ctx context.Context, w *sql.DB) error {
 	}
 }
 
+// driverName is mattn/go-sqlite3's database/sql driver (cgo: SQLite's own
+// C, several times faster than a translation to Go).
+const driverName = "sqlite3"
+
 // dsn is the connection string for the writer or the readers. Every
-// connection gets busy_timeout (first, so the other pragmas can wait for a
-// lock) and foreign keys (off by default in SQLite); the writer also sets
-// the journal and sync modes and begins every transaction IMMEDIATE;
-// readers are query_only so a bug cannot write outside the writer's lock.
+// connection gets busy_timeout (the driver sets it first, so the other
+// pragmas can wait for a lock) and foreign keys (off by default in
+// SQLite); the writer also sets the journal and sync modes and begins
+// every transaction IMMEDIATE; readers are query_only so a bug cannot
+// write outside the writer's lock.
 func dsn(path string, writer bool) string {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_foreign_keys", "1")
 	if writer {
-		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
 		q.Set("_txlock", "immediate")
 	} else {
-		q.Add("_pragma", "query_only(1)")
+		q.Set("_query_only", "1")
 	}
 	// A file: URI, so a folder name with '?' or '#' in it is escaped
 	// rather than read as parameters.
@@ -156,7 +178,14 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the readers and the writer.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	errs = append(errs, closeAll(s.prep))
+	for _, st := range []*sql.Stmt{s.readStmt, s.vreadStmt} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // dbtx is what the helpers need, satisfied by *sql.DB and *sql.Tx.
@@ -192,7 +221,20 @@ const (
 		WHERE type = ? AND id = ?`
 	insertHistorySQL = `INSERT INTO resource_history (type, id, version, last_updated, method, deleted, body)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	readHeadSQL = "SELECT version, last_updated, deleted, method, body FROM resources WHERE type = ? AND id = ?"
+	readSQL     = "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = ? AND id = ?"
+	vreadSQL    = "SELECT last_updated, method, deleted, body FROM resource_history WHERE type = ? AND id = ? AND version = ?"
 )
+
+// writerStatements are the statements the writer prepares once.
+func writerStatements() []string {
+	qs := []string{insertCurrentSQL, updateCurrentSQL, insertHistorySQL, readHeadSQL, readSQL,
+		"SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"}
+	for _, t := range append(indexTables, "idx_summary") {
+		qs = append(qs, deleteIndexSQL(t))
+	}
+	return append(qs, indexInsertSQL[:]...)
+}
 
 // text is the body as a TEXT value (a []byte would be stored as a BLOB);
 // nil, a deletion, is NULL.
@@ -274,7 +316,7 @@ func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult
 		return store.WriteResult{}, err
 	}
 	var res store.WriteResult
-	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		res, err = create(ctx, tx, r, &s.sums)
 		return err
@@ -316,7 +358,7 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 		return store.WriteResult{}, err
 	}
 	var res store.WriteResult
-	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		res, err = update(ctx, tx, r, pre, &s.sums)
 		return err
@@ -361,7 +403,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 // Delete records a deletion as the next version.
 func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
 	var res store.WriteResult
-	err := inTx(ctx, s.w, nil, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
 		var err error
 		res, err = remove(ctx, tx, typ, id, pre, &s.sums)
 		return err
@@ -394,15 +436,18 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 
 // Read returns the current version.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error) {
-	return read(ctx, s.r, typ, id)
+	return scanRead(s.readStmt.QueryRowContext(ctx, typ, id), typ, id)
 }
 
 func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
+	return scanRead(db.QueryRowContext(ctx, readSQL, typ, id), typ, id)
+}
+
+func scanRead(row *sql.Row, typ, id string) (store.Version, error) {
 	v := store.Version{Type: typ, ID: id}
 	var micros int64
 	var method string
-	err := db.QueryRowContext(ctx, "SELECT version, last_updated, method, deleted, body FROM resources WHERE type = ? AND id = ?", typ, id).
-		Scan(&v.VersionID, &micros, &method, &v.Deleted, &v.Body)
+	err := row.Scan(&v.VersionID, &micros, &method, &v.Deleted, &v.Body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.Version{}, fhir.NotFound(typ, id)
@@ -420,7 +465,7 @@ func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (store
 	v := store.Version{Type: typ, ID: id, VersionID: version}
 	var micros int64
 	var method string
-	err := s.r.QueryRowContext(ctx, "SELECT last_updated, method, deleted, body FROM resource_history WHERE type = ? AND id = ? AND version = ?", typ, id, version).
+	err := s.vreadStmt.QueryRowContext(ctx, typ, id, version).
 		Scan(&micros, &method, &v.Deleted, &v.Body)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
@@ -15,7 +14,7 @@ import (
 // nothing to retry. fn must use only tx: the writer is its single
 // connection, so a call on the Store that writes would wait for fn.
 func (s *Store) Transaction(ctx context.Context, fn func(tx store.Tx) error) error {
-	return inTx(ctx, s.w, nil, func(stx *sql.Tx) error { return fn(&tx{s: s, db: stx}) })
+	return s.write(ctx, func(stx *wtx) error { return fn(&tx{s: s, db: stx}) })
 }
 
 // Lock is a no-op: outside Transaction as the contract says, and inside
@@ -28,7 +27,7 @@ func (s *Store) Lock(ctx context.Context, key string) error { return nil }
 // it holds the write lock, the latest committed state.
 type tx struct {
 	s  *Store
-	db *sql.Tx
+	db *wtx
 }
 
 var _ store.Tx = (*tx)(nil)
