@@ -44,6 +44,9 @@ type benchConfig struct {
 	// FixturePath is the -fixture file; empty for the embedded Task.
 	FixturePath string
 	JSON        bool
+	// Store is the -store flag: "" (the environment's store), "sqlite",
+	// "postgres" or "both" (one after the other, in one run).
+	Store string
 }
 
 // outboundTimeout bounds every request bench makes, so a wedged gateway
@@ -59,6 +62,7 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each phase; 0 for none")
 	fixture := fs.String("fixture", "", "Task JSON file to create (default: an embedded navigation Task)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	storeFlag := fs.String("store", "", "store of the gateway bench runs: sqlite, postgres (needs the database URL) or both, one after the other (default: postgres with a database URL, else sqlite)")
 	// Parse errors are one line, like every other configuration error;
 	// the flag list is printed only when asked for with -h.
 	fs.SetOutput(io.Discard)
@@ -73,8 +77,16 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return benchConfig{}, usageErr("bench: unexpected argument %q", fs.Arg(0))
 	}
-	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON}
+	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON, Store: *storeFlag}
 	c.Target = strings.TrimRight(*target, "/")
+	switch c.Store {
+	case "", "sqlite", "postgres", "both":
+	default:
+		return c, usageErr("bench: -store %q must be sqlite, postgres or both", c.Store)
+	}
+	if c.Store != "" && c.Target != "" {
+		return c, usageErr("bench: -store chooses the store of the gateway bench runs; with -target the gateway is already running")
+	}
 	if c.Target != "" {
 		u, err := url.Parse(c.Target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -90,6 +102,9 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 			return c, usageErr("bench: the database URL must be a postgres:// or postgresql:// URL")
 		}
+	}
+	if (c.Store == "postgres" || c.Store == "both") && c.DatabaseURL == "" {
+		return c, usageErr("bench: -store %s needs -database-url or DATABASE_URL", c.Store)
 	}
 	if c.Clients < 1 || c.Clients > 10000 {
 		return c, usageErr("bench: -clients %d must be between 1 and 10000", c.Clients)
@@ -140,7 +155,10 @@ var errInterrupted = errors.New("bench interrupted; the figures above are partia
 // requests, errors, req/s and latency percentiles per phase and the
 // create/raw ratio. Any failed request is reported and makes the exit
 // code 1; Ctrl-C stops the load, prints what was measured and stops the
-// gateway bench started.
+// gateway bench started. With -store both it does all of that twice, on
+// a gateway with the embedded store (a temporary folder unless
+// SIGNPOST_DATA names one; no raw phase) and then on one with PostgreSQL,
+// and prints the two reports one after the other.
 func bench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, err := loadBenchConfig(args, getenv, stderr)
 	if err != nil {
@@ -150,6 +168,27 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	switch c.Store {
+	case "sqlite":
+		c.DatabaseURL = ""
+	case "both":
+		lite := c
+		lite.DatabaseURL = ""
+		err := benchRun(ctx, lite, body, getenv, stdout, stderr)
+		if ctx.Err() != nil {
+			return err
+		}
+		if !c.JSON {
+			fmt.Fprintln(stdout)
+		}
+		return errors.Join(err, benchRun(ctx, c, body, getenv, stdout, stderr))
+	}
+	return benchRun(ctx, c, body, getenv, stdout, stderr)
+}
+
+// benchRun is one run of bench on one gateway.
+func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(string) string, stdout, stderr io.Writer) error {
+	var err error
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
 	hc := newBenchHTTPClient(c.Clients)
 	defer hc.CloseIdleConnections()

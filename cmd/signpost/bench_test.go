@@ -52,6 +52,35 @@ func TestLoadBenchConfigDefaults(t *testing.T) {
 	}
 }
 
+// TestLoadBenchConfigStore checks -store: the values it takes, and the
+// combinations refused before any gateway starts.
+func TestLoadBenchConfigStore(t *testing.T) {
+	pg := envOf(map[string]string{"DATABASE_URL": "postgres://db/x"})
+	for _, v := range []string{"sqlite", "postgres", "both"} {
+		c, err := loadBenchConfig([]string{"-store", v}, pg, io.Discard)
+		if err != nil || c.Store != v {
+			t.Errorf("-store %s: %+v, %v", v, c, err)
+		}
+	}
+	if c, err := loadBenchConfig([]string{"-store", "sqlite"}, envOf(nil), io.Discard); err != nil || c.Store != "sqlite" {
+		t.Errorf("-store sqlite without a database: %+v, %v", c, err)
+	}
+	refused := []struct {
+		args []string
+		env  func(string) string
+	}{
+		{[]string{"-store", "mysql"}, pg},
+		{[]string{"-store", "both"}, envOf(nil)},
+		{[]string{"-store", "postgres"}, envOf(nil)},
+		{[]string{"-store", "sqlite", "-target", "http://gw:8080/fhir"}, pg},
+	}
+	for _, tc := range refused {
+		if _, err := loadBenchConfig(tc.args, tc.env, io.Discard); err == nil {
+			t.Errorf("%v: accepted", tc.args)
+		}
+	}
+}
+
 func TestLoadFixture(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {

@@ -548,3 +548,41 @@ func TestBenchRunsItsOwnGateway(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchBothStoresInOneRun runs bench -store both: two reports, the
+// embedded store's (no raw phase) and then PostgreSQL's, each with the
+// CPU time per request of its phases.
+func TestBenchBothStoresInOneRun(t *testing.T) {
+	bin := signpostBinary(t)
+	cmd := exec.Command(bin, "bench", "-store", "both", "-clients", "4", "-duration", "1s", "-warmup", "200ms", "-json")
+	cmd.Env = childEnv(os.Environ(), pgtest.URL(t), "")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	dec := json.NewDecoder(&stdout)
+	for _, want := range []string{"sqlite", "postgres"} {
+		var rep reportJSON
+		if err := dec.Decode(&rep); err != nil {
+			t.Fatalf("the %s report: %v", want, err)
+		}
+		if !rep.Spawned || rep.Store != want || len(rep.Phases) != 3 {
+			t.Fatalf("report %+v, want the %s store's", rep, want)
+		}
+		for _, p := range rep.Phases[:2] {
+			if p.Requests == 0 || p.Errors != 0 || p.WarmupErrors != 0 {
+				t.Errorf("%s %s phase: %+v", want, p.Phase, p)
+			}
+		}
+		if raw := rep.Phases[2]; (want == "sqlite") != (raw.Skipped != "") {
+			t.Errorf("%s raw phase: %+v", want, raw)
+		}
+		if runtime.GOOS == "linux" {
+			checkProcessCPU(t, rep, want == "postgres")
+		}
+	}
+	if dec.More() {
+		t.Error("more than two reports")
+	}
+}

@@ -1,6 +1,6 @@
 // Package sqlite is the embedded default store.Store: one SQLite file,
-// signpost.db, in a data folder, through modernc.org/sqlite (pure Go, no
-// cgo) and database/sql. It lets a newcomer run the gateway with no
+// signpost.db, in a data folder, through mattn/go-sqlite3 (SQLite's C,
+// through cgo) and database/sql. It lets a newcomer run the gateway with no
 // database server, and it must behave exactly like the PostgreSQL store:
 // both pass the storetest contract suite, and both search with the same
 // SQL (fhir/store/sqlsearch) over the same index tables.
@@ -15,9 +15,14 @@
 // transaction, so Tx.Lock has nothing to add and is a no-op, and a search
 // inside it reads through the writer, seeing its own writes.
 //
+// Group commit (writer.go): the writes that queue while one transaction
+// commits share the next one, each in a savepoint of its own, so one
+// fsync covers them all; none is answered before its COMMIT returned.
+// The writer's statements are prepared once, on its one connection.
+//
 // Times are integer Unix microseconds and bodies TEXT holding the exact
 // bytes the codec wrote, as the PostgreSQL store keeps them. Index rows
-// are written with one multi-row INSERT per table in the write's
+// are written with one prepared single-row INSERT each in the write's
 // transaction.
 //
 // This package must not import Gin, go-oidc, pgx, or the gateway and
