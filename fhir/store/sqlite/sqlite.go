@@ -35,8 +35,8 @@ type Store struct {
 	sums    sqlsearch.Summarizers
 	// prep are the writer's prepared statements by their text (wtx);
 	// readStmt and vreadStmt the readers'.
-	prep                map[string]*sql.Stmt
-	readStmt, vreadStmt *sql.Stmt
+	prep                           map[string]*sql.Stmt
+	readStmt, vreadStmt, auditStmt *sql.Stmt
 	writer              writer
 }
 
@@ -84,6 +84,10 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	if err := moveAuditEvents(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 
 	r, err := sql.Open(driverName, dsn(path, false))
 	if err != nil {
@@ -107,7 +111,9 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	if s.readStmt, err = r.PrepareContext(ctx, readSQL); err == nil {
-		s.vreadStmt, err = r.PrepareContext(ctx, vreadSQL)
+		if s.vreadStmt, err = r.PrepareContext(ctx, vreadSQL); err == nil {
+			s.auditStmt, err = r.PrepareContext(ctx, readAuditSQL)
+		}
 	}
 	if err != nil {
 		s.Close()
@@ -180,7 +186,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	errs = append(errs, closeAll(s.prep))
-	for _, st := range []*sql.Stmt{s.readStmt, s.vreadStmt} {
+	for _, st := range []*sql.Stmt{s.readStmt, s.vreadStmt, s.auditStmt} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -229,6 +235,7 @@ const (
 // writerStatements are the statements the writer prepares once.
 func writerStatements() []string {
 	qs := []string{insertCurrentSQL, updateCurrentSQL, insertHistorySQL, readHeadSQL, readSQL,
+		insertAuditSQL, insertAuditTermSQL, readAuditSQL,
 		"SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"}
 	for _, t := range append(indexTables, "idx_summary") {
 		qs = append(qs, deleteIndexSQL(t))
@@ -333,6 +340,9 @@ func create(ctx context.Context, tx dbtx, r *fhir.Resource, sums *sqlsearch.Summ
 		return store.WriteResult{}, err
 	}
 	typ, id := r.Type(), r.ID()
+	if typ == auditType {
+		return createAudit(ctx, tx, r)
+	}
 	now := store.Now()
 	body, err := stamp(r, 1, now)
 	if err != nil {
@@ -372,6 +382,9 @@ func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondi
 // update is Update inside a write transaction.
 func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	typ, id := r.Type(), r.ID()
+	if typ == auditType {
+		return store.WriteResult{}, errAppendOnly(id)
+	}
 	h, found, err := readHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -416,6 +429,9 @@ func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Preconditi
 
 // remove is Delete inside a write transaction.
 func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
+	if typ == auditType {
+		return store.WriteResult{}, errAppendOnly(id)
+	}
 	h, found, err := readHead(ctx, tx, typ, id)
 	if err != nil {
 		return store.WriteResult{}, err
@@ -436,10 +452,16 @@ func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition
 
 // Read returns the current version.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Version, error) {
+	if typ == auditType {
+		return readAudit(s.auditStmt.QueryRowContext(ctx, id), id, 0)
+	}
 	return scanRead(s.readStmt.QueryRowContext(ctx, typ, id), typ, id)
 }
 
 func read(ctx context.Context, db dbtx, typ, id string) (store.Version, error) {
+	if typ == auditType {
+		return readAudit(db.QueryRowContext(ctx, readAuditSQL, id), id, 0)
+	}
 	return scanRead(db.QueryRowContext(ctx, readSQL, typ, id), typ, id)
 }
 
@@ -462,6 +484,9 @@ func scanRead(row *sql.Row, typ, id string) (store.Version, error) {
 
 // VRead returns one version.
 func (s *Store) VRead(ctx context.Context, typ, id string, version int64) (store.Version, error) {
+	if typ == auditType {
+		return readAudit(s.auditStmt.QueryRowContext(ctx, id), id, version)
+	}
 	v := store.Version{Type: typ, ID: id, VersionID: version}
 	var micros int64
 	var method string
@@ -490,14 +515,19 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 		return store.HistoryPage{}, err
 	}
 	where, args := historyWhere(q)
+	from := historySource(q)
 	page := store.HistoryPage{Versions: []store.Version{}}
 	err := inTx(ctx, s.r, &sql.TxOptions{ReadOnly: true}, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM resource_history"+where, args...).Scan(&page.Total); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+from+where, args...).Scan(&page.Total); err != nil {
 			return err
 		}
 		if page.Total == 0 && q.ID != "" {
 			var exists bool
-			if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM resources WHERE type = ? AND id = ?)", q.Type, q.ID).Scan(&exists); err != nil {
+			stmt := "SELECT EXISTS (SELECT 1 FROM resources WHERE type = ? AND id = ?)"
+			if q.Type == auditType {
+				stmt = "SELECT EXISTS (SELECT 1 FROM audit_events WHERE ? <> '' AND id = ?)"
+			}
+			if err := tx.QueryRowContext(ctx, stmt, q.Type, q.ID).Scan(&exists); err != nil {
 				return err
 			}
 			if !exists {
@@ -508,7 +538,7 @@ func (s *Store) History(ctx context.Context, q store.HistoryQuery) (store.Histor
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx,
-			"SELECT type, id, version, last_updated, method, deleted, body FROM resource_history"+where+historyOrder+" LIMIT ? OFFSET ?",
+			"SELECT type, id, version, last_updated, method, deleted, body FROM "+from+where+historyOrder+" LIMIT ? OFFSET ?",
 			append(args, q.Count, q.Offset)...)
 		if err != nil {
 			return err

@@ -97,9 +97,17 @@ func auditTag(kind string) bool { return kind == "t" || kind == "s" || kind == "
 const tagsColumn = "COALESCE(r.tags, r.terms)"
 
 // auditAny is the condition that audit row r holds one of terms, which
-// are all of one column.
-func auditAny(terms []string) expr {
+// are all of one column. In SQLite (Dialect.AuditTermRows) the indexed
+// terms are rows of audit_terms, keyed by term and the event's seq, and
+// the tags a JSON array.
+func (b *builder) auditAny(terms []string) expr {
 	kind, _, _ := strings.Cut(terms[0], termSep)
+	if b.o.Dialect.AuditTermRows {
+		if auditTag(kind) {
+			return cat(ex("EXISTS (SELECT 1 FROM json_each(r.tags) WHERE "), inList("json_each.value", terms), ex(")"))
+		}
+		return cat(ex("r.seq IN (SELECT seq FROM audit_terms WHERE "), inList("term", terms), ex(")"))
+	}
 	if auditTag(kind) {
 		return ex(tagsColumn+" && ?::text[]", terms)
 	}
@@ -230,22 +238,22 @@ func (b *builder) auditValue(p *search.Param, v *search.Value) (expr, error) {
 		code := p.Def.Code
 		switch {
 		case !v.SystemGiven:
-			return auditAny([]string{term("c", code, v.Code)}), nil
+			return b.auditAny([]string{term("c", code, v.Code)}), nil
 		case v.Code == "" && v.System != "":
-			return auditAny([]string{term("s", code, v.System)}), nil
+			return b.auditAny([]string{term("s", code, v.System)}), nil
 		case v.Code == "":
 			// "|": a token with neither (text only) has no code term.
-			return auditAny([]string{term("t", code, "", "")}), nil
+			return b.auditAny([]string{term("t", code, "", "")}), nil
 		}
 		// The indexed code term finds the candidates, the tag makes the
 		// system exact.
-		return paren(cat(auditAny([]string{term("c", code, v.Code)}), ex(" AND "), auditAny([]string{term("t", code, v.System, v.Code)}))), nil
+		return paren(cat(b.auditAny([]string{term("c", code, v.Code)}), ex(" AND "), b.auditAny([]string{term("t", code, v.System, v.Code)}))), nil
 	}
 	terms, err := b.auditTerms(p, v)
 	if err != nil {
 		return expr{}, err
 	}
-	return auditAny(terms), nil
+	return b.auditAny(terms), nil
 }
 
 // auditTerms are the terms one value of p, of a type other than token,
@@ -336,7 +344,7 @@ func (b *builder) auditCond(p *search.Param) (expr, error) {
 		return c.onResource("r"), nil
 	}
 	if p.Modifier == search.ModMissing {
-		has := auditAny([]string{term("p", d.Code)})
+		has := b.auditAny([]string{term("p", d.Code)})
 		if len(p.Values) > 0 && p.Values[0].Missing {
 			return cat(ex("NOT "), has), nil
 		}
@@ -381,7 +389,7 @@ func (b *builder) auditLabelled() expr {
 	for i, c := range t.Codes {
 		codes[i], terms[i] = term("c", "_security", c), term("t", "_security", t.System, c)
 	}
-	return paren(cat(auditAny(codes), ex(" AND "), auditAny(terms)))
+	return paren(cat(b.auditAny(codes), ex(" AND "), b.auditAny(terms)))
 }
 
 // auditSortKeys are q's sort keys on the audit table.
@@ -412,7 +420,17 @@ func (b *builder) auditSortKeys(q *search.Query) ([]sortKey, error) {
 }
 
 // auditColumns are an audit row as a version's columns (versionColumns).
-const auditColumns = "'" + AuditType + "', r.id, 1::bigint, r.last_updated, 'POST', false, r.body"
+func (b *builder) auditColumns() string { return b.auditVersion("r.id", "r.last_updated", "r.body") }
+
+// auditVersion are the columns of a version for an audit row's id, time
+// and body.
+func (b *builder) auditVersion(id, lu, body string) string {
+	one := "1::bigint"
+	if b.o.Dialect.AuditTermRows {
+		one = "1"
+	}
+	return "'" + AuditType + "', " + id + ", " + one + ", " + lu + ", 'POST', false, " + body
+}
 
 // searchAudit is Search on the audit table.
 func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, page store.PageRequest) (store.SearchPage, error) {
@@ -449,7 +467,7 @@ func (b *builder) searchAudit(ctx context.Context, db Querier, q *search.Query, 
 func (b *builder) auditPage(ctx context.Context, db Querier, where expr, keys []sortKey, cur *cursor, count int, out *store.SearchPage) error {
 	backward := cur != nil && cur.Dir == dirBefore
 	sel := []expr{ex("r.id AS id, r.last_updated AS lu, r.body AS body")}
-	outer := []string{"'" + AuditType + "', m.id, 1::bigint, m.lu, 'POST', false, m.body"}
+	outer := []string{b.auditVersion("m.id", "m.lu", "m.body")}
 	for i, k := range keys {
 		sel = append(sel, cat(k.expr, ex(fmt.Sprintf(" AS s%d", i))))
 		outer = append(outer, fmt.Sprintf("m.s%d", i))
@@ -480,11 +498,27 @@ func (b *builder) auditPage(ctx context.Context, db Querier, where expr, keys []
 
 // followAudit is follow from audit rows: the references their terms hold.
 func (b *builder) followAudit(ctx context.Context, db Querier, inc search.Include, ids []string, found map[resourceKey]bool) error {
+	col := "r.terms"
+	if b.o.Dialect.AuditTermRows {
+		// No terms column: they are derived again from the body.
+		col = "r.body"
+	}
 	for chunk := range slices.Chunk(ids, maxIDs) {
-		q := cat(ex("SELECT r.terms FROM audit_events r WHERE "), inList("r.id", chunk))
+		q := cat(ex("SELECT "+col+" FROM audit_events r WHERE "), inList("r.id", chunk))
 		err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
 			var terms []string
-			if err := scan(&terms); err != nil {
+			if b.o.Dialect.AuditTermRows {
+				var body []byte
+				if err := scan(&body); err != nil {
+					return err
+				}
+				r, err := fhir.ParseResource(body)
+				if err != nil {
+					return err
+				}
+				rows := RowsOf(r)
+				terms = AuditRowOf(&rows).Terms
+			} else if err := scan(&terms); err != nil {
 				return err
 			}
 			// Only references to this server: relative or under BaseURL.
@@ -538,7 +572,7 @@ func (b *builder) followIntoAudit(ctx context.Context, db Querier, inc search.In
 				}
 			}
 		}
-		q := ex("SELECT r.id FROM audit_events r WHERE r.terms && ?::text[]", terms)
+		q := cat(ex("SELECT r.id FROM audit_events r WHERE "), b.auditAny(terms))
 		err := db.Query(ctx, q.sql, q.args, func(scan func(...any) error) error {
 			var id string
 			if err := scan(&id); err != nil {
@@ -557,7 +591,7 @@ func (b *builder) followIntoAudit(ctx context.Context, db Querier, inc search.In
 // fetchAudit reads audit rows by id, as fetch does resources.
 func (b *builder) fetchAudit(ctx context.Context, db Querier, ids []string, out *[]store.Version) error {
 	for chunk := range slices.Chunk(ids, maxIDs) {
-		q := cat(ex("SELECT "+auditColumns+" FROM audit_events r WHERE "), inList("r.id", chunk))
+		q := cat(ex("SELECT "+b.auditColumns()+" FROM audit_events r WHERE "), inList("r.id", chunk))
 		if b.tenancy.Applies(AuditType) {
 			q = cat(q, ex(" AND "), b.auditLabelled())
 		}

@@ -37,6 +37,10 @@ type Dialect struct {
 	// AuditTable says AuditEvents live in the audit table (audit.go), not
 	// in resources and the index tables.
 	AuditTable bool
+	// AuditTermRows says the audit table's indexed terms are rows of
+	// audit_terms (term, seq) and its tags a JSON array, as SQLite keeps
+	// them, rather than text[] columns.
+	AuditTermRows bool
 	// Records says rows passed as JSON are read with PostgreSQL's
 	// json_to_recordset, with times and decimals as text; otherwise with
 	// SQLite's json_each, with times as integer microseconds and decimals
@@ -46,7 +50,7 @@ type Dialect struct {
 
 var (
 	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, AuditTable: true, Records: true}
-	SQLite   = Dialect{}
+	SQLite   = Dialect{AuditTable: true, AuditTermRows: true}
 )
 
 // Options are what a store passes to Search.
