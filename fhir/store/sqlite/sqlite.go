@@ -37,7 +37,7 @@ type Store struct {
 	// readStmt and vreadStmt the readers'.
 	prep                           map[string]*sql.Stmt
 	readStmt, vreadStmt, auditStmt *sql.Stmt
-	writer              writer
+	writer                         writer
 }
 
 // Option adjusts how Open builds the store.
