@@ -25,7 +25,9 @@ const auditType = sqlsearch.AuditType
 const (
 	insertAuditSQL = `INSERT INTO audit_events (id, last_updated, recorded_low, recorded_high, body, tags)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-	insertAuditTermSQL = "INSERT OR IGNORE INTO audit_terms (term, seq) VALUES (?, ?)"
+	// insertAuditTermsSQL writes all of an event's terms, passed as one
+	// JSON array: one prepared statement, not one per term.
+	insertAuditTermsSQL = "INSERT OR IGNORE INTO audit_terms (term, seq) SELECT value, ? FROM json_each(?)"
 	readAuditSQL       = "SELECT last_updated, body FROM audit_events WHERE id = ?"
 )
 
@@ -34,15 +36,15 @@ const (
 func writeAudit(ctx context.Context, tx dbtx, r *fhir.Resource, micros int64, body []byte) (bool, error) {
 	rows := sqlsearch.RowsOf(r)
 	a := sqlsearch.AuditRowOf(&rows)
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	js, err := json.Marshal(tags)
+	js, err := jsonArray(a.Tags)
 	if err != nil {
 		return false, err
 	}
-	res, err := tx.ExecContext(ctx, insertAuditSQL, r.ID(), micros, a.RecordedLow, a.RecordedHigh, string(body), string(js))
+	terms, err := jsonArray(a.Terms)
+	if err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, insertAuditSQL, r.ID(), micros, a.RecordedLow, a.RecordedHigh, string(body), js)
 	if err != nil {
 		return false, err
 	}
@@ -53,12 +55,19 @@ func writeAudit(ctx context.Context, tx dbtx, r *fhir.Resource, micros int64, bo
 	if err != nil {
 		return false, err
 	}
-	for _, t := range a.Terms {
-		if _, err := tx.ExecContext(ctx, insertAuditTermSQL, t, seq); err != nil {
-			return false, err
-		}
+	if _, err := tx.ExecContext(ctx, insertAuditTermsSQL, seq, terms); err != nil {
+		return false, err
 	}
 	return true, nil
+}
+
+// jsonArray is terms as a JSON array ("[]" for none).
+func jsonArray(terms []string) (string, error) {
+	if terms == nil {
+		terms = []string{}
+	}
+	b, err := json.Marshal(terms)
+	return string(b), err
 }
 
 // createAudit is create for an AuditEvent.

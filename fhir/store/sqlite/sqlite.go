@@ -235,7 +235,7 @@ const (
 // writerStatements are the statements the writer prepares once.
 func writerStatements() []string {
 	qs := []string{insertCurrentSQL, updateCurrentSQL, insertHistorySQL, readHeadSQL, readSQL,
-		insertAuditSQL, insertAuditTermSQL, readAuditSQL,
+		insertAuditSQL, insertAuditTermsSQL, readAuditSQL,
 		"SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"}
 	for _, t := range append(indexTables, "idx_summary") {
 		qs = append(qs, deleteIndexSQL(t))
