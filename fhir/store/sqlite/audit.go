@@ -28,7 +28,7 @@ const (
 	// insertAuditTermsSQL writes all of an event's terms, passed as one
 	// JSON array: one prepared statement, not one per term.
 	insertAuditTermsSQL = "INSERT OR IGNORE INTO audit_terms (term, seq) SELECT value, ? FROM json_each(?)"
-	readAuditSQL       = "SELECT last_updated, body FROM audit_events WHERE id = ?"
+	readAuditSQL        = "SELECT last_updated, body FROM audit_events WHERE id = ?"
 )
 
 // writeAudit writes the audit rows of r, an AuditEvent stored as body at
