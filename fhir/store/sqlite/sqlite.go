@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,7 +35,8 @@ type Store struct {
 	baseURL string
 	sums    sqlsearch.Summarizers
 	// prep are the writer's prepared statements by their text (wtx);
-	// readStmt and vreadStmt the readers'.
+	// readStmt, vreadStmt and auditStmt the readers' (read, vread, and
+	// both of an AuditEvent).
 	prep                           map[string]*sql.Stmt
 	readStmt, vreadStmt, auditStmt *sql.Stmt
 	writer                         writer
@@ -237,7 +239,7 @@ func writerStatements() []string {
 	qs := []string{insertCurrentSQL, updateCurrentSQL, insertHistorySQL, readHeadSQL, readSQL,
 		insertAuditSQL, insertAuditTermsSQL, readAuditSQL,
 		"SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"}
-	for _, t := range append(indexTables, "idx_summary") {
+	for _, t := range slices.Concat(indexTables, []string{"idx_summary"}) {
 		qs = append(qs, deleteIndexSQL(t))
 	}
 	return append(qs, indexInsertSQL[:]...)
