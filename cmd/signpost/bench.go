@@ -47,6 +47,12 @@ type benchConfig struct {
 	// Store is the -store flag: "" (the environment's store), "sqlite",
 	// "postgres" or "both" (one after the other, in one run).
 	Store string
+	// Rate, when above 0, is the offered load in requests per second
+	// over all clients (-rate): each request is due at a fixed time and
+	// its latency counts from then, so a slow answer delays the ones
+	// behind it and they count that wait (no coordinated omission). 0:
+	// each client sends its next request as soon as the last is answered.
+	Rate float64
 }
 
 // outboundTimeout bounds every request bench makes, so a wedged gateway
@@ -62,6 +68,7 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each phase; 0 for none")
 	fixture := fs.String("fixture", "", "Task JSON file to create (default: an embedded navigation Task)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
+	rate := fs.Float64("rate", 0, "offered load in requests per second over all clients (open loop: latency counts from when each request was due); 0: as fast as the clients go (closed loop)")
 	storeFlag := fs.String("store", "", "store of the gateway bench runs: sqlite, postgres (needs the database URL) or both, one after the other (default: postgres with a database URL, else sqlite)")
 	// Parse errors are one line, like every other configuration error;
 	// the flag list is printed only when asked for with -h.
@@ -77,7 +84,7 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return benchConfig{}, usageErr("bench: unexpected argument %q", fs.Arg(0))
 	}
-	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON, Store: *storeFlag}
+	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON, Store: *storeFlag, Rate: *rate}
 	c.Target = strings.TrimRight(*target, "/")
 	switch c.Store {
 	case "", "sqlite", "postgres", "both":
@@ -105,6 +112,9 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if (c.Store == "postgres" || c.Store == "both") && c.DatabaseURL == "" {
 		return c, usageErr("bench: -store %s needs -database-url or DATABASE_URL", c.Store)
+	}
+	if c.Rate < 0 || c.Rate > 1e6 {
+		return c, usageErr("bench: -rate %g must be between 0 and 1000000 requests per second", c.Rate)
 	}
 	if c.Clients < 1 || c.Clients > 10000 {
 		return c, usageErr("bench: -clients %d must be between 1 and 10000", c.Clients)
@@ -194,7 +204,7 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 	defer hc.CloseIdleConnections()
 
 	rep := benchReport{
-		Target: c.Target, Clients: c.Clients,
+		Target: c.Target, Clients: c.Clients, Rate: c.Rate,
 		DurationSeconds: c.Duration.Seconds(), WarmupSeconds: c.Warmup.Seconds(),
 		FixtureBytes: len(body), Fixture: c.FixturePath,
 	}
@@ -339,10 +349,10 @@ func runPhase(ctx context.Context, name string, c benchConfig, do loadFunc, proc
 	var warm phaseResult
 	if c.Warmup > 0 {
 		progress("%s: warming up for %s", name, c.Warmup)
-		warm = drive(ctx, c.Clients, c.Warmup, do)
+		warm = drive(ctx, c.Clients, c.Warmup, c.Rate, do)
 	}
 	progress("%s: measuring for %s with %d clients", name, c.Duration, c.Clients)
-	r := drive(ctx, c.Clients, c.Duration, do, procs...)
+	r := drive(ctx, c.Clients, c.Duration, c.Rate, do, procs...)
 	r.Name = name
 	r.WarmupErrors, r.WarmupErrorKinds = warm.Errors, warm.ErrorKinds
 	for k, s := range warm.ErrorSamples {

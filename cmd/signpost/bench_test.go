@@ -227,7 +227,7 @@ func TestDriveCountsEverything(t *testing.T) {
 		}
 		return nil
 	}
-	r := drive(context.Background(), 3, 100*time.Millisecond, do)
+	r := drive(context.Background(), 3, 100*time.Millisecond, 0, do)
 	if r.Requests != calls.Load() {
 		t.Errorf("requests %d, calls %d: every completed request counts", r.Requests, calls.Load())
 	}
@@ -248,6 +248,38 @@ func TestDriveCountsEverything(t *testing.T) {
 	}
 }
 
+// With -rate, requests are sent when due and no sooner, and a request
+// held up by a slow one before it counts the wait from its due time.
+func TestDriveOpenLoopCountsFromTheDueTime(t *testing.T) {
+	// Fast answers: exactly the due requests are sent, 40 in 200 ms at
+	// 200/s, however fast the target would go.
+	var calls atomic.Int64
+	r := drive(context.Background(), 2, 200*time.Millisecond, 200, func(ctx context.Context, w int) error {
+		calls.Add(1)
+		return nil
+	})
+	if r.Requests != 40 || calls.Load() != 40 {
+		t.Errorf("sent %d (counted %d), want the 40 due", calls.Load(), r.Requests)
+	}
+	if r.Offered != 200 {
+		t.Errorf("offered %v", r.Offered)
+	}
+	// Slow answers: one client, a request due every 10 ms, each taking
+	// 20 ms. Request k starts at 20k ms at the earliest but was due at
+	// 10k ms, so from the fifth on its latency is at least 3.5 times
+	// what it took.
+	r = drive(context.Background(), 1, 300*time.Millisecond, 100, func(ctx context.Context, w int) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	if r.Requests < 5 {
+		t.Fatalf("only %d requests", r.Requests)
+	}
+	if m := r.Latency.Max(); m < 70*time.Millisecond {
+		t.Errorf("max latency %v: the wait behind slower requests is not counted", m)
+	}
+}
+
 func TestDriveStopsOnCancelWithoutCountingTheCut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var started sync.WaitGroup
@@ -262,7 +294,7 @@ func TestDriveStopsOnCancelWithoutCountingTheCut(t *testing.T) {
 		cancel()
 	}()
 	t0 := time.Now()
-	r := drive(ctx, 4, time.Hour, do)
+	r := drive(ctx, 4, time.Hour, 0, do)
 	if time.Since(t0) > 5*time.Second {
 		t.Fatalf("drive took %v after cancel", time.Since(t0))
 	}

@@ -44,6 +44,8 @@ type phaseResult struct {
 	// Procs is the CPU time of the processes bench could tell apart
 	// during the phase (procGroup), in the order it was given them.
 	Procs []procCPU
+	// Offered is the open load's rate (-rate), 0 for a closed loop.
+	Offered float64
 }
 
 // procGroup is a set of processes whose CPU time bench reports apart:
@@ -117,7 +119,11 @@ type workerTally struct {
 // after that; those in flight finish and count) or ctx is cancelled (those
 // in flight are abandoned and not counted). The CPU time of procs is
 // measured over the same span.
-func drive(ctx context.Context, clients int, d time.Duration, do loadFunc, procs ...procGroup) phaseResult {
+//
+// With rate above 0 the load is open: request k of client w is due at
+// start + (k*clients+w)/rate, a client that is early waits for it, and
+// the latency counts from the due time.
+func drive(ctx context.Context, clients int, d time.Duration, rate float64, do loadFunc, procs ...procGroup) phaseResult {
 	tallies := make([]workerTally, clients)
 	var groups []machinestat.Group
 	var procTicks machinestat.GroupTicks
@@ -131,8 +137,22 @@ func drive(ctx context.Context, clients int, d time.Duration, do loadFunc, procs
 	for w := range clients {
 		wg.Go(func() {
 			t := &tallies[w]
-			for ctx.Err() == nil && time.Now().Before(deadline) {
+			for k := 0; ctx.Err() == nil && time.Now().Before(deadline); k++ {
 				t0 := time.Now()
+				if rate > 0 {
+					due := start.Add(time.Duration(float64(k*clients+w) / rate * float64(time.Second)))
+					if !due.Before(deadline) {
+						return
+					}
+					if wait := time.Until(due); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							return
+						}
+					}
+					t0 = due
+				}
 				err := do(ctx, w)
 				lat := time.Since(t0)
 				if err != nil {
@@ -155,7 +175,7 @@ func drive(ctx context.Context, clients int, d time.Duration, do loadFunc, procs
 		})
 	}
 	wg.Wait()
-	r := phaseResult{Elapsed: time.Since(start), CPU: ticks.Since(machinestat.Read())}
+	r := phaseResult{Elapsed: time.Since(start), CPU: ticks.Since(machinestat.Read()), Offered: rate}
 	if len(procs) > 0 {
 		r.Procs = procCPUOf(procs, procTicks.Since(machinestat.ReadGroups(groups)))
 	}

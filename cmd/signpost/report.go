@@ -13,10 +13,12 @@ import (
 // benchReport is everything a run measured; the table and the JSON both
 // come from it.
 type benchReport struct {
-	Target          string
-	Spawned         bool
-	Store           string
-	Clients         int
+	Target  string
+	Spawned bool
+	Store   string
+	Clients int
+	// Rate is the open load's offered rate (-rate), 0 for a closed loop.
+	Rate            float64
 	DurationSeconds float64
 	WarmupSeconds   float64
 	Fixture         string
@@ -64,6 +66,9 @@ func writeReportTable(w io.Writer, r benchReport) {
 	fmt.Fprintf(w, "target %s (%s)\n", r.Target, how)
 	fmt.Fprintf(w, "%d clients, %s per phase after %s warm-up; fixture: %s, %d bytes\n\n",
 		r.Clients, time.Duration(r.DurationSeconds*float64(time.Second)), time.Duration(r.WarmupSeconds*float64(time.Second)), r.Fixture, r.FixtureBytes)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, "open load: %.0f requests/s offered; latency counts from when each request was due\n\n", r.Rate)
+	}
 	fmt.Fprintf(w, "%-7s %9s %7s %9s %9s %9s %9s %9s\n", "phase", "requests", "errors", "req/s", "p50", "p90", "p99", "max")
 	for _, p := range r.Phases {
 		switch {
@@ -202,6 +207,7 @@ type reportJSON struct {
 	Spawned         bool        `json:"spawned"`
 	Store           string      `json:"store,omitempty"`
 	Clients         int         `json:"clients"`
+	Rate            float64     `json:"offered_per_second,omitempty"`
 	DurationSeconds float64     `json:"duration_seconds"`
 	WarmupSeconds   float64     `json:"warmup_seconds"`
 	Fixture         string      `json:"fixture"`
@@ -213,7 +219,7 @@ type reportJSON struct {
 
 func writeReportJSON(w io.Writer, r benchReport) error {
 	out := reportJSON{
-		Target: r.Target, Spawned: r.Spawned, Store: r.Store, Clients: r.Clients,
+		Target: r.Target, Spawned: r.Spawned, Store: r.Store, Clients: r.Clients, Rate: r.Rate,
 		DurationSeconds: r.DurationSeconds, WarmupSeconds: r.WarmupSeconds,
 		Fixture: r.Fixture, FixtureBytes: r.FixtureBytes,
 		CreateRawRatio: r.CreateRaw, Interrupted: r.Interrupted,
