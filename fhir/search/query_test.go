@@ -211,11 +211,11 @@ func TestParseQueryResultParameters(t *testing.T) {
 }
 
 func TestParseQueryIgnored(t *testing.T) {
-	raw := "status=requested&foo=1&name=x&code-value-quantity=x&_text=knee&patient.organization.name=x&_has:Observation:patient:_has:Task:focus:status=x&owner="
+	raw := "status=requested&foo=1&name=x&code-value-quantity=x&_text=knee&patient.nothing.name=x&_has:Provenance:target:_has:Nothing:focus:status=x&owner="
 	q := mustQuery(t, "Task", raw, false)
 	want := []string{
-		"_has:Observation:patient:_has:Task:focus:status", "_text", "code-value-quantity", "foo", "name",
-		"owner", "patient.organization.name",
+		"_has:Provenance:target:_has:Nothing:focus:status", "_text", "code-value-quantity", "foo", "name",
+		"owner", "patient.nothing.name",
 	}
 	if !slices.Equal(q.Ignored, want) {
 		t.Errorf("ignored %v, want %v", q.Ignored, want)
@@ -245,7 +245,8 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Task", "foo=1", true, fhir.CodeNotSupported, "foo"},
 		{"Observation", "code-value-quantity=x", true, fhir.CodeNotSupported, "code-value-quantity"},
 		{"Patient", "phonetic=smith", true, fhir.CodeNotSupported, "phonetic"},
-		{"Task", "patient.organization.name=x", true, fhir.CodeNotSupported, "patient.organization.name"},
+		{"Task", "patient.organization.partof.partof.name=x", false, fhir.CodeTooCostly, "more than 3 levels"},
+		{"Patient", "_has:Observation:patient:_has:Provenance:target:_has:Task:focus:_has:Task:focus:status=x", false, fhir.CodeTooCostly, "more than 3 levels"},
 		{"Task", "patient.nothing=x", true, fhir.CodeNotSupported, "patient.nothing"},
 		{"Nonsense", "_id=x", false, fhir.CodeNotSupported, "Nonsense"},
 		{"Task", "authored-on=2024-13", false, fhir.CodeInvalid, "authored-on"},

@@ -99,6 +99,9 @@ type builder struct {
 	// microseconds); snap, on a later page, what changed since.
 	at   int64
 	snap *snapshot
+	// links numbers the aliases of the nested links of multi-level chains
+	// and _has (deep).
+	links int
 }
 
 // local is the condition that reference row alias points at this server:
@@ -346,16 +349,23 @@ func (b *builder) chain(typ string, p *search.Param) (expr, error) {
 	if slices.ContainsFunc(p.Chain.Types, b.audit) {
 		return expr{}, auditUnsupported("chaining into AuditEvent (%s) is not supported", p.Name)
 	}
-	c, err := b.cond(&p.Chain.Param)
-	if err != nil {
-		return expr{}, err
-	}
 	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"),
 		b.reachable(p.Chain.Types, "ref.target_type", "ref.target_id"))
 	if len(b.fold) > 0 {
 		ref = and(ref, inList("ref.res_status", b.fold))
 	}
 	const sel = "idx_reference ref "
+	if inner := &p.Chain.Param; inner.Chain != nil || inner.Has != nil {
+		m, err := b.deep("ref.target_type", "ref.target_id", p.Chain.Types, inner)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex(sel+"WHERE "), ref, ex(" AND "), m), nil
+	}
+	c, err := b.cond(&p.Chain.Param)
+	if err != nil {
+		return expr{}, err
+	}
 	var e expr
 	switch {
 	case c.table == "":
@@ -377,12 +387,19 @@ func (b *builder) has(typ string, h *search.Has) (expr, error) {
 	if b.audit(h.Type) {
 		return expr{}, auditUnsupported("_has:AuditEvent is not supported")
 	}
+	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"),
+		b.reachable([]string{h.Type}, "ref.res_type", "ref.res_id"))
+	if inner := &h.Param; inner.Chain != nil || inner.Has != nil {
+		m, err := b.deep("ref.res_type", "ref.res_id", []string{h.Type}, inner)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("r.id IN (SELECT ref.target_id FROM idx_reference ref WHERE "), ref, ex(" AND "), m, ex(")")), nil
+	}
 	c, err := b.cond(&h.Param)
 	if err != nil {
 		return expr{}, err
 	}
-	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"),
-		b.reachable([]string{h.Type}, "ref.res_type", "ref.res_id"))
 	var e expr
 	switch {
 	case c.table == "":
@@ -396,6 +413,57 @@ func (b *builder) has(typ string, h *search.Has) (expr, error) {
 			ref, ex(" AND "), c.row, ex(")"))
 	}
 	return e, nil
+}
+
+// deep is the condition that the resource the columns typCol and idCol
+// name (of one of types) matches p, a parameter of those types that may
+// be chained or a _has itself: the links after the first of a multi-level
+// chain or nested _has. Each link is an EXISTS on the reference index
+// with its own alias, and applies the tenancy to the resources it
+// reaches, as the first link does; the parser bounds the depth
+// (search.MaxLinks).
+func (b *builder) deep(typCol, idCol string, types []string, p *search.Param) (expr, error) {
+	b.links++
+	k := fmt.Sprintf("k%d", b.links)
+	switch {
+	case p.Chain != nil:
+		if slices.ContainsFunc(p.Chain.Types, b.audit) {
+			return expr{}, auditUnsupported("chaining into AuditEvent (%s) is not supported", p.Name)
+		}
+		m, err := b.deep(k+".target_type", k+".target_id", p.Chain.Types, &p.Chain.Param)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("EXISTS (SELECT 1 FROM idx_reference "+k+" WHERE "+k+".res_type = "+typCol+" AND "+k+".res_id = "+idCol+" AND "+k+".param = ? AND ", p.Def.Code),
+			inList(k+".target_type", p.Chain.Types), ex(" AND "), b.local(k), ex(" AND "),
+			b.reachable(p.Chain.Types, k+".target_type", k+".target_id"), ex(" AND "), m, ex(")")), nil
+	case p.Has != nil:
+		h := p.Has
+		if b.audit(h.Type) {
+			return expr{}, auditUnsupported("_has:AuditEvent is not supported")
+		}
+		m, err := b.deep(k+".res_type", k+".res_id", []string{h.Type}, &h.Param)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("EXISTS (SELECT 1 FROM idx_reference "+k+" WHERE "+k+".res_type = ? AND "+k+".param = ? AND "+k+".target_type = "+typCol+" AND "+k+".target_id = "+idCol+" AND ", h.Type, h.Ref.Code),
+			b.local(k), ex(" AND "), b.reachable([]string{h.Type}, k+".res_type", k+".res_id"), ex(" AND "), m, ex(")")), nil
+	}
+	c, err := b.cond(p)
+	if err != nil {
+		return expr{}, err
+	}
+	// Index rows exist only for live resources; a condition on the
+	// resource row or the absence of rows needs the row, live.
+	t := "t" + k
+	live := "EXISTS (SELECT 1 FROM resources " + t + " WHERE " + t + ".type = " + typCol + " AND " + t + ".id = " + idCol + " AND NOT " + t + ".deleted"
+	switch {
+	case c.table == "":
+		return cat(ex(live+" AND "), c.onResource(t), ex(")")), nil
+	case c.neg:
+		return cat(ex(live+" AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = "+typCol+" AND c.res_id = "+idCol+" AND "), c.row, ex("))")), nil
+	}
+	return cat(ex("EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = "+typCol+" AND c.res_id = "+idCol+" AND "), c.row, ex(")")), nil
 }
 
 // tables maps parameter types to index tables.
