@@ -166,6 +166,9 @@ const (
 //     ("5.4|http://unitsofmeasure.org|mg"; "5.4||mg" has an empty System
 //     and the store matches Code against the code or the unit).
 //   - uri: URL.
+//   - composite: Components, one Value per component of the definition
+//     (Definition.Components), each parsed as its component's type; the
+//     value was their values joined by '$'.
 type Value struct {
 	// Raw is the value as sent, escapes removed.
 	Raw    string
@@ -194,6 +197,8 @@ type Value struct {
 	Number     Decimal
 	NumberLow  Decimal
 	NumberHigh Decimal
+
+	Components []Value
 }
 
 // SortKey is one _sort key.
@@ -663,6 +668,26 @@ func parseValue(p Param, key, s string) (Value, error) {
 		v.Prefix, v.Number, v.NumberLow, v.NumberHigh = pre, val, lo, hi
 	case TypeURI:
 		v.URL = v.Raw
+	case TypeComposite:
+		parts := splitList(s, '$')
+		if len(parts) != len(d.Components) {
+			names := make([]string, len(d.Components))
+			for i, c := range d.Components {
+				names[i] = c.Def.Code
+			}
+			return v, invalid(key, "%q is not %d values joined by $ (%s)", v.Raw, len(d.Components), strings.Join(names, "$"))
+		}
+		v.Components = make([]Value, len(parts))
+		for i, c := range d.Components {
+			if parts[i] == "" {
+				return v, invalid(key, "%q has no value for %s", v.Raw, c.Def.Code)
+			}
+			cv, err := parseValue(Param{Name: p.Name, Def: c.Def}, key, parts[i])
+			if err != nil {
+				return v, err
+			}
+			v.Components[i] = cv
+		}
 	}
 	return v, nil
 }

@@ -79,7 +79,21 @@ type Definition struct {
 	Supported   bool
 	Unsupported string
 
+	// Components are a composite parameter's components, in the order
+	// its values give them (code$value); nil for other types.
+	Components []*Component
+
 	parts []part
+}
+
+// Component is one component of a composite parameter: a parameter of
+// its own (Def: code, type and a parse of its values) evaluated on each
+// value of the composite's expression (an Observation.component ...), so
+// that all components of a search value must match within the same one.
+type Component struct {
+	Def        *Definition
+	expr       *fhirpath.Expr
+	staticType string
 }
 
 // part is one compiled union part and the FHIR type its values have unless
@@ -97,6 +111,13 @@ type paramRow struct {
 	modifiers                   []string
 	chains                      []string
 	comparators                 []string
+	components                  []componentRow
+	noComposite                 string
+}
+
+type componentRow struct {
+	code, typ, expr string
+	types           []string
 }
 
 type partRow struct {
@@ -185,6 +206,22 @@ func (r *registry) add(row *paramRow, base string) {
 	d.Expression = strings.Join(exprs, " | ")
 	d.Canonical = d.Type == TypeReference && onlyTypes(row.parts, "canonical", "uri")
 	d.Supported, d.Unsupported = supported(row)
+	if d.Supported && d.Type == TypeComposite {
+		for _, c := range row.components {
+			e, err := fhirpath.Compile(c.expr, choiceTypes)
+			if err != nil {
+				r.errs = append(r.errs, err)
+				d.Supported, d.Unsupported, d.Components = false, "component "+c.code+" cannot be evaluated", nil
+				break
+			}
+			st := ""
+			if len(c.types) == 1 {
+				st = c.types[0]
+			}
+			cd := &Definition{Code: c.code, Base: base, Type: ParamType(c.typ), Supported: true}
+			d.Components = append(d.Components, &Component{Def: cd, expr: e, staticType: st})
+		}
+	}
 	d.Modifiers = modifiersFor(d, row)
 	if r.byType[base] == nil {
 		r.byType[base] = map[string]*Definition{}
@@ -200,7 +237,9 @@ func (r *registry) add(row *paramRow, base string) {
 func supported(row *paramRow) (bool, string) {
 	switch ParamType(row.typ) {
 	case TypeComposite:
-		return false, "composite parameters are not indexed"
+		if len(row.components) == 0 {
+			return false, "composite parameter not supported: " + row.noComposite
+		}
 	case TypeSpecial:
 		return false, "special parameters are not indexed"
 	}
@@ -218,7 +257,7 @@ func modifiersFor(d *Definition, row *paramRow) []string {
 		return nil
 	}
 	mods := modifiersForType(d, row)
-	if len(row.modifiers) == 0 {
+	if len(row.modifiers) == 0 || d.Type == TypeComposite {
 		return mods
 	}
 	out := []string{ModMissing}
@@ -232,6 +271,8 @@ func modifiersFor(d *Definition, row *paramRow) []string {
 
 func modifiersForType(d *Definition, row *paramRow) []string {
 	switch d.Type {
+	case TypeComposite:
+		return nil // R4 defines no modifier for composites
 	case TypeString:
 		return []string{ModMissing, ModExact, ModContains}
 	case TypeToken:

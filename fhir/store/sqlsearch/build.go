@@ -3,6 +3,7 @@ package sqlsearch
 import (
 	"fmt"
 	"math/big"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -288,6 +289,8 @@ func driverRank(p *search.Param) int {
 			return 2
 		}
 		return 4
+	case search.TypeComposite:
+		return 2 // a code and a value
 	case search.TypeString, search.TypeURI:
 		if p.Modifier == search.ModExact || p.Def.Type == search.TypeURI && p.Modifier == "" {
 			return 2
@@ -492,6 +495,9 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	if p.Modifier == search.ModIn || p.Modifier == search.ModNotIn {
 		return cond{}, fmt.Errorf("sqlsearch: parameter %s:%s must be expanded before the search (search.ExpandValueSets)", p.Name, p.Modifier)
 	}
+	if d.Type == search.TypeComposite {
+		return b.compositeCond(p)
+	}
 	table, ok := tables[d.Type]
 	if !ok {
 		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).WithStatus(400)
@@ -509,34 +515,86 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	}
 	vals := make([]expr, 0, len(p.Values))
 	for i := range p.Values {
-		v := &p.Values[i]
-		var e expr
-		switch d.Type {
-		case search.TypeToken:
-			e = tokenValue(p, v)
-		case search.TypeString:
-			e = stringValue(p, v)
-		case search.TypeReference:
-			e = b.referenceValue(p, v)
-		case search.TypeDate:
-			e = b.dateValue(v, "c.low", "c.high", func(t time.Time, _ bool) any { return Micros(t) })
-		case search.TypeNumber:
-			e = b.numberValue(v, false)
-		case search.TypeQuantity:
-			e = b.numberValue(v, true)
-			if v.System != "" {
-				e = and(e, ex("c.system = ? AND c.code = ?", v.System, v.Code))
-			} else if v.Code != "" {
-				e = and(e, ex("(c.code = ? OR c.unit = ?)", v.Code, v.Code))
-			}
-		case search.TypeURI:
-			e = uriValue(p, v)
-		}
-		vals = append(vals, e)
+		vals = append(vals, b.value(p, &p.Values[i]))
 	}
 	c.row = and(param, or(vals...))
 	c.neg = p.Modifier == search.ModNot
 	return c, nil
+}
+
+// value is the condition one search value puts on an index row c of
+// p's type.
+func (b *builder) value(p *search.Param, v *search.Value) expr {
+	switch p.Def.Type {
+	case search.TypeToken:
+		return tokenValue(p, v)
+	case search.TypeString:
+		return stringValue(p, v)
+	case search.TypeReference:
+		return b.referenceValue(p, v)
+	case search.TypeDate:
+		return b.dateValue(v, "c.low", "c.high", func(t time.Time, _ bool) any { return Micros(t) })
+	case search.TypeNumber:
+		return b.numberValue(v, false)
+	case search.TypeQuantity:
+		e := b.numberValue(v, true)
+		if v.System != "" {
+			e = and(e, ex("c.system = ? AND c.code = ?", v.System, v.Code))
+		} else if v.Code != "" {
+			e = and(e, ex("(c.code = ? OR c.unit = ?)", v.Code, v.Code))
+		}
+		return e
+	case search.TypeURI:
+		return uriValue(p, v)
+	}
+	return never
+}
+
+// compositeCond is a composite parameter (search.Extract writes its rows
+// under search.InstanceParam: one Param per value of its expression, an
+// Observation.component ...). A search value matches when the rows of one
+// such Param match every component: the first component's row is c, each
+// other one's a row of the same resource and the same Param.
+func (b *builder) compositeCond(p *search.Param) (cond, error) {
+	d := p.Def
+	first, ok := tables[d.Components[0].Def.Type]
+	if !ok || p.Modifier != "" || len(p.Values) == 0 {
+		return cond{}, fmt.Errorf("sqlsearch: composite parameter %s cannot be searched so", p.Name)
+	}
+	vals := make([]expr, 0, len(p.Values))
+	for i := range p.Values {
+		v := &p.Values[i]
+		if len(v.Components) != len(d.Components) {
+			return cond{}, fmt.Errorf("sqlsearch: composite parameter %s: %d values for %d components", p.Name, len(v.Components), len(d.Components))
+		}
+		es := []expr{prefixRange("c.param", d.Code+search.CompositeSeparator)}
+		for j, comp := range d.Components {
+			cp := &search.Param{Name: p.Name, Def: comp.Def}
+			e := b.value(cp, &v.Components[j])
+			if j == 0 {
+				es = append(es, e)
+				continue
+			}
+			table, ok := tables[comp.Def.Type]
+			if !ok {
+				return cond{}, fmt.Errorf("sqlsearch: composite parameter %s: %s component", p.Name, comp.Def.Type)
+			}
+			a := fmt.Sprintf("c%d", j)
+			es = append(es, cat(ex("EXISTS (SELECT 1 FROM "+table+" "+a+" WHERE "+a+".res_type = c.res_type AND "+a+".res_id = c.res_id AND "+a+".param = c.param AND "),
+				realias(e, a), ex(")")))
+		}
+		vals = append(vals, and(es...))
+	}
+	return cond{table: first, row: or(vals...)}, nil
+}
+
+// onC finds the columns of alias c in a value condition.
+var onC = regexp.MustCompile(`\bc\.`)
+
+// realias is e, a value condition written on index row c, written on row
+// alias a instead.
+func realias(e expr, a string) expr {
+	return expr{onC.ReplaceAllLiteralString(e.sql, a+"."), e.args}
 }
 
 // idCond is _id, a token on the resources row.
