@@ -74,6 +74,8 @@ func TestCompositeSearch(t *testing.T) {
 			{q("Patient", "_has:Observation:subject:component-code-value-quantity", "http://loinc.org|8480-6$gt100"), []string{"cp-1"}},
 			{q("Group", "characteristic-value", "http://loinc.org|72166-2$http://snomed.info/sct|8517006"), []string{"grp"}},
 			{q("Group", "characteristic-value", "http://loinc.org|72166-2$true"), nil},
+			{q("Observation", "component-code-value-quantity:missing", "false"), []string{"bp-crossed", "bp-high"}},
+			{q("Observation", "code-value-concept:missing", "false"), []string{"smoker"}},
 		}
 		for _, tt := range tests {
 			for _, prefer := range []string{"handling=strict", "handling=lenient"} {
@@ -93,9 +95,33 @@ func TestCompositeSearch(t *testing.T) {
 			r := g.do("GET", path, "")
 			assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", path, r.body)
 		}
+		// The CapabilityStatement lists the composites served, with their
+		// components, and not those it cannot serve.
+		r := g.do("GET", "/metadata", "")
+		require.Equal(t, http.StatusOK, r.status)
+		docs := map[string]string{}
+		for _, res := range r.json(t)["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
+			m := res.(map[string]any)
+			params, _ := m["searchParam"].([]any)
+			for _, p := range params {
+				sp := p.(map[string]any)
+				if sp["type"] == "composite" {
+					doc, _ := sp["documentation"].(string)
+					docs[m["type"].(string)+"."+sp["name"].(string)] = doc
+				}
+			}
+		}
+		assert.Contains(t, docs["Observation.component-code-value-quantity"], "component-code (token) $ component-value-quantity (quantity)")
+		for _, code := range []string{"code-value-concept", "code-value-date", "code-value-quantity", "code-value-string", "combo-code-value-concept", "combo-code-value-quantity", "component-code-value-concept"} {
+			assert.Contains(t, docs, "Observation."+code)
+		}
+		assert.Contains(t, docs, "Group.characteristic-value")
+		assert.NotContains(t, docs, "DocumentReference.relationship", "a reference component is not served")
+		assert.NotContains(t, docs, "MolecularSequence.chromosome-variant-coordinate")
+
 		// Updating a resource replaces its composite rows.
 		g.load(t, []string{bpBody("bp-high", "cp-1", 99, 80)})
-		r := g.do("GET", q("Observation", "component-code-value-quantity", "http://loinc.org|8480-6$gt100"), "")
+		r = g.do("GET", q("Observation", "component-code-value-quantity", "http://loinc.org|8480-6$gt100"), "")
 		require.Equal(t, http.StatusOK, r.status)
 		assert.Empty(t, entryIDs(t, r.json(t), "match"))
 	})

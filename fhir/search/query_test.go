@@ -254,7 +254,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Observation", "code-value-quantity=x", true, fhir.CodeInvalid, "code-value-quantity"},
 		{"Observation", "code-value-quantity=x$y", true, fhir.CodeInvalid, "code-value-quantity"},
 		{"Observation", "code-value-quantity=$5", true, fhir.CodeInvalid, "code-value-quantity"},
-		{"Observation", "code-value-quantity:missing=true", true, fhir.CodeNotSupported, "code-value-quantity:missing"},
+		{"Observation", "code-value-quantity:exact=x$1", true, fhir.CodeNotSupported, "code-value-quantity:exact"},
 		{"DocumentReference", "relationship=x$y", true, fhir.CodeNotSupported, "reference component"},
 		{"MolecularSequence", "chromosome-variant-coordinate=1$2$3", true, fhir.CodeNotSupported, "cannot evaluate"},
 		{"Patient", "phonetic=smith", true, fhir.CodeNotSupported, "phonetic"},

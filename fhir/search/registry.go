@@ -272,7 +272,7 @@ func modifiersFor(d *Definition, row *paramRow) []string {
 func modifiersForType(d *Definition, row *paramRow) []string {
 	switch d.Type {
 	case TypeComposite:
-		return nil // R4 defines no modifier for composites
+		return []string{ModMissing}
 	case TypeString:
 		return []string{ModMissing, ModExact, ModContains}
 	case TypeToken:

@@ -558,6 +558,10 @@ func (b *builder) value(p *search.Param, v *search.Value) expr {
 func (b *builder) compositeCond(p *search.Param) (cond, error) {
 	d := p.Def
 	first, ok := tables[d.Components[0].Def.Type]
+	if ok && p.Modifier == search.ModMissing {
+		// Every value of the composite has a row for each component.
+		return cond{table: first, row: prefixRange("c.param", d.Code+search.CompositeSeparator), neg: len(p.Values) > 0 && p.Values[0].Missing}, nil
+	}
 	if !ok || p.Modifier != "" || len(p.Values) == 0 {
 		return cond{}, fmt.Errorf("sqlsearch: composite parameter %s cannot be searched so", p.Name)
 	}
