@@ -342,8 +342,6 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict bool, links int) (
 				return p, false, invalid(key, "%s is not a target type of %s", mod, name)
 			}
 			p.TargetType = mod
-		} else if def.Type == TypeToken && (mod == ModAbove || mod == ModBelow) {
-			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: :%s (subsumption) is not supported: the server holds no code system hierarchy (its SNOMED CT concepts have no is-a relationships); search with the codes, or :in a value set", key, mod).WithStatus(400)
 		} else if !def.HasModifier(mod) {
 			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported on %s", key, mod, name).WithStatus(400)
 		} else {
@@ -618,6 +616,11 @@ func parseValue(p Param, key, s string) (Value, error) {
 			v.Text = cutString(NormalizeString(v.Raw))
 		case p.Modifier == ModIn || p.Modifier == ModNotIn:
 			v.URL = v.Raw
+		case p.Modifier == ModBelow || p.Modifier == ModAbove:
+			v.System, v.Code, v.SystemGiven = splitToken(s)
+			if v.System == "" || v.Code == "" {
+				return v, invalid(key, "%q is not system|code: :%s needs the code system", v.Raw, p.Modifier)
+			}
 		case p.Modifier == ModOfType:
 			parts := splitList(s, '|')
 			if len(parts) != 3 || parts[1] == "" || parts[2] == "" {

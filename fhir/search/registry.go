@@ -36,8 +36,11 @@ const (
 	ModNot        = "not"
 	ModOfType     = "of-type"
 	ModIdentifier = "identifier"
-	ModBelow      = "below"
-	ModAbove      = "above"
+	// ModBelow and ModAbove are prefix matches on a uri; on a token they
+	// are subsumption, which the caller expands into codes as :in
+	// (ExpandCodes).
+	ModBelow = "below"
+	ModAbove = "above"
 	// ModIn and ModNotIn take a value set's canonical URL (Value.URL).
 	// The store does not evaluate them: the caller expands the value set
 	// into the codes of a plain (:in) or :not (:not-in) parameter first
@@ -278,7 +281,7 @@ func modifiersForType(d *Definition, row *paramRow) []string {
 	case TypeToken:
 		mods := []string{ModMissing, ModNot, ModText}
 		if d.Code != "_id" {
-			mods = append(mods, ModIn, ModNotIn)
+			mods = append(mods, ModIn, ModNotIn, ModBelow, ModAbove)
 		}
 		for _, p := range row.parts {
 			for _, t := range p.types {
