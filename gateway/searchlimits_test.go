@@ -51,13 +51,13 @@ func TestUnservedSearchFeaturesAreNamed(t *testing.T) {
 			assert.Contains(t, r.outcome(t)["diagnostics"], why, query)
 		}
 		for query, why := range map[string]string{
-			q("Observation", "subject:Patient.organization.partof.partof.name", "x"):                                "more than 3 levels",
+			q("Observation", "subject:Patient.organization.partof.partof.name", "x"):                                    "more than 3 levels",
 			q("Patient", "_has:Observation:subject:_has:Provenance:target:_has:Task:focus:_has:Task:focus:status", "x"): "more than 3 levels",
-			q("Observation", "code:below", "http://snomed.info/sct|39579001"):                                       "hierarchy",
-			q("Observation", "code:above", "http://loinc.org|8867-4"):                                               "hierarchy",
-			q("Observation", "subject.organization.name:below", "x"):                                                ":below is not supported",
-			q("Observation", "code-value-quantity:exact", "8867-4$60"):                                              ":exact is not supported",
-			q("Observation", "code-value-quantity", "8867-4"):                                                       "joined by $",
+			q("Observation", "code:below", "http://snomed.info/sct|39579001"):                                           "hierarchy",
+			q("Observation", "code:above", "http://loinc.org|8867-4"):                                                   "hierarchy",
+			q("Observation", "subject.organization.name:below", "x"):                                                    ":below is not supported",
+			q("Observation", "code-value-quantity:exact", "8867-4$60"):                                                  ":exact is not supported",
+			q("Observation", "code-value-quantity", "8867-4"):                                                           "joined by $",
 		} {
 			for _, prefer := range []string{"handling=lenient", "handling=strict"} {
 				r := g.do("GET", query, "", "Prefer", prefer)
