@@ -25,6 +25,9 @@ type Index struct {
 	Numbers    []Number
 	Quantities []Quantity
 	URIs       []URI
+
+	// codesOnly: token rows without the text :text searches (composites).
+	codesOnly bool
 }
 
 // Token is one token value.
@@ -147,13 +150,13 @@ func Extract(r *fhir.Resource) Index {
 		Quantities: make([]Quantity, 0, c[TypeQuantity]),
 		URIs:       make([]URI, 0, c[TypeURI]),
 	}
-	var buf []fhirpath.Item
+	var buf, inner []fhirpath.Item
 	for _, d := range reg.sorted[typ] {
 		if !d.Supported {
 			continue
 		}
 		if d.Components != nil {
-			ix.addComposite(d, obj, typ, &buf)
+			ix.addComposite(d, obj, typ, &buf, &inner)
 			continue
 		}
 		mark := ix.marks()
@@ -212,12 +215,23 @@ func InstanceParam(code string, n int) string {
 	return code + CompositeSeparator + strconv.Itoa(n)
 }
 
+// instanceParam is InstanceParam(d.Code, n), without an allocation for
+// the first values.
+func (d *Definition) instanceParam(n int) string {
+	if n < len(d.instanceParams) {
+		return d.instanceParams[n]
+	}
+	return InstanceParam(d.Code, n)
+}
+
 // addComposite adds the rows of composite parameter d: for each value of
 // its expression that gives every component a value, each component's
 // rows under InstanceParam(d.Code, n), n counting those values from 0.
-func (ix *Index) addComposite(d *Definition, obj map[string]any, typ string, buf *[]fhirpath.Item) {
+func (ix *Index) addComposite(d *Definition, obj map[string]any, typ string, buf, scratch *[]fhirpath.Item) {
 	n := 0
-	var inner []fhirpath.Item
+	inner := *scratch
+	ix.codesOnly = true // a composite's token components take no :text
+	defer func() { *scratch, ix.codesOnly = inner, false }()
 	for _, p := range d.parts {
 		*buf = p.expr.AppendEval((*buf)[:0], obj, typ)
 		for _, it := range *buf {
@@ -241,7 +255,7 @@ func (ix *Index) addComposite(d *Definition, obj map[string]any, typ string, buf
 						t = c.staticType
 					}
 					if param == "" {
-						param = InstanceParam(d.Code, n)
+						param = d.instanceParam(n)
 					}
 					ix.addAs(param, c.Def.Type, t, v.Value)
 				}
@@ -283,7 +297,7 @@ func (ix *Index) addToken(param, typ string, v any) {
 			for _, c := range objects(x["coding"]) {
 				ix.addCoding(param, c)
 			}
-			if t := str(x, "text"); t != "" {
+			if t := str(x, "text"); t != "" && !ix.codesOnly {
 				ix.Tokens = append(ix.Tokens, Token{Param: param, Text: NormalizeString(t)})
 			}
 		case "Coding":
@@ -319,7 +333,7 @@ func (ix *Index) addToken(param, typ string, v any) {
 
 func (ix *Index) addCoding(param string, c map[string]any) {
 	row := Token{Param: param, System: str(c, "system"), Code: str(c, "code")}
-	if d := str(c, "display"); d != "" {
+	if d := str(c, "display"); d != "" && !ix.codesOnly {
 		row.Text = NormalizeString(d)
 	}
 	if row.System != "" || row.Code != "" || row.Text != "" {

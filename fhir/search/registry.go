@@ -87,6 +87,8 @@ type Definition struct {
 	Components []*Component
 
 	parts []part
+	// instanceParams are InstanceParam(Code, n) for the first n.
+	instanceParams []string
 }
 
 // Component is one component of a composite parameter: a parameter of
@@ -223,6 +225,9 @@ func (r *registry) add(row *paramRow, base string) {
 			}
 			cd := &Definition{Code: c.code, Base: base, Type: ParamType(c.typ), Supported: true}
 			d.Components = append(d.Components, &Component{Def: cd, expr: e, staticType: st})
+		}
+		for n := range 8 {
+			d.instanceParams = append(d.instanceParams, InstanceParam(d.Code, n))
 		}
 	}
 	d.Modifiers = modifiersFor(d, row)
