@@ -46,6 +46,9 @@ func TestCompositeSearch(t *testing.T) {
 			`{"resourceType":"Group","id":"grp","type":"person","actual":false,
 			  "characteristic":[{"code":{"coding":[{"system":"http://loinc.org","code":"72166-2"}]},"valueCodeableConcept":{"coding":[{"system":"http://snomed.info/sct","code":"8517006"}]},"exclude":false},
 			                    {"code":{"text":"age"},"valueBoolean":true,"exclude":false}]}`,
+			`{"resourceType":"Questionnaire","id":"qn","status":"active","useContext":[
+			  {"code":{"system":"http://terminology.hl7.org/CodeSystem/usage-context-type","code":"age"},"valueRange":{"low":{"value":18,"unit":"a","system":"http://unitsofmeasure.org","code":"a"}}},
+			  {"code":{"system":"http://terminology.hl7.org/CodeSystem/usage-context-type","code":"focus"},"valueCodeableConcept":{"coding":[{"system":"http://example.org/needs","code":"housing"}]}}]}`,
 		})
 		q := func(typ, key, value string) string { return "/" + typ + "?" + url.Values{key: {value}}.Encode() }
 		tests := []struct {
@@ -75,6 +78,10 @@ func TestCompositeSearch(t *testing.T) {
 			{q("Group", "characteristic-value", "http://loinc.org|72166-2$http://snomed.info/sct|8517006"), []string{"grp"}},
 			{q("Group", "characteristic-value", "http://loinc.org|72166-2$true"), nil},
 			{q("Observation", "component-code-value-quantity:missing", "false"), []string{"bp-crossed", "bp-high"}},
+			{q("Questionnaire", "context-type-value", "focus$http://example.org/needs|housing"), []string{"qn"}},
+			{q("Questionnaire", "context-type-value", "age$http://example.org/needs|housing"), nil},
+			{q("Questionnaire", "context-type-quantity", "age$gt20"), []string{"qn"}},
+			{q("Questionnaire", "context-type-quantity", "focus$gt20"), nil},
 			{q("Observation", "code-value-concept:missing", "false"), []string{"smoker"}},
 		}
 		for _, tt := range tests {
