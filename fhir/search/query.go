@@ -508,7 +508,7 @@ func (q *Query) parseResult(key, name, mod, raw string) error {
 				continue
 			}
 			d, ok := Lookup(q.Type, k)
-			if !ok || !d.Supported {
+			if !ok || !d.Supported || d.Type == TypeComposite {
 				return invalid(key, "%s cannot sort %s", k, q.Type)
 			}
 			q.Sort = append(q.Sort, SortKey{Name: k, Def: d, Descending: desc})

@@ -286,6 +286,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Task", "_total=some", false, fhir.CodeInvalid, "_total"},
 		{"Task", "_summary=yes", false, fhir.CodeInvalid, "_summary"},
 		{"Task", "_sort=colour", false, fhir.CodeInvalid, "_sort"},
+		{"Observation", "_sort=code-value-quantity", false, fhir.CodeInvalid, "_sort"},
 		{"Task", "_include=Task", false, fhir.CodeInvalid, "_include"},
 		{"Task", "_include=Task:status", false, fhir.CodeInvalid, "_include"},
 		{"Task", "_include=Task:owner:Observation", false, fhir.CodeInvalid, "_include"},
