@@ -81,15 +81,8 @@ func searchPermissions(q *search.Query) []Permission {
 			perms = append(perms, n)
 		}
 	}
-	for _, p := range q.Params {
-		switch {
-		case p.Chain != nil:
-			for _, t := range p.Chain.Types {
-				add(t, auth.Search)
-			}
-		case p.Has != nil:
-			add(p.Has.Type, auth.Search)
-		}
+	for i := range q.Params {
+		q.Params[i].Reached(func(t string) { add(t, auth.Search) })
 	}
 	for _, inc := range q.Include {
 		for _, t := range includeTargets(inc) {

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
@@ -100,8 +102,8 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 }
 
 // searchCapabilities lists typ's served search parameters (fhir/search
-// leaves composite, special and phonetic ones unsupported; they are not
-// listed), the _include values (each reference parameter of typ) and the
+// leaves special and phonetic ones, and composites with a component it
+// cannot evaluate, unsupported; they are not listed), the _include values (each reference parameter of typ) and the
 // _revinclude values (each reference parameter of a served, searchable
 // type that may point at typ).
 func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes []any) {
@@ -109,7 +111,11 @@ func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes [
 		if !d.Supported {
 			continue
 		}
-		params = append(params, map[string]any{"name": d.Code, "definition": d.URL, "type": string(d.Type)})
+		sp := map[string]any{"name": d.Code, "definition": d.URL, "type": string(d.Type)}
+		if doc := searchParamDoc(d); doc != "" {
+			sp["documentation"] = doc
+		}
+		params = append(params, sp)
 		if d.Type == search.TypeReference && !d.Canonical {
 			includes = append(includes, typ+":"+d.Code)
 		}
@@ -130,6 +136,33 @@ func (s *Server) searchCapabilities(typ string) (params, includes, revIncludes [
 		}
 	}
 	return params, includes, revIncludes
+}
+
+// searchParamDoc says what a served parameter accepts beyond plain
+// values: its modifiers, and for a composite its components.
+func searchParamDoc(d *search.Definition) string {
+	var b strings.Builder
+	if d.Type == search.TypeComposite {
+		b.WriteString("Components: ")
+		for i, c := range d.Components {
+			if i > 0 {
+				b.WriteString(" $ ")
+			}
+			fmt.Fprintf(&b, "%s (%s)", c.Def.Code, c.Def.Type)
+		}
+		fmt.Fprintf(&b, ", all matched within one value of %s. ", d.Expression)
+	}
+	if len(d.Modifiers) > 0 {
+		b.WriteString("Modifiers: :" + strings.Join(d.Modifiers, ", :"))
+		if d.Type == search.TypeReference && !d.Canonical {
+			b.WriteString(", and a target type")
+		}
+		b.WriteString(".")
+	}
+	if d.Type == search.TypeReference && !d.Canonical {
+		fmt.Fprintf(&b, " Chains and _has: up to %d links in all.", search.MaxLinks)
+	}
+	return strings.TrimSpace(b.String())
 }
 
 func (s *Server) capabilities(req *request) (*response, error) {

@@ -104,7 +104,7 @@ func subscriptionCriteria(criteria string) (*search.Query, error) {
 	}
 	if search.UsesValueSets(q) {
 		// tokensets.go: a value set may change after the criteria are accepted.
-		return nil, fhir.Errorf(fhir.CodeBusinessRule, "Subscription.criteria may not use :in or :not-in; list the codes").WithStatus(http.StatusUnprocessableEntity)
+		return nil, fhir.Errorf(fhir.CodeBusinessRule, "Subscription.criteria may not use :in, :not-in or a token :below or :above; list the codes").WithStatus(http.StatusUnprocessableEntity)
 	}
 	return q, nil
 }

@@ -23,14 +23,18 @@ import (
 // criteria may not use them: a value set may change after the criteria
 // are accepted.
 //
-// :above and :below on tokens (subsumption) are refused (400) by
-// fhir/search: the SNOMED CT concepts Signpost holds carry no is-a
-// relationships, so there is no hierarchy to test.
+// :below and :above on tokens (subsumption) are expanded the same way,
+// into the code and its descendants (or ancestors) by the is-a hierarchy
+// of a code system the server holds under its canonical base
+// (snomed.Terminology.Hierarchy). SNOMED CT, code systems without an is-a
+// hierarchy and those the server does not hold are a 400: the SNOMED CT
+// concepts Signpost holds carry no is-a relationships, and the code
+// alone would pass for a complete answer.
 
 // expandValueSets is q with its :in and :not-in parameters expanded,
 // reading the value sets through src.
 func (s *Server) expandValueSets(ctx context.Context, src snomed.Source, q *search.Query) (*search.Query, error) {
-	return search.ExpandValueSets(q, func(url string) ([]search.Code, error) {
+	return search.ExpandCodes(q, search.Expanders{ValueSet: func(url string) ([]search.Code, error) {
 		if s.terminology == nil {
 			return nil, fhir.Errorf(fhir.CodeNotSupported, "search by value set (:in, :not-in) needs the terminology, which this server does not serve").WithStatus(http.StatusBadRequest)
 		}
@@ -50,5 +54,18 @@ func (s *Server) expandValueSets(ctx context.Context, src snomed.Source, q *sear
 			out = append(out, search.Code{System: c.System, Code: c.Code})
 		}
 		return out, nil
-	})
+	}, Hierarchy: func(system, code string, below bool) ([]search.Code, error) {
+		if s.terminology == nil {
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "search by code hierarchy (:below, :above) needs the terminology, which this server does not serve").WithStatus(http.StatusBadRequest)
+		}
+		codes, err := s.terminology.Hierarchy(ctx, src, system, code, below)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]search.Code, 0, len(codes))
+		for _, c := range codes {
+			out = append(out, search.Code{System: c.System, Code: c.Code})
+		}
+		return out, nil
+	}})
 }

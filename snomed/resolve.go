@@ -80,12 +80,18 @@ type codeSystem struct {
 	caseInsensitive    bool
 	concepts           map[string]*csConcept
 	order              []*csConcept
+	// isA: hierarchyMeaning is is-a, so concept nesting and the parent
+	// and child properties are subsumption (Hierarchy).
+	isA bool
 }
 
 type csConcept struct {
 	code, display, definition string
 	designations              []string
 	props                     []Property
+	// parents are the codes of the concepts this one is nested in or
+	// names with a parent property, and of those that name it as a child.
+	parents []string
 }
 
 // resolveCodeSystem finds a code system by canonical URL or instance id.
@@ -116,11 +122,16 @@ func parseCodeSystem(r *fhir.Resource) *codeSystem {
 	if b, ok := o["caseSensitive"].(bool); ok && !b {
 		cs.caseInsensitive = true
 	}
-	var walk func(v any)
-	walk = func(v any) {
+	cs.isA = str(o["hierarchyMeaning"]) == "is-a"
+	var children [][2]string // child, parent from child properties
+	var walk func(v any, parent string)
+	walk = func(v any, parent string) {
 		for _, e := range list(v) {
 			m, _ := e.(map[string]any)
 			c := &csConcept{code: str(m["code"]), display: str(m["display"]), definition: str(m["definition"])}
+			if parent != "" {
+				c.parents = append(c.parents, parent)
+			}
 			for _, d := range list(m["designation"]) {
 				dm, _ := d.(map[string]any)
 				if s := str(dm["value"]); s != "" {
@@ -132,6 +143,14 @@ func parseCodeSystem(r *fhir.Resource) *codeSystem {
 				for k, val := range pm {
 					if strings.HasPrefix(k, "value") && len(k) > 5 {
 						c.props = append(c.props, Property{Code: str(pm["code"]), Type: k[5:], Value: val})
+						if code, ok := val.(string); ok && code != "" && k == "valueCode" {
+							switch str(pm["code"]) {
+							case "parent":
+								c.parents = append(c.parents, code)
+							case "child":
+								children = append(children, [2]string{code, c.code})
+							}
+						}
 					}
 				}
 			}
@@ -145,10 +164,15 @@ func parseCodeSystem(r *fhir.Resource) *codeSystem {
 					cs.order = append(cs.order, c)
 				}
 			}
-			walk(m["concept"])
+			walk(m["concept"], c.code)
 		}
 	}
-	walk(o["concept"])
+	walk(o["concept"], "")
+	for _, cp := range children {
+		if c, ok := cs.concept(cp[0]); ok {
+			c.parents = append(c.parents, cp[1])
+		}
+	}
 	return cs
 }
 

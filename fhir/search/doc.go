@@ -23,14 +23,21 @@
 // CodeableConcept without a type model at run time.
 //
 // Not served (Definition.Supported is false, Extract skips them and
-// ParseQuery treats them as unknown): composite parameters
-// (Observation code-value-*, combo-code-value-*, component-code-value-*,
-// the context-type-quantity/context-type-value of the conformance
-// resources, Group characteristic-value), the special Location near, and
-// the phonetic name searches of Organization, Patient, Practitioner and
-// RelatedPerson. _text, _content, _query, _filter and _list have no
-// expression in R4 and are not in the registry; _has is handled by
-// ParseQuery.
+// ParseQuery treats them as unknown): composite parameters with a
+// reference component (DocumentReference relationship) or a component
+// read through %resource (MolecularSequence *-variant-coordinate), the
+// special Location near, and the phonetic name searches of Organization,
+// Patient, Practitioner and RelatedPerson. _text, _content, _query,
+// _filter and _list have no expression in R4 and are not in the registry;
+// _has is handled by ParseQuery.
+//
+// Composite parameters keep their components (Definition.Components,
+// generated from SearchParameter.component): Extract evaluates each
+// component's expression on every value of the composite's expression
+// and writes its rows under InstanceParam(code, n), so that the store can
+// require all components of a search value to match within one element.
+//
+// Chains and _has nest up to MaxLinks links in all; a deeper one is a 400.
 //
 // # Expressions
 //

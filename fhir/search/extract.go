@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type Index struct {
 	Numbers    []Number
 	Quantities []Quantity
 	URIs       []URI
+
+	// codesOnly: token rows without the text :text searches (composites).
+	codesOnly bool
 }
 
 // Token is one token value.
@@ -146,9 +150,13 @@ func Extract(r *fhir.Resource) Index {
 		Quantities: make([]Quantity, 0, c[TypeQuantity]),
 		URIs:       make([]URI, 0, c[TypeURI]),
 	}
-	var buf []fhirpath.Item
+	var buf, inner []fhirpath.Item
 	for _, d := range reg.sorted[typ] {
 		if !d.Supported {
+			continue
+		}
+		if d.Components != nil {
+			ix.addComposite(d, obj, typ, &buf, &inner)
 			continue
 		}
 		mark := ix.marks()
@@ -167,27 +175,101 @@ func Extract(r *fhir.Resource) Index {
 	return ix
 }
 
-func (ix *Index) add(d *Definition, typ string, v any) {
-	switch d.Type {
+func (ix *Index) add(d *Definition, typ string, v any) { ix.addAs(d.Code, d.Type, typ, v) }
+
+func (ix *Index) addAs(code string, pt ParamType, typ string, v any) {
+	switch pt {
 	case TypeToken:
-		ix.addToken(d.Code, typ, v)
+		ix.addToken(code, typ, v)
 	case TypeString:
-		ix.addString(d.Code, typ, v)
+		ix.addString(code, typ, v)
 	case TypeReference:
-		ix.addReference(d.Code, typ, v)
+		ix.addReference(code, typ, v)
 	case TypeDate:
-		ix.addDate(d.Code, typ, v)
+		ix.addDate(code, typ, v)
 	case TypeNumber:
 		if n, ok := v.(json.Number); ok {
 			if val, lo, hi, err := DecimalRange(string(n)); err == nil {
-				ix.Numbers = append(ix.Numbers, Number{Param: d.Code, Value: val, Low: lo, High: hi})
+				ix.Numbers = append(ix.Numbers, Number{Param: code, Value: val, Low: lo, High: hi})
 			}
 		}
 	case TypeQuantity:
-		ix.addQuantity(d.Code, typ, v)
+		ix.addQuantity(code, typ, v)
 	case TypeURI:
 		if s, ok := v.(string); ok && s != "" {
-			ix.URIs = append(ix.URIs, URI{Param: d.Code, Value: s})
+			ix.URIs = append(ix.URIs, URI{Param: code, Value: s})
+		}
+	}
+}
+
+// CompositeSeparator joins a composite parameter's code and the number of
+// the value its rows come from (InstanceParam).
+const CompositeSeparator = "$"
+
+// InstanceParam is the Param of the rows of the n-th value of composite
+// parameter code: "component-code-value-quantity$1". The rows of one
+// value (one Observation.component ...) share it, so a store matches
+// every component of a search value on rows with the same Param; no
+// parameter code holds a '$', so these never meet a plain parameter's.
+func InstanceParam(code string, n int) string {
+	return code + CompositeSeparator + strconv.Itoa(n)
+}
+
+// instanceParam is InstanceParam(d.Code, n), without an allocation for
+// the first values.
+func (d *Definition) instanceParam(n int) string {
+	if n < len(d.instanceParams) {
+		return d.instanceParams[n]
+	}
+	return InstanceParam(d.Code, n)
+}
+
+// addComposite adds the rows of composite parameter d: for each value of
+// its expression that gives every component a value, each component's
+// rows under InstanceParam(d.Code, n), n counting those values from 0.
+func (ix *Index) addComposite(d *Definition, obj map[string]any, typ string, buf, scratch *[]fhirpath.Item) {
+	n := 0
+	inner := *scratch
+	ix.codesOnly = true // a composite's token components take no :text
+	defer func() { *scratch, ix.codesOnly = inner, false }()
+	for _, p := range d.parts {
+		*buf = p.expr.AppendEval((*buf)[:0], obj, typ)
+		for _, it := range *buf {
+			inst, ok := it.Value.(map[string]any)
+			if !ok {
+				continue
+			}
+			itype := it.Type
+			if itype == "" {
+				itype = p.staticType
+			}
+			mark := ix.marks()
+			param := ""
+			complete := true
+			for _, c := range d.Components {
+				inner = c.expr.AppendEval(inner[:0], inst, itype)
+				before := ix.Len()
+				for _, v := range inner {
+					t := v.Type
+					if t == "" {
+						t = c.staticType
+					}
+					if param == "" {
+						param = d.instanceParam(n)
+					}
+					ix.addAs(param, c.Def.Type, t, v.Value)
+				}
+				if ix.Len() == before {
+					complete = false
+					break
+				}
+			}
+			if !complete {
+				ix.truncate(mark)
+				continue
+			}
+			ix.dedupe(mark)
+			n++
 		}
 	}
 }
@@ -215,7 +297,7 @@ func (ix *Index) addToken(param, typ string, v any) {
 			for _, c := range objects(x["coding"]) {
 				ix.addCoding(param, c)
 			}
-			if t := str(x, "text"); t != "" {
+			if t := str(x, "text"); t != "" && !ix.codesOnly {
 				ix.Tokens = append(ix.Tokens, Token{Param: param, Text: NormalizeString(t)})
 			}
 		case "Coding":
@@ -251,7 +333,7 @@ func (ix *Index) addToken(param, typ string, v any) {
 
 func (ix *Index) addCoding(param string, c map[string]any) {
 	row := Token{Param: param, System: str(c, "system"), Code: str(c, "code")}
-	if d := str(c, "display"); d != "" {
+	if d := str(c, "display"); d != "" && !ix.codesOnly {
 		row.Text = NormalizeString(d)
 	}
 	if row.System != "" || row.Code != "" || row.Text != "" {
@@ -609,6 +691,12 @@ type mark [7]int
 func (ix *Index) marks() mark {
 	return mark{len(ix.Tokens), len(ix.Strings), len(ix.References), len(ix.Dates),
 		len(ix.Numbers), len(ix.Quantities), len(ix.URIs)}
+}
+
+// truncate drops the rows added since m.
+func (ix *Index) truncate(m mark) {
+	ix.Tokens, ix.Strings, ix.References = ix.Tokens[:m[0]], ix.Strings[:m[1]], ix.References[:m[2]]
+	ix.Dates, ix.Numbers, ix.Quantities, ix.URIs = ix.Dates[:m[3]], ix.Numbers[:m[4]], ix.Quantities[:m[5]], ix.URIs[:m[6]]
 }
 
 // dedupe drops repeated rows of the parameter added since m. A parameter

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -521,5 +522,38 @@ func TestFamilyPartsAndContainedReferences(t *testing.T) {
 	}
 	if !found {
 		t.Error("a reference to a contained resource leaves no row, so :missing calls it absent")
+	}
+}
+
+func TestExtractComposite(t *testing.T) {
+	r, err := fhir.ParseResource([]byte(`{"resourceType":"Observation","status":"final",
+	  "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+	  "component":[
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	    {"code":{"coding":[{"system":"http://loinc.org","code":"9999-9"}]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := Extract(r)
+	var got []string
+	for _, tk := range ix.Tokens {
+		if strings.Contains(tk.Param, CompositeSeparator) {
+			got = append(got, tk.Param+" "+tk.Code)
+		}
+	}
+	for _, q := range ix.Quantities {
+		if strings.Contains(q.Param, CompositeSeparator) {
+			got = append(got, q.Param+" "+string(q.Value))
+		}
+	}
+	want := []string{
+		"combo-code-value-quantity$0 8480-6", "combo-code-value-quantity$1 8462-4",
+		"component-code-value-quantity$0 8480-6", "component-code-value-quantity$1 8462-4",
+		"combo-code-value-quantity$0 120", "combo-code-value-quantity$1 80",
+		"component-code-value-quantity$0 120", "component-code-value-quantity$1 80",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("composite rows\n got %q\nwant %q", got, want)
 	}
 }

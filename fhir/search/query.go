@@ -33,7 +33,7 @@ type Query struct {
 	// leaves them out.
 	Ignored []string
 	// Why says, by key of Ignored, why it was not applied (unknown,
-	// unsupported: a chain of more than one level, a nested _has...);
+	// unsupported...);
 	// an empty value has no entry.
 	Why map[string]string
 
@@ -109,7 +109,8 @@ type Param struct {
 }
 
 // Chain is one level of chaining: resources whose Param reference points
-// at a resource of one of Types that matches Param.
+// at a resource of one of Types that matches Param, which may itself be
+// chained or a _has (MaxLinks links in all).
 type Chain struct {
 	// Types are the target types that define the chained parameter:
 	// the type modifier if given, else every target type of the reference
@@ -121,7 +122,8 @@ type Chain struct {
 }
 
 // Has is a reverse chain: resources referenced, through the reference
-// parameter Ref of resources of Type, by a resource that matches Param.
+// parameter Ref of resources of Type, by a resource that matches Param,
+// which may itself be a _has (nested) or chained (MaxLinks links in all).
 type Has struct {
 	Type  string
 	Ref   *Definition
@@ -164,6 +166,9 @@ const (
 //     ("5.4|http://unitsofmeasure.org|mg"; "5.4||mg" has an empty System
 //     and the store matches Code against the code or the unit).
 //   - uri: URL.
+//   - composite: Components, one Value per component of the definition
+//     (Definition.Components), each parsed as its component's type; the
+//     value was their values joined by '$'.
 type Value struct {
 	// Raw is the value as sent, escapes removed.
 	Raw    string
@@ -192,6 +197,8 @@ type Value struct {
 	Number     Decimal
 	NumberLow  Decimal
 	NumberHigh Decimal
+
+	Components []Value
 }
 
 // SortKey is one _sort key.
@@ -284,9 +291,14 @@ func (q *Query) parse(key, raw string, strict bool) error {
 		return q.parseResult(key, name, mod, raw)
 	}
 	if name == "_has" {
-		return q.parseHas(key, mod, raw, strict)
+		p, applied, err := q.parseHas(q.Type, key, mod, raw, strict, 1)
+		if err != nil || !applied {
+			return err
+		}
+		q.Params = append(q.Params, p)
+		return nil
 	}
-	p, applied, err := q.parseParam(q.Type, key, key, raw, strict, true)
+	p, applied, err := q.parseParam(q.Type, key, key, raw, strict, 0)
 	if err != nil || !applied {
 		return err
 	}
@@ -294,11 +306,23 @@ func (q *Query) parse(key, raw string, strict bool) error {
 	return nil
 }
 
+// MaxLinks bounds the links of one parameter: chain steps (subject.name)
+// and _has levels together. Each link is one more join on the reference
+// index, so the bound caps the cost of a search; a parameter with more is
+// a 400 whatever the Prefer header says (CheckLinks).
+const MaxLinks = 3
+
+// tooDeep is the refusal of a parameter of more than MaxLinks links.
+func tooDeep(key string) error {
+	return fhir.Errorf(fhir.CodeTooCostly, "search parameter %s: chains and _has of more than %d levels are not supported", key, MaxLinks).WithStatus(400)
+}
+
 // parseParam parses spec=raw for a parameter of typ; spec is key, or the
 // part of key after a chain's dot or _has:Type:ref:, and key is what
-// errors and Ignored name. applied is false when the parameter was
-// ignored (unknown or unsupported, lenient mode).
-func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) (Param, bool, error) {
+// errors and Ignored name; links is how many chain or _has links lead to
+// spec. applied is false when the parameter was ignored (unknown or
+// unsupported, lenient mode).
+func (q *Query) parseParam(typ, key, spec, raw string, strict bool, links int) (Param, bool, error) {
 	head, chained, isChain := strings.Cut(spec, ".")
 	name, mod, _ := strings.Cut(head, ":")
 	def, ok := Lookup(typ, name)
@@ -318,8 +342,6 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) 
 				return p, false, invalid(key, "%s is not a target type of %s", mod, name)
 			}
 			p.TargetType = mod
-		} else if def.Type == TypeToken && (mod == ModAbove || mod == ModBelow) {
-			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: :%s (subsumption) is not supported: the server holds no code system hierarchy (its SNOMED CT concepts have no is-a relationships); search with the codes, or :in a value set", key, mod).WithStatus(400)
 		} else if !def.HasModifier(mod) {
 			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported on %s", key, mod, name).WithStatus(400)
 		} else {
@@ -327,8 +349,8 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) 
 		}
 	}
 	if isChain {
-		if !allowChain {
-			return p, false, q.ignore(key, "only one level of chaining is supported", strict)
+		if links >= MaxLinks {
+			return p, false, tooDeep(key)
 		}
 		if def.Type != TypeReference || def.Canonical {
 			return p, false, invalid(key, "only a reference parameter can be chained")
@@ -336,7 +358,7 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) 
 		if p.Modifier != "" {
 			return p, false, invalid(key, "a chained parameter takes no modifier but a type")
 		}
-		c, applied, err := q.parseChain(p, key, chained, raw, strict)
+		c, applied, err := q.parseChain(p, key, chained, raw, strict, links+1)
 		if err != nil || !applied {
 			return p, false, err
 		}
@@ -351,7 +373,7 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict, allowChain bool) 
 	return p, true, nil
 }
 
-func (q *Query) parseChain(p Param, key, chained, raw string, strict bool) (*Chain, bool, error) {
+func (q *Query) parseChain(p Param, key, chained, raw string, strict bool, links int) (*Chain, bool, error) {
 	cname, _, _ := strings.Cut(chained, ":")
 	if i := strings.IndexByte(cname, '.'); i >= 0 {
 		cname = cname[:i]
@@ -376,7 +398,7 @@ func (q *Query) parseChain(p Param, key, chained, raw string, strict bool) (*Cha
 	if len(c.Types) == 0 {
 		return nil, false, q.ignore(key, "no target type of "+p.Name+" has a parameter "+cname, strict)
 	}
-	cp, applied, err := q.parseParam(c.Types[0], key, chained, raw, strict, false)
+	cp, applied, err := q.parseParam(c.Types[0], key, chained, raw, strict, links)
 	if err != nil || !applied {
 		return nil, false, err
 	}
@@ -384,36 +406,70 @@ func (q *Query) parseChain(p Param, key, chained, raw string, strict bool) (*Cha
 	return c, true, nil
 }
 
-// parseHas parses _has:Type:ref:param[:modifier]=raw (mod is what follows
-// "_has:").
-func (q *Query) parseHas(key, mod, raw string, strict bool) error {
+// parseHas parses _has:Type:ref:param[:modifier]=raw on resources of
+// target (mod is what follows "_has:"); links counts this _has. The
+// parameter may itself be a _has (nested) or a chain, within MaxLinks.
+func (q *Query) parseHas(target, key, mod, raw string, strict bool, links int) (Param, bool, error) {
+	if links > MaxLinks {
+		return Param{}, false, tooDeep(key)
+	}
 	parts := strings.SplitN(mod, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
-		return invalid(key, "expected _has:Type:reference:parameter")
+		return Param{}, false, invalid(key, "expected _has:Type:reference:parameter")
 	}
 	typ, refName, rest := parts[0], parts[1], parts[2]
-	if strings.HasPrefix(rest, "_has") {
-		return q.ignore(key, "nested _has is not supported", strict)
-	}
 	if Definitions(typ) == nil {
-		return q.ignore(key, "searching "+typ+" is not supported", strict)
+		return Param{}, false, q.ignore(key, "searching "+typ+" is not supported", strict)
 	}
 	ref, ok := Lookup(typ, refName)
 	if !ok || !ref.Supported {
-		return q.ignore(key, typ+" has no search parameter "+refName, strict)
+		return Param{}, false, q.ignore(key, typ+" has no search parameter "+refName, strict)
 	}
 	if ref.Type != TypeReference || ref.Canonical {
-		return invalid(key, "%s.%s is not a reference parameter", typ, refName)
+		return Param{}, false, invalid(key, "%s.%s is not a reference parameter", typ, refName)
 	}
-	if len(ref.Targets) > 0 && !ref.hasTarget(q.Type) {
-		return invalid(key, "%s.%s cannot point at %s", typ, refName, q.Type)
+	if len(ref.Targets) > 0 && !ref.hasTarget(target) {
+		return Param{}, false, invalid(key, "%s.%s cannot point at %s", typ, refName, target)
 	}
-	p, applied, err := q.parseParam(typ, key, rest, raw, strict, false)
+	var p Param
+	var applied bool
+	var err error
+	if inner, ok := strings.CutPrefix(rest, "_has:"); ok {
+		p, applied, err = q.parseHas(typ, key, inner, raw, strict, links+1)
+	} else {
+		p, applied, err = q.parseParam(typ, key, rest, raw, strict, links)
+	}
 	if err != nil || !applied {
-		return err
+		return Param{}, false, err
 	}
-	q.Params = append(q.Params, Param{Name: "_has", Has: &Has{Type: typ, Ref: ref, Param: p}})
-	return nil
+	return Param{Name: "_has", Has: &Has{Type: typ, Ref: ref, Param: p}}, true, nil
+}
+
+// Links is the number of chain and _has links of p (0 for a plain
+// parameter).
+func (p *Param) Links() int {
+	switch {
+	case p.Chain != nil:
+		return 1 + p.Chain.Param.Links()
+	case p.Has != nil:
+		return 1 + p.Has.Param.Links()
+	}
+	return 0
+}
+
+// Reached calls f with every type p reaches through its chains and _has
+// links, at every level.
+func (p *Param) Reached(f func(typ string)) {
+	switch {
+	case p.Chain != nil:
+		for _, t := range p.Chain.Types {
+			f(t)
+		}
+		p.Chain.Param.Reached(f)
+	case p.Has != nil:
+		f(p.Has.Type)
+		p.Has.Param.Reached(f)
+	}
 }
 
 func (q *Query) parseResult(key, name, mod, raw string) error {
@@ -452,7 +508,7 @@ func (q *Query) parseResult(key, name, mod, raw string) error {
 				continue
 			}
 			d, ok := Lookup(q.Type, k)
-			if !ok || !d.Supported {
+			if !ok || !d.Supported || d.Type == TypeComposite {
 				return invalid(key, "%s cannot sort %s", k, q.Type)
 			}
 			q.Sort = append(q.Sort, SortKey{Name: k, Def: d, Descending: desc})
@@ -560,6 +616,11 @@ func parseValue(p Param, key, s string) (Value, error) {
 			v.Text = cutString(NormalizeString(v.Raw))
 		case p.Modifier == ModIn || p.Modifier == ModNotIn:
 			v.URL = v.Raw
+		case p.Modifier == ModBelow || p.Modifier == ModAbove:
+			v.System, v.Code, v.SystemGiven = splitToken(s)
+			if v.System == "" || v.Code == "" {
+				return v, invalid(key, "%q is not system|code: :%s needs the code system", v.Raw, p.Modifier)
+			}
 		case p.Modifier == ModOfType:
 			parts := splitList(s, '|')
 			if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
@@ -610,6 +671,26 @@ func parseValue(p Param, key, s string) (Value, error) {
 		v.Prefix, v.Number, v.NumberLow, v.NumberHigh = pre, val, lo, hi
 	case TypeURI:
 		v.URL = v.Raw
+	case TypeComposite:
+		parts := splitList(s, '$')
+		if len(parts) != len(d.Components) {
+			names := make([]string, len(d.Components))
+			for i, c := range d.Components {
+				names[i] = c.Def.Code
+			}
+			return v, invalid(key, "%q is not %d values joined by $ (%s)", v.Raw, len(d.Components), strings.Join(names, "$"))
+		}
+		v.Components = make([]Value, len(parts))
+		for i, c := range d.Components {
+			if parts[i] == "" {
+				return v, invalid(key, "%q has no value for %s", v.Raw, c.Def.Code)
+			}
+			cv, err := parseValue(Param{Name: p.Name, Def: c.Def}, key, parts[i])
+			if err != nil {
+				return v, err
+			}
+			v.Components[i] = cv
+		}
 	}
 	return v, nil
 }

@@ -211,11 +211,11 @@ func TestParseQueryResultParameters(t *testing.T) {
 }
 
 func TestParseQueryIgnored(t *testing.T) {
-	raw := "status=requested&foo=1&name=x&code-value-quantity=x&_text=knee&patient.organization.name=x&_has:Observation:patient:_has:Task:focus:status=x&owner="
+	raw := "status=requested&foo=1&name=x&_text=knee&patient.nothing.name=x&_has:Provenance:target:_has:Nothing:focus:status=x&owner="
 	q := mustQuery(t, "Task", raw, false)
 	want := []string{
-		"_has:Observation:patient:_has:Task:focus:status", "_text", "code-value-quantity", "foo", "name",
-		"owner", "patient.organization.name",
+		"_has:Provenance:target:_has:Nothing:focus:status", "_text", "foo", "name",
+		"owner", "patient.nothing.name",
 	}
 	if !slices.Equal(q.Ignored, want) {
 		t.Errorf("ignored %v, want %v", q.Ignored, want)
@@ -223,10 +223,18 @@ func TestParseQueryIgnored(t *testing.T) {
 	if len(q.Params) != 1 || q.Params[0].Name != "status" {
 		t.Errorf("params %+v", q.Params)
 	}
-	// Observation's composite parameter is unsupported, not unknown.
-	q = mustQuery(t, "Observation", "code-value-quantity=x$5", false)
-	if !slices.Equal(q.Ignored, []string{"code-value-quantity"}) {
-		t.Errorf("ignored %v", q.Ignored)
+	// A composite parameter whose components cannot be served is
+	// unsupported, not unknown.
+	q = mustQuery(t, "DocumentReference", "relationship=x$y", false)
+	if !slices.Equal(q.Ignored, []string{"relationship"}) || !strings.Contains(q.Why["relationship"], "reference component") {
+		t.Errorf("ignored %v %v", q.Ignored, q.Why)
+	}
+	q = mustQuery(t, "Observation", "component-code-value-quantity=http://loinc.org|8480-6$gt100,8462-4$lt90||mm[Hg]", true)
+	p := onlyParam(t, q)
+	if len(p.Values) != 2 || len(p.Values[0].Components) != 2 || p.Values[0].Components[0].Code != "8480-6" ||
+		p.Values[0].Components[1].Prefix != PrefixGt || p.Values[0].Components[1].Number != "100" ||
+		p.Values[1].Components[1].Code != "mm[Hg]" || p.Values[1].Components[0].SystemGiven {
+		t.Errorf("composite values %+v", p.Values)
 	}
 	// Empty values are ignored even in strict mode.
 	q = mustQuery(t, "Task", "status=", true)
@@ -243,9 +251,15 @@ func TestParseQueryErrors(t *testing.T) {
 		mention    string
 	}{
 		{"Task", "foo=1", true, fhir.CodeNotSupported, "foo"},
-		{"Observation", "code-value-quantity=x", true, fhir.CodeNotSupported, "code-value-quantity"},
+		{"Observation", "code-value-quantity=x", true, fhir.CodeInvalid, "code-value-quantity"},
+		{"Observation", "code-value-quantity=x$y", true, fhir.CodeInvalid, "code-value-quantity"},
+		{"Observation", "code-value-quantity=$5", true, fhir.CodeInvalid, "code-value-quantity"},
+		{"Observation", "code-value-quantity:exact=x$1", true, fhir.CodeNotSupported, "code-value-quantity:exact"},
+		{"DocumentReference", "relationship=x$y", true, fhir.CodeNotSupported, "reference component"},
+		{"MolecularSequence", "chromosome-variant-coordinate=1$2$3", true, fhir.CodeNotSupported, "cannot evaluate"},
 		{"Patient", "phonetic=smith", true, fhir.CodeNotSupported, "phonetic"},
-		{"Task", "patient.organization.name=x", true, fhir.CodeNotSupported, "patient.organization.name"},
+		{"Task", "patient.organization.partof.partof.name=x", false, fhir.CodeTooCostly, "more than 3 levels"},
+		{"Patient", "_has:Observation:patient:_has:Provenance:target:_has:Task:focus:_has:Task:focus:status=x", false, fhir.CodeTooCostly, "more than 3 levels"},
 		{"Task", "patient.nothing=x", true, fhir.CodeNotSupported, "patient.nothing"},
 		{"Nonsense", "_id=x", false, fhir.CodeNotSupported, "Nonsense"},
 		{"Task", "authored-on=2024-13", false, fhir.CodeInvalid, "authored-on"},
@@ -256,8 +270,8 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Observation", "value-quantity=gt", false, fhir.CodeInvalid, "value-quantity"},
 		{"Task", "status:missing=maybe", false, fhir.CodeInvalid, "status:missing"},
 		{"Task", "status:exact=x", false, fhir.CodeNotSupported, "status:exact"},
-		{"Task", "status:below=x", false, fhir.CodeNotSupported, "status:below"},
-		{"Task", "code:above=http://snomed.info/sct|39579001", false, fhir.CodeNotSupported, "hierarchy"},
+		{"Task", "status:below=x", false, fhir.CodeInvalid, "system|code"},
+		{"Task", "code:above=|39579001", false, fhir.CodeInvalid, "system|code"},
 		{"Task", "authored-on:exact=2024", false, fhir.CodeNotSupported, "authored-on:exact"},
 		{"Task", "status:of-type=a|b|c", false, fhir.CodeNotSupported, "status:of-type"},
 		{"Patient", "identifier:of-type=a|b", false, fhir.CodeInvalid, "identifier:of-type"},
@@ -272,6 +286,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{"Task", "_total=some", false, fhir.CodeInvalid, "_total"},
 		{"Task", "_summary=yes", false, fhir.CodeInvalid, "_summary"},
 		{"Task", "_sort=colour", false, fhir.CodeInvalid, "_sort"},
+		{"Observation", "_sort=code-value-quantity", false, fhir.CodeInvalid, "_sort"},
 		{"Task", "_include=Task", false, fhir.CodeInvalid, "_include"},
 		{"Task", "_include=Task:status", false, fhir.CodeInvalid, "_include"},
 		{"Task", "_include=Task:owner:Observation", false, fhir.CodeInvalid, "_include"},

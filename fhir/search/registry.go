@@ -36,8 +36,11 @@ const (
 	ModNot        = "not"
 	ModOfType     = "of-type"
 	ModIdentifier = "identifier"
-	ModBelow      = "below"
-	ModAbove      = "above"
+	// ModBelow and ModAbove are prefix matches on a uri; on a token they
+	// are subsumption, which the caller expands into codes as :in
+	// (ExpandCodes).
+	ModBelow = "below"
+	ModAbove = "above"
 	// ModIn and ModNotIn take a value set's canonical URL (Value.URL).
 	// The store does not evaluate them: the caller expands the value set
 	// into the codes of a plain (:in) or :not (:not-in) parameter first
@@ -79,7 +82,23 @@ type Definition struct {
 	Supported   bool
 	Unsupported string
 
+	// Components are a composite parameter's components, in the order
+	// its values give them (code$value); nil for other types.
+	Components []*Component
+
 	parts []part
+	// instanceParams are InstanceParam(Code, n) for the first n.
+	instanceParams []string
+}
+
+// Component is one component of a composite parameter: a parameter of
+// its own (Def: code, type and a parse of its values) evaluated on each
+// value of the composite's expression (an Observation.component ...), so
+// that all components of a search value must match within the same one.
+type Component struct {
+	Def        *Definition
+	expr       *fhirpath.Expr
+	staticType string
 }
 
 // part is one compiled union part and the FHIR type its values have unless
@@ -97,6 +116,13 @@ type paramRow struct {
 	modifiers                   []string
 	chains                      []string
 	comparators                 []string
+	components                  []componentRow
+	noComposite                 string
+}
+
+type componentRow struct {
+	code, typ, expr string
+	types           []string
 }
 
 type partRow struct {
@@ -185,6 +211,25 @@ func (r *registry) add(row *paramRow, base string) {
 	d.Expression = strings.Join(exprs, " | ")
 	d.Canonical = d.Type == TypeReference && onlyTypes(row.parts, "canonical", "uri")
 	d.Supported, d.Unsupported = supported(row)
+	if d.Supported && d.Type == TypeComposite {
+		for _, c := range row.components {
+			e, err := fhirpath.Compile(c.expr, choiceTypes)
+			if err != nil {
+				r.errs = append(r.errs, err)
+				d.Supported, d.Unsupported, d.Components = false, "component "+c.code+" cannot be evaluated", nil
+				break
+			}
+			st := ""
+			if len(c.types) == 1 {
+				st = c.types[0]
+			}
+			cd := &Definition{Code: c.code, Base: base, Type: ParamType(c.typ), Supported: true}
+			d.Components = append(d.Components, &Component{Def: cd, expr: e, staticType: st})
+		}
+		for n := range 8 {
+			d.instanceParams = append(d.instanceParams, InstanceParam(d.Code, n))
+		}
+	}
 	d.Modifiers = modifiersFor(d, row)
 	if r.byType[base] == nil {
 		r.byType[base] = map[string]*Definition{}
@@ -200,7 +245,9 @@ func (r *registry) add(row *paramRow, base string) {
 func supported(row *paramRow) (bool, string) {
 	switch ParamType(row.typ) {
 	case TypeComposite:
-		return false, "composite parameters are not indexed"
+		if len(row.components) == 0 {
+			return false, "composite parameter not supported: " + row.noComposite
+		}
 	case TypeSpecial:
 		return false, "special parameters are not indexed"
 	}
@@ -218,7 +265,7 @@ func modifiersFor(d *Definition, row *paramRow) []string {
 		return nil
 	}
 	mods := modifiersForType(d, row)
-	if len(row.modifiers) == 0 {
+	if len(row.modifiers) == 0 || d.Type == TypeComposite {
 		return mods
 	}
 	out := []string{ModMissing}
@@ -232,12 +279,14 @@ func modifiersFor(d *Definition, row *paramRow) []string {
 
 func modifiersForType(d *Definition, row *paramRow) []string {
 	switch d.Type {
+	case TypeComposite:
+		return []string{ModMissing}
 	case TypeString:
 		return []string{ModMissing, ModExact, ModContains}
 	case TypeToken:
 		mods := []string{ModMissing, ModNot, ModText}
 		if d.Code != "_id" {
-			mods = append(mods, ModIn, ModNotIn)
+			mods = append(mods, ModIn, ModNotIn, ModBelow, ModAbove)
 		}
 		for _, p := range row.parts {
 			for _, t := range p.types {

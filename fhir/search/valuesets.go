@@ -3,6 +3,8 @@ package search
 import (
 	"slices"
 
+	"github.com/signpost-fhir/signpost/fhir"
+
 	"github.com/google/uuid"
 )
 
@@ -19,13 +21,29 @@ type Code struct {
 // nothing. q itself is not changed; it is returned as is when it has no
 // such parameter.
 func ExpandValueSets(q *Query, expand func(url string) ([]Code, error)) (*Query, error) {
+	return ExpandCodes(q, Expanders{ValueSet: expand})
+}
+
+// Expanders give the codes ExpandCodes puts in place of a token modifier.
+type Expanders struct {
+	// ValueSet gives the codes of a value set (:in, :not-in).
+	ValueSet func(url string) ([]Code, error)
+	// Hierarchy gives system|code and the codes it subsumes (below) or
+	// that subsume it (above) in its code system (:below, :above).
+	Hierarchy func(system, code string, below bool) ([]Code, error)
+}
+
+// ExpandCodes is ExpandValueSets for :in and :not-in, and replaces every
+// token :below or :above by the codes the Hierarchy gives (a plain token
+// parameter, any of them).
+func ExpandCodes(q *Query, ex Expanders) (*Query, error) {
 	if !slices.ContainsFunc(q.Params, usesValueSet) {
 		return q, nil
 	}
 	c := *q
 	c.Params = make([]Param, 0, len(q.Params))
 	for _, p := range q.Params {
-		np, keep, err := expandParam(p, expand)
+		np, keep, err := expandParam(p, ex)
 		if err != nil {
 			return nil, err
 		}
@@ -36,7 +54,8 @@ func ExpandValueSets(q *Query, expand func(url string) ([]Code, error)) (*Query,
 	return &c, nil
 }
 
-// UsesValueSets reports whether q has an :in or :not-in parameter.
+// UsesValueSets reports whether q has an :in or :not-in parameter, or a
+// token :below or :above (which ExpandCodes expands the same way).
 func UsesValueSets(q *Query) bool { return slices.ContainsFunc(q.Params, usesValueSet) }
 
 func usesValueSet(p Param) bool {
@@ -46,14 +65,19 @@ func usesValueSet(p Param) bool {
 	case p.Has != nil:
 		return usesValueSet(p.Has.Param)
 	}
-	return p.Modifier == ModIn || p.Modifier == ModNotIn
+	return p.Modifier == ModIn || p.Modifier == ModNotIn || isSubsumption(p)
+}
+
+// isSubsumption reports whether p is a token :below or :above.
+func isSubsumption(p Param) bool {
+	return p.Def != nil && p.Def.Type == TypeToken && (p.Modifier == ModBelow || p.Modifier == ModAbove)
 }
 
 // expandParam expands p; keep is false when p no longer restricts.
-func expandParam(p Param, expand func(string) ([]Code, error)) (Param, bool, error) {
+func expandParam(p Param, ex Expanders) (Param, bool, error) {
 	switch {
 	case p.Chain != nil:
-		inner, keep, err := expandParam(p.Chain.Param, expand)
+		inner, keep, err := expandParam(p.Chain.Param, ex)
 		if err != nil {
 			return p, false, err
 		}
@@ -65,7 +89,7 @@ func expandParam(p Param, expand func(string) ([]Code, error)) (Param, bool, err
 		p.Chain = &ch
 		return p, true, nil
 	case p.Has != nil:
-		inner, keep, err := expandParam(p.Has.Param, expand)
+		inner, keep, err := expandParam(p.Has.Param, ex)
 		if err != nil {
 			return p, false, err
 		}
@@ -77,13 +101,40 @@ func expandParam(p Param, expand func(string) ([]Code, error)) (Param, bool, err
 		p.Has = &h
 		return p, true, nil
 	}
+	if isSubsumption(p) {
+		if ex.Hierarchy == nil {
+			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server holds no code system hierarchy", p.Name, p.Modifier).WithStatus(400)
+		}
+		var vals []Value
+		seen := map[Code]bool{}
+		for _, v := range p.Values {
+			codes, err := ex.Hierarchy(v.System, v.Code, p.Modifier == ModBelow)
+			if err != nil {
+				return p, false, err
+			}
+			for _, c := range codes {
+				if !seen[c] {
+					seen[c] = true
+					vals = append(vals, Value{Raw: c.System + "|" + c.Code, System: c.System, Code: c.Code, SystemGiven: true})
+				}
+			}
+		}
+		if len(vals) == 0 {
+			return p, false, invalid(p.Name+":"+p.Modifier, "no code")
+		}
+		p.Modifier, p.Values = "", vals
+		return p, true, nil
+	}
 	if p.Modifier != ModIn && p.Modifier != ModNotIn {
 		return p, true, nil
+	}
+	if ex.ValueSet == nil {
+		return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server expands no value set", p.Name, p.Modifier).WithStatus(400)
 	}
 	var vals []Value
 	seen := map[Code]bool{}
 	for _, v := range p.Values {
-		codes, err := expand(v.URL)
+		codes, err := ex.ValueSet(v.URL)
 		if err != nil {
 			return p, false, err
 		}

@@ -3,6 +3,7 @@ package sqlsearch
 import (
 	"fmt"
 	"math/big"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ type builder struct {
 	// microseconds); snap, on a later page, what changed since.
 	at   int64
 	snap *snapshot
+	// links numbers the aliases of the nested links of multi-level chains
+	// and _has (deep).
+	links int
 }
 
 // local is the condition that reference row alias points at this server:
@@ -285,6 +289,8 @@ func driverRank(p *search.Param) int {
 			return 2
 		}
 		return 4
+	case search.TypeComposite:
+		return 2 // a code and a value
 	case search.TypeString, search.TypeURI:
 		if p.Modifier == search.ModExact || p.Def.Type == search.TypeURI && p.Modifier == "" {
 			return 2
@@ -346,16 +352,23 @@ func (b *builder) chain(typ string, p *search.Param) (expr, error) {
 	if slices.ContainsFunc(p.Chain.Types, b.audit) {
 		return expr{}, auditUnsupported("chaining into AuditEvent (%s) is not supported", p.Name)
 	}
-	c, err := b.cond(&p.Chain.Param)
-	if err != nil {
-		return expr{}, err
-	}
 	ref := and(ex("ref.res_type = ? AND ref.param = ?", typ, p.Def.Code), inList("ref.target_type", p.Chain.Types), b.local("ref"),
 		b.reachable(p.Chain.Types, "ref.target_type", "ref.target_id"))
 	if len(b.fold) > 0 {
 		ref = and(ref, inList("ref.res_status", b.fold))
 	}
 	const sel = "idx_reference ref "
+	if inner := &p.Chain.Param; inner.Chain != nil || inner.Has != nil {
+		m, err := b.deep("ref.target_type", "ref.target_id", p.Chain.Types, inner)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex(sel+"WHERE "), ref, ex(" AND "), m), nil
+	}
+	c, err := b.cond(&p.Chain.Param)
+	if err != nil {
+		return expr{}, err
+	}
 	var e expr
 	switch {
 	case c.table == "":
@@ -377,12 +390,19 @@ func (b *builder) has(typ string, h *search.Has) (expr, error) {
 	if b.audit(h.Type) {
 		return expr{}, auditUnsupported("_has:AuditEvent is not supported")
 	}
+	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"),
+		b.reachable([]string{h.Type}, "ref.res_type", "ref.res_id"))
+	if inner := &h.Param; inner.Chain != nil || inner.Has != nil {
+		m, err := b.deep("ref.res_type", "ref.res_id", []string{h.Type}, inner)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("r.id IN (SELECT ref.target_id FROM idx_reference ref WHERE "), ref, ex(" AND "), m, ex(")")), nil
+	}
 	c, err := b.cond(&h.Param)
 	if err != nil {
 		return expr{}, err
 	}
-	ref := and(ex("ref.res_type = ? AND ref.param = ? AND ref.target_type = ?", h.Type, h.Ref.Code, typ), b.local("ref"),
-		b.reachable([]string{h.Type}, "ref.res_type", "ref.res_id"))
 	var e expr
 	switch {
 	case c.table == "":
@@ -396,6 +416,57 @@ func (b *builder) has(typ string, h *search.Has) (expr, error) {
 			ref, ex(" AND "), c.row, ex(")"))
 	}
 	return e, nil
+}
+
+// deep is the condition that the resource the columns typCol and idCol
+// name (of one of types) matches p, a parameter of those types that may
+// be chained or a _has itself: the links after the first of a multi-level
+// chain or nested _has. Each link is an EXISTS on the reference index
+// with its own alias, and applies the tenancy to the resources it
+// reaches, as the first link does; the parser bounds the depth
+// (search.MaxLinks).
+func (b *builder) deep(typCol, idCol string, types []string, p *search.Param) (expr, error) {
+	b.links++
+	k := fmt.Sprintf("k%d", b.links)
+	switch {
+	case p.Chain != nil:
+		if slices.ContainsFunc(p.Chain.Types, b.audit) {
+			return expr{}, auditUnsupported("chaining into AuditEvent (%s) is not supported", p.Name)
+		}
+		m, err := b.deep(k+".target_type", k+".target_id", p.Chain.Types, &p.Chain.Param)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("EXISTS (SELECT 1 FROM idx_reference "+k+" WHERE "+k+".res_type = "+typCol+" AND "+k+".res_id = "+idCol+" AND "+k+".param = ? AND ", p.Def.Code),
+			inList(k+".target_type", p.Chain.Types), ex(" AND "), b.local(k), ex(" AND "),
+			b.reachable(p.Chain.Types, k+".target_type", k+".target_id"), ex(" AND "), m, ex(")")), nil
+	case p.Has != nil:
+		h := p.Has
+		if b.audit(h.Type) {
+			return expr{}, auditUnsupported("_has:AuditEvent is not supported")
+		}
+		m, err := b.deep(k+".res_type", k+".res_id", []string{h.Type}, &h.Param)
+		if err != nil {
+			return expr{}, err
+		}
+		return cat(ex("EXISTS (SELECT 1 FROM idx_reference "+k+" WHERE "+k+".res_type = ? AND "+k+".param = ? AND "+k+".target_type = "+typCol+" AND "+k+".target_id = "+idCol+" AND ", h.Type, h.Ref.Code),
+			b.local(k), ex(" AND "), b.reachable([]string{h.Type}, k+".res_type", k+".res_id"), ex(" AND "), m, ex(")")), nil
+	}
+	c, err := b.cond(p)
+	if err != nil {
+		return expr{}, err
+	}
+	// Index rows exist only for live resources; a condition on the
+	// resource row or the absence of rows needs the row, live.
+	t := "t" + k
+	live := "EXISTS (SELECT 1 FROM resources " + t + " WHERE " + t + ".type = " + typCol + " AND " + t + ".id = " + idCol + " AND NOT " + t + ".deleted"
+	switch {
+	case c.table == "":
+		return cat(ex(live+" AND "), c.onResource(t), ex(")")), nil
+	case c.neg:
+		return cat(ex(live+" AND NOT EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = "+typCol+" AND c.res_id = "+idCol+" AND "), c.row, ex("))")), nil
+	}
+	return cat(ex("EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = "+typCol+" AND c.res_id = "+idCol+" AND "), c.row, ex(")")), nil
 }
 
 // tables maps parameter types to index tables.
@@ -424,6 +495,9 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	if p.Modifier == search.ModIn || p.Modifier == search.ModNotIn {
 		return cond{}, fmt.Errorf("sqlsearch: parameter %s:%s must be expanded before the search (search.ExpandValueSets)", p.Name, p.Modifier)
 	}
+	if d.Type == search.TypeComposite {
+		return b.compositeCond(p)
+	}
 	table, ok := tables[d.Type]
 	if !ok {
 		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).WithStatus(400)
@@ -441,34 +515,90 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	}
 	vals := make([]expr, 0, len(p.Values))
 	for i := range p.Values {
-		v := &p.Values[i]
-		var e expr
-		switch d.Type {
-		case search.TypeToken:
-			e = tokenValue(p, v)
-		case search.TypeString:
-			e = stringValue(p, v)
-		case search.TypeReference:
-			e = b.referenceValue(p, v)
-		case search.TypeDate:
-			e = b.dateValue(v, "c.low", "c.high", func(t time.Time, _ bool) any { return Micros(t) })
-		case search.TypeNumber:
-			e = b.numberValue(v, false)
-		case search.TypeQuantity:
-			e = b.numberValue(v, true)
-			if v.System != "" {
-				e = and(e, ex("c.system = ? AND c.code = ?", v.System, v.Code))
-			} else if v.Code != "" {
-				e = and(e, ex("(c.code = ? OR c.unit = ?)", v.Code, v.Code))
-			}
-		case search.TypeURI:
-			e = uriValue(p, v)
-		}
-		vals = append(vals, e)
+		vals = append(vals, b.value(p, &p.Values[i]))
 	}
 	c.row = and(param, or(vals...))
 	c.neg = p.Modifier == search.ModNot
 	return c, nil
+}
+
+// value is the condition one search value puts on an index row c of
+// p's type.
+func (b *builder) value(p *search.Param, v *search.Value) expr {
+	switch p.Def.Type {
+	case search.TypeToken:
+		return tokenValue(p, v)
+	case search.TypeString:
+		return stringValue(p, v)
+	case search.TypeReference:
+		return b.referenceValue(p, v)
+	case search.TypeDate:
+		return b.dateValue(v, "c.low", "c.high", func(t time.Time, _ bool) any { return Micros(t) })
+	case search.TypeNumber:
+		return b.numberValue(v, false)
+	case search.TypeQuantity:
+		e := b.numberValue(v, true)
+		if v.System != "" {
+			e = and(e, ex("c.system = ? AND c.code = ?", v.System, v.Code))
+		} else if v.Code != "" {
+			e = and(e, ex("(c.code = ? OR c.unit = ?)", v.Code, v.Code))
+		}
+		return e
+	case search.TypeURI:
+		return uriValue(p, v)
+	}
+	return never
+}
+
+// compositeCond is a composite parameter (search.Extract writes its rows
+// under search.InstanceParam: one Param per value of its expression, an
+// Observation.component ...). A search value matches when the rows of one
+// such Param match every component: the first component's row is c, each
+// other one's a row of the same resource and the same Param.
+func (b *builder) compositeCond(p *search.Param) (cond, error) {
+	d := p.Def
+	first, ok := tables[d.Components[0].Def.Type]
+	if ok && p.Modifier == search.ModMissing {
+		// Every value of the composite has a row for each component.
+		return cond{table: first, row: prefixRange("c.param", d.Code+search.CompositeSeparator), neg: len(p.Values) > 0 && p.Values[0].Missing}, nil
+	}
+	if !ok || p.Modifier != "" || len(p.Values) == 0 {
+		return cond{}, fmt.Errorf("sqlsearch: composite parameter %s cannot be searched so", p.Name)
+	}
+	vals := make([]expr, 0, len(p.Values))
+	for i := range p.Values {
+		v := &p.Values[i]
+		if len(v.Components) != len(d.Components) {
+			return cond{}, fmt.Errorf("sqlsearch: composite parameter %s: %d values for %d components", p.Name, len(v.Components), len(d.Components))
+		}
+		es := []expr{prefixRange("c.param", d.Code+search.CompositeSeparator)}
+		for j, comp := range d.Components {
+			cp := &search.Param{Name: p.Name, Def: comp.Def}
+			e := b.value(cp, &v.Components[j])
+			if j == 0 {
+				es = append(es, e)
+				continue
+			}
+			table, ok := tables[comp.Def.Type]
+			if !ok {
+				return cond{}, fmt.Errorf("sqlsearch: composite parameter %s: %s component", p.Name, comp.Def.Type)
+			}
+			a := fmt.Sprintf("c%d", j)
+			es = append(es, cat(ex("EXISTS (SELECT 1 FROM "+table+" "+a+" WHERE "+a+".res_type = c.res_type AND "+a+".res_id = c.res_id AND "+a+".param = c.param AND "),
+				realias(e, a), ex(")")))
+		}
+		vals = append(vals, and(es...))
+	}
+	return cond{table: first, row: or(vals...)}, nil
+}
+
+// onC finds the columns of alias c in a value condition.
+var onC = regexp.MustCompile(`\bc\.`)
+
+// realias is e, a value condition written on index row c, written on row
+// alias a instead.
+func realias(e expr, a string) expr {
+	return expr{onC.ReplaceAllLiteralString(e.sql, a+"."), e.args}
 }
 
 // idCond is _id, a token on the resources row.

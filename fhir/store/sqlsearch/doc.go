@@ -55,8 +55,16 @@
 //   - uri: equality; :below a starts-with; :above the uri's own prefixes
 //     at '/' boundaries.
 //   - :missing=true on any type is "no row for the parameter", false "a
-//     row". Chains (one level) join the reference rows to the target's
-//     rows; _has joins the other way.
+//     row". Chains join the reference rows to the target's rows; _has
+//     joins the other way; a further link (up to search.MaxLinks) is a
+//     correlated EXISTS on the reference rows, with the tenancy applied
+//     to what it reaches.
+//   - composite: the rows of one element share a Param
+//     (search.InstanceParam); a value matches when a row of the first
+//     component and, by EXISTS, rows of the others with that same Param
+//     match.
+//   - token :in, :not-in, :below and :above are expanded into codes
+//     before the search (search.ExpandCodes).
 //
 // # Order and paging
 //

@@ -79,15 +79,11 @@ type snapshot struct {
 // reaches reports whether q reaches resources through references (chains,
 // _has), and whether any of them can be of type typ.
 func reaches(q *search.Query, typ string) (others, own bool) {
-	for _, p := range q.Params {
-		switch {
-		case p.Chain != nil:
+	for i := range q.Params {
+		q.Params[i].Reached(func(t string) {
 			others = true
-			own = own || slices.Contains(p.Chain.Types, typ)
-		case p.Has != nil:
-			others = true
-			own = own || p.Has.Type == typ
-		}
+			own = own || t == typ
+		})
 	}
 	return others, own
 }

@@ -96,13 +96,22 @@ func (e *Expr) Eval(resource map[string]any, resourceType string) []Item {
 // expressions can reuse one buffer.
 func (e *Expr) AppendEval(out []Item, resource map[string]any, resourceType string) []Item {
 	c := evalCtx{root: Item{Value: resource, Type: resourceType}}
-	if e.root.Kind == KindMember && e.root.chain != nil && e.root.chain[0].Left.Kind == KindRoot {
-		return c.eval(e.root, nil, out) // the common case: a plain path
+	if e.root.Kind == KindMember && e.root.chain != nil {
+		switch e.root.chain[0].Left.Kind {
+		case KindRoot:
+			return c.eval(e.root, nil, out) // the common case: a plain path
+		case KindThis:
+			return descend(e.root.chain, c.root, out) // a relative one (composite components)
+		}
 	}
-	return c.eval(e.root, []Item{c.root}, out)
+	c.focus[0] = c.root
+	return c.eval(e.root, c.focus[:], out)
 }
 
-type evalCtx struct{ root Item }
+type evalCtx struct {
+	root  Item
+	focus [1]Item
+}
 
 // eval appends the value of n with the given focus to out.
 func (c *evalCtx) eval(n *Node, focus []Item, out []Item) []Item {
@@ -133,6 +142,12 @@ func (c *evalCtx) eval(n *Node, focus []Item, out []Item) []Item {
 		}
 		return out
 	case KindFunc:
+		if n.Name == "as" || n.Name == "ofType" {
+			// Filtered in place: no collection for the left side.
+			start := len(out)
+			out = c.eval(n.Left, focus, out)
+			return narrowed(out, start, n.Args[0].Literal)
+		}
 		return c.call(n, c.eval(n.Left, focus, nil), out)
 	case KindIndex:
 		items := c.eval(n.Left, focus, nil)
@@ -182,12 +197,9 @@ func (c *evalCtx) eval(n *Node, focus []Item, out []Item) []Item {
 		}
 		return append(out, boolean(isType(items[0], n.Name)))
 	case KindAs:
-		for _, it := range c.eval(n.Left, focus, nil) {
-			if isType(it, n.Name) {
-				out = append(out, retype(it, n.Name))
-			}
-		}
-		return out
+		start := len(out)
+		out = c.eval(n.Left, focus, out)
+		return narrowed(out, start, n.Name)
 	case KindString:
 		return append(out, Item{Value: n.Literal, Type: "string"})
 	case KindBoolean:
@@ -198,6 +210,17 @@ func (c *evalCtx) eval(n *Node, focus []Item, out []Item) []Item {
 		return out
 	}
 	return out
+}
+
+// narrowed keeps, of out[start:], the items of type name, retyped.
+func narrowed(out []Item, start int, name string) []Item {
+	keep := out[:start]
+	for _, it := range out[start:] {
+		if isType(it, name) {
+			keep = append(keep, retype(it, name))
+		}
+	}
+	return keep
 }
 
 func (c *evalCtx) rootMatches(name string) bool {

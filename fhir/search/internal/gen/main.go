@@ -85,6 +85,10 @@ type searchParameter struct {
 	Comparator  []string `json:"comparator"`
 	MultipleOr  *bool    `json:"multipleOr"`
 	MultipleAnd *bool    `json:"multipleAnd"`
+	Component   []struct {
+		Definition string `json:"definition"`
+		Expression string `json:"expression"`
+	} `json:"component"`
 }
 
 func loadParams(file string) ([]searchParameter, error) {
@@ -392,16 +396,72 @@ type row struct {
 	parts                       []part
 	targets, modifiers, chains  []string
 	comparators                 []string
+	// components of a composite parameter; none when one cannot be
+	// served (see composite).
+	components []component
+	// noComposite says why a composite parameter has no components.
+	noComposite string
 }
 
 type part struct {
 	expr  string
 	types []string
+	focus []tref
+}
+
+// component is one component of a composite parameter: the code and type
+// of the parameter it names, and its expression, relative to each value
+// of the composite's own expression.
+type component struct {
+	code, typ, expr string
+	types           []string
+}
+
+// componentTypes are the parameter types a composite's components may
+// have for Signpost to serve it.
+var componentTypes = map[string]bool{"token": true, "string": true, "date": true, "number": true, "quantity": true, "uri": true}
+
+// composite works out the components of r (a composite parameter on
+// r.base, its parts walked), or says why it cannot be served.
+func (w *walker) composite(sp searchParameter, r *row, byURL map[string]searchParameter) ([]component, string) {
+	if len(sp.Component) == 0 {
+		return nil, "the definition has no components"
+	}
+	var out []component
+	for _, c := range sp.Component {
+		def, ok := byURL[c.Definition]
+		if !ok {
+			return nil, "component " + c.Definition + " is not in the package"
+		}
+		if !componentTypes[def.Type] {
+			return nil, "a " + def.Type + " component (" + def.Code + ") is not supported"
+		}
+		n, err := fhirpath.Parse(c.Expression)
+		if err != nil {
+			return nil, "component " + def.Code + " has an expression the server cannot evaluate (" + c.Expression + ")"
+		}
+		set := map[string]bool{}
+		for _, p := range r.parts {
+			ts, err := w.walk(n, p.focus)
+			if err != nil {
+				return nil, "component " + def.Code + " has an expression the server cannot evaluate (" + c.Expression + ")"
+			}
+			for _, t := range ts {
+				set[t.name] = true
+			}
+		}
+		out = append(out, component{code: def.Code, typ: def.Type, expr: c.Expression, types: sorted(keys(set))})
+	}
+	return out, ""
 }
 
 func build(sps []searchParameter, m *model) ([]row, map[string][]string, error) {
 	keep := m.resources
 	w := &walker{m: m, choices: map[string]map[string]bool{}}
+	byURL := map[string]searchParameter{}
+	for _, sp := range sps {
+		byURL[sp.URL] = sp
+	}
 	var rows []row
 	for _, sp := range sps {
 		var bases []string
@@ -441,10 +501,13 @@ func build(sps []searchParameter, m *model) ([]row, map[string][]string, error) 
 				if err != nil {
 					return nil, nil, fmt.Errorf("%s: %s: %w", sp.URL, src, err)
 				}
-				r.parts = append(r.parts, part{expr: src, types: typeNames(types)})
+				r.parts = append(r.parts, part{expr: src, types: typeNames(types), focus: types})
 			}
 			if len(r.parts) == 0 {
 				return nil, nil, fmt.Errorf("%s: no part of %q starts at %s", sp.URL, sp.Expression, b)
+			}
+			if sp.Type == "composite" {
+				r.components, r.noComposite = w.composite(sp, &r, byURL)
 			}
 			rows = append(rows, r)
 		}
@@ -566,6 +629,19 @@ func render(rows []row, choices map[string][]string, types []string) ([]byte, er
 			fmt.Fprintf(&b, "{%q, %s}", p.expr, strList(p.types))
 		}
 		b.WriteString("},")
+		if len(r.components) > 0 {
+			b.WriteString(" components: []componentRow{")
+			for i, c := range r.components {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "{%q, %q, %q, %s}", c.code, c.typ, c.expr, strList(c.types))
+			}
+			b.WriteString("},")
+		}
+		if r.noComposite != "" {
+			fmt.Fprintf(&b, " noComposite: %q,", r.noComposite)
+		}
 		for _, f := range []struct {
 			name string
 			list []string
