@@ -387,3 +387,19 @@ func FromContext(ctx context.Context) (*Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(*Principal)
 	return p, ok && p != nil
 }
+
+// NamesSystemScope reports whether the token holds a system/ scope that
+// names resourceType itself (not the * wildcard) and grants action a:
+// what an interaction needs when a wildcard client scope is not enough
+// (sending BaRS referrals: system/MessageHeader.c).
+func (p *Principal) NamesSystemScope(resourceType string, a Action) bool {
+	if p == nil {
+		return false
+	}
+	for _, s := range p.Scopes {
+		if s.Context == "system" && s.ResourceType == resourceType && !s.Restricted() && s.Actions.Has(a) {
+			return true
+		}
+	}
+	return false
+}

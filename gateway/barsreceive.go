@@ -216,6 +216,14 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 		if err != nil {
 			return nil, err
 		}
+		sender, be := barsSender(in.Principal, ref)
+		if be != nil {
+			return fail(be)
+		}
+		ref.sender = sender
+		if ref.change != "" {
+			return s.receiveReferralChange(ctx, nav, in, hdr, ref)
+		}
 		return s.receiveReferral(ctx, nav, in, hdr, ref)
 	}
 	_, resp, err := s.parseBaRSResponse(ctx, in.Body)

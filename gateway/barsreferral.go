@@ -62,7 +62,24 @@ type barsReferral struct {
 	seen       []snomed.Coding
 	urgency    mapping.Urgency
 	review     []string
+	// change is "" for a new referral, else barsUpdate or barsCancel.
+	change string
+	// keys name the referral ServiceRequest ("id:<id>",
+	// "identifier:<system>|<value>"): an update or cancellation names it
+	// as the original did.
+	keys []string
+	// namedSender is the ODS code of the sender the message names
+	// (MessageHeader.sender), "" when it names none; sender is the
+	// organisation recorded as the sender (the token's, checked against
+	// namedSender: barsSender).
+	namedSender, sender string
 }
+
+// The changes a referral message can make to a referral received before.
+const (
+	barsUpdate = "update"
+	barsCancel = "cancel"
+)
 
 // parseBaRSReferral reads a referral request; it returns nil, nil for a
 // message that is not one (a response, read by parseBaRSResponse).
@@ -173,8 +190,46 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	if sr == nil {
 		return nil, barsBad("the MessageHeader's focus is not a ServiceRequest of the message")
 	}
-	if rc := hdr["reason"]; rc != nil && !hasCode(rc, "new") {
-		return nil, barsUnprocessable("only new referrals are taken; updates and cancellations are not served yet")
+	// New, an update (a new version of the referral) or a cancellation
+	// (reason cancel, or the ServiceRequest revoked or entered in error).
+	srStatus, _ := sr["status"].(string)
+	switch rc := hdr["reason"]; {
+	case hasCode(rc, "cancel") || srStatus == "revoked" || srStatus == "entered-in-error":
+		out.change = barsCancel
+	case hasCode(rc, "update"):
+		out.change = barsUpdate
+	case rc == nil || hasCode(rc, "new"):
+	default:
+		return nil, barsUnprocessable("the MessageHeader's reason is not new, update or cancel")
+	}
+	// The referral's keys: the ServiceRequest's id (or its fullUrl's
+	// uuid) and its identifiers.
+	srID, _ := sr["id"].(string)
+	for _, f := range listOf(hdr["focus"]) {
+		fm, _ := f.(map[string]any)
+		if r := fmt.Sprint(fm["reference"]); srID == "" && strings.HasPrefix(r, "urn:uuid:") {
+			srID = strings.TrimPrefix(r, "urn:uuid:")
+		}
+	}
+	if srID != "" {
+		out.keys = append(out.keys, "id:"+srID)
+	}
+	for _, x := range listOf(sr["identifier"]) {
+		xm, _ := x.(map[string]any)
+		if sys, val := fmt.Sprint(xm["system"]), fmt.Sprint(xm["value"]); xm["system"] != nil && xm["value"] != nil && val != "" {
+			out.keys = append(out.keys, "identifier:"+sys+"|"+val)
+		}
+	}
+	if len(out.keys) == 0 {
+		return nil, barsUnprocessable("the referral ServiceRequest has neither an id nor an identifier")
+	}
+	// The sender the message names.
+	if snd, ok := hdr["sender"].(map[string]any); ok {
+		if code := odsOf([]any{snd["identifier"]}); code != "" {
+			out.namedSender = code
+		} else if org := ref(snd); org != nil && org["resourceType"] == "Organization" {
+			out.namedSender = odsOf(listOf(org["identifier"]))
+		}
 	}
 
 	// Else the practice of the MessageHeader's destination.
@@ -193,6 +248,17 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	}
 	if !validODS(out.practice) {
 		return nil, barsUnprocessable("the referral is not addressed to a practice (an ODS code in NHSD-Target-Identifier or the MessageHeader's destination)")
+	}
+
+	if src, ok := hdr["source"].(map[string]any); ok {
+		out.source, _ = src["name"].(string)
+	}
+	if out.source == "" {
+		out.source = "another service"
+	}
+	if out.change == barsCancel {
+		// A cancellation names the referral; its content is not read.
+		return out, nil
 	}
 
 	// The patient, by NHS number.
@@ -216,12 +282,6 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 		out.review = append(out.review, "the patient's NHS number fails its check digit")
 	}
 	out.patient = pat
-	if src, ok := hdr["source"].(map[string]any); ok {
-		out.source, _ = src["name"].(string)
-	}
-	if out.source == "" {
-		out.source = "another service"
-	}
 
 	// What it is about: the words, and the SNOMED CT codes Signpost
 	// knows.
@@ -547,12 +607,13 @@ func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receip
 	if ref.urgency != "" {
 		inputs = append(inputs, input(mapping.InputPatientUrgency, "valueCode", string(ref.urgency)))
 	}
+	ids := append([]any{map[string]any{"system": s.opts.CanonicalBase + "/sid/bars-message", "value": ref.headerID}}, s.referralKeyIdentifiers(ref)...)
 	forRef := map[string]any{"reference": patientRef, "type": "Patient"}
 	if !ref.nhsInvalid {
 		forRef["identifier"] = map[string]any{"system": mapping.NHSNumberSystem, "value": ref.nhs}
 	}
-	return map[string]any{"resourceType": "Task", "id": taskID,
-		"identifier": []any{map[string]any{"system": s.opts.CanonicalBase + "/sid/bars-message", "value": ref.headerID}},
+	task := map[string]any{"resourceType": "Task", "id": taskID,
+		"identifier": ids,
 		"status":     "requested", "intent": "order", "priority": "routine",
 		"code":        map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationTask), "code": "navigate"}}},
 		"description": "BaRS referral from " + ref.source,
@@ -561,6 +622,13 @@ func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receip
 		"owner":       map[string]any{"identifier": map[string]any{"system": clinicalsystem.ODSSystem, "value": ref.practice}},
 		"authoredOn":  s.opts.Now().UTC().Format(fhir.InstantFormat),
 		"input":       inputs}
+	if ref.sender != "" {
+		// The sender, as its token named it (barsSender): only it may
+		// update or cancel the referral.
+		task["requester"] = map[string]any{"type": "Organization", "display": ref.source,
+			"identifier": map[string]any{"system": clinicalsystem.ODSSystem, "value": ref.sender}}
+	}
+	return task
 }
 
 // navigateReferral navigates the Task of a received referral, acting for

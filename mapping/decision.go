@@ -399,7 +399,7 @@ var localDisplays = func() map[string]string {
 var localCodes = map[string][]string{
 	snomed.NavigationCategory: {"emergency", "clinician", "practice-team", "external-referral", "signpost", "self-care", "administrative"},
 	snomed.NavigationUrgency:  {"emergency", "same-day", "within-week", "routine"},
-	snomed.NavigationStatus:   {"captured", "awaiting-information", "escalated", "proposed", "allocated", "declined", "review-requested", "closed", "referral-accepted"},
+	snomed.NavigationStatus:   {"captured", "awaiting-information", "escalated", "proposed", "allocated", "declined", "review-requested", "closed", "referral-accepted", "referral-cancelled"},
 	snomed.NavigationOutput:   {"allocation", "decision", "urgency", "category", "rule", "protocol-version", "automated", "safety-netting", "rationale"},
 	snomed.NavigationTask:     {"navigate", "clinician-review"},
 }

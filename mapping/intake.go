@@ -47,6 +47,7 @@ const (
 	InputPatientUrgency        = "patient-urgency"
 	InputEscalatingConcern     = "escalating-concern"
 	InputAutomatedConsent      = "automated-decision-consent"
+	InputShareConsent          = "share-consent"
 )
 
 // Request types and administrative kinds.
@@ -103,6 +104,7 @@ var inputSpecs = map[string]inputSpec{
 	InputPatientUrgency:        {value: "Code", codes: urgencyCodes},
 	InputEscalatingConcern:     {value: "Boolean"},
 	InputAutomatedConsent:      {value: "Boolean"},
+	InputShareConsent:          {value: "Boolean"},
 }
 
 // Request is a navigation Task as the engine reads it.
@@ -145,6 +147,9 @@ type Request struct {
 	EscalatingConcern     bool
 	// AutomatedConsent is nil when not asked: treated as no consent.
 	AutomatedConsent *bool
+	// ShareConsent is nil when not asked: the patient's agreement that
+	// their details go to the service they are referred to.
+	ShareConsent *bool
 
 	// Outputs of an earlier navigation, read so a re-navigation can
 	// revoke what it replaces: the allocation reference ("" when none).
@@ -287,7 +292,7 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 }
 
 var navigationStatuses = map[string]bool{"captured": true, "awaiting-information": true, "escalated": true, "proposed": true,
-	"allocated": true, "declined": true, "review-requested": true, "closed": true, "referral-accepted": true}
+	"allocated": true, "declined": true, "review-requested": true, "closed": true, "referral-accepted": true, "referral-cancelled": true}
 
 func (p *intakeParser) patient(r *Request, v any) {
 	m, ok := v.(map[string]any)
@@ -436,6 +441,8 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 			r.EscalatingConcern = b
 		case InputAutomatedConsent:
 			r.AutomatedConsent = &b
+		case InputShareConsent:
+			r.ShareConsent = &b
 		}
 	case "Reference":
 		ref, _ := value.(map[string]any)

@@ -175,11 +175,11 @@ func TestShippedResourcesAreValidR4(t *testing.T) {
 func TestLocalCodeSystemsMatchTheContract(t *testing.T) {
 	want := map[string]string{
 		"navigation-task":     "navigate clinician-review",
-		"navigation-input":    "contact-route request-type admin-kind informant problem symptom duration asked-before trend tried seen-elsewhere ice preferred-mode preferred-practitioner unavailable communication-need contact-phone sms-consent patient-urgency escalating-concern automated-decision-consent",
+		"navigation-input":    "contact-route request-type admin-kind informant problem symptom duration asked-before trend tried seen-elsewhere ice preferred-mode preferred-practitioner unavailable communication-need contact-phone sms-consent patient-urgency escalating-concern automated-decision-consent share-consent",
 		"navigation-output":   "allocation decision urgency category rule protocol-version automated safety-netting rationale",
 		"navigation-urgency":  "emergency same-day within-week routine",
 		"navigation-category": "emergency clinician practice-team external-referral signpost self-care administrative",
-		"navigation-status":   "captured awaiting-information escalated proposed allocated declined review-requested closed referral-accepted",
+		"navigation-status":   "captured awaiting-information escalated proposed allocated declined review-requested closed referral-accepted referral-cancelled",
 		"patient-need-group":  "1 2 3 4 5 6 7 8 9 10 11",
 		"navigator-tier":      "essential enhanced expert",
 		"contact-route":       "phone online walk-in referral",

@@ -1,0 +1,433 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// BaRS referrals addressed to a practice, after the first message
+// (docs/bars.md, "Updates and cancellations"): the sender's update (a new
+// version of the referral ServiceRequest, reason update) changes the
+// Task's inputs and re-navigates it when its clinical content changed;
+// its cancellation (reason cancel, or the ServiceRequest revoked or
+// entered in error) cancels the Task. Only the organisation that sent the
+// referral may do either. Who may send a referral at all is barsSender.
+
+// StatusReferralCancelled is the navigation status of a Task whose
+// referral its sender cancelled.
+const StatusReferralCancelled = "referral-cancelled"
+
+func barsForbidden(format string, a ...any) *barsError {
+	return &barsError{http.StatusForbidden, "REC_FORBIDDEN", fhir.CodeForbidden, fmt.Sprintf(format, a...)}
+}
+
+func barsConflict(format string, a ...any) *barsError {
+	return &barsError{http.StatusConflict, "REC_CONFLICT", fhir.CodeConflict, fmt.Sprintf(format, a...)}
+}
+
+// barsSender is the organisation recorded as a referral's sender: the
+// token's. A referral (new, update or cancel) needs a system client token
+// holding system/MessageHeader.c itself (a wildcard scope is not enough),
+// acting for one organisation; a sender the message names
+// (MessageHeader.sender, by ODS code) must be that organisation. In
+// development mode the sender is the one the message names.
+func barsSender(p *auth.Principal, ref *barsReferral) (string, *barsError) {
+	if p == nil {
+		return "", barsForbidden("no authenticated sender")
+	}
+	if p.Dev {
+		return ref.namedSender, nil
+	}
+	if !p.NamesSystemScope("MessageHeader", auth.Create) {
+		return "", barsForbidden("sending a BaRS referral needs a system client token with the scope system/MessageHeader.c")
+	}
+	if ref.namedSender != "" {
+		if !slices.Contains(p.ODS, ref.namedSender) {
+			return "", barsForbidden("the message's sender (MessageHeader.sender) is not the organisation the token acts for")
+		}
+		return ref.namedSender, nil
+	}
+	if len(p.ODS) != 1 {
+		return "", barsForbidden("the token must act for exactly one organisation, or the message name its sender (MessageHeader.sender, an ODS code) among the token's")
+	}
+	return p.ODS[0], nil
+}
+
+// referralKeySystem identifies, on a referral's Task, the referral
+// ServiceRequest (its id and identifiers, per practice), so an update or
+// cancellation finds the Task.
+func (s *Server) referralKeySystem() string { return s.opts.CanonicalBase + "/sid/bars-referral" }
+
+func referralKeyValue(practice, key string) string {
+	return uuid.NewSHA1(barsReceiptSpace, []byte("referral/"+practice+"/"+key)).String()
+}
+
+// referralKeyIdentifiers are the Task identifiers of a referral's keys.
+func (s *Server) referralKeyIdentifiers(ref *barsReferral) []any {
+	var out []any
+	for _, k := range ref.keys {
+		out = append(out, map[string]any{"system": s.referralKeySystem(), "value": referralKeyValue(ref.practice, k)})
+	}
+	return out
+}
+
+// senderOf is the ODS code a referral Task records as its sender.
+func senderOf(task map[string]any) string {
+	req, _ := task["requester"].(map[string]any)
+	id, _ := req["identifier"].(map[string]any)
+	if id["system"] != odsSystem {
+		return ""
+	}
+	v, _ := id["value"].(string)
+	return v
+}
+
+// referralTaskOf finds the navigation Task of the referral an update or
+// cancellation names, in the practice it is addressed to.
+func (s *Server) referralTaskOf(ctx context.Context, tx store.Tx, ref *barsReferral) (store.Version, map[string]any, error) {
+	var ids []string
+	for _, x := range s.referralKeyIdentifiers(ref) {
+		ids = append(ids, s.referralKeySystem()+"|"+fmt.Sprint(x.(map[string]any)["value"]))
+	}
+	q, err := search.ParseQuery("Task", url.Values{"identifier": {strings.Join(ids, ",")}}, true)
+	if err != nil {
+		return store.Version{}, nil, err
+	}
+	page, err := tx.Search(ctx, q, store.PageRequest{Count: 20})
+	if err != nil {
+		return store.Version{}, nil, err
+	}
+	var (
+		found      store.Version
+		task       map[string]any
+		otherSends bool
+	)
+	for _, m := range page.Matches {
+		obj, err := navDecode(m.Body)
+		if err != nil {
+			return store.Version{}, nil, err
+		}
+		if mapping.TaskOwnerODS(obj) != ref.practice {
+			continue
+		}
+		if senderOf(obj) != ref.sender {
+			otherSends = true
+			continue
+		}
+		if task != nil && obj["id"] != task["id"] {
+			return store.Version{}, nil, barsUnprocessable("the message names more than one referral received before")
+		}
+		v, err := tx.Read(ctx, "Task", m.ID)
+		if err != nil {
+			return store.Version{}, nil, err
+		}
+		found, task = v, obj
+		if task, err = navDecode(v.Body); err != nil {
+			return store.Version{}, nil, err
+		}
+	}
+	if task == nil && otherSends {
+		return store.Version{}, nil, barsForbidden("only the organisation that sent the referral may update or cancel it")
+	}
+	if task == nil {
+		return store.Version{}, nil, barsUnprocessable("no referral with this ServiceRequest was received from this sender for the practice")
+	}
+	return found, task, nil
+}
+
+// referralInputCodes are the navigation inputs a referral's content maps
+// to (referralTask); an update replaces them and keeps the others (those
+// the practice added: consent, a contact phone...).
+var referralInputCodes = []string{mapping.InputContactRoute, mapping.InputRequestType, mapping.InputProblem, mapping.InputSymptom,
+	mapping.InputSeenElsewhere, mapping.InputCommunicationNeed, mapping.InputPatientUrgency}
+
+// clinicalInputs is the clinical content of a Task's mapped inputs, for
+// comparison: each input as canonical JSON, sorted.
+func clinicalInputs(inputs []any, inSys string) []string {
+	var out []string
+	for _, in := range inputs {
+		m, _ := in.(map[string]any)
+		typ, _ := m["type"].(map[string]any)
+		code := ""
+		for _, c := range listOf(typ["coding"]) {
+			cm, _ := c.(map[string]any)
+			if cm["system"] == inSys {
+				code, _ = cm["code"].(string)
+			}
+		}
+		if !slices.Contains(referralInputCodes, code) {
+			continue
+		}
+		b, _ := json.Marshal(m)
+		out = append(out, string(b))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// receiveReferralChange applies an update or a cancellation of a
+// referral received before, in one transaction with the message's storage
+// (once per MessageHeader id) and its AuditEvent; an update whose
+// clinical content changed then navigates the Task again.
+func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in OperationInput, hdr http.Header, ref *barsReferral) (*OperationAnswer, error) {
+	receipt := uuid.NewSHA1(barsReceiptSpace, []byte("received/"+ref.headerID)).String()
+	inSys := nav.names.System(snomed.NavigationInput)
+	var (
+		stored    store.Version
+		duplicate bool
+		renav     bool
+		taskID    string
+		review    []string
+	)
+	err := s.store.Transaction(ctx, func(tx store.Tx) error {
+		duplicate, renav, taskID, review = false, false, "", nil
+		if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
+			return err
+		}
+		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
+			stored, duplicate = prev, true
+			if in.AuditAbout != nil {
+				in.AuditAbout("Bundle", receipt, prev.VersionID, ref.practice)
+			}
+			return nil
+		} else if _, ok := fhir.AsError(err); !ok {
+			return err
+		}
+		// One change of a referral at a time.
+		keys := slices.Clone(ref.keys)
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := tx.Lock(ctx, "bars-referral/"+referralKeyValue(ref.practice, k)); err != nil {
+				return err
+			}
+		}
+		tv, task, err := s.referralTaskOf(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		taskID, _ = task["id"].(string)
+		now := s.opts.Now().UTC().Format(fhir.InstantFormat)
+		status, _ := task["status"].(string)
+		bs := ""
+		if b, ok := task["businessStatus"].(map[string]any); ok {
+			for _, c := range listOf(b["coding"]) {
+				cm, _ := c.(map[string]any)
+				bs, _ = cm["code"].(string)
+			}
+		}
+		changed := true
+		switch ref.change {
+		case barsCancel:
+			switch status {
+			case "cancelled":
+				changed = false // cancelled already: nothing changes
+			case "completed", "failed", "rejected", "entered-in-error":
+				return barsConflict("the referral's Task is %s: it can no longer be cancelled", status)
+			default:
+				why := "Cancelled by " + ref.source + " (BaRS message " + ref.headerID + ")"
+				task["status"] = "cancelled"
+				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus),
+					"code": StatusReferralCancelled, "display": "Referral cancelled"}}, "text": why}
+				task["statusReason"] = map[string]any{"text": why}
+				if err := s.revokeForCancel(ctx, tx, nav, task, why, now); err != nil {
+					return err
+				}
+			}
+		case barsUpdate:
+			switch status {
+			case "completed", "cancelled", "failed", "rejected", "entered-in-error":
+				return barsConflict("the referral's Task is %s: it can no longer be updated", status)
+			}
+			if f, ok := task["for"].(map[string]any); ok {
+				if id, ok := f["identifier"].(map[string]any); ok && id["value"] != ref.nhs {
+					return barsUnprocessable("an update may not change the referral's patient")
+				}
+			}
+			fresh := s.referralTask(nav, ref, taskID, receipt, "")
+			var kept []any
+			for _, x := range listOf(task["input"]) {
+				if len(clinicalInputs([]any{x}, inSys)) == 0 {
+					kept = append(kept, x)
+				}
+			}
+			changed = !slices.Equal(clinicalInputs(listOf(task["input"]), inSys), clinicalInputs(listOf(fresh["input"]), inSys))
+			task["input"] = append(kept, listOf(fresh["input"])...)
+			task["focus"] = fresh["focus"]
+			task["identifier"] = append(listOf(task["identifier"]), listOf(fresh["identifier"])[0])
+			text := "Updated by " + ref.source + " (BaRS message " + ref.headerID + ")"
+			switch {
+			case !changed:
+				text += ": no change to the clinical content"
+			case bs == string(mapping.DispositionEscalated) || bs == string(mapping.DispositionReview):
+				// Awaiting a clinician: only a clinician navigates it now.
+				text += ": the clinical content changed; the clinician's review takes the update"
+			default:
+				text += ": the clinical content changed; navigated again"
+				renav = true
+				review = slices.Clone(ref.review)
+				if cat := taskOutputCode(task, nav.names.System(snomed.NavigationOutput), "category"); cat == string(mapping.CategoryClinician) || cat == string(mapping.CategoryEmergency) {
+					review = append(review, "the referral was updated while the patient was with a clinician (the decision is not made less urgent without one)")
+				}
+			}
+			task["note"] = append(listOf(task["note"]), map[string]any{"time": now, "text": text})
+		}
+		if changed {
+			task["lastModified"] = now
+			r, err := fhir.ResourceFromObject(task)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Update(ctx, r, store.Precondition{IfMatch: tv.VersionID}); err != nil {
+				return err
+			}
+		}
+		rec, err := fhir.ParseResource(in.Body)
+		if err != nil {
+			return err
+		}
+		rec.SetID(receipt)
+		s.setPracticeLabel(rec, ref.practice)
+		w, err := tx.Create(ctx, rec)
+		if err != nil {
+			return err
+		}
+		stored = w.Version
+		if in.AuditAbout != nil {
+			in.AuditAbout("Bundle", receipt, stored.VersionID, ref.practice)
+		}
+		if in.AuditIn != nil {
+			return in.AuditIn(ctx, tx)
+		}
+		return nil
+	})
+	var be *barsError
+	if errors.As(err, &be) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.code), slog.Int("status", be.status))
+		return &OperationAnswer{Status: be.status, Header: hdr, Body: be.outcome()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "bars referral "+ref.change, slog.String("task", taskID), slog.Bool("duplicate", duplicate),
+		slog.Bool("renavigate", renav))
+	if renav && !duplicate {
+		again := *ref
+		again.review = review
+		s.navigateReferral(ctx, nav, in.Principal, &again, taskID)
+	}
+	body, err := s.barsAck(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
+	if err != nil {
+		return nil, err
+	}
+	return &OperationAnswer{Status: http.StatusOK, Header: hdr, Body: body}, nil
+}
+
+// taskOutputCode is the code of a navigation Task's output of type typ.
+func taskOutputCode(task map[string]any, outSys, typ string) string {
+	for _, o := range listOf(task["output"]) {
+		m, _ := o.(map[string]any)
+		t, _ := m["type"].(map[string]any)
+		is := false
+		for _, c := range listOf(t["coding"]) {
+			cm, _ := c.(map[string]any)
+			is = is || (cm["system"] == outSys && cm["code"] == typ)
+		}
+		if !is {
+			continue
+		}
+		v, _ := m["valueCodeableConcept"].(map[string]any)
+		for _, c := range listOf(v["coding"]) {
+			cm, _ := c.(map[string]any)
+			if code, _ := cm["code"].(string); code != "" {
+				return code
+			}
+		}
+	}
+	return ""
+}
+
+// revokeForCancel revokes a cancelled referral's current allocation (when
+// still active, draft or on hold), sends the cancellation of the practice's
+// own onward BaRS referral, and cancels the open clinician-review Tasks.
+func (s *Server) revokeForCancel(ctx context.Context, tx store.Tx, nav *navigation, task map[string]any, why, now string) error {
+	taskID, _ := task["id"].(string)
+	practice := mapping.TaskOwnerODS(task)
+	if typ, id := navSplitRef(taskAllocation(task)); typ == "ServiceRequest" && fhir.ValidID(id) {
+		v, err := tx.Read(ctx, "ServiceRequest", id)
+		switch {
+		case err == nil:
+			sr, err := navDecode(v.Body)
+			if err != nil {
+				return err
+			}
+			if st, _ := sr["status"].(string); st == "active" || st == "draft" || st == "on-hold" {
+				sr["status"] = "revoked"
+				sr["note"] = append(listOf(sr["note"]), map[string]any{"time": now, "text": "Revoked: the referral was cancelled. " + why})
+				r, err := fhir.ResourceFromObject(sr)
+				if err != nil {
+					return err
+				}
+				w, err := tx.Update(ctx, r, store.Precondition{IfMatch: v.VersionID})
+				if err != nil {
+					return err
+				}
+				tb, err := json.Marshal(task)
+				if err != nil {
+					return err
+				}
+				if err := s.enqueueBaRS(ctx, tx, practice, map[string][]byte{"task": tb, "revoked": w.Version.Body}); err != nil {
+					return err
+				}
+			}
+		case errors.Is(err, fhir.ErrNotFound), errors.Is(err, fhir.ErrDeleted):
+		default:
+			return err
+		}
+	}
+	q, err := search.ParseQuery("Task", url.Values{
+		"part-of": {"Task/" + taskID},
+		"code":    {nav.names.System(snomed.NavigationTask) + "|clinician-review"},
+		"status":  {"requested,received,accepted,ready,in-progress,on-hold"},
+	}, true)
+	if err != nil {
+		return err
+	}
+	page, err := tx.Search(ctx, q, store.PageRequest{Count: 100})
+	if err != nil {
+		return err
+	}
+	for _, m := range page.Matches {
+		obj, err := navDecode(m.Body)
+		if err != nil {
+			return err
+		}
+		obj["status"] = "cancelled"
+		obj["statusReason"] = map[string]any{"text": why}
+		obj["lastModified"] = now
+		r, err := fhir.ResourceFromObject(obj)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Update(ctx, r, store.Precondition{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
