@@ -100,12 +100,38 @@ func senderOf(task map[string]any) string {
 }
 
 // referralTaskOf finds the navigation Task of the referral an update or
-// cancellation names, in the practice it is addressed to.
+// cancellation names, in the practice it is addressed to: by the
+// ServiceRequest's identifiers, else by its id.
 func (s *Server) referralTaskOf(ctx context.Context, tx store.Tx, ref *barsReferral) (store.Version, map[string]any, error) {
-	var ids []string
-	for _, x := range s.referralKeyIdentifiers(ref) {
-		ids = append(ids, s.referralKeySystem()+"|"+fmt.Sprint(x.(map[string]any)["value"]))
+	var byIdentifier, byID []string
+	for _, k := range ref.keys {
+		v := s.referralKeySystem() + "|" + referralKeyValue(ref.practice, k)
+		if strings.HasPrefix(k, "identifier:") {
+			byIdentifier = append(byIdentifier, v)
+		} else {
+			byID = append(byID, v)
+		}
 	}
+	var (
+		v    store.Version
+		task map[string]any
+		err  error
+	)
+	for _, ids := range [][]string{byIdentifier, byID} {
+		if len(ids) == 0 {
+			continue
+		}
+		v, task, err = s.referralTaskBy(ctx, tx, ref, ids)
+		if err != nil || task != nil {
+			return v, task, err
+		}
+	}
+	return store.Version{}, nil, barsUnprocessable("no referral with this ServiceRequest was received from this sender for the practice")
+}
+
+// referralTaskBy is referralTaskOf for one set of key identifiers (nil
+// when none matches).
+func (s *Server) referralTaskBy(ctx context.Context, tx store.Tx, ref *barsReferral, ids []string) (store.Version, map[string]any, error) {
 	q, err := search.ParseQuery("Task", url.Values{"identifier": {strings.Join(ids, ",")}}, true)
 	if err != nil {
 		return store.Version{}, nil, err
@@ -145,9 +171,6 @@ func (s *Server) referralTaskOf(ctx context.Context, tx store.Tx, ref *barsRefer
 	}
 	if task == nil && otherSends {
 		return store.Version{}, nil, barsForbidden("only the organisation that sent the referral may update or cancel it")
-	}
-	if task == nil {
-		return store.Version{}, nil, barsUnprocessable("no referral with this ServiceRequest was received from this sender for the practice")
 	}
 	return found, task, nil
 }
@@ -232,12 +255,12 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 				bs, _ = cm["code"].(string)
 			}
 		}
-		changed := true
+		changed, write := true, true
 		switch ref.change {
 		case barsCancel:
 			switch status {
 			case "cancelled":
-				changed = false // cancelled already: nothing changes
+				write = false // cancelled already: nothing changes
 			case "completed", "failed", "rejected", "entered-in-error":
 				return barsConflict("the referral's Task is %s: it can no longer be cancelled", status)
 			default:
@@ -288,7 +311,7 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 			}
 			task["note"] = append(listOf(task["note"]), map[string]any{"time": now, "text": text})
 		}
-		if changed {
+		if write {
 			task["lastModified"] = now
 			r, err := fhir.ResourceFromObject(task)
 			if err != nil {
