@@ -144,7 +144,7 @@ func TestBaRSReceivedReferralUpdateAndCancel(t *testing.T) {
 			assert.Contains(t, string(stored.Body), h3, "the Task links the update")
 			second := alloc(task)
 			require.NotEqual(t, first, second, "navigated again")
-			assert.Contains(t, fmt.Sprint(read("/"+second)["category"]), "emergency", "the red flag decides")
+			assert.Contains(t, fmt.Sprint(read("/" + second)["category"]), "emergency", "the red flag decides")
 			assert.Equal(t, "revoked", read("/" + first)["status"])
 			// The same update again: the same answer, no second effect.
 			v1, n1 := meta(task), bundles()
