@@ -15,6 +15,8 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
+	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // BaRS referrals, the sending side (docs/bars.md). A committed decision
@@ -113,6 +115,7 @@ func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, 
 		return fmt.Errorf("bars: %w", err)
 	}
 	taskID, _ := task["id"].(string)
+	consent := shareConsent(task)
 	for _, k := range []string{"revoked", "allocation"} {
 		if len(written[k]) == 0 {
 			continue
@@ -128,9 +131,22 @@ func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, 
 			if alloc["intent"] != "order" {
 				continue
 			}
+			// Nor is one the patient did not agree to share.
+			sent, err := s.barsReferred(ctx, taskID, fmt.Sprint(alloc["id"]))
+			if err != nil {
+				return err
+			}
+			if !sent {
+				continue
+			}
 			reason = "cancel"
 		} else if alloc["status"] != "active" {
 			continue // a proposal or a draft is not referred
+		} else if consent == nil || !*consent {
+			// Without the patient's agreement to share, nothing leaves:
+			// the patient contacts the service as when it has no BaRS
+			// Endpoint ($navigate says so).
+			continue
 		}
 		t, ok, err := s.barsTargetOf(ctx, tx, alloc)
 		if err != nil {
@@ -163,9 +179,10 @@ func (s *Server) processMessageURL() string {
 // barsMessage builds the outbox payload of one referral message.
 func (s *Server) barsMessage(ctx context.Context, tx store.Tx, practice string, task, alloc map[string]any, t barsTarget, reason string) ([]byte, error) {
 	allocID, _ := alloc["id"].(string)
+	consent := shareConsent(task)
 	in := clinicalsystem.ReferralInput{Canonical: s.opts.CanonicalBase, ProcessMessage: s.processMessageURL(),
 		MessageID: uuid.NewString(), Reason: reason, Now: s.opts.Now(), Task: task, Allocation: alloc, Service: t.service,
-		Practice: practice, TargetSystem: t.sys, TargetValue: t.val}
+		Practice: practice, TargetSystem: t.sys, TargetValue: t.val, ShareConsent: consent != nil && *consent}
 	if f, ok := task["for"].(map[string]any); ok {
 		if typ, id := navSplitRef(fmt.Sprint(f["reference"])); typ == "Patient" && fhir.ValidID(id) {
 			if v, err := tx.Read(ctx, "Patient", id); err == nil {
@@ -231,4 +248,42 @@ func practiceName(ctx context.Context, tx store.Tx, ods string) (string, error) 
 	}
 	_ = json.Unmarshal(page.Matches[0].Body, &org)
 	return strings.TrimSpace(org.Name), nil
+}
+
+// shareConsent is a navigation Task's share-consent input: nil when not
+// recorded.
+func shareConsent(task map[string]any) *bool {
+	for _, raw := range listOf(task["input"]) {
+		m, _ := raw.(map[string]any)
+		typ, _ := m["type"].(map[string]any)
+		for _, c := range listOf(typ["coding"]) {
+			cm, _ := c.(map[string]any)
+			if cm["code"] == mapping.InputShareConsent && strings.HasSuffix(fmt.Sprint(cm["system"]), "/CodeSystem/"+snomed.NavigationInput) {
+				if b, ok := m["valueBoolean"].(bool); ok {
+					return &b
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// barsReferred tells whether a referral request for the allocation was
+// enqueued for a Task (so its revocation is to be sent as a
+// cancellation).
+func (s *Server) barsReferred(ctx context.Context, taskID, allocID string) (bool, error) {
+	if s.outbox == nil {
+		return false, nil
+	}
+	ds, err := s.outbox.Deliveries(ctx, clinicalsystem.BaRSKey(taskID))
+	if err != nil {
+		return false, err
+	}
+	for _, d := range ds {
+		var m clinicalsystem.BaRSMessage
+		if json.Unmarshal(d.Payload, &m) == nil && m.Allocation == allocID && m.Reason == "new" {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -298,7 +298,7 @@ func TestBaRSReferralIsSent(t *testing.T) {
 			nav := nvNavigator("expert", "Y99999")
 
 			// A proposal sends nothing.
-			id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			id := g.created(t, nav, "Task", withShareConsent(nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow), true))
 			res := nvNavigate(t, g, nav, id, []any{map[string]any{"name": "mode", "valueCode": "propose"}})
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 			assert.Empty(t, barsDeliveries(t, ob, id), "a proposal was referred")
@@ -431,4 +431,86 @@ func TestBaRSHangingReceiverIsRetried(t *testing.T) {
 	assert.Equal(t, 2, d.Attempts)
 	assert.Contains(t, d.LastError, "gave up after 2 attempts")
 	assert.Contains(t, d.LastError, "no answer within")
+}
+
+// withShareConsent records the patient's answer to sharing their details
+// with the service they are referred to.
+func withShareConsent(task map[string]any, agreed bool) map[string]any {
+	task["input"] = append(listAny(task["input"]), map[string]any{"type": map[string]any{"coding": []any{map[string]any{
+		"system": nvBase + "/CodeSystem/navigation-input", "code": "share-consent"}}}, "valueBoolean": agreed})
+	return task
+}
+
+// TestBaRSReferralConsent: on both stores, over HTTP against the loopback
+// receiver, a referral carries the patient's Consent (patient-privacy,
+// LOINC 59284-0, permit, the service as recipient) referenced from the
+// ServiceRequest when the patient agreed to share; without that
+// agreement (declined, or not recorded) nothing leaves for the service,
+// the $navigate answer says why, and a later re-navigation sends no
+// cancellation of a referral never sent.
+func TestBaRSReferralConsent(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := sc.open(t)
+			ob := st.(store.Outbox)
+			g := newNavGateway(t, st, nvOptions{delivery: true})
+			rc := newBaRSReceiver(t, [2]string{"https://fhir.nhs.uk/Id/dos-service-id", pfDoSID})
+			connectPharmacyFirstBaRS(t, st, rc.URL+"/bars")
+			nav := nvNavigator("expert", "Y99999")
+			// Three contacts of the demo adult, about three problems
+			// Pharmacy First sees (the same problem again would be a
+			// repeat contact, for the practice).
+			task := func(problem string) map[string]any {
+				return nvTask(nvClinical("phone", problem, 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow)
+			}
+
+			// Declined, and not recorded: no referral, and the answer
+			// says why.
+			for name, body := range map[string]map[string]any{"declined": withShareConsent(task("Sore throat"), false), "not recorded": task("Insect bite")} {
+				id := g.created(t, nav, "Task", body)
+				res := nvNavigate(t, g, nav, id, nil)
+				require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+				require.Equal(t, "demo-pharmacy-first", res.destination(), name)
+				assert.Empty(t, barsDeliveries(t, ob, id), "%s: a referral was enqueued", name)
+				assert.Contains(t, string(res.raw), "no BaRS referral is sent to the service", name)
+				if name == "declined" {
+					// Declined, re-navigated: no cancellation either.
+					cur := g.as(nav, "GET", "/Task/"+id, "")
+					tk := cur.json(t)
+					tk["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nvBase + "/CodeSystem/navigation-status", "code": "declined"}}}
+					up := g.as(nav, "PUT", "/Task/"+id, mustJSON(t, tk), "If-Match", cur.header.Get("ETag"))
+					require.Equal(t, http.StatusOK, up.status, "%s", up.body)
+					res = nvNavigate(t, g, nav, id, nil)
+					require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+					assert.Empty(t, barsDeliveries(t, ob, id), "a cancellation of nothing was enqueued")
+				}
+			}
+
+			// Agreed: the message carries the Consent.
+			id := g.created(t, nav, "Task", withShareConsent(task("Earache"), true))
+			res := nvNavigate(t, g, nav, id, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+			assert.NotContains(t, string(res.raw), "no BaRS referral is sent")
+			require.Len(t, barsDeliveries(t, ob, id), 1)
+			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 1, Timeout: 2 * time.Second, Poll: 5 * time.Millisecond,
+				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 100}})
+			poll(t, "the referral delivered", func() bool { return barsDeliveries(t, ob, id)[0].Status == store.DeliveryDelivered })
+			got := rc.received()
+			require.Len(t, got, 1, "only the agreed referral left")
+			assert.Empty(t, rc.refusals)
+			var msg map[string]any
+			require.NoError(t, json.Unmarshal(got[0].body, &msg))
+			consent := entryOf(msg, "Consent")
+			require.NotNil(t, consent, "no Consent in the message")
+			assert.Equal(t, "active", consent["status"])
+			assert.Contains(t, fmt.Sprint(consent["scope"]), "patient-privacy")
+			assert.Contains(t, fmt.Sprint(consent["category"]), "59284-0")
+			assert.Equal(t, "permit", consent["provision"].(map[string]any)["type"])
+			assert.NotEmpty(t, consent["dateTime"])
+			assert.NotEmpty(t, consent["policyRule"])
+			patURL := fmt.Sprint(got[0].serviceRequest()["subject"].(map[string]any)["reference"])
+			assert.Equal(t, patURL, consent["patient"].(map[string]any)["reference"])
+			assert.Contains(t, fmt.Sprint(got[0].serviceRequest()["supportingInfo"]), "urn:uuid:"+fmt.Sprint(consent["id"]), "the ServiceRequest cites the Consent")
+		})
+	}
 }

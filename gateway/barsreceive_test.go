@@ -92,7 +92,7 @@ func TestBaRSResponses(t *testing.T) {
 			g := newNavGateway(t, st, nvOptions{delivery: true, measures: true})
 			connectPharmacyFirstBaRS(t, st, "http://127.0.0.1:1/bars")
 			nav := nvNavigator("expert", "Y99999")
-			id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			id := g.created(t, nav, "Task", withShareConsent(nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow), true))
 			res := nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 			require.Equal(t, "demo-pharmacy-first", res.destination())
@@ -242,7 +242,7 @@ func TestDemoPharmacyBaRS(t *testing.T) {
 				startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 1, Timeout: 5 * time.Second, Poll: 5 * time.Millisecond,
 					Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 5}})
 
-				id := g.created(t, dev, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+				id := g.created(t, dev, "Task", withShareConsent(nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow), true))
 				res := nvNavigate(t, g, dev, id, nil)
 				require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 				require.Equal(t, "demo-pharmacy-first", res.destination())
@@ -289,7 +289,7 @@ func TestBaRSResponseConcurrentDuplicates(t *testing.T) {
 			g := newNavGateway(t, st, nvOptions{delivery: true})
 			connectPharmacyFirstBaRS(t, st, "http://127.0.0.1:1/bars")
 			nav := nvNavigator("expert", "Y99999")
-			id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+			id := g.created(t, nav, "Task", withShareConsent(nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow), true))
 			res := nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 			alloc := res.allocation["id"].(string)

@@ -63,7 +63,7 @@ func odsID(code string) string {
 func navigateDemo(t *testing.T, g *nvGateway) string {
 	t.Helper()
 	nav := nvNavigator("expert", "Y99999")
-	id := g.created(t, nav, "Task", nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow))
+	id := g.created(t, nav, "Task", withShareConsent(nvTask(nvClinical("phone", "Earache", 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow), true))
 	res := nvNavigate(t, g, nav, id, nil)
 	require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 	return id

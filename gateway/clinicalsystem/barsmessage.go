@@ -37,6 +37,10 @@ type ReferralInput struct {
 	TargetSystem, TargetValue string
 	// NeedGroups are the need-group Observations the allocation cites.
 	NeedGroups []map[string]any
+	// ShareConsent: the patient agreed that their details go to the
+	// service (the Task's share-consent input); the message carries a
+	// Consent saying so.
+	ShareConsent bool
 }
 
 // Profiles of the BaRS and UK Core resources the message uses.
@@ -48,6 +52,7 @@ const (
 	profileEncounter      = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Encounter"
 	profileOrganization   = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Organization"
 	profileObservation    = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation"
+	profileConsent        = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Consent"
 	// ReferralDefinition is the MessageDefinition of a referral request.
 	ReferralDefinition = "https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request"
 	nhsNumberSystem    = "https://fhir.nhs.uk/Id/nhs-number"
@@ -171,6 +176,27 @@ func ReferralMessage(in ReferralInput) ([]byte, error) {
 			"subject":    ref(patURN), "encounter": ref(encURN), "authored": orStr(jsonStr(in.Task["authoredOn"]), now),
 			"source": ref(patURN), "item": answers})
 		support = append(support, map[string]any{"reference": qrURN, "display": "The patient's answers at the contact"})
+	}
+	if in.ShareConsent {
+		// The patient's agreement to share, shaped as the standard's
+		// example Consent (scope patient-privacy, category LOINC
+		// 59284-0), with R4's policyRule and a permit provision naming
+		// the service as the recipient.
+		full := urn("consent")
+		add(full, map[string]any{"resourceType": "Consent", "meta": map[string]any{"profile": []any{profileConsent}},
+			"status": "active",
+			"scope": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+				"code": "patient-privacy", "display": "Privacy Consent"}}},
+			"category": []any{map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}}}},
+			"patient":  ref(patURN), "dateTime": orStr(jsonStr(in.Task["authoredOn"]), now),
+			"performer": []any{ref(patURN)}, "organization": []any{ref(practiceURN)},
+			"policyRule": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+				"code": "OPTIN", "display": "opt-in"}}},
+			"provision": map[string]any{"type": "permit",
+				"actor": []any{map[string]any{"role": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+					"code": "IRCP", "display": "information recipient"}}}, "reference": ref(providerURN)}},
+				"purpose": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT", "display": "treatment"}}}})
+		support = append(support, map[string]any{"reference": full, "display": "The patient's consent to share with the service"})
 	}
 	if len(support) > 0 {
 		sr["supportingInfo"] = support
