@@ -260,3 +260,42 @@ func TestBaRSReferralSender(t *testing.T) {
 		})
 	}
 }
+
+// TestBaRSReceivedReferralUpdateAwaitingClinician: on both stores, an
+// update of a referral whose decision waits for a clinician's review
+// changes the Task's inputs but does not navigate it again (only a
+// clinician navigates it now, as for any Task under review): the
+// decision held for the clinician stands, and the Task says the update
+// came.
+func TestBaRSReceivedReferralUpdateAwaitingClinician(t *testing.T) {
+	for _, sc := range stores {
+		t.Run(sc.name, func(t *testing.T) {
+			st := sc.open(t)
+			g := newNavGateway(t, st, nvOptions{delivery: true})
+			nav := nvNavigator("expert", "Y99999")
+			post := func(body string) reply {
+				return g.as(nhs111System, "POST", "/$process-message", body, "Content-Type", "application/fhir+json",
+					"X-Request-ID", uuid.NewString(), "X-Correlation-ID", uuid.NewString())
+			}
+			emergency := func(b map[string]any) { entryOf(b, "ServiceRequest")["priority"] = "stat" }
+			const h1 = "8c3f8a2a-2d3e-4e7b-9c3a-3b4c5d6e7f01"
+			r := post(referralVersion(t, h1, "new", emergency))
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			found := g.as(nav, "GET", "/Task?identifier="+nvBase+"/sid/bars-message|"+h1, "").json(t)
+			require.Len(t, listAny(found["entry"]), 1)
+			task := listAny(found["entry"])[0].(map[string]any)["resource"].(map[string]any)
+			id := fmt.Sprint(task["id"])
+			bs := fmt.Sprint(task["businessStatus"])
+			require.True(t, strings.Contains(bs, "review-requested") || strings.Contains(bs, "escalated"), "held for a clinician: %s", bs)
+			before := fmt.Sprint(task["output"])
+
+			r = post(referralVersion(t, "8c3f8a2a-2d3e-4e7b-9c3a-3b4c5d6e7f02", "update", func(b map[string]any) { emergency(b); withChestPain(b) }))
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			task = g.as(nav, "GET", "/Task/"+id, "").json(t)
+			assert.Contains(t, fmt.Sprint(inputsOf(task)["symptom"]), "29857009", "the inputs follow the update")
+			assert.Equal(t, before, fmt.Sprint(task["output"]), "not navigated again: the clinician decides")
+			assert.Contains(t, fmt.Sprint(task["note"]), "the clinician's review takes the update")
+			assert.Equal(t, bs, fmt.Sprint(task["businessStatus"]))
+		})
+	}
+}
