@@ -80,7 +80,8 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 				"code":   "SMART-on-FHIR",
 			}}}},
 			"description": "OAuth 2.0 bearer tokens (SMART App Launch v1 and v2 scopes) from the issuers named in " +
-				base + "/.well-known/smart-configuration; patient data is visible only to the practices a token acts for.",
+				base + "/.well-known/smart-configuration; patient data is visible only to the practices a token acts for. " +
+				"Sending a BaRS referral to $process-message needs a system client token with the scope system/MessageHeader.c itself (a wildcard is not enough), acting for the sending organisation.",
 		}
 	}
 	return map[string]any{
