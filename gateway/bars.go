@@ -142,10 +142,13 @@ func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, 
 			reason = "cancel"
 		} else if alloc["status"] != "active" {
 			continue // a proposal or a draft is not referred
-		} else if consent == nil || !*consent {
-			// Without the patient's agreement to share, nothing leaves:
-			// the patient contacts the service as when it has no BaRS
-			// Endpoint ($navigate says so).
+		} else if consent != nil && !*consent {
+			// The patient objected to their details going to the
+			// service: nothing leaves, and the patient contacts the
+			// service themselves, as when it has no BaRS Endpoint
+			// ($navigate says so). A referral for the patient's direct
+			// care needs no recorded agreement (implied consent); an
+			// agreement recorded is sent as a Consent.
 			continue
 		}
 		t, ok, err := s.barsTargetOf(ctx, tx, alloc)

@@ -464,9 +464,8 @@ func TestBaRSReferralConsent(t *testing.T) {
 				return nvTask(nvClinical("phone", problem, 3.0), "Y99999", "9990010005", "Patient/demo-patient-adult", nvNow)
 			}
 
-			// Declined, and not recorded: no referral, and the answer
-			// says why.
-			for name, body := range map[string]map[string]any{"declined": withShareConsent(task("Sore throat"), false), "not recorded": task("Insect bite")} {
+			// Declined: no referral, and the answer says why.
+			for name, body := range map[string]map[string]any{"declined": withShareConsent(task("Sore throat"), false)} {
 				id := g.created(t, nav, "Task", body)
 				res := nvNavigate(t, g, nav, id, nil)
 				require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
@@ -486,20 +485,42 @@ func TestBaRSReferralConsent(t *testing.T) {
 				}
 			}
 
+			// Not recorded: the referral for the patient's direct care is
+			// sent (implied consent), without a Consent.
+			silent := g.created(t, nav, "Task", task("Insect bite"))
+			res := nvNavigate(t, g, nav, silent, nil)
+			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
+			require.Equal(t, "demo-pharmacy-first", res.destination())
+			assert.NotContains(t, string(res.raw), "no BaRS referral is sent")
+			require.Len(t, barsDeliveries(t, ob, silent), 1, "not recorded: the referral is sent")
+
 			// Agreed: the message carries the Consent.
 			id := g.created(t, nav, "Task", withShareConsent(task("Earache"), true))
-			res := nvNavigate(t, g, nav, id, nil)
+			res = nvNavigate(t, g, nav, id, nil)
 			require.Equal(t, http.StatusOK, res.status, "%s", res.raw)
 			assert.NotContains(t, string(res.raw), "no BaRS referral is sent")
 			require.Len(t, barsDeliveries(t, ob, id), 1)
 			startDeliverers(t, st, ob, clinicalsystem.Config{Workers: 1, Timeout: 2 * time.Second, Poll: 5 * time.Millisecond,
 				Backoff: store.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond, MaxAttempts: 100}})
 			poll(t, "the referral delivered", func() bool { return barsDeliveries(t, ob, id)[0].Status == store.DeliveryDelivered })
+			poll(t, "the referral without a recorded agreement delivered", func() bool {
+				return barsDeliveries(t, ob, silent)[0].Status == store.DeliveryDelivered
+			})
 			got := rc.received()
-			require.Len(t, got, 1, "only the agreed referral left")
+			require.Len(t, got, 2, "the agreed referral and the one without a recorded agreement left; the declined one did not")
 			assert.Empty(t, rc.refusals)
+			// Only the agreed referral carries a Consent.
 			var msg map[string]any
-			require.NoError(t, json.Unmarshal(got[0].body, &msg))
+			ci, withConsent := -1, 0
+			for i, m := range got {
+				var mm map[string]any
+				require.NoError(t, json.Unmarshal(m.body, &mm))
+				if entryOf(mm, "Consent") != nil {
+					ci, msg = i, mm
+					withConsent++
+				}
+			}
+			require.Equal(t, 1, withConsent, "only the agreed referral carries a Consent")
 			consent := entryOf(msg, "Consent")
 			require.NotNil(t, consent, "no Consent in the message")
 			assert.Equal(t, "active", consent["status"])
@@ -508,9 +529,9 @@ func TestBaRSReferralConsent(t *testing.T) {
 			assert.Equal(t, "permit", consent["provision"].(map[string]any)["type"])
 			assert.NotEmpty(t, consent["dateTime"])
 			assert.NotEmpty(t, consent["policyRule"])
-			patURL := fmt.Sprint(got[0].serviceRequest()["subject"].(map[string]any)["reference"])
+			patURL := fmt.Sprint(got[ci].serviceRequest()["subject"].(map[string]any)["reference"])
 			assert.Equal(t, patURL, consent["patient"].(map[string]any)["reference"])
-			assert.Contains(t, fmt.Sprint(got[0].serviceRequest()["supportingInfo"]), "urn:uuid:"+fmt.Sprint(consent["id"]), "the ServiceRequest cites the Consent")
+			assert.Contains(t, fmt.Sprint(got[ci].serviceRequest()["supportingInfo"]), "urn:uuid:"+fmt.Sprint(consent["id"]), "the ServiceRequest cites the Consent")
 		})
 	}
 }

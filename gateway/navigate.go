@@ -557,16 +557,14 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	// A service that takes BaRS referrals gets none without the patient's
-	// agreement to share (bars.go): the answer says so.
-	if c := shareConsent(taskObj); !req.propose && rec.Allocation["status"] == "active" && (c == nil || !*c) {
+	// A service that takes BaRS referrals gets none when the patient
+	// objected to sharing their details with it (bars.go): the answer
+	// says so.
+	if c := shareConsent(taskObj); !req.propose && rec.Allocation["status"] == "active" && c != nil && !*c {
 		if _, ok, err := s.barsTargetOf(ctx, s.store, rec.Allocation); err != nil {
 			return nil, err
 		} else if ok {
-			why := "the patient's agreement to share their details with the service (input share-consent) is not recorded"
-			if c != nil {
-				why = "the patient did not agree to share their details with the service (input share-consent false)"
-			}
+			why := "the patient did not agree to share their details with the service (input share-consent false)"
 			warnings = append(warnings, fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeProcessing,
 				Diagnostics: "no BaRS referral is sent to the service: " + why + "; the patient contacts the service themselves"})
 		}
