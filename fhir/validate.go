@@ -624,7 +624,7 @@ func (v *validator) primitive(val any, t *spec.Type) bool {
 		v.fail(CodeStructure, "a %s must be a JSON string", t.Name)
 		return false
 	}
-	if strings.TrimSpace(s) == "" {
+	if strings.Trim(s, xmlWhitespace) == "" {
 		v.fail(CodeValue, "a %s must not be empty or only whitespace", t.Name)
 		return false
 	}

@@ -96,12 +96,12 @@ func narrativeProblem(div string) string {
 			depth--
 		case xml.CharData:
 			if depth == 0 {
-				if strings.TrimSpace(string(t)) != "" {
+				if strings.Trim(string(t), xmlWhitespace) != "" {
 					return "the narrative has text outside its div element"
 				}
 				continue
 			}
-			content = content || strings.TrimSpace(string(t)) != ""
+			content = content || strings.Trim(string(t), xmlWhitespace) != ""
 		case xml.Directive:
 			return "the narrative may not contain a DOCTYPE or other declaration"
 		case xml.ProcInst:
@@ -118,6 +118,11 @@ func narrativeProblem(div string) string {
 	}
 	return ""
 }
+
+// xmlWhitespace is whitespace as FHIR defines it (XML's S production, the
+// \s of the primitive types' regular expressions): a no-break space
+// (U+00A0) is content, and a code of one is a code (v2 table 0550 has one).
+const xmlWhitespace = " \t\r\n"
 
 // narrativeAttribute checks one attribute of a narrative element.
 func narrativeAttribute(elem string, a xml.Attr) string {
@@ -143,7 +148,7 @@ func narrativeAttribute(elem string, a xml.Attr) string {
 		scheme, _, ok := strings.Cut(v, ":")
 		if ok && !strings.ContainsAny(scheme, "/?#") {
 			switch {
-			case scheme == "http", scheme == "https", scheme == "mailto", scheme == "tel", scheme == "urn":
+			case scheme == "http", scheme == "https", scheme == "ftp", scheme == "mailto", scheme == "tel", scheme == "urn":
 			case scheme == "data" && strings.HasPrefix(v, "data:image/"):
 			default:
 				return fmt.Sprintf("the narrative may not link to a %s: address (%s on %s)", scheme, n.Local, elem)

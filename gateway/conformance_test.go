@@ -220,20 +220,9 @@ func TestOfficialExamplesAreLossless(t *testing.T) {
 		t.Skip("the FHIR examples are not in testdata/fhir")
 	}
 	registry := gateway.DefaultRegistry()
-	// The gateway as cmd/signpost wires it: the directory's and the
-	// navigation contract's write checks must not refuse valid R4.
-	full := func(t *testing.T, st store.Store) *testGateway {
-		ctx := context.Background()
-		term := seededTerminology(t, st)
-		return newGateway(t, gateway.Options{Store: st}, func(s *gateway.Server) {
-			s.RegisterTerminology(term)
-			require.NoError(t, s.RegisterDirectory(ctx, gateway.DirectoryOptions{}))
-			require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term}))
-		})
-	}
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
-			g := full(t, st.open(t))
+			g := fullGateway(t, st.open(t), gateway.Options{})
 			stored := map[string]int{}
 			for _, f := range files {
 				if filepath.Base(f) == "package.json" {

@@ -37,7 +37,7 @@ func TestNarrativeFollowsTheXHTMLRules(t *testing.T) {
 		"object":             `<div ` + ns + `><object data="x.swf"></object>Ada</div>`,
 		"vbscript image src": `<div ` + ns + `><img src="vbscript:x" alt="x"/></div>`,
 	}
-	good := `<div ` + ns + `><p style="color:red">Ada <b>Lovelace</b> <a href="https://example.org/x">link</a> <a href="#p1">here</a></p>` +
+	good := `<div ` + ns + `><p style="color:red">Ada <b>Lovelace</b> <a href="https://example.org/x">link</a> <a href="#p1">here</a> <a href="ftp://ftp.example.org/v2.zip">ftp</a></p>` +
 		`<img src="#photo" alt="photo"/><table><tr><td colspan="2" style="background-image: url(data:image/png;base64,AAAA)">x</td></tr></table></div>`
 	patient := func(div string) string {
 		d, _ := json.Marshal(div)
