@@ -59,16 +59,16 @@ var invalidOfficialExamples = map[string]struct {
 		items, _ := m["item"].([]any)
 		walk(items, "")
 	}},
-	"SearchParameter-codesystem-extensions-CodeSystem-author.json":   {spBase, baseFromID},
+	"SearchParameter-codesystem-extensions-CodeSystem-author.json":    {spBase, baseFromID},
 	"SearchParameter-codesystem-extensions-CodeSystem-effective.json": {spBase, baseFromID},
-	"SearchParameter-codesystem-extensions-CodeSystem-end.json":      {spBase, baseFromID},
-	"SearchParameter-codesystem-extensions-CodeSystem-keyword.json":  {spBase, baseFromID},
-	"SearchParameter-codesystem-extensions-CodeSystem-workflow.json": {spBase, baseFromID},
-	"SearchParameter-valueset-extensions-ValueSet-author.json":       {spBase, baseFromID},
-	"SearchParameter-valueset-extensions-ValueSet-effective.json":    {spBase, baseFromID},
-	"SearchParameter-valueset-extensions-ValueSet-end.json":          {spBase, baseFromID},
-	"SearchParameter-valueset-extensions-ValueSet-keyword.json":      {spBase, baseFromID},
-	"SearchParameter-valueset-extensions-ValueSet-workflow.json":     {spBase, baseFromID},
+	"SearchParameter-codesystem-extensions-CodeSystem-end.json":       {spBase, baseFromID},
+	"SearchParameter-codesystem-extensions-CodeSystem-keyword.json":   {spBase, baseFromID},
+	"SearchParameter-codesystem-extensions-CodeSystem-workflow.json":  {spBase, baseFromID},
+	"SearchParameter-valueset-extensions-ValueSet-author.json":        {spBase, baseFromID},
+	"SearchParameter-valueset-extensions-ValueSet-effective.json":     {spBase, baseFromID},
+	"SearchParameter-valueset-extensions-ValueSet-end.json":           {spBase, baseFromID},
+	"SearchParameter-valueset-extensions-ValueSet-keyword.json":       {spBase, baseFromID},
+	"SearchParameter-valueset-extensions-ValueSet-workflow.json":      {spBase, baseFromID},
 	"SearchParameter-questionnaireresponse-extensions-QuestionnaireResponse-item-subject.json": {
 		"an id holds at most 64 characters; this one has 68", func(m map[string]any) { m["id"] = m["id"].(string)[:64] }},
 }
