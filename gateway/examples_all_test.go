@@ -217,14 +217,21 @@ func TestEveryOfficialR4ExampleIsLossless(t *testing.T) {
 			stored := map[string]int{}
 			how := map[string]int{}
 			var failures []string
+			type timed struct {
+				file string
+				d    time.Duration
+			}
+			var slowest []timed
 			var wg sync.WaitGroup
 			for _, list := range work {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
 					for _, e := range list {
+						t0 := time.Now()
 						kind, err := roundTripOfficialExample(c, s, registry, e)
 						mu.Lock()
+						slowest = append(slowest, timed{filepath.Base(e.file), time.Since(t0)})
 						if err != nil {
 							failures = append(failures, fmt.Sprintf("%s: %v", filepath.Base(e.file), err))
 						} else {
@@ -255,6 +262,10 @@ func TestEveryOfficialR4ExampleIsLossless(t *testing.T) {
 			}
 			t.Logf("%d of %d examples of %d types stored and read back unchanged (%v), %d failed, in %s",
 				total, len(examples), len(stored), how, len(failures), time.Since(start).Round(time.Millisecond))
+			sort.Slice(slowest, func(i, j int) bool { return slowest[i].d > slowest[j].d })
+			for _, x := range slowest[:min(8, len(slowest))] {
+				t.Logf("slow: %s %s", x.file, x.d.Round(time.Millisecond))
+			}
 			if os.Getenv("SIGNPOST_EXAMPLES_ONLY") != "" {
 				return
 			}
