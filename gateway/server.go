@@ -462,6 +462,12 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 				return nil, methodNotAllowed(m, "_history")
 			}
 			return s.history, nil
+		case "_search":
+			if m != http.MethodPost {
+				return nil, methodNotAllowed(m, "_search")
+			}
+			req.bodyKind = bodyForm
+			return s.systemSearch, nil // POST [base]/_search (R4 3.1.0.8); systemsearch.go
 		}
 	}
 	if strings.HasPrefix(segs[0], "$") && len(segs) == 1 {

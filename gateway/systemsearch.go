@@ -26,8 +26,22 @@ import (
 // listed type is needed (403 naming the first refused), the caller's
 // practices bound each patient-linked type, and the call is audited once
 // (search-system) when any listed type is patient data.
-
+//
+// POST [base]/_search (R4 3.1.0.8) is the same search, its parameters in
+// a form body, as POST [type]/_search is for a type.
 func (s *Server) systemSearch(req *request) (*response, error) {
+	if req.body != nil {
+		// POST [base]/_search: the form body's parameters join the
+		// query string's, as on POST [type]/_search.
+		values, err := searchValues(req)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkQueryText(values); err != nil {
+			return nil, err
+		}
+		req.query, req.body = values, nil
+	}
 	types := typeList(req.query["_type"])
 	if len(types) == 0 {
 		return nil, fhir.Errorf(fhir.CodeRequired, "a system search needs _type (the types to search, comma-separated)").At("_type").WithStatus(http.StatusBadRequest)

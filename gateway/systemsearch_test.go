@@ -51,6 +51,35 @@ func TestSystemSearchWithType(t *testing.T) {
 		// A parameter every listed type has.
 		ids, _ = g.allTypedIDs(t, "?_type=Patient&family=Two")
 		assert.Equal(t, []string{"Patient/" + p2}, ids)
+
+		// POST [base]/_search: the same search, parameters in the body
+		// (and the query string), its next links followed by GET.
+		form := "Content-Type"
+		post := g.do("POST", "/_search", "_type=Patient,Observation&_count=1", form, "application/x-www-form-urlencoded")
+		require.Equal(t, http.StatusOK, post.status, "%s", post.body)
+		first := post.json(t)
+		ids = matchTypedIDs(first)
+		for _, l := range first["link"].([]any) {
+			if m := l.(map[string]any); m["relation"] == "next" {
+				rest, _ := g.allTypedIDs(t, m["url"].(string))
+				ids = append(ids, rest...)
+			}
+		}
+		assert.ElementsMatch(t, []string{"Patient/" + p1, "Patient/" + p2, "Observation/" + o1, "Observation/" + o2}, ids)
+		post = g.do("POST", "/_search?_type=Organization", "_id="+org, form, "application/x-www-form-urlencoded")
+		require.Equal(t, http.StatusOK, post.status, "%s", post.body)
+		assert.Equal(t, []string{"Organization/" + org}, matchTypedIDs(post.json(t)))
+		for body, want := range map[string]int{
+			"_type=Patient,Observation&family=One": http.StatusBadRequest,
+			"family=One":                           http.StatusBadRequest,
+			"_type=Patient&family=%zz":             http.StatusBadRequest,
+		} {
+			r := g.do("POST", "/_search", body, form, "application/x-www-form-urlencoded")
+			assert.Equal(t, want, r.status, "%s: %s", body, r.body)
+			r.outcome(t)
+		}
+		assert.Equal(t, http.StatusUnsupportedMediaType, g.do("POST", "/_search", `{"resourceType":"Parameters"}`).status)
+		assert.Equal(t, http.StatusMethodNotAllowed, g.do("GET", "/_search?_type=Patient", "").status)
 	})
 }
 
@@ -79,4 +108,18 @@ func TestSystemSearchTenancyScopesAudit(t *testing.T) {
 		assert.Equal(t, http.StatusForbidden, s.as(narrow, "GET", "?_type=Patient,Observation", "").status)
 		assert.Equal(t, http.StatusOK, s.as(narrow, "GET", "?_type=Patient", "").status)
 	})
+}
+
+// matchTypedIDs are the type/id of a searchset page's match entries.
+func matchTypedIDs(b map[string]any) []string {
+	var ids []string
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		m := e.(map[string]any)
+		if m["search"].(map[string]any)["mode"] == "match" {
+			res := m["resource"].(map[string]any)
+			ids = append(ids, res["resourceType"].(string)+"/"+res["id"].(string))
+		}
+	}
+	return ids
 }

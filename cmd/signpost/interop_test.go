@@ -29,7 +29,7 @@ const interopScriptTimeout = 5 * time.Minute
 // interopScripts are the node:test files of interop/js, each run on its
 // own gateway: the search comparison needs a store holding the examples
 // alone.
-var interopScripts = []string{"client.test.mjs", "search-compare.test.mjs"}
+var interopScripts = []string{"client.test.mjs", "operations.test.mjs", "search-compare.test.mjs"}
 
 // skipOrFailCI skips, except under CI=true, where what is missing is a
 // failure: CI must never pass by skipping the interop checks.
