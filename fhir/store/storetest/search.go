@@ -697,6 +697,44 @@ func testSearchIndexFollowsWrites(t *testing.T, s store.Store) {
 	expect("status=completed")
 }
 
+// testSearchManyIndexRows: a resource with more index rows than one
+// statement can bind (SQLite allows 32,766 parameters; a ValueSet of
+// 6,000 codes has 6,000 token rows of 8 columns) is written, found by its
+// last code, and rewritten; the official ValueSet c80-doc-typecodes has
+// over 4,000.
+func testSearchManyIndexRows(t *testing.T, s store.Store) {
+	ctx := testContext(t)
+	const n = 6000
+	valueSet := func(prefix string) *fhir.Resource {
+		var b strings.Builder
+		b.WriteString(`{"resourceType":"ValueSet","id":"many","status":"active","compose":{"include":[{"system":"http://example.org/cs","concept":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"code":"%s%d"}`, prefix, i)
+		}
+		b.WriteString(`]}]}}`)
+		return parse(t, b.String())
+	}
+	find := func(query string) []string {
+		t.Helper()
+		got, _ := searchAll(t, s, parseQuery(t, "ValueSet", query), 10)
+		return got
+	}
+	try(s.Create(ctx, valueSet("a"))).must(t)
+	if got := find(fmt.Sprintf("code=a%d", n-1)); !slices.Equal(got, []string{"many"}) {
+		t.Fatalf("the last code: %v", got)
+	}
+	try(s.Update(ctx, valueSet("b"), none())).must(t)
+	if got := find("code=a0"); len(got) != 0 {
+		t.Fatalf("an old code still found: %v", got)
+	}
+	if got := find(fmt.Sprintf("code=b%d", n-1)); !slices.Equal(got, []string{"many"}) {
+		t.Fatalf("the last code after the update: %v", got)
+	}
+}
+
 // errRollback is what the atomicity tests make fn fail with.
 var errRollback = errors.New("storetest: roll back")
 

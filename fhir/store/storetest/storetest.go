@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchDefaultSort", testSearchDefaultSort},
 		{"SearchPagingWhileWriting", testSearchPagingWhileWriting},
 		{"SearchIndexFollowsWrites", testSearchIndexFollowsWrites},
+		{"SearchManyIndexRows", testSearchManyIndexRows},
 		{"Transaction", testTransaction},
 		{"ConditionalCreateRace", testConditionalCreateRace},
 		{"TransactionUpdateAsCreateRace", testTransactionUpdateAsCreateRace},
