@@ -90,7 +90,7 @@ func baseFromID(m map[string]any) {
 }
 
 // refusedByTheGateway are valid R4 examples the gateway's own rules
-// refuse (docs/subscriptions.md): a Subscription's criteria must be on
+// refuse (docs/api.md, Subscriptions): a Subscription's criteria must be on
 // Task or ServiceRequest, and its status is the server's.
 var refusedByTheGateway = map[string]string{
 	"Subscription-example.json":       "criteria on Observation",
@@ -188,8 +188,13 @@ func (c exampleClient) do(method, path string, body []byte) (reply, error) {
 // pass $validate and are stored through the store, then read over HTTP;
 // Bundles the server does not store (transactions, batches, answers) are
 // refused with 422; the gateway's Subscriptions keep their own rules
-// (see below). Unresolved references are not checked on write (as HAPI
-// by default), so the order of the files does not matter.
+// (refusedByTheGateway); Endpoint headers come back masked. Unresolved
+// references are not checked on write (as HAPI by default), so the order
+// of the files does not matter. docs/conformance.md has the counts.
+//
+// SIGNPOST_EXAMPLES_ONLY=<glob> (Bundle-*.json) narrows the run to the
+// matching files while working on a failure; the counts are then not
+// checked.
 func TestEveryOfficialR4ExampleIsLossless(t *testing.T) {
 	examples := loadOfficialExampleIndex(t)
 	for _, st := range stores {
