@@ -341,3 +341,16 @@ func TestHealthAndReadiness(t *testing.T) {
 		assert.Equal(t, 200, g.do("GET", g.srv.URL+"/readyz", "").status)
 	})
 }
+
+// fullGateway is the gateway as cmd/signpost wires it: the directory's
+// and the navigation contract's write checks must not refuse valid R4.
+func fullGateway(t *testing.T, st store.Store, opts gateway.Options) *testGateway {
+	ctx := context.Background()
+	term := seededTerminology(t, st)
+	opts.Store = st
+	return newGateway(t, opts, func(s *gateway.Server) {
+		s.RegisterTerminology(term)
+		require.NoError(t, s.RegisterDirectory(ctx, gateway.DirectoryOptions{}))
+		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term}))
+	})
+}

@@ -1,4 +1,4 @@
-package gateway_test
+package officialexamples_test
 
 import (
 	"bytes"
@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,13 +23,17 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
 	"github.com/signpost-fhir/signpost/gateway"
+	"github.com/signpost-fhir/signpost/internal/pgtest"
+	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // officialExamplesDir is where `npm ci --prefix interop/js` puts the whole
 // official examples package (hl7.fhir.r4.examples 4.0.1, CC0): npm
 // unpacks the tarball's package/ folder as the module's root.
-const officialExamplesDir = "../interop/js/node_modules/hl7.fhir.r4.examples"
+const officialExamplesDir = "../../interop/js/node_modules/hl7.fhir.r4.examples"
 
 // invalidOfficialExamples are the examples of the official package that
 // break R4's own rules, each with the rule and the least repair that
@@ -95,6 +101,80 @@ func baseFromID(m map[string]any) {
 var refusedByTheGateway = map[string]string{
 	"Subscription-example.json":       "criteria on Observation",
 	"Subscription-example-error.json": "criteria on Observation; status error is set by the server",
+}
+
+// TestMain stops the throwaway PostgreSQL cluster pgtest may start.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// stores are the real stores the gateway runs on.
+var stores = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store {
+		s, err := sqlite.Open(context.Background(), t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"postgres", func(t *testing.T) store.Store {
+		s, err := postgres.Open(context.Background(), pgtest.URL(t))
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+}
+
+// testGateway is a gateway served on a loopback port.
+type testGateway struct {
+	base string
+	logs *syncBuffer
+}
+
+// fullGateway is the gateway as cmd/signpost wires it (terminology, the
+// directory, navigation): their write checks must not refuse valid R4.
+func fullGateway(t *testing.T, st store.Store, opts gateway.Options) *testGateway {
+	ctx := context.Background()
+	cs, err := snomed.Shipped()
+	require.NoError(t, err)
+	term, err := snomed.New(cs, snomed.Options{})
+	require.NoError(t, err)
+	_, err = term.Seed(ctx, st)
+	require.NoError(t, err)
+	logs := &syncBuffer{}
+	opts.Store = st
+	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	gw := gateway.New(opts)
+	gw.RegisterTerminology(term)
+	require.NoError(t, gw.RegisterDirectory(ctx, gateway.DirectoryOptions{}))
+	require.NoError(t, gw.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term}))
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return &testGateway{base: srv.URL + "/fhir", logs: logs}
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
 }
 
 // officialExample is one file of the package: its type and id read
@@ -205,8 +285,8 @@ func TestEveryOfficialR4ExampleIsLossless(t *testing.T) {
 				// specification (Bundle-resources.json is 35 MB).
 				MaxBodyBytes: 64 << 20,
 			})
-			caps := servedBy(t, g)
 			c := exampleClient{base: g.base, http: &http.Client{Timeout: 5 * time.Minute}}
+			caps := servedBy(t, c)
 			start := time.Now()
 
 			// Files with the same type and id (ImplementationGuide/fhir
@@ -354,8 +434,13 @@ func roundTripOfficialExample(c exampleClient, s store.Store, caps served, e off
 // served are the interactions the CapabilityStatement lists, by type.
 type served map[string]map[string]bool
 
-func servedBy(t *testing.T, g *testGateway) served {
-	cs := g.do("GET", "/metadata", "").json(t)
+func servedBy(t *testing.T, c exampleClient) served {
+	r, err := c.do("GET", "/metadata", nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, r.status)
+	v, err := fhir.DecodeJSON(r.body)
+	require.NoError(t, err)
+	cs := v.(map[string]any)
 	out := served{}
 	for _, r := range cs["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
 		res := r.(map[string]any)
@@ -447,7 +532,7 @@ func roundTrip(c exampleClient, s store.Store, caps served, e officialExample, d
 	if e.typ == "Endpoint" && sent["header"] != nil {
 		want = masked(sent)
 	}
-	// withoutServerMeta's rule, in place: these can be megabytes.
+	// In place: these can be megabytes.
 	a, b := dropServerMeta(shallowCopy(want), newID), dropServerMeta(gv.(map[string]any), newID)
 	if !fhir.Equal(a, b) {
 		return "", fmt.Errorf("changed meaning: %s", firstDifference(a, b, e.typ))
@@ -471,7 +556,8 @@ func shallowCopy(m map[string]any) map[string]any {
 	return c
 }
 
-// dropServerMeta is withoutServerMeta without the copy.
+// dropServerMeta drops what the server owns (meta.versionId,
+// meta.lastUpdated; the id of a POST), in place.
 func dropServerMeta(c map[string]any, dropID bool) map[string]any {
 	if dropID {
 		delete(c, "id")
@@ -490,7 +576,9 @@ func dropServerMeta(c map[string]any, dropID bool) map[string]any {
 // masked is an Endpoint as every answer shows it: each header's value
 // replaced, the resource labelled MASKED (secrets_test.go).
 func masked(sent map[string]any) map[string]any {
-	m := deepCopy(sent).(map[string]any)
+	b, _ := fhir.EncodeJSON(sent)
+	v, _ := fhir.DecodeJSON(b)
+	m := v.(map[string]any)
 	var hs []any
 	for _, h := range m["header"].([]any) {
 		name, _, ok := strings.Cut(h.(string), ":")
@@ -558,17 +646,4 @@ func firstDifference(a, b any, path string) string {
 		}
 	}
 	return fmt.Sprintf("%s: sent %.200v, got %.200v", path, a, b)
-}
-
-// fullGateway is the gateway as cmd/signpost wires it: the directory's
-// and the navigation contract's write checks must not refuse valid R4.
-func fullGateway(t *testing.T, st store.Store, opts gateway.Options) *testGateway {
-	ctx := context.Background()
-	term := seededTerminology(t, st)
-	opts.Store = st
-	return newGateway(t, opts, func(s *gateway.Server) {
-		s.RegisterTerminology(term)
-		require.NoError(t, s.RegisterDirectory(ctx, gateway.DirectoryOptions{}))
-		require.NoError(t, s.RegisterNavigation(ctx, gateway.NavigationOptions{Terminology: term}))
-	})
 }
