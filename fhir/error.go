@@ -9,9 +9,9 @@ import (
 // IssueCode is an OperationOutcome issue type (http://hl7.org/fhir/issue-type).
 type IssueCode string
 
-// The issue codes Signpost raises. The gateway maps each to an HTTP status in
-// one table; an Error may pin a status where the code alone is ambiguous
-// (a stale If-Match is a conflict, but FHIR answers it with 412).
+// The issue codes Signpost raises. One table (status.go) maps each to an
+// HTTP status; a Detail refines a code where it alone is ambiguous (a
+// stale If-Match is a conflict, but FHIR answers it with 412).
 const (
 	CodeInvalid       IssueCode = "invalid"
 	CodeStructure     IssueCode = "structure"
@@ -89,9 +89,14 @@ type Issue struct {
 // Any error that is not (and does not wrap) an *Error is an internal error:
 // clients see a generic 500 and the cause is logged.
 type Error struct {
-	// Status pins the HTTP status; zero lets the gateway's table decide
-	// from the first issue's code.
+	// Status is the HTTP status the first issue's Detail implies (see
+	// Because), or one the HTTP edge pinned; zero lets the table decide
+	// from the first issue's code (HTTPStatus).
 	Status int
+	// Detail is Signpost's refinement of the first issue's code, when the
+	// code alone does not decide the HTTP status (see Because). It is not
+	// rendered in the OperationOutcome.
+	Detail Detail
 	Issues []Issue
 	// cause is kept for logs and errors.Is/As; never shown to clients.
 	cause error
@@ -157,7 +162,9 @@ func (e *Error) At(expression ...string) *Error {
 	return e
 }
 
-// WithStatus pins the HTTP status and returns e.
+// WithStatus pins the HTTP status and returns e. It is the HTTP edge's
+// (package gateway): everywhere else an error says why it failed with an
+// issue code and, where that is ambiguous, a Detail (Because).
 func (e *Error) WithStatus(status int) *Error {
 	e.Status = status
 	return e
@@ -189,9 +196,9 @@ func Gone(resourceType, id string) *Error {
 	return Errorf(CodeDeleted, "%s/%s has been deleted", resourceType, id)
 }
 
-// VersionConflict reports a stale If-Match (HTTP 412).
+// VersionConflict reports a stale If-Match (a failed precondition).
 func VersionConflict(resourceType, id, want, have string) *Error {
-	return Errorf(CodeConflict, "%s/%s is at version %s, not %s", resourceType, id, have, want).WithStatus(412)
+	return Errorf(CodeConflict, "%s/%s is at version %s, not %s", resourceType, id, have, want).Because(DetailPreconditionFailed)
 }
 
 // AsError returns the *Error in err's chain, if any.

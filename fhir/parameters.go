@@ -19,17 +19,17 @@ func ParseParameters(data []byte) (*Parameters, error) {
 		return nil, err
 	}
 	if r.Type() != "Parameters" {
-		return nil, Errorf(CodeInvalid, "the body must be a Parameters resource, not %s", r.Type()).At("resourceType").WithStatus(400)
+		return nil, Errorf(CodeInvalid, "the body must be a Parameters resource, not %s", r.Type()).At("resourceType").Because(DetailMalformed)
 	}
 	p := &Parameters{}
 	list, _ := r.obj["parameter"].([]any)
 	for i, e := range list {
 		m, ok := e.(map[string]any)
 		if !ok {
-			return nil, Errorf(CodeStructure, "parameter must be an object").At("Parameters.parameter[" + strconv.Itoa(i) + "]").WithStatus(400)
+			return nil, Errorf(CodeStructure, "parameter must be an object").At("Parameters.parameter[" + strconv.Itoa(i) + "]").Because(DetailMalformed)
 		}
 		if _, ok := m["name"].(string); !ok {
-			return nil, Errorf(CodeRequired, "parameter has no name").At("Parameters.parameter[" + strconv.Itoa(i) + "].name").WithStatus(400)
+			return nil, Errorf(CodeRequired, "parameter has no name").At("Parameters.parameter[" + strconv.Itoa(i) + "].name").Because(DetailMalformed)
 		}
 		p.params = append(p.params, m)
 	}

@@ -55,11 +55,11 @@ func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 func ParseResource(data []byte) (*Resource, error) {
 	v, err := decodeJSON(data)
 	if err != nil {
-		return nil, Errorf(CodeStructure, "%v", err).WithStatus(400)
+		return nil, Errorf(CodeStructure, "%v", err).Because(DetailMalformed)
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, Errorf(CodeStructure, "a resource must be a JSON object").WithStatus(400)
+		return nil, Errorf(CodeStructure, "a resource must be a JSON object").Because(DetailMalformed)
 	}
 	r, err := ResourceFromObject(obj)
 	if err != nil {
@@ -74,15 +74,15 @@ func ParseResource(data []byte) (*Resource, error) {
 func ResourceFromObject(obj map[string]any) (*Resource, error) {
 	rt, ok := obj["resourceType"].(string)
 	if !ok {
-		return nil, Errorf(CodeStructure, "resourceType is missing or not a string").At("resourceType").WithStatus(400)
+		return nil, Errorf(CodeStructure, "resourceType is missing or not a string").At("resourceType").Because(DetailMalformed)
 	}
 	if !validTypeName(rt) {
-		return nil, Errorf(CodeStructure, "resourceType %q is not a resource type name", rt).At("resourceType").WithStatus(400)
+		return nil, Errorf(CodeStructure, "resourceType %q is not a resource type name", rt).At("resourceType").Because(DetailMalformed)
 	}
 	if id, present := obj["id"]; present {
 		s, ok := id.(string)
 		if !ok || !ValidID(s) {
-			return nil, Errorf(CodeValue, "id must be 1-64 letters, digits, '-' or '.'").At(rt + ".id").WithStatus(400)
+			return nil, Errorf(CodeValue, "id must be 1-64 letters, digits, '-' or '.'").At(rt + ".id").Because(DetailMalformed)
 		}
 	}
 	return &Resource{obj: obj}, nil
@@ -386,7 +386,7 @@ func Equal(a, b any) bool {
 func DecodeJSON(data []byte) (any, error) {
 	v, err := decodeJSON(data)
 	if err != nil {
-		return nil, Errorf(CodeStructure, "%v", err).WithStatus(400)
+		return nil, Errorf(CodeStructure, "%v", err).Because(DetailMalformed)
 	}
 	return v, nil
 }

@@ -81,25 +81,26 @@ func Validate(r *Resource, opts ValidateOptions) []Issue {
 }
 
 // Validate returns nil, or an *Error holding every error-severity issue
-// Validate finds (warnings are dropped). Its status is 400 when the body is
-// malformed (a structure or value issue) and 422 when it is well-formed but
-// incomplete, uses codes outside a required value set or breaks ext-1.
+// Validate finds (warnings are dropped). Its detail is DetailMalformed (400) when the
+// body is malformed (a structure or value issue) and DetailInvalidContent
+// (422) when it is well-formed but incomplete, uses codes outside a
+// required value set or breaks ext-1.
 func (r *Resource) Validate(opts ValidateOptions) error {
 	var errs []Issue
-	status := 422
+	detail := DetailInvalidContent
 	for _, is := range Validate(r, opts) {
 		if is.Severity != SeverityError && is.Severity != SeverityFatal {
 			continue
 		}
 		errs = append(errs, is)
 		if is.Code == CodeStructure || is.Code == CodeValue {
-			status = 400
+			detail = DetailMalformed
 		}
 	}
 	if len(errs) == 0 {
 		return nil
 	}
-	return &Error{Status: status, Issues: errs}
+	return (&Error{Issues: errs}).Because(detail)
 }
 
 // elementShape is the shape of a primitive's "_name" object: the members of

@@ -4,8 +4,9 @@
 //
 // Handlers take a parsed request and return a response or an error; they
 // never see *gin.Context, so no goroutine or other package can hold one.
-// A *fhir.Error becomes an OperationOutcome with the status from
-// statusFor; any other error is logged and answered with a generic 500.
+// A *fhir.Error becomes an OperationOutcome with the status from the one
+// table, fhir.HTTPStatus (its issue code and Detail); any other error is
+// logged and answered with a generic 500.
 //
 // # Security
 //

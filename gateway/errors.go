@@ -9,34 +9,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// statusFor is the one table from OperationOutcome issue codes to HTTP
-// statuses. An error may pin its own status (412 for a stale If-Match,
-// 410 for a deleted resource...).
-var statusFor = map[fhir.IssueCode]int{
-	fhir.CodeInvalid:      http.StatusBadRequest,
-	fhir.CodeStructure:    http.StatusBadRequest,
-	fhir.CodeRequired:     http.StatusUnprocessableEntity,
-	fhir.CodeValue:        http.StatusBadRequest,
-	fhir.CodeInvariant:    http.StatusUnprocessableEntity,
-	fhir.CodeCodeInvalid:  http.StatusUnprocessableEntity,
-	fhir.CodeBusinessRule: http.StatusUnprocessableEntity,
-	fhir.CodeSecurity:     http.StatusForbidden,
-	fhir.CodeLogin:        http.StatusUnauthorized,
-	fhir.CodeForbidden:    http.StatusForbidden,
-	fhir.CodeProcessing:   http.StatusUnprocessableEntity,
-	fhir.CodeNotSupported: http.StatusNotImplemented,
-	fhir.CodeDuplicate:    http.StatusConflict,
-	fhir.CodeMultiple:     http.StatusPreconditionFailed,
-	fhir.CodeNotFound:     http.StatusNotFound,
-	fhir.CodeDeleted:      http.StatusGone,
-	fhir.CodeTooLong:      http.StatusRequestEntityTooLarge,
-	fhir.CodeConflict:     http.StatusConflict,
-	fhir.CodeTransient:    http.StatusServiceUnavailable,
-	fhir.CodeTimeout:      http.StatusGatewayTimeout,
-	fhir.CodeThrottled:    http.StatusTooManyRequests,
-	fhir.CodeException:    http.StatusInternalServerError,
-}
-
 // errorResponse turns any error into the response a client sees, and says
 // whether the cause must be logged (everything that is not a client error).
 func errorResponse(err error) (status int, body []byte, internal bool) {
@@ -51,13 +23,9 @@ func errorResponse(err error) (status int, body []byte, internal bool) {
 				true
 		}
 	}
-	status = fe.Status
-	if status == 0 {
-		status = statusFor[fe.Code()]
-	}
-	if status == 0 {
-		status = http.StatusBadRequest
-	}
+	// The one status table is fhir's (status.go): an error's issue code
+	// and Detail decide; a status the gateway pinned comes first.
+	status = fhir.HTTPStatus(fe)
 	return status, fe.Outcome(), status >= 500
 }
 

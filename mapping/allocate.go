@@ -580,18 +580,18 @@ func (e *Engine) navigatorProposal(in DecideInput, outcomes []RuleOutcome, d *De
 			}
 		}
 		if svc == nil {
-			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s is not in the directory of services", nav.Destination).At("destination").WithStatus(422)
+			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s is not in the directory of services", nav.Destination).At("destination").Because(fhir.DetailRefused)
 		}
 		p.Category = pickCategory(svc.Service, first)
 		if p.Category == "" {
-			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s has no navigation category, so it cannot be allocated to", nav.Destination).At("destination").WithStatus(422)
+			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s has no navigation category, so it cannot be allocated to", nav.Destination).At("destination").Because(fhir.DetailRefused)
 		}
 		if first != nil && first.ServiceType != "" && svc.Service.Types[snomed.System+"|"+first.ServiceType] {
 			p.ServiceType = first.ServiceType
 		}
 	case "PractitionerRole":
 		if nav.Role == nil || nav.Role.ID != id {
-			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s could not be read", nav.Destination).At("destination").WithStatus(422)
+			return nil, fhir.Errorf(fhir.CodeBusinessRule, "destination %s could not be read", nav.Destination).At("destination").Because(fhir.DetailRefused)
 		}
 		if !nav.Role.Active {
 			return nil, ruleError(RuleEligibility, "%s is not active", nav.Destination)
@@ -604,7 +604,7 @@ func (e *Engine) navigatorProposal(in DecideInput, outcomes []RuleOutcome, d *De
 		}
 		p.ServiceType = GeneralPracticeService
 	default:
-		return nil, fhir.Errorf(fhir.CodeInvalid, "destination must reference a HealthcareService or a PractitionerRole, not %q", nav.Destination).At("destination").WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeInvalid, "destination must reference a HealthcareService or a PractitionerRole, not %q", nav.Destination).At("destination").Because(fhir.DetailMalformed)
 	}
 	if first != nil && first.Category == p.Category {
 		p.Minutes, p.SafetyNetting, p.Professional, p.TurnaroundDays = first.AppointmentMinutes, first.SafetyNetting, first.Professional, first.TurnaroundDays

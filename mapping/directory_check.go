@@ -2,7 +2,6 @@ package mapping
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -62,5 +61,5 @@ func CheckPublisherOrder(incoming, stored time.Time, storedRef string, d Directo
 		"%s is the publisher's entry as of %s; this update is from %s, which is older, so it is refused: stale content must not overwrite fresh (send the current entry, with a later %s)",
 		storedRef, stored.UTC().Format(time.RFC3339Nano), incoming.UTC().Format(time.RFC3339Nano), ExtSourceUpdated).
 		At(fmt.Sprintf("HealthcareService.extension('%s')", d.Extension(ExtSourceUpdated))).
-		WithStatus(http.StatusConflict)
+		Because(fhir.DetailStale)
 }

@@ -120,7 +120,7 @@ type AppliedRule struct {
 // RuleError is a navigator's decision that breaks a safety rule: it is
 // refused (422), naming the rule.
 func ruleError(rule, format string, args ...any) *fhir.Error {
-	return fhir.Errorf(fhir.CodeBusinessRule, "%s: %s", rule, fmt.Sprintf(format, args...)).WithStatus(422)
+	return fhir.Errorf(fhir.CodeBusinessRule, "%s: %s", rule, fmt.Sprintf(format, args...)).Because(fhir.DetailRefused)
 }
 
 // checkNavigatorProposal refuses a navigator's decision that safety rules

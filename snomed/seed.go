@@ -130,7 +130,7 @@ func seedOne(ctx context.Context, st SeedStore, r *fhir.Resource) (SeedResult, e
 		return res, nil
 	}
 	w, err := st.Update(ctx, r, store.Precondition{IfMatch: cur.VersionID})
-	if fe, ok := fhir.AsError(err); ok && (fe.Status == 412 || fe.Code() == fhir.CodeConflict) {
+	if fe, ok := fhir.AsError(err); ok && (fe.Detail == fhir.DetailPreconditionFailed || fe.Code() == fhir.CodeConflict) {
 		return res, errSeedRace
 	}
 	if err != nil {

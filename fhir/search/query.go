@@ -236,7 +236,7 @@ var resultParams = map[string]bool{
 // meaning of the search.
 func ParseQuery(typ string, params url.Values, strict bool) (*Query, error) {
 	if Definitions(typ) == nil {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "searching %s is not supported", typ).WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "searching %s is not supported", typ).Because(fhir.DetailUnsupportedSearch)
 	}
 	q := &Query{Type: typ}
 	keys := make([]string, 0, len(params))
@@ -246,7 +246,7 @@ func ParseQuery(typ string, params url.Values, strict bool) (*Query, error) {
 	sort.Strings(keys)
 	for _, key := range keys {
 		if err := fhir.CheckText(key); err != nil {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "a search parameter name cannot be used: %v", err).WithStatus(400)
+			return nil, fhir.Errorf(fhir.CodeInvalid, "a search parameter name cannot be used: %v", err).Because(fhir.DetailMalformed)
 		}
 		for _, raw := range params[key] {
 			if err := fhir.CheckText(raw); err != nil {
@@ -265,7 +265,7 @@ func ParseQuery(typ string, params url.Values, strict bool) (*Query, error) {
 // ignore records key as not applied, or fails in strict mode.
 func (q *Query) ignore(key, why string, strict bool) error {
 	if strict {
-		return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s", key, why).WithStatus(400)
+		return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s", key, why).Because(fhir.DetailUnsupportedSearch)
 	}
 	q.Ignored = append(q.Ignored, key)
 	if q.Why == nil {
@@ -276,7 +276,7 @@ func (q *Query) ignore(key, why string, strict bool) error {
 }
 
 func invalid(key, format string, args ...any) error {
-	return fhir.Errorf(fhir.CodeInvalid, "search parameter %s: "+format, append([]any{key}, args...)...).WithStatus(400)
+	return fhir.Errorf(fhir.CodeInvalid, "search parameter %s: "+format, append([]any{key}, args...)...).Because(fhir.DetailMalformed)
 }
 
 func (q *Query) parse(key, raw string, strict bool) error {
@@ -343,7 +343,7 @@ func (q *Query) parseParam(typ, key, spec, raw string, strict bool, links int) (
 			}
 			p.TargetType = mod
 		} else if !def.HasModifier(mod) {
-			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported on %s", key, mod, name).WithStatus(400)
+			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported on %s", key, mod, name).Because(fhir.DetailUnsupportedSearch)
 		} else {
 			p.Modifier = mod
 		}
@@ -483,7 +483,7 @@ func (q *Query) parseResult(key, name, mod, raw string) error {
 		case "iterate", "recurse": // recurse is the R3 name
 			iterate = true
 		default:
-			return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported", key, mod).WithStatus(400)
+			return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: modifier :%s is not supported", key, mod).Because(fhir.DetailUnsupportedSearch)
 		}
 		inc, err := parseInclude(key, raw, iterate)
 		if err != nil {
@@ -497,7 +497,7 @@ func (q *Query) parseResult(key, name, mod, raw string) error {
 		return nil
 	}
 	if mod != "" {
-		return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s takes no modifier", key).WithStatus(400)
+		return fhir.Errorf(fhir.CodeNotSupported, "search parameter %s takes no modifier", key).Because(fhir.DetailUnsupportedSearch)
 	}
 	switch name {
 	case "_sort":

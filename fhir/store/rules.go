@@ -38,9 +38,9 @@ func CheckPrecondition(typ, id string, pre Precondition, current int64) error {
 	case pre.IfMatch == 0:
 		return nil
 	case pre.IfMatch < 0:
-		return fhir.Errorf(fhir.CodeInvalid, "If-Match version %d is not a version number", pre.IfMatch).WithStatus(400)
+		return fhir.Errorf(fhir.CodeInvalid, "If-Match version %d is not a version number", pre.IfMatch).Because(fhir.DetailMalformed)
 	case current == 0:
-		return fhir.Errorf(fhir.CodeConflict, "%s/%s does not exist, so If-Match version %d cannot match", typ, id, pre.IfMatch).WithStatus(412)
+		return fhir.Errorf(fhir.CodeConflict, "%s/%s does not exist, so If-Match version %d cannot match", typ, id, pre.IfMatch).Because(fhir.DetailPreconditionFailed)
 	case pre.IfMatch != current:
 		return fhir.VersionConflict(typ, id, strconv.FormatInt(pre.IfMatch, 10), strconv.FormatInt(current, 10))
 	}

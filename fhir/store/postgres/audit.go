@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -150,7 +149,7 @@ func createAudits(ctx context.Context, db dbtx, rs []*fhir.Resource) ([]store.Ve
 
 // errAppendOnly refuses to change or remove an AuditEvent.
 func errAppendOnly(id string) error {
-	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent/%s: audit records are append-only; they cannot be updated or deleted", id).WithStatus(http.StatusMethodNotAllowed)
+	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent/%s: audit records are append-only; they cannot be updated or deleted", id).Because(fhir.DetailAppendOnly)
 }
 
 // readAudit is read and vread of an AuditEvent.

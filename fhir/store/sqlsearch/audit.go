@@ -216,7 +216,7 @@ func AuditRowOf(rows *Rows) AuditRow {
 }
 
 func auditUnsupported(format string, args ...any) *fhir.Error {
-	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent search: "+format, args...).WithStatus(400)
+	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent search: "+format, args...).Because(fhir.DetailUnsupportedSearch)
 }
 
 // auditBases are the bases a local reference may be written with.

@@ -500,7 +500,7 @@ func (b *builder) cond(p *search.Param) (cond, error) {
 	}
 	table, ok := tables[d.Type]
 	if !ok {
-		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).WithStatus(400)
+		return cond{}, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s: %s parameters are not supported", p.Name, d.Type).Because(fhir.DetailUnsupportedSearch)
 	}
 	c := cond{table: table}
 	param := ex("c.param = ?", d.Code)

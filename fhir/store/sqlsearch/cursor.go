@@ -67,5 +67,5 @@ func decodeCursor(s, sig string) (*cursor, error) {
 }
 
 func badCursor() error {
-	return fhir.Errorf(fhir.CodeInvalid, "the paging cursor is not one this search gave out").WithStatus(400)
+	return fhir.Errorf(fhir.CodeInvalid, "the paging cursor is not one this search gave out").Because(fhir.DetailMalformed)
 }

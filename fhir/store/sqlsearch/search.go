@@ -80,7 +80,7 @@ func Search(ctx context.Context, db Querier, o Options, q *search.Query, page st
 		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "a search needs a resource type")
 	}
 	if page.Count < 0 {
-		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "_count must not be negative").At("_count").WithStatus(400)
+		return store.SearchPage{}, fhir.Errorf(fhir.CodeInvalid, "_count must not be negative").At("_count").Because(fhir.DetailMalformed)
 	}
 	o.BaseURL = strings.TrimSuffix(o.BaseURL, "/")
 	b := &builder{o: o, now: time.Now(), typ: q.Type, tenancy: q.Tenancy}
@@ -229,7 +229,7 @@ func (b *builder) sortKeys(q *search.Query) ([]sortKey, error) {
 		case s.Name == "_id":
 			k.kind, k.expr, k.nonNull = kindText, ex("r.id"+b.o.Dialect.ByteOrder), true
 		case s.Def == nil:
-			return nil, fhir.Errorf(fhir.CodeInvalid, "_sort: %s is not a parameter of %s", s.Name, q.Type).At("_sort").WithStatus(400)
+			return nil, fhir.Errorf(fhir.CodeInvalid, "_sort: %s is not a parameter of %s", s.Name, q.Type).At("_sort").Because(fhir.DetailMalformed)
 		default:
 			switch s.Def.Type {
 			case search.TypeDate:
@@ -253,7 +253,7 @@ func (b *builder) sortKeys(q *search.Query) ([]sortKey, error) {
 				}
 				k.kind, k.expr = kindDecimal, sub(tables[s.Def.Type], col)
 			default:
-				return nil, fhir.Errorf(fhir.CodeNotSupported, "_sort: %s parameters cannot sort", s.Def.Type).At("_sort").WithStatus(400)
+				return nil, fhir.Errorf(fhir.CodeNotSupported, "_sort: %s parameters cannot sort", s.Def.Type).At("_sort").Because(fhir.DetailUnsupportedSearch)
 			}
 		}
 		keys = append(keys, k)

@@ -187,7 +187,7 @@ func (b *builder) snapshotAt(ctx context.Context, db Querier, at int64, query *s
 	case n == 0:
 		return nil, nil
 	case n > MaxSnapshotChanges:
-		return nil, fhir.Errorf(fhir.CodeNotFound, "more than %d %s resources have changed since this search's first page, so its later pages can no longer be exact: search again", MaxSnapshotChanges, b.typ).WithStatus(410)
+		return nil, fhir.Errorf(fhir.CodeNotFound, "more than %d %s resources have changed since this search's first page, so its later pages can no longer be exact: search again", MaxSnapshotChanges, b.typ).Because(fhir.DetailExpired)
 	}
 	s := &snapshot{at: at, typ: b.typ, rows: map[string]*Rows{}}
 	s.others, s.own = reaches(query, b.typ)
