@@ -431,3 +431,11 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// Str is v as a string, or "" when it is not one: the one accessor for a
+// string member of a decoded JSON tree.
+func Str(v any) string { s, _ := v.(string); return s }
+
+// List is v as an array, or nil when it is not one: the one accessor for
+// an array member of a decoded JSON tree.
+func List(v any) []any { l, _ := v.([]any); return l }

@@ -26,7 +26,8 @@ import (
 //     review;
 //   - the allocation it replaces, revoked.
 //
-// Everything is built as JSON trees and validated by the caller as R4.
+// Everything is built from typed values (r4.go) and handed on as JSON
+// trees, which the caller validates as R4.
 
 // RecordInput is what Records needs besides the decision.
 type RecordInput struct {
@@ -60,16 +61,19 @@ type Records struct {
 	Revoked map[string]any
 }
 
-// Records builds the resources of a decision.
+// Records builds the resources of a decision. The allocation, its
+// Provenance and the review Task are built whole from typed values (r4.go);
+// the Task update and the revoked allocation are the stored resources as
+// they were, with only the elements the decision changes replaced.
 func (e *Engine) Records(in RecordInput) (*Records, error) {
 	d := in.Decision
 	if d == nil || in.Task == nil {
 		return nil, fmt.Errorf("mapping: Records needs a decision and the Task")
 	}
-	taskID := jstr(in.Task["id"])
+	taskID := fhir.Str(in.Task["id"])
 	version := int64(0)
 	if m, ok := in.Task["meta"].(map[string]any); ok {
-		version, _ = strconv.ParseInt(jstr(m["versionId"]), 10, 64)
+		version, _ = strconv.ParseInt(fhir.Str(m["versionId"]), 10, 64)
 	}
 	ref := func(typ, id string) string {
 		if in.Proposal {
@@ -79,230 +83,208 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 	}
 	now := in.Now.UTC().Format(fhir.InstantFormat)
 	names := e.Names
-	coding := func(system, code string) map[string]any {
+	cc := func(system, code string) *r4CodeableConcept {
 		c := snomed.Coding{System: names.System(system), Code: code}
 		if disp := localDisplay(system, code); disp != "" {
 			c.Display = disp
 		}
-		return c.JSON()
-	}
-	cc := func(system, code string) map[string]any {
-		return map[string]any{"coding": []any{coding(system, code)}}
+		return concept(c, "")
 	}
 	allocRef := ref("ServiceRequest", in.AllocationID)
 	taskRef := "Task/" + taskID
 	nextTaskVersion := taskRef + "/_history/" + strconv.FormatInt(version+1, 10)
-	practice := map[string]any{"type": "Organization", "identifier": map[string]any{"system": ODSSystem, "value": d.Practice}}
+	practiceID := &r4Identifier{System: ODSSystem, Value: d.Practice}
+	practice := &r4Reference{Type: "Organization", Identifier: practiceID}
+	priorRef := ""
+	if in.Prior != nil {
+		priorRef = "ServiceRequest/" + fhir.Str(in.Prior["id"])
+	}
 
 	// The allocation ServiceRequest.
-	sr := map[string]any{
-		"resourceType": "ServiceRequest",
-		"status":       "active",
-		"intent":       "order",
-		"category":     []any{cc(snomed.NavigationCategory, string(d.Category))},
-		"priority":     priorityOf(d.Urgency),
-		"code":         map[string]any{"coding": []any{d.Codes.Code.JSON()}, "text": orText(d.Codes.Code.Display, d.Codes.Code.Code)},
-		"subject":      in.Task["for"],
-		"authoredOn":   now,
-		"occurrencePeriod": map[string]any{
-			"start": d.From.UTC().Format(fhir.InstantFormat), "end": d.To.UTC().Format(fhir.InstantFormat),
+	sr := &serviceRequest{
+		ResourceType: "ServiceRequest",
+		Status:       "active",
+		Intent:       "order",
+		Category:     []*r4CodeableConcept{cc(snomed.NavigationCategory, string(d.Category))},
+		Priority:     priorityOf(d.Urgency),
+		Code:         concept(d.Codes.Code, orText(d.Codes.Code.Display, d.Codes.Code.Code)),
+		Subject:      in.Task["for"],
+		AuthoredOn:   now,
+		OccurrencePeriod: &r4Period{
+			Start: d.From.UTC().Format(fhir.InstantFormat), End: d.To.UTC().Format(fhir.InstantFormat),
 		},
-		"patientInstruction": d.SafetyNetting,
+		PatientInstruction: d.SafetyNetting,
 	}
 	if !d.Disposition.Final() {
-		sr["status"], sr["intent"] = "draft", "proposal"
+		sr.Status, sr.Intent = "draft", "proposal"
 	}
 	if !in.Proposal {
-		sr["id"] = in.AllocationID
+		sr.ID = in.AllocationID
 	}
 	if d.Automated {
-		sr["requester"] = practice
+		sr.Requester = practice
 	} else {
-		sr["requester"] = d.Decider.reference()
+		sr.Requester = d.Decider.reference()
 	}
 	if d.Codes.PerformerType != nil {
-		sr["performerType"] = map[string]any{"coding": []any{d.Codes.PerformerType.JSON()}}
+		sr.PerformerType = concept(*d.Codes.PerformerType, "")
 	}
-	var performers []any
 	if d.Continuity && d.Category == CategoryClinician && d.Assessment.Request.PreferredPractitioner != nil {
-		performers = append(performers, d.Assessment.Request.PreferredPractitioner)
+		sr.Performer = append(sr.Performer, clientJSON(d.Assessment.Request.PreferredPractitioner))
 	}
 	switch {
 	case d.Service != nil:
-		performers = append(performers, map[string]any{"reference": "HealthcareService/" + d.Service.ID, "display": d.Service.Label()})
+		sr.Performer = append(sr.Performer, &r4Reference{Reference: "HealthcareService/" + d.Service.ID, Display: d.Service.Label()})
 	case d.Role != nil:
-		performers = append(performers, map[string]any{"reference": "PractitionerRole/" + d.Role.ID, "display": orText(d.Role.Display, d.Role.ID)})
+		sr.Performer = append(sr.Performer, &r4Reference{Reference: "PractitionerRole/" + d.Role.ID, Display: orText(d.Role.Display, d.Role.ID)})
 	case d.PracticeFallback:
-		p := map[string]any{"type": "Organization", "identifier": practice["identifier"], "display": "Practice " + d.Practice}
-		performers = append(performers, p)
+		sr.Performer = append(sr.Performer, &r4Reference{Type: "Organization", Identifier: practiceID, Display: "Practice " + d.Practice})
 	}
-	if len(performers) > 0 {
-		sr["performer"] = performers
+	if c, ok := modeConcepts[d.Mode]; ok {
+		sr.LocationCode = []*r4CodeableConcept{concept(snomed.Coding{System: snomed.System, Code: c, Display: modeDisplays[d.Mode]}, d.Mode)}
 	}
-	if concept, ok := modeConcepts[d.Mode]; ok {
-		sr["locationCode"] = []any{map[string]any{"coding": []any{snomed.Coding{System: snomed.System, Code: concept, Display: modeDisplays[d.Mode]}.JSON()}, "text": d.Mode}}
-	}
-	var details []any
 	if d.Professional != nil {
-		details = append(details, map[string]any{"coding": []any{d.Professional.JSON()}, "text": "Professional: " + orText(d.Professional.Display, d.Professional.Code)})
+		sr.OrderDetail = append(sr.OrderDetail, concept(*d.Professional, "Professional: "+orText(d.Professional.Display, d.Professional.Code)))
 	}
 	if d.Minutes > 0 {
-		details = append(details, map[string]any{"text": fmt.Sprintf("Appointment length: %d minutes", d.Minutes)})
+		sr.OrderDetail = append(sr.OrderDetail, &r4CodeableConcept{Text: fmt.Sprintf("Appointment length: %d minutes", d.Minutes)})
 	}
 	if d.TurnaroundDays > 0 {
-		details = append(details, map[string]any{"text": fmt.Sprintf("Turnaround: %d days", d.TurnaroundDays)})
+		sr.OrderDetail = append(sr.OrderDetail, &r4CodeableConcept{Text: fmt.Sprintf("Turnaround: %d days", d.TurnaroundDays)})
 	}
 	for _, r := range d.Requirements {
-		details = append(details, map[string]any{"text": r})
+		sr.OrderDetail = append(sr.OrderDetail, &r4CodeableConcept{Text: r})
 	}
-	if len(details) > 0 {
-		sr["orderDetail"] = details
-	}
-	var support []any
 	need := d.Assessment.Need
-	switch {
-	case need.Known && need.Observation != "":
-		support = append(support, map[string]any{"reference": need.Observation,
-			"display": fmt.Sprintf("Patient need group %s (%s), from %s%s", need.Code, needGroupDisplay[need.Code], orText(need.Source, "the shared care record"), dateText(need.Date))})
-	case need.Known:
-		support = append(support, map[string]any{"display": fmt.Sprintf("Patient need group %s (%s), from %s%s", need.Code, needGroupDisplay[need.Code], orText(need.Source, "the shared care record"), dateText(need.Date))})
-	default:
-		support = append(support, map[string]any{"display": "Patient need group unknown (treated as unknown, never as low)"})
+	if need.Known {
+		sr.SupportingInfo = append(sr.SupportingInfo, r4Reference{Reference: need.Observation,
+			Display: fmt.Sprintf("Patient need group %s (%s), from %s%s", need.Code, needGroupDisplay[need.Code], orText(need.Source, "the shared care record"), dateText(need.Date))})
+	} else {
+		sr.SupportingInfo = append(sr.SupportingInfo, r4Reference{Display: "Patient need group unknown (treated as unknown, never as low)"})
 	}
 	if cn := d.Assessment.Request.CommunicationNeeds; len(cn) > 0 {
 		var labels []string
 		for _, c := range cn {
 			labels = append(labels, orText(c.Display, "SNOMED CT "+c.Code))
 		}
-		support = append(support, map[string]any{"reference": taskRef, "display": "Communication needs: " + strings.Join(labels, "; ")})
+		sr.SupportingInfo = append(sr.SupportingInfo, r4Reference{Reference: taskRef, Display: "Communication needs: " + strings.Join(labels, "; ")})
 	}
-	sr["supportingInfo"] = support
-	var notes []any
 	if d.Note != "" {
-		notes = append(notes, map[string]any{"text": d.Note, "time": now})
-	}
-	if len(notes) > 0 {
-		sr["note"] = notes
+		sr.Note = []r4Annotation{{Text: d.Note, Time: now}}
 	}
 	if in.Prior != nil {
-		sr["replaces"] = []any{map[string]any{"reference": "ServiceRequest/" + jstr(in.Prior["id"])}}
+		sr.Replaces = []r4Reference{{Reference: priorRef}}
 	}
 
 	// The Task update.
-	task := cloneJSON(in.Task).(map[string]any)
-	switch jstr(task["status"]) {
+	up := taskUpdate{LastModified: now,
+		BusinessStatus: cc(snomed.NavigationStatus, string(d.Disposition)),
+		// The Task's priority follows the allocation's urgency (as the
+		// allocation's and the review Task's do), whatever the request
+		// said: a same-day allocation is not left on a routine Task.
+		Priority: priorityOf(d.Urgency),
+	}
+	up.BusinessStatus.Text = d.Disposition.Text()
+	switch fhir.Str(in.Task["status"]) {
 	case "requested", "received", "accepted", "ready", "on-hold":
-		task["status"] = "in-progress"
+		up.Status = "in-progress"
 	}
-	task["businessStatus"] = map[string]any{"coding": []any{coding(snomed.NavigationStatus, string(d.Disposition))}, "text": d.Disposition.Text()}
-	task["lastModified"] = now
-	// The Task's priority follows the allocation's urgency (as the
-	// allocation's and the review Task's do), whatever the request said:
-	// a same-day allocation is not left on a routine Task.
-	task["priority"] = priorityOf(d.Urgency)
-	outSystem := names.System(snomed.NavigationOutput)
-	var outputs []any
-	for _, o := range jlist(task["output"]) {
-		m, _ := o.(map[string]any)
-		if codeOfSystem(m["type"], outSystem) == "" {
-			outputs = append(outputs, o) // other systems' outputs are kept
-		}
+	out := func(code string, o taskOutput) {
+		o.Type = cc(snomed.NavigationOutput, code)
+		up.Output = append(up.Output, o)
 	}
-	out := func(code, key string, value any) {
-		outputs = append(outputs, map[string]any{"type": cc(snomed.NavigationOutput, code), key: value})
-	}
-	out("allocation", "valueReference", map[string]any{"reference": allocRef, "display": "Allocation: " + d.DestinationName()})
-	out("decision", "valueCodeableConcept", map[string]any{"coding": []any{d.Codes.Code.JSON()}})
-	out("urgency", "valueCodeableConcept", cc(snomed.NavigationUrgency, string(d.Urgency)))
-	out("category", "valueCodeableConcept", cc(snomed.NavigationCategory, string(d.Category)))
+	str := func(s string) taskOutput { return taskOutput{ValueString: &s} }
+	out("allocation", taskOutput{ValueReference: &r4Reference{Reference: allocRef, Display: "Allocation: " + d.DestinationName()}})
+	out("decision", taskOutput{ValueCodeableConcept: concept(d.Codes.Code, "")})
+	out("urgency", taskOutput{ValueCodeableConcept: cc(snomed.NavigationUrgency, string(d.Urgency))})
+	out("category", taskOutput{ValueCodeableConcept: cc(snomed.NavigationCategory, string(d.Category))})
 	for _, r := range d.Rules {
-		out("rule", "valueString", r.ID+": "+r.Text)
+		out("rule", str(r.ID+": "+r.Text))
 	}
 	if d.Protocol != nil {
-		out("protocol-version", "valueReference", map[string]any{"reference": d.Protocol.Reference(), "display": orText(d.Protocol.Title, d.Protocol.ID) + " version " + d.Protocol.Version})
+		out("protocol-version", taskOutput{ValueReference: &r4Reference{Reference: d.Protocol.Reference(), Display: orText(d.Protocol.Title, d.Protocol.ID) + " version " + d.Protocol.Version}})
 	} else {
-		out("protocol-version", "valueString", "none: practice "+d.Practice+" has no navigation protocol in force")
+		out("protocol-version", str("none: practice "+d.Practice+" has no navigation protocol in force"))
 	}
-	out("automated", "valueBoolean", d.Automated)
-	out("safety-netting", "valueString", d.SafetyNetting)
-	out("rationale", "valueString", strings.Join(d.Rationale, "\n"))
-	task["output"] = outputs
+	automated := d.Automated
+	out("automated", taskOutput{ValueBoolean: &automated})
+	out("safety-netting", str(d.SafetyNetting))
+	out("rationale", str(strings.Join(d.Rationale, "\n")))
 
 	// Provenance.
-	prov := map[string]any{
-		"resourceType": "Provenance",
-		"target":       []any{map[string]any{"reference": allocRef}},
-		"recorded":     now,
-		"activity":     map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "CREATE", "display": "create"}}, "text": "care navigation decision"},
-		"reason":       []any{map[string]any{"text": "Care navigation: " + d.Disposition.Text()}},
+	prov := &provenance{
+		ResourceType: "Provenance",
+		Target:       []r4Reference{{Reference: allocRef}},
+		Recorded:     now,
+		Activity: concept(snomed.Coding{System: "http://terminology.hl7.org/CodeSystem/v3-DataOperation", Code: "CREATE", Display: "create"},
+			"care navigation decision"),
+		Reason: []*r4CodeableConcept{{Text: "Care navigation: " + d.Disposition.Text()}},
 	}
 	if !in.Proposal {
-		prov["id"] = in.ProvenanceID
-		prov["target"] = append(prov["target"].([]any), map[string]any{"reference": nextTaskVersion})
+		prov.ID = in.ProvenanceID
+		prov.Target = append(prov.Target, r4Reference{Reference: nextTaskVersion})
 	}
 	if d.Protocol != nil {
-		prov["policy"] = []any{orText(d.Protocol.URL, names.Base()+"/PlanDefinition/"+d.Protocol.ID)}
+		prov.Policy = []string{orText(d.Protocol.URL, names.Base()+"/PlanDefinition/"+d.Protocol.ID)}
 	}
-	agentType := func(code, display string) map[string]any {
-		return map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": code, "display": display}}}
+	agentType := func(code, display string) *r4CodeableConcept {
+		return concept(snomed.Coding{System: "http://terminology.hl7.org/CodeSystem/provenance-participant-type", Code: code, Display: display}, "")
 	}
-	var agents []any
 	if d.Automated {
 		engine := "Signpost navigation engine"
 		if d.Protocol != nil {
 			engine += ", " + d.Protocol.Label()
 		}
-		agents = append(agents, map[string]any{"type": agentType("author", "Author"),
-			"who":        map[string]any{"type": "Device", "identifier": map[string]any{"system": in.EngineIdentifierSystem, "value": "navigation-engine"}, "display": engine},
-			"onBehalfOf": practice})
+		prov.Agent = append(prov.Agent, provenanceAgent{Type: agentType("author", "Author"),
+			Who:        &r4Reference{Type: "Device", Identifier: &r4Identifier{System: in.EngineIdentifierSystem, Value: "navigation-engine"}, Display: engine},
+			OnBehalfOf: practice})
 		if in.Caller.Value != "" {
-			agents = append(agents, map[string]any{"type": agentType("enterer", "Enterer"), "who": in.Caller.reference(), "onBehalfOf": practice})
+			prov.Agent = append(prov.Agent, provenanceAgent{Type: agentType("enterer", "Enterer"), Who: in.Caller.reference(), OnBehalfOf: practice})
 		}
 	} else {
-		agents = append(agents, map[string]any{"type": agentType("author", "Author"), "who": d.Decider.reference(), "onBehalfOf": practice})
+		prov.Agent = append(prov.Agent, provenanceAgent{Type: agentType("author", "Author"), Who: d.Decider.reference(), OnBehalfOf: practice})
 	}
-	prov["agent"] = agents
-	entities := []any{map[string]any{"role": "source", "what": map[string]any{"reference": taskRef + "/_history/" + strconv.FormatInt(version, 10), "display": "The navigation request as assessed"}}}
+	source := func(ref, display string) provenanceEntity {
+		return provenanceEntity{Role: "source", What: &r4Reference{Reference: ref, Display: display}}
+	}
+	prov.Entity = append(prov.Entity, source(taskRef+"/_history/"+strconv.FormatInt(version, 10), "The navigation request as assessed"))
 	if d.Protocol != nil {
-		entities = append(entities, map[string]any{"role": "source", "what": map[string]any{"reference": d.Protocol.Reference(), "display": d.Protocol.Label()}})
+		prov.Entity = append(prov.Entity, source(d.Protocol.Reference(), d.Protocol.Label()))
 	}
 	if d.Codes.Map != "" {
-		entities = append(entities, map[string]any{"role": "source", "what": map[string]any{"reference": "ConceptMap/" + snomed.AllocationMap, "display": "Allocation ConceptMap " + d.Codes.Map}})
+		prov.Entity = append(prov.Entity, source("ConceptMap/"+snomed.AllocationMap, "Allocation ConceptMap "+d.Codes.Map))
 	}
 	if need.Known && need.Observation != "" {
-		entities = append(entities, map[string]any{"role": "source", "what": map[string]any{"reference": need.Observation, "display": "Patient need group"}})
+		prov.Entity = append(prov.Entity, source(need.Observation, "Patient need group"))
 	}
 	if in.Prior != nil {
-		entities = append(entities, map[string]any{"role": "revision", "what": map[string]any{"reference": "ServiceRequest/" + jstr(in.Prior["id"]), "display": "The allocation this decision replaces"}})
+		prov.Entity = append(prov.Entity, provenanceEntity{Role: "revision", What: &r4Reference{Reference: priorRef, Display: "The allocation this decision replaces"}})
 	}
-	prov["entity"] = entities
-
-	rec := &Records{Task: task, Allocation: sr, Provenance: prov}
 
 	// The clinician-review Task.
+	var review *reviewTask
 	if d.Disposition == DispositionEscalated || d.Disposition == DispositionReview {
-		rv := map[string]any{
-			"resourceType":   "Task",
-			"status":         "requested",
-			"intent":         "order",
-			"priority":       priorityOf(d.Urgency),
-			"code":           cc(snomed.NavigationTask, "clinician-review"),
-			"businessStatus": map[string]any{"coding": []any{coding(snomed.NavigationStatus, string(d.Disposition))}},
-			"description":    "Clinician review of a care navigation decision: " + strings.Join(d.ReviewReasons, "; "),
-			"focus":          map[string]any{"reference": allocRef, "display": "The proposed allocation"},
-			"for":            in.Task["for"],
-			"partOf":         []any{map[string]any{"reference": taskRef}},
-			"authoredOn":     now,
-			"owner":          in.Task["owner"],
-			"reasonCode":     map[string]any{"text": strings.Join(d.ReviewReasons, "; ")},
+		review = &reviewTask{
+			ResourceType:   "Task",
+			Status:         "requested",
+			Intent:         "order",
+			Priority:       priorityOf(d.Urgency),
+			Code:           cc(snomed.NavigationTask, "clinician-review"),
+			BusinessStatus: cc(snomed.NavigationStatus, string(d.Disposition)),
+			Description:    "Clinician review of a care navigation decision: " + strings.Join(d.ReviewReasons, "; "),
+			Focus:          &r4Reference{Reference: allocRef, Display: "The proposed allocation"},
+			For:            in.Task["for"],
+			PartOf:         []r4Reference{{Reference: taskRef}},
+			AuthoredOn:     now,
+			Owner:          in.Task["owner"],
+			ReasonCode:     &r4CodeableConcept{Text: strings.Join(d.ReviewReasons, "; ")},
 		}
 		if !in.Proposal {
-			rv["id"] = in.ReviewID
+			review.ID = in.ReviewID
 		}
-		rec.Review = rv
 	}
+	var revokedNote *r4Annotation
 	if in.Prior != nil {
-		rv := cloneJSON(in.Prior).(map[string]any)
 		why := "replaced by " + allocRef
 		if d.Declined != nil {
 			why = "declined by the patient"
@@ -314,23 +296,68 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 			}
 			why += "; replaced by " + allocRef
 		}
+		revokedNote = &r4Annotation{Text: "Revoked: " + why, Time: now}
+	}
+	return e.records(in, sr, up, prov, review, revokedNote)
+}
+
+// records turns the built values into the trees of Records: the Task and
+// the prior allocation are copies of the stored ones with the decision's
+// elements set.
+func (e *Engine) records(in RecordInput, sr *serviceRequest, up taskUpdate, prov *provenance, review *reviewTask, revokedNote *r4Annotation) (*Records, error) {
+	rec := &Records{}
+	var err error
+	if rec.Allocation, err = tree(sr); err != nil {
+		return nil, err
+	}
+	if rec.Provenance, err = tree(prov); err != nil {
+		return nil, err
+	}
+	if review != nil {
+		if rec.Review, err = tree(review); err != nil {
+			return nil, err
+		}
+	}
+	changes, err := tree(up)
+	if err != nil {
+		return nil, err
+	}
+	task := cloneJSON(in.Task).(map[string]any)
+	// Other systems' outputs are kept, first; the navigation outputs are
+	// the decision's.
+	outSystem := e.Names.System(snomed.NavigationOutput)
+	var outputs []any
+	for _, o := range fhir.List(task["output"]) {
+		m, _ := o.(map[string]any)
+		if codeOfSystem(m["type"], outSystem) == "" {
+			outputs = append(outputs, o)
+		}
+	}
+	changes["output"] = append(outputs, fhir.List(changes["output"])...)
+	for k, v := range changes {
+		task[k] = v
+	}
+	rec.Task = task
+	if in.Prior != nil {
+		note, err := tree(revokedNote)
+		if err != nil {
+			return nil, err
+		}
+		rv := cloneJSON(in.Prior).(map[string]any)
 		rv["status"] = "revoked"
-		rv["note"] = append(jlist(rv["note"]), map[string]any{"text": "Revoked: " + why, "time": now})
+		rv["note"] = append(fhir.List(rv["note"]), note)
 		rec.Revoked = rv
 	}
 	return rec, nil
 }
 
 // reference is the decider as a Reference.
-func (d Decider) reference() map[string]any {
-	m := map[string]any{"display": orText(d.Display, d.Value)}
+func (d Decider) reference() *r4Reference {
+	r := &r4Reference{Display: orText(d.Display, d.Value), Type: d.Type}
 	if d.Value != "" {
-		m["identifier"] = map[string]any{"system": d.System, "value": d.Value}
+		r.Identifier = &r4Identifier{System: d.System, Value: d.Value}
 	}
-	if d.Type != "" {
-		m["type"] = d.Type
-	}
-	return m
+	return r
 }
 
 // priorityOf is the R4 request priority of an urgency: emergency stat,

@@ -1,0 +1,148 @@
+package mapping
+
+import (
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// The R4 shapes of the resources mapping builds (decision.go). Each is a
+// typed value encoded as R4 JSON by encoding/json and turned into the
+// codec's tree by fhir.Tree, which drops empty elements: a builder sets
+// what the decision says and leaves the rest zero. Elements that repeat
+// what a client sent (a Task's for and owner, a preferred practitioner)
+// are carried as the client's JSON (clientJSON), never decoded into a
+// type and encoded again.
+
+// clientJSON is an element of a client's resource, as it was stored.
+type clientJSON = any
+
+type r4Coding struct {
+	System  string `json:"system,omitempty"`
+	Version string `json:"version,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+func codingOf(c snomed.Coding) r4Coding {
+	return r4Coding{System: c.System, Version: c.Version, Code: c.Code, Display: c.Display}
+}
+
+type r4CodeableConcept struct {
+	Coding []r4Coding `json:"coding,omitempty"`
+	Text   string     `json:"text,omitempty"`
+}
+
+// concept is a CodeableConcept of one coding.
+func concept(c snomed.Coding, text string) *r4CodeableConcept {
+	return &r4CodeableConcept{Coding: []r4Coding{codingOf(c)}, Text: text}
+}
+
+type r4Identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+}
+
+type r4Reference struct {
+	Reference  string        `json:"reference,omitempty"`
+	Type       string        `json:"type,omitempty"`
+	Identifier *r4Identifier `json:"identifier,omitempty"`
+	Display    string        `json:"display,omitempty"`
+}
+
+type r4Period struct {
+	Start string `json:"start,omitempty"`
+	End   string `json:"end,omitempty"`
+}
+
+type r4Annotation struct {
+	Text string `json:"text,omitempty"`
+	Time string `json:"time,omitempty"`
+}
+
+// serviceRequest is the allocation.
+type serviceRequest struct {
+	ResourceType       string               `json:"resourceType"`
+	ID                 string               `json:"id,omitempty"`
+	Status             string               `json:"status"`
+	Intent             string               `json:"intent"`
+	Category           []*r4CodeableConcept `json:"category,omitempty"`
+	Priority           string               `json:"priority,omitempty"`
+	Code               *r4CodeableConcept   `json:"code,omitempty"`
+	Subject            clientJSON           `json:"subject,omitempty"`
+	AuthoredOn         string               `json:"authoredOn,omitempty"`
+	OccurrencePeriod   *r4Period            `json:"occurrencePeriod,omitempty"`
+	PatientInstruction string               `json:"patientInstruction,omitempty"`
+	Requester          *r4Reference         `json:"requester,omitempty"`
+	PerformerType      *r4CodeableConcept   `json:"performerType,omitempty"`
+	// Performer holds r4References and, for continuity, the client's
+	// own Reference to the preferred practitioner.
+	Performer      []any                `json:"performer,omitempty"`
+	LocationCode   []*r4CodeableConcept `json:"locationCode,omitempty"`
+	OrderDetail    []*r4CodeableConcept `json:"orderDetail,omitempty"`
+	SupportingInfo []r4Reference        `json:"supportingInfo,omitempty"`
+	Note           []r4Annotation       `json:"note,omitempty"`
+	Replaces       []r4Reference        `json:"replaces,omitempty"`
+}
+
+// taskOutput is one Task.output; exactly one value is set.
+type taskOutput struct {
+	Type                 *r4CodeableConcept `json:"type"`
+	ValueReference       *r4Reference       `json:"valueReference,omitempty"`
+	ValueCodeableConcept *r4CodeableConcept `json:"valueCodeableConcept,omitempty"`
+	ValueString          *string            `json:"valueString,omitempty"`
+	ValueBoolean         *bool              `json:"valueBoolean,omitempty"`
+}
+
+// taskUpdate is what a decision changes in the navigation Task; the rest
+// of it is the client's, kept as stored.
+type taskUpdate struct {
+	Status         string             `json:"status,omitempty"`
+	BusinessStatus *r4CodeableConcept `json:"businessStatus"`
+	LastModified   string             `json:"lastModified"`
+	Priority       string             `json:"priority"`
+	Output         []taskOutput       `json:"output"`
+}
+
+// reviewTask is the clinician-review Task.
+type reviewTask struct {
+	ResourceType   string             `json:"resourceType"`
+	ID             string             `json:"id,omitempty"`
+	Status         string             `json:"status"`
+	Intent         string             `json:"intent"`
+	Priority       string             `json:"priority,omitempty"`
+	Code           *r4CodeableConcept `json:"code,omitempty"`
+	BusinessStatus *r4CodeableConcept `json:"businessStatus,omitempty"`
+	Description    string             `json:"description,omitempty"`
+	Focus          *r4Reference       `json:"focus,omitempty"`
+	For            clientJSON         `json:"for,omitempty"`
+	PartOf         []r4Reference      `json:"partOf,omitempty"`
+	AuthoredOn     string             `json:"authoredOn,omitempty"`
+	Owner          clientJSON         `json:"owner,omitempty"`
+	ReasonCode     *r4CodeableConcept `json:"reasonCode,omitempty"`
+}
+
+type provenanceAgent struct {
+	Type       *r4CodeableConcept `json:"type,omitempty"`
+	Who        *r4Reference       `json:"who"`
+	OnBehalfOf *r4Reference       `json:"onBehalfOf,omitempty"`
+}
+
+type provenanceEntity struct {
+	Role string       `json:"role"`
+	What *r4Reference `json:"what"`
+}
+
+type provenance struct {
+	ResourceType string               `json:"resourceType"`
+	ID           string               `json:"id,omitempty"`
+	Target       []r4Reference        `json:"target"`
+	Recorded     string               `json:"recorded"`
+	Policy       []string             `json:"policy,omitempty"`
+	Activity     *r4CodeableConcept   `json:"activity,omitempty"`
+	Reason       []*r4CodeableConcept `json:"reason,omitempty"`
+	Agent        []provenanceAgent    `json:"agent"`
+	Entity       []provenanceEntity   `json:"entity,omitempty"`
+}
+
+// tree is a built value as the codec's JSON tree (fhir.Tree).
+func tree(v any) (map[string]any, error) { return fhir.Tree(v) }
