@@ -459,9 +459,7 @@ func parameterNames(p *fhir.Parameters) ([]string, error) {
 	return out, nil
 }
 
-func dirStr(v any) string { s, _ := v.(string); return s }
-
-func dirList(v any) []any { l, _ := v.([]any); return l }
+var dirStr, dirList = fhir.Str, fhir.List
 
 // writeJSONString writes s as a JSON string (no HTML escaping; invalid
 // UTF-8 as U+FFFD, as encoding/json does).

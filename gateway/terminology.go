@@ -317,7 +317,7 @@ func codingOf(m map[string]any) snomed.Coding {
 	return snomed.Coding{System: s("system"), Version: s("version"), Code: s("code"), Display: s("display")}
 }
 
-func listOf(v any) []any { l, _ := v.([]any); return l }
+var listOf = fhir.List
 
 // checkNavigationCodes refuses navigation Tasks and allocation
 // ServiceRequests whose coded elements break the contract (see

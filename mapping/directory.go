@@ -289,31 +289,31 @@ func (p *serviceParser) warnf(expr, format string, args ...any) {
 
 func (p *serviceParser) parse(obj map[string]any) *Service {
 	s := &Service{
-		ID: dirStr(obj["id"]), Name: dirStr(obj["name"]), Active: true,
+		ID: fhir.Str(obj["id"]), Name: fhir.Str(obj["name"]), Active: true,
 		Types: map[string]bool{}, Categories: map[string]bool{}, Supports: map[string]bool{}, ReferralMethods: map[string]bool{},
 	}
 	if m, ok := obj["meta"].(map[string]any); ok {
-		s.VersionID = dirStr(m["versionId"])
+		s.VersionID = fhir.Str(m["versionId"])
 	}
 	if b, ok := obj["active"].(bool); ok {
 		s.Active = b
 	}
 	if m, ok := obj["providedBy"].(map[string]any); ok {
-		s.Provider = strings.TrimSpace(dirStr(m["display"]))
+		s.Provider = strings.TrimSpace(fhir.Str(m["display"]))
 	}
-	if l := dirList(obj["location"]); len(l) > 0 {
+	if l := fhir.List(obj["location"]); len(l) > 0 {
 		if m, ok := l[0].(map[string]any); ok {
-			s.Place = strings.TrimSpace(dirStr(m["display"]))
+			s.Place = strings.TrimSpace(fhir.Str(m["display"]))
 		}
 	}
 	s.label = serviceLabel(s)
-	for _, v := range dirList(obj["identifier"]) {
+	for _, v := range fhir.List(obj["identifier"]) {
 		m, _ := v.(map[string]any)
-		if id := (Identifier{dirStr(m["system"]), dirStr(m["value"])}); id.Value != "" {
+		if id := (Identifier{fhir.Str(m["system"]), fhir.Str(m["value"])}); id.Value != "" {
 			s.Identifiers = append(s.Identifiers, id)
 		}
 	}
-	for _, cc := range dirList(obj["type"]) {
+	for _, cc := range fhir.List(obj["type"]) {
 		for _, c := range codings(cc) {
 			if c.System != "" || c.Code != "" {
 				s.TypeCodings = append(s.TypeCodings, Code{System: c.System, Code: c.Code})
@@ -321,27 +321,27 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		}
 	}
 	for _, field := range []string{"type", "specialty"} {
-		for _, cc := range dirList(obj[field]) {
+		for _, cc := range fhir.List(obj[field]) {
 			for k := range codingKeys(cc) {
 				s.Types[k] = true
 			}
 		}
 	}
 	catSystem := p.d.CodeSystem(snomed.NavigationCategory)
-	for _, cc := range dirList(obj["category"]) {
+	for _, cc := range fhir.List(obj["category"]) {
 		for _, c := range codings(cc) {
 			if c.System == catSystem {
 				s.Categories[c.Code] = true
 			}
 		}
 	}
-	for _, cc := range dirList(obj["characteristic"]) {
+	for _, cc := range fhir.List(obj["characteristic"]) {
 		for k := range codingKeys(cc) {
 			s.Supports[k] = true
 		}
 	}
 	methodSystem := p.d.CodeSystem(ReferralMethodSystem)
-	for i, cc := range dirList(obj["referralMethod"]) {
+	for i, cc := range fhir.List(obj["referralMethod"]) {
 		for _, c := range codings(cc) {
 			if c.System == methodSystem {
 				if !referralMethods[c.Code] {
@@ -352,17 +352,17 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 			}
 		}
 	}
-	for i, e := range dirList(obj["eligibility"]) {
+	for i, e := range fhir.List(obj["eligibility"]) {
 		m, _ := e.(map[string]any)
 		if el, ok := p.eligibility(m, fmt.Sprintf("HealthcareService.eligibility[%d]", i)); ok {
 			s.Eligibility = append(s.Eligibility, el)
 		}
 	}
 	p.hours(s, obj)
-	for i, e := range dirList(obj["extension"]) {
+	for i, e := range fhir.List(obj["extension"]) {
 		m, _ := e.(map[string]any)
 		expr := fmt.Sprintf("HealthcareService.extension[%d]", i)
-		switch dirStr(m["url"]) {
+		switch fhir.Str(m["url"]) {
 		case p.d.Extension(ExtReferralRoute):
 			p.referralRoute(s, m, expr)
 		case p.d.Extension(ExtCapacity):
@@ -372,7 +372,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 			}
 			s.Capacity = p.capacity(m, expr)
 		case p.d.Extension(ExtBankHolidays):
-			v := dirStr(m["valueCode"])
+			v := fhir.Str(m["valueCode"])
 			if v != BankHolidaysClosed && v != BankHolidaysRegular {
 				p.errorf(expr, "%s takes valueCode %s or %s", ExtBankHolidays, BankHolidaysClosed, BankHolidaysRegular)
 				continue
@@ -393,13 +393,13 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		case p.d.Extension(ExtTeam):
 			p.team(s, m, expr)
 		case p.d.Extension(ExtLastVerified):
-			v := dirStr(m["valueDateTime"])
+			v := fhir.Str(m["valueDateTime"])
 			if v == "" {
 				p.errorf(expr, "%s takes a valueDateTime", ExtLastVerified)
 			}
 			s.LastVerified = v
 		case p.d.Extension(ExtSourceUpdated):
-			t, err := time.Parse(time.RFC3339Nano, dirStr(m["valueInstant"]))
+			t, err := time.Parse(time.RFC3339Nano, fhir.Str(m["valueInstant"]))
 			if err != nil {
 				p.errorf(expr, "%s takes a valueInstant (the publisher's timestamp, with seconds and a zone)", ExtSourceUpdated)
 				continue
@@ -429,20 +429,20 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 }
 
 func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility, bool) {
-	el := Eligibility{Comment: dirStr(m["comment"]), Sexes: map[string]bool{}, NeedGroups: map[string]bool{}}
+	el := Eligibility{Comment: fhir.Str(m["comment"]), Sexes: map[string]bool{}, NeedGroups: map[string]bool{}}
 	found := false
 	pngSystem := p.d.CodeSystem(snomed.PatientNeedGroup)
-	for i, e := range dirList(m["extension"]) {
+	for i, e := range fhir.List(m["extension"]) {
 		x, _ := e.(map[string]any)
-		if dirStr(x["url"]) != p.d.Extension(ExtEligibility) {
+		if fhir.Str(x["url"]) != p.d.Extension(ExtEligibility) {
 			continue
 		}
 		found = true
 		xexpr := fmt.Sprintf("%s.extension[%d]", expr, i)
-		for j, sub := range dirList(x["extension"]) {
+		for j, sub := range fhir.List(x["extension"]) {
 			sm, _ := sub.(map[string]any)
 			sexpr := fmt.Sprintf("%s.extension[%d]", xexpr, j)
-			switch dirStr(sm["url"]) {
+			switch fhir.Str(sm["url"]) {
 			case "age":
 				if el.Age != nil {
 					p.errorf(sexpr, "eligibility has one age range")
@@ -450,7 +450,7 @@ func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility,
 				}
 				el.Age = p.ageRange(sm["valueRange"], sexpr+".valueRange")
 			case "sex":
-				v := dirStr(sm["valueCode"])
+				v := fhir.Str(sm["valueCode"])
 				switch v {
 				case "male", "female", "other", "unknown":
 					el.Sexes[v] = true
@@ -459,8 +459,8 @@ func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility,
 				}
 			case "needGroup":
 				c, _ := sm["valueCoding"].(map[string]any)
-				code := dirStr(c["code"])
-				if dirStr(c["system"]) != pngSystem || !needGroupCode(code) {
+				code := fhir.Str(c["code"])
+				if fhir.Str(c["system"]) != pngSystem || !needGroupCode(code) {
 					p.errorf(sexpr, "needGroup takes a valueCoding of %s (1 to 11)", pngSystem)
 					continue
 				}
@@ -468,16 +468,16 @@ func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility,
 			case "suitable", "notSuitable":
 				keys := codingKeys(sm["valueCodeableConcept"])
 				if len(keys) == 0 {
-					p.errorf(sexpr, "%s takes a valueCodeableConcept with at least one coding (system and code): text alone cannot be matched", dirStr(sm["url"]))
+					p.errorf(sexpr, "%s takes a valueCodeableConcept with at least one coding (system and code): text alone cannot be matched", fhir.Str(sm["url"]))
 					continue
 				}
-				if dirStr(sm["url"]) == "suitable" {
+				if fhir.Str(sm["url"]) == "suitable" {
 					el.Suitable = append(el.Suitable, keys)
 				} else {
 					el.NotSuitable = append(el.NotSuitable, keys)
 				}
 			default:
-				p.errorf(sexpr, "%s has no part %q (age, sex, needGroup, suitable, notSuitable)", ExtEligibility, dirStr(sm["url"]))
+				p.errorf(sexpr, "%s has no part %q (age, sex, needGroup, suitable, notSuitable)", ExtEligibility, fhir.Str(sm["url"]))
 			}
 		}
 	}
@@ -504,8 +504,8 @@ func (p *serviceParser) ageRange(v any, expr string) *AgeRange {
 		if !ok {
 			continue
 		}
-		unit := dirStr(q["code"])
-		if dirStr(q["system"]) != UCUMSystem || !ageUnits[unit] {
+		unit := fhir.Str(q["code"])
+		if fhir.Str(q["system"]) != UCUMSystem || !ageUnits[unit] {
 			p.errorf(expr+"."+bound, "an age bound is a UCUM quantity in a, mo, wk or d (system %s)", UCUMSystem)
 			return nil
 		}
@@ -538,20 +538,20 @@ func (p *serviceParser) ageRange(v any, expr string) *AgeRange {
 
 func (p *serviceParser) referralRoute(s *Service, m map[string]any, expr string) {
 	method := ""
-	for j, sub := range dirList(m["extension"]) {
+	for j, sub := range fhir.List(m["extension"]) {
 		sm, _ := sub.(map[string]any)
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch dirStr(sm["url"]) {
+		switch fhir.Str(sm["url"]) {
 		case "method":
 			c, _ := sm["valueCoding"].(map[string]any)
-			if dirStr(c["system"]) != p.d.CodeSystem(ReferralMethodSystem) || !referralMethods[dirStr(c["code"])] {
+			if fhir.Str(c["system"]) != p.d.CodeSystem(ReferralMethodSystem) || !referralMethods[fhir.Str(c["code"])] {
 				p.errorf(sexpr, "method takes a valueCoding of %s", p.d.CodeSystem(ReferralMethodSystem))
 				continue
 			}
-			method = dirStr(c["code"])
+			method = fhir.Str(c["code"])
 		case "endpoint", "form", "telecom", "instructions":
 		default:
-			p.errorf(sexpr, "%s has no part %q (method, endpoint, form, telecom, instructions)", ExtReferralRoute, dirStr(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (method, endpoint, form, telecom, instructions)", ExtReferralRoute, fhir.Str(sm["url"]))
 		}
 	}
 	if method == "" {
@@ -568,32 +568,32 @@ func IsReferralMethod(code string) bool { return referralMethods[code] }
 
 func (p *serviceParser) capacity(m map[string]any, expr string) *Capacity {
 	c := &Capacity{}
-	for j, sub := range dirList(m["extension"]) {
+	for j, sub := range fhir.List(m["extension"]) {
 		sm, _ := sub.(map[string]any)
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch dirStr(sm["url"]) {
+		switch fhir.Str(sm["url"]) {
 		case "status":
-			switch v := dirStr(sm["valueCode"]); v {
+			switch v := fhir.Str(sm["valueCode"]); v {
 			case CapacityAccepting, CapacityLimited, CapacityNotAccepting:
 				c.Status = v
 			default:
 				p.errorf(sexpr, "status takes a valueCode of %s (accepting, limited, not-accepting)", p.d.CodeSystem(CapacityStatusSystem))
 			}
 		case "setAt", "until":
-			t, ok := dirDateTime(dirStr(sm["valueDateTime"]), false)
+			t, ok := dirDateTime(fhir.Str(sm["valueDateTime"]), false)
 			if !ok {
-				p.errorf(sexpr, "%s takes a valueDateTime", dirStr(sm["url"]))
+				p.errorf(sexpr, "%s takes a valueDateTime", fhir.Str(sm["url"]))
 				continue
 			}
-			if dirStr(sm["url"]) == "setAt" {
+			if fhir.Str(sm["url"]) == "setAt" {
 				c.SetAt = t
 			} else {
 				c.Until = t
 			}
 		case "note":
-			c.Note = dirStr(sm["valueString"])
+			c.Note = fhir.Str(sm["valueString"])
 		default:
-			p.errorf(sexpr, "%s has no part %q (status, setAt, until, note)", ExtCapacity, dirStr(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (status, setAt, until, note)", ExtCapacity, fhir.Str(sm["url"]))
 		}
 	}
 	if c.Status == "" || c.SetAt.IsZero() {
@@ -605,29 +605,29 @@ func (p *serviceParser) capacity(m map[string]any, expr string) *Capacity {
 
 func (p *serviceParser) catchment(m map[string]any, expr string) *Catchment {
 	c := &Catchment{Practices: map[string]bool{}, Districts: map[string]bool{}, Areas: map[string]bool{}}
-	for j, sub := range dirList(m["extension"]) {
+	for j, sub := range fhir.List(m["extension"]) {
 		sm, _ := sub.(map[string]any)
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch dirStr(sm["url"]) {
+		switch fhir.Str(sm["url"]) {
 		case "practice":
 			id, _ := sm["valueIdentifier"].(map[string]any)
-			if dirStr(id["system"]) != ODSSystem || dirStr(id["value"]) == "" {
+			if fhir.Str(id["system"]) != ODSSystem || fhir.Str(id["value"]) == "" {
 				p.errorf(sexpr, "practice takes a valueIdentifier with system %s", ODSSystem)
 				continue
 			}
-			c.Practices[strings.ToUpper(dirStr(id["value"]))] = true
+			c.Practices[strings.ToUpper(fhir.Str(id["value"]))] = true
 		case "postcodeDistrict":
-			v := strings.ToUpper(strings.ReplaceAll(dirStr(sm["valueString"]), " ", ""))
+			v := strings.ToUpper(strings.ReplaceAll(fhir.Str(sm["valueString"]), " ", ""))
 			switch {
 			case districtPattern.MatchString(v):
 				c.Districts[v] = true
 			case areaPattern.MatchString(v):
 				c.Areas[v] = true
 			default:
-				p.errorf(sexpr, "postcodeDistrict takes a postcode district (outward code, e.g. LS6) or area (e.g. LS), not %q", dirStr(sm["valueString"]))
+				p.errorf(sexpr, "postcodeDistrict takes a postcode district (outward code, e.g. LS6) or area (e.g. LS), not %q", fhir.Str(sm["valueString"]))
 			}
 		default:
-			p.errorf(sexpr, "%s has no part %q (practice, postcodeDistrict)", ExtCatchment, dirStr(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (practice, postcodeDistrict)", ExtCatchment, fhir.Str(sm["url"]))
 		}
 	}
 	if len(c.Practices)+len(c.Districts)+len(c.Areas) == 0 {
@@ -638,12 +638,12 @@ func (p *serviceParser) catchment(m map[string]any, expr string) *Catchment {
 }
 
 func (p *serviceParser) team(s *Service, m map[string]any, expr string) {
-	for j, sub := range dirList(m["extension"]) {
+	for j, sub := range fhir.List(m["extension"]) {
 		sm, _ := sub.(map[string]any)
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch dirStr(sm["url"]) {
+		switch fhir.Str(sm["url"]) {
 		case "scope":
-			switch v := dirStr(sm["valueCode"]); v {
+			switch v := fhir.Str(sm["valueCode"]); v {
 			case "practice", "pcn", "place", "external":
 				s.TeamScope = v
 			default:
@@ -654,7 +654,7 @@ func (p *serviceParser) team(s *Service, m map[string]any, expr string) {
 				s.Types[k] = true
 			}
 		default:
-			p.errorf(sexpr, "%s has no part %q (scope, role)", ExtTeam, dirStr(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (scope, role)", ExtTeam, fhir.Str(sm["url"]))
 		}
 	}
 	if s.TeamScope == "" {
@@ -664,18 +664,18 @@ func (p *serviceParser) team(s *Service, m map[string]any, expr string) {
 
 // hours reads availableTime and notAvailable.
 func (p *serviceParser) hours(s *Service, obj map[string]any) {
-	for i, e := range dirList(obj["availableTime"]) {
+	for i, e := range fhir.List(obj["availableTime"]) {
 		m, _ := e.(map[string]any)
 		expr := fmt.Sprintf("HealthcareService.availableTime[%d]", i)
-		days := dirList(m["daysOfWeek"])
+		days := fhir.List(m["daysOfWeek"])
 		if len(days) == 0 {
 			p.errorf(expr+".daysOfWeek", "available times need their days of the week")
 			continue
 		}
 		iv := Interval{0, 24 * 60}
 		if allDay, _ := m["allDay"].(bool); !allDay {
-			start, ok1 := dirClock(dirStr(m["availableStartTime"]))
-			end, ok2 := dirClock(dirStr(m["availableEndTime"]))
+			start, ok1 := dirClock(fhir.Str(m["availableStartTime"]))
+			end, ok2 := dirClock(fhir.Str(m["availableEndTime"]))
 			if !ok1 || !ok2 {
 				p.errorf(expr, "available times need availableStartTime and availableEndTime, or allDay")
 				continue
@@ -693,13 +693,13 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 			iv = Interval{start, end}
 		}
 		for _, d := range days {
-			if wd, ok := isoDays[dirStr(d)]; ok {
+			if wd, ok := isoDays[fhir.Str(d)]; ok {
 				s.Weekly[wd] = append(s.Weekly[wd], iv)
 				s.Hours = true
 			}
 		}
 	}
-	for i, e := range dirList(obj["notAvailable"]) {
+	for i, e := range fhir.List(obj["notAvailable"]) {
 		m, _ := e.(map[string]any)
 		if _, ok := m["during"]; !ok {
 			// R4 allows a bare description ("closed for refurbishment"):
@@ -707,7 +707,7 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 			continue
 		}
 		if sp, ok := p.period(m["during"], fmt.Sprintf("HealthcareService.notAvailable[%d].during", i), false); ok {
-			sp.Note = dirStr(m["description"])
+			sp.Note = fhir.Str(m["description"])
 			s.Closed = append(s.Closed, sp)
 		}
 	}
@@ -721,13 +721,13 @@ func (p *serviceParser) period(v any, expr string, needEnd bool) (Span, bool) {
 		p.errorf(expr, "a Period is expected")
 		return Span{}, false
 	}
-	start, ok := dirDateTime(dirStr(m["start"]), false)
+	start, ok := dirDateTime(fhir.Str(m["start"]), false)
 	if !ok {
 		p.errorf(expr+".start", "the period needs a start")
 		return Span{}, false
 	}
 	sp := Span{Start: start}
-	if e := dirStr(m["end"]); e != "" {
+	if e := fhir.Str(m["end"]); e != "" {
 		if sp.End, ok = dirDateTime(e, true); !ok || !sp.End.After(start) {
 			p.errorf(expr+".end", "the period's end must be a dateTime after its start")
 			return Span{}, false
@@ -775,12 +775,7 @@ func dirDateTime(s string, end bool) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// The JSON helpers.
-
-func dirStr(v any) string { s, _ := v.(string); return s }
-
-func dirList(v any) []any { l, _ := v.([]any); return l }
-
+// dirNumber is a JSON number as its text.
 func dirNumber(v any) string {
 	switch x := v.(type) {
 	case fmt.Stringer:

@@ -23,10 +23,10 @@ func CheckDirectoryService(r *fhir.Resource, d Directory) []fhir.Issue {
 // (ExtSourceUpdated); zero when it has none or it is malformed.
 func SourceUpdated(obj map[string]any, d Directory) time.Time {
 	url := d.Extension(ExtSourceUpdated)
-	for _, e := range dirList(obj["extension"]) {
+	for _, e := range fhir.List(obj["extension"]) {
 		m, _ := e.(map[string]any)
-		if dirStr(m["url"]) == url {
-			t, _ := time.Parse(time.RFC3339Nano, dirStr(m["valueInstant"]))
+		if fhir.Str(m["url"]) == url {
+			t, _ := time.Parse(time.RFC3339Nano, fhir.Str(m["valueInstant"]))
 			return t
 		}
 	}
@@ -37,9 +37,9 @@ func SourceUpdated(obj map[string]any, d Directory) time.Time {
 // value: the keys a publisher's entries are found by.
 func Identifiers(obj map[string]any) []Identifier {
 	var out []Identifier
-	for _, v := range dirList(obj["identifier"]) {
+	for _, v := range fhir.List(obj["identifier"]) {
 		m, _ := v.(map[string]any)
-		if id := (Identifier{dirStr(m["system"]), dirStr(m["value"])}); id.System != "" && id.Value != "" {
+		if id := (Identifier{fhir.Str(m["system"]), fhir.Str(m["value"])}); id.System != "" && id.Value != "" {
 			out = append(out, id)
 		}
 	}

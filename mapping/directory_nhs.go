@@ -121,7 +121,7 @@ type DirectoryEntry struct {
 }
 
 // Type is the entry's resource type.
-func (e DirectoryEntry) Type() string { return dirStr(e.Resource["resourceType"]) }
+func (e DirectoryEntry) Type() string { return fhir.Str(e.Resource["resourceType"]) }
 
 // ConditionalURL is "Type?identifier=system|value", escaped for a
 // Bundle request.url or a conditional reference.
@@ -297,7 +297,7 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 		hs["availableTime"] = avail
 		hs["notAvailable"] = closed
 		if len(special) > 0 {
-			hs["extension"] = append(dirList(hs["extension"]), special...)
+			hs["extension"] = append(fhir.List(hs["extension"]), special...)
 		}
 	}
 	setType := func(hs map[string]any, code, text string) {
@@ -322,7 +322,7 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 	main["characteristic"] = support
 	setHours(main, o.OpeningTimes, "OpeningTimes")
 	if c := nhsDentistCapacity(d, o, updated); c != nil {
-		main["extension"] = append(dirList(main["extension"]), c)
+		main["extension"] = append(fhir.List(main["extension"]), c)
 	}
 	entries = append(entries, DirectoryEntry{Resource: main, URL: ConditionalURL("HealthcareService", Identifier{d.NHSServiceSearchSystem(), ods}), Key: Identifier{d.NHSServiceSearchSystem(), ods}})
 

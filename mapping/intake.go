@@ -237,12 +237,12 @@ func (p *intakeParser) errorf(code fhir.IssueCode, expr, format string, args ...
 }
 
 func (p *intakeParser) parse(obj map[string]any) *Request {
-	r := &Request{TaskID: jstr(obj["id"]), Status: jstr(obj["status"])}
+	r := &Request{TaskID: fhir.Str(obj["id"]), Status: fhir.Str(obj["status"])}
 	if m, ok := obj["meta"].(map[string]any); ok {
-		r.VersionID = jstr(m["versionId"])
+		r.VersionID = fhir.Str(m["versionId"])
 	}
-	if jstr(obj["intent"]) != "order" {
-		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", jstr(obj["intent"]))
+	if fhir.Str(obj["intent"]) != "order" {
+		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", fhir.Str(obj["intent"]))
 	}
 	for _, c := range ccCodings(obj["businessStatus"]) {
 		if c.System == p.n.System(snomed.NavigationStatus) {
@@ -253,17 +253,17 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 		}
 	}
 	if sr, ok := obj["statusReason"].(map[string]any); ok {
-		r.StatusReason = jstr(sr["text"])
+		r.StatusReason = fhir.Str(sr["text"])
 	}
 	p.patient(r, obj["for"])
 	p.owner(r, obj["owner"])
-	if at := jstr(obj["authoredOn"]); at == "" {
+	if at := fhir.Str(obj["authoredOn"]); at == "" {
 		p.errorf(fhir.CodeRequired, "Task.authoredOn", "a navigation Task says when the contact was made (authoredOn)")
 	} else if t, ok := navDateTime(at, false); ok {
 		r.AuthoredOn = t
 	}
 	seen := map[string]int{}
-	for i, e := range jlist(obj["input"]) {
+	for i, e := range fhir.List(obj["input"]) {
 		m, _ := e.(map[string]any)
 		p.input(r, m, i, seen)
 	}
@@ -280,11 +280,11 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 	if r.RequestType == RequestAdministrative && r.AdminKind == "" {
 		p.add(fhir.SeverityWarning, fhir.CodeRequired, "Task.input", "an administrative request without %s is routed as %q", InputAdminKind, "other")
 	}
-	for _, o := range jlist(obj["output"]) {
+	for _, o := range fhir.List(obj["output"]) {
 		m, _ := o.(map[string]any)
 		if codeOfSystem(m["type"], p.n.System(snomed.NavigationOutput)) == "allocation" {
 			if ref, ok := m["valueReference"].(map[string]any); ok {
-				r.PriorAllocation = jstr(ref["reference"])
+				r.PriorAllocation = fhir.Str(ref["reference"])
 			}
 		}
 	}
@@ -300,7 +300,7 @@ func (p *intakeParser) patient(r *Request, v any) {
 		p.errorf(fhir.CodeRequired, "Task.for", "a navigation Task names its patient (for: a Patient reference or an NHS number identifier)")
 		return
 	}
-	if ref := jstr(m["reference"]); ref != "" {
+	if ref := fhir.Str(m["reference"]); ref != "" {
 		typ, id := splitRef(ref)
 		if typ != "Patient" || !fhir.ValidID(id) {
 			p.errorf(fhir.CodeValue, "Task.for.reference", "for must reference a Patient (Patient/[id]), not %q", ref)
@@ -308,14 +308,14 @@ func (p *intakeParser) patient(r *Request, v any) {
 			r.Patient.Reference = "Patient/" + id
 		}
 	}
-	if t := jstr(m["type"]); t != "" && t != "Patient" {
+	if t := fhir.Str(m["type"]); t != "" && t != "Patient" {
 		p.errorf(fhir.CodeValue, "Task.for.type", "for is a Patient, not a %s", t)
 	}
 	if id, ok := m["identifier"].(map[string]any); ok {
-		if jstr(id["system"]) == NHSNumberSystem {
-			v := strings.ReplaceAll(jstr(id["value"]), " ", "")
+		if fhir.Str(id["system"]) == NHSNumberSystem {
+			v := strings.ReplaceAll(fhir.Str(id["value"]), " ", "")
 			if !ValidNHSNumber(v) {
-				p.errorf(fhir.CodeValue, "Task.for.identifier.value", "%q is not a valid NHS number (10 digits with a modulus 11 check digit)", jstr(id["value"]))
+				p.errorf(fhir.CodeValue, "Task.for.identifier.value", "%q is not a valid NHS number (10 digits with a modulus 11 check digit)", fhir.Str(id["value"]))
 			} else {
 				r.Patient.NHSNumber = v
 			}
@@ -340,11 +340,11 @@ func hasErrorAt(issues []fhir.Issue, prefix string) bool {
 func (p *intakeParser) owner(r *Request, v any) {
 	m, _ := v.(map[string]any)
 	id, _ := m["identifier"].(map[string]any)
-	if jstr(id["system"]) != ODSSystem || strings.TrimSpace(jstr(id["value"])) == "" {
+	if fhir.Str(id["system"]) != ODSSystem || strings.TrimSpace(fhir.Str(id["value"])) == "" {
 		p.errorf(fhir.CodeRequired, "Task.owner", "a navigation Task names the practice that owns it (owner.identifier with system %s)", ODSSystem)
 		return
 	}
-	r.Practice = strings.ToUpper(strings.TrimSpace(jstr(id["value"])))
+	r.Practice = strings.ToUpper(strings.TrimSpace(fhir.Str(id["value"])))
 }
 
 func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[string]int) {
@@ -399,7 +399,7 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 	vexpr := expr + "." + key
 	switch spec.value {
 	case "Code":
-		s := jstr(value)
+		s := fhir.Str(value)
 		if !containsStr(spec.codes, s) {
 			p.errorf(fhir.CodeCodeInvalid, vexpr, "input %s takes one of %s, not %q", code, strings.Join(spec.codes, ", "), s)
 			return
@@ -419,7 +419,7 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 			r.PatientUrgency = Urgency(s)
 		}
 	case "String":
-		s := jstr(value)
+		s := fhir.Str(value)
 		switch code {
 		case InputProblem:
 			r.Problem = s
@@ -446,14 +446,14 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 		}
 	case "Reference":
 		ref, _ := value.(map[string]any)
-		if s := jstr(ref["reference"]); s != "" && !strings.HasPrefix(s, "#") {
+		if s := fhir.Str(ref["reference"]); s != "" && !strings.HasPrefix(s, "#") {
 			typ, _ := splitRef(s)
 			if !containsStr(spec.targets, typ) {
 				p.errorf(fhir.CodeValue, vexpr+".reference", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), typ)
 				return
 			}
 		}
-		if t := jstr(ref["type"]); t != "" && !containsStr(spec.targets, t) {
+		if t := fhir.Str(ref["type"]); t != "" && !containsStr(spec.targets, t) {
 			p.errorf(fhir.CodeValue, vexpr+".type", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), t)
 			return
 		}
@@ -492,8 +492,8 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 		r.DurationDays, r.HasDuration = days, true
 	case "Period":
 		pd, _ := value.(map[string]any)
-		start, ok1 := navDateTime(jstr(pd["start"]), false)
-		end, ok2 := navDateTime(jstr(pd["end"]), true)
+		start, ok1 := navDateTime(fhir.Str(pd["start"]), false)
+		end, ok2 := navDateTime(fhir.Str(pd["end"]), true)
 		if !ok1 || !ok2 || !end.After(start) {
 			p.errorf(fhir.CodeValue, vexpr, "input %s takes a period with a start and a later end", code)
 			return
@@ -508,10 +508,10 @@ func durationDays(d map[string]any) (float64, bool) {
 	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, false
 	}
-	if jstr(d["system"]) != UCUMSystem {
+	if fhir.Str(d["system"]) != UCUMSystem {
 		return 0, false
 	}
-	per := map[string]float64{"min": 1.0 / 1440, "h": 1.0 / 24, "d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}[jstr(d["code"])]
+	per := map[string]float64{"min": 1.0 / 1440, "h": 1.0 / 24, "d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}[fhir.Str(d["code"])]
 	if per == 0 {
 		return 0, false
 	}
@@ -676,7 +676,7 @@ func (a Actor) TaskRoles(stored map[string]any) []TaskRole {
 func IsRequester(task map[string]any, issuer, subject string) bool {
 	req, _ := task["requester"].(map[string]any)
 	id, _ := req["identifier"].(map[string]any)
-	return subject != "" && jstr(id["value"]) == subject && jstr(id["system"]) == issuer
+	return subject != "" && fhir.Str(id["value"]) == subject && fhir.Str(id["system"]) == issuer
 }
 
 // TaskOwnerODS is the ODS code of the practice that owns a Task ("" when
@@ -684,10 +684,10 @@ func IsRequester(task map[string]any, issuer, subject string) bool {
 func TaskOwnerODS(task map[string]any) string {
 	m, _ := task["owner"].(map[string]any)
 	id, _ := m["identifier"].(map[string]any)
-	if jstr(id["system"]) != ODSSystem {
+	if fhir.Str(id["system"]) != ODSSystem {
 		return ""
 	}
-	return strings.ToUpper(strings.TrimSpace(jstr(id["value"])))
+	return strings.ToUpper(strings.TrimSpace(fhir.Str(id["value"])))
 }
 
 // CheckNavigationTask is the write check of navigation Tasks and
@@ -715,14 +715,14 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 		_, found := ParseNavigationTask(obj, n)
 		issues = append(issues, found...)
 	}
-	to := jstr(obj["status"])
+	to := fhir.Str(obj["status"])
 	if stored == nil {
 		if to != "requested" {
 			add(fhir.CodeBusinessRule, "Task.status", "a new %s Task starts as requested, not %s", taskCode(obj, n.System(snomed.NavigationTask)), to)
 		}
 		return issues
 	}
-	from := jstr(stored["status"])
+	from := fhir.Str(stored["status"])
 	if !TaskTransitionAllowed(from, to) {
 		add(fhir.CodeBusinessRule, "Task.status", "a Task cannot move from %s to %s (R4 Task state machine: from %s it may move to %s or entered-in-error)",
 			from, to, from, orNone(taskTransitions[from]))
@@ -827,12 +827,9 @@ func orNone(l []string) string {
 	return strings.Join(l, ", ")
 }
 
-// The JSON helpers of the navigation files (kept apart from the
-// directory's, which another part of the package owns).
-
-func jstr(v any) string { s, _ := v.(string); return s }
-
-func jlist(v any) []any { l, _ := v.([]any); return l }
+// jlist is fhir.List, the one accessor for an array of a JSON tree,
+// under the name the package's tests know it by.
+var jlist = fhir.List
 
 func containsStr(l []string, s string) bool {
 	for _, x := range l {
@@ -847,9 +844,9 @@ func containsStr(l []string, s string) bool {
 func ccCodings(cc any) []snomed.Coding {
 	m, _ := cc.(map[string]any)
 	var out []snomed.Coding
-	for _, e := range jlist(m["coding"]) {
+	for _, e := range fhir.List(m["coding"]) {
 		c, _ := e.(map[string]any)
-		out = append(out, snomed.Coding{System: jstr(c["system"]), Version: jstr(c["version"]), Code: jstr(c["code"]), Display: jstr(c["display"])})
+		out = append(out, snomed.Coding{System: fhir.Str(c["system"]), Version: fhir.Str(c["version"]), Code: fhir.Str(c["code"]), Display: fhir.Str(c["display"])})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -91,7 +92,7 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 		}
 	}
 	inputSys, outputSys := names.System(snomed.NavigationInput), names.System(snomed.NavigationOutput)
-	for _, e := range jlist(t["input"]) {
+	for _, e := range fhir.List(t["input"]) {
 		m, _ := e.(map[string]any)
 		switch measureCode(m["type"], inputSys) {
 		case "contact-route":
@@ -101,7 +102,7 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 			f.Problem = strings.Join(strings.Fields(strings.ToLower(p)), " ")
 		}
 	}
-	for _, e := range jlist(t["output"]) {
+	for _, e := range fhir.List(t["output"]) {
 		m, _ := e.(map[string]any)
 		switch measureCode(m["type"], outputSys) {
 		case "allocation":
@@ -126,9 +127,9 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 	f := AllocationFact{}
 	catSys := names.System(snomed.NavigationCategory)
 	found := false
-	for _, cc := range jlist(sr["category"]) {
+	for _, cc := range fhir.List(sr["category"]) {
 		m, _ := cc.(map[string]any)
-		for _, c := range jlist(m["coding"]) {
+		for _, c := range fhir.List(m["coding"]) {
 			cm, _ := c.(map[string]any)
 			if sys, _ := cm["system"].(string); sys == catSys {
 				found = true
@@ -148,7 +149,7 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 	if a, _ := sr["authoredOn"].(string); a != "" {
 		f.Authored, _ = time.Parse(time.RFC3339, a)
 	}
-	for _, r := range jlist(sr["replaces"]) {
+	for _, r := range fhir.List(sr["replaces"]) {
 		rm, _ := r.(map[string]any)
 		f.Replaces, _ = rm["reference"].(string)
 	}
@@ -165,7 +166,7 @@ func PatientFactOf(p map[string]any) PatientFact {
 		f.Birth, _ = time.ParseInLocation("2006-01-02", b, London)
 	}
 	f.Sex, _ = p["gender"].(string)
-	for _, e := range jlist(p["identifier"]) {
+	for _, e := range fhir.List(p["identifier"]) {
 		m, _ := e.(map[string]any)
 		if sys, _ := m["system"].(string); sys == NHSNumberSystem {
 			if v, _ := m["value"].(string); v != "" {

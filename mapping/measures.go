@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -388,7 +389,7 @@ func CountMeasureFacts(in MeasureFacts) MeasureCounts {
 // records ("Patient need group 5 (...)", mapping/decision.go), or
 // "unknown".
 func measureNeedGroup(sr map[string]any) string {
-	for _, e := range jlist(sr["supportingInfo"]) {
+	for _, e := range fhir.List(sr["supportingInfo"]) {
 		m, _ := e.(map[string]any)
 		s, _ := m["display"].(string)
 		rest, ok := strings.CutPrefix(s, "Patient need group ")
@@ -407,7 +408,7 @@ func measureNeedGroup(sr map[string]any) string {
 // continuityRequired reports whether an allocation carries the continuity
 // requirement (orderDetail "Continuity of care: ...", mapping/allocate.go).
 func continuityRequired(sr map[string]any) bool {
-	for _, e := range jlist(sr["orderDetail"]) {
+	for _, e := range fhir.List(sr["orderDetail"]) {
 		m, _ := e.(map[string]any)
 		if s, _ := m["text"].(string); strings.HasPrefix(s, "Continuity of care") {
 			return true
@@ -427,7 +428,7 @@ func declinedPharmacyFirst(sr map[string]any) bool {
 	if measureCode(sr["code"], snomed.System) != PharmacyFirstReferralCode {
 		return false
 	}
-	for _, n := range jlist(sr["note"]) {
+	for _, n := range fhir.List(sr["note"]) {
 		nm, _ := n.(map[string]any)
 		if s, _ := nm["text"].(string); strings.Contains(s, "declined by the patient") || strings.Contains(s, "turned away by the service") {
 			return true

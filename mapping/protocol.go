@@ -177,10 +177,10 @@ type RuleOutcome struct {
 // IsNavigationProtocol reports whether a PlanDefinition is a navigation
 // protocol (its useContext workflow is navigation-task navigate).
 func (n NavigationNames) IsNavigationProtocol(obj map[string]any) bool {
-	for _, uc := range jlist(obj["useContext"]) {
+	for _, uc := range fhir.List(obj["useContext"]) {
 		m, _ := uc.(map[string]any)
 		code, _ := m["code"].(map[string]any)
-		if jstr(code["code"]) == "workflow" && codeOfSystem(m["valueCodeableConcept"], n.System(snomed.NavigationTask)) == "navigate" {
+		if fhir.Str(code["code"]) == "workflow" && codeOfSystem(m["valueCodeableConcept"], n.System(snomed.NavigationTask)) == "navigate" {
 			return true
 		}
 	}
@@ -206,20 +206,20 @@ func (pp *protocolParser) errorf(expr, format string, args ...any) {
 }
 
 func (pp *protocolParser) parse(obj map[string]any) *Protocol {
-	p := &Protocol{ID: jstr(obj["id"]), Version: jstr(obj["version"]), URL: jstr(obj["url"]), Title: jstr(obj["title"]),
-		Status: jstr(obj["status"]), ApprovalDate: jstr(obj["approvalDate"])}
+	p := &Protocol{ID: fhir.Str(obj["id"]), Version: fhir.Str(obj["version"]), URL: fhir.Str(obj["url"]), Title: fhir.Str(obj["title"]),
+		Status: fhir.Str(obj["status"]), ApprovalDate: fhir.Str(obj["approvalDate"])}
 	if m, ok := obj["meta"].(map[string]any); ok {
-		p.VersionID = jstr(m["versionId"])
+		p.VersionID = fhir.Str(m["versionId"])
 	}
-	for i, uc := range jlist(obj["useContext"]) {
+	for i, uc := range fhir.List(obj["useContext"]) {
 		m, _ := uc.(map[string]any)
 		code, _ := m["code"].(map[string]any)
-		if jstr(code["code"]) != "venue" || jstr(code["system"]) != usageContextSystem {
+		if fhir.Str(code["code"]) != "venue" || fhir.Str(code["system"]) != usageContextSystem {
 			continue
 		}
 		ref, _ := m["valueReference"].(map[string]any)
 		id, _ := ref["identifier"].(map[string]any)
-		if jstr(id["system"]) != ODSSystem || jstr(id["value"]) == "" {
+		if fhir.Str(id["system"]) != ODSSystem || fhir.Str(id["value"]) == "" {
 			pp.errorf(fmt.Sprintf("PlanDefinition.useContext[%d]", i), "the venue of a navigation protocol is the practice: valueReference.identifier with system %s", ODSSystem)
 			continue
 		}
@@ -227,16 +227,16 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 			pp.errorf(fmt.Sprintf("PlanDefinition.useContext[%d]", i), "a navigation protocol belongs to one practice")
 			continue
 		}
-		p.Practice = strings.ToUpper(jstr(id["value"]))
+		p.Practice = strings.ToUpper(fhir.Str(id["value"]))
 	}
 	if p.Practice == "" {
 		pp.errorf("PlanDefinition.useContext", "a navigation protocol names its practice: a useContext with code venue (%s) and valueReference.identifier (%s)", usageContextSystem, ODSSystem)
 	} else if p.ID != "" && p.ID != ProtocolID(p.Practice) {
 		pp.errorf("PlanDefinition.id", "the protocol of practice %s has id %s (one current protocol per practice; PUT a new version to replace it)", p.Practice, ProtocolID(p.Practice))
 	}
-	for _, e := range jlist(obj["endorser"]) {
+	for _, e := range fhir.List(obj["endorser"]) {
 		m, _ := e.(map[string]any)
-		if name := jstr(m["name"]); name != "" {
+		if name := fhir.Str(m["name"]); name != "" {
 			p.ApprovedBy = strings.TrimSpace(strings.Join([]string{p.ApprovedBy, name}, ", "))
 			p.ApprovedBy = strings.TrimPrefix(p.ApprovedBy, ", ")
 		}
@@ -253,11 +253,11 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 		}
 	}
 	if ep, ok := obj["effectivePeriod"].(map[string]any); ok {
-		p.EffectiveStart, _ = navDateTime(jstr(ep["start"]), false)
-		p.EffectiveEnd, _ = navDateTime(jstr(ep["end"]), true)
+		p.EffectiveStart, _ = navDateTime(fhir.Str(ep["start"]), false)
+		p.EffectiveEnd, _ = navDateTime(fhir.Str(ep["end"]), true)
 	}
 	ids := map[string]bool{}
-	for i, a := range jlist(obj["action"]) {
+	for i, a := range fhir.List(obj["action"]) {
 		m, _ := a.(map[string]any)
 		if r := pp.rule(m, fmt.Sprintf("PlanDefinition.action[%d]", i)); r != nil {
 			if r.ID == "" {
@@ -279,12 +279,12 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 		pp.errorf(expr, "the expression environment failed: %v", err)
 		return nil
 	}
-	r := &Rule{ID: jstr(m["id"]), Title: jstr(m["title"]), Description: jstr(m["description"]), values: map[string]cel.Program{}}
+	r := &Rule{ID: fhir.Str(m["id"]), Title: fhir.Str(m["title"]), Description: fhir.Str(m["description"]), values: map[string]cel.Program{}}
 	bad := len(pp.issues)
-	for j, c := range jlist(m["condition"]) {
+	for j, c := range fhir.List(m["condition"]) {
 		cm, _ := c.(map[string]any)
 		cexpr := fmt.Sprintf("%s.condition[%d]", expr, j)
-		if jstr(cm["kind"]) != "applicability" {
+		if fhir.Str(cm["kind"]) != "applicability" {
 			pp.errorf(cexpr+".kind", "protocol conditions are of kind applicability")
 			continue
 		}
@@ -302,7 +302,7 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 		}
 	}
 	catSystem := pp.n.System(snomed.NavigationCategory)
-	for j, cc := range jlist(m["code"]) {
+	for j, cc := range fhir.List(m["code"]) {
 		for _, c := range ccCodings(cc) {
 			switch c.System {
 			case catSystem:
@@ -328,7 +328,7 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 	if r.Category == "" {
 		pp.errorf(expr+".code", "a rule yields a navigation category: a code with system %s", catSystem)
 	}
-	for j, pa := range jlist(m["participant"]) {
+	for j, pa := range fhir.List(m["participant"]) {
 		pm, _ := pa.(map[string]any)
 		for _, c := range ccCodings(pm["role"]) {
 			if c.System == snomed.System && r.Professional == nil {
@@ -340,10 +340,10 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 			pp.errorf(fmt.Sprintf("%s.participant[%d].role", expr, j), "the professional is a SNOMED CT occupation (participant.role)")
 		}
 	}
-	for j, dv := range jlist(m["dynamicValue"]) {
+	for j, dv := range fhir.List(m["dynamicValue"]) {
 		dm, _ := dv.(map[string]any)
 		dexpr := fmt.Sprintf("%s.dynamicValue[%d]", expr, j)
-		path := jstr(dm["path"])
+		path := fhir.Str(dm["path"])
 		want, ok := pathTypes[path]
 		if !ok {
 			pp.errorf(dexpr+".path", "%q is not a path a navigation rule can set (urgency, consultationMode, appointmentMinutes, requirements, safetyNetting, turnaroundDays)", path)
@@ -370,11 +370,11 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 
 func (pp *protocolParser) expression(v any, expr string) (string, bool) {
 	m, _ := v.(map[string]any)
-	if lang := jstr(m["language"]); lang != ExpressionLanguage {
+	if lang := fhir.Str(m["language"]); lang != ExpressionLanguage {
 		pp.errorf(expr+".language", "protocol expressions are CEL (language %s), not %q", ExpressionLanguage, lang)
 		return "", false
 	}
-	src := strings.TrimSpace(jstr(m["expression"]))
+	src := strings.TrimSpace(fhir.Str(m["expression"]))
 	if src == "" {
 		pp.errorf(expr+".expression", "the expression is empty")
 		return "", false
@@ -515,7 +515,7 @@ rules:
 // pass untouched.
 func CheckProtocol(obj map[string]any, n NavigationNames) []fhir.Issue {
 	if !n.IsNavigationProtocol(obj) {
-		if strings.HasPrefix(jstr(obj["id"]), ProtocolIDPrefix) {
+		if strings.HasPrefix(fhir.Str(obj["id"]), ProtocolIDPrefix) {
 			return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeInvalid, Expression: []string{"PlanDefinition.useContext"},
 				Diagnostics: fmt.Sprintf("%s* ids are navigation protocols: a useContext with code workflow and valueCodeableConcept %s#navigate is required", ProtocolIDPrefix, n.System(snomed.NavigationTask))}}
 		}

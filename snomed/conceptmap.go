@@ -48,16 +48,16 @@ func ParseConceptMap(r *fhir.Resource) (*ConceptMap, error) {
 		return nil, fmt.Errorf("snomed: %s is not a ConceptMap", r.Type())
 	}
 	o := r.Object()
-	cm := &ConceptMap{URL: str(o["url"]), Version: str(o["version"])}
-	for _, g := range list(o["group"]) {
+	cm := &ConceptMap{URL: fhir.Str(o["url"]), Version: fhir.Str(o["version"])}
+	for _, g := range fhir.List(o["group"]) {
 		gm, _ := g.(map[string]any)
-		grp := MapGroup{Source: str(gm["source"]), Target: str(gm["target"])}
-		for _, e := range list(gm["element"]) {
+		grp := MapGroup{Source: fhir.Str(gm["source"]), Target: fhir.Str(gm["target"])}
+		for _, e := range fhir.List(gm["element"]) {
 			em, _ := e.(map[string]any)
-			el := MapElement{Code: str(em["code"]), Display: str(em["display"])}
-			for _, tg := range list(em["target"]) {
+			el := MapElement{Code: fhir.Str(em["code"]), Display: fhir.Str(em["display"])}
+			for _, tg := range fhir.List(em["target"]) {
 				tm, _ := tg.(map[string]any)
-				mt := MapTarget{Code: str(tm["code"]), Display: str(tm["display"]), Equivalence: str(tm["equivalence"])}
+				mt := MapTarget{Code: fhir.Str(tm["code"]), Display: fhir.Str(tm["display"]), Equivalence: fhir.Str(tm["equivalence"])}
 				mt.DependsOn = attributes(tm["dependsOn"])
 				mt.Products = attributes(tm["product"])
 				el.Targets = append(el.Targets, mt)
@@ -71,18 +71,14 @@ func ParseConceptMap(r *fhir.Resource) (*ConceptMap, error) {
 
 func attributes(v any) []MapAttribute {
 	var out []MapAttribute
-	for _, a := range list(v) {
+	for _, a := range fhir.List(v) {
 		am, _ := a.(map[string]any)
-		out = append(out, MapAttribute{Property: str(am["property"]), Coding: Coding{
-			System: str(am["system"]), Code: str(am["value"]), Display: str(am["display"]),
+		out = append(out, MapAttribute{Property: fhir.Str(am["property"]), Coding: Coding{
+			System: fhir.Str(am["system"]), Code: fhir.Str(am["value"]), Display: fhir.Str(am["display"]),
 		}})
 	}
 	return out
 }
-
-func str(v any) string { s, _ := v.(string); return s }
-
-func list(v any) []any { l, _ := v.([]any); return l }
 
 // Dependency is a $translate dependency: an element (the dependsOn
 // property URI) and the codings it holds.

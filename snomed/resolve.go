@@ -64,10 +64,10 @@ func (t *Terminology) resource(ctx context.Context, src Source, typ, canonical, 
 	if err != nil {
 		return nil, err
 	}
-	if got := str(r.Object()["url"]); got != url {
+	if got := fhir.Str(r.Object()["url"]); got != url {
 		return nil, fhir.Errorf(fhir.CodeNotFound, "%s %s is not known here (%s/%s has url %q)", typ, url, typ, lid, got)
 	}
-	if have := str(r.Object()["version"]); version != "" && version != have {
+	if have := fhir.Str(r.Object()["version"]); version != "" && version != have {
 		return nil, fhir.Errorf(fhir.CodeNotFound, "version %s of %s %s is not available; the current version is %q", version, typ, url, have)
 	}
 	return r, nil
@@ -115,36 +115,36 @@ func (t *Terminology) resolveCodeSystem(ctx context.Context, src Source, canonic
 
 func parseCodeSystem(r *fhir.Resource) *codeSystem {
 	o := r.Object()
-	cs := &codeSystem{url: str(o["url"]), version: str(o["version"]), name: str(o["title"]), concepts: map[string]*csConcept{}}
+	cs := &codeSystem{url: fhir.Str(o["url"]), version: fhir.Str(o["version"]), name: fhir.Str(o["title"]), concepts: map[string]*csConcept{}}
 	if cs.name == "" {
-		cs.name = str(o["name"])
+		cs.name = fhir.Str(o["name"])
 	}
 	if b, ok := o["caseSensitive"].(bool); ok && !b {
 		cs.caseInsensitive = true
 	}
-	cs.isA = str(o["hierarchyMeaning"]) == "is-a"
+	cs.isA = fhir.Str(o["hierarchyMeaning"]) == "is-a"
 	var children [][2]string // child, parent from child properties
 	var walk func(v any, parent string)
 	walk = func(v any, parent string) {
-		for _, e := range list(v) {
+		for _, e := range fhir.List(v) {
 			m, _ := e.(map[string]any)
-			c := &csConcept{code: str(m["code"]), display: str(m["display"]), definition: str(m["definition"])}
+			c := &csConcept{code: fhir.Str(m["code"]), display: fhir.Str(m["display"]), definition: fhir.Str(m["definition"])}
 			if parent != "" {
 				c.parents = append(c.parents, parent)
 			}
-			for _, d := range list(m["designation"]) {
+			for _, d := range fhir.List(m["designation"]) {
 				dm, _ := d.(map[string]any)
-				if s := str(dm["value"]); s != "" {
+				if s := fhir.Str(dm["value"]); s != "" {
 					c.designations = append(c.designations, s)
 				}
 			}
-			for _, p := range list(m["property"]) {
+			for _, p := range fhir.List(m["property"]) {
 				pm, _ := p.(map[string]any)
 				for k, val := range pm {
 					if strings.HasPrefix(k, "value") && len(k) > 5 {
-						c.props = append(c.props, Property{Code: str(pm["code"]), Type: k[5:], Value: val})
+						c.props = append(c.props, Property{Code: fhir.Str(pm["code"]), Type: k[5:], Value: val})
 						if code, ok := val.(string); ok && code != "" && k == "valueCode" {
-							switch str(pm["code"]) {
+							switch fhir.Str(pm["code"]) {
 							case "parent":
 								c.parents = append(c.parents, code)
 							case "child":
@@ -231,22 +231,22 @@ func (t *Terminology) resolveValueSet(ctx context.Context, src Source, canonical
 
 func parseValueSet(r *fhir.Resource) (*valueSet, error) {
 	o := r.Object()
-	vs := &valueSet{url: str(o["url"]), version: str(o["version"]), obj: o}
+	vs := &valueSet{url: fhir.Str(o["url"]), version: fhir.Str(o["version"]), obj: o}
 	compose, _ := o["compose"].(map[string]any)
 	if compose == nil {
 		return nil, fhir.Errorf(fhir.CodeNotSupported, "ValueSet %s has no compose to evaluate", vs.url)
 	}
 	rules := func(v any, what string) ([]vsRule, error) {
 		var out []vsRule
-		for i, e := range list(v) {
+		for i, e := range fhir.List(v) {
 			m, _ := e.(map[string]any)
 			if m["filter"] != nil || m["valueSet"] != nil {
 				return nil, fhir.Errorf(fhir.CodeNotSupported, "ValueSet %s: compose.%s[%d] uses filter or valueSet, which Signpost does not evaluate; list the concepts", vs.url, what, i)
 			}
-			rule := vsRule{system: str(m["system"])}
-			for _, c := range list(m["concept"]) {
+			rule := vsRule{system: fhir.Str(m["system"])}
+			for _, c := range fhir.List(m["concept"]) {
 				cm, _ := c.(map[string]any)
-				rule.codes = append(rule.codes, vsCode{str(cm["code"]), str(cm["display"])})
+				rule.codes = append(rule.codes, vsCode{fhir.Str(cm["code"]), fhir.Str(cm["display"])})
 			}
 			rule.whole = len(rule.codes) == 0
 			out = append(out, rule)

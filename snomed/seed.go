@@ -143,10 +143,10 @@ func seedOne(ctx context.Context, st SeedStore, r *fhir.Resource) (SeedResult, e
 // shippedTag is the code of the resource's ShippedTagSystem tag, or "".
 func shippedTag(obj map[string]any) string {
 	meta, _ := obj["meta"].(map[string]any)
-	for _, tg := range list(meta["tag"]) {
+	for _, tg := range fhir.List(meta["tag"]) {
 		m, _ := tg.(map[string]any)
-		if str(m["system"]) == ShippedTagSystem {
-			return str(m["code"])
+		if fhir.Str(m["system"]) == ShippedTagSystem {
+			return fhir.Str(m["code"])
 		}
 	}
 	return ""

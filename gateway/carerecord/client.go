@@ -496,7 +496,7 @@ func aboutPatient(subject any, nhs string, patients map[string][]string, resolve
 	return false
 }
 
-func listOf(v any) []any { l, _ := v.([]any); return l }
+var listOf = fhir.List
 
 // maxResolved bounds the Patients one answer's check may read.
 const maxResolved = 2

@@ -282,7 +282,7 @@ func ReferralMessage(in ReferralInput) ([]byte, error) {
 		"meta": map[string]any{"profile": []any{profileBundle}}, "type": "message", "timestamp": now, "entry": entries})
 }
 
-func jsonStr(v any) string { s, _ := v.(string); return s }
+var jsonStr = fhir.Str
 
 func orStr(s, def string) string {
 	if s == "" {
@@ -291,7 +291,7 @@ func orStr(s, def string) string {
 	return s
 }
 
-func listOf(v any) []any { l, _ := v.([]any); return l }
+var listOf = fhir.List
 
 // inputCode is the navigation-input code of a Task.input.
 func inputCode(inp map[string]any) string {

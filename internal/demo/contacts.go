@@ -376,12 +376,12 @@ func (g *generator) store(ctx context.Context, c *contact) (bool, error) {
 			meta["versionId"] = "3"
 			t2["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": g.names.System(snomed.NavigationStatus), "code": "declined"}}}
 			t2["statusReason"] = map[string]any{"text": "Would rather see someone at the surgery"}
-			declined := &mapping.Declined{Allocation: "ServiceRequest/" + str(rec.Allocation["id"]), Reason: "Would rather see someone at the surgery",
-				Display: "ServiceRequest/" + str(rec.Allocation["id"])}
-			for _, x := range list(rec.Allocation["performer"]) {
+			declined := &mapping.Declined{Allocation: "ServiceRequest/" + fhir.Str(rec.Allocation["id"]), Reason: "Would rather see someone at the surgery",
+				Display: "ServiceRequest/" + fhir.Str(rec.Allocation["id"])}
+			for _, x := range fhir.List(rec.Allocation["performer"]) {
 				xm, _ := x.(map[string]any)
-				if r := str(xm["reference"]); len(r) > len("HealthcareService/") && r[:len("HealthcareService/")] == "HealthcareService/" {
-					declined.Reference, declined.Display = r, str(xm["display"])
+				if r := fhir.Str(xm["reference"]); len(r) > len("HealthcareService/") && r[:len("HealthcareService/")] == "HealthcareService/" {
+					declined.Reference, declined.Display = r, fhir.Str(xm["display"])
 				}
 			}
 			// The Task update that records the decline, then the
@@ -437,9 +437,9 @@ func (g *generator) store(ctx context.Context, c *contact) (bool, error) {
 
 func isPharmacyFirst(sr map[string]any) bool {
 	code, _ := sr["code"].(map[string]any)
-	for _, x := range list(code["coding"]) {
+	for _, x := range fhir.List(code["coding"]) {
 		xm, _ := x.(map[string]any)
-		if str(xm["system"]) == snomed.System && str(xm["code"]) == mapping.PharmacyFirstReferralCode {
+		if fhir.Str(xm["system"]) == snomed.System && fhir.Str(xm["code"]) == mapping.PharmacyFirstReferralCode {
 			return true
 		}
 	}
@@ -481,9 +481,6 @@ func cloneAny(v any) any {
 	}
 	return v
 }
-
-func list(v any) []any { l, _ := v.([]any); return l }
-func str(v any) string { s, _ := v.(string); return s }
 
 // decode is a stored body as a JSON object.
 func decode(body []byte) (map[string]any, error) {
