@@ -114,85 +114,180 @@ func (d Directory) extensionDefs() []extDef {
 	}
 }
 
-func (t typeRef) json() map[string]any {
-	m := map[string]any{"code": t.code}
-	if len(t.targets) > 0 {
-		var ps []any
-		for _, tg := range t.targets {
-			ps = append(ps, "http://hl7.org/fhir/StructureDefinition/"+tg)
-		}
-		m["targetProfile"] = ps
-	}
-	return m
+// The R4 shapes of the shipped conformance resources, encoded by
+// fhir.Generate (which drops empty elements).
+
+// conformance is the metadata every shipped conformance resource has.
+type conformance struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	URL          string `json:"url"`
+	Version      string `json:"version"`
+	Name         string `json:"name"`
+	Title        string `json:"title,omitempty"`
+	Status       string `json:"status"`
+	Experimental bool   `json:"experimental"`
+	Date         string `json:"date"`
+	Publisher    string `json:"publisher"`
+	Description  string `json:"description"`
 }
 
-func typeList(ts []typeRef) []any {
-	out := make([]any, len(ts))
+type sdType struct {
+	Code          string   `json:"code"`
+	TargetProfile []string `json:"targetProfile,omitempty"`
+}
+
+type sdBinding struct {
+	Strength string `json:"strength"`
+	ValueSet string `json:"valueSet"`
+}
+
+type sdElement struct {
+	ID         string     `json:"id"`
+	Path       string     `json:"path"`
+	SliceName  string     `json:"sliceName,omitempty"`
+	Short      string     `json:"short,omitempty"`
+	Definition string     `json:"definition,omitempty"`
+	Min        *int       `json:"min,omitempty"`
+	Max        string     `json:"max,omitempty"`
+	Type       []sdType   `json:"type,omitempty"`
+	FixedURI   string     `json:"fixedUri,omitempty"`
+	Binding    *sdBinding `json:"binding,omitempty"`
+}
+
+type sdContext struct {
+	Type       string `json:"type"`
+	Expression string `json:"expression"`
+}
+
+type structureDefinition struct {
+	conformance
+	FhirVersion    string      `json:"fhirVersion"`
+	Kind           string      `json:"kind"`
+	Abstract       bool        `json:"abstract"`
+	Context        []sdContext `json:"context"`
+	Type           string      `json:"type"`
+	BaseDefinition string      `json:"baseDefinition"`
+	Derivation     string      `json:"derivation"`
+	Differential   struct {
+		Element []sdElement `json:"element"`
+	} `json:"differential"`
+}
+
+type csConcept struct {
+	Code       string `json:"code"`
+	Display    string `json:"display"`
+	Definition string `json:"definition"`
+}
+
+type codeSystem struct {
+	conformance
+	CaseSensitive bool        `json:"caseSensitive"`
+	ValueSet      string      `json:"valueSet"`
+	Content       string      `json:"content"`
+	Count         int         `json:"count"`
+	Concept       []csConcept `json:"concept"`
+}
+
+type valueSet struct {
+	conformance
+	Compose struct {
+		Include []struct {
+			System string `json:"system"`
+		} `json:"include"`
+	} `json:"compose"`
+}
+
+type opParameter struct {
+	Name          string `json:"name"`
+	Use           string `json:"use"`
+	Min           int    `json:"min"`
+	Max           string `json:"max"`
+	Documentation string `json:"documentation"`
+	Type          string `json:"type"`
+	SearchType    string `json:"searchType,omitempty"`
+}
+
+type operationDefinition struct {
+	conformance
+	Kind         string        `json:"kind"`
+	Code         string        `json:"code"`
+	AffectsState bool          `json:"affectsState"`
+	Resource     []string      `json:"resource"`
+	System       bool          `json:"system"`
+	Type         bool          `json:"type"`
+	Instance     bool          `json:"instance"`
+	Parameter    []opParameter `json:"parameter"`
+}
+
+type searchParameter struct {
+	conformance
+	Code        string   `json:"code"`
+	Base        []string `json:"base"`
+	Type        string   `json:"type"`
+	MultipleOr  bool     `json:"multipleOr"`
+	MultipleAnd bool     `json:"multipleAnd"`
+	Comparator  []string `json:"comparator,omitempty"`
+}
+
+func (t typeRef) element() sdType {
+	e := sdType{Code: t.code}
+	for _, tg := range t.targets {
+		e.TargetProfile = append(e.TargetProfile, "http://hl7.org/fhir/StructureDefinition/"+tg)
+	}
+	return e
+}
+
+func typeList(ts []typeRef) []sdType {
+	out := make([]sdType, len(ts))
 	for i, t := range ts {
-		out[i] = t.json()
+		out[i] = t.element()
 	}
 	return out
 }
 
-func binding(vs string) map[string]any {
-	return map[string]any{"strength": "required", "valueSet": vs}
+func binding(vs string) *sdBinding {
+	if vs == "" {
+		return nil
+	}
+	return &sdBinding{Strength: "required", ValueSet: vs}
 }
 
-func (d Directory) structureDefinition(x extDef) map[string]any {
+func intp(n int) *int { return &n }
+
+func (d Directory) structureDefinition(x extDef) *structureDefinition {
 	url := d.Extension(x.id)
-	var contexts []any
-	for _, c := range x.contexts {
-		contexts = append(contexts, map[string]any{"type": "element", "expression": c})
+	sd := &structureDefinition{
+		conformance: conformance{ResourceType: "StructureDefinition", ID: x.id, URL: url, Version: DirectoryContentVersion,
+			Name: x.name, Title: x.title, Status: "active", Date: directoryDate, Publisher: "Signpost", Description: x.description},
+		FhirVersion: "4.0.1", Kind: "complex-type", Type: "Extension",
+		BaseDefinition: "http://hl7.org/fhir/StructureDefinition/Extension", Derivation: "constraint",
 	}
-	els := []any{map[string]any{"id": "Extension", "path": "Extension", "short": x.title, "definition": x.description, "min": 0, "max": x.max}}
+	for _, c := range x.contexts {
+		sd.Context = append(sd.Context, sdContext{Type: "element", Expression: c})
+	}
+	els := []sdElement{{ID: "Extension", Path: "Extension", Short: x.title, Definition: x.description, Min: intp(0), Max: x.max}}
 	if x.parts != nil {
 		for _, p := range x.parts {
 			id := "Extension.extension:" + p.name
 			els = append(els,
-				map[string]any{"id": id, "path": "Extension.extension", "sliceName": p.name, "short": p.short, "definition": p.short,
-					"min": p.min, "max": p.max, "type": []any{map[string]any{"code": "Extension"}}},
-				map[string]any{"id": id + ".extension", "path": "Extension.extension.extension", "max": "0"},
-				map[string]any{"id": id + ".url", "path": "Extension.extension.url", "type": []any{map[string]any{"code": "uri"}}, "fixedUri": p.name})
-			v := map[string]any{"id": id + ".value[x]", "path": "Extension.extension.value[x]", "min": 1, "type": typeList(p.types)}
-			if p.binding != "" {
-				v["binding"] = binding(p.binding)
-			}
-			els = append(els, v)
+				sdElement{ID: id, Path: "Extension.extension", SliceName: p.name, Short: p.short, Definition: p.short,
+					Min: intp(p.min), Max: p.max, Type: []sdType{{Code: "Extension"}}},
+				sdElement{ID: id + ".extension", Path: "Extension.extension.extension", Max: "0"},
+				sdElement{ID: id + ".url", Path: "Extension.extension.url", Type: []sdType{{Code: "uri"}}, FixedURI: p.name},
+				sdElement{ID: id + ".value[x]", Path: "Extension.extension.value[x]", Min: intp(1), Type: typeList(p.types), Binding: binding(p.binding)})
 		}
 		els = append(els,
-			map[string]any{"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
-			map[string]any{"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 0, "max": "0"})
+			sdElement{ID: "Extension.url", Path: "Extension.url", FixedURI: url},
+			sdElement{ID: "Extension.value[x]", Path: "Extension.value[x]", Min: intp(0), Max: "0"})
 	} else {
-		v := map[string]any{"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1, "type": typeList(x.types)}
-		if x.binding != "" {
-			v["binding"] = binding(x.binding)
-		}
 		els = append(els,
-			map[string]any{"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
-			map[string]any{"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
-			v)
+			sdElement{ID: "Extension.extension", Path: "Extension.extension", Max: "0"},
+			sdElement{ID: "Extension.url", Path: "Extension.url", FixedURI: url},
+			sdElement{ID: "Extension.value[x]", Path: "Extension.value[x]", Min: intp(1), Type: typeList(x.types), Binding: binding(x.binding)})
 	}
-	return map[string]any{
-		"resourceType":   "StructureDefinition",
-		"id":             x.id,
-		"url":            url,
-		"version":        DirectoryContentVersion,
-		"name":           x.name,
-		"title":          x.title,
-		"status":         "active",
-		"experimental":   false,
-		"date":           directoryDate,
-		"publisher":      "Signpost",
-		"description":    x.description,
-		"fhirVersion":    "4.0.1",
-		"kind":           "complex-type",
-		"abstract":       false,
-		"context":        contexts,
-		"type":           "Extension",
-		"baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
-		"derivation":     "constraint",
-		"differential":   map[string]any{"element": els},
-	}
+	sd.Differential.Element = els
+	return sd
 }
 
 type localCS struct {
@@ -261,32 +356,29 @@ func directoryCodeSystems() []localCS {
 	}
 }
 
-func (d Directory) header(typ, id, name, title, description string) map[string]any {
-	return map[string]any{
-		"resourceType": typ, "id": id, "url": d.base + "/" + typ + "/" + id, "version": DirectoryContentVersion,
-		"name": name, "title": title, "status": "active", "experimental": false, "date": directoryDate,
-		"publisher": "Signpost", "description": description,
+func (d Directory) header(typ, id, name, title, description string) conformance {
+	return conformance{
+		ResourceType: typ, ID: id, URL: d.base + "/" + typ + "/" + id, Version: DirectoryContentVersion,
+		Name: name, Title: title, Status: "active", Date: directoryDate,
+		Publisher: "Signpost", Description: description,
 	}
 }
 
-func (d Directory) codeSystem(cs localCS) map[string]any {
-	m := d.header("CodeSystem", cs.id, cs.name, cs.title, cs.description)
-	m["caseSensitive"] = true
-	m["valueSet"] = d.ValueSet(cs.id)
-	m["content"] = "complete"
-	m["count"] = len(cs.concepts)
-	var concepts []any
+func (d Directory) codeSystem(cs localCS) *codeSystem {
+	out := &codeSystem{conformance: d.header("CodeSystem", cs.id, cs.name, cs.title, cs.description),
+		CaseSensitive: true, ValueSet: d.ValueSet(cs.id), Content: "complete", Count: len(cs.concepts)}
 	for _, c := range cs.concepts {
-		concepts = append(concepts, map[string]any{"code": c[0], "display": c[1], "definition": c[2]})
+		out.Concept = append(out.Concept, csConcept{Code: c[0], Display: c[1], Definition: c[2]})
 	}
-	m["concept"] = concepts
-	return m
+	return out
 }
 
-func (d Directory) valueSet(cs localCS) map[string]any {
-	m := d.header("ValueSet", cs.id, cs.name, cs.title, "All codes of the "+cs.title+" code system.")
-	m["compose"] = map[string]any{"include": []any{map[string]any{"system": d.CodeSystem(cs.id)}}}
-	return m
+func (d Directory) valueSet(cs localCS) *valueSet {
+	out := &valueSet{conformance: d.header("ValueSet", cs.id, cs.name, cs.title, "All codes of the "+cs.title+" code system.")}
+	out.Compose.Include = append(out.Compose.Include, struct {
+		System string `json:"system"`
+	}{d.CodeSystem(cs.id)})
+	return out
 }
 
 // matchParameters are the inputs of HealthcareService/$match.
@@ -308,33 +400,22 @@ var matchParameters = []struct {
 	{"referral-method", "code", "", "*", "A directory-referral-method code the service must offer (e.g. self-referral to signpost); several: any of them."},
 }
 
-func (d Directory) operationDefinition() map[string]any {
-	m := d.header("OperationDefinition", MatchOperation, "HealthcareServiceMatch", "Match directory services for a patient",
-		"Who can take this patient, for this need, in this timeframe: the HealthcareServices of the wanted type and category that are active, accepting referrals, open in the window and whose eligibility and catchment the patient meets. Returns a searchset Bundle of the matches (search.mode match, best first, with search.score) and an OperationOutcome (search.mode outcome) with one information issue per reason a candidate was excluded and per note on a match; each issue names its service in the directory-match-subject extension and its reason in details (directory-match-reason).")
-	delete(m, "title")
-	m["kind"] = "operation"
-	m["code"] = "match"
-	m["affectsState"] = false
-	m["resource"] = []any{"HealthcareService"}
-	m["system"], m["type"], m["instance"] = false, true, false
-	var params []any
+func (d Directory) operationDefinition() *operationDefinition {
+	out := &operationDefinition{conformance: d.header("OperationDefinition", MatchOperation, "HealthcareServiceMatch", "",
+		"Who can take this patient, for this need, in this timeframe: the HealthcareServices of the wanted type and category that are active, accepting referrals, open in the window and whose eligibility and catchment the patient meets. Returns a searchset Bundle of the matches (search.mode match, best first, with search.score) and an OperationOutcome (search.mode outcome) with one information issue per reason a candidate was excluded and per note on a match; each issue names its service in the directory-match-subject extension and its reason in details (directory-match-reason)."),
+		Kind: "operation", Code: "match", Resource: []string{"HealthcareService"}, Type: true}
 	for _, p := range matchParameters {
-		pm := map[string]any{"name": p.name, "use": "in", "min": 0, "max": p.max, "documentation": p.doc, "type": p.typ}
-		if p.searchType != "" {
-			pm["searchType"] = p.searchType
-		}
-		params = append(params, pm)
+		out.Parameter = append(out.Parameter, opParameter{Name: p.name, Use: "in", Max: p.max, Documentation: p.doc, Type: p.typ, SearchType: p.searchType})
 	}
-	params = append(params, map[string]any{"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle",
-		"documentation": "A searchset Bundle: the matches, and an OperationOutcome listing each excluded candidate with its reasons."})
-	m["parameter"] = params
-	return m
+	out.Parameter = append(out.Parameter, opParameter{Name: "return", Use: "out", Min: 1, Max: "1", Type: "Bundle",
+		Documentation: "A searchset Bundle: the matches, and an OperationOutcome listing each excluded candidate with its reasons."})
+	return out
 }
 
 // Resources builds the shipped directory resources afresh, each tagged
 // for snomed.SeedResources.
 func (d Directory) Resources() ([]*fhir.Resource, error) {
-	var objs []map[string]any
+	var objs []any
 	for _, x := range d.extensionDefs() {
 		objs = append(objs, d.structureDefinition(x))
 	}
@@ -352,7 +433,7 @@ func (d Directory) Resources() ([]*fhir.Resource, error) {
 	for _, o := range objs {
 		r, err := fhir.GenerateResource(o)
 		if err != nil {
-			return nil, fmt.Errorf("directory: build %s/%s: %w", o["resourceType"], o["id"], err)
+			return nil, fmt.Errorf("directory: build %T: %w", o, err)
 		}
 		if err := snomed.MarkShipped(r, DirectoryContentVersion); err != nil {
 			return nil, err
@@ -420,22 +501,17 @@ func (d Directory) SearchParameterURL(code string) string {
 	return d.base + "/SearchParameter/" + SearchParameterID(code)
 }
 
-func (d Directory) searchParameter(p MatchSearchParam) map[string]any {
+func (d Directory) searchParameter(p MatchSearchParam) *searchParameter {
 	name := "HealthcareService"
 	for _, w := range strings.Split(p.Code, "-") {
 		name += strings.ToUpper(w[:1]) + w[1:]
 	}
-	m := d.header("SearchParameter", SearchParameterID(p.Code), name, "", p.Description+
-		" Part of the matching search: any of these parameters makes a HealthcareService search answer the services able to take the patient in the window (the same matcher as HealthcareService/$match), best first; _explain=true adds why each other candidate was excluded.")
-	delete(m, "title")
-	m["code"] = p.Code
-	m["base"] = []any{"HealthcareService"}
-	m["type"] = p.Type
-	m["multipleOr"] = p.Multiple
-	m["multipleAnd"] = p.Multiple
+	out := &searchParameter{conformance: d.header("SearchParameter", SearchParameterID(p.Code), name, "", p.Description+
+		" Part of the matching search: any of these parameters makes a HealthcareService search answer the services able to take the patient in the window (the same matcher as HealthcareService/$match), best first; _explain=true adds why each other candidate was excluded."),
+		Code: p.Code, Base: []string{"HealthcareService"}, Type: p.Type, MultipleOr: p.Multiple, MultipleAnd: p.Multiple}
 	switch p.Type {
 	case "number", "date":
-		m["comparator"] = []any{"eq"}
+		out.Comparator = []string{"eq"}
 	}
-	return m
+	return out
 }
