@@ -221,95 +221,97 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 	active := o.OrganisationStatus == "" || strings.EqualFold(o.OrganisationStatus, "Visible")
 	orgKey := Identifier{ODSSystem, ods}
 	locKey := Identifier{d.NHSServiceSearchLocationSystem(), ods}
-	orgRef := map[string]any{"reference": ConditionalURL("Organization", orgKey), "display": o.OrganisationName}
+	orgRef := &r4Reference{Reference: ConditionalURL("Organization", orgKey), Display: o.OrganisationName}
 	// The location is named with its street, so that a service shown
 	// with it can be told from the same organisation's other branches
 	// ("Pharmacy First — Boots, High Street"; see Service.Label).
-	locRef := map[string]any{"reference": ConditionalURL("Location", locKey), "display": nhsPlace(o)}
+	locRef := r4Reference{Reference: ConditionalURL("Location", locKey), Display: nhsPlace(o)}
 	telecom := nhsTelecomOf(o.Contacts, o.URL)
 	address := nhsAddress(o)
 
-	org := map[string]any{
-		"resourceType": "Organization",
-		"identifier":   []any{identifierJSON(orgKey)},
-		"active":       active,
-		"name":         o.OrganisationName,
-		"telecom":      telecom,
-		"address":      address,
+	org := &organization{
+		ResourceType: "Organization",
+		Identifier:   []r4Identifier{identifierOf(orgKey)},
+		Active:       active,
+		Name:         o.OrganisationName,
+		Telecom:      telecom,
+		Address:      address,
 	}
 	if o.OrganisationType != "" {
-		org["type"] = []any{map[string]any{"text": o.OrganisationType}}
+		org.Type = []*r4CodeableConcept{{Text: o.OrganisationType}}
 	}
 	if p := o.ParentOrganisation; p != nil && p.ODSCode != "" {
-		org["partOf"] = map[string]any{"identifier": identifierJSON(Identifier{ODSSystem, p.ODSCode}), "display": p.OrganisationName}
+		id := identifierOf(Identifier{ODSSystem, p.ODSCode})
+		org.PartOf = &r4Reference{Identifier: &id, Display: p.OrganisationName}
 	}
 	status := "active"
 	if !active {
 		status = "inactive"
 	}
-	loc := map[string]any{
-		"resourceType":         "Location",
-		"identifier":           []any{identifierJSON(locKey)},
-		"status":               status,
-		"name":                 o.OrganisationName,
-		"mode":                 "instance",
-		"managingOrganization": orgRef,
+	loc := &location{
+		ResourceType:         "Location",
+		Identifier:           []r4Identifier{identifierOf(locKey)},
+		Status:               status,
+		Name:                 o.OrganisationName,
+		Mode:                 "instance",
+		ManagingOrganization: orgRef,
 	}
 	if len(address) > 0 {
-		loc["address"] = address[0]
+		loc.Address = &address[0]
 	}
 	if lon, lat, ok := nhsPosition(o); ok {
-		loc["position"] = map[string]any{"longitude": json.Number(strconv.FormatFloat(lon, 'f', -1, 64)), "latitude": json.Number(strconv.FormatFloat(lat, 'f', -1, 64))}
+		loc.Position = &locationPosition{Longitude: json.Number(strconv.FormatFloat(lon, 'f', -1, 64)), Latitude: json.Number(strconv.FormatFloat(lat, 'f', -1, 64))}
 	}
 	updated := nhsUpdated(o)
-	entries := []DirectoryEntry{
-		{Resource: org, URL: ConditionalURL("Organization", orgKey), Key: orgKey},
-		{Resource: loc, URL: ConditionalURL("Location", locKey), Key: locKey},
+	type built struct {
+		v   any
+		url string
+		key Identifier
+	}
+	entries := []built{
+		{org, ConditionalURL("Organization", orgKey), orgKey},
+		{loc, ConditionalURL("Location", locKey), locKey},
 	}
 
-	base := func(key Identifier, name string) map[string]any {
-		hs := map[string]any{
-			"resourceType": "HealthcareService",
-			"identifier":   []any{identifierJSON(key)},
-			"active":       active,
-			"providedBy":   orgRef,
-			"location":     []any{locRef},
-			"name":         name,
+	base := func(key Identifier, name string) *healthcareService {
+		hs := &healthcareService{
+			ResourceType: "HealthcareService",
+			Identifier:   []r4Identifier{identifierOf(key)},
+			Active:       active,
+			ProvidedBy:   orgRef,
+			Location:     []r4Reference{locRef},
+			Name:         name,
 		}
-		var ext []any
 		if !updated.IsZero() {
-			ext = append(ext,
-				map[string]any{"url": d.Extension(ExtSourceUpdated), "valueInstant": updated.UTC().Format(time.RFC3339Nano)},
-				map[string]any{"url": d.Extension(ExtLastVerified), "valueDateTime": updated.UTC().Format("2006-01-02")})
+			hs.Extension = append(hs.Extension,
+				&r4Extension{URL: d.Extension(ExtSourceUpdated), ValueInstant: updated.UTC().Format(time.RFC3339Nano)},
+				&r4Extension{URL: d.Extension(ExtLastVerified), ValueDateTime: updated.UTC().Format("2006-01-02")})
 		}
-		hs["extension"] = ext
 		return hs
 	}
 	// setHours reports the problems of rows only once: what a service
 	// inherits from its organisation was reported for the organisation.
-	setHours := func(hs map[string]any, rows []NHSOpeningTime, what string) {
+	setHours := func(hs *healthcareService, rows []NHSOpeningTime, what string) {
 		avail, special, closed, problems := d.nhsHours(rows)
 		for _, p := range problems {
 			if what != "" {
 				warnf("%s: %s", what, p)
 			}
 		}
-		hs["availableTime"] = avail
-		hs["notAvailable"] = closed
-		if len(special) > 0 {
-			hs["extension"] = append(fhir.List(hs["extension"]), special...)
-		}
+		hs.AvailableTime = avail
+		hs.NotAvailable = closed
+		hs.Extension = append(hs.Extension, special...)
 	}
-	setType := func(hs map[string]any, code, text string) {
-		cc := map[string]any{"text": text}
+	setType := func(hs *healthcareService, code, text string) {
+		cc := &r4CodeableConcept{Text: text}
 		if code != "" {
-			cc["coding"] = []any{map[string]any{"system": snomed.System, "code": code, "display": nhsDisplays[code]}}
+			cc.Coding = []r4Coding{{System: snomed.System, Code: code, Display: nhsDisplays[code]}}
 			if cat := nhsCategories[code]; cat != "" {
-				hs["category"] = []any{map[string]any{"coding": []any{map[string]any{"system": d.CodeSystem(snomed.NavigationCategory), "code": cat}}}}
+				hs.Category = []*r4CodeableConcept{{Coding: []r4Coding{{System: d.CodeSystem(snomed.NavigationCategory), Code: cat}}}}
 			}
 		}
 		if text != "" || code != "" {
-			hs["type"] = []any{cc}
+			hs.Type = []*r4CodeableConcept{cc}
 		}
 	}
 	support := nhsSupport(d, o.Facilities)
@@ -317,14 +319,14 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 	orgType := nhsOrgTypes[strings.ToLower(o.OrganisationType)]
 	main := base(Identifier{d.NHSServiceSearchSystem(), ods}, o.OrganisationName)
 	setType(main, orgType, o.OrganisationType)
-	main["comment"] = o.SummaryText
-	main["telecom"] = telecom
-	main["characteristic"] = support
+	main.Comment = o.SummaryText
+	main.Telecom = telecom
+	main.Characteristic = support
 	setHours(main, o.OpeningTimes, "OpeningTimes")
 	if c := nhsDentistCapacity(d, o, updated); c != nil {
-		main["extension"] = append(fhir.List(main["extension"]), c)
+		main.Extension = append(main.Extension, c)
 	}
-	entries = append(entries, DirectoryEntry{Resource: main, URL: ConditionalURL("HealthcareService", Identifier{d.NHSServiceSearchSystem(), ods}), Key: Identifier{d.NHSServiceSearchSystem(), ods}})
+	entries = append(entries, built{main, ConditionalURL("HealthcareService", Identifier{d.NHSServiceSearchSystem(), ods}), Identifier{d.NHSServiceSearchSystem(), ods}})
 
 	seen := map[string]bool{}
 	for i, sv := range o.Services {
@@ -348,23 +350,24 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 			st = orgType
 		}
 		setType(hs, st, sv.ServiceName)
-		hs["comment"] = sv.ServiceDescription
+		hs.Comment = sv.ServiceDescription
 		if p := sv.ServiceProvider; p != nil && p.ODSCode != "" && !strings.EqualFold(p.ODSCode, ods) {
-			hs["providedBy"] = map[string]any{"identifier": identifierJSON(Identifier{ODSSystem, p.ODSCode}), "display": p.OrganisationName}
+			id := identifierOf(Identifier{ODSSystem, p.ODSCode})
+			hs.ProvidedBy = &r4Reference{Identifier: &id, Display: p.OrganisationName}
 		}
 		contacts := sv.Contacts
 		if len(contacts) == 0 {
 			contacts = o.Contacts
 		}
-		hs["telecom"] = nhsTelecomOf(contacts, o.URL)
-		hs["characteristic"] = support
+		hs.Telecom = nhsTelecomOf(contacts, o.URL)
+		hs.Characteristic = support
 		if len(sv.OpeningTimes) > 0 {
 			setHours(hs, sv.OpeningTimes, "Services["+code+"].OpeningTimes")
 		} else {
 			setHours(hs, o.OpeningTimes, "")
 		}
 		if el, ok := nhsAge(sv.AgeRange, func(format string, args ...any) { warnf(code+": "+format, args...) }); ok {
-			hs["eligibility"] = []any{d.ageEligibility(el)}
+			hs.Eligibility = []hsEligibility{d.ageEligibility(el)}
 		}
 		var treatments []string
 		for _, t := range sv.Treatments {
@@ -373,14 +376,21 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 			}
 		}
 		if len(treatments) > 0 {
-			hs["extraDetails"] = "Treatments:\n\n" + strings.Join(treatments, "\n")
+			hs.ExtraDetails = "Treatments:\n\n" + strings.Join(treatments, "\n")
 		}
-		entries = append(entries, DirectoryEntry{Resource: hs, URL: ConditionalURL("HealthcareService", key), Key: key})
+		entries = append(entries, built{hs, ConditionalURL("HealthcareService", key), key})
 	}
+	out := make([]DirectoryEntry, 0, len(entries))
 	for _, e := range entries {
-		pruneEmpty(e.Resource)
+		// The tree drops empty elements, which R4 JSON forbids.
+		t, err := tree(e.v)
+		if err != nil {
+			// Only a programming error (a type that does not encode).
+			panic("mapping: a directory entry does not encode: " + err.Error())
+		}
+		out = append(out, DirectoryEntry{Resource: t, URL: e.url, Key: e.key})
 	}
-	return entries, warn
+	return out, warn
 }
 
 var nhsDisplays = map[string]string{
@@ -393,12 +403,12 @@ var nhsDisplays = map[string]string{
 	"907301000000109": "NHS 111 service",
 }
 
-func identifierJSON(id Identifier) map[string]any {
-	return map[string]any{"system": id.System, "value": id.Value}
+func identifierOf(id Identifier) r4Identifier {
+	return r4Identifier{System: id.System, Value: id.Value}
 }
 
-func nhsTelecomOf(contacts []NHSContact, website string) []any {
-	var out []any
+func nhsTelecomOf(contacts []NHSContact, website string) []r4ContactPoint {
+	var out []r4ContactPoint
 	haveURL := false
 	for _, c := range contacts {
 		v := strings.TrimSpace(c.ContactValue)
@@ -411,26 +421,25 @@ func nhsTelecomOf(contacts []NHSContact, website string) []any {
 			rank = 1
 		}
 		haveURL = haveURL || sys == "url"
-		out = append(out, map[string]any{"system": sys, "value": v, "use": "work", "rank": rank})
+		out = append(out, r4ContactPoint{System: sys, Value: v, Use: "work", Rank: rank})
 	}
 	if w := strings.TrimSpace(website); w != "" && !haveURL {
-		out = append(out, map[string]any{"system": "url", "value": w, "use": "work", "rank": 1})
+		out = append(out, r4ContactPoint{System: "url", Value: w, Use: "work", Rank: 1})
 	}
 	return out
 }
 
-func nhsAddress(o NHSOrganisation) []any {
-	var lines []any
+func nhsAddress(o NHSOrganisation) []r4Address {
+	var lines []string
 	for _, l := range []string{o.Address1, o.Address2, o.Address3} {
 		if l = strings.TrimSpace(l); l != "" {
 			lines = append(lines, l)
 		}
 	}
-	a := map[string]any{"use": "work", "type": "physical", "line": lines, "city": o.City, "district": o.County, "postalCode": o.Postcode, "country": "GB"}
 	if len(lines) == 0 && o.City == "" && o.Postcode == "" {
 		return nil
 	}
-	return []any{a}
+	return []r4Address{{Use: "work", Type: "physical", Line: lines, City: o.City, District: o.County, PostalCode: o.Postcode, Country: "GB"}}
 }
 
 // nhsPlace names an organisation's site: its name and first address
@@ -525,7 +534,7 @@ func nhsDate(s string) (time.Time, bool) {
 // is there. Rows with the same times are grouped into one availableTime.
 // Additional rows become special openings (open) or notAvailable for the
 // whole local day (closed).
-func (d Directory) nhsHours(rows []NHSOpeningTime) (avail, special, closed []any, problems []string) {
+func (d Directory) nhsHours(rows []NHSOpeningTime) (avail []hsAvailableTime, special []*r4Extension, closed []hsNotAvailable, problems []string) {
 	types := map[string]bool{}
 	for _, r := range rows {
 		if !strings.EqualFold(r.OpeningTimeType, "Additional") {
@@ -580,8 +589,8 @@ func (d Directory) nhsHours(rows []NHSOpeningTime) (avail, special, closed []any
 			start := time.Date(date.Year(), date.Month(), date.Day(), om/60, om%60, 0, 0, London)
 			end := time.Date(date.Year(), date.Month(), date.Day(), cm/60, cm%60, 0, 0, London)
 			specialDays[key] = true
-			special = append(special, map[string]any{"url": d.Extension(ExtSpecialOpening), "valuePeriod": map[string]any{
-				"start": start.Format(time.RFC3339), "end": end.Format(time.RFC3339)}})
+			special = append(special, &r4Extension{URL: d.Extension(ExtSpecialOpening), ValuePeriod: &r4Period{
+				Start: start.Format(time.RFC3339), End: end.Format(time.RFC3339)}})
 			continue
 		}
 		if strings.ToLower(r.OpeningTimeType) != use || !r.IsOpen {
@@ -628,17 +637,13 @@ func (d Directory) nhsHours(rows []NHSOpeningTime) (avail, special, closed []any
 	for _, s := range slots {
 		ds := days[s]
 		sort.Slice(ds, func(i, j int) bool { return dayOrder[ds[i]] < dayOrder[ds[j]] })
-		var dl []any
-		for _, x := range ds {
-			dl = append(dl, x)
-		}
-		avail = append(avail, map[string]any{"daysOfWeek": dl, "availableStartTime": s.open + ":00", "availableEndTime": s.close + ":00"})
+		avail = append(avail, hsAvailableTime{DaysOfWeek: ds, AvailableStartTime: s.open + ":00", AvailableEndTime: s.close + ":00"})
 	}
 	for _, key := range closedOrder {
 		if specialDays[key] {
 			continue // open rows on the same date win
 		}
-		closed = append(closed, map[string]any{"description": "Closed (NHS Service Search additional opening times)", "during": map[string]any{"start": key, "end": key}})
+		closed = append(closed, hsNotAvailable{Description: "Closed (NHS Service Search additional opening times)", During: &r4Period{Start: key, End: key}})
 	}
 	return avail, special, closed, problems
 }
@@ -723,27 +728,27 @@ func ageDaysText(lo, hi *float64) string {
 	return f(lo) + " to " + f(hi) + " days"
 }
 
-func (d Directory) ageEligibility(r [2]*float64) map[string]any {
-	rng := map[string]any{}
-	q := func(v float64) map[string]any {
-		return map[string]any{"value": json.Number(strconv.FormatFloat(v, 'f', -1, 64)), "unit": "days", "system": UCUMSystem, "code": "d"}
+func (d Directory) ageEligibility(r [2]*float64) hsEligibility {
+	rng := &r4Range{}
+	q := func(v float64) *r4Quantity {
+		return &r4Quantity{Value: json.Number(strconv.FormatFloat(v, 'f', -1, 64)), Unit: "days", System: UCUMSystem, Code: "d"}
 	}
 	if r[0] != nil {
-		rng["low"] = q(*r[0])
+		rng.Low = q(*r[0])
 	}
 	if r[1] != nil {
-		rng["high"] = q(*r[1])
+		rng.High = q(*r[1])
 	}
-	return map[string]any{
-		"comment": "Ages " + ageRangeWords("d", r[0], r[1]) + " (NHS Service Search AgeRange: " + ageDaysText(r[0], r[1]) + ").",
-		"extension": []any{map[string]any{"url": d.Extension(ExtEligibility), "extension": []any{
-			map[string]any{"url": "age", "valueRange": rng},
+	return hsEligibility{
+		Comment: "Ages " + ageRangeWords("d", r[0], r[1]) + " (NHS Service Search AgeRange: " + ageDaysText(r[0], r[1]) + ").",
+		Extension: []*r4Extension{{URL: d.Extension(ExtEligibility), Extension: []*r4Extension{
+			{URL: "age", ValueRange: rng},
 		}}},
 	}
 }
 
-func nhsSupport(d Directory, fs []NHSFacility) []any {
-	var out []any
+func nhsSupport(d Directory, fs []NHSFacility) []*r4CodeableConcept {
+	var out []*r4CodeableConcept
 	seen := map[string]bool{}
 	for _, f := range fs {
 		v := strings.ToLower(strings.TrimSpace(f.Value))
@@ -760,7 +765,7 @@ func nhsSupport(d Directory, fs []NHSFacility) []any {
 			if _, local := localAccess[m.code]; local {
 				sys, display = d.CodeSystem(AccessSupportSystem), localAccess[m.code]
 			}
-			out = append(out, map[string]any{"coding": []any{map[string]any{"system": sys, "code": m.code, "display": display}}, "text": f.Name})
+			out = append(out, &r4CodeableConcept{Coding: []r4Coding{{System: sys, Code: m.code, Display: display}}, Text: f.Name})
 		}
 	}
 	return out
@@ -768,7 +773,7 @@ func nhsSupport(d Directory, fs []NHSFacility) []any {
 
 // nhsDentistCapacity maps a dental practice's AcceptingPatients: not
 // accepting any group of NHS patients is not-accepting.
-func nhsDentistCapacity(d Directory, o NHSOrganisation, updated time.Time) map[string]any {
+func nhsDentistCapacity(d Directory, o NHSOrganisation, updated time.Time) *r4Extension {
 	if o.AcceptingPatients == nil || len(o.AcceptingPatients.Dentist) == 0 {
 		return nil
 	}
@@ -789,13 +794,9 @@ func nhsDentistCapacity(d Directory, o NHSOrganisation, updated time.Time) map[s
 	if setAt.IsZero() {
 		return nil
 	}
-	return map[string]any{"url": d.Extension(ExtCapacity), "extension": []any{
-		map[string]any{"url": "status", "valueCode": status},
-		map[string]any{"url": "setAt", "valueDateTime": setAt.UTC().Format(time.RFC3339Nano)},
-		map[string]any{"url": "note", "valueString": note},
+	return &r4Extension{URL: d.Extension(ExtCapacity), Extension: []*r4Extension{
+		{URL: "status", ValueCode: status},
+		{URL: "setAt", ValueDateTime: setAt.UTC().Format(time.RFC3339Nano)},
+		{URL: "note", ValueString: note},
 	}}
 }
-
-// pruneEmpty drops empty strings, arrays and objects at every depth,
-// which R4 JSON forbids.
-func pruneEmpty(m map[string]any) { fhir.Prune(m) }

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"encoding/json"
+
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -146,3 +148,107 @@ type provenance struct {
 
 // tree is a built value as the codec's JSON tree (fhir.Tree).
 func tree(v any) (map[string]any, error) { return fhir.Tree(v) }
+
+type r4ContactPoint struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Use    string `json:"use,omitempty"`
+	Rank   int    `json:"rank,omitempty"`
+}
+
+type r4Address struct {
+	Use        string   `json:"use,omitempty"`
+	Type       string   `json:"type,omitempty"`
+	Line       []string `json:"line,omitempty"`
+	City       string   `json:"city,omitempty"`
+	District   string   `json:"district,omitempty"`
+	PostalCode string   `json:"postalCode,omitempty"`
+	Country    string   `json:"country,omitempty"`
+}
+
+type r4Quantity struct {
+	Value  json.Number `json:"value,omitempty"`
+	Unit   string      `json:"unit,omitempty"`
+	System string      `json:"system,omitempty"`
+	Code   string      `json:"code,omitempty"`
+}
+
+type r4Range struct {
+	Low  *r4Quantity `json:"low,omitempty"`
+	High *r4Quantity `json:"high,omitempty"`
+}
+
+// r4Extension is an extension with one of the value types Signpost
+// writes, or (complex) its parts.
+type r4Extension struct {
+	URL           string         `json:"url"`
+	ValueCode     string         `json:"valueCode,omitempty"`
+	ValueString   string         `json:"valueString,omitempty"`
+	ValueDateTime string         `json:"valueDateTime,omitempty"`
+	ValueInstant  string         `json:"valueInstant,omitempty"`
+	ValuePeriod   *r4Period      `json:"valuePeriod,omitempty"`
+	ValueRange    *r4Range       `json:"valueRange,omitempty"`
+	Extension     []*r4Extension `json:"extension,omitempty"`
+}
+
+type organization struct {
+	ResourceType string               `json:"resourceType"`
+	Identifier   []r4Identifier       `json:"identifier,omitempty"`
+	Active       bool                 `json:"active"`
+	Type         []*r4CodeableConcept `json:"type,omitempty"`
+	Name         string               `json:"name,omitempty"`
+	Telecom      []r4ContactPoint     `json:"telecom,omitempty"`
+	Address      []r4Address          `json:"address,omitempty"`
+	PartOf       *r4Reference         `json:"partOf,omitempty"`
+}
+
+type locationPosition struct {
+	Longitude json.Number `json:"longitude"`
+	Latitude  json.Number `json:"latitude"`
+}
+
+type location struct {
+	ResourceType         string            `json:"resourceType"`
+	Identifier           []r4Identifier    `json:"identifier,omitempty"`
+	Status               string            `json:"status,omitempty"`
+	Name                 string            `json:"name,omitempty"`
+	Mode                 string            `json:"mode,omitempty"`
+	Address              *r4Address        `json:"address,omitempty"`
+	Position             *locationPosition `json:"position,omitempty"`
+	ManagingOrganization *r4Reference      `json:"managingOrganization,omitempty"`
+}
+
+type hsEligibility struct {
+	Extension []*r4Extension `json:"extension,omitempty"`
+	Comment   string         `json:"comment,omitempty"`
+}
+
+type hsAvailableTime struct {
+	DaysOfWeek         []string `json:"daysOfWeek,omitempty"`
+	AvailableStartTime string   `json:"availableStartTime,omitempty"`
+	AvailableEndTime   string   `json:"availableEndTime,omitempty"`
+}
+
+type hsNotAvailable struct {
+	Description string    `json:"description"`
+	During      *r4Period `json:"during,omitempty"`
+}
+
+type healthcareService struct {
+	ResourceType   string               `json:"resourceType"`
+	Extension      []*r4Extension       `json:"extension,omitempty"`
+	Identifier     []r4Identifier       `json:"identifier,omitempty"`
+	Active         bool                 `json:"active"`
+	ProvidedBy     *r4Reference         `json:"providedBy,omitempty"`
+	Category       []*r4CodeableConcept `json:"category,omitempty"`
+	Type           []*r4CodeableConcept `json:"type,omitempty"`
+	Location       []r4Reference        `json:"location,omitempty"`
+	Name           string               `json:"name,omitempty"`
+	Comment        string               `json:"comment,omitempty"`
+	ExtraDetails   string               `json:"extraDetails,omitempty"`
+	Telecom        []r4ContactPoint     `json:"telecom,omitempty"`
+	Eligibility    []hsEligibility      `json:"eligibility,omitempty"`
+	Characteristic []*r4CodeableConcept `json:"characteristic,omitempty"`
+	AvailableTime  []hsAvailableTime    `json:"availableTime,omitempty"`
+	NotAvailable   []hsNotAvailable     `json:"notAvailable,omitempty"`
+}
