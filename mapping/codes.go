@@ -34,7 +34,7 @@ func CheckNavigationCodes(ctx context.Context, t CodingChecker, src snomed.Sourc
 	opts := snomed.CheckOptions{Strict: strict}
 	var issues []fhir.Issue
 	check := func(expr string, cc any) error {
-		for j, c := range codings(cc) {
+		for j, c := range ccCodings(cc) {
 			found, err := t.CheckCoding(ctx, src, fmt.Sprintf("%s.coding[%d]", expr, j), c, "", opts)
 			if err != nil {
 				return err
@@ -51,7 +51,7 @@ func CheckNavigationCodes(ctx context.Context, t CodingChecker, src snomed.Sourc
 		inputs, _ := obj["input"].([]any)
 		for i, in := range inputs {
 			m, _ := in.(map[string]any)
-			code := codeOf(m["type"], base+"/CodeSystem/navigation-input")
+			code := codeOfSystem(m["type"], base+"/CodeSystem/navigation-input")
 			if !codedInputs[code] {
 				continue
 			}
@@ -80,36 +80,13 @@ func CheckNavigationCodes(ctx context.Context, t CodingChecker, src snomed.Sourc
 	return issues, nil
 }
 
-// codings reads the codings of a CodeableConcept held as JSON.
-func codings(cc any) []snomed.Coding {
-	m, _ := cc.(map[string]any)
-	list, _ := m["coding"].([]any)
-	out := make([]snomed.Coding, 0, len(list))
-	for _, e := range list {
-		c, _ := e.(map[string]any)
-		s := func(k string) string { v, _ := c[k].(string); return v }
-		out = append(out, snomed.Coding{System: s("system"), Version: s("version"), Code: s("code"), Display: s("display")})
-	}
-	return out
-}
-
 // hasCoding reports whether a CodeableConcept has a coding of system
 // (with code, unless code is "").
 func hasCoding(cc any, system, code string) bool {
-	for _, c := range codings(cc) {
+	for _, c := range ccCodings(cc) {
 		if c.System == system && (code == "" || c.Code == code) {
 			return true
 		}
 	}
 	return false
-}
-
-// codeOf is the code of the first coding of system, or "".
-func codeOf(cc any, system string) string {
-	for _, c := range codings(cc) {
-		if c.System == system {
-			return c.Code
-		}
-	}
-	return ""
 }

@@ -314,7 +314,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		}
 	}
 	for _, cc := range fhir.List(obj["type"]) {
-		for _, c := range codings(cc) {
+		for _, c := range ccCodings(cc) {
 			if c.System != "" || c.Code != "" {
 				s.TypeCodings = append(s.TypeCodings, Code{System: c.System, Code: c.Code})
 			}
@@ -329,7 +329,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	}
 	catSystem := p.d.CodeSystem(snomed.NavigationCategory)
 	for _, cc := range fhir.List(obj["category"]) {
-		for _, c := range codings(cc) {
+		for _, c := range ccCodings(cc) {
 			if c.System == catSystem {
 				s.Categories[c.Code] = true
 			}
@@ -342,7 +342,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	}
 	methodSystem := p.d.CodeSystem(ReferralMethodSystem)
 	for i, cc := range fhir.List(obj["referralMethod"]) {
-		for _, c := range codings(cc) {
+		for _, c := range ccCodings(cc) {
 			if c.System == methodSystem {
 				if !referralMethods[c.Code] {
 					p.errorf(fmt.Sprintf("HealthcareService.referralMethod[%d]", i), "%q is not a code of %s", c.Code, methodSystem)
@@ -791,7 +791,7 @@ func dirNumber(v any) string {
 // codingKeys is the set of "system|code" of a CodeableConcept's codings.
 func codingKeys(cc any) map[string]bool {
 	out := map[string]bool{}
-	for _, c := range codings(cc) {
+	for _, c := range ccCodings(cc) {
 		if c.Code != "" {
 			out[c.System+"|"+c.Code] = true
 		}

@@ -62,7 +62,7 @@ type PatientFact struct {
 // TaskFactOf is the fact of a navigation Task (decoded JSON); ok is false
 // for any other Task and for one without a valid authoredOn.
 func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
-	if measureCode(t["code"], names.System(snomed.NavigationTask)) != "navigate" {
+	if codeOfSystem(t["code"], names.System(snomed.NavigationTask)) != "navigate" {
 		return TaskFact{}, false
 	}
 	a, _ := t["authoredOn"].(string)
@@ -94,7 +94,7 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 	inputSys, outputSys := names.System(snomed.NavigationInput), names.System(snomed.NavigationOutput)
 	for _, e := range fhir.List(t["input"]) {
 		m, _ := e.(map[string]any)
-		switch measureCode(m["type"], inputSys) {
+		switch codeOfSystem(m["type"], inputSys) {
 		case "contact-route":
 			f.Route, _ = m["valueCode"].(string)
 		case "problem":
@@ -104,13 +104,13 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 	}
 	for _, e := range fhir.List(t["output"]) {
 		m, _ := e.(map[string]any)
-		switch measureCode(m["type"], outputSys) {
+		switch codeOfSystem(m["type"], outputSys) {
 		case "allocation":
 			if r, _ := m["valueReference"].(map[string]any); r != nil {
 				f.Allocation, _ = r["reference"].(string)
 			}
 		case "urgency":
-			f.Urgency = measureCode(m["valueCodeableConcept"], names.System(snomed.NavigationUrgency))
+			f.Urgency = codeOfSystem(m["valueCodeableConcept"], names.System(snomed.NavigationUrgency))
 		case "rule":
 			if v, _ := m["valueString"].(string); strings.HasPrefix(v, RuleComplexNeeds+":") {
 				f.Continuity = true
@@ -135,7 +135,7 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 				found = true
 			}
 		}
-		if v := measureCode(cc, catSys); v != "" {
+		if v := codeOfSystem(cc, catSys); v != "" {
 			f.Category = v
 		}
 	}
@@ -144,7 +144,7 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 	}
 	f.ID, _ = sr["id"].(string)
 	f.Status, _ = sr["status"].(string)
-	f.Code = measureCode(sr["code"], snomed.System)
+	f.Code = codeOfSystem(sr["code"], snomed.System)
 	f.NeedGroup = measureNeedGroup(sr)
 	if a, _ := sr["authoredOn"].(string); a != "" {
 		f.Authored, _ = time.Parse(time.RFC3339, a)

@@ -425,7 +425,7 @@ func declinedPharmacyFirst(sr map[string]any) bool {
 	if s, _ := sr["status"].(string); s != "revoked" {
 		return false
 	}
-	if measureCode(sr["code"], snomed.System) != PharmacyFirstReferralCode {
+	if codeOfSystem(sr["code"], snomed.System) != PharmacyFirstReferralCode {
 		return false
 	}
 	for _, n := range fhir.List(sr["note"]) {
@@ -435,20 +435,4 @@ func declinedPharmacyFirst(sr map[string]any) bool {
 		}
 	}
 	return false
-}
-
-// measureCode is the code of the first coding of system in a
-// CodeableConcept held as JSON, or "" (codeOf without its allocations: the
-// measures read it hundreds of thousands of times).
-func measureCode(cc any, system string) string {
-	m, _ := cc.(map[string]any)
-	list, _ := m["coding"].([]any)
-	for _, e := range list {
-		c, _ := e.(map[string]any)
-		if sys, _ := c["system"].(string); sys == system {
-			code, _ := c["code"].(string)
-			return code
-		}
-	}
-	return ""
 }
