@@ -237,14 +237,12 @@ func (p *intakeParser) errorf(code fhir.IssueCode, expr, format string, args ...
 }
 
 func (p *intakeParser) parse(obj map[string]any) *Request {
-	r := &Request{TaskID: fhir.Str(obj["id"]), Status: fhir.Str(obj["status"])}
-	if m, ok := obj["meta"].(map[string]any); ok {
-		r.VersionID = fhir.Str(m["versionId"])
+	t := viewTask(obj)
+	r := &Request{TaskID: t.ID, Status: t.Status, VersionID: t.VersionID}
+	if t.Intent != "order" {
+		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", t.Intent)
 	}
-	if fhir.Str(obj["intent"]) != "order" {
-		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", fhir.Str(obj["intent"]))
-	}
-	for _, c := range ccCodings(obj["businessStatus"]) {
+	for _, c := range ccCodings(t.BusinessStatus) {
 		if c.System == p.n.System(snomed.NavigationStatus) {
 			r.BusinessStatus = c.Code
 			if !navigationStatuses[c.Code] {
@@ -252,20 +250,17 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 			}
 		}
 	}
-	if sr, ok := obj["statusReason"].(map[string]any); ok {
-		r.StatusReason = fhir.Str(sr["text"])
-	}
-	p.patient(r, obj["for"])
-	p.owner(r, obj["owner"])
-	if at := fhir.Str(obj["authoredOn"]); at == "" {
+	r.StatusReason = t.StatusReasonText
+	p.patient(r, t.For)
+	p.owner(r, t.Owner)
+	if t.AuthoredOn == "" {
 		p.errorf(fhir.CodeRequired, "Task.authoredOn", "a navigation Task says when the contact was made (authoredOn)")
-	} else if t, ok := navDateTime(at, false); ok {
-		r.AuthoredOn = t
+	} else if at, ok := navDateTime(t.AuthoredOn, false); ok {
+		r.AuthoredOn = at
 	}
 	seen := map[string]int{}
-	for i, e := range fhir.List(obj["input"]) {
-		m, _ := e.(map[string]any)
-		p.input(r, m, i, seen)
+	for i, in := range t.Input {
+		p.input(r, in, i, seen)
 	}
 	// Required inputs (the contract's table).
 	if seen[InputContactRoute] == 0 {
@@ -280,11 +275,10 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 	if r.RequestType == RequestAdministrative && r.AdminKind == "" {
 		p.add(fhir.SeverityWarning, fhir.CodeRequired, "Task.input", "an administrative request without %s is routed as %q", InputAdminKind, "other")
 	}
-	for _, o := range fhir.List(obj["output"]) {
-		m, _ := o.(map[string]any)
-		if codeOfSystem(m["type"], p.n.System(snomed.NavigationOutput)) == "allocation" {
-			if ref, ok := m["valueReference"].(map[string]any); ok {
-				r.PriorAllocation = fhir.Str(ref["reference"])
+	for _, o := range t.Output {
+		if codeOfSystem(o.Type, p.n.System(snomed.NavigationOutput)) == "allocation" {
+			if ref := viewReference(o.valueNamed("valueReference")); ref.Raw != nil {
+				r.PriorAllocation = ref.Reference
 			}
 		}
 	}
@@ -294,31 +288,28 @@ func (p *intakeParser) parse(obj map[string]any) *Request {
 var navigationStatuses = map[string]bool{"captured": true, "awaiting-information": true, "escalated": true, "proposed": true,
 	"allocated": true, "declined": true, "review-requested": true, "closed": true, "referral-accepted": true, "referral-cancelled": true}
 
-func (p *intakeParser) patient(r *Request, v any) {
-	m, ok := v.(map[string]any)
-	if !ok {
+func (p *intakeParser) patient(r *Request, ref referenceView) {
+	if ref.Raw == nil {
 		p.errorf(fhir.CodeRequired, "Task.for", "a navigation Task names its patient (for: a Patient reference or an NHS number identifier)")
 		return
 	}
-	if ref := fhir.Str(m["reference"]); ref != "" {
-		typ, id := splitRef(ref)
+	if ref.Reference != "" {
+		typ, id := splitRef(ref.Reference)
 		if typ != "Patient" || !fhir.ValidID(id) {
-			p.errorf(fhir.CodeValue, "Task.for.reference", "for must reference a Patient (Patient/[id]), not %q", ref)
+			p.errorf(fhir.CodeValue, "Task.for.reference", "for must reference a Patient (Patient/[id]), not %q", ref.Reference)
 		} else {
 			r.Patient.Reference = "Patient/" + id
 		}
 	}
-	if t := fhir.Str(m["type"]); t != "" && t != "Patient" {
+	if t := ref.Type; t != "" && t != "Patient" {
 		p.errorf(fhir.CodeValue, "Task.for.type", "for is a Patient, not a %s", t)
 	}
-	if id, ok := m["identifier"].(map[string]any); ok {
-		if fhir.Str(id["system"]) == NHSNumberSystem {
-			v := strings.ReplaceAll(fhir.Str(id["value"]), " ", "")
-			if !ValidNHSNumber(v) {
-				p.errorf(fhir.CodeValue, "Task.for.identifier.value", "%q is not a valid NHS number (10 digits with a modulus 11 check digit)", fhir.Str(id["value"]))
-			} else {
-				r.Patient.NHSNumber = v
-			}
+	if id := ref.Identifier; ref.HasIdentifier && id.System == NHSNumberSystem {
+		v := strings.ReplaceAll(id.Value, " ", "")
+		if !ValidNHSNumber(v) {
+			p.errorf(fhir.CodeValue, "Task.for.identifier.value", "%q is not a valid NHS number (10 digits with a modulus 11 check digit)", id.Value)
+		} else {
+			r.Patient.NHSNumber = v
 		}
 	}
 	if r.Patient.Reference == "" && r.Patient.NHSNumber == "" && !hasErrorAt(p.issues, "Task.for") {
@@ -337,21 +328,20 @@ func hasErrorAt(issues []fhir.Issue, prefix string) bool {
 	return false
 }
 
-func (p *intakeParser) owner(r *Request, v any) {
-	m, _ := v.(map[string]any)
-	id, _ := m["identifier"].(map[string]any)
-	if fhir.Str(id["system"]) != ODSSystem || strings.TrimSpace(fhir.Str(id["value"])) == "" {
+func (p *intakeParser) owner(r *Request, ref referenceView) {
+	id := ref.Identifier
+	if id.System != ODSSystem || strings.TrimSpace(id.Value) == "" {
 		p.errorf(fhir.CodeRequired, "Task.owner", "a navigation Task names the practice that owns it (owner.identifier with system %s)", ODSSystem)
 		return
 	}
-	r.Practice = strings.ToUpper(strings.TrimSpace(fhir.Str(id["value"])))
+	r.Practice = strings.ToUpper(strings.TrimSpace(id.Value))
 }
 
-func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[string]int) {
+func (p *intakeParser) input(r *Request, in parameterView, i int, seen map[string]int) {
 	expr := fmt.Sprintf("Task.input[%d]", i)
 	system := p.n.System(snomed.NavigationInput)
 	code := ""
-	for _, c := range ccCodings(m["type"]) {
+	for _, c := range ccCodings(in.Type) {
 		if c.System == system {
 			code = c.Code
 			break
@@ -372,21 +362,19 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 		return
 	}
 	// value[x] is one element: a Task.input carrying two is refused, the
-	// same way whichever order its keys come in.
-	var keys []string
-	for k := range m {
-		if strings.HasPrefix(k, "value") {
-			keys = append(keys, k)
+	// same way whichever order its keys come in (the view lists them by
+	// name).
+	if len(in.Values) > 1 {
+		keys := make([]string, len(in.Values))
+		for j, v := range in.Values {
+			keys[j] = v.Name
 		}
-	}
-	slices.Sort(keys)
-	if len(keys) > 1 {
 		p.errorf(fhir.CodeStructure, expr, "input %s carries %s; value[x] takes one of them", code, strings.Join(keys, " and "))
 		return
 	}
 	key, value := "", any(nil)
-	if len(keys) == 1 {
-		key, value = keys[0], m[keys[0]]
+	if len(in.Values) == 1 {
+		key, value = in.Values[0].Name, in.Values[0].Value
 	}
 	if key != "value"+spec.value {
 		if key == "" {
@@ -445,22 +433,24 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 			r.ShareConsent = &b
 		}
 	case "Reference":
-		ref, _ := value.(map[string]any)
-		if s := fhir.Str(ref["reference"]); s != "" && !strings.HasPrefix(s, "#") {
+		ref := viewReference(value)
+		if s := ref.Reference; s != "" && !strings.HasPrefix(s, "#") {
 			typ, _ := splitRef(s)
 			if !containsStr(spec.targets, typ) {
 				p.errorf(fhir.CodeValue, vexpr+".reference", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), typ)
 				return
 			}
 		}
-		if t := fhir.Str(ref["type"]); t != "" && !containsStr(spec.targets, t) {
+		if t := ref.Type; t != "" && !containsStr(spec.targets, t) {
 			p.errorf(fhir.CodeValue, vexpr+".type", "input %s references a %s, not a %s", code, strings.Join(spec.targets, " or "), t)
 			return
 		}
+		// The client's Reference is kept as it was: the allocation
+		// repeats it (continuity).
 		if code == InputInformant {
-			r.Informant = ref
+			r.Informant = ref.Raw
 		} else {
-			r.PreferredPractitioner = ref
+			r.PreferredPractitioner = ref.Raw
 		}
 	case "CodeableConcept":
 		var sct []snomed.Coding
@@ -483,17 +473,16 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 			r.CommunicationNeeds = append(r.CommunicationNeeds, sct...)
 		}
 	case "Duration":
-		d, _ := value.(map[string]any)
-		days, ok := durationDays(d)
+		days, ok := durationDays(viewQuantity(value))
 		if !ok {
 			p.errorf(fhir.CodeValue, vexpr, "input %s takes a non-negative UCUM duration in min, h, d, wk, mo or a (system %s)", code, UCUMSystem)
 			return
 		}
 		r.DurationDays, r.HasDuration = days, true
 	case "Period":
-		pd, _ := value.(map[string]any)
-		start, ok1 := navDateTime(fhir.Str(pd["start"]), false)
-		end, ok2 := navDateTime(fhir.Str(pd["end"]), true)
+		pd := viewPeriod(value)
+		start, ok1 := navDateTime(pd.Start, false)
+		end, ok2 := navDateTime(pd.End, true)
 		if !ok1 || !ok2 || !end.After(start) {
 			p.errorf(fhir.CodeValue, vexpr, "input %s takes a period with a start and a later end", code)
 			return
@@ -503,15 +492,15 @@ func (p *intakeParser) input(r *Request, m map[string]any, i int, seen map[strin
 }
 
 // durationDays reads a UCUM time quantity as days.
-func durationDays(d map[string]any) (float64, bool) {
-	v, err := strconv.ParseFloat(jnumber(d["value"]), 64)
+func durationDays(d quantityView) (float64, bool) {
+	v, err := strconv.ParseFloat(d.Value, 64)
 	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, false
 	}
-	if fhir.Str(d["system"]) != UCUMSystem {
+	if d.System != UCUMSystem {
 		return 0, false
 	}
-	per := map[string]float64{"min": 1.0 / 1440, "h": 1.0 / 24, "d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}[fhir.Str(d["code"])]
+	per := map[string]float64{"min": 1.0 / 1440, "h": 1.0 / 24, "d": 1, "wk": 7, "mo": 30.4375, "a": 365.25}[d.Code]
 	if per == 0 {
 		return 0, false
 	}
@@ -674,20 +663,18 @@ func (a Actor) TaskRoles(stored map[string]any) []TaskRole {
 // IsRequester reports whether a Task's requester names the caller: an
 // identifier with the token's issuer as system and its subject as value.
 func IsRequester(task map[string]any, issuer, subject string) bool {
-	req, _ := task["requester"].(map[string]any)
-	id, _ := req["identifier"].(map[string]any)
-	return subject != "" && fhir.Str(id["value"]) == subject && fhir.Str(id["system"]) == issuer
+	id := viewReference(task["requester"]).Identifier
+	return subject != "" && id.Value == subject && id.System == issuer
 }
 
 // TaskOwnerODS is the ODS code of the practice that owns a Task ("" when
 // it names none).
 func TaskOwnerODS(task map[string]any) string {
-	m, _ := task["owner"].(map[string]any)
-	id, _ := m["identifier"].(map[string]any)
-	if fhir.Str(id["system"]) != ODSSystem {
+	id := viewReference(task["owner"]).Identifier
+	if id.System != ODSSystem {
 		return ""
 	}
-	return strings.ToUpper(strings.TrimSpace(fhir.Str(id["value"])))
+	return strings.ToUpper(strings.TrimSpace(id.Value))
 }
 
 // CheckNavigationTask is the write check of navigation Tasks and
@@ -840,17 +827,6 @@ func containsStr(l []string, s string) bool {
 	return false
 }
 
-// ccCodings reads the codings of a CodeableConcept held as JSON.
-func ccCodings(cc any) []snomed.Coding {
-	m, _ := cc.(map[string]any)
-	var out []snomed.Coding
-	for _, e := range fhir.List(m["coding"]) {
-		c, _ := e.(map[string]any)
-		out = append(out, snomed.Coding{System: fhir.Str(c["system"]), Version: fhir.Str(c["version"]), Code: fhir.Str(c["code"]), Display: fhir.Str(c["display"])})
-	}
-	return out
-}
-
 // jnumber is a JSON number's text.
 func jnumber(v any) string {
 	switch x := v.(type) {
@@ -888,16 +864,3 @@ func navDateTime(s string, end bool) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// codeOfSystem is the code of the first coding of system in a
-// CodeableConcept held as JSON, or "". It allocates nothing: the measures
-// read it hundreds of thousands of times.
-func codeOfSystem(cc any, system string) string {
-	m, _ := cc.(map[string]any)
-	for _, e := range fhir.List(m["coding"]) {
-		c, _ := e.(map[string]any)
-		if fhir.Str(c["system"]) == system {
-			return fhir.Str(c["code"])
-		}
-	}
-	return ""
-}
