@@ -863,4 +863,3 @@ func navDateTime(s string, end bool) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
-
