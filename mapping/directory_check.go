@@ -24,8 +24,7 @@ func CheckDirectoryService(r *fhir.Resource, d Directory) []fhir.Issue {
 func SourceUpdated(obj map[string]any, d Directory) time.Time {
 	url := d.Extension(ExtSourceUpdated)
 	for _, e := range fhir.List(obj["extension"]) {
-		m, _ := e.(map[string]any)
-		if fhir.Str(m["url"]) == url {
+		if m := object(e); fhir.Str(m["url"]) == url {
 			t, _ := time.Parse(time.RFC3339Nano, fhir.Str(m["valueInstant"]))
 			return t
 		}
@@ -38,9 +37,8 @@ func SourceUpdated(obj map[string]any, d Directory) time.Time {
 func Identifiers(obj map[string]any) []Identifier {
 	var out []Identifier
 	for _, v := range fhir.List(obj["identifier"]) {
-		m, _ := v.(map[string]any)
-		if id := (Identifier{fhir.Str(m["system"]), fhir.Str(m["value"])}); id.System != "" && id.Value != "" {
-			out = append(out, id)
+		if id, _ := viewIdentifier(v); id.System != "" && id.Value != "" {
+			out = append(out, Identifier{id.System, id.Value})
 		}
 	}
 	return out

@@ -73,27 +73,20 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 	f := TaskFact{Authored: at}
 	f.ID, _ = t["id"].(string)
 	f.Status, _ = t["status"].(string)
-	if o, _ := t["owner"].(map[string]any); o != nil {
-		if id, _ := o["identifier"].(map[string]any); id != nil {
-			v, _ := id["value"].(string)
-			f.Practice = strings.ToUpper(v)
+	f.Practice = strings.ToUpper(viewReference(t["owner"]).Identifier.Value)
+	if fr := viewReference(t["for"]); fr.Raw != nil {
+		if v := fr.Identifier.Value; v != "" {
+			f.Patient = "nhs:" + v
+			f.NHS = v
 		}
-	}
-	if fr, _ := t["for"].(map[string]any); fr != nil {
-		if id, _ := fr["identifier"].(map[string]any); id != nil {
-			if v, _ := id["value"].(string); v != "" {
-				f.Patient = "nhs:" + v
-				f.NHS = v
-			}
-		}
-		f.PatientRef, _ = fr["reference"].(string)
+		f.PatientRef = fr.Reference
 		if f.Patient == "" && f.PatientRef != "" {
 			f.Patient = "ref:" + f.PatientRef
 		}
 	}
 	inputSys, outputSys := names.System(snomed.NavigationInput), names.System(snomed.NavigationOutput)
 	for _, e := range fhir.List(t["input"]) {
-		m, _ := e.(map[string]any)
+		m := object(e)
 		switch codeOfSystem(m["type"], inputSys) {
 		case "contact-route":
 			f.Route, _ = m["valueCode"].(string)
@@ -103,11 +96,11 @@ func TaskFactOf(names NavigationNames, t map[string]any) (TaskFact, bool) {
 		}
 	}
 	for _, e := range fhir.List(t["output"]) {
-		m, _ := e.(map[string]any)
+		m := object(e)
 		switch codeOfSystem(m["type"], outputSys) {
 		case "allocation":
-			if r, _ := m["valueReference"].(map[string]any); r != nil {
-				f.Allocation, _ = r["reference"].(string)
+			if r := viewReference(m["valueReference"]); r.Raw != nil {
+				f.Allocation = r.Reference
 			}
 		case "urgency":
 			f.Urgency = codeOfSystem(m["valueCodeableConcept"], names.System(snomed.NavigationUrgency))
@@ -128,10 +121,8 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 	catSys := names.System(snomed.NavigationCategory)
 	found := false
 	for _, cc := range fhir.List(sr["category"]) {
-		m, _ := cc.(map[string]any)
-		for _, c := range fhir.List(m["coding"]) {
-			cm, _ := c.(map[string]any)
-			if sys, _ := cm["system"].(string); sys == catSys {
+		for _, c := range fhir.List(object(cc)["coding"]) {
+			if fhir.Str(object(c)["system"]) == catSys {
 				found = true
 			}
 		}
@@ -150,8 +141,7 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 		f.Authored, _ = time.Parse(time.RFC3339, a)
 	}
 	for _, r := range fhir.List(sr["replaces"]) {
-		rm, _ := r.(map[string]any)
-		f.Replaces, _ = rm["reference"].(string)
+		f.Replaces = viewReference(r).Reference
 	}
 	f.ContinuityRequired = continuityRequired(sr)
 	f.DeclinedPharmacyFirst = declinedPharmacyFirst(sr)
@@ -167,11 +157,8 @@ func PatientFactOf(p map[string]any) PatientFact {
 	}
 	f.Sex, _ = p["gender"].(string)
 	for _, e := range fhir.List(p["identifier"]) {
-		m, _ := e.(map[string]any)
-		if sys, _ := m["system"].(string); sys == NHSNumberSystem {
-			if v, _ := m["value"].(string); v != "" {
-				f.NHS = append(f.NHS, v)
-			}
+		if id, _ := viewIdentifier(e); id.System == NHSNumberSystem && id.Value != "" {
+			f.NHS = append(f.NHS, id.Value)
 		}
 	}
 	return f

@@ -390,8 +390,7 @@ func CountMeasureFacts(in MeasureFacts) MeasureCounts {
 // "unknown".
 func measureNeedGroup(sr map[string]any) string {
 	for _, e := range fhir.List(sr["supportingInfo"]) {
-		m, _ := e.(map[string]any)
-		s, _ := m["display"].(string)
+		s := viewReference(e).Display
 		rest, ok := strings.CutPrefix(s, "Patient need group ")
 		if !ok {
 			continue
@@ -409,8 +408,7 @@ func measureNeedGroup(sr map[string]any) string {
 // requirement (orderDetail "Continuity of care: ...", mapping/allocate.go).
 func continuityRequired(sr map[string]any) bool {
 	for _, e := range fhir.List(sr["orderDetail"]) {
-		m, _ := e.(map[string]any)
-		if s, _ := m["text"].(string); strings.HasPrefix(s, "Continuity of care") {
+		if s := fhir.Str(object(e)["text"]); strings.HasPrefix(s, "Continuity of care") {
 			return true
 		}
 	}
@@ -429,8 +427,7 @@ func declinedPharmacyFirst(sr map[string]any) bool {
 		return false
 	}
 	for _, n := range fhir.List(sr["note"]) {
-		nm, _ := n.(map[string]any)
-		if s, _ := nm["text"].(string); strings.Contains(s, "declined by the patient") || strings.Contains(s, "turned away by the service") {
+		if s := fhir.Str(object(n)["text"]); strings.Contains(s, "declined by the patient") || strings.Contains(s, "turned away by the service") {
 			return true
 		}
 	}
