@@ -292,25 +292,18 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		ID: fhir.Str(obj["id"]), Name: fhir.Str(obj["name"]), Active: true,
 		Types: map[string]bool{}, Categories: map[string]bool{}, Supports: map[string]bool{}, ReferralMethods: map[string]bool{},
 	}
-	if m, ok := obj["meta"].(map[string]any); ok {
-		s.VersionID = fhir.Str(m["versionId"])
-	}
+	s.VersionID = fhir.Str(object(obj["meta"])["versionId"])
 	if b, ok := obj["active"].(bool); ok {
 		s.Active = b
 	}
-	if m, ok := obj["providedBy"].(map[string]any); ok {
-		s.Provider = strings.TrimSpace(fhir.Str(m["display"]))
-	}
+	s.Provider = strings.TrimSpace(viewReference(obj["providedBy"]).Display)
 	if l := fhir.List(obj["location"]); len(l) > 0 {
-		if m, ok := l[0].(map[string]any); ok {
-			s.Place = strings.TrimSpace(fhir.Str(m["display"]))
-		}
+		s.Place = strings.TrimSpace(viewReference(l[0]).Display)
 	}
 	s.label = serviceLabel(s)
 	for _, v := range fhir.List(obj["identifier"]) {
-		m, _ := v.(map[string]any)
-		if id := (Identifier{fhir.Str(m["system"]), fhir.Str(m["value"])}); id.Value != "" {
-			s.Identifiers = append(s.Identifiers, id)
+		if id, _ := viewIdentifier(v); id.Value != "" {
+			s.Identifiers = append(s.Identifiers, Identifier{id.System, id.Value})
 		}
 	}
 	for _, cc := range fhir.List(obj["type"]) {
@@ -353,16 +346,15 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		}
 	}
 	for i, e := range fhir.List(obj["eligibility"]) {
-		m, _ := e.(map[string]any)
-		if el, ok := p.eligibility(m, fmt.Sprintf("HealthcareService.eligibility[%d]", i)); ok {
+		m := object(e)
+		if el, ok := p.eligibility(fhir.Str(m["comment"]), viewExtensions(m["extension"]), fmt.Sprintf("HealthcareService.eligibility[%d]", i)); ok {
 			s.Eligibility = append(s.Eligibility, el)
 		}
 	}
 	p.hours(s, obj)
-	for i, e := range fhir.List(obj["extension"]) {
-		m, _ := e.(map[string]any)
+	for i, m := range viewExtensions(obj["extension"]) {
 		expr := fmt.Sprintf("HealthcareService.extension[%d]", i)
-		switch fhir.Str(m["url"]) {
+		switch m.URL {
 		case p.d.Extension(ExtReferralRoute):
 			p.referralRoute(s, m, expr)
 		case p.d.Extension(ExtCapacity):
@@ -372,14 +364,14 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 			}
 			s.Capacity = p.capacity(m, expr)
 		case p.d.Extension(ExtBankHolidays):
-			v := fhir.Str(m["valueCode"])
+			v := m.valueCode()
 			if v != BankHolidaysClosed && v != BankHolidaysRegular {
 				p.errorf(expr, "%s takes valueCode %s or %s", ExtBankHolidays, BankHolidaysClosed, BankHolidaysRegular)
 				continue
 			}
 			s.BankHolidays = v
 		case p.d.Extension(ExtSpecialOpening):
-			sp, ok := p.period(m["valuePeriod"], expr+".valuePeriod", true)
+			sp, ok := p.period(m.valuePeriod(), expr+".valuePeriod", true)
 			if ok {
 				s.Special = append(s.Special, sp)
 				s.Hours = true
@@ -393,13 +385,13 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 		case p.d.Extension(ExtTeam):
 			p.team(s, m, expr)
 		case p.d.Extension(ExtLastVerified):
-			v := fhir.Str(m["valueDateTime"])
+			v := m.valueDateTime()
 			if v == "" {
 				p.errorf(expr, "%s takes a valueDateTime", ExtLastVerified)
 			}
 			s.LastVerified = v
 		case p.d.Extension(ExtSourceUpdated):
-			t, err := time.Parse(time.RFC3339Nano, fhir.Str(m["valueInstant"]))
+			t, err := time.Parse(time.RFC3339Nano, m.valueInstant())
 			if err != nil {
 				p.errorf(expr, "%s takes a valueInstant (the publisher's timestamp, with seconds and a zone)", ExtSourceUpdated)
 				continue
@@ -428,29 +420,27 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	return s
 }
 
-func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility, bool) {
-	el := Eligibility{Comment: fhir.Str(m["comment"]), Sexes: map[string]bool{}, NeedGroups: map[string]bool{}}
+func (p *serviceParser) eligibility(comment string, exts []extensionView, expr string) (Eligibility, bool) {
+	el := Eligibility{Comment: comment, Sexes: map[string]bool{}, NeedGroups: map[string]bool{}}
 	found := false
 	pngSystem := p.d.CodeSystem(snomed.PatientNeedGroup)
-	for i, e := range fhir.List(m["extension"]) {
-		x, _ := e.(map[string]any)
-		if fhir.Str(x["url"]) != p.d.Extension(ExtEligibility) {
+	for i, x := range exts {
+		if x.URL != p.d.Extension(ExtEligibility) {
 			continue
 		}
 		found = true
 		xexpr := fmt.Sprintf("%s.extension[%d]", expr, i)
-		for j, sub := range fhir.List(x["extension"]) {
-			sm, _ := sub.(map[string]any)
+		for j, sm := range x.Parts {
 			sexpr := fmt.Sprintf("%s.extension[%d]", xexpr, j)
-			switch fhir.Str(sm["url"]) {
+			switch sm.URL {
 			case "age":
 				if el.Age != nil {
 					p.errorf(sexpr, "eligibility has one age range")
 					continue
 				}
-				el.Age = p.ageRange(sm["valueRange"], sexpr+".valueRange")
+				el.Age = p.ageRange(sm.valueRange(), sexpr+".valueRange")
 			case "sex":
-				v := fhir.Str(sm["valueCode"])
+				v := sm.valueCode()
 				switch v {
 				case "male", "female", "other", "unknown":
 					el.Sexes[v] = true
@@ -458,26 +448,26 @@ func (p *serviceParser) eligibility(m map[string]any, expr string) (Eligibility,
 					p.errorf(sexpr, "sex takes a valueCode of %s (male, female, other, unknown)", GenderSystem)
 				}
 			case "needGroup":
-				c, _ := sm["valueCoding"].(map[string]any)
-				code := fhir.Str(c["code"])
-				if fhir.Str(c["system"]) != pngSystem || !needGroupCode(code) {
+				c := sm.valueCoding()
+				code := c.Code
+				if c.System != pngSystem || !needGroupCode(code) {
 					p.errorf(sexpr, "needGroup takes a valueCoding of %s (1 to 11)", pngSystem)
 					continue
 				}
 				el.NeedGroups[code] = true
 			case "suitable", "notSuitable":
-				keys := codingKeys(sm["valueCodeableConcept"])
+				keys := codingKeys(sm.valueCodeableConcept())
 				if len(keys) == 0 {
-					p.errorf(sexpr, "%s takes a valueCodeableConcept with at least one coding (system and code): text alone cannot be matched", fhir.Str(sm["url"]))
+					p.errorf(sexpr, "%s takes a valueCodeableConcept with at least one coding (system and code): text alone cannot be matched", sm.URL)
 					continue
 				}
-				if fhir.Str(sm["url"]) == "suitable" {
+				if sm.URL == "suitable" {
 					el.Suitable = append(el.Suitable, keys)
 				} else {
 					el.NotSuitable = append(el.NotSuitable, keys)
 				}
 			default:
-				p.errorf(sexpr, "%s has no part %q (age, sex, needGroup, suitable, notSuitable)", ExtEligibility, fhir.Str(sm["url"]))
+				p.errorf(sexpr, "%s has no part %q (age, sex, needGroup, suitable, notSuitable)", ExtEligibility, sm.URL)
 			}
 		}
 	}
@@ -493,19 +483,22 @@ func needGroupCode(c string) bool {
 var ageUnits = map[string]bool{"a": true, "mo": true, "wk": true, "d": true}
 
 func (p *serviceParser) ageRange(v any, expr string) *AgeRange {
-	m, ok := v.(map[string]any)
+	rng, ok := viewRange(v)
 	if !ok {
 		p.errorf(expr, "age takes a valueRange")
 		return nil
 	}
 	r := &AgeRange{}
-	for _, bound := range []string{"low", "high"} {
-		q, ok := m[bound].(map[string]any)
-		if !ok {
+	for _, b := range []struct {
+		bound string
+		q     *quantityView
+	}{{"low", rng.Low}, {"high", rng.High}} {
+		bound, q := b.bound, b.q
+		if q == nil {
 			continue
 		}
-		unit := fhir.Str(q["code"])
-		if fhir.Str(q["system"]) != UCUMSystem || !ageUnits[unit] {
+		unit := q.Code
+		if q.System != UCUMSystem || !ageUnits[unit] {
 			p.errorf(expr+"."+bound, "an age bound is a UCUM quantity in a, mo, wk or d (system %s)", UCUMSystem)
 			return nil
 		}
@@ -514,7 +507,7 @@ func (p *serviceParser) ageRange(v any, expr string) *AgeRange {
 			return nil
 		}
 		r.Unit = unit
-		f, err := strconv.ParseFloat(dirNumber(q["value"]), 64)
+		f, err := strconv.ParseFloat(q.Value, 64)
 		if err != nil || f < 0 {
 			p.errorf(expr+"."+bound+".value", "an age bound needs a non-negative value")
 			return nil
@@ -536,22 +529,21 @@ func (p *serviceParser) ageRange(v any, expr string) *AgeRange {
 	return r
 }
 
-func (p *serviceParser) referralRoute(s *Service, m map[string]any, expr string) {
+func (p *serviceParser) referralRoute(s *Service, m extensionView, expr string) {
 	method := ""
-	for j, sub := range fhir.List(m["extension"]) {
-		sm, _ := sub.(map[string]any)
+	for j, sm := range m.Parts {
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch fhir.Str(sm["url"]) {
+		switch sm.URL {
 		case "method":
-			c, _ := sm["valueCoding"].(map[string]any)
-			if fhir.Str(c["system"]) != p.d.CodeSystem(ReferralMethodSystem) || !referralMethods[fhir.Str(c["code"])] {
+			c := sm.valueCoding()
+			if c.System != p.d.CodeSystem(ReferralMethodSystem) || !referralMethods[c.Code] {
 				p.errorf(sexpr, "method takes a valueCoding of %s", p.d.CodeSystem(ReferralMethodSystem))
 				continue
 			}
-			method = fhir.Str(c["code"])
+			method = c.Code
 		case "endpoint", "form", "telecom", "instructions":
 		default:
-			p.errorf(sexpr, "%s has no part %q (method, endpoint, form, telecom, instructions)", ExtReferralRoute, fhir.Str(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (method, endpoint, form, telecom, instructions)", ExtReferralRoute, sm.URL)
 		}
 	}
 	if method == "" {
@@ -566,34 +558,33 @@ var referralMethods = map[string]bool{ReferralSelf: true, ReferralForm: true, Re
 // IsReferralMethod tells whether code is a directory-referral-method code.
 func IsReferralMethod(code string) bool { return referralMethods[code] }
 
-func (p *serviceParser) capacity(m map[string]any, expr string) *Capacity {
+func (p *serviceParser) capacity(m extensionView, expr string) *Capacity {
 	c := &Capacity{}
-	for j, sub := range fhir.List(m["extension"]) {
-		sm, _ := sub.(map[string]any)
+	for j, sm := range m.Parts {
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch fhir.Str(sm["url"]) {
+		switch sm.URL {
 		case "status":
-			switch v := fhir.Str(sm["valueCode"]); v {
+			switch v := sm.valueCode(); v {
 			case CapacityAccepting, CapacityLimited, CapacityNotAccepting:
 				c.Status = v
 			default:
 				p.errorf(sexpr, "status takes a valueCode of %s (accepting, limited, not-accepting)", p.d.CodeSystem(CapacityStatusSystem))
 			}
 		case "setAt", "until":
-			t, ok := dirDateTime(fhir.Str(sm["valueDateTime"]), false)
+			t, ok := navDateTime(sm.valueDateTime(), false)
 			if !ok {
-				p.errorf(sexpr, "%s takes a valueDateTime", fhir.Str(sm["url"]))
+				p.errorf(sexpr, "%s takes a valueDateTime", sm.URL)
 				continue
 			}
-			if fhir.Str(sm["url"]) == "setAt" {
+			if sm.URL == "setAt" {
 				c.SetAt = t
 			} else {
 				c.Until = t
 			}
 		case "note":
-			c.Note = fhir.Str(sm["valueString"])
+			c.Note = sm.valueString()
 		default:
-			p.errorf(sexpr, "%s has no part %q (status, setAt, until, note)", ExtCapacity, fhir.Str(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (status, setAt, until, note)", ExtCapacity, sm.URL)
 		}
 	}
 	if c.Status == "" || c.SetAt.IsZero() {
@@ -603,31 +594,30 @@ func (p *serviceParser) capacity(m map[string]any, expr string) *Capacity {
 	return c
 }
 
-func (p *serviceParser) catchment(m map[string]any, expr string) *Catchment {
+func (p *serviceParser) catchment(m extensionView, expr string) *Catchment {
 	c := &Catchment{Practices: map[string]bool{}, Districts: map[string]bool{}, Areas: map[string]bool{}}
-	for j, sub := range fhir.List(m["extension"]) {
-		sm, _ := sub.(map[string]any)
+	for j, sm := range m.Parts {
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch fhir.Str(sm["url"]) {
+		switch sm.URL {
 		case "practice":
-			id, _ := sm["valueIdentifier"].(map[string]any)
-			if fhir.Str(id["system"]) != ODSSystem || fhir.Str(id["value"]) == "" {
+			id := sm.valueIdentifier()
+			if id.System != ODSSystem || id.Value == "" {
 				p.errorf(sexpr, "practice takes a valueIdentifier with system %s", ODSSystem)
 				continue
 			}
-			c.Practices[strings.ToUpper(fhir.Str(id["value"]))] = true
+			c.Practices[strings.ToUpper(id.Value)] = true
 		case "postcodeDistrict":
-			v := strings.ToUpper(strings.ReplaceAll(fhir.Str(sm["valueString"]), " ", ""))
+			v := strings.ToUpper(strings.ReplaceAll(sm.valueString(), " ", ""))
 			switch {
 			case districtPattern.MatchString(v):
 				c.Districts[v] = true
 			case areaPattern.MatchString(v):
 				c.Areas[v] = true
 			default:
-				p.errorf(sexpr, "postcodeDistrict takes a postcode district (outward code, e.g. LS6) or area (e.g. LS), not %q", fhir.Str(sm["valueString"]))
+				p.errorf(sexpr, "postcodeDistrict takes a postcode district (outward code, e.g. LS6) or area (e.g. LS), not %q", sm.valueString())
 			}
 		default:
-			p.errorf(sexpr, "%s has no part %q (practice, postcodeDistrict)", ExtCatchment, fhir.Str(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (practice, postcodeDistrict)", ExtCatchment, sm.URL)
 		}
 	}
 	if len(c.Practices)+len(c.Districts)+len(c.Areas) == 0 {
@@ -637,24 +627,23 @@ func (p *serviceParser) catchment(m map[string]any, expr string) *Catchment {
 	return c
 }
 
-func (p *serviceParser) team(s *Service, m map[string]any, expr string) {
-	for j, sub := range fhir.List(m["extension"]) {
-		sm, _ := sub.(map[string]any)
+func (p *serviceParser) team(s *Service, m extensionView, expr string) {
+	for j, sm := range m.Parts {
 		sexpr := fmt.Sprintf("%s.extension[%d]", expr, j)
-		switch fhir.Str(sm["url"]) {
+		switch sm.URL {
 		case "scope":
-			switch v := fhir.Str(sm["valueCode"]); v {
+			switch v := sm.valueCode(); v {
 			case "practice", "pcn", "place", "external":
 				s.TeamScope = v
 			default:
 				p.errorf(sexpr, "scope takes a valueCode of %s (practice, pcn, place, external)", p.d.CodeSystem(TeamScopeSystem))
 			}
 		case "role":
-			for k := range codingKeys(sm["valueCodeableConcept"]) {
+			for k := range codingKeys(sm.valueCodeableConcept()) {
 				s.Types[k] = true
 			}
 		default:
-			p.errorf(sexpr, "%s has no part %q (scope, role)", ExtTeam, fhir.Str(sm["url"]))
+			p.errorf(sexpr, "%s has no part %q (scope, role)", ExtTeam, sm.URL)
 		}
 	}
 	if s.TeamScope == "" {
@@ -665,17 +654,17 @@ func (p *serviceParser) team(s *Service, m map[string]any, expr string) {
 // hours reads availableTime and notAvailable.
 func (p *serviceParser) hours(s *Service, obj map[string]any) {
 	for i, e := range fhir.List(obj["availableTime"]) {
-		m, _ := e.(map[string]any)
+		m := viewAvailableTime(e)
 		expr := fmt.Sprintf("HealthcareService.availableTime[%d]", i)
-		days := fhir.List(m["daysOfWeek"])
+		days := m.Days
 		if len(days) == 0 {
 			p.errorf(expr+".daysOfWeek", "available times need their days of the week")
 			continue
 		}
 		iv := Interval{0, 24 * 60}
-		if allDay, _ := m["allDay"].(bool); !allDay {
-			start, ok1 := dirClock(fhir.Str(m["availableStartTime"]))
-			end, ok2 := dirClock(fhir.Str(m["availableEndTime"]))
+		if !m.AllDay {
+			start, ok1 := dirClock(m.Start)
+			end, ok2 := dirClock(m.End)
 			if !ok1 || !ok2 {
 				p.errorf(expr, "available times need availableStartTime and availableEndTime, or allDay")
 				continue
@@ -693,21 +682,21 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 			iv = Interval{start, end}
 		}
 		for _, d := range days {
-			if wd, ok := isoDays[fhir.Str(d)]; ok {
+			if wd, ok := isoDays[d]; ok {
 				s.Weekly[wd] = append(s.Weekly[wd], iv)
 				s.Hours = true
 			}
 		}
 	}
 	for i, e := range fhir.List(obj["notAvailable"]) {
-		m, _ := e.(map[string]any)
-		if _, ok := m["during"]; !ok {
+		m := viewNotAvailable(e)
+		if !m.HasDuring {
 			// R4 allows a bare description ("closed for refurbishment"):
 			// nothing to compute with; people read it.
 			continue
 		}
-		if sp, ok := p.period(m["during"], fmt.Sprintf("HealthcareService.notAvailable[%d].during", i), false); ok {
-			sp.Note = fhir.Str(m["description"])
+		if sp, ok := p.period(m.During, fmt.Sprintf("HealthcareService.notAvailable[%d].during", i), false); ok {
+			sp.Note = m.Description
 			s.Closed = append(s.Closed, sp)
 		}
 	}
@@ -716,19 +705,19 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 // period reads a Period; date-only bounds are whole local days (an end
 // date includes that day). needEnd refuses an open end.
 func (p *serviceParser) period(v any, expr string, needEnd bool) (Span, bool) {
-	m, ok := v.(map[string]any)
+	m, ok := viewPeriod(v)
 	if !ok {
 		p.errorf(expr, "a Period is expected")
 		return Span{}, false
 	}
-	start, ok := dirDateTime(fhir.Str(m["start"]), false)
+	start, ok := navDateTime(m.Start, false)
 	if !ok {
 		p.errorf(expr+".start", "the period needs a start")
 		return Span{}, false
 	}
 	sp := Span{Start: start}
-	if e := fhir.Str(m["end"]); e != "" {
-		if sp.End, ok = dirDateTime(e, true); !ok || !sp.End.After(start) {
+	if e := m.End; e != "" {
+		if sp.End, ok = navDateTime(e, true); !ok || !sp.End.After(start) {
 			p.errorf(expr+".end", "the period's end must be a dateTime after its start")
 			return Span{}, false
 		}
@@ -748,44 +737,6 @@ func dirClock(s string) (int, bool) {
 	h, _ := strconv.Atoi(m[1])
 	mi, _ := strconv.Atoi(m[2])
 	return h*60 + mi, true
-}
-
-// parseDateTime reads an R4 dateTime: with a time (and zone), or a date
-// (year, year-month or full), which is local midnight at its start, or
-// at the start of the next day, month or year when end is set.
-func dirDateTime(s string, end bool) (time.Time, bool) {
-	if s == "" {
-		return time.Time{}, false
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, true
-	}
-	for _, f := range []struct {
-		layout string
-		y, m   int
-		d      int
-	}{{"2006-01-02", 0, 0, 1}, {"2006-01", 0, 1, 0}, {"2006", 1, 0, 0}} {
-		if t, err := time.ParseInLocation(f.layout, s, London); err == nil {
-			if end {
-				t = t.AddDate(f.y, f.m, f.d)
-			}
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}
-
-// dirNumber is a JSON number as its text.
-func dirNumber(v any) string {
-	switch x := v.(type) {
-	case fmt.Stringer:
-		return x.String()
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(x)
-	}
-	return ""
 }
 
 // codingKeys is the set of "system|code" of a CodeableConcept's codings.

@@ -610,7 +610,7 @@ func (d Directory) nhsHours(rows []NHSOpeningTime) (avail []hsAvailableTime, spe
 			if _, ok := days[s]; !ok {
 				slots = append(slots, s)
 			}
-			if !dirContains(days[s], wd) {
+			if !containsStr(days[s], wd) {
 				days[s] = append(days[s], wd)
 			}
 		}
@@ -663,15 +663,6 @@ func dirFirstN(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-func dirContains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // nhsAge reads AgeRange (days, inclusive). Several ranges that overlap or

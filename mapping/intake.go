@@ -480,7 +480,7 @@ func (p *intakeParser) input(r *Request, in parameterView, i int, seen map[strin
 		}
 		r.DurationDays, r.HasDuration = days, true
 	case "Period":
-		pd := viewPeriod(value)
+		pd, _ := viewPeriod(value)
 		start, ok1 := navDateTime(pd.Start, false)
 		end, ok2 := navDateTime(pd.End, true)
 		if !ok1 || !ok2 || !end.After(start) {

@@ -48,14 +48,68 @@ func viewReference(v any) referenceView {
 // periodView is an R4 Period, its ends as written.
 type periodView struct{ Start, End string }
 
-func viewPeriod(v any) periodView {
-	m := object(v)
-	return periodView{Start: fhir.Str(m["start"]), End: fhir.Str(m["end"])}
+// viewPeriod reads a Period; ok is false when v is not one (not an
+// object).
+func viewPeriod(v any) (_ periodView, ok bool) {
+	m, ok := v.(map[string]any)
+	return periodView{Start: fhir.Str(m["start"]), End: fhir.Str(m["end"])}, ok
 }
 
 // quantityView is an R4 Quantity (a Duration), its value as its JSON
 // number text.
 type quantityView struct{ Value, Unit, System, Code string }
+
+// rangeView is an R4 Range: its bounds, nil when absent.
+type rangeView struct{ Low, High *quantityView }
+
+// viewRange reads a Range; ok is false when v is not one.
+func viewRange(v any) (_ rangeView, ok bool) {
+	m, ok := v.(map[string]any)
+	var r rangeView
+	if q, isQ := m["low"].(map[string]any); isQ {
+		lo := viewQuantity(q)
+		r.Low = &lo
+	}
+	if q, isQ := m["high"].(map[string]any); isQ {
+		hi := viewQuantity(q)
+		r.High = &hi
+	}
+	return r, ok
+}
+
+// availableTimeView is a HealthcareService.availableTime.
+type availableTimeView struct {
+	// Days are the daysOfWeek codes ("" for an element that is not a
+	// string).
+	Days       []string
+	AllDay     bool
+	Start, End string
+}
+
+func viewAvailableTime(v any) availableTimeView {
+	m := object(v)
+	a := availableTimeView{Start: fhir.Str(m["availableStartTime"]), End: fhir.Str(m["availableEndTime"])}
+	a.AllDay, _ = m["allDay"].(bool)
+	for _, d := range fhir.List(m["daysOfWeek"]) {
+		a.Days = append(a.Days, fhir.Str(d))
+	}
+	return a
+}
+
+// notAvailableView is a HealthcareService.notAvailable; During is the
+// period as held, HasDuring whether the member is there at all.
+type notAvailableView struct {
+	Description string
+	During      any
+	HasDuring   bool
+}
+
+func viewNotAvailable(v any) notAvailableView {
+	m := object(v)
+	n := notAvailableView{Description: fhir.Str(m["description"])}
+	n.During, n.HasDuring = m["during"]
+	return n
+}
 
 func viewQuantity(v any) quantityView {
 	m := object(v)
@@ -147,3 +201,55 @@ func viewTask(obj map[string]any) taskView {
 	}
 	return t
 }
+
+// extensionView is an R4 Extension: its url, its parts (a complex
+// extension's extensions) and its value, read by type.
+type extensionView struct {
+	URL   string
+	Parts []extensionView
+	m     map[string]any
+}
+
+func viewExtension(v any) extensionView {
+	m := object(v)
+	x := extensionView{URL: fhir.Str(m["url"]), m: m}
+	for _, e := range fhir.List(m["extension"]) {
+		x.Parts = append(x.Parts, viewExtension(e))
+	}
+	return x
+}
+
+// viewExtensions are the extensions of an element.
+func viewExtensions(v any) []extensionView {
+	var out []extensionView
+	for _, e := range fhir.List(v) {
+		out = append(out, viewExtension(e))
+	}
+	return out
+}
+
+// The extension's value, by its R4 type ("" or a zero view when the
+// value is absent or of another type).
+func (x extensionView) valueCode() string     { return fhir.Str(x.m["valueCode"]) }
+func (x extensionView) valueString() string   { return fhir.Str(x.m["valueString"]) }
+func (x extensionView) valueDateTime() string { return fhir.Str(x.m["valueDateTime"]) }
+func (x extensionView) valueInstant() string  { return fhir.Str(x.m["valueInstant"]) }
+
+// codingView is an R4 Coding's system and code.
+type codingView struct{ System, Code string }
+
+func (x extensionView) valueCoding() codingView {
+	c := object(x.m["valueCoding"])
+	return codingView{System: fhir.Str(c["system"]), Code: fhir.Str(c["code"])}
+}
+
+func (x extensionView) valueIdentifier() identifierView {
+	id, _ := viewIdentifier(x.m["valueIdentifier"])
+	return id
+}
+
+// valueCodeableConcept, valueRange and valuePeriod are the value as it
+// is held, for the readers of those types.
+func (x extensionView) valueCodeableConcept() any { return x.m["valueCodeableConcept"] }
+func (x extensionView) valueRange() any           { return x.m["valueRange"] }
+func (x extensionView) valuePeriod() any          { return x.m["valuePeriod"] }
