@@ -177,10 +177,8 @@ type RuleOutcome struct {
 // IsNavigationProtocol reports whether a PlanDefinition is a navigation
 // protocol (its useContext workflow is navigation-task navigate).
 func (n NavigationNames) IsNavigationProtocol(obj map[string]any) bool {
-	for _, uc := range fhir.List(obj["useContext"]) {
-		m, _ := uc.(map[string]any)
-		code, _ := m["code"].(map[string]any)
-		if fhir.Str(code["code"]) == "workflow" && codeOfSystem(m["valueCodeableConcept"], n.System(snomed.NavigationTask)) == "navigate" {
+	for _, uc := range viewUsageContexts(obj["useContext"]) {
+		if uc.Code.Code == "workflow" && codeOfSystem(uc.ValueCC, n.System(snomed.NavigationTask)) == "navigate" {
 			return true
 		}
 	}
@@ -208,18 +206,13 @@ func (pp *protocolParser) errorf(expr, format string, args ...any) {
 func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 	p := &Protocol{ID: fhir.Str(obj["id"]), Version: fhir.Str(obj["version"]), URL: fhir.Str(obj["url"]), Title: fhir.Str(obj["title"]),
 		Status: fhir.Str(obj["status"]), ApprovalDate: fhir.Str(obj["approvalDate"])}
-	if m, ok := obj["meta"].(map[string]any); ok {
-		p.VersionID = fhir.Str(m["versionId"])
-	}
-	for i, uc := range fhir.List(obj["useContext"]) {
-		m, _ := uc.(map[string]any)
-		code, _ := m["code"].(map[string]any)
-		if fhir.Str(code["code"]) != "venue" || fhir.Str(code["system"]) != usageContextSystem {
+	p.VersionID = fhir.Str(object(obj["meta"])["versionId"])
+	for i, uc := range viewUsageContexts(obj["useContext"]) {
+		if uc.Code.Code != "venue" || uc.Code.System != usageContextSystem {
 			continue
 		}
-		ref, _ := m["valueReference"].(map[string]any)
-		id, _ := ref["identifier"].(map[string]any)
-		if fhir.Str(id["system"]) != ODSSystem || fhir.Str(id["value"]) == "" {
+		id := uc.ValueReference.Identifier
+		if id.System != ODSSystem || id.Value == "" {
 			pp.errorf(fmt.Sprintf("PlanDefinition.useContext[%d]", i), "the venue of a navigation protocol is the practice: valueReference.identifier with system %s", ODSSystem)
 			continue
 		}
@@ -227,7 +220,7 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 			pp.errorf(fmt.Sprintf("PlanDefinition.useContext[%d]", i), "a navigation protocol belongs to one practice")
 			continue
 		}
-		p.Practice = strings.ToUpper(fhir.Str(id["value"]))
+		p.Practice = strings.ToUpper(id.Value)
 	}
 	if p.Practice == "" {
 		pp.errorf("PlanDefinition.useContext", "a navigation protocol names its practice: a useContext with code venue (%s) and valueReference.identifier (%s)", usageContextSystem, ODSSystem)
@@ -235,8 +228,7 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 		pp.errorf("PlanDefinition.id", "the protocol of practice %s has id %s (one current protocol per practice; PUT a new version to replace it)", p.Practice, ProtocolID(p.Practice))
 	}
 	for _, e := range fhir.List(obj["endorser"]) {
-		m, _ := e.(map[string]any)
-		if name := fhir.Str(m["name"]); name != "" {
+		if name := fhir.Str(object(e)["name"]); name != "" {
 			p.ApprovedBy = strings.TrimSpace(strings.Join([]string{p.ApprovedBy, name}, ", "))
 			p.ApprovedBy = strings.TrimPrefix(p.ApprovedBy, ", ")
 		}
@@ -252,14 +244,13 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 			pp.errorf("PlanDefinition.endorser", "an active protocol names who approved it (endorser.name; the guide: a senior clinician)")
 		}
 	}
-	if ep, ok := obj["effectivePeriod"].(map[string]any); ok {
-		p.EffectiveStart, _ = navDateTime(fhir.Str(ep["start"]), false)
-		p.EffectiveEnd, _ = navDateTime(fhir.Str(ep["end"]), true)
+	if ep, ok := viewPeriod(obj["effectivePeriod"]); ok {
+		p.EffectiveStart, _ = navDateTime(ep.Start, false)
+		p.EffectiveEnd, _ = navDateTime(ep.End, true)
 	}
 	ids := map[string]bool{}
 	for i, a := range fhir.List(obj["action"]) {
-		m, _ := a.(map[string]any)
-		if r := pp.rule(m, fmt.Sprintf("PlanDefinition.action[%d]", i)); r != nil {
+		if r := pp.rule(viewAction(a), fmt.Sprintf("PlanDefinition.action[%d]", i)); r != nil {
 			if r.ID == "" {
 				r.ID = fmt.Sprintf("rule-%d", i+1)
 			}
@@ -273,18 +264,17 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 	return p
 }
 
-func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
+func (pp *protocolParser) rule(m actionView, expr string) *Rule {
 	env, err := protocolEnv()
 	if err != nil {
 		pp.errorf(expr, "the expression environment failed: %v", err)
 		return nil
 	}
-	r := &Rule{ID: fhir.Str(m["id"]), Title: fhir.Str(m["title"]), Description: fhir.Str(m["description"]), values: map[string]cel.Program{}}
+	r := &Rule{ID: m.ID, Title: m.Title, Description: m.Description, values: map[string]cel.Program{}}
 	bad := len(pp.issues)
-	for j, c := range fhir.List(m["condition"]) {
-		cm, _ := c.(map[string]any)
+	for j, cm := range m.Condition {
 		cexpr := fmt.Sprintf("%s.condition[%d]", expr, j)
-		if fhir.Str(cm["kind"]) != "applicability" {
+		if cm.Kind != "applicability" {
 			pp.errorf(cexpr+".kind", "protocol conditions are of kind applicability")
 			continue
 		}
@@ -292,7 +282,7 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 			pp.errorf(cexpr, "a rule has one condition; combine them with && in CEL")
 			continue
 		}
-		src, ok := pp.expression(cm["expression"], cexpr+".expression")
+		src, ok := pp.expression(cm.Expression, cexpr+".expression")
 		if !ok {
 			continue
 		}
@@ -302,7 +292,7 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 		}
 	}
 	catSystem := pp.n.System(snomed.NavigationCategory)
-	for j, cc := range fhir.List(m["code"]) {
+	for j, cc := range m.Code {
 		for _, c := range ccCodings(cc) {
 			switch c.System {
 			case catSystem:
@@ -328,9 +318,8 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 	if r.Category == "" {
 		pp.errorf(expr+".code", "a rule yields a navigation category: a code with system %s", catSystem)
 	}
-	for j, pa := range fhir.List(m["participant"]) {
-		pm, _ := pa.(map[string]any)
-		for _, c := range ccCodings(pm["role"]) {
+	for j, role := range m.Roles {
+		for _, c := range ccCodings(role) {
 			if c.System == snomed.System && r.Professional == nil {
 				pr := c
 				r.Professional = &pr
@@ -340,10 +329,9 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 			pp.errorf(fmt.Sprintf("%s.participant[%d].role", expr, j), "the professional is a SNOMED CT occupation (participant.role)")
 		}
 	}
-	for j, dv := range fhir.List(m["dynamicValue"]) {
-		dm, _ := dv.(map[string]any)
+	for j, dm := range m.DynamicValue {
 		dexpr := fmt.Sprintf("%s.dynamicValue[%d]", expr, j)
-		path := fhir.Str(dm["path"])
+		path := dm.Path
 		want, ok := pathTypes[path]
 		if !ok {
 			pp.errorf(dexpr+".path", "%q is not a path a navigation rule can set (urgency, consultationMode, appointmentMinutes, requirements, safetyNetting, turnaroundDays)", path)
@@ -353,7 +341,7 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 			pp.errorf(dexpr+".path", "%s is set twice", path)
 			continue
 		}
-		src, ok := pp.expression(dm["expression"], dexpr+".expression")
+		src, ok := pp.expression(dm.Expression, dexpr+".expression")
 		if !ok {
 			continue
 		}
@@ -368,13 +356,12 @@ func (pp *protocolParser) rule(m map[string]any, expr string) *Rule {
 	return r
 }
 
-func (pp *protocolParser) expression(v any, expr string) (string, bool) {
-	m, _ := v.(map[string]any)
-	if lang := fhir.Str(m["language"]); lang != ExpressionLanguage {
+func (pp *protocolParser) expression(m expressionView, expr string) (string, bool) {
+	if lang := m.Language; lang != ExpressionLanguage {
 		pp.errorf(expr+".language", "protocol expressions are CEL (language %s), not %q", ExpressionLanguage, lang)
 		return "", false
 	}
-	src := strings.TrimSpace(fhir.Str(m["expression"]))
+	src := strings.TrimSpace(m.Expression)
 	if src == "" {
 		pp.errorf(expr+".expression", "the expression is empty")
 		return "", false

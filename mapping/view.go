@@ -253,3 +253,70 @@ func (x extensionView) valueIdentifier() identifierView {
 func (x extensionView) valueCodeableConcept() any { return x.m["valueCodeableConcept"] }
 func (x extensionView) valueRange() any           { return x.m["valueRange"] }
 func (x extensionView) valuePeriod() any          { return x.m["valuePeriod"] }
+
+// usageContextView is an R4 UsageContext: its code, and its value as a
+// CodeableConcept (held) or a Reference.
+type usageContextView struct {
+	Code           codingView
+	ValueCC        any
+	ValueReference referenceView
+}
+
+func viewUsageContexts(v any) []usageContextView {
+	var out []usageContextView
+	for _, e := range fhir.List(v) {
+		m := object(e)
+		c := object(m["code"])
+		out = append(out, usageContextView{Code: codingView{System: fhir.Str(c["system"]), Code: fhir.Str(c["code"])},
+			ValueCC: m["valueCodeableConcept"], ValueReference: viewReference(m["valueReference"])})
+	}
+	return out
+}
+
+// expressionView is an R4 Expression.
+type expressionView struct{ Language, Expression string }
+
+func viewExpression(v any) expressionView {
+	m := object(v)
+	return expressionView{Language: fhir.Str(m["language"]), Expression: fhir.Str(m["expression"])}
+}
+
+// conditionView and dynamicValueView are the parts of a
+// PlanDefinition.action a rule's expressions are read from.
+type conditionView struct {
+	Kind       string
+	Expression expressionView
+}
+
+type dynamicValueView struct {
+	Path       string
+	Expression expressionView
+}
+
+// actionView is the part of a PlanDefinition.action a navigation rule
+// is read from.
+type actionView struct {
+	ID, Title, Description string
+	Condition              []conditionView
+	// Code are its CodeableConcepts and Roles its participants' roles,
+	// as held.
+	Code, Roles  []any
+	DynamicValue []dynamicValueView
+}
+
+func viewAction(v any) actionView {
+	m := object(v)
+	a := actionView{ID: fhir.Str(m["id"]), Title: fhir.Str(m["title"]), Description: fhir.Str(m["description"]), Code: fhir.List(m["code"])}
+	for _, c := range fhir.List(m["condition"]) {
+		cm := object(c)
+		a.Condition = append(a.Condition, conditionView{fhir.Str(cm["kind"]), viewExpression(cm["expression"])})
+	}
+	for _, p := range fhir.List(m["participant"]) {
+		a.Roles = append(a.Roles, object(p)["role"])
+	}
+	for _, d := range fhir.List(m["dynamicValue"]) {
+		dm := object(d)
+		a.DynamicValue = append(a.DynamicValue, dynamicValueView{fhir.Str(dm["path"]), viewExpression(dm["expression"])})
+	}
+	return a
+}
