@@ -303,22 +303,6 @@ func marshalTree(v any) (any, error) {
 	return decodeGo(raw)
 }
 
-// Tree is Generate's result as a JSON tree (the decoder's types) rather
-// than text: for code that builds a resource, or an element, in typed form
-// and hands it on as a tree. v must encode as a JSON object.
-func Tree(v any) (map[string]any, error) {
-	t, err := generateTree(v)
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	t, _ = prune(t)
-	m, ok := t.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("generate: %T is not a JSON object", v)
-	}
-	return m, nil
-}
-
 // GenerateResource is Generate returning a Resource.
 func GenerateResource(v any) (*Resource, error) {
 	b, err := Generate(v)
