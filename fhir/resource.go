@@ -323,13 +323,17 @@ func prune(v any) (any, bool) {
 	case nil:
 		return nil, false
 	case string:
-		return x, x != ""
+		// v, not x: boxing x again would copy the string header to the
+		// heap for every string of the tree.
+		return v, x != ""
 	case RawJSON:
-		return x, len(x) > 0
+		return v, len(x) > 0
 	case map[string]any:
 		for k, e := range x {
 			if pe, keep := prune(e); keep {
-				x[k] = pe
+				if _, leaf := e.(string); !leaf {
+					x[k] = pe
+				}
 			} else {
 				delete(x, k)
 			}
@@ -341,6 +345,9 @@ func prune(v any) (any, bool) {
 			if pe, keep := prune(e); keep {
 				out = append(out, pe)
 			}
+		}
+		if len(out) == len(x) {
+			return v, len(out) > 0 // the same slice: not boxed again
 		}
 		return out, len(out) > 0
 	default:

@@ -1,7 +1,7 @@
 package mapping
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -164,7 +164,9 @@ func viewParameter(v any) parameterView {
 			p.Values = append(p.Values, namedValue{k, x})
 		}
 	}
-	sort.Slice(p.Values, func(i, j int) bool { return p.Values[i].Name < p.Values[j].Name })
+	if len(p.Values) > 1 {
+		slices.SortFunc(p.Values, func(a, b namedValue) int { return strings.Compare(a.Name, b.Name) })
+	}
 	return p
 }
 
@@ -193,11 +195,17 @@ func viewTask(obj map[string]any) taskView {
 		AuthoredOn: fhir.Str(obj["authoredOn"]), Code: obj["code"], BusinessStatus: obj["businessStatus"],
 		VersionID: fhir.Str(object(obj["meta"])["versionId"]), StatusReasonText: fhir.Str(object(obj["statusReason"])["text"])}
 	t.For, t.Owner = viewReference(obj["for"]), viewReference(obj["owner"])
-	for _, e := range fhir.List(obj["input"]) {
-		t.Input = append(t.Input, viewParameter(e))
+	if in := fhir.List(obj["input"]); len(in) > 0 {
+		t.Input = make([]parameterView, len(in))
+		for i, e := range in {
+			t.Input[i] = viewParameter(e)
+		}
 	}
-	for _, e := range fhir.List(obj["output"]) {
-		t.Output = append(t.Output, viewParameter(e))
+	if out := fhir.List(obj["output"]); len(out) > 0 {
+		t.Output = make([]parameterView, len(out))
+		for i, e := range out {
+			t.Output[i] = viewParameter(e)
+		}
 	}
 	return t
 }
