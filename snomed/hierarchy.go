@@ -23,24 +23,24 @@ func (t *Terminology) Hierarchy(ctx context.Context, src Source, system, code st
 		mod = ":below"
 	}
 	if system == System {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s on SNOMED CT is not supported: the SNOMED CT concepts this server holds carry no is-a relationships, so it has no hierarchy to test; search with the codes, or :in a value set", mod).WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s on SNOMED CT is not supported: the SNOMED CT concepts this server holds carry no is-a relationships, so it has no hierarchy to test; search with the codes, or :in a value set", mod).Because(fhir.DetailUnsupportedSearch)
 	}
 	if _, local := t.localID("CodeSystem", system); !local {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s needs a code system this server holds (under %s/CodeSystem/); it has no hierarchy of %s", mod, t.base, system).WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s needs a code system this server holds (under %s/CodeSystem/); it has no hierarchy of %s", mod, t.base, system).Because(fhir.DetailUnsupportedSearch)
 	}
 	cs, err := t.resolveCodeSystem(ctx, src, system, "")
 	if err != nil {
 		if fe, ok := fhir.AsError(err); ok && fe.Code() == fhir.CodeNotFound {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "%s: code system %s is not held by this server, so it has no hierarchy", mod, system).WithStatus(400)
+			return nil, fhir.Errorf(fhir.CodeNotSupported, "%s: code system %s is not held by this server, so it has no hierarchy", mod, system).Because(fhir.DetailUnsupportedSearch)
 		}
 		return nil, err
 	}
 	if !cs.isA {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s: code system %s has no is-a hierarchy (its hierarchyMeaning is not is-a)", mod, system).WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "%s: code system %s has no is-a hierarchy (its hierarchyMeaning is not is-a)", mod, system).Because(fhir.DetailUnsupportedSearch)
 	}
 	start, ok := cs.concept(code)
 	if !ok {
-		return nil, fhir.Errorf(fhir.CodeInvalid, "%s: %s is not a code of %s", mod, code, system).WithStatus(400)
+		return nil, fhir.Errorf(fhir.CodeInvalid, "%s: %s is not a code of %s", mod, code, system).Because(fhir.DetailMalformed)
 	}
 	next := func(c *csConcept) []string { return c.parents }
 	if below {
@@ -64,7 +64,7 @@ func (t *Terminology) Hierarchy(ctx context.Context, src Source, system, code st
 			}
 			seen[nc.code] = true
 			if len(seen) > MaxExpansion {
-				return nil, fhir.Errorf(fhir.CodeTooCostly, "%s %s|%s reaches more than %d codes", mod, system, code, MaxExpansion).WithStatus(400)
+				return nil, fhir.Errorf(fhir.CodeTooCostly, "%s %s|%s reaches more than %d codes", mod, system, code, MaxExpansion).Because(fhir.DetailUnsupportedSearch)
 			}
 			queue = append(queue, nc)
 		}

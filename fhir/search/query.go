@@ -314,7 +314,7 @@ const MaxLinks = 3
 
 // tooDeep is the refusal of a parameter of more than MaxLinks links.
 func tooDeep(key string) error {
-	return fhir.Errorf(fhir.CodeTooCostly, "search parameter %s: chains and _has of more than %d levels are not supported", key, MaxLinks).WithStatus(400)
+	return fhir.Errorf(fhir.CodeTooCostly, "search parameter %s: chains and _has of more than %d levels are not supported", key, MaxLinks).Because(fhir.DetailUnsupportedSearch)
 }
 
 // parseParam parses spec=raw for a parameter of typ; spec is key, or the

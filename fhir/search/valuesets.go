@@ -103,7 +103,7 @@ func expandParam(p Param, ex Expanders) (Param, bool, error) {
 	}
 	if isSubsumption(p) {
 		if ex.Hierarchy == nil {
-			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server holds no code system hierarchy", p.Name, p.Modifier).WithStatus(400)
+			return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server holds no code system hierarchy", p.Name, p.Modifier).Because(fhir.DetailUnsupportedSearch)
 		}
 		var vals []Value
 		seen := map[Code]bool{}
@@ -129,7 +129,7 @@ func expandParam(p Param, ex Expanders) (Param, bool, error) {
 		return p, true, nil
 	}
 	if ex.ValueSet == nil {
-		return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server expands no value set", p.Name, p.Modifier).WithStatus(400)
+		return p, false, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s:%s: the server expands no value set", p.Name, p.Modifier).Because(fhir.DetailUnsupportedSearch)
 	}
 	var vals []Value
 	seen := map[Code]bool{}

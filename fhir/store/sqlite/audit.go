@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
@@ -90,7 +89,7 @@ func createAudit(ctx context.Context, tx dbtx, r *fhir.Resource) (store.WriteRes
 
 // errAppendOnly refuses to change or remove an AuditEvent.
 func errAppendOnly(id string) error {
-	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent/%s: audit records are append-only; they cannot be updated or deleted", id).WithStatus(http.StatusMethodNotAllowed)
+	return fhir.Errorf(fhir.CodeNotSupported, "AuditEvent/%s: audit records are append-only; they cannot be updated or deleted", id).Because(fhir.DetailAppendOnly)
 }
 
 // readAudit is read and vread of an AuditEvent.
