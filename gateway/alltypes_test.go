@@ -37,6 +37,7 @@ var newlyServed = []struct {
 }
 
 func TestNewlyServedTypesOverHTTP(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		pat := g.do("POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"Sample"}]}`)
 		require.Equal(t, http.StatusCreated, pat.status, "%s", pat.body)
@@ -120,6 +121,7 @@ func searchIDsOf(t *testing.T, g *testGateway, path string) []string {
 // TestEveryR4TypeIsServed: the registry, and so the CapabilityStatement,
 // holds every concrete R4 type but those with rules of their own.
 func TestEveryR4TypeIsServed(t *testing.T) {
+	t.Parallel()
 	r := gateway.DefaultRegistry()
 	for _, typ := range spec.ResourceTypes() {
 		switch typ {
@@ -137,6 +139,7 @@ func TestEveryR4TypeIsServed(t *testing.T) {
 
 // A stored Bundle is a document, message or collection, kept as it was.
 func TestBundlesAreStoredAppendOnly(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		doc := `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"urn:uuid:0f3f7d4c-3b7a-4f5e-9d8f-6a1f2f0b9c11","resource":{"resourceType":"Patient","name":[{"family":"Kept"}]}}]}`
 		r := g.do("POST", "/Bundle", doc)
@@ -166,6 +169,7 @@ func TestBundlesAreStoredAppendOnly(t *testing.T) {
 // A newly served patient-linked type is under practice tenancy, with
 // tokens of a real issuer.
 func TestNewlyServedTypesHaveTenancy(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		enc := func(patient string) string {
@@ -216,6 +220,7 @@ func TestNewlyServedTypesHaveTenancy(t *testing.T) {
 // The CapabilityStatement, half a megabyte with every type, is generated
 // once per base: a request naming another host gets its own base.
 func TestCapabilityStatementNamesTheRequestsBase(t *testing.T) {
+	t.Parallel()
 	g := newGateway(t, gateway.Options{Store: stores[0].open(t)})
 	for _, host := range []string{"a.example", "b.example", "a.example"} {
 		req, err := http.NewRequest("GET", g.base+"/metadata", nil)

@@ -28,6 +28,7 @@ func (c *countingStore) Transaction(ctx context.Context, fn func(store.Tx) error
 }
 
 func TestAuditBatcherCommitsEveryRecordInFewerTransactions(t *testing.T) {
+	t.Parallel()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	require.NoError(t, err)
 	defer st.Close()
@@ -82,6 +83,7 @@ func (g *gatedStore) CreateAll(ctx context.Context, rs []*fhir.Resource) ([]stor
 // instead of each taking a worker of its own; an idle batcher sends a
 // lone record at once.
 func TestAuditBatcherGathersWhileABatchCommits(t *testing.T) {
+	t.Parallel()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	require.NoError(t, err)
 	defer st.Close()

@@ -52,6 +52,7 @@ func barsValidator(t *testing.T) (node, dir string) {
 // refuse the standard's example referral as published (a destination
 // without its endpoint), so the check can fail.
 func TestBaRSMessagesValidateIndependently(t *testing.T) {
+	t.Parallel()
 	node, dir := barsValidator(t)
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {

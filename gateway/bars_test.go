@@ -287,6 +287,7 @@ func barsDeliveries(t *testing.T, ob store.Outbox, task string) []store.Delivery
 // the same correlation id; a refusal (REC_BAD_REQUEST) is a dead letter,
 // listed and redeliverable. On both stores.
 func TestBaRSReferralIsSent(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -378,6 +379,7 @@ func TestBaRSReferralIsSent(t *testing.T) {
 // the standard's REC_BAD_REQUEST makes a dead letter at once, listed with
 // the code (not the body) for the practice, and sent again by $redeliver.
 func TestBaRSRefusalIsADeadLetter(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -417,6 +419,7 @@ func TestBaRSRefusalIsADeadLetter(t *testing.T) {
 // TestBaRSHangingReceiverIsRetried: a receiver that never answers is a
 // timeout, retried, and dead after the attempts run out.
 func TestBaRSHangingReceiverIsRetried(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	ob := st.(store.Outbox)
 	g := newNavGateway(t, st, nvOptions{delivery: true})
@@ -449,6 +452,7 @@ func withShareConsent(task map[string]any, agreed bool) map[string]any {
 // the $navigate answer says why, and a later re-navigation sends no
 // cancellation of a referral never sent.
 func TestBaRSReferralConsent(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

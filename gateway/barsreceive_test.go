@@ -85,6 +85,7 @@ func barsErrorCode(t *testing.T, r reply) string {
 // again, the allocation revoked with the reason) and the measures count
 // it; a caller acting for neither side is refused.
 func TestBaRSResponses(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -215,6 +216,7 @@ func TestBaRSResponses(t *testing.T) {
 // cancellation reaches the receiver. On both stores, over HTTP, with the
 // delivery workers running.
 func TestDemoPharmacyBaRS(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		for _, rule := range []string{gateway.DemoBaRSAccept, gateway.DemoBaRSTurnAway} {
 			t.Run(sc.name+"/"+rule, func(t *testing.T) {
@@ -282,6 +284,7 @@ func TestDemoPharmacyBaRS(t *testing.T) {
 // times at once has one effect, and every copy gets the same answer. On
 // both stores.
 func TestBaRSResponseConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()

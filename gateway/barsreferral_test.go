@@ -80,6 +80,7 @@ func inputsOf(task map[string]any) map[string][]any {
 // unaddressable messages get the standard's OperationOutcome and store
 // nothing.
 func TestBaRSInboundReferral(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -236,6 +237,7 @@ func navigationTasks(t *testing.T, g *nvGateway, nav map[string]any) int {
 // referral arriving at once make one Task and one Patient, and all get the
 // same answer.
 func TestBaRSReferralConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()

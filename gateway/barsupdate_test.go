@@ -54,6 +54,7 @@ func withChestPain(b map[string]any) {
 // the same update or cancellation twice has one effect and the same
 // answer; a completed referral is not cancelled (409 REC_CONFLICT).
 func TestBaRSReceivedReferralUpdateAndCancel(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -203,6 +204,7 @@ func TestBaRSReceivedReferralUpdateAndCancel(t *testing.T) {
 // of no single organisation is refused with the standard's 403 and
 // nothing is stored.
 func TestBaRSReferralSender(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -268,6 +270,7 @@ func TestBaRSReferralSender(t *testing.T) {
 // decision held for the clinician stands, and the Task says the update
 // came.
 func TestBaRSReceivedReferralUpdateAwaitingClinician(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

@@ -28,6 +28,7 @@ const maxOutcomeIssues = 101
 // are more, in a small body, and nothing is stored. How long it takes and
 // how much memory it needs is BenchmarkHostileBody's to measure.
 func TestValidationIssuesAreBounded(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := emptyNames(600_000)
 		require.Greater(t, len(body), 1_800_000)
@@ -58,6 +59,7 @@ func TestValidationIssuesAreBounded(t *testing.T) {
 // issues (18 MB): past the first 100 issues, each failed entry shows its
 // first issue and how many more it had.
 func TestBatchOfErrorsIsBounded(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		entry := `{"request":{"method":"POST","url":"Patient"},"resource":` + emptyNames(100) + `}`
 		body := `{"resourceType":"Bundle","type":"batch","entry":[` + strings.Repeat(entry+",", 999) + entry + `]}`

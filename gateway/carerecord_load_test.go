@@ -44,6 +44,7 @@ import (
 // breaker (open after 5 failures: later navigations skip the record). No
 // assertion is timed.
 func TestNavigationWithTheSharedCareRecordSlowOrDown(t *testing.T) {
+	t.Parallel()
 	load := os.Getenv("SIGNPOST_CARE_RECORD_LOAD") != ""
 	timeout, clients, length := 300*time.Millisecond, 1, time.Duration(0)
 	if load {

@@ -22,6 +22,7 @@ import (
 // $navigate still completes, the need group is treated as unknown (never
 // low) and the `issues` part says why.
 func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
 	recordURL := down.URL + "/fhir"
@@ -49,6 +50,7 @@ func TestNavigateWithTheSharedCareRecordDown(t *testing.T) {
 // the store) drives the decision and is cached as an Observation the
 // allocation cites.
 func TestNavigateUsesTheSharedCareRecordsNeedGroup(t *testing.T) {
+	t.Parallel()
 	g, calls := newCareRecordNavGateway(t, "H")
 	nav := nvNavigator("expert", "Y99999")
 	id := nvTaskAbout(t, g, nav, "online", "Earache", 2)
@@ -65,6 +67,7 @@ func TestNavigateUsesTheSharedCareRecordsNeedGroup(t *testing.T) {
 // A low need group from the record, and a register entry stored at the
 // practice: the findings still make needs complex.
 func TestNavigateKeepsStoredFindingsWithTheSharedCareRecord(t *testing.T) {
+	t.Parallel()
 	g, _ := newCareRecordNavGateway(t, "A")
 	nav := nvNavigator("expert", "Y99999")
 	nvRegisterMakesComplex(t, g, nav, nvTaskAbout(t, g, nav, "online", "Earache", 2), "need group 3 from the record")
@@ -134,6 +137,7 @@ func storeCareRecordMap(t testing.TB, st store.Store) {
 // A record that never answers: the lookup gives up at its timeout and the
 // navigation completes with the warning.
 func TestNavigateWithTheSharedCareRecordSlow(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int64
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,6 +17,7 @@ import (
 // (plus Task), and every parameter it names is a reference parameter the
 // search registry serves.
 func TestPatientCompartmentIsR4s(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../testdata/fhir/r4-core-4.0.1/CompartmentDefinition-patient.json")
 	require.NoError(t, err)
 	var def struct {

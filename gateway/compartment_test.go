@@ -48,6 +48,7 @@ func obsBody(code, subject, performer string) string {
 }
 
 func TestPatientCompartmentSearch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		p1 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"One"}]}`)
 		p2 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Two"}]}`)
@@ -93,6 +94,7 @@ func TestPatientCompartmentSearch(t *testing.T) {
 }
 
 func TestPatientCompartmentSearchTenancyScopesAudit(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		// Practice B sees nothing of A's patient, as with Observation?subject=.

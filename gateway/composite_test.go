@@ -27,6 +27,7 @@ func bpBody(id, patient string, systolic, diastolic int) string {
 // component whose code is 8480-6 and whose own value is above 100, not an
 // Observation with a systolic component and some other value above 100.
 func TestCompositeSearch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, []string{
 			`{"resourceType":"Patient","id":"cp-1","name":[{"family":"High"}]}`,

@@ -54,6 +54,7 @@ func withoutAudit(bundle map[string]any) []any {
 }
 
 func TestConditionalCreate(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		crit := nhs + "|9000000009"
 		first := g.do("POST", "/Patient", patientWith("9000000009"), "If-None-Exist", "identifier="+crit)
@@ -87,6 +88,7 @@ func TestConditionalCreate(t *testing.T) {
 // TestConditionalCreateRace: 50 clients create the same patient at once.
 // Exactly one creates it; the 49 others are answered with it.
 func TestConditionalCreateRace(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		const clients = 50
 		type answer struct {
@@ -146,6 +148,7 @@ func TestConditionalCreateRace(t *testing.T) {
 }
 
 func TestConditionalUpdate(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		q := "/Patient?" + byNumber("9000000009")
 		created := g.do("PUT", q, patientWith("9000000009"))
@@ -183,6 +186,7 @@ func TestConditionalUpdate(t *testing.T) {
 }
 
 func TestConditionalDelete(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		none := g.do("DELETE", "/Patient?"+byNumber("9000000009"), "")
 		assert.Equal(t, http.StatusNoContent, none.status)
@@ -207,6 +211,7 @@ func TestConditionalDelete(t *testing.T) {
 }
 
 func TestConditionalReadAndVRead(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		r := g.do("PUT", "/Patient/p", `{"resourceType":"Patient","id":"p"}`)
 		require.Equal(t, http.StatusCreated, r.status)

@@ -151,6 +151,7 @@ func (s *secure) current(t *testing.T, typ, id string) (map[string]any, int64) {
 // Bundle entries, are refused (403) to anyone but an administrator acting
 // for that practice; the protocol is untouched by every refusal.
 func TestProtocolChangesNeedThePracticeAdministrator(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			s := newConfigGateway(t, sc.open(t))
@@ -196,6 +197,7 @@ func TestProtocolChangesNeedThePracticeAdministrator(t *testing.T) {
 // practice administrator or publisher may change them by any path; an
 // administrator acting for all practices may.
 func TestSharedConfigurationNeedsAnAdministratorOfAllPractices(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			s := newConfigGateway(t, sc.open(t))
@@ -273,6 +275,7 @@ func TestSharedConfigurationNeedsAnAdministratorOfAllPractices(t *testing.T) {
 // TestConfigurationInDevelopmentMode: the developer is every role for
 // every practice.
 func TestConfigurationInDevelopmentMode(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	term := seededTerminology(t, st)
 	g := newGateway(t, gateway.Options{Store: st}, func(s *gateway.Server) {

@@ -23,6 +23,7 @@ import (
 // "://" (an NHS number's system, a reference to another server) is on
 // this server; only a path naming another server is refused.
 func TestBundleURLQueryMayHoldAbsoluteURLs(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		upsert := "Patient?identifier=" + nhs + "|9000000009"
 		r := g.do("POST", "", txBundle(t, "transaction",
@@ -57,6 +58,7 @@ func TestBundleURLQueryMayHoldAbsoluteURLs(t *testing.T) {
 // (family=%zz) is a 400, lenient or strict, never a search for
 // everything.
 func TestMalformedPercentEncodingIsRefused(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		require.Equal(t, http.StatusCreated, g.do("POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"Ada"}]}`).status)
 		for _, h := range [][]string{nil, {"Prefer", "handling=strict"}} {
@@ -77,6 +79,7 @@ func TestMalformedPercentEncodingIsRefused(t *testing.T) {
 // TestReadHonoursSummaryAndElements: _summary and _elements subset a read
 // and a vread as they do a search, marked SUBSETTED.
 func TestReadHonoursSummaryAndElements(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := `{"resourceType":"Patient","id":"sum1","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">Ada</div>"},"name":[{"family":"Lovelace"}],"gender":"female","birthDate":"1815-12-10","maritalStatus":{"text":"married"}}`
 		require.Equal(t, http.StatusCreated, g.do("PUT", "/Patient/sum1", body).status)
@@ -142,6 +145,7 @@ func TestReadHonoursSummaryAndElements(t *testing.T) {
 // TestMethodNotAllowedListsWhatIsAllowed: a 405's Allow header names the
 // methods the URL accepts, never the one just refused.
 func TestMethodNotAllowedListsWhatIsAllowed(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		for _, tt := range []struct {
 			method, path string
@@ -167,6 +171,7 @@ func TestMethodNotAllowedListsWhatIsAllowed(t *testing.T) {
 // Accept or _format, nor readable (415) in Content-Type; _pretty=true
 // indents the answer.
 func TestFormatAndVersionNegotiation(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		r := g.do("GET", "/metadata?_format=application/fhir+json", "")
 		assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -191,6 +196,7 @@ func TestFormatAndVersionNegotiation(t *testing.T) {
 // range is half-open (R4 3.1.1.4.2, as HAPI FHIR takes it): 5.4 is at
 // least 5.35 and less than 5.45.
 func TestQuantitySearchUpperBoundIsExclusive(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		for _, v := range []string{"5.35", "5.4", "5.45"} {
 			body := `{"resourceType":"Observation","id":"q` + strings.ReplaceAll(v, ".", "-") + `","status":"final","code":{"text":"x"},"valueQuantity":{"value":` + v + `,"system":"http://unitsofmeasure.org","code":"mg"}}`
@@ -221,6 +227,7 @@ func TestQuantitySearchUpperBoundIsExclusive(t *testing.T) {
 // versions current at some point of the period T's precision gives
 // (R4 3.1.0.5.1), not those as of its start.
 func TestHistoryAtIsThePeriodOfItsPrecision(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		var stamps []string
 		for i, family := range []string{"One", "Two", "Three"} {
@@ -284,6 +291,7 @@ func TestHistoryAtIsThePeriodOfItsPrecision(t *testing.T) {
 // with the same criteria act twice on one identity and fail the
 // transaction, nothing stored.
 func TestRepeatedConditionalEntriesInOneTransaction(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		crit := byNumber("9000000017")
 		r := g.do("POST", "", txBundle(t, "transaction",
@@ -324,6 +332,7 @@ func TestRepeatedConditionalEntriesInOneTransaction(t *testing.T) {
 // narrative links as in references (R4 3.1.0.11.2); a string that
 // happens to hold it (Identifier.value) is not a link and is kept.
 func TestTransactionRewritesTemporaryIDsBeyondReferences(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		const tmp = "urn:uuid:6f1f3b6e-0000-4000-8000-0000000000c1"
 		div := `<div xmlns="http://www.w3.org/1999/xhtml">About <a href="` + tmp + `">the patient</a> <img src="` + tmp + `"/></div>`
@@ -362,6 +371,7 @@ func TestTransactionRewritesTemporaryIDsBeyondReferences(t *testing.T) {
 // own that the CapabilityStatement names can be read, valid R4, and says
 // what the CapabilityStatement says.
 func TestCapabilityOperationsResolve(t *testing.T) {
+	t.Parallel()
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			s := st.open(t)
@@ -418,6 +428,7 @@ func TestCapabilityOperationsResolve(t *testing.T) {
 // surrogate escape, are a 400 on both stores, and nothing is stored
 // (never a 500, never U+FFFD in place of what was sent).
 func TestTextThatIsNotUnicodeIsRefused(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		bodies := map[string]string{
 			"raw invalid UTF-8":      "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"a\xff\xfeb\"}]}",
@@ -455,6 +466,7 @@ func TestTextThatIsNotUnicodeIsRefused(t *testing.T) {
 // a UTF-8 byte order mark before the JSON is ignored (RFC 8259 8.1), as
 // HAPI FHIR does, rather than reported as an unexpected character.
 func TestInputMessagesNameWhatIsWrong(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		r := g.do("POST", "/Patient", `{"resourceType":"Patient","name":[null]}`)
 		require.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
@@ -473,6 +485,7 @@ func TestInputMessagesNameWhatIsWrong(t *testing.T) {
 // the resource exists, nothing written), also under concurrent PUTs; a
 // listed version fails only when it is the current one.
 func TestPutIfNoneMatch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := func(family string) string {
 			return `{"resourceType":"Patient","id":"inm1","name":[{"family":"` + family + `"}]}`
@@ -517,6 +530,7 @@ func TestPutIfNoneMatch(t *testing.T) {
 // TestOversizedRequestLineIsAnOperationOutcome: a request line or header
 // fields beyond the limit are a 431 OperationOutcome, not plain text.
 func TestOversizedRequestLineIsAnOperationOutcome(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		long := strings.Repeat("a", gateway.DefaultMaxHeaderBytes+1)
 		for _, r := range []reply{

@@ -23,6 +23,7 @@ import (
 // TestCapabilityStatementMatchesRouting: every interaction the
 // CapabilityStatement claims is answered by a handler, never by 405/501.
 func TestCapabilityStatementMatchesRouting(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		cs := g.do("GET", "/metadata", "").json(t)
 		assert.Equal(t, "CapabilityStatement", cs["resourceType"])
@@ -203,6 +204,7 @@ func eachConcurrently(items []any, fn func(any)) {
 // types, and every UK Core example are stored and read back with the same
 // meaning, on both stores.
 func TestOfficialExamplesAreLossless(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("../testdata/fhir/r4-examples-4.0.1/*.json")
 	// The core package's own resources are official instances of the
 	// conformance types: every one of the types with few, a handful of
@@ -278,6 +280,7 @@ func TestOfficialExamplesAreLossless(t *testing.T) {
 }
 
 func TestLogsNeverHoldBodies(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		secret := "Zebedee-Quartermaine-9434765919"
 		body := `{"resourceType":"Patient","name":[{"family":"` + secret + `"}]}`
@@ -309,6 +312,7 @@ func (f failingStore) Read(ctx context.Context, typ, id string) (store.Version, 
 }
 
 func TestInternalFailuresAreGeneric500s(t *testing.T) {
+	t.Parallel()
 	for _, s := range stores[:1] {
 		base := s.open(t)
 		for name, fs := range map[string]failingStore{
@@ -336,6 +340,7 @@ func TestInternalFailuresAreGeneric500s(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		assert.Equal(t, 200, g.do("GET", g.srv.URL+"/healthz", "").status)
 		assert.Equal(t, 200, g.do("GET", g.srv.URL+"/readyz", "").status)

@@ -20,6 +20,7 @@ import (
 // internal error); once it is back the same gateway serves again, with
 // what was committed before.
 func TestDatabaseRestart(t *testing.T) {
+	t.Parallel()
 	cl := pgtest.NewCluster(t)
 	s, err := postgres.Open(context.Background(), cl.URL, postgres.WithMaxConns(4))
 	require.NoError(t, err)

@@ -172,6 +172,7 @@ func (cs *strictClinicalSystem) needGroupAt(id string) string {
 // decision, and a late copy of the first Bundle is refused by the Task
 // version it carries.
 func TestDeliveredBundleKeepsTheReceiverCurrent(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()

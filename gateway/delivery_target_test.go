@@ -91,6 +91,7 @@ func deliveryOf(t *testing.T, ob store.Outbox, task string, want store.DeliveryS
 // system only. Should the store hold two Organizations with the code
 // nonetheless, the delivery is a dead letter, sent to neither.
 func TestDeliveryTargetCannotBeClaimed(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -181,6 +182,7 @@ func TestDeliveryTargetCannotBeClaimed(t *testing.T) {
 // nothing stored), and again before each send; what a receiver answers
 // reaches API clients only as a status and issue codes.
 func TestEndpointAddressIsOnTheOutboundList(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -283,6 +285,7 @@ func setSurgeryEndpoint(t *testing.T, st store.Store, address string) {
 // end with exactly one Organization per code; every other writer gets a
 // 409 (never a 500 or a deadlock), on both stores.
 func TestODSClaimsDoNotRace(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

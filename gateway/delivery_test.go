@@ -29,6 +29,7 @@ import (
 // (dead letter, listed), then, after $redeliver, receives the
 // transaction Bundle once.
 func TestNavigationOutcomeIsDelivered(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()

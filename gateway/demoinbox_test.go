@@ -44,6 +44,7 @@ func assertOwnPage(t *testing.T, r reply) string {
 // GET / is a small page of where to go: the FHIR base's metadata, the
 // dashboard, the demo inbox in development mode, the documentation.
 func TestHomePage(t *testing.T) {
+	t.Parallel()
 	for _, dev := range []bool{true, false} {
 		st := stores[0].open(t)
 		opts := gateway.Options{Store: st}
@@ -87,6 +88,7 @@ func TestHomePage(t *testing.T) {
 // takes transaction Bundles and shows them newest first, escaped; it
 // refuses what is not one with an OperationOutcome and keeps nothing.
 func TestDemoClinicalSystemInbox(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

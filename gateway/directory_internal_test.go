@@ -38,6 +38,7 @@ func names(snap *directorySnapshot) map[string]string {
 // but committed after it is still picked up, and so are deletions and
 // writes from another process, with no clock or message involved.
 func TestDirectoryCacheLateCommit(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
@@ -96,6 +97,7 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 // check makes covers recent versions only, not the last sync's; what is
 // written afterwards is still read.
 func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
@@ -138,6 +140,7 @@ func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
 // freshness checks, and each still sees every write committed before it
 // asked.
 func TestDirectoryCacheSharedChecks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
@@ -174,6 +177,7 @@ func TestDirectoryCacheSharedChecks(t *testing.T) {
 }
 
 func TestWriteJSONString(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x01", "Zoë, Łódź, 東京, 😀", "<html> & stuff", "bad \xff utf8", "\u2028"} {
 		var b bytes.Buffer
 		writeJSONString(&b, s)

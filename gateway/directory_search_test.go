@@ -76,6 +76,7 @@ func searchLinks(t *testing.T, r reply) map[string]string {
 }
 
 func TestDirectoryMatchSearchDeclared(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		// Each parameter is a SearchParameter at its canonical URL.
 		for _, p := range mapping.MatchSearchParams {
@@ -118,6 +119,7 @@ func TestDirectoryMatchSearchDeclared(t *testing.T) {
 }
 
 func TestDirectoryMatchSearch(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		entries := matchFixtures(t)
 		for _, e := range entries {
@@ -224,6 +226,7 @@ func TestDirectoryMatchSearch(t *testing.T) {
 }
 
 func TestDirectoryMatchSearchRefuses(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		putEntry(t, g, matchFixtures(t)[0])
 		for _, bad := range []string{

@@ -47,6 +47,7 @@ func eachDirectoryStore(t *testing.T, fn func(t *testing.T, st store.Store, g *t
 }
 
 func TestDirectoryConformanceResources(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		for _, id := range []string{mapping.ExtEligibility, mapping.ExtCapacity, mapping.ExtCatchment, mapping.ExtSourceUpdated} {
 			r := g.do("GET", "/StructureDefinition/"+id, "")
@@ -137,6 +138,7 @@ func identifierQuery(s map[string]any) string {
 }
 
 func TestDirectorySync(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		t1 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 		feed := directorytest.Services(dirNames, 20, 7, t1)
@@ -292,6 +294,7 @@ func readMatch(t *testing.T, r reply) matchAnswer {
 }
 
 func TestDirectoryMatch(t *testing.T) {
+	t.Parallel()
 	eachDirectoryStore(t, func(t *testing.T, st store.Store, g *testGateway) {
 		entries := matchFixtures(t)
 		for _, e := range entries {
@@ -378,6 +381,7 @@ func TestDirectoryMatch(t *testing.T) {
 //   - sync: 10,000 entries as 20 transactions of 500 on PostgreSQL,
 //     entries/s; then the same feed again, which must create no versions.
 func TestDirectoryBenchmarks(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("SIGNPOST_DIRECTORY_BENCH") == "" {
 		t.Skip("set SIGNPOST_DIRECTORY_BENCH=1 to measure directory matching and sync")
 	}

@@ -40,6 +40,7 @@ func (g *testGateway) allTypedIDs(t *testing.T, path string, headers ...string) 
 }
 
 func TestPatientEverything(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		p1 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"One"}]}`)
 		p2 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Two"}]}`)
@@ -97,6 +98,7 @@ func TestPatientEverything(t *testing.T) {
 }
 
 func TestPatientEverythingTenancyScopesAudit(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		// Another practice's patient is the same 404 as none.

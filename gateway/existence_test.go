@@ -16,6 +16,7 @@ import (
 // resource answers every interaction by id exactly as an id that never
 // existed does: same status, same diagnostics (the id aside).
 func TestOtherPracticesIDsAnswerAsNeverExisting(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		b := d.navB

@@ -25,6 +25,7 @@ import (
 // are a 400, never a 500 and never stored, in bodies and in search
 // values, on both stores.
 func TestForbiddenCharactersAreRefused(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		patient := func(family string) string {
 			return `{"resourceType":"Patient","id":"p1","name":[{"family":"` + family + `"}]}`
@@ -96,6 +97,7 @@ func TestForbiddenCharactersAreRefused(t *testing.T) {
 // TestSlowBodyIsATimeout: a body that stops arriving before the server's
 // read timeout is a 408 OperationOutcome, not a 500.
 func TestSlowBodyIsATimeout(t *testing.T) {
+	t.Parallel()
 	gw := gateway.New(gateway.Options{Store: stores[0].open(t)})
 	srv := httptest.NewUnstartedServer(gw.Handler())
 	srv.Config.ReadTimeout = 300 * time.Millisecond

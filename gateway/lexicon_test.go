@@ -18,6 +18,7 @@ import (
 // release, refused when it does not compile, and never less than the
 // shipped lexicon.
 func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
@@ -109,6 +110,7 @@ func TestClinicalLexiconIsDataExtendedThroughTheAPI(t *testing.T) {
 // A stored lexicon may add what finds more, never what could discount a
 // red flag: a negation word added through the API is refused.
 func TestClinicalLexiconRefusesDiscountingAdditions(t *testing.T) {
+	t.Parallel()
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	operator := map[string]any{"scope": "system/CodeSystem.cruds", "role": "operator", "sub": "icb-safety-officer", "client_id": "test-app"}
 	cs := g.as(operator, "GET", "/CodeSystem/"+freetext.ID, "").json(t)

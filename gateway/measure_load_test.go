@@ -25,6 +25,7 @@ import (
 // PostgreSQL. It reports the time and asserts nothing about it. Run with
 // SIGNPOST_MEASURE_LOAD=1.
 func TestEvaluateMeasureLoad(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("SIGNPOST_MEASURE_LOAD") != "1" {
 		t.Skip("set SIGNPOST_MEASURE_LOAD=1 to time $evaluate-measure over 60,000 navigations")
 	}

@@ -69,6 +69,7 @@ func msAgeBand(age int) string {
 }
 
 func TestEvaluateMeasureAgainstAnIndependentCount(t *testing.T) {
+	t.Parallel()
 	var f nvScenarioFile
 	b, err := os.ReadFile("../testdata/protocols/scenarios/scenarios.json")
 	require.NoError(t, err)

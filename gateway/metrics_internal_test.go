@@ -8,6 +8,7 @@ import (
 // The interaction label follows the FHIR URL grammar route serves, and
 // never holds a path segment.
 func TestInteractionOf(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		method, path, want string
 	}{

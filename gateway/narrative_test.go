@@ -17,6 +17,7 @@ import (
 // Patient.text.div on create, update and in a transaction, and nothing is
 // stored; a narrative within the rules is kept as sent.
 func TestNarrativeFollowsTheXHTMLRules(t *testing.T) {
+	t.Parallel()
 	const ns = `xmlns="http://www.w3.org/1999/xhtml"`
 	bad := map[string]string{
 		"script":             `<div ` + ns + `><script>alert(1)</script>Ada</div>`,

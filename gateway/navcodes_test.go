@@ -43,6 +43,7 @@ func unknownButWellFormed(t *testing.T) string {
 }
 
 func TestNavigationCodedElementsAreValidatedOnWrite(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	post := func(path, body string, strict bool) termReply {
 		req, err := http.NewRequest("POST", g.base+path, strings.NewReader(body))

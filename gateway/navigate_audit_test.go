@@ -18,6 +18,7 @@ import (
 // nothing of the decision is stored; once it works, one commit leaves one
 // AuditEvent.
 func TestNavigateCommitsWithItsAuditEvent(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

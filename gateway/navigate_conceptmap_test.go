@@ -18,6 +18,7 @@ import (
 // acting for all practices (the map is shared by every practice) changes
 // the SNOMED CT code of the very next $navigate, with no restart.
 func TestReplacingTheConceptMapChangesTheNextNavigation(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

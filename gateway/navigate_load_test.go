@@ -36,6 +36,7 @@ import (
 // SIGNPOST_NAVIGATE_LOAD=1 (SIGNPOST_NAVIGATE_LOAD_SECONDS sets the
 // duration, default 15).
 func TestNavigationLoad(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
 		t.Skip("set SIGNPOST_NAVIGATE_LOAD=1 to run the navigation load figures")
 	}

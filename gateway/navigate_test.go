@@ -442,6 +442,7 @@ func (r nvResult) issueText() string {
 func listAny(v any) []any { l, _ := v.([]any); return l }
 
 func TestNavigationScenariosOverHTTP(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../testdata/protocols/scenarios/scenarios.json")
 	require.NoError(t, err)
 	var f nvScenarioFile
@@ -678,6 +679,7 @@ func nvRunScenario(t *testing.T, envs *nvEnvs, i int, sc nvScenario) {
 }
 
 func TestNavigationIntakeOverHTTP(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
@@ -747,6 +749,7 @@ func TestNavigationIntakeOverHTTP(t *testing.T) {
 }
 
 func TestNavigateProposeStoresNothingAndCommitIsAtomic(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -846,6 +849,7 @@ func nvTaskAbout(t *testing.T, g *nvGateway, caller map[string]any, route, probl
 }
 
 func TestNavigateErrorsAndTenancy(t *testing.T) {
+	t.Parallel()
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
 	id := nvTaskAbout(t, g, nav, "phone", "Earache", 3)
@@ -886,6 +890,7 @@ func TestNavigateErrorsAndTenancy(t *testing.T) {
 }
 
 func TestClinicianReviewSupersedes(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
@@ -933,6 +938,7 @@ func TestClinicianReviewSupersedes(t *testing.T) {
 // ($navigate review) is held as a draft with a clinician-review Task; the
 // navigator cannot decide past it, and the clinician's decision replaces it.
 func TestManualReviewSupersedes(t *testing.T) {
+	t.Parallel()
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
 	id := nvTaskAbout(t, g, nav, "phone", "Earache for 2 days", 2)
@@ -953,6 +959,7 @@ func TestManualReviewSupersedes(t *testing.T) {
 }
 
 func TestProtocolIsLoadedAndVersionedThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
@@ -1026,6 +1033,7 @@ func nvRegisterMakesComplex(t *testing.T, g *nvGateway, nav map[string]any, id, 
 }
 
 func TestNavigateReadsStoredNeedGroupAndRegisters(t *testing.T) {
+	t.Parallel()
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
 	// The demo adult (need group 3 in the store): Pharmacy First, until a
@@ -1041,6 +1049,7 @@ func TestNavigateReadsStoredNeedGroupAndRegisters(t *testing.T) {
 }
 
 func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
+	t.Parallel()
 	// Integrators that only know the NHS number (no Patient on this
 	// server): earlier Tasks are found by for.identifier.
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
@@ -1067,6 +1076,7 @@ func TestRepeatContactsAreFoundByNHSNumber(t *testing.T) {
 // the written version to the contact history) count as repeat contacts of
 // the practice, by NHS number, as the stored versions say.
 func TestRepeatContactsAfterCommittedNavigations(t *testing.T) {
+	t.Parallel()
 	g := newNavGateway(t, stores[0].open(t), nvOptions{})
 	nav := nvNavigator("expert", "Y99999")
 	nhs := nvNHS(701)
@@ -1131,6 +1141,7 @@ func sortDurations(d []time.Duration) {
 // $navigate), with tokens of the real issuer; a refusal is a 403 naming
 // Task.status and stores nothing.
 func TestTaskStatusRolesOverHTTP(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			g := newNavGateway(t, sc.open(t), nvOptions{})
@@ -1307,6 +1318,7 @@ func (r *nvStuckRecord) NeedGroup(ctx context.Context, _ mapping.PatientRef, _ s
 // the timeout plus 50 ms). The navigation still completes, with the
 // warning.
 func TestNavigateWaitsForTheRecordFromItsStart(t *testing.T) {
+	t.Parallel()
 	rec := &nvStuckRecord{timeout: 300 * time.Millisecond}
 	g := newNavGateway(t, stores[0].open(t), nvOptions{needs: rec})
 	nav := nvNavigator("expert", "Y99999")

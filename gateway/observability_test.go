@@ -40,6 +40,7 @@ func (h *headerLog) all() []string {
 // /metrics counts the requests by interaction, the pull, the delivery
 // attempt and the outbox depth, with no ids or query values as labels.
 func TestObservabilityEndToEnd(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -142,6 +143,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 
 // A failing record: the failure is counted by reason.
 func TestCareRecordPullFailuresAreCounted(t *testing.T) {
+	t.Parallel()
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
@@ -160,6 +162,7 @@ func TestCareRecordPullFailuresAreCounted(t *testing.T) {
 // Without Options.ServeMetrics (production) the API does not serve
 // /metrics; MetricsHandler does, wherever the command mounts it.
 func TestMetricsAreNotOnTheAPIUnlessAsked(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	_, v := trustedIssuer(t)
 	srv := gateway.New(gateway.Options{Store: st, Verifier: v})

@@ -35,6 +35,7 @@ import (
 // and asserts only that every navigation succeeds and every outcome
 // arrives, once.
 func TestNavigationLoadOutboxLag(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
 		t.Skip("set SIGNPOST_NAVIGATE_LOAD=1 to run the navigation load figures")
 	}

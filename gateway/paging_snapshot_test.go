@@ -73,6 +73,7 @@ func once(want, got []string) (missing, repeated []string) {
 // update moves a resource to the front) and under _sort=family (where a
 // rename moves it), and each page's total is the first page's.
 func TestPagingIsExactWhileOthersWrite(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		families := []string{"Fa", "Fb", "Fc", "Fd", "Fe", "Ff"}
 		ids := make([]string, len(families))
@@ -155,6 +156,7 @@ func TestPagingIsExactWhileOthersWrite(t *testing.T) {
 // search hold only its practice's resources, whatever others write between
 // pages, and its totals stay its own.
 func TestSnapshotPagingKeepsTenancy(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		navA, navB := s.token(navigator(odsA)), s.token(navigator(odsB))
 		var idsA, idsB []string
@@ -205,6 +207,7 @@ func TestSnapshotPagingKeepsTenancy(t *testing.T) {
 // driven by a reference and sorted by a decimal, one through a chain to
 // another type, one through a chain to its own type.
 func TestPagingIsExactWhateverDrivesTheSearch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		created := func(body string) string {
 			r := g.do("POST", "/"+strings.SplitN(strings.SplitN(body, `"resourceType":"`, 2)[1], `"`, 2)[0], body)

@@ -15,6 +15,7 @@ import (
 const jsonPatch = "application/json-patch+json"
 
 func TestJSONPatch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		r := g.do("PATCH", "/Task/task-1", `[{"op":"replace","path":"/status","value":"accepted"},{"op":"add","path":"/note","value":[{"text":"called back"}]}]`,
@@ -77,6 +78,7 @@ func TestJSONPatch(t *testing.T) {
 // each other are applied one after the other, each to the version the
 // other left.
 func TestConcurrentPatchesAreNotLost(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		require.Equal(t, http.StatusCreated, g.do("PUT", "/Task/t", `{"resourceType":"Task","id":"t","status":"requested","intent":"order","note":[{"text":"start"}]}`).status)
 		const n = 8
@@ -113,6 +115,7 @@ func TestConcurrentPatchesAreNotLost(t *testing.T) {
 }
 
 func TestFHIRPathPatch(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		params := func(ops ...string) string {
@@ -174,6 +177,7 @@ func TestFHIRPathPatch(t *testing.T) {
 }
 
 func TestPatchInBundles(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		binary := res(t, `{"resourceType":"Binary","contentType":"application/json-patch+json","data":"`+

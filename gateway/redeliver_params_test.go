@@ -19,6 +19,7 @@ import (
 // valueString with or without the type, the query string — and answers
 // any other form with a 400 OperationOutcome saying what it wants.
 func TestRedeliverTakesTheTaskAsAReferenceOrAnId(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()

@@ -27,6 +27,7 @@ const taskBody = `{"resourceType":"Task","status":"requested","intent":"order",
  ]}`
 
 func TestCreateReadUpdateDeleteHistory(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		sent := mustDecode(t, taskBody)
 
@@ -98,6 +99,7 @@ func TestCreateReadUpdateDeleteHistory(t *testing.T) {
 }
 
 func TestUpdateAsCreateAndPrefer(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := `{"resourceType":"Patient","id":"pat-1","active":true}`
 		r := g.do("PUT", "/Patient/pat-1", body, "Prefer", "return=minimal")
@@ -116,6 +118,7 @@ func TestUpdateAsCreateAndPrefer(t *testing.T) {
 }
 
 func TestRequestErrorsAreOperationOutcomes(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		big := `{"resourceType":"Patient","active":true,"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` + strings.Repeat("x", 11<<20) + `</div>"}}`
 		tests := []struct {
@@ -171,6 +174,7 @@ func TestRequestErrorsAreOperationOutcomes(t *testing.T) {
 }
 
 func TestBaseWithAndWithoutTrailingSlashAndFormats(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		for _, p := range []string{"/metadata", "/metadata/", "/metadata?_format=json", "/metadata?_format=application/fhir%2Bjson"} {
 			r := g.do("GET", p, "")
@@ -188,6 +192,7 @@ func TestBaseWithAndWithoutTrailingSlashAndFormats(t *testing.T) {
 }
 
 func TestHistoryPagingSinceAndSystemLevel(t *testing.T) {
+	t.Parallel()
 	// Practitioners and Organizations are not patient data, so writing
 	// them records no AuditEvent and system history holds just them.
 	eachStore(t, func(t *testing.T, g *testGateway) {

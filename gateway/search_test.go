@@ -69,6 +69,7 @@ func sorted(ids []string) []string {
 }
 
 func TestSearchParameters(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		tests := []struct {
@@ -118,6 +119,7 @@ func TestSearchParameters(t *testing.T) {
 }
 
 func TestSearchSortCountAndTotal(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		b := g.do("GET", "/Task?_sort=-authored-on", "").json(t)
@@ -143,6 +145,7 @@ func TestSearchSortCountAndTotal(t *testing.T) {
 }
 
 func TestSearchStrictAndLenientHandling(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		r := g.do("GET", "/Task?status=requested&colour=blue&owner=", "")
@@ -177,6 +180,7 @@ func TestSearchStrictAndLenientHandling(t *testing.T) {
 }
 
 func TestPostSearchEqualsGet(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		get := g.do("GET", "/Task?status=requested&owner=Organization%2Forg-a&_sort=authored-on", "").json(t)
@@ -197,6 +201,7 @@ func TestPostSearchEqualsGet(t *testing.T) {
 }
 
 func TestSearchSummaryAndElements(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		subsetted := func(t *testing.T, res map[string]any) bool {
@@ -271,6 +276,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestSearchIncludeAndRevinclude(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		b := g.do("GET", "/Task?_id=task-1&_include=Task:based-on&_include:iterate=ServiceRequest:performer", "").json(t)
@@ -294,6 +300,7 @@ func TestSearchIncludeAndRevinclude(t *testing.T) {
 // keeps writing: every resource that existed before the first page is
 // seen exactly once, and previous leads back to what was seen.
 func TestSearchPagingWhileWriting(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		before := map[string]bool{}
 		for i := 0; i < 25; i++ {

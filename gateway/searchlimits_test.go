@@ -16,6 +16,7 @@ import (
 // chain or _has beyond the depth served) is a 400 either way. Nothing is
 // silently ignored.
 func TestUnservedSearchFeaturesAreNamed(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		p := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"Chain"}]}`)
 		g.created(t, "Observation", obsBody("8867-4", p, ""))

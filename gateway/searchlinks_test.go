@@ -27,6 +27,7 @@ var linked = []string{
 // Prefer: handling=strict too; beyond search.MaxLinks links they are a
 // 400 whatever the Prefer header.
 func TestMultiLevelChainsAndNestedHas(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		g.load(t, linked)
@@ -80,6 +81,7 @@ func TestMultiLevelChainsAndNestedHas(t *testing.T) {
 // Every link of a chain or _has applies the caller's practices: a link
 // through another practice's resource matches nothing, at any depth.
 func TestMultiLevelChainsKeepTenancy(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		// B's referral for A's patient, and B's Task about it.

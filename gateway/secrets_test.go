@@ -73,6 +73,7 @@ func storedHeader(t *testing.T, st store.Store, typ, id string) string {
 // Endpoint.header and Subscription.channel.header are never answered, by
 // any interaction, while the stored values stay for delivery.
 func TestSecretHeadersAreNeverAnswered(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -165,6 +166,7 @@ func TestSecretHeadersAreNeverAnswered(t *testing.T) {
 // Only the owning practice's administrator sets or changes a secret, or
 // sends a kept one elsewhere.
 func TestSecretHeadersNeedThePracticeAdmin(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

@@ -127,6 +127,7 @@ func (s *secure) searchIDs(t *testing.T, tok, query, mode string) []string {
 }
 
 func TestTokensAreRefused(t *testing.T) {
+	t.Parallel()
 	s := newSecure(t, stores[0].open(t), gateway.Options{})
 	claims := func() map[string]any { return navigator(odsA) }
 	require.Equal(t, http.StatusOK, s.as(s.token(claims()), "GET", "/Patient", "").status, "a good token is accepted")
@@ -174,6 +175,7 @@ func TestTokensAreRefused(t *testing.T) {
 }
 
 func TestKeyRotationMidTest(t *testing.T) {
+	t.Parallel()
 	s := newSecure(t, stores[0].open(t), gateway.Options{})
 	before := s.token(navigator(odsA))
 	require.Equal(t, http.StatusOK, s.as(before, "GET", "/Patient", "").status)
@@ -219,6 +221,7 @@ func seedTenants(t *testing.T, s *secure) tenants {
 }
 
 func TestWritesCarryThePractice(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		label := func(tok, typ, id string) []string {
@@ -277,6 +280,7 @@ func TestWritesCarryThePractice(t *testing.T) {
 }
 
 func TestCrossTenantAttemptsFail(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		b := d.navB
@@ -395,6 +399,7 @@ func TestCrossTenantAttemptsFail(t *testing.T) {
 }
 
 func TestScopeEscalationFailsEntryByEntry(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		// Reads of Tasks and Patients only.
@@ -460,6 +465,7 @@ func TestScopeEscalationFailsEntryByEntry(t *testing.T) {
 }
 
 func TestPublishersStayInTheirScope(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		const catalogue = "https://directory.example-icb.nhs.uk/service-id"
 		pub := s.token(publisherClaims("P1A01", catalogue))
@@ -505,6 +511,7 @@ func TestPublishersStayInTheirScope(t *testing.T) {
 }
 
 func TestOperationsNeedTheirPermissions(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	term := seededTerminology(t, st)
 	s := newSecure(t, st, gateway.Options{}, func(g *gateway.Server) { g.RegisterTerminology(term) })
@@ -524,6 +531,7 @@ func TestOperationsNeedTheirPermissions(t *testing.T) {
 }
 
 func TestEveryPatientDataAccessLeavesOneAuditEvent(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		reader := s.token(map[string]any{"scope": "system/Patient.rs", "ods": odsA, "sub": "reader"})
@@ -622,6 +630,7 @@ func TestEveryPatientDataAccessLeavesOneAuditEvent(t *testing.T) {
 // AuditEvent of their own (marked as a probe, naming B's caller), while
 // what B's auditors see is the same as for an id that never existed.
 func TestProbesReachTheProbedPracticesAuditors(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		auditB := s.token(auditorClaims(odsB))
@@ -686,6 +695,7 @@ func TestProbesReachTheProbedPracticesAuditors(t *testing.T) {
 }
 
 func TestAuditFailureRefusesTheAccess(t *testing.T) {
+	t.Parallel()
 	// A store that cannot write AuditEvents: reads of patient data fail
 	// with 500, directory reads go on.
 	st := &noAuditStore{Store: stores[0].open(t)}
@@ -733,6 +743,7 @@ func (n *noAuditTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRe
 }
 
 func TestRateLimitPerClient(t *testing.T) {
+	t.Parallel()
 	s := newSecure(t, stores[0].open(t), gateway.Options{RateLimit: 1, RateBurst: 2})
 	one := s.token(map[string]any{"scope": "system/Organization.rs", "sub": "one", "client_id": "client-one"})
 	two := s.token(map[string]any{"scope": "system/Organization.rs", "sub": "two", "client_id": "client-two"})
@@ -753,6 +764,7 @@ func TestRateLimitPerClient(t *testing.T) {
 }
 
 func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := newSecure(t, stores[0].open(t), gateway.Options{})
 	nav := s.token(navigator(odsA))
 	for _, p := range []string{"/Patient", "/metadata", "/nowhere"} {
@@ -768,6 +780,7 @@ func TestSecurityHeaders(t *testing.T) {
 }
 
 func TestDevelopmentModeIgnoresTokens(t *testing.T) {
+	t.Parallel()
 	g := newGateway(t, gateway.Options{Store: stores[0].open(t)})
 	r := g.do("GET", "/Patient", "", "Authorization", "Bearer whatever")
 	assert.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -819,6 +832,7 @@ func BenchmarkTokenVerification(b *testing.B) {
 // case or scheme) is refused with 422 on every write path and for every
 // type, and nothing is stored; the exact label still works.
 func TestLookalikePracticeLabelsAreRefused(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		labelled := func(field, system string) string {

@@ -42,6 +42,7 @@ func newSubscriptionGateway(t *testing.T, st store.Store, list *gateway.Subscrip
 // however it is written (create, update, PATCH, transaction), and nothing
 // is stored; one on the list is taken.
 func TestSubscriptionEndpointAllowList(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	list, err := gateway.ParseSubscriptionEndpoints("https://hooks.example.org/signpost")
 	require.NoError(t, err)
@@ -100,6 +101,7 @@ func TestSubscriptionEndpointAllowList(t *testing.T) {
 
 // Without a list set, the gateway allows loopback endpoints only.
 func TestSubscriptionEndpointDefaultIsLoopback(t *testing.T) {
+	t.Parallel()
 	g := newSubscriptionGateway(t, stores[0].open(t), nil)
 	admin := nvAdmin("Y99999")
 	r := g.as(admin, "POST", "/Subscription", subscriptionJSON("Task?status=completed", "https://hooks.example.org/signpost", ""))
@@ -112,6 +114,7 @@ func TestSubscriptionEndpointDefaultIsLoopback(t *testing.T) {
 // once the list no longer allows it: two gateways on one store, the
 // second with a list without loopback.
 func TestSubscriptionEndpointRemovedFromTheList(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	rc := newHookReceiver(t)
 	before := newSubscriptionGateway(t, st, nil) // loopback allowed
@@ -145,6 +148,7 @@ func TestSubscriptionEndpointRemovedFromTheList(t *testing.T) {
 // the operator's list stopped allowing it, is dead-lettered by the
 // delivery workers, never sent.
 func TestSubscriptionEndpointCheckedWhenSent(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	rc := newHookReceiver(t)
 	g := newSubscriptionGateway(t, st, nil) // loopback allowed
@@ -194,6 +198,7 @@ func TestSubscriptionEndpointCheckedWhenSent(t *testing.T) {
 // allow-list would be bypassed): the handshake fails, the Subscription is
 // error, and the redirect's target hears nothing.
 func TestSubscriptionRedirectIsNotFollowed(t *testing.T) {
+	t.Parallel()
 	st := stores[0].open(t)
 	var followed atomic.Int64
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { followed.Add(1) }))

@@ -13,6 +13,7 @@ import (
 // reaches no one outside the practice: not by instance, type or system
 // history, not by a chain or an _include from the caller's own Task.
 func TestSubscriptionsStayInTheirPractice(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

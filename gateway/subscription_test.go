@@ -96,6 +96,7 @@ func subscriptionJSON(criteria, endpoint, payload string) string {
 // payload forms, tenancy, retries in order, dead letters and status, and
 // that nothing is sent for writes that do not match or do not commit.
 func TestRestHookSubscriptions(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -288,6 +289,7 @@ func TestRestHookSubscriptions(t *testing.T) {
 // paths notify too: the $navigate commit (the Task it updates and the
 // allocation ServiceRequest) and a transaction Bundle entry.
 func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -347,6 +349,7 @@ func TestSubscriptionsFollowNavigateAndTransactions(t *testing.T) {
 // looked for its Subscriptions, finding none) when a Subscription is
 // made active through the other; its next write is notified.
 func TestSubscriptionsSeenAcrossGateways(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -383,6 +386,7 @@ func TestSubscriptionsSeenAcrossGateways(t *testing.T) {
 // connection. With every connection of a small pool held by a writing
 // transaction, a second one from the pool would never come.
 func TestWritesDoNotWaitForASecondConnection(t *testing.T) {
+	t.Parallel()
 	st, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.WithMaxConns(2))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSystemSearchWithType(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		p1 := g.created(t, "Patient", `{"resourceType":"Patient","name":[{"family":"One"}]}`)
 		o1 := g.created(t, "Observation", obsBody("8867-4", p1, ""))
@@ -84,6 +85,7 @@ func TestSystemSearchWithType(t *testing.T) {
 }
 
 func TestSystemSearchTenancyScopesAudit(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		audits := s.audits(t)

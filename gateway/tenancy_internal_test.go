@@ -31,6 +31,7 @@ func (c *readCounter) Read(ctx context.Context, typ, id string) (store.Version, 
 // from that version without reading it again, and fails with 412 (nothing
 // written) when the resource changed meanwhile, even to another practice.
 func TestUpdateRead(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
@@ -89,6 +90,7 @@ func TestUpdateRead(t *testing.T) {
 // TestPracticesOf: the practice labels of a stored body, once each, in
 // order, of the practice system only, from meta.security alone.
 func TestPracticesOf(t *testing.T) {
+	t.Parallel()
 	s := &Server{opts: Options{CanonicalBase: "https://signpost.example/fhir"}}
 	sys := s.practiceSystem()
 	tests := []struct {

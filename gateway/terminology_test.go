@@ -130,6 +130,7 @@ func q(kv ...string) string {
 }
 
 func TestTerminologyResourcesAreServed(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	for _, path := range []string{"/CodeSystem/navigation-urgency", "/CodeSystem/patient-need-group", "/ValueSet/red-flag-finding", "/ConceptMap/allocation"} {
 		r := g.call("GET", path, "")
@@ -142,6 +143,7 @@ func TestTerminologyResourcesAreServed(t *testing.T) {
 }
 
 func TestLookupOverHTTP(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	png := g.term.URL("CodeSystem", "patient-need-group")
 
@@ -192,6 +194,7 @@ func TestLookupOverHTTP(t *testing.T) {
 // The bar: true for every shipped id, false for every single-digit change
 // and adjacent transposition of one, over HTTP.
 func TestValidateCodeOverHTTPShippedAndCorrupted(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	ids := map[string]bool{}
 	g.term.Concepts().All(func(c *snomed.Concept) bool { ids[c.ID] = true; return true })
@@ -235,6 +238,7 @@ func TestValidateCodeOverHTTPShippedAndCorrupted(t *testing.T) {
 }
 
 func TestValueSetOperationsOverHTTP(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	redFlags := g.term.URL("ValueSet", "red-flag-finding")
 
@@ -317,6 +321,7 @@ func firstMatch(t testing.TB, r termReply) (string, []string) {
 }
 
 func TestTranslateOverHTTP(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	r := g.call("POST", "/ConceptMap/$translate", translateBody(g, "external-referral", "983341000000102"))
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -345,6 +350,7 @@ func TestTranslateOverHTTP(t *testing.T) {
 // An administrator replaces the allocation ConceptMap through PUT: the next
 // $translate and the next allocation coding use it, with no restart.
 func TestReplacingTheConceptMapChangesTheNextDecision(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	ctx := context.Background()
 	category := g.term.LocalCoding(snomed.NavigationCategory, "practice-team")
@@ -444,6 +450,7 @@ func BenchmarkValidateCodeHTTP(b *testing.B) {
 
 // The fixtures docs/terminology.md uses in its examples work as shown.
 func TestTerminologyFixtures(t *testing.T) {
+	t.Parallel()
 	g := newTermGateway(t)
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join("..", "testdata", "terminology", name))

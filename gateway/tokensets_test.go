@@ -17,6 +17,7 @@ func conditionBody(patient, system, code string) string {
 }
 
 func TestTokenInAndNotIn(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -68,6 +69,7 @@ func TestTokenInAndNotIn(t *testing.T) {
 
 // Without the terminology a value set search is refused, not ignored.
 func TestTokenInWithoutTerminology(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		r := g.do("GET", "/Condition?code:in="+url.QueryEscape(snomed.DefaultBase+"/ValueSet/red-flag-finding"), "")
 		assert.Equal(t, http.StatusBadRequest, r.status, "%s", r.body)
@@ -80,6 +82,7 @@ func TestTokenInWithoutTerminology(t *testing.T) {
 // system without one (SNOMED CT as Signpost holds it, a flat local one, one
 // the server does not hold) is a 400, never the code alone.
 func TestTokenBelowAndAbove(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)

@@ -16,6 +16,7 @@ import (
 // match, none, several (412), identifiers with search escapes, and
 // criteria of other forms beside them.
 func TestTransactionBatchedCriteria(t *testing.T) {
+	t.Parallel()
 	const sys = "https://publisher.example/org"
 	org := func(value, name string) string {
 		return `{"resourceType":"Organization","identifier":[{"system":"` + sys + `","value":"` + value + `"}],"name":"` + name + `"}`

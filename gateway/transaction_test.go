@@ -65,6 +65,7 @@ func locationID(t *testing.T, resp map[string]any) string {
 }
 
 func TestTransactionRewritesTemporaryIDs(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := txBundle(t, "transaction",
 			txEntry{FullURL: "urn:uuid:0b6b0e4e-0000-4000-8000-000000000003",
@@ -108,6 +109,7 @@ func TestTransactionRewritesTemporaryIDs(t *testing.T) {
 }
 
 func TestTransactionOrderConditionalsAndGets(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		old := g.do("POST", "/Patient", patientWith("9000000009")).json(t)["id"].(string)
 		require.Equal(t, http.StatusCreated, g.do("PUT", "/Patient/keep", `{"resourceType":"Patient","id":"keep","identifier":[{"system":"`+nhs+`","value":"9000000017"}]}`).status)
@@ -158,6 +160,7 @@ func TestTransactionOrderConditionalsAndGets(t *testing.T) {
 }
 
 func TestTransactionFailuresLeaveTheStoreAsItWas(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		require.Equal(t, http.StatusCreated, g.do("PUT", "/Patient/twin", `{"resourceType":"Patient","id":"twin","identifier":[{"system":"`+nhs+`","value":"9000000009"}]}`).status)
@@ -214,6 +217,7 @@ func TestTransactionFailuresLeaveTheStoreAsItWas(t *testing.T) {
 }
 
 func TestBatchEntriesAreIndependent(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		g.load(t, directory)
 		before := stored(t, g)
@@ -251,6 +255,7 @@ func TestBatchEntriesAreIndependent(t *testing.T) {
 }
 
 func TestBundleEntryLimit(t *testing.T) {
+	t.Parallel()
 	for _, s := range stores[:1] {
 		g := newGateway(t, gateway.Options{Store: s.open(t), MaxBundleEntries: 3})
 		var entries []txEntry
@@ -285,6 +290,7 @@ func directoryEntries(t testing.TB, n int, name string) []txEntry {
 // TestDirectoryTransactionIsAtomic: a 500-entry sync commits at once: a
 // reader polling meanwhile sees none or all of it, never part.
 func TestDirectoryTransactionIsAtomic(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, g *testGateway) {
 		body := txBundle(t, "transaction", directoryEntries(t, 500, "Service")...)
 		stop := make(chan struct{})

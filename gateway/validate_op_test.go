@@ -41,6 +41,7 @@ func storedCount(t *testing.T, st store.Store, typ string) int {
 }
 
 func TestValidateOperation(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			st := sc.open(t)
@@ -128,6 +129,7 @@ func TestValidateOperation(t *testing.T) {
 }
 
 func TestValidateOperationTenancyAndAudit(t *testing.T) {
+	t.Parallel()
 	eachSecureStore(t, func(t *testing.T, s *secure) {
 		d := seedTenants(t, s)
 		before := storedCount(t, s.st, "Patient")

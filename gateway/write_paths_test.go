@@ -18,6 +18,7 @@ import (
 // is refused (403, or the 404 of an id the caller cannot see) and the
 // stored version is unchanged.
 func TestEveryWritePathIsGuarded(t *testing.T) {
+	t.Parallel()
 	for _, sc := range stores {
 		t.Run(sc.name, func(t *testing.T) {
 			s := newConfigGateway(t, sc.open(t))
