@@ -92,6 +92,9 @@ type Error struct {
 	// Status pins the HTTP status; zero lets the gateway's table decide
 	// from the first issue's code.
 	Status int
+	// Kind refines the first issue's code where the code alone does not
+	// say how the gateway answers (see Kind); zero for most errors.
+	Kind   Kind
 	Issues []Issue
 	// cause is kept for logs and errors.Is/As; never shown to clients.
 	cause error
@@ -154,6 +157,33 @@ func (e *Error) At(expression ...string) *Error {
 			e.Issues[i].Expression = expression
 		}
 	}
+	return e
+}
+
+// Kind is a refinement of an issue code for the few errors whose answer
+// the code alone does not decide: a conditional update whose If-Match
+// cannot hold is a conflict, but one a client caused by a precondition.
+// Packages below the gateway say what happened with a Kind; only the
+// gateway maps kinds (like codes) to HTTP statuses.
+type Kind uint8
+
+const (
+	// KindNone leaves the answer to the issue code.
+	KindNone Kind = iota
+	// KindPrecondition: a condition the request set does not hold
+	// (If-Match against nothing).
+	KindPrecondition
+	// KindBadRequest: the request as sent cannot be processed, whatever
+	// the issue code says about its content (a conditional reference
+	// that matches nothing).
+	KindBadRequest
+	// KindMediaType: content of a type this interaction does not take.
+	KindMediaType
+)
+
+// Refine sets e's Kind and returns e.
+func (e *Error) Refine(k Kind) *Error {
+	e.Kind = k
 	return e
 }
 

@@ -37,6 +37,15 @@ var statusFor = map[fhir.IssueCode]int{
 	fhir.CodeException:    http.StatusInternalServerError,
 }
 
+// statusForKind maps the refinements of an issue code (fhir.Kind) that
+// packages below the gateway use where the code alone does not decide
+// the status.
+var statusForKind = map[fhir.Kind]int{
+	fhir.KindPrecondition: http.StatusPreconditionFailed,
+	fhir.KindBadRequest:   http.StatusBadRequest,
+	fhir.KindMediaType:    http.StatusUnsupportedMediaType,
+}
+
 // errorResponse turns any error into the response a client sees, and says
 // whether the cause must be logged (everything that is not a client error).
 func errorResponse(err error) (status int, body []byte, internal bool) {
@@ -52,6 +61,9 @@ func errorResponse(err error) (status int, body []byte, internal bool) {
 		}
 	}
 	status = fe.Status
+	if status == 0 {
+		status = statusForKind[fe.Kind]
+	}
 	if status == 0 {
 		status = statusFor[fe.Code()]
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
@@ -508,15 +509,15 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 		case http.MethodGet, http.MethodHead:
 			return pick(SearchType, s.search)
 		case http.MethodPut:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				return conditional(Update, s.conditionalUpdate)
 			}
 		case http.MethodDelete:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				return conditional(Delete, s.conditionalDelete)
 			}
 		case http.MethodPatch:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				req.bodyKind = bodyPatch
 				return conditional(Patch, s.conditionalPatch)
 			}
