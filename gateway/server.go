@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,9 @@ type Options struct {
 
 // Server serves the FHIR REST API.
 type Server struct {
+	// closers are run by Close, last registered first (close.go).
+	closers   []func()
+	closeOnce sync.Once
 	// subsCache is the active Subscriptions by practice (subscription.go).
 	subsCache subscriptionCache
 	opts      Options
