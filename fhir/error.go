@@ -179,6 +179,9 @@ const (
 	KindBadRequest
 	// KindMediaType: content of a type this interaction does not take.
 	KindMediaType
+	// KindUnprocessable: the request is well formed but cannot be
+	// carried out on what it names (a Group of other than practices).
+	KindUnprocessable
 )
 
 // Refine sets e's Kind and returns e.

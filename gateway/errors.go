@@ -41,9 +41,10 @@ var statusFor = map[fhir.IssueCode]int{
 // packages below the gateway use where the code alone does not decide
 // the status.
 var statusForKind = map[fhir.Kind]int{
-	fhir.KindPrecondition: http.StatusPreconditionFailed,
-	fhir.KindBadRequest:   http.StatusBadRequest,
-	fhir.KindMediaType:    http.StatusUnsupportedMediaType,
+	fhir.KindPrecondition:  http.StatusPreconditionFailed,
+	fhir.KindBadRequest:    http.StatusBadRequest,
+	fhir.KindMediaType:     http.StatusUnsupportedMediaType,
+	fhir.KindUnprocessable: http.StatusUnprocessableEntity,
 }
 
 // errorResponse turns any error into the response a client sees, and says
