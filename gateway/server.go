@@ -24,6 +24,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
 	"github.com/signpost-fhir/signpost/snomed"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -84,8 +85,8 @@ type Server struct {
 	// closers are run by Close, last registered first (close.go).
 	closers   []func()
 	closeOnce sync.Once
-	// subsCache is the active Subscriptions by practice (subscription.go).
-	subsCache subscriptionCache
+	// subsCache is the active Subscriptions by practice (subscriptions.go).
+	subsCache subscriptions.Active
 	opts      Options
 	pages     []page
 	store     store.Store

@@ -11,6 +11,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Batched criteria. A publisher's sync is a transaction of hundreds of
@@ -219,7 +220,7 @@ func (t *txRun) createsTogether() bool {
 
 // deferrable tells whether creates of typ may be deferred.
 func (t *txRun) deferrable(typ string) bool {
-	return !subscribable[typ] && typ != "Subscription"
+	return !subscriptions.Subscribable(typ) && typ != "Subscription"
 }
 
 // createPending creates the deferred entries (each already carrying its
