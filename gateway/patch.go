@@ -10,6 +10,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/secrets"
 )
 
 // PATCH (R4 3.1.0.7): the REST handlers. Parsing and applying a JSON
@@ -98,10 +99,10 @@ func (s *Server) conditionalPatch(req *request) (*response, error) {
 }
 
 // patchIn applies p to typ/id in tx, secrets masked as answers show them
-// (secrets.go) and the result validated like any write.
+// (package secrets) and the result validated like any write.
 func (s *Server) patchIn(ctx context.Context, tx store.Tx, typ, id string, p interaction.Patcher, pre store.Precondition, strict bool) (result, error) {
 	return interaction.Patch(ctx, tx, typ, id, p, pre, interaction.PatchChecks{
-		Prepare:  maskStored,
+		Prepare:  secrets.MaskStored,
 		Validate: func(ctx context.Context, r *fhir.Resource) error { return s.validate(ctx, r, strict) },
 	})
 }

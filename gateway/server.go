@@ -23,6 +23,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
+	"github.com/signpost-fhir/signpost/secrets"
 	"github.com/signpost-fhir/signpost/snomed"
 	"github.com/signpost-fhir/signpost/subscriptions"
 )
@@ -32,7 +33,7 @@ type Options struct {
 	Store  store.Store
 	Logger *slog.Logger
 	// Secrets seals the header values of Endpoints and Subscriptions at
-	// rest (secrets.go): by default with the store's own key, when the
+	// rest (package secrets): by default with the store's own key, when the
 	// store keeps one (both stores do).
 	Secrets *sealed.Source
 	// Registry defaults to DefaultRegistry().
@@ -408,8 +409,8 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		return
 	}
 	// Every answer passes here: secrets are masked once, for all paths
-	// (secrets.go).
-	body, err := maskSecrets(resp.body)
+	// (package secrets).
+	body, err := secrets.Mask(resp.body)
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/secrets"
 	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
@@ -437,7 +438,7 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 // unguarded reports that writes of typ need no check against the stored
 // version: neither practice data nor, for a token, directory data.
 func (t *tenantTx) unguarded(typ string) bool {
-	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) && !holdsSecrets(typ)
+	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) && !secrets.Holds(typ)
 }
 
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
