@@ -9,9 +9,12 @@
 // It owns the Cache (freshness checks shared by concurrent callers, the
 // goroutine that runs a queued check, stopped and waited for by Close) and
 // the immutable Snapshot with its indexes (by type code, identifier,
-// practice, navigation category). What a service means (its catchment,
-// hours, eligibility) is package mapping's; answering $match and search
-// over HTTP is the gateway's.
+// practice, navigation category), and HealthcareService/$match: reading
+// its parameters (ParseMatch) and rendering the searchset with the
+// OperationOutcome that says why each service was excluded (MatchBundle).
+// What a service means (its catchment, hours, eligibility) and how
+// candidates are ranked is package mapping's; serving $match and the
+// directory search over HTTP is the gateway's.
 //
 // It imports fhir, fhir/search, fhir/store and mapping; never the gateway.
 package directory

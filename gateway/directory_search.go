@@ -296,7 +296,7 @@ func (dir *directoryAPI) searchQuery(own url.Values) (q mapping.MatchQuery, expl
 		}
 		window[name] = v
 	}
-	if q.From, q.To, err = matchWindow(dir.opts.Now(), "eq", mapping.SearchAvailableFrom, window[mapping.SearchAvailableFrom],
+	if q.From, q.To, err = directory.MatchWindow(dir.opts.Now(), "eq", mapping.SearchAvailableFrom, window[mapping.SearchAvailableFrom],
 		mapping.SearchAvailableTo, window[mapping.SearchAvailableTo], bad); err != nil {
 		return q, false, err
 	}
@@ -325,7 +325,7 @@ func (dir *directoryAPI) searchBundle(base string, snap *directory.Snapshot, sr 
 	}
 	size := 512
 	if explain {
-		size += outcomeSize(res, shown)
+		size += directory.OutcomeSize(res, shown)
 	}
 	for _, m := range shown {
 		size += len(snap.Body(m.Service)) + len(base) + 96
@@ -363,7 +363,7 @@ func (dir *directoryAPI) searchBundle(base string, snap *directory.Snapshot, sr 
 		b.WriteString(sep)
 		sep = ","
 		b.WriteString(`{"resource":`)
-		dir.matchOutcome(b, res, shown)
+		directory.WriteOutcome(b, dir.d, res, shown)
 		b.WriteString(`,"search":{"mode":"outcome"}}`)
 	}
 	if sep == "," {

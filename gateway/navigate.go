@@ -331,7 +331,7 @@ func parseNavigate(p *fhir.Parameters) (navigateRequest, error) {
 	bad := func(name, format string, args ...any) error {
 		return fhir.Errorf(fhir.CodeInvalid, "$navigate parameter %s: %s", name, fmt.Sprintf(format, args...)).At(name).WithStatus(http.StatusBadRequest)
 	}
-	names, err := parameterNames(p)
+	names, err := directory.ParameterNames(p)
 	if err != nil {
 		return out, err
 	}
@@ -1242,7 +1242,7 @@ func (sn *storedNeedGroups) NeedGroup(ctx context.Context, patient mapping.Patie
 			continue
 		}
 		eff, _ := obj["effectiveDateTime"].(string)
-		date, ok := parseInstantish(eff)
+		date, ok := directory.ParseInstantish(eff)
 		if ok && now.Sub(date) > sn.nav.opts.NeedGroupMaxAge {
 			break // stale: unknown, never low
 		}

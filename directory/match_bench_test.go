@@ -1,11 +1,10 @@
-package gateway
+package directory
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/signpost-fhir/signpost/directory"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/internal/directorytest"
@@ -26,11 +25,10 @@ func BenchmarkMatchAnswer5000(b *testing.B) {
 		}
 		versions = append(versions, store.Version{Type: "HealthcareService", ID: obj["id"].(string), VersionID: 1, Body: body})
 	}
-	snap, err := directory.Decode(d, versions)
+	snap, err := Decode(d, versions)
 	if err != nil {
 		b.Fatal(err)
 	}
-	dir := &directoryAPI{d: d}
 	wed := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	q := mapping.MatchQuery{AgeYears: 42, HasAge: true, Sex: "female", NeedGroup: "4", Practice: "B86001", Postcode: "LS6 3AA", From: wed, To: wed.Add(7 * 24 * time.Hour)}
 	b.Run("match", func(b *testing.B) {
@@ -41,7 +39,7 @@ func BenchmarkMatchAnswer5000(b *testing.B) {
 	res := mapping.Match(snap.All(), d, q)
 	b.Run("render", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := dir.matchBundle("http://x/fhir", snap, res, matchCount); err != nil {
+			if _, err := MatchBundle("http://x/fhir", d, snap, res, matchCount); err != nil {
 				b.Fatal(err)
 			}
 		}
