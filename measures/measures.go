@@ -121,7 +121,7 @@ func (m *Measures) Resources() ([]*fhir.Resource, error) {
 			return nil, err
 		}
 		if err := r.Validate(fhir.ValidateOptions{Strict: true}); err != nil {
-			return nil, fmt.Errorf("Measure/%s: %w", r.ID(), err)
+			return nil, fmt.Errorf("measures: Measure/%s: %w", r.ID(), err)
 		}
 		if err := snomed.MarkShipped(r, "measures-3"); err != nil {
 			return nil, err

@@ -331,7 +331,7 @@ func Matching(ctx context.Context, tx store.Tx, practice, typ, id string, subs [
 		}
 		res, err := tx.Search(ctx, crit, store.PageRequest{Count: 1})
 		if err != nil {
-			return nil, fmt.Errorf("Subscription/%s criteria: %w", sub.ID, err)
+			return nil, fmt.Errorf("subscriptions: the criteria of Subscription/%s: %w", sub.ID, err)
 		}
 		if len(res.Matches) > 0 {
 			out = append(out, Match{ID: sub.ID, Full: sub.Channel.Payload != ""})
