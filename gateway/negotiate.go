@@ -116,7 +116,7 @@ func checkContentType(r *http.Request, kind bodyKind) (string, error) {
 			ok = mt == formType
 		case bodyPatch:
 			ok = mt == interaction.JSONPatchType || jsonTypes[mt]
-		default:
+		case bodyFHIR:
 			ok = jsonTypes[mt]
 		}
 	}
