@@ -38,6 +38,9 @@ const (
 	// DetailStale: content older than what is stored (a publisher's
 	// entry out of order): 409.
 	DetailStale Detail = "stale"
+	// DetailMediaType: content of a type the interaction does not take
+	// (a PATCH entry's Binary that is not a JSON Patch): 415.
+	DetailMediaType Detail = "unsupported-media-type"
 )
 
 // statusOfDetail and statusOfCode are the one table from OperationOutcome
@@ -51,6 +54,7 @@ var statusOfDetail = map[Detail]int{
 	DetailInvalidContent:     http.StatusUnprocessableEntity,
 	DetailRefused:            http.StatusUnprocessableEntity,
 	DetailStale:              http.StatusConflict,
+	DetailMediaType:          http.StatusUnsupportedMediaType,
 }
 
 var statusOfCode = map[IssueCode]int{

@@ -6,6 +6,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 )
 
@@ -137,7 +138,7 @@ func conditionalReferenceTypes(v any, out []string) []string {
 	case map[string]any:
 		for k, c := range x {
 			if s, ok := c.(string); ok && k == "reference" {
-				if typ, _, ok := conditionalReference(s); ok && !slices.Contains(out, typ) {
+				if typ, _, ok := interaction.ConditionalReference(s); ok && !slices.Contains(out, typ) {
 					out = append(out, typ)
 				}
 				continue

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 )
 
@@ -97,7 +98,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []any{"json", "application/fhir+json"},
-		"patchFormat": []any{jsonPatchType, "application/fhir+json"},
+		"patchFormat": []any{interaction.JSONPatchType, "application/fhir+json"},
 		"rest":        []any{rest},
 	}
 }

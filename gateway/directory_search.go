@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/signpost-fhir/signpost/directory"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -45,7 +46,7 @@ import (
 const explainParam = "_explain"
 
 // registerMatchSearch declares the matching search on HealthcareService.
-func (s *Server) registerMatchSearch(dir *directory) error {
+func (s *Server) registerMatchSearch(dir *directoryAPI) error {
 	cs := &customSearch{typ: "HealthcareService", controls: []string{explainParam}, run: dir.search}
 	for _, p := range mapping.MatchSearchParams {
 		cs.params = append(cs.params, customSearchParam{
@@ -57,7 +58,7 @@ func (s *Server) registerMatchSearch(dir *directory) error {
 }
 
 // search answers a matching search.
-func (dir *directory) search(ctx context.Context, tx store.Tx, base string, sr *searchRequest) ([]byte, error) {
+func (dir *directoryAPI) search(ctx context.Context, tx store.Tx, base string, sr *searchRequest) ([]byte, error) {
 	q, explain, err := dir.searchQuery(sr.own)
 	if err != nil {
 		return nil, err
@@ -71,11 +72,11 @@ func (dir *directory) search(ctx context.Context, tx store.Tx, base string, sr *
 		}
 		offset = n
 	}
-	snap, err := dir.cache.snapshot(ctx)
+	snap, err := dir.cache.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cands := snap.cands
+	cands := snap.All()
 	if len(sr.q.Params) > 0 {
 		if cands, err = dir.narrow(ctx, tx, snap, sr.q); err != nil {
 			return nil, err
@@ -89,8 +90,8 @@ func (dir *directory) search(ctx context.Context, tx store.Tx, base string, sr *
 // store (on tx: the caller's tenancy, and a transaction's own writes).
 // service-type alone, the common companion of a matching search, is
 // applied to the copy instead, as the store would (byServiceType).
-func (dir *directory) narrow(ctx context.Context, tx store.Tx, snap *directorySnapshot, q *search.Query) ([]mapping.Candidate, error) {
-	if out, ok := byServiceType(snap.cands, q); ok {
+func (dir *directoryAPI) narrow(ctx context.Context, tx store.Tx, snap *directory.Snapshot, q *search.Query) ([]mapping.Candidate, error) {
+	if out, ok := byServiceType(snap.All(), q); ok {
 		return out, nil
 	}
 	plain := &search.Query{Type: q.Type, Params: q.Params, Tenancy: q.Tenancy}
@@ -110,7 +111,7 @@ func (dir *directory) narrow(ctx context.Context, tx store.Tx, snap *directorySn
 		page.Cursor = res.Next
 	}
 	out := make([]mapping.Candidate, 0, len(ids))
-	for _, c := range snap.cands {
+	for _, c := range snap.All() {
 		if ids[c.Service.ID] {
 			out = append(out, c)
 		}
@@ -120,7 +121,7 @@ func (dir *directory) narrow(ctx context.Context, tx store.Tx, snap *directorySn
 
 // searchQuery reads the custom parameters of a matching search into the
 // matcher's query; explain is _explain=true.
-func (dir *directory) searchQuery(own url.Values) (q mapping.MatchQuery, explain bool, err error) {
+func (dir *directoryAPI) searchQuery(own url.Values) (q mapping.MatchQuery, explain bool, err error) {
 	q = mapping.MatchQuery{Holidays: dir.opts.Holidays}
 	bad := func(name, format string, args ...any) error {
 		return fhir.Errorf(fhir.CodeInvalid, "search parameter %s: %s", name, fmt.Sprintf(format, args...)).At(name).WithStatus(http.StatusBadRequest)
@@ -295,7 +296,7 @@ func (dir *directory) searchQuery(own url.Values) (q mapping.MatchQuery, explain
 		}
 		window[name] = v
 	}
-	if q.From, q.To, err = matchWindow(dir.opts.Now(), "eq", mapping.SearchAvailableFrom, window[mapping.SearchAvailableFrom],
+	if q.From, q.To, err = directory.MatchWindow(dir.opts.Now(), "eq", mapping.SearchAvailableFrom, window[mapping.SearchAvailableFrom],
 		mapping.SearchAvailableTo, window[mapping.SearchAvailableTo], bad); err != nil {
 		return q, false, err
 	}
@@ -307,7 +308,7 @@ func (dir *directory) searchQuery(own url.Values) (q mapping.MatchQuery, explain
 
 // searchBundle renders a page of a matching search: the stored bytes of
 // each match (or their subset), written by hand as $match's are.
-func (dir *directory) searchBundle(base string, snap *directorySnapshot, sr *searchRequest, res mapping.MatchResult, offset int, explain bool) ([]byte, error) {
+func (dir *directoryAPI) searchBundle(base string, snap *directory.Snapshot, sr *searchRequest, res mapping.MatchResult, offset int, explain bool) ([]byte, error) {
 	count := sr.page.Count
 	start := min(offset, len(res.Matches))
 	shown := res.Matches[start:min(start+count, len(res.Matches))]
@@ -324,10 +325,10 @@ func (dir *directory) searchBundle(base string, snap *directorySnapshot, sr *sea
 	}
 	size := 512
 	if explain {
-		size += outcomeSize(res, shown)
+		size += directory.OutcomeSize(res, shown)
 	}
 	for _, m := range shown {
-		size += len(snap.bodyOf[m.Service]) + len(base) + 96
+		size += len(snap.Body(m.Service)) + len(base) + 96
 	}
 	b := bytes.NewBuffer(make([]byte, 0, size))
 	b.WriteString(`{"resourceType":"Bundle","type":"searchset"`)
@@ -347,7 +348,7 @@ func (dir *directory) searchBundle(base string, snap *directorySnapshot, sr *sea
 	b.WriteString(`]`)
 	sep := `,"entry":[`
 	for _, m := range shown {
-		body, err := sr.subset.apply("HealthcareService", snap.bodyOf[m.Service], true)
+		body, err := sr.subset.apply("HealthcareService", snap.Body(m.Service), true)
 		if err != nil {
 			return nil, fmt.Errorf("subset HealthcareService/%s: %w", m.Service.ID, err)
 		}
@@ -362,7 +363,7 @@ func (dir *directory) searchBundle(base string, snap *directorySnapshot, sr *sea
 		b.WriteString(sep)
 		sep = ","
 		b.WriteString(`{"resource":`)
-		dir.matchOutcome(b, res, shown)
+		directory.WriteOutcome(b, dir.d, res, shown)
 		b.WriteString(`,"search":{"mode":"outcome"}}`)
 	}
 	if sep == "," {

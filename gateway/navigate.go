@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/directory"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -66,7 +67,7 @@ type navigation struct {
 	names     mapping.NavigationNames
 	engine    *mapping.Engine
 	term      *snomed.Terminology
-	directory *directoryCache
+	directory *directory.Cache
 	needs     mapping.NeedGroupSource
 	history   mapping.ContactHistory
 
@@ -155,7 +156,7 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 		protocols: map[string]*cachedProtocol{}}
 	// The directory cache compares store timestamps, so it runs on the
 	// wall clock whatever clock decisions use.
-	nav.directory = &directoryCache{st: s.store, d: engine.Directory, overlap: 2 * time.Minute, now: time.Now}
+	nav.directory = s.newDirectoryCache(engine.Directory, 2*time.Minute, time.Now)
 	nav.needs = opts.NeedGroups
 	if nav.needs == nil {
 		nav.needs = &storedNeedGroups{nav: nav}
@@ -330,7 +331,7 @@ func parseNavigate(p *fhir.Parameters) (navigateRequest, error) {
 	bad := func(name, format string, args ...any) error {
 		return fhir.Errorf(fhir.CodeInvalid, "$navigate parameter %s: %s", name, fmt.Sprintf(format, args...)).At(name).WithStatus(http.StatusBadRequest)
 	}
-	names, err := parameterNames(p)
+	names, err := directory.ParameterNames(p)
 	if err != nil {
 		return out, err
 	}
@@ -485,7 +486,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 		return nil, err
 	}
 	warnings = append(warnings, protoIssues...)
-	snap, err := nav.directory.snapshot(ctx)
+	snap, err := nav.directory.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -543,7 +544,7 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 	a := mapping.Assess(mapping.AssessInput{Request: request, Patient: patient, Need: need, NeedErr: needErr,
 		Earlier: earlier, HistoryErr: histErr, Lists: lists, Lexicon: lex, Now: now})
 	decider := navDecider(p)
-	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.cands, OfPractice: snap.ofPractice, OfCategory: snap.ofCategory, OfTypeInCategory: snap.ofTypeInCategory, Navigator: req.choice, ManualReview: req.review,
+	d, err := nav.engine.Decide(mapping.DecideInput{Assessment: a, Protocol: proto, Candidates: snap.All(), OfPractice: snap.OfPractice, OfCategory: snap.OfCategory, OfTypeInCategory: snap.OfTypeInCategory, Navigator: req.choice, ManualReview: req.review,
 		Decider: decider, AllocationMap: cm, Declined: declined, Now: now})
 	if err != nil {
 		return nil, err
@@ -1241,7 +1242,7 @@ func (sn *storedNeedGroups) NeedGroup(ctx context.Context, patient mapping.Patie
 			continue
 		}
 		eff, _ := obj["effectiveDateTime"].(string)
-		date, ok := parseInstantish(eff)
+		date, ok := directory.ParseInstantish(eff)
 		if ok && now.Sub(date) > sn.nav.opts.NeedGroupMaxAge {
 			break // stale: unknown, never low
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 )
 
 const fhirJSON = "application/fhir+json; charset=utf-8"
@@ -97,10 +98,7 @@ const (
 	bodyPatch
 )
 
-const (
-	formType      = "application/x-www-form-urlencoded"
-	jsonPatchType = "application/json-patch+json"
-)
+const formType = "application/x-www-form-urlencoded"
 
 // checkContentType refuses bodies the route cannot read (415) and returns
 // the media type sent. A missing Content-Type is taken as what the route
@@ -117,8 +115,8 @@ func checkContentType(r *http.Request, kind bodyKind) (string, error) {
 		case bodyForm:
 			ok = mt == formType
 		case bodyPatch:
-			ok = mt == jsonPatchType || jsonTypes[mt]
-		default:
+			ok = mt == interaction.JSONPatchType || jsonTypes[mt]
+		case bodyFHIR:
 			ok = jsonTypes[mt]
 		}
 	}
@@ -128,7 +126,7 @@ func checkContentType(r *http.Request, kind bodyKind) (string, error) {
 		case bodyForm:
 			want = formType
 		case bodyPatch:
-			want = jsonPatchType + " (JSON Patch) or application/fhir+json (FHIRPath Patch)"
+			want = interaction.JSONPatchType + " (JSON Patch) or application/fhir+json (FHIRPath Patch)"
 		}
 		return "", fhir.Errorf(fhir.CodeNotSupported, "Content-Type %q is not served here; send %s", ct, want).WithStatus(http.StatusUnsupportedMediaType)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/mapping"
 )
@@ -82,7 +83,7 @@ func (s *Server) create(req *request) (*response, error) {
 	perms := []Permission{{req.typ, auth.Create}}
 	var crit *criteria
 	if v := req.header.Get("If-None-Exist"); v != "" {
-		c, err := parseCriteriaString(req.typ, v)
+		c, err := interaction.ParseCriteriaString(req.typ, v)
 		if err != nil {
 			return nil, err
 		}
@@ -102,17 +103,17 @@ func (s *Server) create(req *request) (*response, error) {
 			w = r.Clone() // a retried attempt starts from the body as sent
 		}
 		if crit != nil {
-			return conditionalCreateIn(req.ctx, tx, w, *crit)
+			return interaction.ConditionalCreate(req.ctx, tx, w, *crit)
 		}
 		// The server owns ids on create; a client id in the body is
 		// ignored (FHIR R4 3.1.0.8.1).
 		w.SetID(uuid.NewString())
-		return createIn(req.ctx, tx, w)
+		return interaction.Create(req.ctx, tx, w)
 	})
 	if err != nil {
 		return nil, err
 	}
-	req.id = out.version.ID
+	req.id = out.Version.ID
 	return s.written(req, out), nil
 }
 
@@ -146,7 +147,7 @@ func (s *Server) update(req *request) (*response, error) {
 				return result{}, err
 			}
 		}
-		return updateIn(req.ctx, tx, w, pre)
+		return interaction.Update(req.ctx, tx, w, pre)
 	})
 	if err != nil {
 		return nil, err
@@ -233,9 +234,9 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 			return err
 		}
 		e := *req.audit
-		e.status = out.status
-		if out.version.ID != "" {
-			e.id, e.version = out.version.ID, out.version.VersionID
+		e.status = statusOf(out)
+		if out.Version.ID != "" {
+			e.id, e.version = out.Version.ID, out.Version.VersionID
 		}
 		if len(g.practices) > 0 {
 			e.practices = g.practices
@@ -254,16 +255,16 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 // written answers a create, update or patch as Prefer: return asks
 // (the representation by default).
 func (s *Server) written(req *request, out result) *response {
-	v := out.version
+	v := out.Version
 	h := versionHeaders(v)
 	h.Set("Location", fmt.Sprintf("%s/%s/%s/_history/%d", req.base, v.Type, v.ID, v.VersionID))
 	switch preference(req.header, "return") {
 	case "minimal":
-		return &response{status: out.status, header: h}
+		return &response{status: statusOf(out), header: h}
 	case "OperationOutcome":
-		return &response{status: out.status, header: h, body: information(out.info)}
+		return &response{status: statusOf(out), header: h, body: information(out.Info)}
 	}
-	return &response{status: out.status, header: h, body: v.Body}
+	return &response{status: statusOf(out), header: h, body: v.Body}
 }
 
 // information is an OperationOutcome saying what happened.
@@ -439,7 +440,7 @@ func (s *Server) delete(req *request) (*response, error) {
 		return nil, err
 	}
 	out, err := s.write(req, false, func(tx store.Tx, _ bool) (result, error) {
-		return deleteIn(req.ctx, tx, req.typ, req.id, pre)
+		return interaction.Delete(req.ctx, tx, req.typ, req.id, pre)
 	})
 	if err != nil {
 		return nil, err
@@ -451,11 +452,11 @@ func (s *Server) delete(req *request) (*response, error) {
 // Prefer: return=OperationOutcome asks for one.
 func (s *Server) deleted(req *request, out result) *response {
 	h := http.Header{}
-	if out.version.VersionID != 0 {
-		h.Set("ETag", fmt.Sprintf(`W/"%d"`, out.version.VersionID))
+	if out.Version.VersionID != 0 {
+		h.Set("ETag", fmt.Sprintf(`W/"%d"`, out.Version.VersionID))
 	}
 	if preference(req.header, "return") == "OperationOutcome" {
-		return &response{status: http.StatusOK, header: h, body: information(out.info)}
+		return &response{status: http.StatusOK, header: h, body: information(out.Info)}
 	}
 	return &response{status: http.StatusNoContent, header: h}
 }
@@ -499,7 +500,7 @@ func (s *Server) history(req *request) (*response, error) {
 	// Pin later pages to what existed when the first page was read, so
 	// writes in between do not shift them: the links carry the pin as
 	// _asof.
-	if q.At, err = instantParam(req.query, asOfParam); err != nil {
+	if q.At, err = instantParam(req.query, interaction.AsOfParam); err != nil {
 		return nil, err
 	}
 	if q.At.IsZero() {
@@ -527,7 +528,7 @@ func (s *Server) history(req *request) (*response, error) {
 		// exist for this caller.
 		return nil, fhir.NotFound(req.typ, req.id)
 	}
-	body, err := historyBundle(req, q, page)
+	body, err := interaction.HistoryBundle(req.base, req.typ, req.id, first(req.query, "_at"), q, page)
 	if err != nil {
 		return nil, err
 	}
@@ -596,10 +597,6 @@ func first(q map[string][]string, k string) string {
 	}
 	return ""
 }
-
-// asOfParam pins the pages of a history to the instant its first page
-// was read; the gateway writes it in its paging links.
-const asOfParam = "_asof"
 
 // periodParam parses a dateTime parameter of any precision as the period
 // it stands for, [start, end): 2026 is the year, 2026-01-31T09:00 the

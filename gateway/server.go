@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,10 +19,13 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
+	"github.com/signpost-fhir/signpost/secrets"
 	"github.com/signpost-fhir/signpost/snomed"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -29,7 +33,7 @@ type Options struct {
 	Store  store.Store
 	Logger *slog.Logger
 	// Secrets seals the header values of Endpoints and Subscriptions at
-	// rest (secrets.go): by default with the store's own key, when the
+	// rest (package secrets): by default with the store's own key, when the
 	// store keeps one (both stores do).
 	Secrets *sealed.Source
 	// Registry defaults to DefaultRegistry().
@@ -79,8 +83,11 @@ type Options struct {
 
 // Server serves the FHIR REST API.
 type Server struct {
-	// subsCache is the active Subscriptions by practice (subscription.go).
-	subsCache subscriptionCache
+	// closers are run by Close, last registered first (close.go).
+	closers   []func()
+	closeOnce sync.Once
+	// subsCache is the active Subscriptions by practice (subscriptions.go).
+	subsCache subscriptions.Active
 	opts      Options
 	pages     []page
 	store     store.Store
@@ -402,8 +409,8 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		return
 	}
 	// Every answer passes here: secrets are masked once, for all paths
-	// (secrets.go).
-	body, err := maskSecrets(resp.body)
+	// (package secrets).
+	body, err := secrets.Mask(resp.body)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -508,15 +515,15 @@ func (s *Server) route(req *request, segs []string) (handlerFunc, error) {
 		case http.MethodGet, http.MethodHead:
 			return pick(SearchType, s.search)
 		case http.MethodPut:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				return conditional(Update, s.conditionalUpdate)
 			}
 		case http.MethodDelete:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				return conditional(Delete, s.conditionalDelete)
 			}
 		case http.MethodPatch:
-			if hasCriteria(req.query) {
+			if interaction.HasCriteria(req.query) {
 				req.bodyKind = bodyPatch
 				return conditional(Patch, s.conditionalPatch)
 			}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/spec"
 )
 
@@ -66,25 +67,12 @@ func newSubsetter(typ, summary string, elements []string) (*subsetter, error) {
 			s.byType[head][name] = true
 			continue
 		}
-		if !fhirName(head) {
+		if !interaction.IsElementName(head) {
 			return nil, fhir.Errorf(fhir.CodeInvalid, "_elements: %q is not an element name", e).At("_elements").WithStatus(http.StatusBadRequest)
 		}
 		s.matches[head] = true
 	}
 	return s, nil
-}
-
-// fhirName is the shape of an element name.
-func fhirName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // apply returns body trimmed for an entry of type typ (match tells a

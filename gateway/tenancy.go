@@ -14,6 +14,8 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/secrets"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Practice tenancy.
@@ -305,7 +307,7 @@ type tenantTx struct {
 	practices []string
 	// subs are the active Subscriptions of each practice this transaction
 	// read (matchingSubscriptions).
-	subs map[string][]subscriptionChannel
+	subs map[string][]subscriptions.Channel
 	// wroteSubscription: this transaction wrote a Subscription, so its
 	// view of them is its own (activeSubscriptions).
 	wroteSubscription bool
@@ -436,7 +438,7 @@ func (t *tenantTx) Create(ctx context.Context, r *fhir.Resource) (store.WriteRes
 // unguarded reports that writes of typ need no check against the stored
 // version: neither practice data nor, for a token, directory data.
 func (t *tenantTx) unguarded(typ string) bool {
-	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) && !holdsSecrets(typ)
+	return !practiceOwned(typ) && !(auth.IsDirectoryType(typ) && !t.p.Dev) && !secrets.Holds(typ)
 }
 
 func (t *tenantTx) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
@@ -500,7 +502,7 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 	if t.unguarded(typ) && len(t.s.deleteChecks[typ]) == 0 {
 		return t.tx.Delete(ctx, typ, id, pre)
 	}
-	var matches []subscriptionMatch
+	var matches []subscriptions.Match
 	v, err := t.tx.Read(ctx, typ, id)
 	switch {
 	case err == nil:
@@ -545,7 +547,7 @@ func (t *tenantTx) Delete(ctx context.Context, typ, id string, pre store.Precond
 	if err != nil || len(matches) == 0 || res.Version.VersionID == 0 {
 		return res, err
 	}
-	return res, t.s.notifySubscriptions(ctx, t.tx, t.practices[0], res, matches)
+	return res, subscriptions.Notify(ctx, t.tx, t.practices[0], res, matches)
 }
 
 // current reads what an update replaces: the practices of the stored
@@ -598,7 +600,7 @@ func (t *tenantTx) checkWrite(ctx context.Context, r *fhir.Resource, stored []st
 		return err
 	}
 	if typ == "Subscription" {
-		if err := checkSubscription(r); err != nil {
+		if err := subscriptions.Check(r); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/spec"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
@@ -82,7 +82,7 @@ type entry struct {
 	fullURL string
 	// resource is the entry's resource (POST, PUT), validated.
 	resource *fhir.Resource
-	patch    patcher
+	patch    interaction.Patcher
 	pre      store.Precondition
 	// ifNoneMatch and ifModifiedSince make a GET conditional.
 	ifNoneMatch, ifModifiedSince string
@@ -274,9 +274,9 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 	}
 	e.ifNoneMatch, _ = rq["ifNoneMatch"].(string)
 	e.ifModifiedSince, _ = rq["ifModifiedSince"].(string)
-	conditional := len(segs) == 1 && hasCriteria(query) && !e.reads()
+	conditional := len(segs) == 1 && interaction.HasCriteria(query) && !e.reads()
 	if conditional {
-		c, err := parseCriteria(e.typ, query)
+		c, err := interaction.ParseCriteria(e.typ, query)
 		if err != nil {
 			return e, err
 		}
@@ -333,7 +333,7 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 		if !ok {
 			return e, fhir.Errorf(fhir.CodeRequired, "a PATCH entry needs a resource: a Binary (JSON Patch) or Parameters (FHIRPath Patch)").WithStatus(http.StatusBadRequest)
 		}
-		e.patch, err = patchFromEntry(res)
+		e.patch, err = interaction.PatchFromEntry(res)
 		return e, err
 	case http.MethodPost:
 		if len(segs) != 1 || rawQuery != "" {
@@ -346,7 +346,7 @@ func (s *Server) parseEntry(ctx context.Context, base string, i int, raw any, st
 			if err := supported(SearchType); err != nil {
 				return e, err
 			}
-			c, err := parseCriteriaString(e.typ, v)
+			c, err := interaction.ParseCriteriaString(e.typ, v)
 			if err != nil {
 				return e, err
 			}
@@ -404,7 +404,7 @@ func entryError(e *entry, err error) error {
 	if e.method != "" || e.url != "" {
 		label += " (" + strings.TrimSpace(e.method+" "+e.url) + ")"
 	}
-	out := &fhir.Error{Status: fe.Status}
+	out := &fhir.Error{Status: fe.Status, Detail: fe.Detail}
 	for _, is := range fe.Issues {
 		if !strings.HasPrefix(is.Diagnostics, prefix) {
 			is.Diagnostics = label + ": " + is.Diagnostics
@@ -429,10 +429,6 @@ func entryError(e *entry, err error) error {
 	return out.Wrap(err)
 }
 
-// errConcurrentWrite marks a patch that lost a race with another write
-// although the client did not pin a version: running it again is safe.
-var errConcurrentWrite = errors.New("the resource changed while the patch was applied")
-
 // transactionRetries bounds how often a transaction that lost such a
 // race runs again.
 const transactionRetries = 3
@@ -445,13 +441,13 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 	var keys []string
 	for _, e := range entries {
 		if e.ifNoneExist != nil {
-			keys = append(keys, e.ifNoneExist.key)
+			keys = append(keys, e.ifNoneExist.Key)
 		}
 		if e.crit != nil {
-			keys = append(keys, e.crit.key)
+			keys = append(keys, e.crit.Key)
 		}
 		if e.method == http.MethodPatch && e.crit == nil {
-			keys = append(keys, patchLockKey(e.typ, e.id))
+			keys = append(keys, interaction.PatchLockKey(e.typ, e.id))
 		}
 	}
 	slices.Sort(keys)
@@ -467,7 +463,7 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 	failed := -1
 	for attempt := 0; attempt < transactionRetries; attempt++ {
 		err = s.store.Transaction(ctx, func(tx store.Tx) error {
-			if err := lockAll(ctx, tx, keys); err != nil {
+			if err := interaction.LockAll(ctx, tx, keys); err != nil {
 				return err
 			}
 			run := s.newRun(req, tx, entries, strict)
@@ -480,7 +476,7 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 			results = run.results
 			return run.recordAudits()
 		})
-		if !errors.Is(err, errConcurrentWrite) {
+		if !errors.Is(err, interaction.ErrConcurrentWrite) {
 			break
 		}
 	}
@@ -488,25 +484,6 @@ func (s *Server) transaction(req *request, entries []*entry, strict bool) ([]res
 		return nil, failed, err
 	}
 	return results, -1, nil
-}
-
-// multiLocker is a store.Tx that takes many locks in one round trip
-// (the PostgreSQL store's LockAll); others take them one by one.
-type multiLocker interface {
-	LockAll(ctx context.Context, keys []string) error
-}
-
-// lockAll takes the sorted keys on tx.
-func lockAll(ctx context.Context, tx store.Tx, keys []string) error {
-	if ml, ok := tx.(multiLocker); ok && len(keys) > 1 {
-		return ml.LockAll(ctx, keys)
-	}
-	for _, k := range keys {
-		if err := tx.Lock(ctx, k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // newRun prepares one attempt at running entries in tx.
@@ -556,7 +533,7 @@ func (s *Server) batch(req *request, entries []*entry, errs []error, strict bool
 				out = run.results
 				return run.recordAudits()
 			})
-			if !errors.Is(err, errConcurrentWrite) {
+			if !errors.Is(err, interaction.ErrConcurrentWrite) {
 				break
 			}
 		}
@@ -573,13 +550,13 @@ func (s *Server) batch(req *request, entries []*entry, errs []error, strict bool
 // readResult answers a GET entry that found v.
 func readResult(e *entry, v store.Version) (result, error) {
 	if notModified(v, e.ifNoneMatch, e.ifModifiedSince) {
-		return result{status: http.StatusNotModified, version: v}, nil
+		return result{Outcome: interaction.NotModified, Version: v}, nil
 	}
 	body, err := e.subset.apply(v.Type, v.Body, true)
 	if err != nil {
 		return result{}, fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
 	}
-	return result{status: http.StatusOK, version: v, body: body}, nil
+	return result{Outcome: interaction.Done, Version: v, Body: body}, nil
 }
 
 // txRun is one attempt at running entries inside tx.
@@ -637,9 +614,9 @@ func (t *txRun) recordAudits() error {
 		}
 		a := *e.audit
 		out := t.results[i]
-		a.status = out.status
-		if out.version.ID != "" {
-			a.id, a.version = out.version.ID, out.version.VersionID
+		a.status = statusOf(out)
+		if out.Version.ID != "" {
+			a.id, a.version = out.Version.ID, out.Version.VersionID
 		}
 		a.practices = t.practices[i]
 		if err := t.srv.recordAudit(t.ctx, t.raw, t.req, &a); err != nil {
@@ -695,24 +672,24 @@ func (t *txRun) do() error {
 		e := t.entries[i]
 		id := e.id
 		if e.crit != nil {
-			found, err := matches(ctx, tx, *e.crit)
+			found, err := interaction.Matches(ctx, tx, *e.crit)
 			if err != nil {
 				return t.fail(e, err)
 			}
 			switch len(found) {
 			case 0:
-				t.results[i] = result{status: http.StatusNoContent, info: "nothing matches " + e.crit.text + "; nothing changed"}
+				t.results[i] = result{Outcome: interaction.Deleted, Info: "nothing matches " + e.crit.Text + "; nothing changed"}
 				continue
 			case 1:
 				id = found[0].ID
 			default:
-				return t.fail(e, severalMatch(*e.crit, "conditional delete"))
+				return t.fail(e, interaction.SeveralMatch(*e.crit, "conditional delete"))
 			}
 		}
 		if err := t.claim(e, e.typ, id); err != nil {
 			return err
 		}
-		out, err := deleteIn(ctx, tx, e.typ, id, e.pre)
+		out, err := interaction.Delete(ctx, tx, e.typ, id, e.pre)
 		if err != nil {
 			return t.fail(e, err)
 		}
@@ -733,14 +710,14 @@ func (t *txRun) do() error {
 		e := t.entries[i]
 		t.ids[i] = uuid.NewString()
 		if e.ifNoneExist != nil {
-			if j, dup := conditionals[e.ifNoneExist.key]; dup {
+			if j, dup := conditionals[e.ifNoneExist.Key]; dup {
 				t.ids[i], t.matched[i], t.sameAs[i] = t.ids[j], t.matched[j], j
 				if e.fullURL != "" {
 					t.refs[e.fullURL] = e.typ + "/" + t.ids[i]
 				}
 				continue
 			}
-			conditionals[e.ifNoneExist.key] = i
+			conditionals[e.ifNoneExist.Key] = i
 			found, err := t.matches(*e.ifNoneExist)
 			if err != nil {
 				return t.fail(e, err)
@@ -751,7 +728,7 @@ func (t *txRun) do() error {
 				t.matched[i] = &found[0]
 				t.ids[i] = found[0].ID
 			default:
-				return t.fail(e, severalMatch(*e.ifNoneExist, "conditional create"))
+				return t.fail(e, interaction.SeveralMatch(*e.ifNoneExist, "conditional create"))
 			}
 		}
 		if err := t.claim(e, e.typ, t.ids[i]); err != nil {
@@ -765,18 +742,18 @@ func (t *txRun) do() error {
 		e := t.entries[i]
 		t.ids[i] = e.id
 		if e.crit != nil {
-			if j, dup := conditionals[e.crit.key]; dup {
-				return t.fail(e, fhir.Errorf(fhir.CodeInvalid, "Bundle.entry[%d] already acts on what %s matches; a Bundle may act on a resource once", j, e.crit.text).WithStatus(http.StatusBadRequest))
+			if j, dup := conditionals[e.crit.Key]; dup {
+				return t.fail(e, fhir.Errorf(fhir.CodeInvalid, "Bundle.entry[%d] already acts on what %s matches; a Bundle may act on a resource once", j, e.crit.Text).WithStatus(http.StatusBadRequest))
 			}
-			conditionals[e.crit.key] = i
+			conditionals[e.crit.Key] = i
 			var err error
 			if e.method == http.MethodPut {
 				var found []store.Version
 				if found, err = t.matches(*e.crit); err == nil {
-					t.ids[i], t.creates[i], err = targetOf(ctx, tx, e.typ, t.work[i].ID(), *e.crit, found)
+					t.ids[i], t.creates[i], err = interaction.TargetOf(ctx, tx, e.typ, t.work[i].ID(), *e.crit, found)
 				}
 			} else {
-				t.ids[i], err = conditionalID(ctx, tx, *e.crit, "conditional patch")
+				t.ids[i], err = interaction.ConditionalID(ctx, tx, *e.crit, "conditional patch")
 			}
 			if err != nil {
 				return t.fail(e, err)
@@ -812,11 +789,11 @@ func (t *txRun) do() error {
 			continue // answered once the entry it repeats is written
 		}
 		if t.matched[i] != nil {
-			t.results[i] = existing(*t.matched[i])
+			t.results[i] = interaction.Existing(*t.matched[i])
 			continue
 		}
 		r := t.work[i]
-		if err := resolveConditionalReferences(ctx, tx, r.Object()); err != nil {
+		if err := interaction.ResolveConditionalReferences(ctx, tx, r.Object()); err != nil {
 			return t.fail(e, err)
 		}
 		r.SetID(t.ids[i])
@@ -824,7 +801,7 @@ func (t *txRun) do() error {
 			pending = append(pending, i)
 			continue
 		}
-		out, err := createIn(ctx, tx, r)
+		out, err := interaction.Create(ctx, tx, r)
 		if err != nil {
 			return t.fail(e, err)
 		}
@@ -838,21 +815,21 @@ func (t *txRun) do() error {
 			out, err = t.srv.patchIn(ctx, tx, e.typ, t.ids[i], e.patch, e.pre, t.strict)
 		} else {
 			r := t.work[i]
-			if err = resolveConditionalReferences(ctx, tx, r.Object()); err == nil {
+			if err = interaction.ResolveConditionalReferences(ctx, tx, r.Object()); err == nil {
 				r.SetID(t.ids[i])
 				switch {
 				case !t.creates[i] && together && e.pre.IfMatch == 0 && t.deferrableUpdate(e.typ):
 					pendingUpdates = append(pendingUpdates, i)
 					continue
 				case !t.creates[i]:
-					out, err = updateIn(ctx, tx, r, e.pre)
+					out, err = interaction.Update(ctx, tx, r, e.pre)
 				case e.pre.IfMatch != 0:
-					err = fhir.Errorf(fhir.CodeConflict, "nothing matches %s, so ifMatch cannot match", e.crit.text).WithStatus(http.StatusPreconditionFailed)
+					err = fhir.Errorf(fhir.CodeConflict, "nothing matches %s, so ifMatch cannot match", e.crit.Text).WithStatus(http.StatusPreconditionFailed)
 				case together && t.deferrable(e.typ):
 					pending = append(pending, i)
 					continue
 				default:
-					out, err = createIn(ctx, tx, r)
+					out, err = interaction.Create(ctx, tx, r)
 				}
 			}
 		}
@@ -869,9 +846,9 @@ func (t *txRun) do() error {
 	}
 	for i, j := range t.sameAs {
 		if j >= 0 {
-			v := t.results[j].version
-			t.results[i], t.practices[i] = existing(v), t.practices[j]
-			t.results[i].info = fmt.Sprintf("%s/%s, which Bundle.entry[%d] made with the same criteria; nothing more was created", v.Type, v.ID, j)
+			v := t.results[j].Version
+			t.results[i], t.practices[i] = interaction.Existing(v), t.practices[j]
+			t.results[i].Info = fmt.Sprintf("%s/%s, which Bundle.entry[%d] made with the same criteria; nothing more was created", v.Type, v.ID, j)
 		}
 	}
 
@@ -898,7 +875,7 @@ func (t *txRun) do() error {
 			if err != nil {
 				return t.fail(e, err)
 			}
-			t.results[i] = result{status: http.StatusOK, body: body}
+			t.results[i] = result{Outcome: interaction.Done, Body: body}
 		default:
 			v, err := tx.Read(ctx, e.typ, e.id)
 			if err != nil {
@@ -909,59 +886,6 @@ func (t *txRun) do() error {
 				return t.fail(e, err)
 			}
 			t.results[i], t.practices[i] = out, t.srv.practicesOf(v.Body)
-		}
-	}
-	return nil
-}
-
-// conditionalReference splits "Patient?identifier=a|1" into its type
-// and query; ok is false for any other reference.
-func conditionalReference(ref string) (typ, query string, ok bool) {
-	typ, query, ok = strings.Cut(ref, "?")
-	if !ok || !spec.IsResourceType(typ) {
-		return "", "", false
-	}
-	return typ, query, true
-}
-
-// resolveConditionalReferences replaces each conditional reference in v
-// by Type/id of its one match.
-func resolveConditionalReferences(ctx context.Context, tx store.Tx, v any) error {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			if s, ok := c.(string); ok && k == "reference" {
-				typ, query, ok := conditionalReference(s)
-				if !ok {
-					continue
-				}
-				crit, err := parseCriteriaString(typ, query)
-				if err != nil {
-					return err
-				}
-				found, err := matches(ctx, tx, crit)
-				if err != nil {
-					return err
-				}
-				switch len(found) {
-				case 0:
-					return fhir.Errorf(fhir.CodeNotFound, "the conditional reference %s matches nothing", s).WithStatus(http.StatusBadRequest)
-				case 1:
-					x[k] = typ + "/" + found[0].ID
-				default:
-					return severalMatch(crit, "conditional reference")
-				}
-				continue
-			}
-			if err := resolveConditionalReferences(ctx, tx, c); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for _, c := range x {
-			if err := resolveConditionalReferences(ctx, tx, c); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -982,7 +906,7 @@ func (s *Server) bundleResponse(req *request, kind string, entries []*entry, res
 			if fe, ok := fhir.AsError(shownErr); ok {
 				if n := len(fe.Issues); shown >= fhir.MaxIssues && n > 1 {
 					first := fe.Issues[0] // it decides the status, as before
-					shownErr = &fhir.Error{Status: fe.Status, Issues: []fhir.Issue{first, {Severity: first.Severity, Code: fhir.CodeTooCostly,
+					shownErr = &fhir.Error{Status: fe.Status, Detail: fe.Detail, Issues: []fhir.Issue{first, {Severity: first.Severity, Code: fhir.CodeTooCostly,
 						Diagnostics: fmt.Sprintf("and %d more issues", n-1)}}}
 				}
 				shown += len(fe.Issues)
@@ -997,8 +921,8 @@ func (s *Server) bundleResponse(req *request, kind string, entries []*entry, res
 			continue
 		}
 		out := results[i]
-		v := out.version
-		resp := &entryResponse{Status: statusLine(out.status)}
+		v := out.Version
+		resp := &entryResponse{Status: statusLine(statusOf(out))}
 		if v.VersionID != 0 {
 			resp.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
 			resp.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
@@ -1006,14 +930,14 @@ func (s *Server) bundleResponse(req *request, kind string, entries []*entry, res
 		be := bundleEntry{Response: resp}
 		switch {
 		case e.reads():
-			if e.method == http.MethodGet && out.body != nil {
-				be.Resource = out.body
+			if e.method == http.MethodGet && out.Body != nil {
+				be.Resource = out.Body
 				if v.ID != "" {
 					be.FullURL = req.base + "/" + v.Type + "/" + v.ID
 				}
 			}
 		case ret == "OperationOutcome":
-			resp.Outcome = information(out.info)
+			resp.Outcome = information(out.Info)
 		}
 		if e.writes() && v.ID != "" {
 			resp.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)

@@ -8,8 +8,10 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Batched criteria. A publisher's sync is a transaction of hundreds of
@@ -40,7 +42,7 @@ type identifierCriteria struct {
 // on a type whose identifier parameter is its top-level identifier
 // element (so its matches can be told from their bodies).
 func plainIdentifier(crit criteria) (identifierCriteria, bool) {
-	q := crit.q
+	q := crit.Query
 	if len(q.Params) != 1 {
 		return identifierCriteria{}, false
 	}
@@ -53,7 +55,7 @@ func plainIdentifier(crit criteria) (identifierCriteria, bool) {
 	if !v.SystemGiven || v.System == "" || v.Code == "" || v.Missing || v.TypeSystem != "" || v.TypeCode != "" {
 		return identifierCriteria{}, false
 	}
-	return identifierCriteria{key: crit.key, system: v.System, value: v.Code, param: p}, true
+	return identifierCriteria{key: crit.Key, system: v.System, value: v.Code, param: p}, true
 }
 
 // prefetchIdentifiers searches the plain identifier criteria of step 2
@@ -70,18 +72,18 @@ func (t *txRun) prefetchIdentifiers() error {
 		case (e.method == "PUT" || e.method == "PATCH") && e.crit != nil:
 			c = e.crit
 		}
-		if c == nil || seen[c.key] {
+		if c == nil || seen[c.Key] {
 			continue
 		}
 		ic, ok := plainIdentifier(*c)
 		if !ok {
 			continue
 		}
-		seen[c.key] = true
-		if byType[c.q.Type] == nil {
-			order = append(order, c.q.Type)
+		seen[c.Key] = true
+		if byType[c.Query.Type] == nil {
+			order = append(order, c.Query.Type)
 		}
-		byType[c.q.Type] = append(byType[c.q.Type], ic)
+		byType[c.Query.Type] = append(byType[c.Query.Type], ic)
 	}
 	t.found = map[string][]store.Version{}
 	for _, typ := range order {
@@ -169,10 +171,10 @@ func (t *txRun) prefetchChunk(typ string, list []identifierCriteria) error {
 
 // matches is what crit matches at step 2: prefetched, or searched now.
 func (t *txRun) matches(crit criteria) ([]store.Version, error) {
-	if found, ok := t.found[crit.key]; ok {
+	if found, ok := t.found[crit.Key]; ok {
 		return found, nil
 	}
-	return matches(t.ctx, t.tx, crit)
+	return interaction.Matches(t.ctx, t.tx, crit)
 }
 
 // Creates together. The entries of a transaction that create a resource
@@ -206,7 +208,7 @@ func (t *txRun) createsTogether() bool {
 		if r == nil {
 			continue
 		}
-		if hasConditionalReference(r.Object()) {
+		if interaction.HasConditionalReference(r.Object()) {
 			return false
 		}
 		if t.entries[i].method == http.MethodPost || t.entries[i].method == http.MethodPut {
@@ -218,7 +220,7 @@ func (t *txRun) createsTogether() bool {
 
 // deferrable tells whether creates of typ may be deferred.
 func (t *txRun) deferrable(typ string) bool {
-	return !subscribable[typ] && typ != "Subscription"
+	return !subscriptions.Subscribable(typ) && typ != "Subscription"
 }
 
 // createPending creates the deferred entries (each already carrying its
@@ -254,41 +256,15 @@ func (t *txRun) afterBatch(pending []int, written []store.WriteResult, practices
 			return t.fail(t.entries[i], err)
 		}
 		v := res.Version
-		out := result{status: http.StatusOK, version: v,
-			info: fmt.Sprintf("%s/%s stored as version %d", v.Type, v.ID, v.VersionID)}
+		out := result{Outcome: interaction.Done, Version: v,
+			Info: fmt.Sprintf("%s/%s stored as version %d", v.Type, v.ID, v.VersionID)}
 		if res.Created {
-			out.status = http.StatusCreated
-			out.info = fmt.Sprintf("%s/%s created as version %d", v.Type, v.ID, v.VersionID)
+			out.Outcome = interaction.Created
+			out.Info = fmt.Sprintf("%s/%s created as version %d", v.Type, v.ID, v.VersionID)
 		}
 		t.results[i], t.practices[i] = out, practices[k]
 	}
 	return nil
-}
-
-// hasConditionalReference tells whether v holds a conditional reference
-// (Patient?identifier=...).
-func hasConditionalReference(v any) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			if s, ok := c.(string); ok && k == "reference" {
-				if _, _, ok := conditionalReference(s); ok {
-					return true
-				}
-				continue
-			}
-			if hasConditionalReference(c) {
-				return true
-			}
-		}
-	case []any:
-		for _, c := range x {
-			if hasConditionalReference(c) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Updates together: the PUT entries without ifMatch that update a

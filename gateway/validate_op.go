@@ -11,6 +11,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
@@ -326,11 +327,11 @@ func (s *Server) rehearse(req *request, mode string, r *fhir.Resource) ([]fhir.I
 		case "create":
 			w := r.Clone()
 			w.SetID(uuid.NewString())
-			_, err = createIn(req.ctx, g, w)
+			_, err = interaction.Create(req.ctx, g, w)
 		case "update":
-			_, err = updateIn(req.ctx, g, r.Clone(), pre)
+			_, err = interaction.Update(req.ctx, g, r.Clone(), pre)
 		case "delete":
-			_, err = deleteIn(req.ctx, g, req.typ, req.id, pre)
+			_, err = interaction.Delete(req.ctx, g, req.typ, req.id, pre)
 		}
 		refusal = err
 		if err != nil {

@@ -208,6 +208,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// beside the API; otherwise only on SIGNPOST_METRICS_ADDR.
 	opts.ServeMetrics = verifier == nil
 	srv := gateway.New(opts)
+	// After the HTTP server has shut down (deferred later, run earlier),
+	// before the store closes.
+	defer srv.Close()
 	srv.SetSubscriptionEndpoints(c.SubscriptionEndpoints)
 	log.Info("outbound endpoints allowed (Subscriptions, Endpoints)", "endpoints", c.SubscriptionEndpoints.String())
 	term, err := setUpTerminology(ctx, c, st, srv, log)

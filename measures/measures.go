@@ -1,10 +1,10 @@
-package gateway
+package measures
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,7 +13,6 @@ import (
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/gateway/dashboard"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -82,56 +81,72 @@ const measureSummaryID = "navigation-success-measures"
 
 const measurePopulationSystem = "http://terminology.hl7.org/CodeSystem/measure-population"
 
-// measures is what RegisterMeasures sets up.
-type measures struct {
-	s     *Server
-	names mapping.NavigationNames
+// Measures evaluates the success measures over one store.
+type Measures struct {
+	st             store.Store
+	base           string
+	practiceSystem string
+	odsOf          func(identifiers []any) string
+	now            func() time.Time
+	names          mapping.NavigationNames
 }
 
-// RegisterMeasures seeds the success Measures and serves
-// Measure/$evaluate-measure (type and instance level). Call once, before
-// Handler.
-func (s *Server) RegisterMeasures(ctx context.Context) error {
-	base := s.opts.CanonicalBase
-	m := &measures{s: s, names: mapping.NewNavigationNames(base)}
+// Config is what New needs.
+type Config struct {
+	Store store.Store
+	// CanonicalBase is the base of the Measures' and code systems' URLs.
+	CanonicalBase string
+	// PracticeSystem is the code system of the practice labels
+	// (meta.security) that tenancy stamps.
+	PracticeSystem string
+	// ODSOf is the ODS code among an Organization's identifiers, "" if
+	// none.
+	ODSOf func(identifiers []any) string
+	Now   func() time.Time
+}
+
+// New is the measures of cfg.Store.
+func New(cfg Config) *Measures {
+	return &Measures{st: cfg.Store, base: cfg.CanonicalBase, practiceSystem: cfg.PracticeSystem, odsOf: cfg.ODSOf, now: cfg.Now,
+		names: mapping.NewNavigationNames(cfg.CanonicalBase)}
+}
+
+// Resources are the Measure resources to seed: one per measure and the
+// summary, valid R4, marked as shipped content.
+func (m *Measures) Resources() ([]*fhir.Resource, error) {
 	var resources []*fhir.Resource
 	for _, obj := range m.definitions() {
 		r, err := fhir.ResourceFromObject(obj)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := r.Validate(fhir.ValidateOptions{Strict: true}); err != nil {
-			return fmt.Errorf("Measure/%s: %w", r.ID(), err)
+			return nil, fmt.Errorf("measures: Measure/%s: %w", r.ID(), err)
 		}
 		if err := snomed.MarkShipped(r, "measures-3"); err != nil {
-			return err
+			return nil, err
 		}
 		resources = append(resources, r)
 	}
-	if _, err := snomed.SeedResources(ctx, s.store, resources); err != nil {
-		return err
-	}
-	for _, sm := range m.summarizers() {
-		if err := s.store.RegisterSummarizer(ctx, sm); err != nil {
-			return err
-		}
-	}
-	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}, {"Patient", auth.Read}}
-	for _, level := range []OperationLevel{TypeLevel, InstanceLevel} {
-		s.RegisterOperation(Operation{
-			Name: "evaluate-measure", Level: level, Type: "Measure",
-			Definition:  "http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure",
-			Idempotent:  true,
-			Permissions: perms,
-			Run:         m.evaluate,
-		})
-	}
-	return nil
+	return resources, nil
+}
+
+// Request is one Measure/$evaluate-measure.
+type Request struct {
+	// ID is the Measure's id at instance level, "" at type level (the
+	// measure parameter names it).
+	ID        string
+	Params    *fhir.Parameters
+	Principal *auth.Principal
+	// Tx reads under the caller's tenancy.
+	Tx store.Tx
+	// Authorize checks that the caller may do action on typ.
+	Authorize func(typ string, action auth.Action) error
 }
 
 // definitions are the Measure resources: one per measure and the summary.
-func (m *measures) definitions() []map[string]any {
-	base := m.s.opts.CanonicalBase
+func (m *Measures) definitions() []map[string]any {
+	base := m.base
 	group := func(d measureDef) map[string]any {
 		pop := func(code, text string) any {
 			// The criteria are Signpost's counting (mapping.CountMeasures),
@@ -209,16 +224,15 @@ func measureName(id string) string {
 	return b.String()
 }
 
-// evaluate is Measure/$evaluate-measure.
-func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, error) {
-	s := m.s
+// Evaluate is Measure/$evaluate-measure: the MeasureReport, as JSON.
+func (m *Measures) Evaluate(ctx context.Context, in Request) ([]byte, error) {
 	p := in.Principal
-	g := s.guard(p, s.store)
+	g := in.Tx
 	id := in.ID
 	if id == "" {
 		v, ok := in.Params.String("measure")
 		if !ok || v == "" {
-			return nil, fhir.Errorf(fhir.CodeRequired, "$evaluate-measure at type level needs measure (an id or canonical URL)").WithStatus(http.StatusBadRequest)
+			return nil, fhir.Errorf(fhir.CodeRequired, "$evaluate-measure at type level needs measure (an id or canonical URL)").Because(fhir.DetailMalformed)
 		}
 		id = v
 		if strings.Contains(v, "/") {
@@ -226,9 +240,9 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 			if i := strings.Index(u, "|"); i >= 0 {
 				u = u[:i]
 			}
-			id = strings.TrimPrefix(u, s.opts.CanonicalBase+"/Measure/")
+			id = strings.TrimPrefix(u, m.base+"/Measure/")
 			if strings.Contains(id, "/") {
-				return nil, fhir.Errorf(fhir.CodeNotFound, "no Measure with url %s", v).WithStatus(http.StatusNotFound)
+				return nil, fhir.Errorf(fhir.CodeNotFound, "no Measure with url %s", v)
 			}
 		}
 	}
@@ -246,7 +260,7 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 		return nil, err
 	}
 	if defs == nil {
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "Measure/%s is not one Signpost can evaluate", id).WithStatus(http.StatusUnprocessableEntity)
+		return nil, fhir.Errorf(fhir.CodeNotSupported, "Measure/%s is not one Signpost can evaluate", id).Because(fhir.DetailRefused)
 	}
 	start, err := measureDate(in.Params, "periodStart", false)
 	if err != nil {
@@ -257,7 +271,7 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 		return nil, err
 	}
 	if !end.After(start) {
-		return nil, fhir.Errorf(fhir.CodeValue, "periodEnd is before periodStart").WithStatus(http.StatusBadRequest)
+		return nil, fhir.Errorf(fhir.CodeValue, "periodEnd is before periodStart")
 	}
 	subject, _ := in.Params.String("subject")
 	if _, v, ok := in.Params.Value("subject"); ok {
@@ -265,18 +279,18 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 			subject, _ = r["reference"].(string)
 		}
 	}
-	practices, err := m.subjectPractices(ctx, p, g, subject)
+	practices, err := m.subjectPractices(ctx, in, subject)
 	if err != nil {
 		return nil, err
 	}
 	for _, ods := range practices {
 		if !p.Dev && !p.AllPractices && !p.CanSeePractice(ods) {
-			return nil, fhir.Errorf(fhir.CodeForbidden, "the token does not cover practice %s", ods).WithStatus(http.StatusForbidden)
+			return nil, fhir.Errorf(fhir.CodeForbidden, "the token does not cover practice %s", ods)
 		}
 	}
 	security := make([]string, len(practices))
 	for i, ods := range practices {
-		security[i] = s.practiceSystem() + "|" + ods
+		security[i] = m.practiceSystem + "|" + ods
 	}
 	counts, err := m.count(ctx, start, end, practices)
 	if err != nil {
@@ -284,10 +298,10 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 	}
 	total := counts.MeasureTally
 	routes := sortedKeys(counts.ByRoute)
-	now := s.opts.Now()
+	now := m.now()
 	report := map[string]any{
 		"resourceType": "MeasureReport", "status": "complete", "type": "summary",
-		"measure":  s.opts.CanonicalBase + "/Measure/" + id,
+		"measure":  m.base + "/Measure/" + id,
 		"subject":  map[string]any{"reference": subject},
 		"date":     now.UTC().Format(fhir.InstantFormat),
 		"reporter": map[string]any{"display": "Signpost"},
@@ -298,7 +312,7 @@ func (m *measures) evaluate(ctx context.Context, in OperationInput) ([]byte, err
 	}
 	var groups []any
 	for _, d := range defs {
-		grp := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": s.opts.CanonicalBase + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title}}
+		grp := map[string]any{"code": map[string]any{"coding": []any{map[string]any{"system": m.base + "/CodeSystem/navigation-measure", "code": d.id, "display": d.title}}, "text": d.title}}
 		grp["population"] = measurePopulations(d, total)
 		if sc := measureScore(d, total); sc != nil {
 			grp["measureScore"] = sc
@@ -446,14 +460,14 @@ func measureScore(d measureDef, c mapping.MeasureTally) map[string]any {
 func measureDate(params *fhir.Parameters, name string, end bool) (time.Time, error) {
 	v, ok := params.String(name)
 	if !ok || v == "" {
-		return time.Time{}, fhir.Errorf(fhir.CodeRequired, "%s is required", name).WithStatus(http.StatusBadRequest)
+		return time.Time{}, fhir.Errorf(fhir.CodeRequired, "%s is required", name).Because(fhir.DetailMalformed)
 	}
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
 	t, err := time.ParseInLocation("2006-01-02", v, mapping.London)
 	if err != nil {
-		return time.Time{}, fhir.Errorf(fhir.CodeValue, "%s: %q is not a date or dateTime", name, v).WithStatus(http.StatusBadRequest)
+		return time.Time{}, fhir.Errorf(fhir.CodeValue, "%s: %q is not a date or dateTime", name, v)
 	}
 	if end {
 		t = t.AddDate(0, 0, 1)
@@ -464,13 +478,14 @@ func measureDate(params *fhir.Parameters, name string, end bool) (time.Time, err
 // subjectPractices are the ODS codes of subject: an Organization (a
 // practice) or a Group whose members are practices. Without a subject,
 // every practice the caller's token names.
-func (m *measures) subjectPractices(ctx context.Context, p *auth.Principal, g store.Tx, subject string) ([]string, error) {
+func (m *Measures) subjectPractices(ctx context.Context, in Request, subject string) ([]string, error) {
+	p, g := in.Principal, in.Tx
 	typ, id, _ := strings.Cut(subject, "/")
 	switch {
 	case subject == "":
 		out := p.Practices()
 		if len(out) == 0 {
-			return nil, fhir.Errorf(fhir.CodeRequired, "subject is required when the token names no practice").WithStatus(http.StatusBadRequest)
+			return nil, fhir.Errorf(fhir.CodeRequired, "subject is required when the token names no practice").Because(fhir.DetailMalformed)
 		}
 		return out, nil
 	case typ == "Organization" && id != "":
@@ -480,25 +495,25 @@ func (m *measures) subjectPractices(ctx context.Context, p *auth.Principal, g st
 		}
 		return []string{ods}, nil
 	case typ == "Group" && id != "":
-		if err := m.s.authorize(p, "Group", auth.Read); err != nil {
+		if err := in.Authorize("Group", auth.Read); err != nil {
 			return nil, err
 		}
 		v, err := g.Read(ctx, "Group", id)
 		if err != nil {
 			return nil, err
 		}
-		obj, err := navDecode(v.Body)
+		obj, err := decodeObject(v.Body)
 		if err != nil {
 			return nil, err
 		}
 		var out []string
-		for _, e := range listOf(obj["member"]) {
+		for _, e := range list(obj["member"]) {
 			em, _ := e.(map[string]any)
 			ent, _ := em["entity"].(map[string]any)
 			ref, _ := ent["reference"].(string)
 			oid, ok := strings.CutPrefix(ref, "Organization/")
 			if !ok {
-				return nil, fhir.Errorf(fhir.CodeValue, "Group/%s: every member must be a practice Organization (%q is not)", id, ref).WithStatus(http.StatusUnprocessableEntity)
+				return nil, fhir.Errorf(fhir.CodeValue, "Group/%s: every member must be a practice Organization (%q is not)", id, ref).Because(fhir.DetailRefused)
 			}
 			ods, err := m.practiceOf(ctx, g, oid)
 			if err != nil {
@@ -507,40 +522,27 @@ func (m *measures) subjectPractices(ctx context.Context, p *auth.Principal, g st
 			out = append(out, ods)
 		}
 		if len(out) == 0 {
-			return nil, fhir.Errorf(fhir.CodeValue, "Group/%s has no practices", id).WithStatus(http.StatusUnprocessableEntity)
+			return nil, fhir.Errorf(fhir.CodeValue, "Group/%s has no practices", id).Because(fhir.DetailRefused)
 		}
 		return out, nil
 	}
-	return nil, fhir.Errorf(fhir.CodeValue, "subject must be Organization/[id] or Group/[id], not %q", subject).WithStatus(http.StatusBadRequest)
+	return nil, fhir.Errorf(fhir.CodeValue, "subject must be Organization/[id] or Group/[id], not %q", subject)
 }
 
 // practiceOf is the ODS code of a stored Organization.
-func (m *measures) practiceOf(ctx context.Context, g store.Tx, id string) (string, error) {
+func (m *Measures) practiceOf(ctx context.Context, g store.Tx, id string) (string, error) {
 	v, err := g.Read(ctx, "Organization", id)
 	if err != nil {
 		return "", err
 	}
-	obj, err := navDecode(v.Body)
+	obj, err := decodeObject(v.Body)
 	if err != nil {
 		return "", err
 	}
-	if ods := odsOf(listOf(obj["identifier"])); ods != "" {
+	if ods := m.odsOf(list(obj["identifier"])); ods != "" {
 		return strings.ToUpper(ods), nil
 	}
-	return "", fhir.Errorf(fhir.CodeValue, "Organization/%s has no ODS code", id).WithStatus(http.StatusUnprocessableEntity)
-}
-
-// ServeDashboard serves the success-measures page at /dashboard (package
-// dashboard: embedded HTML, CSS and JavaScript calling
-// $evaluate-measure). Call before Handler.
-func (s *Server) ServeDashboard() {
-	s.pages = append(s.pages, page{paths: []string{"/dashboard", "/dashboard/", "/dashboard/app.js", "/dashboard/style.css"}, h: dashboard.Handler()})
-}
-
-// page is a non-FHIR page the gateway serves (GET and HEAD).
-type page struct {
-	paths []string
-	h     http.Handler
+	return "", fhir.Errorf(fhir.CodeValue, "Organization/%s has no ODS code", id).Because(fhir.DetailRefused)
 }
 
 // The measures are counted from summary rows the stores keep beside every
@@ -556,17 +558,17 @@ const (
 	measureFactsVersion = "1"
 )
 
-// summarizers derive the measure facts. A Task's key is its owner
-// practice; an allocation's and a Patient's the practices of their
+// Summarizers derive the measure facts, which the stores keep. A Task's
+// key is its owner practice; an allocation's and a Patient's the practices of their
 // tenancy labels (a Patient without any: ""), so that a report reads one
 // practice's rows only.
-func (m *measures) summarizers() []store.Summarizer {
-	names, sys := m.names, m.s.practiceSystem()
-	version := measureFactsVersion + "|" + m.s.opts.CanonicalBase
+func (m *Measures) Summarizers() []store.Summarizer {
+	names, sys := m.names, m.practiceSystem
+	version := measureFactsVersion + "|" + m.base
 	labels := func(obj map[string]any) []string {
 		meta, _ := obj["meta"].(map[string]any)
 		var out []string
-		for _, e := range listOf(meta["security"]) {
+		for _, e := range list(meta["security"]) {
 			c, _ := e.(map[string]any)
 			if cs, _ := c["system"].(string); cs == sys {
 				if code, _ := c["code"].(string); code != "" {
@@ -613,9 +615,9 @@ func (m *measures) summarizers() []store.Summarizer {
 
 // count reads the facts of the practices for the period (Tasks from
 // ReattendanceWindow before it, for reattendance) and counts them.
-func (m *measures) count(ctx context.Context, start, end time.Time, practices []string) (mapping.MeasureCounts, error) {
+func (m *Measures) count(ctx context.Context, start, end time.Time, practices []string) (mapping.MeasureCounts, error) {
 	f := mapping.MeasureFacts{Start: start, End: end, Practices: practices}
-	st := m.s.store
+	st := m.st
 	err := st.ScanSummaries(ctx, store.SummaryQuery{Kind: measureTaskKind, Keys: practices, From: start.Add(-mapping.ReattendanceWindow), To: end},
 		func(_ string, _ time.Time, data string) error {
 			t, err := mapping.DecodeTaskFact(data)
@@ -643,3 +645,18 @@ func (m *measures) count(ctx context.Context, start, end time.Time, practices []
 	}
 	return mapping.CountMeasureFacts(f), nil
 }
+
+// decodeObject decodes a stored body, which is a JSON object.
+func decodeObject(body []byte) (map[string]any, error) {
+	v, err := fhir.DecodeJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("measures: a stored body is not an object")
+	}
+	return m, nil
+}
+
+func list(v any) []any { l, _ := v.([]any); return l }

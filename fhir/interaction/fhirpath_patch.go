@@ -1,7 +1,6 @@
-package gateway
+package interaction
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -31,13 +30,13 @@ type fhirPathOp struct {
 type fhirPathPatcher struct{ ops []fhirPathOp }
 
 func patchError(format string, args ...any) error {
-	return fhir.Errorf(fhir.CodeProcessing, format, args...).WithStatus(http.StatusUnprocessableEntity)
+	return fhir.Errorf(fhir.CodeProcessing, format, args...)
 }
 
-func parseFHIRPathPatch(p *fhir.Parameters) (patcher, error) {
+func parseFHIRPathPatch(p *fhir.Parameters) (Patcher, error) {
 	ops := p.All("operation")
 	if len(ops) == 0 {
-		return nil, fhir.Errorf(fhir.CodeInvalid, "a FHIRPath Patch needs at least one operation parameter").WithStatus(http.StatusBadRequest)
+		return nil, fhir.Errorf(fhir.CodeInvalid, "a FHIRPath Patch needs at least one operation parameter")
 	}
 	out := fhirPathPatcher{}
 	for i, op := range ops {
@@ -92,7 +91,7 @@ func parseFHIRPathPatch(p *fhir.Parameters) (patcher, error) {
 		}
 		where := "Parameters.parameter[" + strconv.Itoa(i) + "]"
 		bad := func(why string) error {
-			return fhir.Errorf(fhir.CodeInvalid, "FHIRPath Patch operation %d: %s", i, why).At(where).WithStatus(http.StatusBadRequest)
+			return fhir.Errorf(fhir.CodeInvalid, "FHIRPath Patch operation %d: %s", i, why).At(where)
 		}
 		if o.path == "" {
 			return nil, bad("no path")
@@ -148,7 +147,7 @@ func partValue(part map[string]any) (any, string, error) {
 	}
 	sub, ok := part["part"].([]any)
 	if !ok {
-		return nil, "", fhir.Errorf(fhir.CodeInvalid, "a FHIRPath Patch value needs a value[x] or parts").WithStatus(http.StatusBadRequest)
+		return nil, "", fhir.Errorf(fhir.CodeInvalid, "a FHIRPath Patch value needs a value[x] or parts")
 	}
 	var items partsValue
 	for _, raw := range sub {
@@ -242,7 +241,7 @@ func parsePath(path string) ([]pathStep, error) {
 			}
 			name, idx = seg[:open], n
 		}
-		if !fhirName(name) || strings.ContainsAny(name, "()") {
+		if !IsElementName(name) || strings.ContainsAny(name, "()") {
 			return nil, errPatchPath(path)
 		}
 		if i == 0 && spec.IsResourceType(name) {
@@ -354,7 +353,7 @@ func eval(root object, steps []pathStep) []node {
 	return nodes
 }
 
-func (p fhirPathPatcher) patch(doc []byte) ([]byte, error) {
+func (p fhirPathPatcher) Patch(doc []byte) ([]byte, error) {
 	v, err := fhir.DecodeJSON(doc)
 	if err != nil {
 		return nil, err
@@ -513,4 +512,17 @@ func remove(n node) {
 		return
 	}
 	n.parent[n.member] = list
+}
+
+// IsElementName reports whether s has the shape of an element name.
+func IsElementName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

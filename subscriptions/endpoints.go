@@ -1,13 +1,10 @@
-package gateway
+package subscriptions
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
-
-	"github.com/signpost-fhir/signpost/fhir"
 )
 
 // Where rest-hook Subscriptions may send.
@@ -26,15 +23,15 @@ import (
 // notification queued before the list changed is dead-lettered, not
 // sent).
 //
-// The list is SubscriptionEndpoints, set with SetSubscriptionEndpoints;
+// The list is Endpoints, set with the gateway's SetSubscriptionEndpoints;
 // without it, loopback URLs only. cmd/signpost sets it from
 // SIGNPOST_SUBSCRIPTION_ENDPOINTS: when that is unset, loopback URLs in
 // development mode and none with a token issuer.
 
-// SubscriptionEndpoints is an allow-list of rest-hook endpoints: URL
+// Endpoints is an allow-list of rest-hook endpoints: URL
 // prefixes, each an origin (scheme, host, port) and optionally a path.
 // The zero value allows nothing.
-type SubscriptionEndpoints struct {
+type Endpoints struct {
 	prefixes []endpointPrefix
 	// loopback allows any http(s) URL on a loopback host.
 	loopback bool
@@ -44,21 +41,21 @@ type endpointPrefix struct {
 	scheme, host, port, path string
 }
 
-// LoopbackSubscriptionEndpoints allows any http or https URL whose host is
+// LoopbackEndpoints allows any http or https URL whose host is
 // localhost or a loopback IP (development mode's default).
-func LoopbackSubscriptionEndpoints() SubscriptionEndpoints {
-	return SubscriptionEndpoints{loopback: true}
+func LoopbackEndpoints() Endpoints {
+	return Endpoints{loopback: true}
 }
 
-// ParseSubscriptionEndpoints reads an allow-list of URL prefixes
+// ParseEndpoints reads an allow-list of URL prefixes
 // separated by commas, e.g.
 // "https://hooks.example.org/signpost,https://record.example.nhs.uk".
 // Each must be an absolute URL without user, query or fragment; https
 // unless its host is loopback. A prefix with a path allows that path and
 // those below it (segment by segment: /hooks allows /hooks/a, not
 // /hooksmith); without one, the whole origin.
-func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
-	var e SubscriptionEndpoints
+func ParseEndpoints(list string) (Endpoints, error) {
+	var e Endpoints
 	for _, raw := range strings.Split(list, ",") {
 		raw = strings.TrimSpace(raw)
 		if raw == "" {
@@ -66,14 +63,14 @@ func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.Opaque != "" {
-			return SubscriptionEndpoints{}, fmt.Errorf("%q is not an absolute http(s) URL", raw)
+			return Endpoints{}, fmt.Errorf("%q is not an absolute http(s) URL", raw)
 		}
 		if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 			// Redacted: never echo a password.
-			return SubscriptionEndpoints{}, fmt.Errorf("%q: a prefix has no user, query or fragment", u.Redacted())
+			return Endpoints{}, fmt.Errorf("%q: a prefix has no user, query or fragment", u.Redacted())
 		}
 		if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-			return SubscriptionEndpoints{}, fmt.Errorf("%q: https is required (plain http only on loopback)", raw)
+			return Endpoints{}, fmt.Errorf("%q: https is required (plain http only on loopback)", raw)
 		}
 		e.prefixes = append(e.prefixes, endpointPrefix{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: portOf(u),
 			path: strings.TrimRight(u.EscapedPath(), "/")})
@@ -82,7 +79,7 @@ func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
 }
 
 // Allows reports whether endpoint is on the list.
-func (e SubscriptionEndpoints) Allows(endpoint string) bool {
+func (e Endpoints) Allows(endpoint string) bool {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return false
@@ -107,7 +104,7 @@ func (e SubscriptionEndpoints) Allows(endpoint string) bool {
 }
 
 // String lists the prefixes (for the start-up log).
-func (e SubscriptionEndpoints) String() string {
+func (e Endpoints) String() string {
 	var out []string
 	if e.loopback {
 		out = append(out, "loopback")
@@ -143,29 +140,4 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// SetSubscriptionEndpoints sets the allow-list of rest-hook endpoints
-// (replacing the default, loopback URLs only). Call before Handler.
-func (s *Server) SetSubscriptionEndpoints(e SubscriptionEndpoints) {
-	s.subscriptionEndpoints = &e
-}
-
-// allowedEndpoints is the allow-list in force.
-func (s *Server) allowedEndpoints() SubscriptionEndpoints {
-	if s.subscriptionEndpoints != nil {
-		return *s.subscriptionEndpoints
-	}
-	return LoopbackSubscriptionEndpoints()
-}
-
-// checkSubscriptionEndpoint is the write check of the allow-list.
-func (s *Server) checkSubscriptionEndpoint(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
-	ch, _ := r.Object()["channel"].(map[string]any)
-	endpoint, _ := ch["endpoint"].(string)
-	if s.allowedEndpoints().Allows(endpoint) {
-		return nil, nil
-	}
-	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Subscription.channel.endpoint"},
-		Diagnostics: "Subscription.channel.endpoint is not an endpoint this gateway may notify: its operator allows a list of URLs for rest-hook Subscriptions"}}, nil
 }

@@ -1,10 +1,9 @@
-package gateway
+package interaction
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strconv"
 
@@ -12,10 +11,16 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// historyBundle renders a page of versions as a history Bundle. Entries
-// hold the stored bytes as they are (json.RawMessage): a resource is never
-// decoded and re-encoded on the way out.
-func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) ([]byte, error) {
+// AsOfParam pins the pages of a history to the instant its first page
+// was read; HistoryBundle writes it in its paging links.
+const AsOfParam = "_asof"
+
+// HistoryBundle renders a page of versions as a history Bundle: of the
+// server (typ and id empty), of a type (id empty) or of a resource; at is
+// the request's _at, carried into the paging links. Entries hold the
+// stored bytes as they are (json.RawMessage): a resource is never decoded
+// and re-encoded on the way out.
+func HistoryBundle(base, typ, id, at string, q store.HistoryQuery, page store.HistoryPage) ([]byte, error) {
 	type link struct {
 		Relation string `json:"relation"`
 		URL      string `json:"url"`
@@ -42,12 +47,12 @@ func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) (
 		Link         []link  `json:"link"`
 		Entry        []entry `json:"entry,omitempty"`
 	}
-	path := req.base
+	path := base
 	switch {
-	case req.id != "":
-		path += "/" + req.typ + "/" + req.id + "/_history"
-	case req.typ != "":
-		path += "/" + req.typ + "/_history"
+	case id != "":
+		path += "/" + typ + "/" + id + "/_history"
+	case typ != "":
+		path += "/" + typ + "/_history"
 	default:
 		path += "/_history"
 	}
@@ -57,10 +62,10 @@ func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) (
 		if !q.Since.IsZero() {
 			v.Set("_since", q.Since.UTC().Format(fhir.InstantFormat))
 		}
-		if at := first(req.query, "_at"); at != "" {
+		if at != "" {
 			v.Set("_at", at)
 		}
-		v.Set(asOfParam, q.At.UTC().Format(fhir.InstantFormat))
+		v.Set(AsOfParam, q.At.UTC().Format(fhir.InstantFormat))
 		if offset > 0 {
 			v.Set("_offset", strconv.Itoa(offset))
 		}
@@ -75,19 +80,19 @@ func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) (
 		b.Link = append(b.Link, link{"previous", pageURL(max(0, q.Offset-q.Count))})
 	}
 	for _, v := range page.Versions {
-		e := entry{FullURL: fmt.Sprintf("%s/%s/%s", req.base, v.Type, v.ID)}
+		e := entry{FullURL: fmt.Sprintf("%s/%s/%s", base, v.Type, v.ID)}
 		e.Response.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
 		e.Response.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
 		switch {
 		case v.Deleted:
-			e.Request = entryRequest{http.MethodDelete, v.Type + "/" + v.ID}
+			e.Request = entryRequest{"DELETE", v.Type + "/" + v.ID}
 			e.Response.Status = "204"
 		case v.Method == store.MethodCreate:
-			e.Request = entryRequest{http.MethodPost, v.Type}
+			e.Request = entryRequest{"POST", v.Type}
 			e.Response.Status = "201"
 			e.Resource = v.Body
 		default:
-			e.Request = entryRequest{http.MethodPut, v.Type + "/" + v.ID}
+			e.Request = entryRequest{"PUT", v.Type + "/" + v.ID}
 			e.Response.Status = "200"
 			if v.VersionID == 1 {
 				e.Response.Status = "201"
@@ -96,12 +101,12 @@ func historyBundle(req *request, q store.HistoryQuery, page store.HistoryPage) (
 		}
 		b.Entry = append(b.Entry, e)
 	}
-	return marshal(b)
+	return Marshal(b)
 }
 
-// marshal is json.Marshal without HTML escaping, which would rewrite
+// Marshal is json.Marshal without HTML escaping, which would rewrite
 // "<" in stored resources (narratives) as "\u003c".
-func marshal(v any) ([]byte, error) {
+func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -1,12 +1,11 @@
-package gateway
+package directory
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +25,7 @@ func hsResource(t *testing.T, id, name string) *fhir.Resource {
 	return r
 }
 
-func names(snap *directorySnapshot) map[string]string {
+func names(snap *Snapshot) map[string]string {
 	out := map[string]string{}
 	for _, c := range snap.list {
 		out[c.cand.Service.ID] = c.cand.Service.Name
@@ -38,16 +37,15 @@ func names(snap *directorySnapshot) map[string]string {
 // but committed after it is still picked up, and so are deletions and
 // writes from another process, with no clock or message involved.
 func TestDirectoryCacheLateCommit(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: time.Minute, now: time.Now}
+	c := NewCache(st, mapping.NewDirectory(""), time.Minute, time.Now)
 
 	_, err = st.Update(ctx, hsResource(t, "a", "A"), store.Precondition{})
 	require.NoError(t, err)
-	snap, err := c.snapshot(ctx)
+	snap, err := c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A"}, names(snap))
 
@@ -68,12 +66,12 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond) // b's stamp falls in an older counted range
 	_, err = st.Update(ctx, hsResource(t, "c", "C"), store.Precondition{})
 	require.NoError(t, err)
-	snap, err = c.snapshot(ctx)
+	snap, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A", "c": "C"}, names(snap))
 	close(release)
 	require.NoError(t, <-done)
-	snap, err = c.snapshot(ctx)
+	snap, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A", "b": "B", "c": "C"}, names(snap), "the late commit is read")
 
@@ -82,12 +80,12 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = st.Delete(ctx, "HealthcareService", "c", store.Precondition{})
 	require.NoError(t, err)
-	snap, err = c.snapshot(ctx)
+	snap, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A2", "b": "B"}, names(snap))
 
 	// Quiet: the same snapshot, no reading.
-	again, err := c.snapshot(ctx)
+	again, err := c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Same(t, snap, again)
 }
@@ -97,31 +95,30 @@ func TestDirectoryCacheLateCommit(t *testing.T) {
 // check makes covers recent versions only, not the last sync's; what is
 // written afterwards is still read.
 func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	const overlap = 300 * time.Millisecond
-	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: overlap, now: time.Now}
+	c := NewCache(st, mapping.NewDirectory(""), overlap, time.Now)
 
 	_, err = st.Update(ctx, hsResource(t, "a", "A"), store.Precondition{})
 	require.NoError(t, err)
-	snap, err := c.snapshot(ctx)
+	snap, err := c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A"}, names(snap))
 	first := c.bounds[0]
 	require.Equal(t, 1, c.total, "the version of a is after the first watermark")
 
 	// Within the overlap: the same mark and snapshot.
-	again, err := c.snapshot(ctx)
+	again, err := c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Same(t, snap, again)
 	require.Equal(t, first, c.bounds[0])
 
 	// Past it: re-marked, the watermark after a's version, nothing lost.
 	time.Sleep(overlap + 100*time.Millisecond)
-	snap, err = c.snapshot(ctx)
+	snap, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A"}, names(snap))
 	require.True(t, c.bounds[0].After(first), "the watermark moved on")
@@ -131,7 +128,7 @@ func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
 	// What is written after the re-mark is read.
 	_, err = st.Update(ctx, hsResource(t, "b", "B"), store.Precondition{})
 	require.NoError(t, err)
-	snap, err = c.snapshot(ctx)
+	snap, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"a": "A", "b": "B"}, names(snap))
 }
@@ -140,13 +137,12 @@ func TestDirectoryCacheWatermarkFollowsTheClock(t *testing.T) {
 // freshness checks, and each still sees every write committed before it
 // asked.
 func TestDirectoryCacheSharedChecks(t *testing.T) {
-	t.Parallel()
 	ctx := context.Background()
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	c := &directoryCache{st: st, d: mapping.NewDirectory(""), overlap: time.Minute, now: time.Now}
-	_, err = c.snapshot(ctx)
+	c := NewCache(st, mapping.NewDirectory(""), time.Minute, time.Now)
+	_, err = c.Snapshot(ctx)
 	require.NoError(t, err)
 	for round := 0; round < 10; round++ {
 		id := fmt.Sprintf("s%d", round)
@@ -158,7 +154,7 @@ func TestDirectoryCacheSharedChecks(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				snap, err := c.snapshot(ctx)
+				snap, err := c.Snapshot(ctx)
 				if err == nil && names(snap)[id] == "" {
 					err = fmt.Errorf("round %d: %s, committed before the call, is missing", round, id)
 				}
@@ -176,14 +172,66 @@ func TestDirectoryCacheSharedChecks(t *testing.T) {
 	require.Nil(t, c.queued, "no check is left queued")
 }
 
-func TestWriteJSONString(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{"", "plain", `quote " and \ backslash`, "tab\tnew\nline\x01", "Zoë, Łódź, 東京, 😀", "<html> & stuff", "bad \xff utf8", "\u2028"} {
-		var b bytes.Buffer
-		writeJSONString(&b, s)
-		var back string
-		require.NoError(t, json.Unmarshal(b.Bytes(), &back), "%q -> %s", s, b.String())
-		want := strings.ToValidUTF8(s, "\uFFFD")
-		require.Equal(t, want, back)
+// gatedStore holds HistoryQuery calls, once gated, until their context
+// ends, and counts those under way.
+type gatedStore struct {
+	store.Store
+	gate    atomic.Bool
+	inside  atomic.Int32
+	entered chan struct{}
+}
+
+func (s *gatedStore) History(ctx context.Context, q store.HistoryQuery) (store.HistoryPage, error) {
+	if !s.gate.Load() {
+		return s.Store.History(ctx, q)
 	}
+	s.inside.Add(1)
+	defer s.inside.Add(-1)
+	s.entered <- struct{}{}
+	<-ctx.Done()
+	return store.HistoryPage{}, ctx.Err()
+}
+
+// TestDirectoryCacheCloseStopsQueuedChecks: a check queued behind
+// another runs on a goroutine of the cache's own; Close stops it and
+// returns only once it has ended, and its callers get the error rather
+// than a check that nobody finishes.
+func TestDirectoryCacheCloseStopsQueuedChecks(t *testing.T) {
+	ctx := context.Background()
+	pg, err := postgres.Open(ctx, pgtest.URL(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { pg.Close() })
+	st := &gatedStore{Store: pg, entered: make(chan struct{}, 16)}
+	c := NewCache(st, mapping.NewDirectory(""), time.Minute, time.Now)
+	_, err = c.Snapshot(ctx)
+	require.NoError(t, err)
+
+	st.gate.Store(true)
+	firstCtx, cancelFirst := context.WithCancel(ctx)
+	first, queued := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := c.Snapshot(firstCtx); first <- err }()
+	<-st.entered // the first caller checks, on its own goroutine
+	go func() { _, err := c.Snapshot(ctx); queued <- err }()
+	for {
+		c.flight.Lock()
+		waiting := c.queued != nil
+		c.flight.Unlock()
+		if waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	cancelFirst()
+	require.ErrorIs(t, <-first, context.Canceled)
+	<-st.entered // the queued check, on the cache's goroutine
+
+	c.Close()
+	require.Zero(t, st.inside.Load(), "Close returned while the queued check was still running")
+	require.ErrorIs(t, <-queued, context.Canceled)
+
+	// Once closed, a caller with no check under way still checks for
+	// itself.
+	st.gate.Store(false)
+	_, err = c.Snapshot(ctx)
+	require.NoError(t, err)
 }

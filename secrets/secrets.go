@@ -1,9 +1,7 @@
-package gateway
+package secrets
 
 import (
 	"bytes"
-	"context"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +18,7 @@ import (
 // stored as written, because delivery (clinicalsystem) and notification
 // send them, but they are write-only through the API:
 //
-//   - every answer under /fhir passes through maskSecrets (fhirRoute), so
+//   - every answer under /fhir passes through Mask (the gateway's fhirRoute), so
 //     read, vread, search, history, _include/_revinclude, batch and
 //     transaction responses, Prefer: return=representation and operation
 //     results alike show each header as "Name: ******", and the resource
@@ -47,8 +45,8 @@ var maskedLabel = map[string]any{
 	"display": "masked",
 }
 
-// holdsSecrets reports whether resources of typ carry header secrets.
-func holdsSecrets(typ string) bool { return typ == "Endpoint" || typ == "Subscription" }
+// Holds reports whether resources of typ carry header secrets.
+func Holds(typ string) bool { return typ == "Endpoint" || typ == "Subscription" }
 
 // secretHeaders are the header strings of a resource of typ (Endpoint.header,
 // Subscription.channel.header) and where they sit; nil when it has none.
@@ -95,10 +93,10 @@ func isMasked(h string) bool {
 	return ok && strings.TrimSpace(v) == secretMask
 }
 
-// maskSecrets is an answer body with every secret header masked, at any
+// Mask is an answer body with every secret header masked, at any
 // depth (Bundle entries, contained resources, Parameters). A body that
 // cannot hold one is returned as it is, without decoding.
-func maskSecrets(body []byte) ([]byte, error) {
+func Mask(body []byte) ([]byte, error) {
 	if !bytes.Contains(body, []byte(`"header"`)) {
 		return body, nil
 	}
@@ -169,16 +167,16 @@ func isMaskedLabel(item any) bool {
 	return c != nil && c["system"] == maskedLabel["system"] && c["code"] == maskedLabel["code"]
 }
 
-// maskStored is a stored body as a patch sees it: masked, so the patch
-// cannot test a secret (keepSecrets restores what it leaves masked).
-func maskStored(typ string, body []byte) ([]byte, error) {
-	if !holdsSecrets(typ) {
+// MaskStored is a stored body as a patch sees it: masked, so the patch
+// cannot test a secret (Keep restores what it leaves masked).
+func MaskStored(typ string, body []byte) ([]byte, error) {
+	if !Holds(typ) {
 		return body, nil
 	}
-	return maskSecrets(body)
+	return Mask(body)
 }
 
-// keepSecrets readies r, a new version of a secret-holding resource, for
+// Keep readies r, a new version of a secret-holding resource, for
 // the store: masked headers get their stored values back (from
 // storedBody, nil for a create), the MASKED label is dropped, and a
 // change of secrets, or of where a kept secret goes, needs the owning
@@ -187,7 +185,7 @@ func maskStored(typ string, body []byte) ([]byte, error) {
 //
 // With box, header values are stored sealed (internal/sealed): values are
 // compared opened, and every value is sealed before the store sees it.
-func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, storedOwner string, box *sealed.Box) error {
+func Keep(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, storedOwner string, box *sealed.Box) error {
 	obj := r.Object()
 	dropMaskedLabel(obj)
 	list, set := secretHeaders(obj)
@@ -236,7 +234,7 @@ func keepSecrets(p *auth.Principal, r *fhir.Resource, storedBody []byte, owner, 
 			}
 			if j < 0 {
 				return fhir.Errorf(fhir.CodeBusinessRule, "%s header %q is masked and no stored header of that name is there to keep; send the value", r.Type(), h).
-					At(headerPath(r.Type(), i)).WithStatus(http.StatusUnprocessableEntity)
+					At(headerPath(r.Type(), i))
 			}
 			used[j] = true
 			list[i] = stored[j]
@@ -316,49 +314,6 @@ func dropMaskedLabel(obj map[string]any) {
 		return
 	}
 	meta["security"] = kept
-}
-
-// checkSecrets is keepSecrets for the guard, after checkWrite has decided
-// r's practice (t.practices).
-func (t *tenantTx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBody []byte) error {
-	typ := r.Type()
-	if !holdsSecrets(typ) {
-		return nil
-	}
-	owner, storedOwner := "", ""
-	if typ == "Subscription" {
-		if len(t.practices) > 0 {
-			owner = t.practices[0]
-		}
-		if ps := t.s.practicesOf(storedBody); len(ps) > 0 {
-			storedOwner = ps[0]
-		}
-	} else {
-		body, err := r.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		if owner, _, err = t.directoryOwner(ctx, typ, body); err != nil {
-			return err
-		}
-		if storedBody != nil {
-			if storedOwner, _, err = t.directoryOwner(ctx, typ, storedBody); err != nil {
-				return err
-			}
-		}
-	}
-	if storedBody == nil {
-		storedOwner = owner
-	}
-	var box *sealed.Box
-	if t.s.opts.Secrets != nil {
-		b, err := t.s.opts.Secrets.Box(ctx)
-		if err != nil {
-			return err
-		}
-		box = b
-	}
-	return keepSecrets(t.p, r, storedBody, owner, storedOwner, box)
 }
 
 // openHeader is a stored header line as written, its value opened; a

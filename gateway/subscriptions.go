@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/subscriptions"
+)
+
+// R4 rest-hook Subscriptions (package subscriptions): the gateway's side
+// is the allow-list in force, the hook of every write (tenantTx) that
+// enqueues handshakes and notifications in the write's transaction, and
+// $redeliver for a Subscription. Nothing is enqueued unless
+// RegisterDelivery was called (no workers would send it); Subscriptions
+// are still validated.
+
+// SubscriptionEndpoints is the outbound allow-list of rest-hook (and
+// Endpoint) addresses (subscriptions.Endpoints).
+type SubscriptionEndpoints = subscriptions.Endpoints
+
+// LoopbackSubscriptionEndpoints allows any http or https URL whose host is
+// localhost or a loopback IP (development mode's default).
+func LoopbackSubscriptionEndpoints() SubscriptionEndpoints { return subscriptions.LoopbackEndpoints() }
+
+// ParseSubscriptionEndpoints reads an allow-list of URL prefixes
+// separated by commas (subscriptions.ParseEndpoints).
+func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
+	return subscriptions.ParseEndpoints(list)
+}
+
+// practiceOwned reports whether typ carries the practice label: the
+// patient-linked types and Subscription.
+func practiceOwned(typ string) bool { return auth.IsPatientLinked(typ) || typ == "Subscription" }
+
+// matchingSubscriptions finds the active Subscriptions of practice whose
+// criteria match typ/id as tx now holds it.
+func (t *tenantTx) matchingSubscriptions(ctx context.Context, practice, typ, id string) ([]subscriptions.Match, error) {
+	s, tx := t.s, t.tx
+	if s.outbox == nil || !subscriptions.Subscribable(typ) || practice == "" {
+		return nil, nil
+	}
+	// A transaction writing several resources of one practice (a
+	// navigation: its Task and ServiceRequest) reads the practice's
+	// Subscriptions once; writing a Subscription forgets them.
+	subs, ok := t.subs[practice]
+	if !ok {
+		var err error
+		if subs, err = s.subsCache.Of(ctx, tx, s.practiceSystem(), practice, t.wroteSubscription); err != nil {
+			return nil, err
+		}
+		if t.subs == nil {
+			t.subs = map[string][]subscriptions.Channel{}
+		}
+		t.subs[practice] = subs
+	}
+	return subscriptions.Matching(ctx, tx, practice, typ, id, subs, s.allowedEndpoints(), s.restrictQuery, func(sub string) {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub))
+	})
+}
+
+// afterWrite is the tenantTx hook of every successful create and update:
+// the handshake of a Subscription, the notifications of a Task or
+// ServiceRequest.
+func (t *tenantTx) afterWrite(ctx context.Context, res store.WriteResult) (store.WriteResult, error) {
+	if res.Unchanged {
+		return res, nil
+	}
+	practice := ""
+	if len(t.practices) > 0 {
+		practice = t.practices[0]
+	}
+	switch {
+	case res.Version.Type == "Subscription":
+		t.subs, t.wroteSubscription = nil, true
+		if t.s.outbox == nil {
+			return res, nil
+		}
+		return res, subscriptions.Handshake(ctx, t.tx, practice, res)
+	case subscriptions.Subscribable(res.Version.Type):
+		matches, err := t.matchingSubscriptions(ctx, practice, res.Version.Type, res.Version.ID)
+		if err != nil {
+			return res, err
+		}
+		return res, subscriptions.Notify(ctx, t.tx, practice, res, matches)
+	}
+	return res, nil
+}
+
+// redeliverSubscription requeues the dead deliveries of a Subscription
+// the caller may read: $redeliver with subscription instead of task.
+func (s *Server) redeliverSubscription(ctx context.Context, in OperationInput, id string) ([]byte, error) {
+	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Subscription", id); err != nil {
+		return nil, err
+	}
+	ds, err := s.outbox.DeadLetters(ctx, 10000)
+	if err != nil {
+		return nil, err
+	}
+	key := "Subscription/" + id + "/"
+	return s.requeue(ctx, "Subscription/"+id, ds, func(d store.Delivery) bool { return strings.HasPrefix(d.TaskID, key) })
+}
+
+// deliveryKeyPart names what a delivery is ordered by: its Task, or for
+// a Subscription delivery the Subscription (the display says which
+// resource the notification is about, or that it is the handshake).
+func deliveryKeyPart(key string) map[string]any {
+	if task, ok := strings.CutPrefix(key, clinicalsystem.BaRSKeyPrefix+"Task/"); ok {
+		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + task, "display": "BaRS referral message"}}
+	}
+	rest, ok := strings.CutPrefix(key, "Subscription/")
+	if !ok {
+		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + key}}
+	}
+	sid, res, _ := strings.Cut(rest, "/")
+	display := "notification about " + res
+	if strings.HasPrefix(res, clinicalsystem.HandshakeKey+"/") {
+		display = "handshake"
+	}
+	return map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": "Subscription/" + sid, "display": display}}
+}
+
+// SetSubscriptionEndpoints sets the allow-list of rest-hook endpoints
+// (replacing the default, loopback URLs only). Call before Handler.
+func (s *Server) SetSubscriptionEndpoints(e SubscriptionEndpoints) {
+	s.subscriptionEndpoints = &e
+}
+
+// allowedEndpoints is the allow-list in force.
+func (s *Server) allowedEndpoints() SubscriptionEndpoints {
+	if s.subscriptionEndpoints != nil {
+		return *s.subscriptionEndpoints
+	}
+	return LoopbackSubscriptionEndpoints()
+}
+
+// checkSubscriptionEndpoint is the write check of the allow-list.
+func (s *Server) checkSubscriptionEndpoint(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+	ch, _ := r.Object()["channel"].(map[string]any)
+	endpoint, _ := ch["endpoint"].(string)
+	if s.allowedEndpoints().Allows(endpoint) {
+		return nil, nil
+	}
+	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Subscription.channel.endpoint"},
+		Diagnostics: "Subscription.channel.endpoint is not an endpoint this gateway may notify: its operator allows a list of URLs for rest-hook Subscriptions"}}, nil
+}

@@ -1,0 +1,5 @@
+// Package archtest holds the test that keeps the layout of
+// docs/architecture.md: every package has a doc.go, only the gateway
+// imports Gin, nothing but the commands imports the gateway, and fhir/
+// imports no Signpost package outside it. It has no code of its own.
+package archtest

@@ -1,0 +1,101 @@
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/signpost-fhir/signpost"
+
+// packages maps each package directory of the module (relative, with
+// slashes) to the imports of its non-test files.
+func packages(t *testing.T) map[string]map[string]bool {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("module root not found from %s: %v", root, err)
+	}
+	out := map[string]map[string]bool{}
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, filepath.Dir(path))
+		rel = filepath.ToSlash(rel)
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		if out[rel] == nil {
+			out[rel] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			out[rel][p] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 10 {
+		t.Fatalf("found %d packages: the walk missed the module", len(out))
+	}
+	return out
+}
+
+func under(dir, prefix string) bool { return dir == prefix || strings.HasPrefix(dir, prefix+"/") }
+
+// TestLayout: the rules of docs/architecture.md that a newcomer relies on
+// to find code by folder, and that keep HTTP at the edge.
+func TestLayout(t *testing.T) {
+	pkgs := packages(t)
+	dirs := make([]string, 0, len(pkgs))
+	for d := range pkgs {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, dir := range dirs {
+		if dir == "." {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("../..", dir, "doc.go")); err != nil {
+			t.Errorf("%s has no doc.go saying what it owns", dir)
+		}
+		for imp := range pkgs[dir] {
+			local, ours := strings.CutPrefix(imp, module+"/")
+			switch {
+			case strings.HasPrefix(imp, "github.com/gin-gonic/gin") && !under(dir, "gateway"):
+				t.Errorf("%s imports Gin: only the gateway does", dir)
+			case ours && local == "gateway" && !under(dir, "cmd"):
+				t.Errorf("%s imports the gateway: only the commands do", dir)
+			case strings.HasPrefix(imp, "github.com/jackc/pgx") && !under(dir, "fhir/store/postgres") && !under(dir, "internal") && !under(dir, "cmd"):
+				t.Errorf("%s imports pgx: only the PostgreSQL store does", dir)
+			case ours && under(dir, "fhir") && !under(local, "fhir"):
+				t.Errorf("%s imports %s: fhir/ imports no Signpost package outside it", dir, local)
+			case ours && (under(dir, "mapping") || under(dir, "snomed")) && !under(local, "fhir") && !under(local, "mapping") && !under(local, "snomed"):
+				t.Errorf("%s imports %s: the domain imports only fhir, mapping and snomed", dir, local)
+			}
+		}
+	}
+}
