@@ -27,6 +27,9 @@ func TestDeliverySurvivesSIGKILL(t *testing.T) {
 	bin := signpostBinary(t)
 	for _, sc := range processStores {
 		t.Run(sc.name, func(t *testing.T) {
+			// The stores' runs are independent, and mostly wait out the
+			// delivery lease: side by side.
+			t.Parallel()
 			dbURL, dataDir := sc.open(t)
 			rc := newClinicalReceiver(1)
 			srv := httptest.NewServer(rc)
