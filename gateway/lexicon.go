@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/mapping/freetext"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -18,12 +18,6 @@ import (
 // additions (a reviewed addition takes effect without a release; nothing
 // stored can remove a shipped pattern). A write that does not compile is
 // refused, so a decision never runs on a broken lexicon.
-
-type cachedLexicon struct {
-	version int64 // 0: none stored
-	lex     *freetext.Lexicon
-	checked time.Time
-}
 
 // lexiconURL is the lexicon CodeSystem's canonical url.
 func (nav *navigation) lexiconURL() string {
@@ -65,45 +59,33 @@ func compileLexicon(obj map[string]any) (*freetext.Lexicon, error) {
 // lexicon is the lexicon decisions read, compiled once per stored
 // version.
 func (nav *navigation) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
-	nav.mu.Lock()
-	c := nav.lex
-	nav.mu.Unlock()
-	if c != nil && nav.fresh(c.checked) {
-		return c.lex, nil
-	}
-	checked := time.Now()
-	v, err := nav.s.store.Read(ctx, "CodeSystem", freetext.ID)
-	var lex *freetext.Lexicon
-	var version int64
-	switch {
-	case errors.Is(err, fhir.ErrNotFound), errors.Is(err, fhir.ErrDeleted):
-		// Deleted: the shipped lexicon (restored at the next start).
-		if lex, err = freetext.ShippedLexicon(); err != nil {
-			return nil, err
+	var v store.Version
+	return nav.lex.Get("", func() (int64, error) {
+		var err error
+		v, err = nav.s.store.Read(ctx, "CodeSystem", freetext.ID)
+		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+			return 0, nil
 		}
-	case err != nil:
-		return nil, err
-	case c != nil && c.version == v.VersionID:
-		lex, version = c.lex, c.version
-	default:
+		return v.VersionID, err
+	}, func(version int64) (*freetext.Lexicon, error) {
+		if version == 0 {
+			// Deleted: the shipped lexicon (restored at the next start).
+			return freetext.ShippedLexicon()
+		}
 		obj, err := navDecode(v.Body)
 		if err != nil {
 			return nil, err
 		}
-		if lex, err = compileLexicon(obj); err != nil {
+		lex, err := compileLexicon(obj)
+		if err != nil {
 			// Refused on write; a store edited behind the gateway's back
-			// falls back to the shipped lexicon, loudly.
+			// falls back to the shipped lexicon, loudly (once per
+			// version).
 			nav.s.log.LogAttrs(ctx, slog.LevelError, "the stored clinical lexicon does not compile: the shipped lexicon is used", slog.Int64("version", v.VersionID), slog.String("error", err.Error()))
-			if lex, err = freetext.ShippedLexicon(); err != nil {
-				return nil, err
-			}
+			return freetext.ShippedLexicon()
 		}
-		version = v.VersionID
-	}
-	nav.mu.Lock()
-	nav.lex = &cachedLexicon{version: version, lex: lex, checked: checked}
-	nav.mu.Unlock()
-	return lex, nil
+		return lex, nil
+	})
 }
 
 // checkLexicon is the write check of CodeSystem/clinical-lexicon: it must

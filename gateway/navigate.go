@@ -22,7 +22,9 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/internal/vcache"
 	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/mapping/freetext"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -71,11 +73,14 @@ type navigation struct {
 	needs     mapping.NeedGroupSource
 	history   mapping.ContactHistory
 
-	mu        sync.Mutex
-	protocols map[string]*cachedProtocol
-	lists     *cachedLists
-	lex       *cachedLexicon
-	cmap      *cachedMap
+	// The decision's configuration, each derived once per stored
+	// version (keyed by practice for protocols, "" for the others).
+	protocols *vcache.Cache[string, practiceProtocol]
+	lists     *vcache.Cache[string, *mapping.SafetyLists]
+	lex       *vcache.Cache[string, *freetext.Lexicon]
+	cmap      *vcache.Cache[string, *snomed.ConceptMap]
+
+	mu sync.Mutex
 	// unsettled is until when a write of the decision's configuration
 	// (a protocol, ConceptMap or ValueSet) through this process may still
 	// be committing: until then every decision reads it from the store.
@@ -113,23 +118,11 @@ func (nav *navigation) unsettle(context.Context, *fhir.Resource, bool) ([]fhir.I
 	return nil, nil
 }
 
-type cachedMap struct {
-	version int64
-	cm      *snomed.ConceptMap
-	checked time.Time
-}
-
-type cachedProtocol struct {
-	version  int64 // 0: the practice has none
+// practiceProtocol is a practice's compiled protocol (nil: none, or one
+// that does not compile, which issues then say).
+type practiceProtocol struct {
 	protocol *mapping.Protocol
 	issues   []fhir.Issue
-	checked  time.Time
-}
-
-type cachedLists struct {
-	version int64 // 0: no stored value set
-	lists   *mapping.SafetyLists
-	checked time.Time
 }
 
 // RegisterNavigation serves care navigation: PlanDefinition (the practice
@@ -152,8 +145,11 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 	base := s.opts.CanonicalBase
 	engine := mapping.NewEngine(base)
 	engine.Holidays = opts.Holidays
-	nav := &navigation{s: s, opts: opts, names: mapping.NewNavigationNames(base), engine: engine, term: opts.Terminology,
-		protocols: map[string]*cachedProtocol{}}
+	nav := &navigation{s: s, opts: opts, names: mapping.NewNavigationNames(base), engine: engine, term: opts.Terminology}
+	nav.protocols = vcache.New[string, practiceProtocol](nav.fresh)
+	nav.lists = vcache.New[string, *mapping.SafetyLists](nav.fresh)
+	nav.lex = vcache.New[string, *freetext.Lexicon](nav.fresh)
+	nav.cmap = vcache.New[string, *snomed.ConceptMap](nav.fresh)
 	// The directory cache compares store timestamps, so it runs on the
 	// wall clock whatever clock decisions use.
 	nav.directory = s.newDirectoryCache(engine.Directory, 2*time.Minute, time.Now)
@@ -916,124 +912,89 @@ func (nav *navigation) protocol(ctx context.Context, practice string) (*mapping.
 	if practice == "" {
 		return nil, nil, nil
 	}
-	nav.mu.Lock()
-	c := nav.protocols[practice]
-	nav.mu.Unlock()
-	if c != nil && nav.fresh(c.checked) {
-		return c.protocol, c.issues, nil
-	}
-	checked := time.Now()
 	id := mapping.ProtocolID(practice)
-	v, err := nav.s.store.Read(ctx, "PlanDefinition", id)
-	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
-		nav.mu.Lock()
-		nav.protocols[practice] = &cachedProtocol{checked: checked}
-		nav.mu.Unlock()
-		return nil, nil, nil
-	}
+	var v store.Version
+	pp, err := nav.protocols.Get(practice, func() (int64, error) {
+		var err error
+		v, err = nav.s.store.Read(ctx, "PlanDefinition", id)
+		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+			return 0, nil
+		}
+		return v.VersionID, err
+	}, func(version int64) (practiceProtocol, error) {
+		if version == 0 {
+			return practiceProtocol{}, nil
+		}
+		obj, err := navDecode(v.Body)
+		if err != nil {
+			return practiceProtocol{}, err
+		}
+		p, issues := mapping.ParseProtocol(obj, nav.names)
+		if navHasErrors(issues) {
+			return practiceProtocol{issues: []fhir.Issue{{Severity: fhir.SeverityWarning, Code: fhir.CodeProcessing,
+				Diagnostics: fmt.Sprintf("the stored protocol PlanDefinition/%s/_history/%d does not compile (%s): it is not used", id, v.VersionID, navErrorIssues(issues)[0].Diagnostics)}}}, nil
+		}
+		return practiceProtocol{protocol: p}, nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	if c == nil || c.version != v.VersionID {
-		obj, err := navDecode(v.Body)
-		if err != nil {
-			return nil, nil, err
-		}
-		p, issues := mapping.ParseProtocol(obj, nav.names)
-		c = &cachedProtocol{version: v.VersionID, protocol: p}
-		if navHasErrors(issues) {
-			c.protocol = nil
-			c.issues = []fhir.Issue{{Severity: fhir.SeverityWarning, Code: fhir.CodeProcessing,
-				Diagnostics: fmt.Sprintf("the stored protocol PlanDefinition/%s/_history/%d does not compile (%s): it is not used", id, v.VersionID, navErrorIssues(issues)[0].Diagnostics)}}
-		}
-	} else {
-		c = &cachedProtocol{version: c.version, protocol: c.protocol, issues: c.issues}
-	}
-	c.checked = checked
-	nav.mu.Lock()
-	nav.protocols[practice] = c
-	nav.mu.Unlock()
-	return c.protocol, c.issues, nil
+	return pp.protocol, pp.issues, nil
 }
 
 // allocationMap is the allocation ConceptMap as Terminology.AllocationMap
 // reads it, parsed once per stored version: a PUT of the map is a new
 // version, used by the next decision.
 func (nav *navigation) allocationMap(ctx context.Context) (*snomed.ConceptMap, error) {
-	nav.mu.Lock()
-	c := nav.cmap
-	nav.mu.Unlock()
-	if c != nil && nav.fresh(c.checked) {
-		return c.cm, nil
-	}
-	checked := time.Now()
-	v, err := nav.s.store.Read(ctx, "ConceptMap", snomed.AllocationMap)
-	if err != nil {
-		// Not found, deleted, or the store failing: as the terminology
-		// reports it.
-		return nav.term.AllocationMap(ctx, nav.s.store)
-	}
-	cm := (*snomed.ConceptMap)(nil)
-	if c != nil && c.version == v.VersionID && v.VersionID > 0 {
-		cm = c.cm
-	} else {
+	var v store.Version
+	unread := errors.New("the allocation ConceptMap is not read from the store")
+	cm, err := nav.cmap.Get("", func() (int64, error) {
+		var err error
+		if v, err = nav.s.store.Read(ctx, "ConceptMap", snomed.AllocationMap); err != nil {
+			return 0, unread
+		}
+		return v.VersionID, nil
+	}, func(int64) (*snomed.ConceptMap, error) {
 		r, err := fhir.ParseResource(v.Body)
 		if err != nil {
 			return nil, err
 		}
-		if cm, err = snomed.ParseConceptMap(r); err != nil {
-			return nil, err
-		}
+		return snomed.ParseConceptMap(r)
+	})
+	if errors.Is(err, unread) {
+		// Not found, deleted, or the store failing: as the terminology
+		// reports it.
+		return nav.term.AllocationMap(ctx, nav.s.store)
 	}
-	nav.mu.Lock()
-	nav.cmap = &cachedMap{version: v.VersionID, cm: cm, checked: checked}
-	nav.mu.Unlock()
-	return cm, nil
+	return cm, err
 }
 
 // safetyLists are the shipped lists with the red-flag value set of the
 // store added (never less than the shipped red flags), expanded once per
 // stored version of the value set.
 func (nav *navigation) safetyLists(ctx context.Context) (*mapping.SafetyLists, error) {
-	nav.mu.Lock()
-	c := nav.lists
-	nav.mu.Unlock()
-	if c != nil && nav.fresh(c.checked) {
-		return c.lists, nil
-	}
-	checked := time.Now()
-	v, err := nav.s.store.Read(ctx, "ValueSet", snomed.RedFlagFindingVS)
-	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
-		c = &cachedLists{lists: mapping.DefaultSafetyLists(nil), checked: checked}
-		nav.mu.Lock()
-		nav.lists = c
-		nav.mu.Unlock()
-		return c.lists, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if c != nil && c.version == v.VersionID {
-		nav.mu.Lock()
-		nav.lists = &cachedLists{version: c.version, lists: c.lists, checked: checked}
-		nav.mu.Unlock()
-		return c.lists, nil
-	}
-	exp, err := nav.term.Expand(ctx, nav.s.store, snomed.ExpandRequest{ID: snomed.RedFlagFindingVS})
-	if err != nil {
-		return nil, err
-	}
-	extra := map[string]string{}
-	for _, e := range exp.Contains {
-		if e.System == snomed.System && !e.Inactive {
-			extra[e.Code] = e.Display
+	return nav.lists.Get("", func() (int64, error) {
+		v, err := nav.s.store.Read(ctx, "ValueSet", snomed.RedFlagFindingVS)
+		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
+			return 0, nil
 		}
-	}
-	c = &cachedLists{version: v.VersionID, lists: mapping.DefaultSafetyLists(extra), checked: checked}
-	nav.mu.Lock()
-	nav.lists = c
-	nav.mu.Unlock()
-	return c.lists, nil
+		return v.VersionID, err
+	}, func(version int64) (*mapping.SafetyLists, error) {
+		if version == 0 {
+			return mapping.DefaultSafetyLists(nil), nil
+		}
+		exp, err := nav.term.Expand(ctx, nav.s.store, snomed.ExpandRequest{ID: snomed.RedFlagFindingVS})
+		if err != nil {
+			return nil, err
+		}
+		extra := map[string]string{}
+		for _, e := range exp.Contains {
+			if e.System == snomed.System && !e.Inactive {
+				extra[e.Code] = e.Display
+			}
+		}
+		return mapping.DefaultSafetyLists(extra), nil
+	})
 }
 
 // storedHistory is the ContactHistory of stored Tasks: the patient's
