@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -212,4 +214,29 @@ func TestServerWarnings(t *testing.T) {
 		require.Len(t, warnings, 1)
 		assert.Contains(t, warnings[0], "autovacuum=off")
 	}
+}
+
+// TestReindexOnUpgrade opens a database whose index was built before
+// composite parameters (storetest.RunReindex).
+func TestReindexOnUpgrade(t *testing.T) {
+	url := pgtest.URL(t)
+	storetest.RunReindex(t, storetest.ReindexHarness{
+		Open: func(t *testing.T, log *slog.Logger) store.Store {
+			s, err := postgres.Open(context.Background(), url, postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		Exec: func(t *testing.T, q string) {
+			conn, err := pgx.Connect(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+	})
 }
