@@ -294,6 +294,7 @@ func TestReindexRacesAWrite(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	var once sync.Once
+	opened := make(chan struct{})
 	err = running.Transaction(ctx, func(tx store.Tx) error {
 		if _, err := tx.Update(ctx, bp("bp-a", 90), store.Precondition{}); err != nil {
 			return err
@@ -304,10 +305,16 @@ func TestReindexRacesAWrite(t *testing.T) {
 					stores[i], errs[i] = postgres.Open(ctx, url, postgres.WithMaxConns(2), postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(logger))
 				})
 			}
+			go func() { wg.Wait(); close(opened) }()
 		})
-		// Commit only once the rebuild waits on the row this
-		// transaction holds (or the test's deadline passes).
+		// Commit once the rebuild waits on the row this transaction
+		// holds, or once the opens are done without waiting for it.
 		for {
+			select {
+			case <-opened:
+				return nil
+			default:
+			}
 			var waiting int
 			if err := running.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')
