@@ -113,6 +113,10 @@ func reindex(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 	return nil
 }
 
+// reindexRead, when set (tests), runs after a batch has read its bodies
+// and before it writes their rows.
+var reindexRead func()
+
 // reindexBatchOnce rebuilds the index rows of the next reindexBatch current
 // resources after (afterType, afterID) in one transaction, and returns how
 // many resources and rows it wrote and the last resource's key.
@@ -151,6 +155,9 @@ func reindexBatchOnce(ctx context.Context, begin func(context.Context) (pgx.Tx, 
 	res.Close()
 	if err := res.Err(); err != nil {
 		return 0, 0, "", "", err
+	}
+	if reindexRead != nil {
+		reindexRead()
 	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
