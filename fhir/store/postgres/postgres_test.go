@@ -221,12 +221,20 @@ func TestServerWarnings(t *testing.T) {
 }
 
 // TestReindexOnUpgrade opens a database whose index was built before
-// composite parameters (storetest.RunReindex).
+// composite parameters (storetest.RunReindex), with a pool of one
+// connection (the batches are savepoints of the lock's transaction) and
+// of several (each batch its own transaction).
 func TestReindexOnUpgrade(t *testing.T) {
+	for _, conns := range []int32{1, 4} {
+		t.Run(fmt.Sprintf("conns=%d", conns), func(t *testing.T) { testReindexOnUpgrade(t, conns) })
+	}
+}
+
+func testReindexOnUpgrade(t *testing.T, conns int32) {
 	url := pgtest.URL(t)
 	storetest.RunReindex(t, storetest.ReindexHarness{
 		Open: func(t *testing.T, log *slog.Logger) store.Store {
-			s, err := postgres.Open(context.Background(), url, postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(log))
+			s, err := postgres.Open(context.Background(), url, postgres.WithMaxConns(conns), postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(log))
 			if err != nil {
 				t.Fatal(err)
 			}
