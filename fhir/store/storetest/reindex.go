@@ -140,8 +140,8 @@ func RunReindex(t *testing.T, h ReindexHarness) {
 	if len(done) != 1 || !strings.Contains(done[0], "resources=3") || !strings.Contains(done[0], "from_version=1") {
 		t.Errorf("want one rebuild of the 3 current resources from version 1, logged %v", done)
 	}
-	if strings.Contains(log.b.String(), "85354-9") || strings.Contains(log.b.String(), "mmHg") {
-		t.Errorf("the log holds resource bodies: %s", log.b.String())
+	if all := strings.Join(log.lines(""), "\n"); strings.Contains(all, "85354-9") || strings.Contains(all, "mmHg") {
+		t.Errorf("the log holds resource bodies: %s", all)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
