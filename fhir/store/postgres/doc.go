@@ -26,7 +26,10 @@
 //
 // Migrations are embedded and applied by Open inside one transaction that
 // first takes a transaction-scoped advisory lock, so any number of gateway
-// processes may start at once on one database.
+// processes may start at once on one database. After them, Open rebuilds
+// the search index rows of every current resource once when the database's
+// rows were built by another sqlsearch.IndexVersion (reindex.go,
+// docs/architecture.md "Search index rebuild at upgrade").
 //
 // BulkLoad and SeedTasks fill a database for benchmarks with exactly the
 // rows Create would write, through COPY.

@@ -227,9 +227,10 @@ func indexDeletes(mask int) string {
 }
 
 var (
-	insertSQLs sync.Map // mask -> string
-	writeSQLs  sync.Map
-	strictSQLs sync.Map // insert statement -> the same without ON CONFLICT DO NOTHING
+	insertSQLs  sync.Map // mask -> string
+	writeSQLs   sync.Map
+	strictSQLs  sync.Map // insert statement -> the same without ON CONFLICT DO NOTHING
+	reindexSQLs sync.Map
 )
 
 // strictInsert is an insert statement (insertSQL, insertAuditSQL) without

@@ -94,6 +94,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
+	if err := reindex(ctx, pool, o.log); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: rebuild the search index: %w", err)
+	}
 	s := &Store{pool: pool, baseURL: o.baseURL}
 	s.noteAudits(moved)
 	if o.pendingEvery > 0 {

@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	neturl "net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 	"github.com/signpost-fhir/signpost/fhir/store/storetest"
@@ -213,3 +219,172 @@ func TestServerWarnings(t *testing.T) {
 		assert.Contains(t, warnings[0], "autovacuum=off")
 	}
 }
+
+// TestReindexOnUpgrade opens a database whose index was built before
+// composite parameters (storetest.RunReindex), with a pool of one
+// connection (the batches are savepoints of the lock's transaction) and
+// of several (each batch its own transaction).
+func TestReindexOnUpgrade(t *testing.T) {
+	for _, conns := range []int32{1, 4} {
+		t.Run(fmt.Sprintf("conns=%d", conns), func(t *testing.T) { testReindexOnUpgrade(t, conns) })
+	}
+}
+
+func testReindexOnUpgrade(t *testing.T, conns int32) {
+	url := pgtest.URL(t)
+	storetest.RunReindex(t, storetest.ReindexHarness{
+		Open: func(t *testing.T, log *slog.Logger) store.Store {
+			s, err := postgres.Open(context.Background(), url, postgres.WithMaxConns(conns), postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		Exec: func(t *testing.T, q string) {
+			conn, err := pgx.Connect(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+	})
+}
+
+// TestReindexRacesAWrite upgrades a database while a gateway of this
+// version updates a resource the rebuild is about to reach, and three
+// gateways start together: one rebuilds, the others wait for it, and the
+// updated resource keeps the rows of its new body, not rows the rebuild
+// derived from the body it replaced.
+func TestReindexRacesAWrite(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	running, err := postgres.Open(ctx, url, postgres.WithBaseURL(storetest.BaseURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	bp := func(id string, systolic int) *fhir.Resource {
+		r, err := fhir.ParseResource(fmt.Appendf(nil, `{"resourceType":"Observation","id":%q,"status":"final",
+		  "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+		  "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":%d,"unit":"mmHg"}}]}`, id, systolic))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, r := range []*fhir.Resource{bp("bp-a", 150), bp("bp-b", 95)} {
+		if _, err := running.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"DELETE FROM idx_token WHERE param LIKE '%$%'",
+		"DELETE FROM idx_quantity WHERE param LIKE '%$%'",
+		"DELETE FROM search_index_version",
+	} {
+		if _, err := running.Pool().Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var logs strings.Builder
+	var logMu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	const n = 3
+	stores := make([]*postgres.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	var once sync.Once
+	opened := make(chan struct{})
+	err = running.Transaction(ctx, func(tx store.Tx) error {
+		if _, err := tx.Update(ctx, bp("bp-a", 90), store.Precondition{}); err != nil {
+			return err
+		}
+		once.Do(func() {
+			for i := range n {
+				wg.Go(func() {
+					stores[i], errs[i] = postgres.Open(ctx, url, postgres.WithMaxConns(2), postgres.WithBaseURL(storetest.BaseURL), postgres.WithLogger(logger))
+				})
+			}
+			go func() { wg.Wait(); close(opened) }()
+		})
+		// Commit once the rebuild waits on the row this transaction
+		// holds, or once the opens are done without waiting for it.
+		for {
+			select {
+			case <-opened:
+				return nil
+			default:
+			}
+			var waiting int
+			if err := running.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple')
+				AND (query LIKE '%(type, id) >%' OR query LIKE 'WITH cur AS (SELECT $1::text%')`).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting > 0 {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	})
+	wg.Wait()
+	for i := range n {
+		if stores[i] != nil {
+			defer stores[i].Close()
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+	}
+	if got := strings.Count(logs.String(), "msg=\"search index rebuilt\""); got != 1 {
+		t.Errorf("%d rebuilds, want 1:\n%s", got, logs.String())
+	}
+	find := func(query string) []string {
+		v, err := neturl.ParseQuery(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := search.ParseQuery("Observation", v, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := stores[0].Search(ctx, q, store.PageRequest{Count: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Matches {
+			ids = append(ids, m.ID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	if got := find("component-code-value-quantity=8480-6$gt100"); len(got) != 0 {
+		t.Errorf("systolic > 100 finds %v: the rebuild overwrote the update's rows with its old body's", got)
+	}
+	if got := find("component-code-value-quantity=8480-6$lt100"); !slices.Equal(got, []string{"bp-a", "bp-b"}) {
+		t.Errorf("systolic < 100 finds %v, want [bp-a bp-b]", got)
+	}
+	if got := find("component-value-quantity=150"); len(got) != 0 {
+		t.Errorf("a value of the replaced body is still indexed: %v", got)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -23,7 +23,9 @@
 // Times are integer Unix microseconds and bodies TEXT holding the exact
 // bytes the codec wrote, as the PostgreSQL store keeps them. Index rows
 // are written with one prepared single-row INSERT each in the write's
-// transaction.
+// transaction. Open rebuilds the index rows of every current resource
+// once when the file's rows were built by another sqlsearch.IndexVersion
+// (reindex.go, docs/architecture.md "Search index rebuild at upgrade").
 //
 // This package must not import Gin, go-oidc, pgx, or the gateway and
 // mapping packages; it depends only on fhir, fhir/search and fhir/store.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -40,6 +41,7 @@ type Store struct {
 	prep                           map[string]*sql.Stmt
 	readStmt, vreadStmt, auditStmt *sql.Stmt
 	writer                         writer
+	log                            *slog.Logger
 }
 
 // Option adjusts how Open builds the store.
@@ -50,6 +52,10 @@ type Option func(*Store)
 // ones. Index rows keep references as written, so changing it needs no
 // reindexing.
 func WithBaseURL(u string) Option { return func(s *Store) { s.baseURL = u } }
+
+// WithLogger is where Open logs a search index rebuild (slog.Default()
+// when not given).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 var _ store.Store = (*Store)(nil)
 
@@ -89,6 +95,14 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	if err := moveAuditEvents(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	cfg := &Store{log: slog.Default()}
+	for _, o := range opts {
+		o(cfg)
+	}
+	if err := reindex(ctx, w, cfg.log); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: rebuild the search index: %w", err)
 	}
 
 	r, err := sql.Open(driverName, dsn(path, false))

@@ -2,6 +2,8 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -68,4 +70,29 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Fatalf("open %d: %v", i, err)
 		}
 	}
+}
+
+// TestReindexOnUpgrade opens a file whose index was built before
+// composite parameters (storetest.RunReindex).
+func TestReindexOnUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	storetest.RunReindex(t, storetest.ReindexHarness{
+		Open: func(t *testing.T, log *slog.Logger) store.Store {
+			s, err := sqlite.Open(context.Background(), dir, sqlite.WithBaseURL(storetest.BaseURL), sqlite.WithLogger(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		Exec: func(t *testing.T, q string) {
+			db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, sqlite.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		},
+	})
 }
