@@ -50,12 +50,6 @@ const (
 	gatherDelay  = time.Millisecond
 )
 
-// bulkCreator is a store that can create many resources in one go (the
-// PostgreSQL store pipelines them); others get one transaction of creates.
-type bulkCreator interface {
-	CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.Version, error)
-}
-
 type auditJob struct {
 	r    *fhir.Resource
 	at   time.Time
@@ -161,7 +155,7 @@ func (b *auditBatcher) run() {
 }
 
 func (b *auditBatcher) commit(ctx context.Context, jobs []*auditJob) error {
-	if bc, ok := b.store.(bulkCreator); ok {
+	if bc, ok := b.store.(store.BulkCreator); ok {
 		rs := make([]*fhir.Resource, len(jobs))
 		for i, j := range jobs {
 			rs[i] = j.r

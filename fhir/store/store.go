@@ -278,3 +278,12 @@ type ChangeCounter interface {
 type Availability interface {
 	Unavailable(err error) bool
 }
+
+// BulkCreator is a store that creates many resources in one go, as one
+// transaction (both stores: PostgreSQL pipelines the inserts, SQLite
+// shares one commit). The gateway's audit batcher uses it for the
+// AuditEvents of concurrent reads; a store without it gets one
+// transaction of creates.
+type BulkCreator interface {
+	CreateAll(ctx context.Context, rs []*fhir.Resource) ([]Version, error)
+}

@@ -31,7 +31,10 @@ type Store struct {
 	cleaner     *pendingCleaner
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.BulkCreator = (*Store)(nil)
+)
 
 // Option adjusts how Open builds the store.
 type Option func(*options)

@@ -57,7 +57,10 @@ func WithBaseURL(u string) Option { return func(s *Store) { s.baseURL = u } }
 // when not given).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.BulkCreator = (*Store)(nil)
+)
 
 // Open opens (creating when missing) dir/signpost.db and applies the
 // embedded migrations.
