@@ -200,8 +200,8 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 		}
 	}
 	fail := func(e *barsError) (*OperationAnswer, error) {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", e.code), slog.Int("status", e.status))
-		return &OperationAnswer{Status: e.status, Header: hdr, Body: e.outcome()}, nil
+		answer, _ := s.barsRefusal(ctx, e, hdr)
+		return answer, nil
 	}
 	for _, h := range []string{"X-Request-ID", "X-Correlation-ID"} {
 		if _, err := uuid.Parse(in.Header.Get(h)); err != nil {
@@ -349,24 +349,8 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 				return err
 			}
 		}
-		rec, err := fhir.ParseResource(in.Body)
-		if err != nil {
-			return err
-		}
-		rec.SetID(receipt)
-		s.setPracticeLabel(rec, practice)
-		w, err := tx.Create(ctx, rec)
-		if err != nil {
-			return err
-		}
-		stored = w.Version
-		if in.AuditAbout != nil {
-			in.AuditAbout("Bundle", receipt, stored.VersionID, practice)
-		}
-		if in.AuditIn != nil {
-			return in.AuditIn(ctx, tx)
-		}
-		return nil
+		stored, err = s.storeBaRSReceipt(ctx, tx, in, receipt, practice)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -492,4 +476,40 @@ func (s *Server) barsAck(headerID, receipt, at string) ([]byte, error) {
 			"source":      map[string]any{"name": "Signpost", "software": "Signpost", "endpoint": s.processMessageURL()},
 			"response":    map[string]any{"identifier": headerID, "code": "ok"},
 		}}}})
+}
+
+// storeBaRSReceipt stores a received BaRS message as Bundle/receipt of
+// the practice, and audits it, in the message's transaction.
+func (s *Server) storeBaRSReceipt(ctx context.Context, tx store.Tx, in OperationInput, receipt, practice string) (store.Version, error) {
+	rec, err := fhir.ParseResource(in.Body)
+	if err != nil {
+		return store.Version{}, err
+	}
+	rec.SetID(receipt)
+	s.setPracticeLabel(rec, practice)
+	w, err := tx.Create(ctx, rec)
+	if err != nil {
+		return store.Version{}, err
+	}
+	if in.AuditAbout != nil {
+		in.AuditAbout("Bundle", receipt, w.Version.VersionID, practice)
+	}
+	if in.AuditIn != nil {
+		if err := in.AuditIn(ctx, tx); err != nil {
+			return store.Version{}, err
+		}
+	}
+	return w.Version, nil
+}
+
+// barsRefusal is the BaRS answer to err when it is a BaRS refusal (its
+// OperationOutcome, with the request's mirrored headers), logged without
+// the message.
+func (s *Server) barsRefusal(ctx context.Context, err error, hdr http.Header) (*OperationAnswer, bool) {
+	var be *barsError
+	if !errors.As(err, &be) {
+		return nil, false
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.code), slog.Int("status", be.status))
+	return &OperationAnswer{Status: be.status, Header: hdr, Body: be.outcome()}, true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -486,29 +485,11 @@ func (s *Server) receiveReferral(ctx context.Context, nav *navigation, in Operat
 		if _, err := tx.Create(ctx, task); err != nil {
 			return err
 		}
-		rec, err := fhir.ParseResource(in.Body)
-		if err != nil {
-			return err
-		}
-		rec.SetID(receipt)
-		s.setPracticeLabel(rec, ref.practice)
-		w, err := tx.Create(ctx, rec)
-		if err != nil {
-			return err
-		}
-		stored = w.Version
-		if in.AuditAbout != nil {
-			in.AuditAbout("Bundle", receipt, stored.VersionID, ref.practice)
-		}
-		if in.AuditIn != nil {
-			return in.AuditIn(ctx, tx)
-		}
-		return nil
+		stored, err = s.storeBaRSReceipt(ctx, tx, in, receipt, ref.practice)
+		return err
 	})
-	var be *barsError
-	if errors.As(err, &be) {
-		s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.code), slog.Int("status", be.status))
-		return &OperationAnswer{Status: be.status, Header: hdr, Body: be.outcome()}, nil
+	if answer, ok := s.barsRefusal(ctx, err, hdr); ok {
+		return answer, nil
 	}
 	if err != nil {
 		return nil, err
