@@ -303,7 +303,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 	s.label = serviceLabel(s)
 	for _, v := range fhir.List(obj["identifier"]) {
 		if id, _ := viewIdentifier(v); id.Value != "" {
-			s.Identifiers = append(s.Identifiers, Identifier{id.System, id.Value})
+			s.Identifiers = append(s.Identifiers, Identifier(id))
 		}
 	}
 	for _, cc := range fhir.List(obj["type"]) {

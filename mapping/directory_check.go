@@ -38,7 +38,7 @@ func Identifiers(obj map[string]any) []Identifier {
 	var out []Identifier
 	for _, v := range fhir.List(obj["identifier"]) {
 		if id, _ := viewIdentifier(v); id.System != "" && id.Value != "" {
-			out = append(out, Identifier{id.System, id.Value})
+			out = append(out, Identifier(id))
 		}
 	}
 	return out

@@ -404,7 +404,7 @@ var nhsDisplays = map[string]string{
 }
 
 func identifierOf(id Identifier) r4Identifier {
-	return r4Identifier{System: id.System, Value: id.Value}
+	return r4Identifier(id)
 }
 
 func nhsTelecomOf(contacts []NHSContact, website string) []r4ContactPoint {
