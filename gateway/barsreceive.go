@@ -287,16 +287,8 @@ func (s *Server) processMessage(ctx context.Context, nav *navigation, in Operati
 	)
 	err = s.store.Transaction(ctx, func(tx store.Tx) error {
 		duplicate, renav = false, false
-		if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
-			return err
-		}
-		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
-			stored, duplicate = prev, true
-			if in.AuditAbout != nil {
-				in.AuditAbout("Bundle", receipt, prev.VersionID, practice)
-			}
-			return nil
-		} else if _, ok := fhir.AsError(err); !ok {
+		if prev, seen, err := s.barsReceived(ctx, tx, in, receipt, practice); err != nil || seen {
+			stored, duplicate = prev, seen
 			return err
 		}
 		// Current versions, read in the transaction.
@@ -512,4 +504,24 @@ func (s *Server) barsRefusal(ctx context.Context, err error, hdr http.Header) (*
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.code), slog.Int("status", be.status))
 	return &OperationAnswer{Status: be.status, Header: hdr, Body: be.outcome()}, true
+}
+
+// barsReceived takes the received message's lock in tx and reports
+// whether it was already received (its stored receipt, audited as read):
+// the same MessageHeader id has one effect, and its repeat the same answer.
+func (s *Server) barsReceived(ctx context.Context, tx store.Tx, in OperationInput, receipt, practice string) (store.Version, bool, error) {
+	if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
+		return store.Version{}, false, err
+	}
+	prev, err := tx.Read(ctx, "Bundle", receipt)
+	if err == nil {
+		if in.AuditAbout != nil {
+			in.AuditAbout("Bundle", receipt, prev.VersionID, practice)
+		}
+		return prev, true, nil
+	}
+	if _, ok := fhir.AsError(err); !ok {
+		return store.Version{}, false, err
+	}
+	return store.Version{}, false, nil
 }

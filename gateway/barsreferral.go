@@ -458,16 +458,8 @@ func (s *Server) receiveReferral(ctx context.Context, nav *navigation, in Operat
 	)
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
 		duplicate = false
-		if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
-			return err
-		}
-		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
-			stored, duplicate = prev, true
-			if in.AuditAbout != nil {
-				in.AuditAbout("Bundle", receipt, prev.VersionID, ref.practice)
-			}
-			return nil
-		} else if _, ok := fhir.AsError(err); !ok {
+		if prev, seen, err := s.barsReceived(ctx, tx, in, receipt, ref.practice); err != nil || seen {
+			stored, duplicate = prev, seen
 			return err
 		}
 		patientRef, err := s.referralPatient(ctx, tx, ref)

@@ -221,16 +221,8 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 	)
 	err := s.store.Transaction(ctx, func(tx store.Tx) error {
 		duplicate, renav, taskID, review = false, false, "", nil
-		if err := tx.Lock(ctx, "bars-received/"+receipt); err != nil {
-			return err
-		}
-		if prev, err := tx.Read(ctx, "Bundle", receipt); err == nil {
-			stored, duplicate = prev, true
-			if in.AuditAbout != nil {
-				in.AuditAbout("Bundle", receipt, prev.VersionID, ref.practice)
-			}
-			return nil
-		} else if _, ok := fhir.AsError(err); !ok {
+		if prev, seen, err := s.barsReceived(ctx, tx, in, receipt, ref.practice); err != nil || seen {
+			stored, duplicate = prev, seen
 			return err
 		}
 		// One change of a referral at a time.
