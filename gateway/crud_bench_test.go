@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkCreateAndReadTask is the work of signpost bench's two phases
+// BenchmarkCreateAndReadTask is the work of signpost-bench's two phases
 // in-process, with a real issuer's token (navigation registered, both
 // stores): create the bench's navigation Task, then read it. Its ns/op
 // and allocations compare two builds on one machine more steadily than

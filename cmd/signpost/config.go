@@ -19,6 +19,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
+	"github.com/signpost-fhir/signpost/internal/cli"
 	"github.com/signpost-fhir/signpost/internal/sealed"
 )
 
@@ -109,11 +110,9 @@ const (
 )
 
 // errUsage marks configuration errors: one line on stderr, exit code 2.
-var errUsage = errors.New("invalid configuration")
+var errUsage = cli.ErrUsage
 
-func usageErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
-}
+func usageErr(format string, args ...any) error { return cli.Usage(format, args...) }
 
 // loadConfig reads the environment, then the flags in args.
 func loadConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -373,21 +372,7 @@ func isLoopbackHost(host string) bool {
 
 // secret reads a flag value, else NAME, else the file NAME_FILE names.
 func secret(flagValue, name string, getenv func(string) string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	v, file := getenv(name), getenv(name+"_FILE")
-	if v != "" && file != "" {
-		return "", usageErr("set %s or %s_FILE, not both", name, name)
-	}
-	if file == "" {
-		return v, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", usageErr("%s_FILE: %v", name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return cli.Secret(flagValue, name, getenv)
 }
 
 // validConceptMapRef tells whether s can name a ConceptMap: an id, or an

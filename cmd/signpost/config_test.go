@@ -22,7 +22,6 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		return p
 	}
 	urlFile := write("database-url", "postgres://u:secret@db/signpost\n")
-	patient := write("patient.json", `{"resourceType":"Patient"}`)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -62,15 +61,8 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 		{"demo history flag", []string{"-demo-history", "yes"}, nil, "SIGNPOST_DEMO_HISTORY"},
 		{"stray argument", []string{"serve", "extra"}, nil, "extra"},
 		{"unknown command", []string{"frobnicate"}, nil, "unknown command"},
-		{"bench zero clients", []string{"bench", "-clients", "0"}, nil, "-clients"},
-		{"bench negative duration", []string{"bench", "-duration", "-1s"}, nil, "-duration"},
-		{"bench bad duration", []string{"bench", "-duration", "ten"}, nil, "-duration"},
-		{"bench negative warm-up", []string{"bench", "-warmup", "-2s"}, nil, "-warmup"},
-		{"bench target not http", []string{"bench", "-target", "ftp://gw/fhir"}, nil, "-target"},
-		{"bench mysql URL", []string{"bench", "-database-url", "mysql://x"}, nil, "postgres://"},
-		{"bench URL and URL file", []string{"bench"}, map[string]string{"DATABASE_URL": "postgres://x", "DATABASE_URL_FILE": urlFile}, "not both"},
-		{"bench missing fixture", []string{"bench", "-fixture", filepath.Join(dir, "nope.json")}, nil, "-fixture"},
-		{"bench fixture not a Task", []string{"bench", "-fixture", patient}, nil, "not a Task"},
+		{"bench moved", []string{"bench", "-clients", "4"}, nil, "signpost-bench"},
+		{"seedtasks moved", []string{"seedtasks"}, nil, "signpost-bench seedtasks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -100,7 +92,7 @@ func TestRunRefusesBadConfiguration(t *testing.T) {
 // An unknown flag is a usage error too; the flag package adds the list
 // of flags, so the last line, not the only one, is the verdict.
 func TestRunUnknownFlag(t *testing.T) {
-	for _, args := range [][]string{{"-no-such-flag"}, {"bench", "-no-such-flag"}} {
+	for _, args := range [][]string{{"-no-such-flag"}, {"directory", "import", "-no-such-flag"}} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr); code != 2 {
 			t.Errorf("%q: exit code %d, want 2", args, code)

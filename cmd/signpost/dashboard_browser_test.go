@@ -27,6 +27,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 )
 
 // The practice the test asks for: the demo practice (Y99999,
@@ -134,7 +136,7 @@ func (sd dashSeed) seedTime(lastMonday time.Time) time.Time {
 func dashTask(t *testing.T, i int, sd dashSeed, lastMonday time.Time) []byte {
 	t.Helper()
 	var task map[string]any
-	if err := json.Unmarshal(defaultFixture, &task); err != nil {
+	if err := json.Unmarshal(loadclient.Fixture, &task); err != nil {
 		t.Fatal(err)
 	}
 	task["authoredOn"] = sd.seedTime(lastMonday).Format(time.RFC3339)

@@ -1,21 +1,20 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
+
+	"github.com/signpost-fhir/signpost/internal/cli"
 )
 
 // errHelp is returned once a command has printed the help it was asked
 // for (-h, --help): exit code 0.
-var errHelp = errors.New("help requested")
+var errHelp = cli.ErrHelp
 
 // commands are the subcommands, in the order the overview lists them.
 var commands = []struct{ name, args, what string }{
 	{"serve", "[flags]", "run the FHIR gateway (the default when no command is given)"},
-	{"bench", "[flags]", "drive a gateway with load and report latency and throughput"},
 	{"directory", "import [flags] FILE|URL", "sync NHS Service Search v3 organisations into a gateway's directory"},
-	{"seedtasks", "[flags]", "bulk-load synthetic Tasks into PostgreSQL for search benchmarks"},
 	{"lexicon", "report|codesystem [flags]", "measure the clinical lexicon on a labelled corpus, or print it as a CodeSystem"},
 	{"version", "", "print the version"},
 	{"help", "[command]", "list the commands, or show one command's flags"},
@@ -36,7 +35,8 @@ func printOverview(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run `signpost help <command>` for a command's flags. Every flag of serve")
-	fmt.Fprintln(w, "also has an environment variable (named in its description).")
+	fmt.Fprintln(w, "also has an environment variable (named in its description). Load tools")
+	fmt.Fprintln(w, "(bench, seedtasks) are a command of their own: signpost-bench.")
 	fmt.Fprintln(w, "Documentation: "+docsURL)
 }
 
@@ -46,7 +46,7 @@ const docsURL = "https://github.com/signpost-fhir/signpost#readme"
 // helpArgs are the arguments that make a command print its flags.
 func helpArgs(cmd string) ([][]string, bool) {
 	switch cmd {
-	case "serve", "bench", "seedtasks":
+	case "serve":
 		return [][]string{{cmd, "-h"}}, true
 	case "directory":
 		return [][]string{{cmd, "import", "-h"}}, true

@@ -16,7 +16,7 @@ func TestHelpListsTheCommands(t *testing.T) {
 			t.Fatalf("%q: exit code %d; stderr %q", args, code, stderr.String())
 		}
 		out := stdout.String()
-		for _, c := range []string{"serve", "bench", "directory", "seedtasks", "lexicon", "version", "help"} {
+		for _, c := range []string{"serve", "directory", "lexicon", "version", "help"} {
 			if !strings.Contains(out, "\n  "+c+" ") {
 				t.Errorf("%q: %s is not listed:\n%s", args, c, out)
 			}
@@ -36,9 +36,7 @@ func TestHelpShowsACommandsFlags(t *testing.T) {
 	env := func(string) string { return "" }
 	for cmd, flags := range map[string][]string{
 		"serve":     {"-addr", "-oidc-issuer", "-care-record-conceptmap", "SIGNPOST_ADDR"},
-		"bench":     {"-target", "-clients"},
 		"directory": {"-target", "-batch", "FILE|URL"},
-		"seedtasks": {"-tasks", "-practices"},
 		"lexicon":   {"-corpus", "-base"},
 	} {
 		var stdout, stderr bytes.Buffer

@@ -56,18 +56,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return help(ctx, args, getenv, stdout, stderr)
 	case "serve":
 		err = serve(ctx, args, getenv, stderr)
-	case "bench":
-		err = bench(ctx, args, getenv, stdout, stderr)
+	case "bench", "seedtasks":
+		err = usageErr("%s is a command of signpost-bench now: go run ./cmd/signpost-bench %s (or the signpost-bench binary)", cmd, map[string]string{"bench": "-h", "seedtasks": "seedtasks -h"}[cmd])
 	case "directory":
 		err = directoryCmd(ctx, args, getenv, stdout, stderr)
-	case "seedtasks":
-		err = seedTasks(ctx, args, getenv, stdout, stderr)
 	case "lexicon":
 		err = lexiconCmd(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "signpost", version)
 	default:
-		err = usageErr("unknown command %q (want serve, bench, directory, seedtasks, lexicon, version or help)", cmd)
+		err = usageErr("unknown command %q (want serve, directory, lexicon, version or help)", cmd)
 	}
 	switch {
 	case err == nil, errors.Is(err, errHelp):

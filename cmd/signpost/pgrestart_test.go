@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signpost-fhir/signpost/internal/cli"
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
 )
 
@@ -47,7 +49,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 
 	// The client gives a request far longer than the gateway's request
 	// timeout: a request it cuts off has hung.
-	ld := &restartLoad{t: t, base: gw.base, hc: newBenchHTTPClient(restartClients), navigated: map[string]string{}, uncertain: map[string]bool{}}
+	ld := &restartLoad{t: t, base: gw.base, hc: loadclient.NewHTTPClient(restartClients), navigated: map[string]string{}, uncertain: map[string]bool{}}
 	ld.hc.Timeout = 40 * time.Second
 	probe := &readyProbe{url: gw.root + "/readyz", hc: &http.Client{Timeout: 10 * time.Second}}
 	probe.start()
@@ -70,7 +72,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		cl.Start(t)
 		up := time.Now()
 
-		if err := waitReady(context.Background(), probe.hc, probe.url, gw.done, time.Minute); err != nil {
+		if err := loadclient.WaitReady(context.Background(), probe.hc, probe.url, gw.done, time.Minute); err != nil {
 			t.Fatalf("pg_ctl stop -m %s: /readyz after the server came back: %v", mode, err)
 		}
 		ready := time.Now()
@@ -100,7 +102,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	}
 	select {
 	case <-gw.done:
-		t.Fatalf("the gateway exited during the test: %v", exitDescription(gw.waitErr))
+		t.Fatalf("the gateway exited during the test: %v", cli.ExitDescription(gw.waitErr))
 	default:
 	}
 	for i, f := range ld.failures {

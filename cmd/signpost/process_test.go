@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -25,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/signpost-fhir/signpost/internal/cli"
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
 )
 
@@ -115,7 +116,7 @@ type gatewayProcess struct {
 // (env adds KEY=value settings) and waits until /readyz says it can serve.
 func startGateway(t *testing.T, bin, dbURL, dataDir string, env ...string) *gatewayProcess {
 	t.Helper()
-	addr, err := freeLoopbackAddr()
+	addr, err := cli.FreeLoopbackAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func startGateway(t *testing.T, bin, dbURL, dataDir string, env ...string) *gate
 	g.base = g.root + "/fhir"
 	g.cmd = exec.Command(bin, "serve", "-addr", addr)
 	// Request lines at info level would swamp the log shown on failure.
-	g.cmd.Env = append(append(childEnv(os.Environ(), dbURL, dataDir), "SIGNPOST_LOG_LEVEL=warn", "SIGNPOST_LOG_FORMAT=text"), env...)
+	g.cmd.Env = append(append(cli.ChildEnv(os.Environ(), dbURL, dataDir), "SIGNPOST_LOG_LEVEL=warn", "SIGNPOST_LOG_FORMAT=text"), env...)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func startGateway(t *testing.T, bin, dbURL, dataDir string, env ...string) *gate
 		}
 	})
 	hc := &http.Client{Timeout: 5 * time.Second}
-	if err := waitReady(context.Background(), hc, g.root+"/readyz", g.done, time.Minute); err != nil {
+	if err := loadclient.WaitReady(context.Background(), hc, g.root+"/readyz", g.done, time.Minute); err != nil {
 		t.Fatalf("gateway on %s not ready: %v\n%s", addr, err, g.log.String())
 	}
 	return g
@@ -167,7 +168,7 @@ func (g *gatewayProcess) wait(t *testing.T, limit time.Duration) error {
 // so that what reads back can be matched to what was sent.
 func taskWithMarker(marker string) []byte {
 	var m map[string]any
-	if err := json.Unmarshal(defaultFixture, &m); err != nil {
+	if err := json.Unmarshal(loadclient.Fixture, &m); err != nil {
 		panic(err) // the embedded fixture is checked by TestEmbeddedFixture
 	}
 	m["identifier"] = []any{map[string]any{"system": "https://signpost.example/fhir/sid/test-marker", "value": marker}}
@@ -235,8 +236,8 @@ func TestCrashKeepsEveryAcknowledgedCreate(t *testing.T) {
 			dbURL, dataDir := sc.open(t)
 			gw := startGateway(t, bin, dbURL, dataDir)
 			const clients = 8
-			hc := newBenchHTTPClient(clients)
-			fc := &fhirClient{base: gw.base, hc: hc}
+			hc := loadclient.NewHTTPClient(clients)
+			fc := &loadclient.Client{Base: gw.base, HC: hc}
 
 			var mu sync.Mutex
 			acked := map[string][]byte{}
@@ -252,7 +253,7 @@ func TestCrashKeepsEveryAcknowledgedCreate(t *testing.T) {
 						default:
 						}
 						body := taskWithMarker(fmt.Sprintf("crash-%d-%d", w, seq))
-						id, err := fc.create(context.Background(), body)
+						id, err := fc.Create(context.Background(), body)
 						if err != nil {
 							failed.Add(1)
 							continue
@@ -293,7 +294,7 @@ func TestCrashKeepsEveryAcknowledgedCreate(t *testing.T) {
 						status, got, err := getTask(context.Background(), hc, again.base, id)
 						if err != nil || status != http.StatusOK {
 							if lost.Add(1) <= 5 {
-								t.Errorf("Task/%s was acknowledged with 201 but reads back %d %v: %s", id, status, err, truncate(string(got), 300))
+								t.Errorf("Task/%s was acknowledged with 201 but reads back %d %v: %s", id, status, err, loadclient.Truncate(string(got), 300))
 							}
 							continue
 						}
@@ -331,11 +332,11 @@ func TestCrashKeepsEveryAcknowledgedCreate(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	bin := signpostBinary(t)
 	gw := startGateway(t, bin, "", t.TempDir())
-	hc := newBenchHTTPClient(8)
+	hc := loadclient.NewHTTPClient(8)
 	defer hc.CloseIdleConnections()
-	fc := &fhirClient{base: gw.base, hc: hc}
+	fc := &loadclient.Client{Base: gw.base, HC: hc}
 	ctx := context.Background()
-	readID, err := fc.create(ctx, defaultFixture)
+	readID, err := fc.Create(ctx, loadclient.Fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +437,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if r.resp.StatusCode != http.StatusCreated {
 		t.Errorf("the request in flight at SIGTERM got %d, want 201: %s", r.resp.StatusCode, b)
 	}
-	if _, ok := idFromLocation(r.resp.Header.Get("Location"), "Task"); !ok {
+	if _, ok := loadclient.IDFromLocation(r.resp.Header.Get("Location"), "Task"); !ok {
 		t.Errorf("the request in flight at SIGTERM got Location %q", r.resp.Header.Get("Location"))
 	}
 
@@ -478,111 +479,4 @@ func TestGracefulShutdown(t *testing.T) {
 func isConnectionError(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// TestBenchRunsItsOwnGateway runs `signpost bench` as a user would, with
-// no target: it must start a gateway, load it without errors, stop it
-// cleanly and print its figures.
-// checkProcessCPU checks that bench told apart the CPU time of the
-// gateway it spawned, of the PostgreSQL server on this machine (when the
-// store is PostgreSQL) and of itself, within the machine's time.
-func checkProcessCPU(t *testing.T, rep reportJSON, postgres bool) {
-	t.Helper()
-	for _, p := range rep.Phases {
-		if p.Skipped != "" {
-			continue
-		}
-		ms := p.ProcessCPUMS
-		_, gw := ms["gateway"]
-		_, pg := ms["PostgreSQL"]
-		if !gw || ms["bench"] <= 0 || pg != postgres || (postgres && ms["PostgreSQL"] <= 0) {
-			t.Errorf("%s phase: CPU by process %v; want the gateway's, bench's and, on PostgreSQL only, the server's", p.Phase, ms)
-		}
-		// The machine's counters and the processes' are read a moment
-		// apart, in 10 ms ticks: 30 ms of slack over the phase.
-		sum, slack := ms["gateway"]+ms["PostgreSQL"]+ms["bench"], 30/(p.RPS*p.Seconds)
-		if p.MachineCPUMS > 0 && sum > p.MachineCPUMS*1.1+slack {
-			t.Errorf("%s phase: the processes took %.3f ms a request, the whole machine %.3f", p.Phase, sum, p.MachineCPUMS)
-		}
-	}
-	if c := rep.Phases[0].ProcessCPUMS["gateway"]; c <= 0 || (postgres && c <= rep.Phases[2].ProcessCPUMS["gateway"]) {
-		t.Errorf("the gateway's CPU a create %.3f ms, a raw insert %.3f ms: it works for the one, not the other", c, rep.Phases[2].ProcessCPUMS["gateway"])
-	}
-}
-
-func TestBenchRunsItsOwnGateway(t *testing.T) {
-	bin := signpostBinary(t)
-	for _, sc := range processStores {
-		t.Run(sc.name, func(t *testing.T) {
-			dbURL, dataDir := sc.open(t)
-			cmd := exec.Command(bin, "bench", "-clients", "4", "-duration", "1s", "-warmup", "200ms", "-json")
-			cmd.Env = childEnv(os.Environ(), dbURL, dataDir)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			if err := cmd.Run(); err != nil {
-				t.Fatalf("bench: %v\n%s", err, stderr.String())
-			}
-			var rep reportJSON
-			if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-				t.Fatalf("bench -json: %v\n%s", err, stdout.String())
-			}
-			if !rep.Spawned || rep.Store != sc.name || len(rep.Phases) != 3 {
-				t.Fatalf("report %+v", rep)
-			}
-			for _, p := range rep.Phases[:2] {
-				if p.Requests == 0 || p.Errors != 0 || p.WarmupErrors != 0 || p.RPS <= 0 {
-					t.Errorf("%s phase: %+v", p.Phase, p)
-				}
-			}
-			raw := rep.Phases[2]
-			switch {
-			case dbURL == "" && raw.Skipped == "":
-				t.Errorf("raw phase ran with no database: %+v", raw)
-			case dbURL != "" && (raw.Skipped != "" || raw.Requests == 0 || rep.CreateRawRatio <= 0):
-				t.Errorf("raw phase %+v, ratio %v", raw, rep.CreateRawRatio)
-			}
-			if runtime.GOOS == "linux" {
-				checkProcessCPU(t, rep, dbURL != "")
-			}
-			t.Logf("%s, 4 clients for 1s: create %.0f/s, read %.0f/s, raw %.0f/s", sc.name, rep.Phases[0].RPS, rep.Phases[1].RPS, raw.RPS)
-		})
-	}
-}
-
-// TestBenchBothStoresInOneRun runs bench -store both: two reports, the
-// embedded store's (no raw phase) and then PostgreSQL's, each with the
-// CPU time per request of its phases.
-func TestBenchBothStoresInOneRun(t *testing.T) {
-	bin := signpostBinary(t)
-	cmd := exec.Command(bin, "bench", "-store", "both", "-clients", "4", "-duration", "1s", "-warmup", "200ms", "-json")
-	cmd.Env = childEnv(os.Environ(), pgtest.URL(t), "")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	dec := json.NewDecoder(&stdout)
-	for _, want := range []string{"sqlite", "postgres"} {
-		var rep reportJSON
-		if err := dec.Decode(&rep); err != nil {
-			t.Fatalf("the %s report: %v", want, err)
-		}
-		if !rep.Spawned || rep.Store != want || len(rep.Phases) != 3 {
-			t.Fatalf("report %+v, want the %s store's", rep, want)
-		}
-		for _, p := range rep.Phases[:2] {
-			if p.Requests == 0 || p.Errors != 0 || p.WarmupErrors != 0 {
-				t.Errorf("%s %s phase: %+v", want, p.Phase, p)
-			}
-		}
-		if raw := rep.Phases[2]; (want == "sqlite") != (raw.Skipped != "") {
-			t.Errorf("%s raw phase: %+v", want, raw)
-		}
-		if runtime.GOOS == "linux" {
-			checkProcessCPU(t, rep, want == "postgres")
-		}
-	}
-	if dec.More() {
-		t.Error("more than two reports")
-	}
 }

@@ -10,9 +10,14 @@ import (
 // process by PID, or every process with a command name (Comm, as
 // /proc/<pid>/stat gives it: "postgres" for a PostgreSQL server's
 // postmaster, backends and background workers alike).
+//
+// Tree names a process and its direct children instead: a PostgreSQL
+// postmaster and its backends and workers, which is one server's time
+// alone when other servers (or other clusters of tests) run beside it.
 type Group struct {
 	PID  int
 	Comm string
+	Tree int
 }
 
 // GroupTicks are the CPU time of some groups at one moment, in USER_HZ
@@ -42,7 +47,7 @@ func ReadGroups(groups []Group) GroupTicks {
 			if st, ok := readStat(strconv.Itoa(g.PID)); ok {
 				out.Ticks[i] = st.self
 			}
-		} else if g.Comm != "" {
+		} else if g.Comm != "" || g.Tree > 0 {
 			byComm = true
 		}
 	}
@@ -60,7 +65,14 @@ func ReadGroups(groups []Group) GroupTicks {
 				continue
 			}
 			for i, g := range groups {
-				if g.PID == 0 && g.Comm == st.comm {
+				switch {
+				case g.PID > 0:
+				case g.Tree > 0 && e.Name() == strconv.Itoa(g.Tree):
+					// The parent: its own time and its reaped children's.
+					out.Ticks[i] = max(out.Ticks[i], 0) + st.self + st.children
+				case g.Tree > 0 && st.ppid == g.Tree:
+					out.Ticks[i] = max(out.Ticks[i], 0) + st.self
+				case g.Tree == 0 && g.Comm == st.comm:
 					out.Ticks[i] = max(out.Ticks[i], 0) + st.self + st.children
 				}
 			}
@@ -89,6 +101,7 @@ func (t GroupTicks) Since(now GroupTicks) []float64 {
 // procStat is what ReadGroups needs of /proc/<pid>/stat.
 type procStat struct {
 	comm string
+	ppid int
 	// self is utime+stime, children cutime+cstime.
 	self, children int64
 }
@@ -123,5 +136,18 @@ func parseStat(s string) (procStat, bool) {
 		}
 		v[i] = n
 	}
-	return procStat{comm: s[l+1 : r], self: v[0] + v[1], children: v[2] + v[3]}, true
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		return procStat{}, false
+	}
+	return procStat{comm: s[l+1 : r], ppid: ppid, self: v[0] + v[1], children: v[2] + v[3]}, true
+}
+
+// Parent is the parent process id of pid, 0 when unknown.
+func Parent(pid int) int {
+	st, ok := readStat(strconv.Itoa(pid))
+	if !ok {
+		return 0
+	}
+	return st.ppid
 }

@@ -2,7 +2,9 @@ package machinestat
 
 import (
 	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -15,7 +17,7 @@ func TestParseStat(t *testing.T) {
 	// A name with spaces and parentheses, as a process may give itself.
 	st, ok := parseStat("4242 (post (gres) x) S 1 4242 4242 0 -1 4194560 1 0 0 0 70 30 5 6 20 0 1 0 100 1000 10 18446744073709551615\n")
 	require.True(t, ok)
-	assert.Equal(t, procStat{comm: "post (gres) x", self: 100, children: 11}, st)
+	assert.Equal(t, procStat{comm: "post (gres) x", ppid: 1, self: 100, children: 11}, st)
 
 	for _, bad := range []string{"", "4242 postgres S 1", "4242 (postgres) S 1 2 3", "4242 (postgres) S 1 4242 4242 0 -1 4194560 1 0 0 0 x 30 5 6 20"} {
 		_, ok := parseStat(bad)
@@ -60,4 +62,36 @@ func TestReadGroupsOnLinux(t *testing.T) {
 	assert.GreaterOrEqual(t, s[1], s[0]-0.02, "every process named %q, this one among them", self.comm)
 	assert.Equal(t, -1.0, s[2], "no such process")
 	assert.Equal(t, -1.0, s[3], "no process of that name")
+}
+
+// A Tree group is a parent and its direct children: a child that spins
+// counts, and only while it is the parent's.
+func TestReadGroupsTree(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/proc is Linux's")
+	}
+	// A child that uses CPU for a while: sh counting in a loop.
+	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; sleep 30")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	assert.Equal(t, os.Getpid(), Parent(cmd.Process.Pid))
+	assert.Equal(t, 0, Parent(1<<30), "no such process")
+
+	tree := []Group{{Tree: os.Getpid()}, {Tree: 1 << 30}}
+	a := ReadGroups(tree)
+	require.True(t, a.OK)
+	require.GreaterOrEqual(t, a.Ticks[0], int64(0))
+	assert.Equal(t, int64(-1), a.Ticks[1], "no process of a tree that does not exist")
+	// Wait (on the child's own CPU account) until it has used 0.1 s.
+	end := time.Now().Add(20 * time.Second)
+	for time.Now().Before(end) {
+		st, ok := readStat(strconv.Itoa(cmd.Process.Pid))
+		require.True(t, ok)
+		if st.self >= 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := a.Since(ReadGroups(tree))
+	assert.GreaterOrEqual(t, s[0], 0.1, "the child's time counts in its parent's tree")
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 	"github.com/signpost-fhir/signpost/internal/machinestat"
 )
 
@@ -134,66 +134,6 @@ func TestEmbeddedFixture(t *testing.T) {
 	}
 }
 
-// The go:embed directive cannot reach the repository's testdata/, so bench carries a
-// copy; when the shared fixture exists the two must say the same.
-func TestEmbeddedFixtureMatchesTestdata(t *testing.T) {
-	shared, err := os.ReadFile(filepath.Join("..", "..", "testdata", "task-navigate.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("no testdata/task-navigate.json")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var a, b any
-	if err := json.Unmarshal(shared, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(defaultFixture, &b); err != nil {
-		t.Fatal(err)
-	}
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	if !bytes.Equal(ja, jb) {
-		t.Error("cmd/signpost/task-navigate.json differs from testdata/task-navigate.json; copy the shared one over")
-	}
-}
-
-func TestIDFromLocation(t *testing.T) {
-	for _, tc := range []struct {
-		loc, id string
-		ok      bool
-	}{
-		{"http://127.0.0.1:8080/fhir/Task/abc-1/_history/1", "abc-1", true},
-		{"https://gw.example/base/fhir/Task/abc-1/_history/12", "abc-1", true},
-		{"/fhir/Task/abc-1", "abc-1", true},
-		{"Task/abc-1/_history/1", "abc-1", true},
-		{"http://gw/fhir/Patient/abc-1/_history/1", "", false},
-		{"http://gw/fhir/Task/_history/1", "", false},
-		{"http://gw/fhir/Task/abc-1/extra", "", false},
-		{"http://gw/fhir/Task", "", false},
-		{"", "", false},
-	} {
-		id, ok := idFromLocation(tc.loc, "Task")
-		if id != tc.id || ok != tc.ok {
-			t.Errorf("idFromLocation(%q) = %q, %v; want %q, %v", tc.loc, id, ok, tc.id, tc.ok)
-		}
-	}
-}
-
-func TestChildEnv(t *testing.T) {
-	base := []string{"PATH=/bin", "DATABASE_URL=postgres://old", "DATABASE_URL_FILE=/run/secret", "SIGNPOST_ADDR=:80", "SIGNPOST_DATA=/old", "SIGNPOST_LOG_LEVEL=warn"}
-	got := childEnv(base, "postgres://new", "")
-	want := []string{"PATH=/bin", "SIGNPOST_LOG_LEVEL=warn", "DATABASE_URL=postgres://new"}
-	if !slices.Equal(got, want) {
-		t.Errorf("postgres: %q, want %q", got, want)
-	}
-	got = childEnv(base, "", "/tmp/d")
-	want = []string{"PATH=/bin", "SIGNPOST_LOG_LEVEL=warn", "SIGNPOST_DATA=/tmp/d"}
-	if !slices.Equal(got, want) {
-		t.Errorf("sqlite: %q, want %q", got, want)
-	}
-}
-
 func TestErrorKind(t *testing.T) {
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
@@ -201,14 +141,14 @@ func TestErrorKind(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&statusError{Status: 503, Diagnostics: "transient: busy"}, "HTTP 503"},
-		{fmt.Errorf("create: %w", &statusError{Status: 422}), "HTTP 422"},
+		{&loadclient.StatusError{Status: 503, Diagnostics: "transient: busy"}, "HTTP 503"},
+		{fmt.Errorf("create: %w", &loadclient.StatusError{Status: 422}), "HTTP 422"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: refused}, "connection refused"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: reset}, "connection reset"},
 		{&url.Error{Op: "Post", URL: "http://x", Err: io.EOF}, "connection closed"},
 		{fmt.Errorf("insert: %w", context.DeadlineExceeded), "timeout"},
 		{&pgconn.PgError{Code: "53300"}, "SQLSTATE 53300"},
-		{errNoLocation, "201 without Location"},
+		{loadclient.ErrNoLocation, "201 without Location"},
 		{errors.New("something else"), "other"},
 	} {
 		if got := errorKind(tc.err); got != tc.want {
@@ -223,7 +163,7 @@ func TestDriveCountsEverything(t *testing.T) {
 		n := calls.Add(1)
 		time.Sleep(time.Millisecond)
 		if n%3 == 0 {
-			return &statusError{Status: 500}
+			return &loadclient.StatusError{Status: 500}
 		}
 		return nil
 	}
@@ -300,37 +240,6 @@ func TestDriveStopsOnCancelWithoutCountingTheCut(t *testing.T) {
 	}
 	if r.Requests != 0 || r.Errors != 0 {
 		t.Errorf("requests %d errors %d: requests cut by Ctrl-C are not the target's errors", r.Requests, r.Errors)
-	}
-}
-
-func TestWaitReady(t *testing.T) {
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) < 3 {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	defer srv.Close()
-	if err := waitReady(context.Background(), srv.Client(), srv.URL+"/readyz", nil, 10*time.Second); err != nil {
-		t.Errorf("ready after two 503s: %v", err)
-	}
-
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "no", http.StatusServiceUnavailable)
-	}))
-	defer down.Close()
-	err := waitReady(context.Background(), down.Client(), down.URL, nil, 300*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "503") {
-		t.Errorf("never ready: err = %v, want the last status", err)
-	}
-
-	exited := make(chan struct{})
-	close(exited)
-	err = waitReady(context.Background(), down.Client(), down.URL, exited, 10*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "exited") {
-		t.Errorf("process gone: err = %v", err)
 	}
 }
 

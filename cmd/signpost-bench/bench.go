@@ -11,29 +11,24 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 	"github.com/signpost-fhir/signpost/internal/machinestat"
 )
 
-// defaultFixture is the Task bench sends unless -fixture names another: a
-// copy of the repository's testdata/task-navigate.json, a realistic online
-// consultation intake of about 2.8 KB once compacted. go:embed cannot reach
-// above this folder, hence the copy; TestEmbeddedFixtureMatchesTestdata
-// keeps the two equal.
-//
-//go:embed task-navigate.json
-var defaultFixture []byte
+// defaultFixture is the Task bench sends unless -fixture names another.
+var defaultFixture = loadclient.Fixture
 
-// benchConfig is what `signpost bench` is told.
+// benchConfig is what `signpost-bench` is told.
 type benchConfig struct {
 	// Target is a FHIR base URL (…/fhir); empty: bench runs the gateway.
 	Target      string
@@ -47,6 +42,9 @@ type benchConfig struct {
 	// Store is the -store flag: "" (the environment's store), "sqlite",
 	// "postgres" or "both" (one after the other, in one run).
 	Store string
+	// Gateway is the signpost binary bench runs when it has no Target
+	// (-gateway); empty: found by gatewayBinary.
+	Gateway string
 	// Rate, when above 0, is the offered load in requests per second
 	// over all clients (-rate): each request is due at a fixed time and
 	// its latency counts from then, so a slow answer delays the ones
@@ -55,12 +53,11 @@ type benchConfig struct {
 	Rate float64
 }
 
-// outboundTimeout bounds every request bench makes, so a wedged gateway
-// shows up as timeouts in the report rather than a hung bench.
-const outboundTimeout = 30 * time.Second
+// outboundTimeout bounds every request bench makes.
+const outboundTimeout = loadclient.Timeout
 
 func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer) (benchConfig, error) {
-	fs := flag.NewFlagSet("signpost bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("signpost-bench", flag.ContinueOnError)
 	target := fs.String("target", "", "FHIR base URL of a running gateway, e.g. http://127.0.0.1:8080/fhir; empty: run one as a child process on a free port, with this environment's DATABASE_URL or SIGNPOST_DATA (a temporary folder when neither is set)")
 	dbURL := fs.String("database-url", "", "postgres:// URL for the raw insert ceiling, and the child gateway's store (default DATABASE_URL, DATABASE_URL_FILE)")
 	clients := fs.Int("clients", 16, "concurrent clients")
@@ -69,6 +66,7 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	fixture := fs.String("fixture", "", "Task JSON file to create (default: an embedded navigation Task)")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	rate := fs.Float64("rate", 0, "offered load in requests per second over all clients (open loop: latency counts from when each request was due); 0: as fast as the clients go (closed loop)")
+	gatewayBin := fs.String("gateway", "", "the signpost binary to run the gateway with when there is no -target (default: signpost beside this program, else on PATH, else built from ./cmd/signpost when run inside the source tree)")
 	storeFlag := fs.String("store", "", "store of the gateway bench runs: sqlite, postgres (needs the database URL) or both, one after the other (default: postgres with a database URL, else sqlite)")
 	// Parse errors are one line, like every other configuration error;
 	// the flag list is printed only when asked for with -h.
@@ -84,12 +82,15 @@ func loadBenchConfig(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return benchConfig{}, usageErr("bench: unexpected argument %q", fs.Arg(0))
 	}
-	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON, Store: *storeFlag, Rate: *rate}
+	c := benchConfig{Clients: *clients, Duration: *duration, Warmup: *warmup, FixturePath: *fixture, JSON: *asJSON, Store: *storeFlag, Rate: *rate, Gateway: *gatewayBin}
 	c.Target = strings.TrimRight(*target, "/")
 	switch c.Store {
 	case "", "sqlite", "postgres", "both":
 	default:
 		return c, usageErr("bench: -store %q must be sqlite, postgres or both", c.Store)
+	}
+	if c.Gateway != "" && c.Target != "" {
+		return c, usageErr("bench: -gateway names the binary bench runs; with -target the gateway is already running")
 	}
 	if c.Store != "" && c.Target != "" {
 		return c, usageErr("bench: -store chooses the store of the gateway bench runs; with -target the gateway is already running")
@@ -157,7 +158,7 @@ func loadFixture(path string) ([]byte, error) {
 // errInterrupted ends a bench stopped by Ctrl-C, after the partial figures.
 var errInterrupted = errors.New("bench interrupted; the figures above are partial")
 
-// bench is `signpost bench`: load on a gateway's HTTP API from a process
+// bench is `signpost-bench`: load on a gateway's HTTP API from a process
 // of its own, in three phases of -duration each with -clients workers,
 // each after a -warmup: (a) create, POST /Task with the fixture; (b) read,
 // GET /Task/{id} over the ids created; (c) raw, the same JSON inserted
@@ -177,6 +178,16 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 	body, err := loadFixture(c.FixturePath)
 	if err != nil {
 		return err
+	}
+	if c.Target == "" {
+		// Found (or built) once, for both runs of -store both.
+		progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
+		bin, cleanup, err := gatewayBinary(ctx, c.Gateway, progress)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		c.Gateway = bin
 	}
 	switch c.Store {
 	case "sqlite":
@@ -200,7 +211,7 @@ func bench(ctx context.Context, args []string, getenv func(string) string, stdou
 func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(string) string, stdout, stderr io.Writer) error {
 	var err error
 	progress := func(format string, args ...any) { fmt.Fprintf(stderr, "bench: "+format+"\n", args...) }
-	hc := newBenchHTTPClient(c.Clients)
+	hc := loadclient.NewHTTPClient(c.Clients)
 	defer hc.CloseIdleConnections()
 
 	rep := benchReport{
@@ -214,7 +225,7 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 
 	var gw *childGateway
 	if c.Target == "" {
-		gw, err = spawnGateway(c.DatabaseURL, getenv)
+		gw, err = spawnGateway(c.Gateway, c.DatabaseURL, getenv)
 		if err != nil {
 			return err
 		}
@@ -223,24 +234,24 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 		defer gw.stop()
 		rep.Target, rep.Spawned, rep.Store = gw.base, true, gw.store
 		progress("started a gateway at %s (%s store)", gw.base, gw.store)
-		if err := waitReady(ctx, hc, gw.root+"/readyz", gw.done, 60*time.Second); err != nil {
+		if err := loadclient.WaitReady(ctx, hc, gw.root+"/readyz", gw.done, 60*time.Second); err != nil {
 			gw.keepLog()
 			return fmt.Errorf("the gateway did not become ready: %w (its log: %s)", err, gw.logPath)
 		}
-	} else if err := waitReady(ctx, hc, c.Target+"/metadata", nil, 10*time.Second); err != nil {
+	} else if err := loadclient.WaitReady(ctx, hc, c.Target+"/metadata", nil, 10*time.Second); err != nil {
 		return fmt.Errorf("%s/metadata: %w", c.Target, err)
 	}
 
-	procs := benchProcesses(gw, c.DatabaseURL)
+	procs := benchProcesses(ctx, gw, c.DatabaseURL)
 
-	fc := &fhirClient{base: rep.Target, hc: hc}
+	fc := &loadclient.Client{Base: rep.Target, HC: hc}
 	interrupted := func() bool { return ctx.Err() != nil }
 
 	// (a) creates. Ids created in the warm-up are kept for the reads.
 	var ids idSink
 	ids.init(c.Clients)
 	create := func(ctx context.Context, w int) error {
-		id, err := fc.create(ctx, body)
+		id, err := fc.Create(ctx, body)
 		if err == nil {
 			ids.add(w, id)
 		}
@@ -255,7 +266,7 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 			rep.Phases = append(rep.Phases, phaseResult{Name: "read", Skipped: "no Task was created, so there is nothing to read"})
 		} else {
 			read := func(ctx context.Context, _ int) error {
-				return fc.read(ctx, all[rand.IntN(len(all))])
+				return fc.Read(ctx, all[rand.IntN(len(all))])
 			}
 			rep.Phases = append(rep.Phases, runPhase(ctx, "read", c, read, procs, progress))
 		}
@@ -318,15 +329,41 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 // the gateway when bench spawned it, the PostgreSQL server's processes
 // when the database is on this machine (a loopback address or a Unix
 // socket: a remote server's time cannot be read from here), and bench.
-func benchProcesses(gw *childGateway, dbURL string) []procGroup {
+//
+// The server's processes are its postmaster and that postmaster's
+// children, so that another server on the machine (or the clusters
+// other tests start and stop) does not count; every process named
+// postgres when the postmaster cannot be found.
+func benchProcesses(ctx context.Context, gw *childGateway, dbURL string) []procGroup {
 	var out []procGroup
 	if gw != nil && gw.cmd.Process != nil {
 		out = append(out, procGroup{Name: "gateway", Group: machinestat.Group{PID: gw.cmd.Process.Pid}})
 	}
 	if dbURL != "" && localDatabase(dbURL) {
-		out = append(out, procGroup{Name: "PostgreSQL", Group: machinestat.Group{Comm: "postgres"}})
+		g := machinestat.Group{Comm: "postgres"}
+		if pm := postmaster(ctx, dbURL); pm > 0 {
+			g = machinestat.Group{Tree: pm}
+		}
+		out = append(out, procGroup{Name: "PostgreSQL", Group: g})
 	}
 	return append(out, procGroup{Name: "bench", Group: machinestat.Group{PID: os.Getpid()}})
+}
+
+// postmaster is the process id of the PostgreSQL server at dbURL (the
+// parent of a backend), 0 when it cannot be told.
+func postmaster(ctx context.Context, dbURL string) int {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var backend int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
+		return 0
+	}
+	return machinestat.Parent(backend)
 }
 
 // localDatabase reports whether the database at url (a postgres:// URL
@@ -404,146 +441,4 @@ func rawCeiling(ctx context.Context, c benchConfig, body []byte, procs []procGro
 		return err
 	}
 	return runPhase(ctx, "raw", c, insert, procs, progress)
-}
-
-// newBenchHTTPClient shares one connection pool among the clients, with an
-// idle connection kept for each: the default keeps two per host, which
-// would make most requests dial.
-func newBenchHTTPClient(clients int) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = clients
-	t.MaxIdleConnsPerHost = clients
-	t.Proxy = nil
-	return &http.Client{Transport: t, Timeout: outboundTimeout}
-}
-
-// fhirClient is the two interactions bench drives.
-type fhirClient struct {
-	base string
-	hc   *http.Client
-}
-
-var errNoLocation = errors.New("201 Created without a Location naming a Task")
-
-func (c *fhirClient) create(ctx context.Context, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/Task", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/fhir+json")
-	req.Header.Set("Accept", "application/fhir+json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	if err := expectStatus(resp, http.StatusCreated); err != nil {
-		return "", err
-	}
-	id, ok := idFromLocation(resp.Header.Get("Location"), "Task")
-	if !ok {
-		return "", errNoLocation
-	}
-	return id, nil
-}
-
-func (c *fhirClient) read(ctx context.Context, id string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/Task/"+id, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/fhir+json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	return expectStatus(resp, http.StatusOK)
-}
-
-// expectStatus reads and closes the body (so the connection is reused)
-// and turns any other status into a statusError.
-func expectStatus(resp *http.Response, want int) error {
-	defer resp.Body.Close()
-	if resp.StatusCode == want {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return &statusError{Status: resp.StatusCode, Diagnostics: outcomeDiagnostics(b)}
-}
-
-// outcomeDiagnostics is the first issue's diagnostics of an
-// OperationOutcome, or "".
-func outcomeDiagnostics(b []byte) string {
-	var oo struct {
-		Issue []struct {
-			Code        string `json:"code"`
-			Diagnostics string `json:"diagnostics"`
-		} `json:"issue"`
-	}
-	if json.Unmarshal(b, &oo) != nil || len(oo.Issue) == 0 {
-		return ""
-	}
-	return truncate(oo.Issue[0].Code+": "+oo.Issue[0].Diagnostics, 160)
-}
-
-// idFromLocation takes the id out of a Location of the form
-// [base]/Type/id[/_history/vid], absolute or relative.
-func idFromLocation(loc, typ string) (string, bool) {
-	if u, err := url.Parse(loc); err == nil {
-		loc = u.Path
-	}
-	segs := strings.Split(strings.Trim(loc, "/"), "/")
-	for i := len(segs) - 2; i >= 0; i-- {
-		if segs[i] != typ {
-			continue
-		}
-		id := segs[i+1]
-		rest := segs[i+2:]
-		if id == "" || id == "_history" || !(len(rest) == 0 || (len(rest) == 2 && rest[0] == "_history")) {
-			return "", false
-		}
-		return id, true
-	}
-	return "", false
-}
-
-// waitReady polls url until it answers 200, for at most about limit.
-// done, when not nil, closes if the process that should answer has exited.
-func waitReady(ctx context.Context, hc *http.Client, url string, done <-chan struct{}, limit time.Duration) error {
-	giveUp := time.NewTimer(limit)
-	defer giveUp.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := pollOnce(ctx, hc, url)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			return errors.New("it exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-giveUp.C:
-			return fmt.Errorf("not ready after %s: %w", limit, err)
-		case <-tick.C:
-		}
-	}
-}
-
-// pollOnce is one readiness probe; its own deadline, not the overall
-// limit, bounds it, so the last error says what the target answered.
-func pollOnce(ctx context.Context, hc *http.Client, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	return expectStatus(resp, http.StatusOK)
 }

@@ -12,15 +12,15 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
 )
 
-// seedTasks is `signpost seedtasks`: it fills an empty PostgreSQL
+// seedTasks is `signpost-bench seedtasks`: it fills an empty PostgreSQL
 // database with the search benchmark's workload (postgres.SeedTasks:
 // practices, patients with NHS numbers, navigation Tasks owned by the
 // practices and for the patients), with exactly the index rows the store
 // writes, through COPY, then analyzes it.
 //
-//	signpost seedtasks [-database-url URL] [-tasks 1000000] [-practices 500] [-patients 200000]
+//	signpost-bench seedtasks [-database-url URL] [-tasks 1000000] [-practices 500] [-patients 200000]
 func seedTasks(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("signpost seedtasks", flag.ContinueOnError)
+	fs := flag.NewFlagSet("signpost-bench seedtasks", flag.ContinueOnError)
 	dbURL := fs.String("database-url", "", "postgres:// URL of the database to fill (default DATABASE_URL, DATABASE_URL_FILE)")
 	tasks := fs.Int("tasks", 1_000_000, "navigation Tasks to create")
 	practices := fs.Int("practices", 500, "practices (Organizations) owning them")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/signpost-fhir/signpost/internal/loadclient"
 	"github.com/signpost-fhir/signpost/internal/machinestat"
 )
 
@@ -122,7 +123,8 @@ type workerTally struct {
 //
 // With rate above 0 the load is open: request k of client w is due at
 // start + (k*clients+w)/rate, a client that is early waits for it, and
-// the latency counts from the due time.
+// the latency counts from the due time; every request due before the
+// deadline is sent, even when the client gets to it after.
 func drive(ctx context.Context, clients int, d time.Duration, rate float64, do loadFunc, procs ...procGroup) phaseResult {
 	tallies := make([]workerTally, clients)
 	var groups []machinestat.Group
@@ -137,7 +139,11 @@ func drive(ctx context.Context, clients int, d time.Duration, rate float64, do l
 	for w := range clients {
 		wg.Go(func() {
 			t := &tallies[w]
-			for k := 0; ctx.Err() == nil && time.Now().Before(deadline); k++ {
+			// Closed load stops starting requests at the deadline; open
+			// load sends every request due before it, however late the
+			// client gets to it (dropping the late ones would hide the
+			// very waits the open loop is there to count).
+			for k := 0; ctx.Err() == nil && (rate > 0 || time.Now().Before(deadline)); k++ {
 				t0 := time.Now()
 				if rate > 0 {
 					due := start.Add(time.Duration(float64(k*clients+w) / rate * float64(time.Second)))
@@ -197,24 +203,10 @@ func drive(ctx context.Context, clients int, d time.Duration, rate float64, do l
 	return r
 }
 
-// statusError is a response with an unexpected status.
-type statusError struct {
-	Status int
-	// Diagnostics is from the OperationOutcome, when there was one.
-	Diagnostics string
-}
-
-func (e *statusError) Error() string {
-	if e.Diagnostics == "" {
-		return fmt.Sprintf("HTTP %d", e.Status)
-	}
-	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Diagnostics)
-}
-
 // errorKind groups errors for the report: by status, SQLSTATE or network
 // failure, so that a thousand refused connections are one line.
 func errorKind(err error) string {
-	var se *statusError
+	var se *loadclient.StatusError
 	var pe *pgconn.PgError
 	var ne net.Error
 	switch {
@@ -230,18 +222,13 @@ func errorKind(err error) string {
 		return "connection closed"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, errNoLocation):
+	case errors.Is(err, loadclient.ErrNoLocation):
 		return "201 without Location"
 	}
 	return "other"
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return loadclient.Truncate(s, n) }
 
 // idSink collects created ids per worker, merged once the load stops.
 type idSink struct{ byWorker [][]string }

@@ -3,17 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/signpost-fhir/signpost/internal/cli"
 )
 
-// childGateway is a gateway bench runs as a child process of its own
-// binary, so that load and gateway do not share a Go runtime.
+// childGateway is a gateway bench runs as a child process (the signpost
+// binary), so that load and gateway do not share a Go runtime.
 type childGateway struct {
 	cmd *exec.Cmd
 	// root is http://127.0.0.1:port; base is the FHIR base under it.
@@ -42,11 +42,7 @@ const childStopTimeout = 30 * time.Second
 // else in a temporary folder (so a bench never fills the folder a
 // developer's gateway uses by default). Its log goes to a temporary file,
 // kept and named only when something went wrong.
-func spawnGateway(dbURL string, getenv func(string) string) (*childGateway, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this program to run the gateway: %w", err)
-	}
+func spawnGateway(exe, dbURL string, getenv func(string) string) (*childGateway, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
@@ -83,37 +79,11 @@ func spawnGateway(dbURL string, getenv func(string) string) (*childGateway, erro
 	return g, nil
 }
 
-// childEnv is base without the variables that choose the listen address
-// and store, plus the ones bench chose.
 func childEnv(base []string, dbURL, dataDir string) []string {
-	drop := map[string]bool{"DATABASE_URL": true, "DATABASE_URL_FILE": true, "SIGNPOST_ADDR": true, "SIGNPOST_DATA": true}
-	env := make([]string, 0, len(base)+2)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[k] {
-			env = append(env, kv)
-		}
-	}
-	if dbURL != "" {
-		env = append(env, "DATABASE_URL="+dbURL)
-	}
-	if dataDir != "" {
-		env = append(env, "SIGNPOST_DATA="+dataDir)
-	}
-	return env
+	return cli.ChildEnv(base, dbURL, dataDir)
 }
 
-// freeLoopbackAddr asks the kernel for a free port. Another process may
-// take it before the gateway listens; the gateway then fails to start and
-// says so.
-func freeLoopbackAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
+func freeLoopbackAddr() (string, error) { return cli.FreeLoopbackAddr() }
 
 // keepLog keeps the gateway's log file for the user to read.
 func (g *childGateway) keepLog() {
@@ -172,9 +142,4 @@ func (g *childGateway) cleanup() {
 	}
 }
 
-func exitDescription(err error) string {
-	if err == nil {
-		return "exit status 0"
-	}
-	return err.Error()
-}
+func exitDescription(err error) string { return cli.ExitDescription(err) }
