@@ -43,7 +43,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 			"interaction":       inter,
 			"versioning":        "versioned-update",
 			"readHistory":       true,
-			"updateCreate":      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(ownedTypes(), t)),
+			"updateCreate":      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(practiceOwnedTypes(), t)),
 			"conditionalCreate": conditional(Create),
 			"conditionalRead":   "full-support",
 			"conditionalUpdate": conditional(Update),

@@ -15,13 +15,14 @@
 // mode; the principal goes into the request struct and its context),
 // per-client rate limiting (hardening.go), then the handler, which
 // checks the scopes its interaction needs (authorize.go) before it
-// touches the store. Handlers run every store call on a tenantTx
-// (tenancy.go), which stamps the practice label on writes, hides other
-// practices' patient data and keeps publishers in their scope, for REST
-// requests and Bundle entries alike; it also runs the delete checks
-// (deletecheck.go), the per-type rules of who may delete, as write checks
-// (validate.go) are those of who may write and what. Interactions on
-// patient data leave one AuditEvent each (audit.go), written in the same
+// touches the store. Handlers run every store call on a tenancy.Tx
+// (package tenancy, built in tenancy.go), which stamps the practice label
+// on writes, hides other practices' patient data and keeps publishers in
+// their scope, for REST requests and Bundle entries alike; it also runs
+// the delete checks (tenancy.DeleteCheck), the per-type rules of who may
+// delete, as write checks (validate.go) are those of who may write and
+// what. Interactions on patient data leave one AuditEvent each (package
+// audit; audit.go fills it from the request), written in the same
 // transaction as a write and before a read's answer is sent.
 //
 // Logs carry method, route, status, resource type and id and the request

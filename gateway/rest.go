@@ -219,7 +219,7 @@ func configPractices(typ, id string) []string {
 // handshake is enqueued with it (subscription.go).
 func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry bool) (result, error)) (result, error) {
 	// An Organization's ODS claim is checked under a lock that holds only
-	// in a transaction (directoryclaims.go).
+	// in a transaction (tenancy/directoryclaims.go).
 	if req.audit == nil && !atomic && req.typ != "Subscription" && req.typ != "Organization" {
 		return fn(s.guard(req.principal, s.store), false)
 	}
@@ -238,8 +238,8 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 		if out.Version.ID != "" {
 			e.id, e.version = out.Version.ID, out.Version.VersionID
 		}
-		if len(g.practices) > 0 {
-			e.practices = g.practices
+		if len(g.Practices()) > 0 {
+			e.practices = g.Practices()
 		}
 		return s.recordAudit(req.ctx, tx, req, &e)
 	})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
@@ -26,6 +27,7 @@ import (
 	"github.com/signpost-fhir/signpost/secrets"
 	"github.com/signpost-fhir/signpost/snomed"
 	"github.com/signpost-fhir/signpost/subscriptions"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // Options configures a Server. Zero values take the documented defaults.
@@ -95,14 +97,16 @@ type Server struct {
 	registry  *Registry
 	started   time.Time
 	ops       map[opKey]Operation
-	// audits commits the AuditEvents of reads in groups.
-	audits *auditBatcher
+	// audits builds and stores AuditEvents, those of reads in groups
+	// (audit.go).
+	audits *audit.Recorder
 	// writeChecks run on every write, by resource type.
 	writeChecks map[string][]WriteCheck
-	// deleteChecks run on every delete, by resource type (deletecheck.go).
-	deleteChecks map[string][]DeleteCheck
-	verifier     TokenVerifier
-	limiter      *limiter
+	// tenancy is practice tenancy and the delete checks, over every
+	// interaction's store.Tx (tenancy.go).
+	tenancy  *tenancy.Guard
+	verifier TokenVerifier
+	limiter  *limiter
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
@@ -190,10 +194,10 @@ func New(opts Options) *Server {
 		cancel()
 	}
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
-		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst),
-		audits: &auditBatcher{store: opts.Store, maxBatch: 128}}
+		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
 	s.metrics = newMetrics(s)
-	s.audits.observeBatch = func(n int) { s.metrics.auditBatch.Observe(float64(n)) }
+	s.tenancy = s.newTenancy()
+	s.audits = s.newAuditor()
 	s.registerConfigurationChecks()
 	return s
 }

@@ -5,15 +5,15 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/subscriptions"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // R4 rest-hook Subscriptions (package subscriptions): the gateway's side
-// is the allow-list in force, the hook of every write (tenantTx) that
+// is the allow-list in force, the Follower of every guarded write (tenancy.Tx) that
 // enqueues handshakes and notifications in the write's transaction, and
 // $redeliver for a Subscription. Nothing is enqueued unless
 // RegisterDelivery was called (no workers would send it); Subscriptions
@@ -33,62 +33,82 @@ func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
 	return subscriptions.ParseEndpoints(list)
 }
 
-// practiceOwned reports whether typ carries the practice label: the
-// patient-linked types and Subscription.
-func practiceOwned(typ string) bool { return auth.IsPatientLinked(typ) || typ == "Subscription" }
+// followWrites is the tenancy.Follower of one guarded transaction tx:
+// the handshake of a Subscription written, the notifications of a Task
+// or ServiceRequest written or deleted, enqueued in tx.
+func (s *Server) followWrites(tx store.Tx) tenancy.Follower {
+	return &subscriptionFollower{s: s, tx: tx}
+}
 
-// matchingSubscriptions finds the active Subscriptions of practice whose
-// criteria match typ/id as tx now holds it.
-func (t *tenantTx) matchingSubscriptions(ctx context.Context, practice, typ, id string) ([]subscriptions.Match, error) {
-	s, tx := t.s, t.tx
+// subscriptionFollower follows the writes of one transaction.
+type subscriptionFollower struct {
+	s  *Server
+	tx store.Tx
+	// subs are the active Subscriptions of each practice this transaction
+	// read (matching).
+	subs map[string][]subscriptions.Channel
+	// wroteSubscription: this transaction wrote a Subscription, so its
+	// view of them is its own (subscriptions.Active).
+	wroteSubscription bool
+}
+
+// matching finds the active Subscriptions of practice whose criteria
+// match typ/id as the transaction now holds it.
+func (f *subscriptionFollower) matching(ctx context.Context, practice, typ, id string) ([]subscriptions.Match, error) {
+	s, tx := f.s, f.tx
 	if s.outbox == nil || !subscriptions.Subscribable(typ) || practice == "" {
 		return nil, nil
 	}
 	// A transaction writing several resources of one practice (a
 	// navigation: its Task and ServiceRequest) reads the practice's
 	// Subscriptions once; writing a Subscription forgets them.
-	subs, ok := t.subs[practice]
+	subs, ok := f.subs[practice]
 	if !ok {
 		var err error
-		if subs, err = s.subsCache.Of(ctx, tx, s.practiceSystem(), practice, t.wroteSubscription); err != nil {
+		if subs, err = s.subsCache.Of(ctx, tx, s.practiceSystem(), practice, f.wroteSubscription); err != nil {
 			return nil, err
 		}
-		if t.subs == nil {
-			t.subs = map[string][]subscriptions.Channel{}
+		if f.subs == nil {
+			f.subs = map[string][]subscriptions.Channel{}
 		}
-		t.subs[practice] = subs
+		f.subs[practice] = subs
 	}
 	return subscriptions.Matching(ctx, tx, practice, typ, id, subs, s.allowedEndpoints(), s.restrictQuery, func(sub string) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub))
 	})
 }
 
-// afterWrite is the tenantTx hook of every successful create and update:
-// the handshake of a Subscription, the notifications of a Task or
-// ServiceRequest.
-func (t *tenantTx) afterWrite(ctx context.Context, res store.WriteResult) (store.WriteResult, error) {
-	if res.Unchanged {
-		return res, nil
-	}
-	practice := ""
-	if len(t.practices) > 0 {
-		practice = t.practices[0]
-	}
+// Written follows every successful create and update that changed
+// something: the handshake of a Subscription, the notifications of a Task
+// or ServiceRequest.
+func (f *subscriptionFollower) Written(ctx context.Context, practice string, res store.WriteResult) error {
 	switch {
 	case res.Version.Type == "Subscription":
-		t.subs, t.wroteSubscription = nil, true
-		if t.s.outbox == nil {
-			return res, nil
+		f.subs, f.wroteSubscription = nil, true
+		if f.s.outbox == nil {
+			return nil
 		}
-		return res, subscriptions.Handshake(ctx, t.tx, practice, res)
+		return subscriptions.Handshake(ctx, f.tx, practice, res)
 	case subscriptions.Subscribable(res.Version.Type):
-		matches, err := t.matchingSubscriptions(ctx, practice, res.Version.Type, res.Version.ID)
+		matches, err := f.matching(ctx, practice, res.Version.Type, res.Version.ID)
 		if err != nil {
-			return res, err
+			return err
 		}
-		return res, subscriptions.Notify(ctx, t.tx, practice, res, matches)
+		return subscriptions.Notify(ctx, f.tx, practice, res, matches)
 	}
-	return res, nil
+	return nil
+}
+
+// Deleting finds whom the version a delete removes matches; they are
+// notified of the deletion.
+func (f *subscriptionFollower) Deleting(ctx context.Context, practice, typ, id string) (func(context.Context, store.WriteResult) error, error) {
+	matches, err := f.matching(ctx, practice, typ, id)
+	if err != nil || len(matches) == 0 {
+		return nil, err
+	}
+	return func(ctx context.Context, res store.WriteResult) error {
+		return subscriptions.Notify(ctx, f.tx, practice, res, matches)
+	}, nil
 }
 
 // redeliverSubscription requeues the dead deliveries of a Subscription

@@ -693,7 +693,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i], t.practices[i] = out, tx.practices
+		t.results[i], t.practices[i] = out, tx.Practices()
 	}
 
 	// 2. Identities of what POST, PUT and PATCH write. Nothing is written
@@ -805,7 +805,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i], t.practices[i] = out, tx.practices
+		t.results[i], t.practices[i] = out, tx.Practices()
 	}
 	for _, i := range byMethod(http.MethodPut, http.MethodPatch) {
 		e := t.entries[i]
@@ -836,7 +836,7 @@ func (t *txRun) do() error {
 		if err != nil {
 			return t.fail(e, err)
 		}
-		t.results[i], t.practices[i] = out, tx.practices
+		t.results[i], t.practices[i] = out, tx.Practices()
 	}
 	if err := t.createPending(pending); err != nil {
 		return err

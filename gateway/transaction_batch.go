@@ -109,7 +109,7 @@ type tokenMatcher interface {
 func (t *txRun) prefetchChunk(typ string, list []identifierCriteria) error {
 	// Where the caller's tenancy does not restrict the type's searches,
 	// the store may look the identifiers up directly.
-	if tm, ok := t.raw.(tokenMatcher); ok && !restricted(t.tx.p, typ) {
+	if tm, ok := t.raw.(tokenMatcher); ok && !restricted(t.tx.Principal(), typ) {
 		systems, codes := make([]string, len(list)), make([]string, len(list))
 		for i, ic := range list {
 			systems[i], codes[i] = ic.system, ic.value
@@ -234,10 +234,10 @@ func (t *txRun) createPending(pending []int) error {
 	practices := make([][]string, len(pending))
 	for k, i := range pending {
 		rs[k] = t.work[i]
-		if err := t.tx.checkWrite(t.ctx, rs[k], nil, nil); err != nil {
+		if err := t.tx.CheckWrite(t.ctx, rs[k], nil, nil); err != nil {
 			return t.fail(t.entries[i], err)
 		}
-		practices[k] = t.tx.practices
+		practices[k] = t.tx.Practices()
 	}
 	written, err := t.raw.(batchCreator).CreateAll(t.ctx, rs)
 	if err != nil {
@@ -250,8 +250,7 @@ func (t *txRun) createPending(pending []int) error {
 // records the entries' results.
 func (t *txRun) afterBatch(pending []int, written []store.WriteResult, practices [][]string) error {
 	for k, i := range pending {
-		t.tx.practices = practices[k]
-		res, err := t.tx.afterWrite(t.ctx, written[k])
+		res, err := t.tx.AfterWrite(t.ctx, practices[k], written[k])
 		if err != nil {
 			return t.fail(t.entries[i], err)
 		}
@@ -289,16 +288,16 @@ func (t *txRun) updatePending(pending []int) error {
 	for k, i := range pending {
 		r := t.work[i]
 		rs[k] = r
-		if auth.IsDirectoryType(r.Type()) && !t.tx.p.Dev {
-			stored, storedBody, err := t.tx.current(t.ctx, r.Type(), r.ID())
+		if auth.IsDirectoryType(r.Type()) && !t.tx.Principal().Dev {
+			stored, storedBody, err := t.tx.Current(t.ctx, r.Type(), r.ID())
 			if err != nil {
 				return t.fail(t.entries[i], err)
 			}
-			if err := t.tx.checkWrite(t.ctx, r, stored, storedBody); err != nil {
+			if err := t.tx.CheckWrite(t.ctx, r, stored, storedBody); err != nil {
 				return t.fail(t.entries[i], err)
 			}
 		}
-		practices[k] = t.tx.practices
+		practices[k] = t.tx.Practices()
 	}
 	written, err := t.raw.(batchCreator).UpdateAll(t.ctx, rs)
 	if err != nil {

@@ -1,4 +1,4 @@
-package gateway
+package audit
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func TestAuditBatcherCommitsEveryRecordInFewerTransactions(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	cs := &countingStore{Store: st}
-	b := &auditBatcher{store: cs, maxBatch: 128}
+	b := &batcher{store: cs, maxBatch: 128}
 	const n = 200
 	var wg sync.WaitGroup
 	errs := make([]error, n)
@@ -89,7 +89,7 @@ func TestAuditBatcherGathersWhileABatchCommits(t *testing.T) {
 	defer st.Close()
 	g := &gatedStore{Store: st, entered: make(chan int, 16), release: make(chan struct{})}
 	// No deadline: only the end of the first commit may send the rest.
-	b := &auditBatcher{store: g, maxBatch: 128, delay: time.Hour}
+	b := &batcher{store: g, maxBatch: 128, delay: time.Hour}
 	submit := func(wg *sync.WaitGroup, i int) {
 		wg.Go(func() {
 			r, err := fhir.ParseResource(fmt.Appendf(nil, `{"resourceType":"AuditEvent","id":"g%d","recorded":"2026-11-21T07:00:00Z"}`, i))

@@ -1,4 +1,4 @@
-package gateway
+package audit
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// auditBatcher commits the AuditEvents of concurrent reads together (group
+// batcher commits the AuditEvents of concurrent reads together (group
 // commit): a read waits until its record is durable, as "no audit, no
 // access" requires, but sixteen concurrent reads cost one statement and
 // one disk flush instead of sixteen. A record's cost in the database is
@@ -17,9 +17,9 @@ import (
 // with no batch committing, what is pending goes at once (an idle gateway
 // adds no delay); while one commits, the next waits until gatherTarget
 // records are pending or the oldest has waited gatherDelay, whichever
-// comes first. Up to maxAuditWorkers batches commit at once; with no
+// comes first. Up to maxWorkers batches commit at once; with no
 // reads in flight no goroutine runs.
-type auditBatcher struct {
+type batcher struct {
 	store store.Store
 	// maxBatch bounds one transaction.
 	maxBatch int
@@ -29,16 +29,16 @@ type auditBatcher struct {
 	delay time.Duration
 
 	mu         sync.Mutex
-	pending    []*auditJob
+	pending    []*job
 	workers    int
 	committing int
 	// kick wakes a gathering worker: enough is pending, or a commit ended.
 	kick chan struct{}
 }
 
-// maxAuditWorkers is how many batches may commit at once: one batch
+// maxWorkers is how many batches may commit at once: one batch
 // gathers while others wait on the disk.
-const maxAuditWorkers = 4
+const maxWorkers = 4
 
 // gatherTarget and gatherDelay bound how long a record waits to share a
 // batch while another batch commits. At 16 concurrent reads on two cores
@@ -50,28 +50,28 @@ const (
 	gatherDelay  = time.Millisecond
 )
 
-type auditJob struct {
+type job struct {
 	r    *fhir.Resource
 	at   time.Time
 	done chan error
 }
 
-// auditBatchTimeout bounds one batch's commit, whatever the callers'
+// batchTimeout bounds one batch's commit, whatever the callers'
 // deadlines: a record some caller is waiting for is never abandoned half
 // way because another caller gave up.
-const auditBatchTimeout = 10 * time.Second
+const batchTimeout = 10 * time.Second
 
 // submit stores r with the next batch and waits until that batch has
 // committed (or ctx ends: the record may then still be written, which errs
 // on the side of the audit trail).
-func (b *auditBatcher) submit(ctx context.Context, r *fhir.Resource) error {
-	job := &auditJob{r: r, at: time.Now(), done: make(chan error, 1)}
+func (b *batcher) submit(ctx context.Context, r *fhir.Resource) error {
+	j := &job{r: r, at: time.Now(), done: make(chan error, 1)}
 	b.mu.Lock()
 	if b.kick == nil {
 		b.kick = make(chan struct{}, 1)
 	}
-	b.pending = append(b.pending, job)
-	if b.workers < maxAuditWorkers {
+	b.pending = append(b.pending, j)
+	if b.workers < maxWorkers {
 		b.workers++
 		go b.run()
 	} else if len(b.pending) >= gatherTarget {
@@ -79,7 +79,7 @@ func (b *auditBatcher) submit(ctx context.Context, r *fhir.Resource) error {
 	}
 	b.mu.Unlock()
 	select {
-	case err := <-job.done:
+	case err := <-j.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -87,7 +87,7 @@ func (b *auditBatcher) submit(ctx context.Context, r *fhir.Resource) error {
 }
 
 // wake tells one gathering worker to look again; b.mu is held.
-func (b *auditBatcher) wake() {
+func (b *batcher) wake() {
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -96,7 +96,7 @@ func (b *auditBatcher) wake() {
 
 // next takes the next batch, waiting while it gathers; nil when nothing
 // is pending and the worker should end.
-func (b *auditBatcher) next() []*auditJob {
+func (b *batcher) next() []*job {
 	b.mu.Lock()
 	for {
 		n := len(b.pending)
@@ -130,7 +130,7 @@ func (b *auditBatcher) next() []*auditJob {
 	}
 }
 
-func (b *auditBatcher) run() {
+func (b *batcher) run() {
 	for {
 		jobs := b.next()
 		if jobs == nil {
@@ -139,7 +139,7 @@ func (b *auditBatcher) run() {
 		if b.observeBatch != nil {
 			b.observeBatch(len(jobs))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), auditBatchTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		err := b.commit(ctx, jobs)
 		cancel()
 		b.mu.Lock()
@@ -154,7 +154,7 @@ func (b *auditBatcher) run() {
 	}
 }
 
-func (b *auditBatcher) commit(ctx context.Context, jobs []*auditJob) error {
+func (b *batcher) commit(ctx context.Context, jobs []*job) error {
 	if bc, ok := b.store.(store.BulkCreator); ok {
 		rs := make([]*fhir.Resource, len(jobs))
 		for i, j := range jobs {

@@ -1,4 +1,4 @@
-package gateway
+package tenancy
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 	"github.com/signpost-fhir/signpost/secrets"
 )
 
-// checkSecrets is secrets.Keep for the guard, after checkWrite has decided
-// r's practice (t.practices).
-func (t *tenantTx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBody []byte) error {
+// checkSecrets is secrets.Keep for the guard, after CheckWrite has
+// decided r's practice (t.practices): the owner of a Subscription is its
+// practice, that of an Endpoint its managing organisation.
+func (t *Tx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBody []byte) error {
 	typ := r.Type()
 	if !secrets.Holds(typ) {
 		return nil
@@ -20,7 +21,7 @@ func (t *tenantTx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBod
 		if len(t.practices) > 0 {
 			owner = t.practices[0]
 		}
-		if ps := t.s.practicesOf(storedBody); len(ps) > 0 {
+		if ps := t.g.PracticesOf(storedBody); len(ps) > 0 {
 			storedOwner = ps[0]
 		}
 	} else {
@@ -41,8 +42,8 @@ func (t *tenantTx) checkSecrets(ctx context.Context, r *fhir.Resource, storedBod
 		storedOwner = owner
 	}
 	var box *sealed.Box
-	if t.s.opts.Secrets != nil {
-		b, err := t.s.opts.Secrets.Box(ctx)
+	if t.g.opts.Secrets != nil {
+		b, err := t.g.opts.Secrets.Box(ctx)
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package gateway
+package tenancy
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // What a directory entry may claim.
@@ -28,9 +29,9 @@ import (
 //
 // And an ODS code names one Organization: a write of an Organization
 // carrying a code another live Organization already carries is refused
-// (409), whoever writes it. Should the store hold two nonetheless (written
-// before this rule, or by two transactions racing), delivery does not
-// pick one: it dead-letters (clinicalsystem.EndpointFor).
+// (409, duplicate), whoever writes it. Should the store hold two
+// nonetheless (written before this rule, or by two transactions racing),
+// delivery does not pick one: it dead-letters (clinicalsystem.EndpointFor).
 
 // entryIdentifier is one identifier of a directory entry.
 type entryIdentifier struct {
@@ -58,7 +59,7 @@ func foreignIdentifier(p *auth.Principal, body []byte) (string, error) {
 	}
 	for _, id := range ids {
 		switch {
-		case id.System == odsSystem:
+		case id.System == ODSSystem:
 			if !p.CanPublishODS(id.Value) {
 				return "ODS code " + strings.ToUpper(strings.TrimSpace(id.Value)), nil
 			}
@@ -85,13 +86,13 @@ func checkIdentifiers(p *auth.Principal, typ string, body []byte, verb string) e
 
 // claimODS enforces, inside the write's transaction, that no ODS code
 // the Organization r carries is carried by another live Organization
-// (409). Each code is locked first (sorted, so two writers never wait on
-// each other in a cycle), and the search runs on the same transaction:
-// of two writers racing to claim one code, the second sees the first's
-// Organization once the first commits, and is refused. On the embedded
-// store the single writer serialises them anyway.
-func (t *tenantTx) claimODS(ctx context.Context, r *fhir.Resource) error {
-	if r.Type() != "Organization" || !t.s.odsUnique {
+// (duplicate: 409). Each code is locked first (sorted, so two writers
+// never wait on each other in a cycle), and the search runs on the same
+// transaction: of two writers racing to claim one code, the second sees
+// the first's Organization once the first commits, and is refused. On
+// the embedded store the single writer serialises them anyway.
+func (t *Tx) claimODS(ctx context.Context, r *fhir.Resource) error {
+	if r.Type() != "Organization" || t.g.opts.ClaimODS == nil || !t.g.opts.ClaimODS() {
 		return nil
 	}
 	body, err := r.MarshalJSON()
@@ -105,7 +106,7 @@ func (t *tenantTx) claimODS(ctx context.Context, r *fhir.Resource) error {
 	var codes []string
 	for _, id := range ids {
 		code := strings.ToUpper(strings.TrimSpace(id.Value))
-		if id.System == odsSystem && code != "" && !slices.Contains(codes, code) {
+		if id.System == ODSSystem && code != "" && !slices.Contains(codes, code) {
 			codes = append(codes, code)
 		}
 	}
@@ -116,7 +117,7 @@ func (t *tenantTx) claimODS(ctx context.Context, r *fhir.Resource) error {
 		}
 	}
 	for _, code := range codes {
-		q, err := search.ParseQuery("Organization", url.Values{"identifier": {odsSystem + "|" + code}}, true)
+		q, err := search.ParseQuery("Organization", url.Values{"identifier": {ODSSystem + "|" + code}}, true)
 		if err != nil {
 			return err
 		}
@@ -127,31 +128,28 @@ func (t *tenantTx) claimODS(ctx context.Context, r *fhir.Resource) error {
 		for _, m := range page.Matches {
 			if m.ID != r.ID() {
 				// Not naming the other Organization: the caller may not see it.
-				return fhir.Errorf(fhir.CodeDuplicate, "another Organization already carries ODS code %s: an ODS code names one Organization (the practice's delivery target)", code).WithStatus(409)
+				return fhir.Errorf(fhir.CodeDuplicate, "another Organization already carries ODS code %s: an ODS code names one Organization (the practice's delivery target)", code)
 			}
 		}
 	}
 	return nil
 }
 
-// checkEndpointAddress is the Endpoint write check of the outbound
-// allow-list (subscription_endpoints.go): an Endpoint the gateway could
-// call (an http(s) address, or a FHIR REST connection) must have an
-// address on the list. Addresses the gateway never calls (mailto:, other
+// EndpointAddressIssues is the Endpoint write check of the outbound
+// allow-list: an Endpoint the gateway could call (an http(s) address, or
+// a FHIR REST connection) must have an address on allowed, the list set
+// with setting. Addresses the gateway never calls (mailto:, other
 // connection types) are directory data.
-func (s *Server) checkEndpointAddress(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+func EndpointAddressIssues(r *fhir.Resource, allowed subscriptions.Endpoints, setting string) []fhir.Issue {
 	obj := r.Object()
 	address, _ := obj["address"].(string)
 	ct, _ := obj["connectionType"].(map[string]any)
 	code, _ := ct["code"].(string)
 	scheme, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(address)), ":")
 	callable := code == "" || code == "hl7-fhir-rest" || scheme == "http" || scheme == "https" || strings.HasPrefix(strings.TrimSpace(address), "//")
-	if !callable || s.allowedEndpoints().Allows(address) {
-		return nil, nil
+	if !callable || allowed.Allows(address) {
+		return nil
 	}
 	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Endpoint.address"},
-		Diagnostics: fmt.Sprintf("Endpoint.address is not an address this gateway may call: its operator allows a list of URLs (%s)", outboundSetting)}}, nil
+		Diagnostics: fmt.Sprintf("Endpoint.address is not an address this gateway may call: its operator allows a list of URLs (%s)", setting)}}
 }
-
-// outboundSetting names the allow-list's setting in messages.
-const outboundSetting = "SIGNPOST_OUTBOUND_ENDPOINTS"
