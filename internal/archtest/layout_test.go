@@ -95,6 +95,12 @@ func TestLayout(t *testing.T) {
 				t.Errorf("%s imports %s: fhir/ imports no Signpost package outside it", dir, local)
 			case ours && (under(dir, "mapping") || under(dir, "snomed")) && !under(local, "fhir") && !under(local, "mapping") && !under(local, "snomed"):
 				t.Errorf("%s imports %s: the domain imports only fhir, mapping and snomed", dir, local)
+			case imp == "net/http" && (under(dir, "tenancy") || under(dir, "audit")):
+				t.Errorf("%s imports net/http: tenancy and audit know nothing of HTTP", dir)
+			case ours && under(dir, "tenancy") && (under(local, "audit") || under(local, "gateway")):
+				t.Errorf("%s imports %s: tenancy sits below audit and the gateway", dir, local)
+			case ours && under(dir, "audit") && under(local, "gateway"):
+				t.Errorf("%s imports %s: audit sits below the gateway", dir, local)
 			}
 		}
 	}

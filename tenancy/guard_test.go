@@ -1,4 +1,4 @@
-package gateway
+package tenancy
 
 import (
 	"context"
@@ -36,8 +36,8 @@ func TestUpdateRead(t *testing.T) {
 	st, err := postgres.Open(ctx, pgtest.URL(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	s := New(Options{Store: st})
-	sys := s.practiceSystem()
+	g := New(Options{Store: st, CanonicalBase: "https://signpost.example/fhir"})
+	sys := g.System
 	task := func(practice, status string) *fhir.Resource {
 		r, err := fhir.ResourceFromObject(map[string]any{"resourceType": "Task", "id": "t1", "status": status, "intent": "order",
 			"meta": map[string]any{"security": []any{map[string]any{"system": sys, "code": practice}}}})
@@ -47,14 +47,14 @@ func TestUpdateRead(t *testing.T) {
 	p := &auth.Principal{Subject: "nav", ODS: []string{"A11111"}}
 	_, err = st.Update(ctx, task("A11111", "requested"), store.Precondition{})
 	require.NoError(t, err)
-	read, err := s.guard(p, st).Read(ctx, "Task", "t1")
+	read, err := g.Wrap(p, st).Read(ctx, "Task", "t1")
 	require.NoError(t, err)
 
 	// No second read.
 	var counted *readCounter
 	err = st.Transaction(ctx, func(tx store.Tx) error {
 		counted = &readCounter{Tx: tx}
-		_, err := s.guard(p, counted).UpdateRead(ctx, task("A11111", "in-progress"), read)
+		_, err := g.Wrap(p, counted).UpdateRead(ctx, task("A11111", "in-progress"), read)
 		return err
 	})
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func TestUpdateRead(t *testing.T) {
 	_, err = st.Update(ctx, task("B22222", "in-progress"), store.Precondition{})
 	require.NoError(t, err)
 	err = st.Transaction(ctx, func(tx store.Tx) error {
-		_, err := s.guard(p, tx).UpdateRead(ctx, task("A11111", "completed"), now)
+		_, err := g.Wrap(p, tx).UpdateRead(ctx, task("A11111", "completed"), now)
 		return err
 	})
 	var fe *fhir.Error
@@ -76,12 +76,12 @@ func TestUpdateRead(t *testing.T) {
 	last, err := st.Read(ctx, "Task", "t1")
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), last.VersionID, "nothing written")
-	assert.Equal(t, []string{"B22222"}, s.practicesOf(last.Body))
+	assert.Equal(t, []string{"B22222"}, g.PracticesOf(last.Body))
 
 	// A version the caller may not see is not found, whatever its version.
 	other := &auth.Principal{Subject: "nav2", ODS: []string{"C33333"}}
 	err = st.Transaction(ctx, func(tx store.Tx) error {
-		_, err := s.guard(other, tx).UpdateRead(ctx, task("C33333", "completed"), last)
+		_, err := g.Wrap(other, tx).UpdateRead(ctx, task("C33333", "completed"), last)
 		return err
 	})
 	require.ErrorIs(t, err, fhir.ErrNotFound)
@@ -91,8 +91,8 @@ func TestUpdateRead(t *testing.T) {
 // order, of the practice system only, from meta.security alone.
 func TestPracticesOf(t *testing.T) {
 	t.Parallel()
-	s := &Server{opts: Options{CanonicalBase: "https://signpost.example/fhir"}}
-	sys := s.practiceSystem()
+	l := NewLabels("https://signpost.example/fhir")
+	sys := l.System
 	tests := []struct {
 		body string
 		want []string
@@ -109,6 +109,6 @@ func TestPracticesOf(t *testing.T) {
 		{`not json`, nil},
 	}
 	for _, tc := range tests {
-		assert.Equal(t, tc.want, s.practicesOf([]byte(tc.body)), tc.body)
+		assert.Equal(t, tc.want, l.PracticesOf([]byte(tc.body)), tc.body)
 	}
 }
