@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/signpost-fhir/signpost/audit"
-	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
@@ -77,11 +76,6 @@ func (s *Server) newAuditor() *audit.Recorder {
 	return audit.New(audit.Options{Store: s.store, Tenancy: s.tenancy, CanonicalBase: s.opts.CanonicalBase,
 		Version: s.opts.Version, Now: s.opts.Now, Logger: s.log, FailureTimeout: auditTimeout,
 		ObserveBatch: func(n int) { s.metrics.auditBatch.Observe(float64(n)) }})
-}
-
-// auditEvent builds the AuditEvent of e for req's caller.
-func (s *Server) auditEvent(req *request, e *auditEntry) (*fhir.Resource, error) {
-	return s.audits.Event(req.who(), e.neutral())
 }
 
 // recordAudit creates e's AuditEvent on tx (the raw store, never the

@@ -110,8 +110,9 @@ type Server struct {
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
-	// odsUnique makes an ODS code name one Organization (tenancy/directoryclaims.go): set
-	// with delivery, which resolves a practice by it.
+	// odsUnique makes an ODS code name one Organization
+	// (tenancy/directoryclaims.go): set with delivery, which resolves a
+	// practice by it.
 	odsUnique bool
 	// subscriptionEndpoints is the rest-hook allow-list set by
 	// SetSubscriptionEndpoints; nil: loopback only (subscription_endpoints.go).
