@@ -112,6 +112,11 @@ type HistoryPage struct {
 // r.MarshalJSON() after stamping, which the result's Version.Body holds; so
 // r must not be used by another goroutine during the call. LastUpdated has
 // microsecond precision.
+//
+// What a store writes itself is a transaction (Transaction, and the Tx it
+// hands out) and the reads; Tx's writes outside a transaction (Create,
+// Update, Delete, Enqueue, Lock) each run as a Transaction of their own,
+// which a store gets by embedding Writes.
 type Store interface {
 	Tx
 	// VRead returns one version; a deleted version is a deleted error, an
@@ -135,7 +140,7 @@ type Store interface {
 }
 
 // Tx is what can be done inside one transaction; a Store does the same,
-// each call then being its own transaction.
+// each call then being its own transaction (see Writes).
 type Tx interface {
 	// Create stores r as version 1 under the id r already carries (the
 	// caller assigns server ids). An id already in use, even by a deleted
