@@ -46,11 +46,6 @@ var (
 	_ carerecord.Observer     = (*Metrics)(nil)
 )
 
-// outboxStatser is what the outbox gauges need of the store.
-type outboxStatser interface {
-	OutboxStats(ctx context.Context) (store.OutboxStats, error)
-}
-
 func newMetrics(s *Server) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -199,7 +194,7 @@ func (o *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (o *outboxCollector) Collect(ch chan<- prometheus.Metric) {
-	st, ok := o.s.outbox.(outboxStatser)
+	st, ok := o.s.outbox.(store.OutboxStatser)
 	if !ok {
 		return
 	}

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -100,16 +99,10 @@ func (t *txRun) prefetchIdentifiers() error {
 	return nil
 }
 
-// tokenMatcher is a store.Tx that finds the resources with each of many
-// token values in one statement (the PostgreSQL store's TokenMatches).
-type tokenMatcher interface {
-	TokenMatches(ctx context.Context, typ, param string, systems, codes []string) (map[int][]store.Version, error)
-}
-
 func (t *txRun) prefetchChunk(typ string, list []identifierCriteria) error {
 	// Where the caller's tenancy does not restrict the type's searches,
 	// the store may look the identifiers up directly.
-	if tm, ok := t.raw.(tokenMatcher); ok && !restricted(t.tx.Principal(), typ) {
+	if tm, ok := t.raw.(store.TokenMatcher); ok && !restricted(t.tx.Principal(), typ) {
 		systems, codes := make([]string, len(list)), make([]string, len(list))
 		for i, ic := range list {
 			systems[i], codes[i] = ic.system, ic.value
@@ -180,7 +173,7 @@ func (t *txRun) matches(crit criteria) ([]store.Version, error) {
 // Creates together. The entries of a transaction that create a resource
 // under a server-assigned id (a POST, a conditional PUT that matched
 // nothing) cannot collide with anything, so when the store can
-// (batchCreator: the PostgreSQL store pipelines the inserts) they are
+// (store.BatchCreator: the PostgreSQL store pipelines the inserts) they are
 // written together at the end of step 4, after the tenancy checks each
 // would have had, instead of one round trip each. Nothing else in the
 // transaction can tell the difference: GETs run in step 5, after them;
@@ -190,17 +183,10 @@ func (t *txRun) matches(crit criteria) ([]store.Version, error) {
 // whose writes notify subscribers (Task, ServiceRequest, Subscription)
 // are written one by one too, so notifications keep the Bundle's order.
 
-// batchCreator is a store.Tx that creates and updates many resources in
-// a few round trips (the PostgreSQL store's CreateAll and UpdateAll).
-type batchCreator interface {
-	CreateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteResult, error)
-	UpdateAll(ctx context.Context, rs []*fhir.Resource) ([]store.WriteResult, error)
-}
-
 // createsTogether tells whether step 4 may defer its creates and plain
 // updates.
 func (t *txRun) createsTogether() bool {
-	if _, ok := t.raw.(batchCreator); !ok {
+	if _, ok := t.raw.(store.BatchCreator); !ok {
 		return false
 	}
 	n := 0
@@ -239,7 +225,7 @@ func (t *txRun) createPending(pending []int) error {
 		}
 		practices[k] = t.tx.Practices()
 	}
-	written, err := t.raw.(batchCreator).CreateAll(t.ctx, rs)
+	written, err := t.raw.(store.BatchCreator).CreateAll(t.ctx, rs)
 	if err != nil {
 		return err
 	}
@@ -299,7 +285,7 @@ func (t *txRun) updatePending(pending []int) error {
 		}
 		practices[k] = t.tx.Practices()
 	}
-	written, err := t.raw.(batchCreator).UpdateAll(t.ctx, rs)
+	written, err := t.raw.(store.BatchCreator).UpdateAll(t.ctx, rs)
 	if err != nil {
 		return err
 	}

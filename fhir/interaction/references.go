@@ -9,15 +9,10 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// multiLocker is a store.Tx that takes many locks in one round trip
-// (the PostgreSQL store's LockAll); others take them one by one.
-type multiLocker interface {
-	LockAll(ctx context.Context, keys []string) error
-}
-
-// LockAll takes the sorted keys on tx.
+// LockAll takes the sorted keys on tx: in one round trip when tx is a
+// store.MultiLocker, else one by one.
 func LockAll(ctx context.Context, tx store.Tx, keys []string) error {
-	if ml, ok := tx.(multiLocker); ok && len(keys) > 1 {
+	if ml, ok := tx.(store.MultiLocker); ok && len(keys) > 1 {
 		return ml.LockAll(ctx, keys)
 	}
 	for _, k := range keys {

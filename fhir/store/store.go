@@ -112,6 +112,11 @@ type HistoryPage struct {
 // r.MarshalJSON() after stamping, which the result's Version.Body holds; so
 // r must not be used by another goroutine during the call. LastUpdated has
 // microsecond precision.
+//
+// What a store writes itself is a transaction (Transaction, and the Tx it
+// hands out) and the reads; Tx's writes outside a transaction (Create,
+// Update, Delete, Enqueue, Lock) each run as a Transaction of their own,
+// which a store gets by embedding Writes.
 type Store interface {
 	Tx
 	// VRead returns one version; a deleted version is a deleted error, an
@@ -135,7 +140,7 @@ type Store interface {
 }
 
 // Tx is what can be done inside one transaction; a Store does the same,
-// each call then being its own transaction.
+// each call then being its own transaction (see Writes).
 type Tx interface {
 	// Create stores r as version 1 under the id r already carries (the
 	// caller assigns server ids). An id already in use, even by a deleted
@@ -257,33 +262,3 @@ type Summaries interface {
 // SummaryFingerprint is what a store records for a registered
 // summarizer: its type and version, so that a changed type rebuilds too.
 func SummaryFingerprint(s Summarizer) string { return s.Type + "|" + s.Version }
-
-// ChangeCounter is a store that keeps, for some types, a counter of the
-// versions committed, which reads in one index probe. A cache checks it
-// instead of counting recent versions: equal values mean nothing of the
-// type committed in between. Only committed versions count, so a value
-// never runs ahead of what a read sees.
-type ChangeCounter interface {
-	// Changes is typ's counter; ok is false when the store keeps none for
-	// typ.
-	Changes(ctx context.Context, typ string) (n int64, ok bool, err error)
-}
-
-// Availability is a store that can tell an unreachable database from
-// other failures: Unavailable reports whether err means the database
-// could not be reached, or dropped the connection (restarting, shutting
-// down). Such a failure is worth trying again shortly, and the gateway
-// answers it 503. It says nothing of whether a commit in flight took
-// effect: its answer may be what was lost.
-type Availability interface {
-	Unavailable(err error) bool
-}
-
-// BulkCreator is a store that creates many resources in one go, as one
-// transaction (both stores: PostgreSQL pipelines the inserts, SQLite
-// shares one commit). The gateway's audit batcher uses it for the
-// AuditEvents of concurrent reads; a store without it gets one
-// transaction of creates.
-type BulkCreator interface {
-	CreateAll(ctx context.Context, rs []*fhir.Resource) ([]Version, error)
-}

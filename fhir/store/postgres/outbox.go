@@ -19,13 +19,6 @@ const (
 	claimedColumns = "outbox.id, outbox.endpoint_key, outbox.task_id, outbox.seq, outbox.payload::text, outbox.status, outbox.attempts, outbox.next_attempt_at, outbox.last_error, outbox.created_at, outbox.delivered_at, outbox.request_id"
 )
 
-// Enqueue writes d in a transaction of its own; see tx.Enqueue.
-func (s *Store) Enqueue(ctx context.Context, d store.Delivery) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(ptx pgx.Tx) error {
-		return enqueue(ctx, ptx, d)
-	})
-}
-
 // Enqueue adds d after the Task's last delivery. The advisory lock on the
 // Task's queue makes concurrent enqueuers for one Task take turns, so they
 // cannot pick the same seq.

@@ -166,10 +166,23 @@ func (p *pipe) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 }
 
 // commit sends the queued writes and COMMIT together. A transaction
-// that never sent a statement has nothing to commit.
+// that never sent a statement has nothing to commit; one that is a single
+// queued write and nothing else sends that write alone.
 func (p *pipe) commit(ctx context.Context) error {
 	if !p.begun && len(p.pending) == 0 {
 		return nil
+	}
+	if !p.begun && len(p.pending) == 1 && p.pending[0].check == nil {
+		// One write and nothing else (a Store-level Create): the
+		// statement is its own transaction, without a BEGIN and a COMMIT
+		// to send and run.
+		w := p.pending[0]
+		p.pending = nil
+		_, err := p.conn.Exec(ctx, w.sql, w.args...)
+		if err != nil && w.mapErr != nil {
+			err = w.mapErr(err)
+		}
+		return err
 	}
 	if slices.ContainsFunc(p.pending, func(w queued) bool { return w.check != nil }) {
 		br, err := p.send(ctx, func(*pgx.Batch) {})

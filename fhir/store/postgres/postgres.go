@@ -22,6 +22,8 @@ import (
 // Store is the PostgreSQL store. It is safe for concurrent use, and any
 // number of processes may share one database.
 type Store struct {
+	// Writes are the writes outside a transaction, each a Transaction.
+	store.Writes
 	pool    *pgxpool.Pool
 	baseURL string
 	sums    sqlsearch.Summarizers
@@ -32,8 +34,11 @@ type Store struct {
 }
 
 var (
-	_ store.Store       = (*Store)(nil)
-	_ store.BulkCreator = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.BulkCreator   = (*Store)(nil)
+	_ store.OutboxStatser = (*Store)(nil)
+	_ store.ChangeCounter = (*Store)(nil)
+	_ store.Availability  = (*Store)(nil)
 )
 
 // Option adjusts how Open builds the store.
@@ -102,6 +107,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("postgres: rebuild the search index: %w", err)
 	}
 	s := &Store{pool: pool, baseURL: o.baseURL}
+	s.Writes = store.Writes{T: s}
 	s.noteAudits(moved)
 	if o.pendingEvery > 0 {
 		s.startPendingCleaner(o.pendingEvery, o.log)
@@ -168,17 +174,7 @@ func internal(err error, format string, args ...any) error {
 	return store.Internal("postgres", err, format, args...)
 }
 
-// Create stores r as version 1 in one round trip.
-func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	res, err := create(ctx, s.pool, r, &s.sums)
-	if err == nil {
-		s.noteAudits(countAudits(r))
-	}
-	return res, err
-}
-
-// create is Create on db: the pool (one statement is its own transaction)
-// or a transaction.
+// create is Tx.Create on db, a transaction (a pipe, or a pgx.Tx).
 func create(ctx context.Context, db dbtx, r *fhir.Resource, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
@@ -267,24 +263,7 @@ var errLostCreate = errors.New("a concurrent write created the resource first")
 // the second attempt always finds it.
 const maxUpdateAttempts = 3
 
-// Update stores r as the next version, or as version 1 when it is new.
-func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
-	if err := store.CheckResource(r); err != nil {
-		return store.WriteResult{}, err
-	}
-	var res store.WriteResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = update(ctx, tx, r, pre, &s.sums)
-		return err
-	})
-	if err != nil {
-		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
-	}
-	return res, nil
-}
-
-// update is Update inside the transaction tx, which must be READ
+// update is Tx.Update inside the transaction tx, which must be READ
 // COMMITTED. When the update as create loses a race with a concurrent
 // creator, its insert wrote nothing (ON CONFLICT DO NOTHING waits for the
 // other transaction and then skips), so it simply tries again in the same
@@ -349,21 +328,7 @@ func write(ctx context.Context, tx dbtx, typ, id string, version int64, at time.
 	}, writeSQL(mask), args...)
 }
 
-// Delete records a deletion as the next version.
-func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	var res store.WriteResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = remove(ctx, tx, typ, id, pre, &s.sums)
-		return err
-	})
-	if err != nil {
-		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
-	}
-	return res, nil
-}
-
-// remove is Delete inside a transaction.
+// remove is Tx.Delete inside a transaction.
 func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if typ == auditType {
 		return store.WriteResult{}, errAppendOnly(id)

@@ -388,3 +388,12 @@ func TestReindexRacesAWrite(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestOptional: the PostgreSQL store provides every optional interface,
+// each agreeing with the way round it (storetest.RunOptional).
+func TestOptional(t *testing.T) {
+	storetest.RunOptional(t, func(t *testing.T) store.Store {
+		return open(t, postgres.WithMaxConns(testConns), postgres.WithBaseURL(storetest.BaseURL))
+	}, storetest.Optional{BulkCreator: true, OutboxStatser: true, ChangeCounter: true, Availability: true,
+		BatchCreator: true, TokenMatcher: true, MultiLocker: true})
+}

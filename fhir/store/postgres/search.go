@@ -75,3 +75,10 @@ func (q querier) Query(ctx context.Context, sql string, args []any, row func(sca
 	}
 	return rows.Err()
 }
+
+// Exec runs a statement of sqlsearch's (? placeholders) on pgx: with
+// Query, a sqlsearch.SummaryTx.
+func (q querier) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := q.db.Exec(ctx, sqlsearch.Rebind(sql), args...)
+	return err
+}

@@ -75,10 +75,6 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-// Lock is a no-op outside Transaction: a single call is its own
-// transaction, which a lock would not outlive.
-func (s *Store) Lock(ctx context.Context, key string) error { return nil }
-
 // tx is the store.Tx Transaction hands to fn: the store's operations on
 // one pgx transaction.
 type tx struct {
@@ -95,7 +91,13 @@ type txdb interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-var _ store.Tx = (*tx)(nil)
+var (
+	_ store.Tx            = (*tx)(nil)
+	_ store.BatchCreator  = (*tx)(nil)
+	_ store.TokenMatcher  = (*tx)(nil)
+	_ store.MultiLocker   = (*tx)(nil)
+	_ store.ChangeCounter = (*tx)(nil)
+)
 
 func (t *tx) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
 	res, err := create(ctx, t.db, r, &t.s.sums)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store/sqlsearch"
@@ -127,45 +126,4 @@ func realOf(d search.Decimal) any {
 		return nil
 	}
 	return d.Float64()
-}
-
-// insertBuilder accumulates one multi-row INSERT.
-type insertBuilder struct {
-	sql  strings.Builder
-	args []any
-	cols int
-	n    int
-	head string
-}
-
-func (b *insertBuilder) reset(head string, cols int) {
-	b.sql.Reset()
-	b.args = b.args[:0]
-	b.cols, b.n, b.head = cols, 0, head
-}
-
-func (b *insertBuilder) row(vals ...any) {
-	if b.n == 0 {
-		b.sql.WriteString("INSERT INTO " + b.head + " VALUES ")
-	} else {
-		b.sql.WriteByte(',')
-	}
-	b.sql.WriteByte('(')
-	for i := range b.cols {
-		if i > 0 {
-			b.sql.WriteByte(',')
-		}
-		b.sql.WriteByte('?')
-	}
-	b.sql.WriteByte(')')
-	b.args = append(b.args, vals...)
-	b.n++
-}
-
-func (b *insertBuilder) exec(ctx context.Context, tx dbtx) error {
-	if b.n == 0 {
-		return nil
-	}
-	_, err := tx.ExecContext(ctx, b.sql.String(), b.args...)
-	return err
 }

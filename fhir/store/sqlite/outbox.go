@@ -14,11 +14,6 @@ var _ store.Outbox = (*Store)(nil)
 
 const outboxColumns = "id, endpoint_key, task_id, seq, payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at, request_id"
 
-// Enqueue writes d in a transaction of its own; see tx.Enqueue.
-func (s *Store) Enqueue(ctx context.Context, d store.Delivery) error {
-	return s.write(ctx, func(stx *wtx) error { return enqueue(ctx, stx, d) })
-}
-
 // Enqueue adds d after the Task's last delivery; the writer's lock makes
 // the seq safe.
 func (t *tx) Enqueue(ctx context.Context, d store.Delivery) error { return enqueue(ctx, t.db, d) }

@@ -65,3 +65,10 @@ func (q querier) Query(ctx context.Context, query string, args []any, row func(s
 	}
 	return rows.Err()
 }
+
+// Exec runs a statement of sqlsearch's on database/sql: with Query, a
+// sqlsearch.SummaryTx.
+func (q querier) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := q.db.ExecContext(ctx, query, args...)
+	return err
+}

@@ -31,6 +31,8 @@ const busyTimeout = 10 * time.Second
 // Store is the SQLite store. It is safe for concurrent use; several
 // processes may open one file, though only one writes at a time.
 type Store struct {
+	// Writes are the writes outside a transaction, each a Transaction.
+	store.Writes
 	w       *sql.DB // one connection: every write, serialised
 	r       *sql.DB // read-only connections, concurrent with the writer
 	baseURL string
@@ -58,8 +60,9 @@ func WithBaseURL(u string) Option { return func(s *Store) { s.baseURL = u } }
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 var (
-	_ store.Store       = (*Store)(nil)
-	_ store.BulkCreator = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.BulkCreator   = (*Store)(nil)
+	_ store.OutboxStatser = (*Store)(nil)
 )
 
 // Open opens (creating when missing) dir/signpost.db and applies the
@@ -122,6 +125,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
 	}
 	s := &Store{w: w, r: r, writer: writer{kick: make(chan struct{}, 1)}}
+	s.Writes = store.Writes{T: s}
 	for _, o := range opts {
 		o(s)
 	}
@@ -336,24 +340,7 @@ func internal(err error, format string, args ...any) error {
 	return store.Internal("sqlite", err, format, args...)
 }
 
-// Create stores r as version 1.
-func (s *Store) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
-	if err := store.CheckResource(r); err != nil {
-		return store.WriteResult{}, err
-	}
-	var res store.WriteResult
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		res, err = create(ctx, tx, r, &s.sums)
-		return err
-	})
-	if err != nil {
-		return store.WriteResult{}, internal(err, "create %s/%s", r.Type(), r.ID())
-	}
-	return res, nil
-}
-
-// create is Create inside a write transaction.
+// create is Tx.Create inside a write transaction.
 func create(ctx context.Context, tx dbtx, r *fhir.Resource, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if err := store.CheckResource(r); err != nil {
 		return store.WriteResult{}, err
@@ -379,26 +366,9 @@ func create(ctx context.Context, tx dbtx, r *fhir.Resource, sums *sqlsearch.Summ
 	return store.WriteResult{Version: v, Created: true}, nil
 }
 
-// Update stores r as the next version, or as version 1 when it is new.
-// The writer's lock makes the read and the write one step, so unlike the
-// PostgreSQL store there is no race with a concurrent creator to retry.
-func (s *Store) Update(ctx context.Context, r *fhir.Resource, pre store.Precondition) (store.WriteResult, error) {
-	if err := store.CheckResource(r); err != nil {
-		return store.WriteResult{}, err
-	}
-	var res store.WriteResult
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		res, err = update(ctx, tx, r, pre, &s.sums)
-		return err
-	})
-	if err != nil {
-		return store.WriteResult{}, internal(err, "update %s/%s", r.Type(), r.ID())
-	}
-	return res, nil
-}
-
-// update is Update inside a write transaction.
+// update is Tx.Update inside a write transaction. The writer's lock
+// makes the read and the write one step, so unlike the PostgreSQL store
+// there is no race with a concurrent creator to retry.
 func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	typ, id := r.Type(), r.ID()
 	if typ == auditType {
@@ -432,21 +402,7 @@ func update(ctx context.Context, tx dbtx, r *fhir.Resource, pre store.Preconditi
 	return res, writeNext(ctx, tx, res.Version, &rows)
 }
 
-// Delete records a deletion as the next version.
-func (s *Store) Delete(ctx context.Context, typ, id string, pre store.Precondition) (store.WriteResult, error) {
-	var res store.WriteResult
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		res, err = remove(ctx, tx, typ, id, pre, &s.sums)
-		return err
-	})
-	if err != nil {
-		return store.WriteResult{}, internal(err, "delete %s/%s", typ, id)
-	}
-	return res, nil
-}
-
-// remove is Delete inside a write transaction.
+// remove is Tx.Delete inside a write transaction.
 func remove(ctx context.Context, tx dbtx, typ, id string, pre store.Precondition, sums *sqlsearch.Summarizers) (store.WriteResult, error) {
 	if typ == auditType {
 		return store.WriteResult{}, errAppendOnly(id)

@@ -96,3 +96,12 @@ func TestReindexOnUpgrade(t *testing.T) {
 		},
 	})
 }
+
+// TestOptional: the optional interfaces the SQLite store provides, each
+// agreeing with the way round it (storetest.RunOptional). Its Tx has no
+// BatchCreator or TokenMatcher: one writer in the same process gains
+// nothing from batching round trips.
+func TestOptional(t *testing.T) {
+	storetest.RunOptional(t, func(t *testing.T) store.Store { return open(t, t.TempDir(), sqlite.WithBaseURL(storetest.BaseURL)) },
+		storetest.Optional{BulkCreator: true, OutboxStatser: true, MultiLocker: true})
+}

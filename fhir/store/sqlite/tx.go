@@ -17,11 +17,6 @@ func (s *Store) Transaction(ctx context.Context, fn func(tx store.Tx) error) err
 	return s.write(ctx, func(stx *wtx) error { return fn(&tx{s: s, db: stx}) })
 }
 
-// Lock is a no-op: outside Transaction as the contract says, and inside
-// because the transaction already holds SQLite's write lock, which
-// serialises every writing transaction of every process on the file.
-func (s *Store) Lock(ctx context.Context, key string) error { return nil }
-
 // tx is the store.Tx Transaction hands to fn. Reads, searches included, go
 // through the writer's transaction, so they see its own writes and, since
 // it holds the write lock, the latest committed state.
@@ -30,7 +25,10 @@ type tx struct {
 	db *wtx
 }
 
-var _ store.Tx = (*tx)(nil)
+var (
+	_ store.Tx          = (*tx)(nil)
+	_ store.MultiLocker = (*tx)(nil)
+)
 
 func (t *tx) Create(ctx context.Context, r *fhir.Resource) (store.WriteResult, error) {
 	res, err := create(ctx, t.db, r, &t.s.sums)
@@ -67,5 +65,10 @@ func (t *tx) Search(ctx context.Context, q *search.Query, page store.PageRequest
 	return t.s.search(ctx, t.db, q, page)
 }
 
-// Lock is a no-op; see Store.Lock.
+// Lock is a no-op: the transaction already holds SQLite's write lock,
+// which serialises every writing transaction of every process on the
+// file.
 func (t *tx) Lock(ctx context.Context, key string) error { return nil }
+
+// LockAll is store.MultiLocker: a no-op, as Lock is.
+func (t *tx) LockAll(ctx context.Context, keys []string) error { return nil }

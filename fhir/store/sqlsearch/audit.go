@@ -13,16 +13,22 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// The audit log (PostgreSQL). AuditEvents are the gateway's most written
+// The audit log. AuditEvents are the gateway's most written
 // resource — one for every access to patient data, two for a navigation —
 // and are never changed, never deleted and rarely searched. In the
 // general tables each cost a resources row, a history row and about 22
 // search index rows in some 50 B-tree entries, which was half of the
-// index work of a navigation and two thirds of a create's. The PostgreSQL
-// store keeps them in one table instead, audit_events: a row per event
-// with its body, its times as columns and its search index as one array
-// of terms under a GIN index (whose pending list takes an insert as one
-// append). A search is a containment test on that array.
+// index work of a navigation and two thirds of a create's. Both stores
+// keep them in an audit table of their own instead, audit_events: a row
+// per event with its body, its times as columns and its search index as
+// terms. PostgreSQL holds the terms as one array under a GIN index (whose
+// pending list takes an insert as one append), and a search is a
+// containment test on that array; SQLite (Dialect.AuditTermRows) holds
+// the indexed terms as rows of audit_terms (term, seq) and the others as
+// a JSON array, and a search is a lookup of those rows. That is the only
+// difference: the terms, the SQL around them and so what is answered and
+// what refused are the same on both, which storetest.RunAuditEvents
+// checks on each.
 //
 // The terms come from the same rows (RowsOf) as the general index, so the
 // same parameters are searchable, with these forms (a term is its kind,
@@ -58,10 +64,22 @@ import (
 //
 // The date parameter (AuditEvent.recorded) and _lastUpdated are columns,
 // with B-tree indexes; _id is the key. What the terms cannot answer is
-// refused with a 400 naming it, not answered wrongly: :contains, :text,
-// :of-type, :below, string values longer than auditPrefixBytes, chains
-// from AuditEvent or into it, _has on AuditEvent, and sorting by anything
-// but date, _lastUpdated and _id.
+// refused, on both stores, with a 400 (not-supported, with
+// fhir.DetailUnsupportedSearch) naming it, not answered wrongly:
+//
+//	refused                              answered instead
+//	:contains, :text on strings          a prefix (no modifier), :exact
+//	strings longer than auditPrefixBytes the first auditPrefixBytes
+//	token modifiers but :not             code, system|code, system|, |code
+//	:below on uris                       exact, :above
+//	reference modifiers but :not,        Type/id, id, absolute URLs,
+//	  :identifier and a target type        :identifier
+//	chains from AuditEvent or into it,
+//	  _has on AuditEvent
+//	_sort by anything else               date, _lastUpdated, _id
+//	number and quantity parameters       (AuditEvent has none)
+//	a compartment search with several
+//	  parameters
 
 // AuditType is the type the audit log holds.
 const AuditType = "AuditEvent"

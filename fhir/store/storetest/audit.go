@@ -247,6 +247,9 @@ func RunAuditEvents(t *testing.T, s interface {
 		"entity:Task.status=requested",
 		"_sort=outcome",
 		"address=" + string(slices.Repeat([]byte("x"), 65)),
+		"policy:below=http://policy.example/a",
+		"subtype:text=read",
+		"entity:Task.status=requested&subtype=read",
 	} {
 		t.Run("refused "+query, func(t *testing.T) {
 			_, err := auditSearch(t, s, query, store.PageRequest{Count: 10})
