@@ -1,5 +1,6 @@
 // Package archtest holds the test that keeps the layout of
 // docs/architecture.md: every package has a doc.go, only the gateway
-// imports Gin, nothing but the commands imports the gateway, and fhir/
-// imports no Signpost package outside it. It has no code of its own.
+// imports Gin, nothing but the commands imports the gateway, fhir/
+// imports no Signpost package outside it, and bars imports neither
+// net/http nor anything above it. It has no code of its own.
 package archtest
