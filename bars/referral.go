@@ -68,7 +68,7 @@ type referral struct {
 	// namedSender is the ODS code of the sender the message names
 	// (MessageHeader.sender), "" when it names none; sender is the
 	// organisation recorded as the sender (the token's, checked against
-	// namedSender: barsSender).
+	// namedSender: senderFor).
 	namedSender, sender string
 }
 
