@@ -2,291 +2,136 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/url"
-	"strings"
+	"log/slog"
+	"net/http"
+	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/bars"
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
-// BaRS referrals, the sending side (docs/bars.md). A committed decision
-// whose allocation directs the patient to a HealthcareService listing an
-// active BaRS messaging Endpoint enqueues, in the decision's transaction,
-// a referral request to that service; a decision that revokes such an
-// allocation enqueues its cancellation first. The workers
-// (clinicalsystem.Deliverer) send them to {Endpoint.address}/$process-message.
+// BaRS referrals (docs/bars.md) are package bars's: the messages a
+// committed decision enqueues, and those received at $process-message.
+// The gateway registers the operation and translates its headers and
+// answers; barsHost and barsNavigator give the package what it needs of
+// the gateway and of navigation.
 
-// DoSServiceSystem is the identifier system of Directory of Services ids,
-// the service identifier BaRS addresses a referral to by preference.
-const DoSServiceSystem = "https://fhir.nhs.uk/Id/dos-service-id"
+// barsService is the BaRS service over this server.
+func (s *Server) barsService() *bars.Service {
+	return bars.New(barsHost{s}, bars.Config{CanonicalBase: s.opts.CanonicalBase, PublicBase: s.opts.PublicBase, Log: s.log})
+}
 
-// barsTarget is where one allocation's referral goes.
-type barsTarget struct {
-	service  map[string]any
-	endpoint string
-	sys, val string
+// barsHost is the server as package bars needs it.
+type barsHost struct{ s *Server }
+
+func (h barsHost) Store() store.Store { return h.s.store }
+
+func (h barsHost) Outbox() store.Outbox { return h.s.outbox }
+
+func (h barsHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
+	return h.s.validate(ctx, r, strict)
+}
+
+func (h barsHost) SetPracticeLabel(r *fhir.Resource, ods string) { h.s.setPracticeLabel(r, ods) }
+
+func (h barsHost) PracticesOf(body []byte) []string { return h.s.practicesOf(body) }
+
+func (h barsHost) EndpointAllowed(url string) bool { return h.s.endpointAllowed(url) }
+
+func (h barsHost) Now() time.Time { return h.s.opts.Now() }
+
+// barsTurnedAwayKey marks a re-navigation that follows a service turning
+// the patient away.
+type barsTurnedAwayKey struct{}
+
+// barsNavigator is the navigation as package bars needs it.
+type barsNavigator struct {
+	s   *Server
+	nav *navigation
+}
+
+func (n barsNavigator) Names() mapping.NavigationNames { return n.nav.names }
+
+func (n barsNavigator) Terminology() *snomed.Terminology { return n.nav.term }
+
+// Navigate navigates a Task for Signpost itself, audited as any
+// $navigate is, in the decision's transaction.
+func (n barsNavigator) Navigate(ctx context.Context, in bars.Navigation) error {
+	p := in.Principal
+	nctx := auth.NewContext(ctx, p)
+	if in.TurnedAway {
+		nctx = context.WithValue(nctx, barsTurnedAwayKey{}, true)
+	}
+	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: in.Task, principal: p, requestID: requestid.FromContext(ctx)}
+	audit := auditFor("operation", "E", req)
+	audit.operation = "navigate"
+	audit.status = http.StatusOK
+	op := OperationInput{Type: "Task", ID: in.Task, Params: in.Params, Principal: p,
+		AuditIn: func(ctx context.Context, tx store.Tx) error { return n.s.recordAudit(ctx, tx, req, audit) }}
+	_, err := n.nav.navigate(nctx, op)
+	return err
+}
+
+// enqueueBaRS writes the BaRS messages of a committed decision (bars'
+// Enqueue).
+func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
+	return s.barsService().Enqueue(ctx, tx, practice, written)
 }
 
 // barsTargetOf finds the BaRS Endpoint of the HealthcareService an
-// allocation directs to; ok is false when there is none (no referral is
-// sent: the allocation reaches the patient as before).
-func (s *Server) barsTargetOf(ctx context.Context, tx store.Tx, alloc map[string]any) (barsTarget, bool, error) {
-	svcID := ""
-	for _, p := range listOf(alloc["performer"]) {
-		pm, _ := p.(map[string]any)
-		if typ, id := navSplitRef(fmt.Sprint(pm["reference"])); typ == "HealthcareService" && fhir.ValidID(id) {
-			svcID = id
-		}
-	}
-	if svcID == "" {
-		return barsTarget{}, false, nil
-	}
-	v, err := tx.Read(ctx, "HealthcareService", svcID)
-	if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
-		return barsTarget{}, false, nil
-	}
-	if err != nil {
-		return barsTarget{}, false, err
-	}
-	var svc map[string]any
-	if err := json.Unmarshal(v.Body, &svc); err != nil {
-		return barsTarget{}, false, err
-	}
-	t := barsTarget{service: svc}
-	for _, e := range listOf(svc["endpoint"]) {
-		em, _ := e.(map[string]any)
-		typ, id := navSplitRef(fmt.Sprint(em["reference"]))
-		if typ != "Endpoint" || !fhir.ValidID(id) {
-			continue
-		}
-		ev, err := tx.Read(ctx, "Endpoint", id)
-		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
-			continue
-		}
-		if err != nil {
-			return barsTarget{}, false, err
-		}
-		if clinicalsystem.IsBaRSEndpoint(ev.Body) {
-			t.endpoint = id
-			break
-		}
-	}
-	if t.endpoint == "" {
-		return barsTarget{}, false, nil
-	}
-	// The service's identifier: its DoS id when it has one, else its
-	// first identifier, else its id at Signpost.
-	for _, x := range listOf(svc["identifier"]) {
-		m, _ := x.(map[string]any)
-		sys, _ := m["system"].(string)
-		val, _ := m["value"].(string)
-		if sys == "" || val == "" {
-			continue
-		}
-		if t.sys == "" || sys == DoSServiceSystem {
-			t.sys, t.val = sys, val
-		}
-	}
-	if t.sys == "" {
-		t.sys, t.val = s.opts.CanonicalBase+"/sid/healthcareservice", svcID
-	}
-	return t, true, nil
-}
-
-// enqueueBaRS writes the BaRS messages of a committed decision: the
-// cancellation of the referral the decision revoked, then the referral of
-// its allocation.
-func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
-	if s.outbox == nil || practice == "" {
-		return nil
-	}
-	var task map[string]any
-	if err := json.Unmarshal(written["task"], &task); err != nil {
-		return fmt.Errorf("bars: %w", err)
-	}
-	taskID, _ := task["id"].(string)
-	consent := shareConsent(task)
-	for _, k := range []string{"revoked", "allocation"} {
-		if len(written[k]) == 0 {
-			continue
-		}
-		var alloc map[string]any
-		if err := json.Unmarshal(written[k], &alloc); err != nil {
-			return fmt.Errorf("bars: %w", err)
-		}
-		reason := "new"
-		if k == "revoked" {
-			// Only an allocation that was committed (intent order, not a
-			// proposal) was referred, so only that one is cancelled.
-			if alloc["intent"] != "order" {
-				continue
-			}
-			// Nor is one the patient did not agree to share.
-			sent, err := s.barsReferred(ctx, taskID, fmt.Sprint(alloc["id"]))
-			if err != nil {
-				return err
-			}
-			if !sent {
-				continue
-			}
-			reason = "cancel"
-		} else if alloc["status"] != "active" {
-			continue // a proposal or a draft is not referred
-		} else if consent != nil && !*consent {
-			// The patient objected to their details going to the
-			// service: nothing leaves, and the patient contacts the
-			// service themselves, as when it has no BaRS Endpoint
-			// ($navigate says so). A referral for the patient's direct
-			// care needs no recorded agreement (implied consent); an
-			// agreement recorded is sent as a Consent.
-			continue
-		}
-		t, ok, err := s.barsTargetOf(ctx, tx, alloc)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		payload, err := s.barsMessage(ctx, tx, practice, task, alloc, t, reason)
-		if err != nil {
-			return err
-		}
-		if err := tx.Enqueue(ctx, store.Delivery{Endpoint: practice, TaskID: clinicalsystem.BaRSKey(taskID), Payload: payload,
-			RequestID: requestid.FromContext(ctx)}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// processMessageURL is where services send their BaRS responses.
-func (s *Server) processMessageURL() string {
-	base := s.opts.PublicBase
-	if base == "" {
-		base = s.opts.CanonicalBase
-	}
-	return base + "/$process-message"
-}
-
-// barsMessage builds the outbox payload of one referral message.
-func (s *Server) barsMessage(ctx context.Context, tx store.Tx, practice string, task, alloc map[string]any, t barsTarget, reason string) ([]byte, error) {
-	allocID, _ := alloc["id"].(string)
-	consent := shareConsent(task)
-	in := clinicalsystem.ReferralInput{Canonical: s.opts.CanonicalBase, ProcessMessage: s.processMessageURL(),
-		MessageID: uuid.NewString(), Reason: reason, Now: s.opts.Now(), Task: task, Allocation: alloc, Service: t.service,
-		Practice: practice, TargetSystem: t.sys, TargetValue: t.val, ShareConsent: consent != nil && *consent}
-	if f, ok := task["for"].(map[string]any); ok {
-		if typ, id := navSplitRef(fmt.Sprint(f["reference"])); typ == "Patient" && fhir.ValidID(id) {
-			if v, err := tx.Read(ctx, "Patient", id); err == nil {
-				_ = json.Unmarshal(v.Body, &in.Patient)
-			} else if _, ok := fhir.AsError(err); !ok {
-				return nil, err
-			}
-		}
-	}
-	name, err := practiceName(ctx, tx, practice)
-	if err != nil {
-		return nil, err
-	}
-	in.PracticeName = name
-	for _, si := range listOf(alloc["supportingInfo"]) {
-		m, _ := si.(map[string]any)
-		typ, id := navSplitRef(fmt.Sprint(m["reference"]))
-		if typ != "Observation" || !fhir.ValidID(id) {
-			continue
-		}
-		v, err := tx.Read(ctx, typ, id)
-		if err != nil {
-			if _, ok := fhir.AsError(err); ok {
-				continue
-			}
-			return nil, err
-		}
-		var obs map[string]any
-		if err := json.Unmarshal(v.Body, &obs); err == nil {
-			in.NeedGroups = append(in.NeedGroups, obs)
-		}
-	}
-	bundle, err := clinicalsystem.ReferralMessage(in)
-	if err != nil {
-		return nil, err
-	}
-	// Every message Signpost sends is R4, strictly.
-	r, err := fhir.ParseResource(bundle)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.validate(ctx, r, true); err != nil {
-		return nil, fmt.Errorf("bars: the referral message is not valid: %v", err)
-	}
-	return json.Marshal(clinicalsystem.BaRSMessage{Endpoint: t.endpoint, Service: fmt.Sprint(t.service["id"]),
-		TargetSystem: t.sys, TargetValue: t.val, Practice: practice, PracticeName: name,
-		Correlation: clinicalsystem.CorrelationID(allocID), Allocation: allocID, Reason: reason, MessageID: in.MessageID, Bundle: bundle})
-}
-
-// practiceName is the name of the Organization with ODS code ods ("" when
-// there is none, or more than one).
-func practiceName(ctx context.Context, tx store.Tx, ods string) (string, error) {
-	q, err := search.ParseQuery("Organization", url.Values{"identifier": {clinicalsystem.ODSSystem + "|" + ods}}, true)
-	if err != nil {
-		return "", err
-	}
-	page, err := tx.Search(ctx, q, store.PageRequest{Count: 2})
-	if err != nil || len(page.Matches) != 1 {
-		return "", err
-	}
-	var org struct {
-		Name string `json:"name"`
-	}
-	_ = json.Unmarshal(page.Matches[0].Body, &org)
-	return strings.TrimSpace(org.Name), nil
+// allocation directs to (bars' TargetOf).
+func (s *Server) barsTargetOf(ctx context.Context, tx store.Tx, alloc map[string]any) (bars.Target, bool, error) {
+	return s.barsService().TargetOf(ctx, tx, alloc)
 }
 
 // shareConsent is a navigation Task's share-consent input: nil when not
 // recorded.
-func shareConsent(task map[string]any) *bool {
-	for _, raw := range listOf(task["input"]) {
-		m, _ := raw.(map[string]any)
-		typ, _ := m["type"].(map[string]any)
-		for _, c := range listOf(typ["coding"]) {
-			cm, _ := c.(map[string]any)
-			if cm["code"] == mapping.InputShareConsent && strings.HasSuffix(fmt.Sprint(cm["system"]), "/CodeSystem/"+snomed.NavigationInput) {
-				if b, ok := m["valueBoolean"].(bool); ok {
-					return &b
+func shareConsent(task map[string]any) *bool { return bars.ShareConsent(task) }
+
+// registerBaRSReceiver serves $process-message; nav re-navigates the
+// patients services turn away.
+func (s *Server) registerBaRSReceiver(nav *navigation) {
+	svc, navigator := s.barsService(), barsNavigator{s: s, nav: nav}
+	s.RegisterOperation(Operation{Name: "process-message", Level: SystemLevel,
+		Definition:  "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+		Permissions: []Permission{{"MessageHeader", auth.Create}},
+		Message: func(ctx context.Context, in OperationInput) (*OperationAnswer, error) {
+			// The answer mirrors the request's ids.
+			hdr := http.Header{"Content-Type": {"application/fhir+json"}}
+			for _, h := range []string{"X-Request-ID", "X-Correlation-ID"} {
+				if v := in.Header.Get(h); v != "" && len(v) <= 64 {
+					hdr.Set(h, v)
 				}
 			}
-		}
-	}
-	return nil
+			body, err := svc.ProcessMessage(ctx, navigator, bars.Message{Body: in.Body,
+				RequestID: in.Header.Get("X-Request-ID"), CorrelationID: in.Header.Get("X-Correlation-ID"),
+				TargetIdentifier: in.Header.Get("NHSD-Target-Identifier"),
+				Principal:        in.Principal, AuditIn: in.AuditIn, AuditAbout: in.AuditAbout})
+			if answer, ok := s.barsRefusal(ctx, err, hdr); ok {
+				return answer, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &OperationAnswer{Status: http.StatusOK, Header: hdr, Body: body}, nil
+		}})
 }
 
-// barsReferred tells whether a referral request for the allocation was
-// enqueued for a Task (so its revocation is to be sent as a
-// cancellation).
-func (s *Server) barsReferred(ctx context.Context, taskID, allocID string) (bool, error) {
-	if s.outbox == nil {
-		return false, nil
+// barsRefusal is the BaRS answer to err when it is a BaRS refusal (its
+// OperationOutcome, with the request's mirrored headers, the status its
+// issue code's), logged without the message.
+func (s *Server) barsRefusal(ctx context.Context, err error, hdr http.Header) (*OperationAnswer, bool) {
+	var be *bars.Error
+	if !errors.As(err, &be) {
+		return nil, false
 	}
-	ds, err := s.outbox.Deliveries(ctx, clinicalsystem.BaRSKey(taskID))
-	if err != nil {
-		return false, err
-	}
-	for _, d := range ds {
-		var m clinicalsystem.BaRSMessage
-		if json.Unmarshal(d.Payload, &m) == nil && m.Allocation == allocID && m.Reason == "new" {
-			return true, nil
-		}
-	}
-	return false, nil
+	status := fhir.HTTPStatus(be.FHIR())
+	s.log.LogAttrs(ctx, slog.LevelInfo, "bars message refused", slog.String("code", be.Code), slog.Int("status", status))
+	return &OperationAnswer{Status: status, Header: hdr, Body: be.Outcome()}, true
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/bars"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -132,7 +133,7 @@ type Server struct {
 	terminology *snomed.Terminology
 	// demoBaRS is the demo Pharmacy First's BaRS receiver (demobars.go),
 	// development mode only.
-	demoBaRS *demoBaRS
+	demoBaRS *bars.Demo
 	// opDefs are the generated OperationDefinitions of the registered
 	// operations, by id (operation.go); set by Handler.
 	opDefs map[string][]byte

@@ -64,6 +64,12 @@ func packages(t *testing.T) map[string]map[string]bool {
 	return out
 }
 
+// barsImports are the Signpost packages outside fhir/ that bars may
+// import: what it needs of the gateway and navigation comes through its
+// own interfaces (bars.Host, bars.Navigator).
+var barsImports = map[string]bool{"auth": true, "mapping": true, "snomed": true,
+	"gateway/clinicalsystem": true, "gateway/requestid": true}
+
 func under(dir, prefix string) bool { return dir == prefix || strings.HasPrefix(dir, prefix+"/") }
 
 // TestLayout: the rules of docs/architecture.md that a newcomer relies on
@@ -101,6 +107,10 @@ func TestLayout(t *testing.T) {
 				t.Errorf("%s imports %s: tenancy sits below audit and the gateway", dir, local)
 			case ours && under(dir, "audit") && under(local, "gateway"):
 				t.Errorf("%s imports %s: audit sits below the gateway", dir, local)
+			case under(dir, "bars") && imp == "net/http":
+				t.Errorf("%s imports net/http: BaRS knows nothing of HTTP, the gateway translates", dir)
+			case ours && under(dir, "bars") && !barsImports[local] && !under(local, "fhir"):
+				t.Errorf("%s imports %s: bars imports only fhir, auth, mapping, snomed and the gateway's clinicalsystem and requestid", dir, local)
 			}
 		}
 	}

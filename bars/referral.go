@@ -1,4 +1,4 @@
-package gateway
+package bars
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
-	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -45,9 +43,9 @@ const (
 	sctNHS111Service    = "907301000000109" // NHS 111 service
 )
 
-// barsReferral is what a referral request says, mapped to the navigation
+// referral is what a referral request says, mapped to the navigation
 // inputs.
-type barsReferral struct {
+type referral struct {
 	headerID string
 	practice string
 	nhs      string
@@ -61,7 +59,7 @@ type barsReferral struct {
 	seen       []snomed.Coding
 	urgency    mapping.Urgency
 	review     []string
-	// change is "" for a new referral, else barsUpdate or barsCancel.
+	// change is "" for a new referral, else changeUpdate or changeCancel.
 	change string
 	// keys name the referral ServiceRequest ("id:<id>",
 	// "identifier:<system>|<value>"): an update or cancellation names it
@@ -70,19 +68,20 @@ type barsReferral struct {
 	// namedSender is the ODS code of the sender the message names
 	// (MessageHeader.sender), "" when it names none; sender is the
 	// organisation recorded as the sender (the token's, checked against
-	// namedSender: barsSender).
+	// namedSender: senderFor).
 	namedSender, sender string
 }
 
 // The changes a referral message can make to a referral received before.
 const (
-	barsUpdate = "update"
-	barsCancel = "cancel"
+	changeUpdate = "update"
+	changeCancel = "cancel"
 )
 
-// parseBaRSReferral reads a referral request; it returns nil, nil for a
-// message that is not one (a response, read by parseBaRSResponse).
-func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.Header, body []byte) (*barsReferral, error) {
+// parseReferral reads a referral request, addressed by target (the
+// NHSD-Target-Identifier header); it returns nil, nil for a message that
+// is not one (a response, read by parseResponse).
+func (s *Service) parseReferral(ctx context.Context, nav Navigator, target string, body []byte) (*referral, error) {
 	var peek struct {
 		ResourceType string
 		Type         string
@@ -103,21 +102,21 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	}
 	r, err := fhir.ParseResource(body)
 	if err != nil {
-		return nil, barsBad("the body is not a FHIR resource")
+		return nil, Bad("the body is not a FHIR resource")
 	}
-	out := &barsReferral{}
+	out := &referral{}
 	// The practice it is addressed to, by the header first.
-	target := ""
-	if t := strings.TrimSpace(h.Get("NHSD-Target-Identifier")); t != "" {
+	addressee := ""
+	if t := strings.TrimSpace(target); t != "" {
 		raw, err := base64.StdEncoding.DecodeString(t)
 		if err != nil {
 			raw, err = base64.RawStdEncoding.DecodeString(t)
 		}
 		var id struct{ System, Value string }
 		if err != nil || json.Unmarshal(raw, &id) != nil || id.System == "" || id.Value == "" {
-			return nil, barsBad("NHSD-Target-Identifier is not Base64 of an identifier")
+			return nil, Bad("NHSD-Target-Identifier is not Base64 of an identifier")
 		}
-		target = id.System + "|" + id.Value
+		addressee = id.System + "|" + id.Value
 		if id.System == clinicalsystem.ODSSystem {
 			out.practice = strings.ToUpper(strings.TrimSpace(id.Value))
 		}
@@ -127,32 +126,32 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	// as addressed to NHSD-Target-Identifier when that header is given.
 	// The message is stored as received.
 	check := r
-	if target != "" {
+	if addressee != "" {
 		cp, err := fhir.ParseResource(body)
 		if err != nil {
-			return nil, barsBad("the body is not a FHIR resource")
+			return nil, Bad("the body is not a FHIR resource")
 		}
-		if em, ok := listOf(cp.Object()["entry"])[0].(map[string]any); ok {
+		if em, ok := list(cp.Object()["entry"])[0].(map[string]any); ok {
 			if mh, ok := em["resource"].(map[string]any); ok {
-				for _, d := range listOf(mh["destination"]) {
+				for _, d := range list(mh["destination"]) {
 					if dm, ok := d.(map[string]any); ok && dm["endpoint"] == nil {
-						dm["endpoint"] = target
+						dm["endpoint"] = addressee
 					}
 				}
 			}
 		}
 		check = cp
 	}
-	if err := s.validate(ctx, check, false); err != nil {
-		return nil, barsBad("the message is not valid R4: %v", err)
+	if err := s.host.Validate(ctx, check, false); err != nil {
+		return nil, Bad("the message is not valid R4: %v", err)
 	}
 	obj := r.Object()
 	if obj["type"] != "message" {
-		return nil, barsBad("the Bundle is not of type message")
+		return nil, Bad("the Bundle is not of type message")
 	}
 	byURL := map[string]map[string]any{}
 	var all []map[string]any
-	for _, e := range listOf(obj["entry"]) {
+	for _, e := range list(obj["entry"]) {
 		em, _ := e.(map[string]any)
 		res, _ := em["resource"].(map[string]any)
 		if res == nil {
@@ -178,33 +177,33 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	hdr := all[0]
 	out.headerID, _ = hdr["id"].(string)
 	if !fhir.ValidID(out.headerID) {
-		return nil, barsBad("the MessageHeader has no id")
+		return nil, Bad("the MessageHeader has no id")
 	}
 	var sr map[string]any
-	for _, f := range listOf(hdr["focus"]) {
+	for _, f := range list(hdr["focus"]) {
 		if res := ref(f); res != nil && res["resourceType"] == "ServiceRequest" {
 			sr = res
 		}
 	}
 	if sr == nil {
-		return nil, barsBad("the MessageHeader's focus is not a ServiceRequest of the message")
+		return nil, Bad("the MessageHeader's focus is not a ServiceRequest of the message")
 	}
 	// New, an update (a new version of the referral) or a cancellation
 	// (reason cancel, or the ServiceRequest revoked or entered in error).
 	srStatus, _ := sr["status"].(string)
 	switch rc := hdr["reason"]; {
 	case hasCode(rc, "cancel") || srStatus == "revoked" || srStatus == "entered-in-error":
-		out.change = barsCancel
+		out.change = changeCancel
 	case hasCode(rc, "update"):
-		out.change = barsUpdate
+		out.change = changeUpdate
 	case rc == nil || hasCode(rc, "new"):
 	default:
-		return nil, barsUnprocessable("the MessageHeader's reason is not new, update or cancel")
+		return nil, Unprocessable("the MessageHeader's reason is not new, update or cancel")
 	}
 	// The referral's keys: the ServiceRequest's id (or its fullUrl's
 	// uuid) and its identifiers.
 	srID, _ := sr["id"].(string)
-	for _, f := range listOf(hdr["focus"]) {
+	for _, f := range list(hdr["focus"]) {
 		fm, _ := f.(map[string]any)
 		if r := fmt.Sprint(fm["reference"]); srID == "" && strings.HasPrefix(r, "urn:uuid:") {
 			srID = strings.TrimPrefix(r, "urn:uuid:")
@@ -213,40 +212,40 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	if srID != "" {
 		out.keys = append(out.keys, "id:"+srID)
 	}
-	for _, x := range listOf(sr["identifier"]) {
+	for _, x := range list(sr["identifier"]) {
 		xm, _ := x.(map[string]any)
 		if sys, val := fmt.Sprint(xm["system"]), fmt.Sprint(xm["value"]); xm["system"] != nil && xm["value"] != nil && val != "" {
 			out.keys = append(out.keys, "identifier:"+sys+"|"+val)
 		}
 	}
 	if len(out.keys) == 0 {
-		return nil, barsUnprocessable("the referral ServiceRequest has neither an id nor an identifier")
+		return nil, Unprocessable("the referral ServiceRequest has neither an id nor an identifier")
 	}
 	// The sender the message names.
 	if snd, ok := hdr["sender"].(map[string]any); ok {
 		if code := odsOf([]any{snd["identifier"]}); code != "" {
 			out.namedSender = code
 		} else if org := ref(snd); org != nil && org["resourceType"] == "Organization" {
-			out.namedSender = odsOf(listOf(org["identifier"]))
+			out.namedSender = odsOf(list(org["identifier"]))
 		}
 	}
 
 	// Else the practice of the MessageHeader's destination.
 	if out.practice == "" {
-		for _, d := range listOf(hdr["destination"]) {
+		for _, d := range list(hdr["destination"]) {
 			dm, _ := d.(map[string]any)
 			rcv, _ := dm["receiver"].(map[string]any)
 			if code := odsOf([]any{rcv["identifier"]}); code != "" {
 				out.practice = code
 			} else if org := ref(rcv); org != nil && org["resourceType"] == "Organization" {
-				if code := odsOf(listOf(org["identifier"])); code != "" {
+				if code := odsOf(list(org["identifier"])); code != "" {
 					out.practice = code
 				}
 			}
 		}
 	}
 	if !validODS(out.practice) {
-		return nil, barsUnprocessable("the referral is not addressed to a practice (an ODS code in NHSD-Target-Identifier or the MessageHeader's destination)")
+		return nil, Unprocessable("the referral is not addressed to a practice (an ODS code in NHSD-Target-Identifier or the MessageHeader's destination)")
 	}
 
 	if src, ok := hdr["source"].(map[string]any); ok {
@@ -255,7 +254,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	if out.source == "" {
 		out.source = "another service"
 	}
-	if out.change == barsCancel {
+	if out.change == changeCancel {
 		// A cancellation names the referral; its content is not read.
 		return out, nil
 	}
@@ -263,16 +262,16 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 	// The patient, by NHS number.
 	pat := ref(sr["subject"])
 	if pat == nil || pat["resourceType"] != "Patient" {
-		return nil, barsUnprocessable("the referral's subject is not a Patient of the message")
+		return nil, Unprocessable("the referral's subject is not a Patient of the message")
 	}
-	for _, x := range listOf(pat["identifier"]) {
+	for _, x := range list(pat["identifier"]) {
 		xm, _ := x.(map[string]any)
 		if xm["system"] == mapping.NHSNumberSystem {
 			out.nhs, _ = xm["value"].(string)
 		}
 	}
 	if strings.TrimSpace(out.nhs) == "" {
-		return nil, barsUnprocessable("the referral's Patient has no NHS number")
+		return nil, Unprocessable("the referral's Patient has no NHS number")
 	}
 	if !mapping.ValidNHSNumber(out.nhs) {
 		// Kept as received on the Patient, not on the Task: who the
@@ -289,10 +288,11 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			return snomed.Coding{}, false
 		}
 		sc := snomed.Coding{System: snomed.System, Code: fmt.Sprint(c["code"])}
-		if nav == nil || nav.term == nil {
+		term := nav.Terminology()
+		if term == nil {
 			return sc, false
 		}
-		issues, err := nav.term.CheckCoding(ctx, s.store, "coding", sc, "", snomed.CheckOptions{Strict: true})
+		issues, err := term.CheckCoding(ctx, s.host.Store(), "coding", sc, "", snomed.CheckOptions{Strict: true})
 		return sc, err == nil && len(issues) == 0
 	}
 	addText := func(t any) {
@@ -306,7 +306,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			return
 		}
 		coded := false
-		for _, c := range listOf(m["coding"]) {
+		for _, c := range list(m["coding"]) {
 			cm, _ := c.(map[string]any)
 			if sc, ok := known(cm); ok && symptom {
 				out.symptoms = append(out.symptoms, sc)
@@ -317,7 +317,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			if t, _ := m["text"].(string); t != "" {
 				addText(t)
 			} else {
-				for _, c := range listOf(m["coding"]) {
+				for _, c := range list(m["coding"]) {
 					cm, _ := c.(map[string]any)
 					if cm["system"] == "https://fhir.nhs.uk/CodeSystem/BARS-clinical-urgency" {
 						continue
@@ -328,10 +328,10 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 		}
 	}
 	concept(sr["code"], true)
-	for _, rc := range listOf(sr["reasonCode"]) {
+	for _, rc := range list(sr["reasonCode"]) {
 		concept(rc, true)
 	}
-	for _, n := range listOf(sr["note"]) {
+	for _, n := range list(sr["note"]) {
 		nm, _ := n.(map[string]any)
 		addText(nm["text"])
 	}
@@ -348,7 +348,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			concept(res["code"], true)
 			concept(res["valueCodeableConcept"], true)
 			addText(res["valueString"])
-			for _, n := range listOf(res["note"]) {
+			for _, n := range list(res["note"]) {
 				nm, _ := n.(map[string]any)
 				addText(nm["text"])
 			}
@@ -357,9 +357,9 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 				continue
 			}
 			ra := false
-			for _, c := range listOf(res["category"]) {
+			for _, c := range list(res["category"]) {
 				cm, _ := c.(map[string]any)
-				for _, cd := range listOf(cm["coding"]) {
+				for _, cd := range list(cm["coding"]) {
 					cm, _ := cd.(map[string]any)
 					if strings.Contains(strings.ToLower(fmt.Sprint(cm["system"])), "adjustment") {
 						ra = true
@@ -369,7 +369,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			cc, _ := res["code"].(map[string]any)
 			mapped := false
 			if ra {
-				for _, c := range listOf(cc["coding"]) {
+				for _, c := range list(cc["coding"]) {
 					cm, _ := c.(map[string]any)
 					if sc, ok := known(cm); ok {
 						out.needs = append(out.needs, sc)
@@ -380,7 +380,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 			if !mapped {
 				text, _ := cc["text"].(string)
 				if text == "" {
-					for _, c := range listOf(cc["coding"]) {
+					for _, c := range list(cc["coding"]) {
 						cm, _ := c.(map[string]any)
 						if d, _ := cm["display"].(string); d != "" {
 							text = d
@@ -427,7 +427,7 @@ func (s *Server) parseBaRSReferral(ctx context.Context, nav *navigation, h http.
 // hasCode: a CodeableConcept with a coding of code.
 func hasCode(cc any, code string) bool {
 	m, _ := cc.(map[string]any)
-	for _, c := range listOf(m["coding"]) {
+	for _, c := range list(m["coding"]) {
 		if cm, _ := c.(map[string]any); cm["code"] == code {
 			return true
 		}
@@ -449,16 +449,16 @@ func validODS(code string) bool {
 
 // receiveReferral stores a referral request and its navigation Task in
 // one transaction (once per MessageHeader id), then navigates the Task.
-func (s *Server) receiveReferral(ctx context.Context, nav *navigation, in OperationInput, hdr http.Header, ref *barsReferral) (*OperationAnswer, error) {
-	receipt := uuid.NewSHA1(barsReceiptSpace, []byte("received/"+ref.headerID)).String()
-	taskID := uuid.NewSHA1(barsReceiptSpace, []byte("task/"+ref.headerID)).String()
+func (s *Service) receiveReferral(ctx context.Context, nav Navigator, in Message, ref *referral) ([]byte, error) {
+	receipt := uuid.NewSHA1(receiptSpace, []byte("received/"+ref.headerID)).String()
+	taskID := uuid.NewSHA1(receiptSpace, []byte("task/"+ref.headerID)).String()
 	var (
 		stored    store.Version
 		duplicate bool
 	)
-	err := s.store.Transaction(ctx, func(tx store.Tx) error {
+	err := s.host.Store().Transaction(ctx, func(tx store.Tx) error {
 		duplicate = false
-		if prev, seen, err := s.barsReceived(ctx, tx, in, receipt, ref.practice); err != nil || seen {
+		if prev, seen, err := s.received(ctx, tx, in, receipt, ref.practice); err != nil || seen {
 			stored, duplicate = prev, seen
 			return err
 		}
@@ -470,32 +470,25 @@ func (s *Server) receiveReferral(ctx context.Context, nav *navigation, in Operat
 		if err != nil {
 			return err
 		}
-		s.setPracticeLabel(task, ref.practice)
-		if issues := mapping.CheckNavigationTask(task.Object(), nil, mapping.Actor{Owner: true}, nav.names); hasErrorIssue(issues) {
-			return barsUnprocessable("the referral does not make a navigation request: %s", issues[0].Diagnostics)
+		s.host.SetPracticeLabel(task, ref.practice)
+		if issues := mapping.CheckNavigationTask(task.Object(), nil, mapping.Actor{Owner: true}, nav.Names()); hasErrorIssue(issues) {
+			return Unprocessable("the referral does not make a navigation request: %s", issues[0].Diagnostics)
 		}
 		if _, err := tx.Create(ctx, task); err != nil {
 			return err
 		}
-		stored, err = s.storeBaRSReceipt(ctx, tx, in, receipt, ref.practice)
+		stored, err = s.storeReceipt(ctx, tx, in, receipt, ref.practice)
 		return err
 	})
-	if answer, ok := s.barsRefusal(ctx, err, hdr); ok {
-		return answer, nil
-	}
 	if err != nil {
 		return nil, err
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "bars referral", slog.String("task", taskID), slog.Bool("duplicate", duplicate),
+	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "bars referral", slog.String("task", taskID), slog.Bool("duplicate", duplicate),
 		slog.Bool("review", len(ref.review) > 0))
 	if !duplicate {
 		s.navigateReferral(ctx, nav, in.Principal, ref, taskID)
 	}
-	body, err := s.barsAck(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
-	if err != nil {
-		return nil, err
-	}
-	return &OperationAnswer{Status: http.StatusOK, Header: hdr, Body: body}, nil
+	return s.ack(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
 }
 
 func hasErrorIssue(issues []fhir.Issue) bool {
@@ -509,7 +502,7 @@ func hasErrorIssue(issues []fhir.Issue) bool {
 
 // referralPatient finds the Patient by NHS number, or creates it from the
 // message's Patient (identifiers, name, gender, birth date).
-func (s *Server) referralPatient(ctx context.Context, tx store.Tx, ref *barsReferral) (string, error) {
+func (s *Service) referralPatient(ctx context.Context, tx store.Tx, ref *referral) (string, error) {
 	if err := tx.Lock(ctx, "Patient?identifier="+mapping.NHSNumberSystem+"|"+ref.nhs); err != nil {
 		return "", err
 	}
@@ -535,7 +528,7 @@ func (s *Server) referralPatient(ctx context.Context, tx store.Tx, ref *barsRefe
 	if err != nil {
 		return "", err
 	}
-	if err := s.validate(ctx, r, false); err != nil {
+	if err := s.host.Validate(ctx, r, false); err != nil {
 		// The message's demographics do not make a valid Patient here:
 		// the NHS number alone.
 		r, err = fhir.ResourceFromObject(map[string]any{"resourceType": "Patient", "id": p["id"], "identifier": p["identifier"]})
@@ -543,7 +536,7 @@ func (s *Server) referralPatient(ctx context.Context, tx store.Tx, ref *barsRefe
 			return "", err
 		}
 	}
-	s.setPracticeLabel(r, ref.practice)
+	s.host.SetPracticeLabel(r, ref.practice)
 	if _, err := tx.Create(ctx, r); err != nil {
 		return "", err
 	}
@@ -551,8 +544,8 @@ func (s *Server) referralPatient(ctx context.Context, tx store.Tx, ref *barsRefe
 }
 
 // referralTask is the navigation Task of a referral.
-func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receipt, patientRef string) map[string]any {
-	inSys := nav.names.System(snomed.NavigationInput)
+func (s *Service) referralTask(nav Navigator, ref *referral, taskID, receipt, patientRef string) map[string]any {
+	inSys := nav.Names().System(snomed.NavigationInput)
 	input := func(code, key string, v any) any {
 		return map[string]any{"type": map[string]any{"coding": []any{map[string]any{"system": inSys, "code": code}}}, key: v}
 	}
@@ -580,7 +573,7 @@ func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receip
 	if ref.urgency != "" {
 		inputs = append(inputs, input(mapping.InputPatientUrgency, "valueCode", string(ref.urgency)))
 	}
-	ids := append([]any{map[string]any{"system": s.opts.CanonicalBase + "/sid/bars-message", "value": ref.headerID}}, s.referralKeyIdentifiers(ref)...)
+	ids := append([]any{map[string]any{"system": s.cfg.CanonicalBase + "/sid/bars-message", "value": ref.headerID}}, s.referralKeyIdentifiers(ref)...)
 	forRef := map[string]any{"reference": patientRef, "type": "Patient"}
 	if !ref.nhsInvalid {
 		forRef["identifier"] = map[string]any{"system": mapping.NHSNumberSystem, "value": ref.nhs}
@@ -588,15 +581,15 @@ func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receip
 	task := map[string]any{"resourceType": "Task", "id": taskID,
 		"identifier": ids,
 		"status":     "requested", "intent": "order", "priority": "routine",
-		"code":        map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationTask), "code": "navigate"}}},
+		"code":        map[string]any{"coding": []any{map[string]any{"system": nav.Names().System(snomed.NavigationTask), "code": "navigate"}}},
 		"description": "BaRS referral from " + ref.source,
 		"focus":       map[string]any{"reference": "Bundle/" + receipt, "display": "BaRS referral message " + ref.headerID},
 		"for":         forRef,
 		"owner":       map[string]any{"identifier": map[string]any{"system": clinicalsystem.ODSSystem, "value": ref.practice}},
-		"authoredOn":  s.opts.Now().UTC().Format(fhir.InstantFormat),
+		"authoredOn":  s.host.Now().UTC().Format(fhir.InstantFormat),
 		"input":       inputs}
 	if ref.sender != "" {
-		// The sender, as its token named it (barsSender): only it may
+		// The sender, as its token named it (senderFor): only it may
 		// update or cancel the referral.
 		task["requester"] = map[string]any{"type": "Organization", "display": ref.source,
 			"identifier": map[string]any{"system": clinicalsystem.ODSSystem, "value": ref.sender}}
@@ -608,31 +601,24 @@ func (s *Server) referralTask(nav *navigation, ref *barsReferral, taskID, receip
 // the practice; a disposition the mapping cannot be sure of holds the
 // decision for a clinician's review. A failure leaves the Task requested,
 // to be navigated as any contact is.
-func (s *Server) navigateReferral(ctx context.Context, nav *navigation, caller *auth.Principal, ref *barsReferral, taskID string) {
+func (s *Service) navigateReferral(ctx context.Context, nav Navigator, caller *auth.Principal, ref *referral, taskID string) {
 	scope, _ := auth.ParseScope("system/*.cruds")
 	clientID := ""
 	if caller != nil {
 		clientID = caller.ClientID
 	}
-	p := &auth.Principal{Subject: "bars-referral", ClientID: clientID, Issuer: s.opts.CanonicalBase, Scopes: []auth.Scope{scope},
+	p := &auth.Principal{Subject: "bars-referral", ClientID: clientID, Issuer: s.cfg.CanonicalBase, Scopes: []auth.Scope{scope},
 		ODS: []string{ref.practice}, Tier: auth.TierExpert, Roles: []auth.Role{auth.RoleNavigator}}
-	nctx := auth.NewContext(ctx, p)
-	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: taskID, principal: p, requestID: requestid.FromContext(ctx)}
-	audit := auditFor("operation", "E", req)
-	audit.operation = "navigate"
-	audit.status = http.StatusOK
 	params := &fhir.Parameters{}
 	if len(ref.review) > 0 {
 		params.Add("review", "Boolean", true)
 		params.AddString("note", "BaRS referral for a clinician: "+strings.Join(ref.review, "; "))
 	}
-	in := OperationInput{Type: "Task", ID: taskID, Params: params, Principal: p,
-		AuditIn: func(ctx context.Context, tx store.Tx) error { return s.recordAudit(ctx, tx, req, audit) }}
-	if _, err := nav.navigate(nctx, in); err != nil {
+	if err := nav.Navigate(ctx, Navigation{Principal: p, Task: taskID, Params: params}); err != nil {
 		code := "internal"
 		if fe, ok := fhir.AsError(err); ok {
 			code = string(fe.Code())
 		}
-		s.log.LogAttrs(ctx, slog.LevelWarn, "bars referral navigation failed", slog.String("task", taskID), slog.String("code", code))
+		s.cfg.Log.LogAttrs(ctx, slog.LevelWarn, "bars referral navigation failed", slog.String("task", taskID), slog.String("code", code))
 	}
 }

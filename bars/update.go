@@ -1,12 +1,10 @@
-package gateway
+package bars
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -18,6 +16,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/mapping"
 	"github.com/signpost-fhir/signpost/snomed"
 )
@@ -28,44 +27,36 @@ import (
 // Task's inputs and re-navigates it when its clinical content changed;
 // its cancellation (reason cancel, or the ServiceRequest revoked or
 // entered in error) cancels the Task. Only the organisation that sent the
-// referral may do either. Who may send a referral at all is barsSender.
+// referral may do either. Who may send a referral at all is senderFor.
 
 // StatusReferralCancelled is the navigation status of a Task whose
 // referral its sender cancelled.
 const StatusReferralCancelled = "referral-cancelled"
 
-func barsForbidden(format string, a ...any) *barsError {
-	return &barsError{http.StatusForbidden, "REC_FORBIDDEN", fhir.CodeForbidden, fmt.Sprintf(format, a...)}
-}
-
-func barsConflict(format string, a ...any) *barsError {
-	return &barsError{http.StatusConflict, "REC_CONFLICT", fhir.CodeConflict, fmt.Sprintf(format, a...)}
-}
-
-// barsSender is the organisation recorded as a referral's sender: the
+// senderFor is the organisation recorded as a referral's sender: the
 // token's. A referral (new, update or cancel) needs a system client token
 // holding system/MessageHeader.c itself (a wildcard scope is not enough),
 // acting for one organisation; a sender the message names
 // (MessageHeader.sender, by ODS code) must be that organisation. In
 // development mode the sender is the one the message names.
-func barsSender(p *auth.Principal, ref *barsReferral) (string, *barsError) {
+func senderFor(p *auth.Principal, ref *referral) (string, *Error) {
 	if p == nil {
-		return "", barsForbidden("no authenticated sender")
+		return "", forbidden("no authenticated sender")
 	}
 	if p.Dev {
 		return ref.namedSender, nil
 	}
 	if !p.NamesSystemScope("MessageHeader", auth.Create) {
-		return "", barsForbidden("sending a BaRS referral needs a system client token with the scope system/MessageHeader.c")
+		return "", forbidden("sending a BaRS referral needs a system client token with the scope system/MessageHeader.c")
 	}
 	if ref.namedSender != "" {
 		if !slices.Contains(p.ODS, ref.namedSender) {
-			return "", barsForbidden("the message's sender (MessageHeader.sender) is not the organisation the token acts for")
+			return "", forbidden("the message's sender (MessageHeader.sender) is not the organisation the token acts for")
 		}
 		return ref.namedSender, nil
 	}
 	if len(p.ODS) != 1 {
-		return "", barsForbidden("the token must act for exactly one organisation, or the message name its sender (MessageHeader.sender, an ODS code) among the token's")
+		return "", forbidden("the token must act for exactly one organisation, or the message name its sender (MessageHeader.sender, an ODS code) among the token's")
 	}
 	return p.ODS[0], nil
 }
@@ -73,14 +64,14 @@ func barsSender(p *auth.Principal, ref *barsReferral) (string, *barsError) {
 // referralKeySystem identifies, on a referral's Task, the referral
 // ServiceRequest (its id and identifiers, per practice), so an update or
 // cancellation finds the Task.
-func (s *Server) referralKeySystem() string { return s.opts.CanonicalBase + "/sid/bars-referral" }
+func (s *Service) referralKeySystem() string { return s.cfg.CanonicalBase + "/sid/bars-referral" }
 
 func referralKeyValue(practice, key string) string {
-	return uuid.NewSHA1(barsReceiptSpace, []byte("referral/"+practice+"/"+key)).String()
+	return uuid.NewSHA1(receiptSpace, []byte("referral/"+practice+"/"+key)).String()
 }
 
 // referralKeyIdentifiers are the Task identifiers of a referral's keys.
-func (s *Server) referralKeyIdentifiers(ref *barsReferral) []any {
+func (s *Service) referralKeyIdentifiers(ref *referral) []any {
 	var out []any
 	for _, k := range ref.keys {
 		out = append(out, map[string]any{"system": s.referralKeySystem(), "value": referralKeyValue(ref.practice, k)})
@@ -92,7 +83,7 @@ func (s *Server) referralKeyIdentifiers(ref *barsReferral) []any {
 func senderOf(task map[string]any) string {
 	req, _ := task["requester"].(map[string]any)
 	id, _ := req["identifier"].(map[string]any)
-	if id["system"] != odsSystem {
+	if id["system"] != clinicalsystem.ODSSystem {
 		return ""
 	}
 	v, _ := id["value"].(string)
@@ -102,7 +93,7 @@ func senderOf(task map[string]any) string {
 // referralTaskOf finds the navigation Task of the referral an update or
 // cancellation names, in the practice it is addressed to: by the
 // ServiceRequest's identifiers, else by its id.
-func (s *Server) referralTaskOf(ctx context.Context, tx store.Tx, ref *barsReferral) (store.Version, map[string]any, error) {
+func (s *Service) referralTaskOf(ctx context.Context, tx store.Tx, ref *referral) (store.Version, map[string]any, error) {
 	var byIdentifier, byID []string
 	for _, k := range ref.keys {
 		v := s.referralKeySystem() + "|" + referralKeyValue(ref.practice, k)
@@ -126,12 +117,12 @@ func (s *Server) referralTaskOf(ctx context.Context, tx store.Tx, ref *barsRefer
 			return v, task, err
 		}
 	}
-	return store.Version{}, nil, barsUnprocessable("no referral with this ServiceRequest was received from this sender for the practice")
+	return store.Version{}, nil, Unprocessable("no referral with this ServiceRequest was received from this sender for the practice")
 }
 
 // referralTaskBy is referralTaskOf for one set of key identifiers (nil
 // when none matches).
-func (s *Server) referralTaskBy(ctx context.Context, tx store.Tx, ref *barsReferral, ids []string) (store.Version, map[string]any, error) {
+func (s *Service) referralTaskBy(ctx context.Context, tx store.Tx, ref *referral, ids []string) (store.Version, map[string]any, error) {
 	q, err := search.ParseQuery("Task", url.Values{"identifier": {strings.Join(ids, ",")}}, true)
 	if err != nil {
 		return store.Version{}, nil, err
@@ -146,7 +137,7 @@ func (s *Server) referralTaskBy(ctx context.Context, tx store.Tx, ref *barsRefer
 		otherSends bool
 	)
 	for _, m := range page.Matches {
-		obj, err := navDecode(m.Body)
+		obj, err := decode(m.Body)
 		if err != nil {
 			return store.Version{}, nil, err
 		}
@@ -158,19 +149,19 @@ func (s *Server) referralTaskBy(ctx context.Context, tx store.Tx, ref *barsRefer
 			continue
 		}
 		if task != nil && obj["id"] != task["id"] {
-			return store.Version{}, nil, barsUnprocessable("the message names more than one referral received before")
+			return store.Version{}, nil, Unprocessable("the message names more than one referral received before")
 		}
 		v, err := tx.Read(ctx, "Task", m.ID)
 		if err != nil {
 			return store.Version{}, nil, err
 		}
 		found, task = v, obj
-		if task, err = navDecode(v.Body); err != nil {
+		if task, err = decode(v.Body); err != nil {
 			return store.Version{}, nil, err
 		}
 	}
 	if task == nil && otherSends {
-		return store.Version{}, nil, barsForbidden("only the organisation that sent the referral may update or cancel it")
+		return store.Version{}, nil, forbidden("only the organisation that sent the referral may update or cancel it")
 	}
 	return found, task, nil
 }
@@ -189,7 +180,7 @@ func clinicalInputs(inputs []any, inSys string) []string {
 		m, _ := in.(map[string]any)
 		typ, _ := m["type"].(map[string]any)
 		code := ""
-		for _, c := range listOf(typ["coding"]) {
+		for _, c := range list(typ["coding"]) {
 			cm, _ := c.(map[string]any)
 			if cm["system"] == inSys {
 				code, _ = cm["code"].(string)
@@ -205,13 +196,13 @@ func clinicalInputs(inputs []any, inSys string) []string {
 	return out
 }
 
-// receiveReferralChange applies an update or a cancellation of a
+// receiveChange applies an update or a cancellation of a
 // referral received before, in one transaction with the message's storage
 // (once per MessageHeader id) and its AuditEvent; an update whose
 // clinical content changed then navigates the Task again.
-func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in OperationInput, hdr http.Header, ref *barsReferral) (*OperationAnswer, error) {
-	receipt := uuid.NewSHA1(barsReceiptSpace, []byte("received/"+ref.headerID)).String()
-	inSys := nav.names.System(snomed.NavigationInput)
+func (s *Service) receiveChange(ctx context.Context, nav Navigator, in Message, ref *referral) ([]byte, error) {
+	receipt := uuid.NewSHA1(receiptSpace, []byte("received/"+ref.headerID)).String()
+	inSys := nav.Names().System(snomed.NavigationInput)
 	var (
 		stored    store.Version
 		duplicate bool
@@ -219,9 +210,9 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 		taskID    string
 		review    []string
 	)
-	err := s.store.Transaction(ctx, func(tx store.Tx) error {
+	err := s.host.Store().Transaction(ctx, func(tx store.Tx) error {
 		duplicate, renav, taskID, review = false, false, "", nil
-		if prev, seen, err := s.barsReceived(ctx, tx, in, receipt, ref.practice); err != nil || seen {
+		if prev, seen, err := s.received(ctx, tx, in, receipt, ref.practice); err != nil || seen {
 			stored, duplicate = prev, seen
 			return err
 		}
@@ -238,54 +229,54 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 			return err
 		}
 		taskID, _ = task["id"].(string)
-		now := s.opts.Now().UTC().Format(fhir.InstantFormat)
+		now := s.host.Now().UTC().Format(fhir.InstantFormat)
 		status, _ := task["status"].(string)
 		bs := ""
 		if b, ok := task["businessStatus"].(map[string]any); ok {
-			for _, c := range listOf(b["coding"]) {
+			for _, c := range list(b["coding"]) {
 				cm, _ := c.(map[string]any)
 				bs, _ = cm["code"].(string)
 			}
 		}
 		changed, write := true, true
 		switch ref.change {
-		case barsCancel:
+		case changeCancel:
 			switch status {
 			case "cancelled":
 				write = false // cancelled already: nothing changes
 			case "completed", "failed", "rejected", "entered-in-error":
-				return barsConflict("the referral's Task is %s: it can no longer be cancelled", status)
+				return conflict("the referral's Task is %s: it can no longer be cancelled", status)
 			default:
 				why := "Cancelled by " + ref.source + " (BaRS message " + ref.headerID + ")"
 				task["status"] = "cancelled"
-				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.names.System(snomed.NavigationStatus),
+				task["businessStatus"] = map[string]any{"coding": []any{map[string]any{"system": nav.Names().System(snomed.NavigationStatus),
 					"code": StatusReferralCancelled, "display": "Referral cancelled"}}, "text": why}
 				task["statusReason"] = map[string]any{"text": why}
 				if err := s.revokeForCancel(ctx, tx, nav, task, why, now); err != nil {
 					return err
 				}
 			}
-		case barsUpdate:
+		case changeUpdate:
 			switch status {
 			case "completed", "cancelled", "failed", "rejected", "entered-in-error":
-				return barsConflict("the referral's Task is %s: it can no longer be updated", status)
+				return conflict("the referral's Task is %s: it can no longer be updated", status)
 			}
 			if f, ok := task["for"].(map[string]any); ok {
 				if id, ok := f["identifier"].(map[string]any); ok && id["value"] != ref.nhs {
-					return barsUnprocessable("an update may not change the referral's patient")
+					return Unprocessable("an update may not change the referral's patient")
 				}
 			}
 			fresh := s.referralTask(nav, ref, taskID, receipt, "")
 			var kept []any
-			for _, x := range listOf(task["input"]) {
+			for _, x := range list(task["input"]) {
 				if len(clinicalInputs([]any{x}, inSys)) == 0 {
 					kept = append(kept, x)
 				}
 			}
-			changed = !slices.Equal(clinicalInputs(listOf(task["input"]), inSys), clinicalInputs(listOf(fresh["input"]), inSys))
-			task["input"] = append(kept, listOf(fresh["input"])...)
+			changed = !slices.Equal(clinicalInputs(list(task["input"]), inSys), clinicalInputs(list(fresh["input"]), inSys))
+			task["input"] = append(kept, list(fresh["input"])...)
 			task["focus"] = fresh["focus"]
-			task["identifier"] = append(listOf(task["identifier"]), listOf(fresh["identifier"])[0])
+			task["identifier"] = append(list(task["identifier"]), list(fresh["identifier"])[0])
 			text := "Updated by " + ref.source + " (BaRS message " + ref.headerID + ")"
 			switch {
 			case !changed:
@@ -297,11 +288,11 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 				text += ": the clinical content changed; navigated again"
 				renav = true
 				review = slices.Clone(ref.review)
-				if cat := taskOutputCode(task, nav.names.System(snomed.NavigationOutput), "category"); cat == string(mapping.CategoryClinician) || cat == string(mapping.CategoryEmergency) {
+				if cat := taskOutputCode(task, nav.Names().System(snomed.NavigationOutput), "category"); cat == string(mapping.CategoryClinician) || cat == string(mapping.CategoryEmergency) {
 					review = append(review, "the referral was updated while the patient was with a clinician (the decision is not made less urgent without one)")
 				}
 			}
-			task["note"] = append(listOf(task["note"]), map[string]any{"time": now, "text": text})
+			task["note"] = append(list(task["note"]), map[string]any{"time": now, "text": text})
 		}
 		if write {
 			task["lastModified"] = now
@@ -313,36 +304,29 @@ func (s *Server) receiveReferralChange(ctx context.Context, nav *navigation, in 
 				return err
 			}
 		}
-		stored, err = s.storeBaRSReceipt(ctx, tx, in, receipt, ref.practice)
+		stored, err = s.storeReceipt(ctx, tx, in, receipt, ref.practice)
 		return err
 	})
-	if answer, ok := s.barsRefusal(ctx, err, hdr); ok {
-		return answer, nil
-	}
 	if err != nil {
 		return nil, err
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "bars referral "+ref.change, slog.String("task", taskID), slog.Bool("duplicate", duplicate),
+	s.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "bars referral "+ref.change, slog.String("task", taskID), slog.Bool("duplicate", duplicate),
 		slog.Bool("renavigate", renav))
 	if renav && !duplicate {
 		again := *ref
 		again.review = review
 		s.navigateReferral(ctx, nav, in.Principal, &again, taskID)
 	}
-	body, err := s.barsAck(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
-	if err != nil {
-		return nil, err
-	}
-	return &OperationAnswer{Status: http.StatusOK, Header: hdr, Body: body}, nil
+	return s.ack(ref.headerID, receipt, stored.LastUpdated.UTC().Format(fhir.InstantFormat))
 }
 
 // taskOutputCode is the code of a navigation Task's output of type typ.
 func taskOutputCode(task map[string]any, outSys, typ string) string {
-	for _, o := range listOf(task["output"]) {
+	for _, o := range list(task["output"]) {
 		m, _ := o.(map[string]any)
 		t, _ := m["type"].(map[string]any)
 		is := false
-		for _, c := range listOf(t["coding"]) {
+		for _, c := range list(t["coding"]) {
 			cm, _ := c.(map[string]any)
 			is = is || (cm["system"] == outSys && cm["code"] == typ)
 		}
@@ -350,7 +334,7 @@ func taskOutputCode(task map[string]any, outSys, typ string) string {
 			continue
 		}
 		v, _ := m["valueCodeableConcept"].(map[string]any)
-		for _, c := range listOf(v["coding"]) {
+		for _, c := range list(v["coding"]) {
 			cm, _ := c.(map[string]any)
 			if code, _ := cm["code"].(string); code != "" {
 				return code
@@ -363,20 +347,20 @@ func taskOutputCode(task map[string]any, outSys, typ string) string {
 // revokeForCancel revokes a cancelled referral's current allocation (when
 // still active, draft or on hold), sends the cancellation of the practice's
 // own onward BaRS referral, and cancels the open clinician-review Tasks.
-func (s *Server) revokeForCancel(ctx context.Context, tx store.Tx, nav *navigation, task map[string]any, why, now string) error {
+func (s *Service) revokeForCancel(ctx context.Context, tx store.Tx, nav Navigator, task map[string]any, why, now string) error {
 	taskID, _ := task["id"].(string)
 	practice := mapping.TaskOwnerODS(task)
-	if typ, id := navSplitRef(taskAllocation(task)); typ == "ServiceRequest" && fhir.ValidID(id) {
+	if typ, id := splitRef(taskAllocation(task)); typ == "ServiceRequest" && fhir.ValidID(id) {
 		v, err := tx.Read(ctx, "ServiceRequest", id)
 		switch {
 		case err == nil:
-			sr, err := navDecode(v.Body)
+			sr, err := decode(v.Body)
 			if err != nil {
 				return err
 			}
 			if st, _ := sr["status"].(string); st == "active" || st == "draft" || st == "on-hold" {
 				sr["status"] = "revoked"
-				sr["note"] = append(listOf(sr["note"]), map[string]any{"time": now, "text": "Revoked: the referral was cancelled. " + why})
+				sr["note"] = append(list(sr["note"]), map[string]any{"time": now, "text": "Revoked: the referral was cancelled. " + why})
 				r, err := fhir.ResourceFromObject(sr)
 				if err != nil {
 					return err
@@ -389,7 +373,7 @@ func (s *Server) revokeForCancel(ctx context.Context, tx store.Tx, nav *navigati
 				if err != nil {
 					return err
 				}
-				if err := s.enqueueBaRS(ctx, tx, practice, map[string][]byte{"task": tb, "revoked": w.Version.Body}); err != nil {
+				if err := s.Enqueue(ctx, tx, practice, map[string][]byte{"task": tb, "revoked": w.Version.Body}); err != nil {
 					return err
 				}
 			}
@@ -400,7 +384,7 @@ func (s *Server) revokeForCancel(ctx context.Context, tx store.Tx, nav *navigati
 	}
 	q, err := search.ParseQuery("Task", url.Values{
 		"part-of": {"Task/" + taskID},
-		"code":    {nav.names.System(snomed.NavigationTask) + "|clinician-review"},
+		"code":    {nav.Names().System(snomed.NavigationTask) + "|clinician-review"},
 		"status":  {"requested,received,accepted,ready,in-progress,on-hold"},
 	}, true)
 	if err != nil {
@@ -411,7 +395,7 @@ func (s *Server) revokeForCancel(ctx context.Context, tx store.Tx, nav *navigati
 		return err
 	}
 	for _, m := range page.Matches {
-		obj, err := navDecode(m.Body)
+		obj, err := decode(m.Body)
 		if err != nil {
 			return err
 		}
