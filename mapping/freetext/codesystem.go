@@ -1,9 +1,12 @@
 package freetext
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/signpost-fhir/signpost/fhir"
 )
 
 // The lexicon as a FHIR R4 CodeSystem ([base]/CodeSystem/clinical-lexicon):
@@ -34,41 +37,98 @@ var lexiconProperties = []struct{ code, typ, desc string }{
 	{"alternative", "string", "One alternative of a synonym group"},
 }
 
-// CodeSystem is src as a CodeSystem with the canonical url.
+// The CodeSystem's R4 shape: what CodeSystem writes and
+// SourceFromCodeSystem reads.
+type codeSystem struct {
+	ResourceType  string       `json:"resourceType"`
+	ID            string       `json:"id,omitempty"`
+	URL           string       `json:"url,omitempty"`
+	Version       string       `json:"version,omitempty"`
+	Name          string       `json:"name,omitempty"`
+	Title         string       `json:"title,omitempty"`
+	Status        string       `json:"status,omitempty"`
+	Experimental  bool         `json:"experimental"`
+	Publisher     string       `json:"publisher,omitempty"`
+	Description   string       `json:"description,omitempty"`
+	CaseSensitive bool         `json:"caseSensitive"`
+	Content       string       `json:"content,omitempty"`
+	Property      []csProperty `json:"property,omitempty"`
+	Concept       []csConcept  `json:"concept,omitempty"`
+}
+
+type csProperty struct {
+	Code        string `json:"code"`
+	URI         string `json:"uri,omitempty"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+}
+
+type csConcept struct {
+	Code     string              `json:"code"`
+	Display  string              `json:"display,omitempty"`
+	Property []csConceptProperty `json:"property,omitempty"`
+}
+
+// csConceptProperty is a concept's property with the value types the
+// lexicon uses. ValueInteger is the number as written, so that reading
+// tells an integer from anything else.
+type csConceptProperty struct {
+	Code         string          `json:"code"`
+	ValueCode    string          `json:"valueCode,omitempty"`
+	ValueString  string          `json:"valueString,omitempty"`
+	ValueCoding  *csCoding       `json:"valueCoding,omitempty"`
+	ValueInteger json.RawMessage `json:"valueInteger,omitempty"`
+}
+
+type csCoding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+// CodeSystem is src as a CodeSystem with the canonical url, as a JSON
+// tree.
 func (src *Source) CodeSystem(url string) map[string]any {
-	var props []any
-	for _, p := range lexiconProperties {
-		props = append(props, map[string]any{"code": p.code, "uri": url + "#" + p.code, "type": p.typ, "description": p.desc})
+	cs := codeSystem{
+		ResourceType:  "CodeSystem",
+		ID:            ID,
+		URL:           url,
+		Version:       src.Version,
+		Name:          "SignpostClinicalLexicon",
+		Title:         "Signpost clinical lexicon: lay language to findings",
+		Status:        "active",
+		Publisher:     "Signpost",
+		Description:   "The words patients, carers and navigators write for red flags, life-critical medicines, complex needs, ordinary symptoms and body sites, with the context words (negation, hypothetical, historical, another person) the engine reads them in. A clinical safety officer reviews and extends it: concepts added to the stored CodeSystem add to the shipped lexicon and never remove from it. docs/clinical-safety.md describes the pattern syntax and the hazard log.",
+		CaseSensitive: true,
+		Content:       "complete",
 	}
-	var concepts []any
-	str := func(code, v string) map[string]any { return map[string]any{"code": code, "valueString": v} }
-	cd := func(code, v string) map[string]any { return map[string]any{"code": code, "valueCode": v} }
+	for _, p := range lexiconProperties {
+		cs.Property = append(cs.Property, csProperty{Code: p.code, URI: url + "#" + p.code, Type: p.typ, Description: p.desc})
+	}
+	str := func(code, v string) csConceptProperty { return csConceptProperty{Code: code, ValueString: v} }
+	cd := func(code, v string) csConceptProperty { return csConceptProperty{Code: code, ValueCode: v} }
 	for _, g := range src.Groups {
-		ps := []any{cd("class", "group")}
+		ps := []csConceptProperty{cd("class", "group")}
 		for _, a := range g.Alternatives {
 			ps = append(ps, str("alternative", a))
 		}
-		concepts = append(concepts, map[string]any{"code": "@" + g.Name, "display": "Synonym group " + g.Name, "property": ps})
+		cs.Concept = append(cs.Concept, csConcept{Code: "@" + g.Name, Display: "Synonym group " + g.Name, Property: ps})
 	}
 	for _, c := range src.Concepts {
-		ps := []any{cd("class", c.Class)}
+		ps := []csConceptProperty{cd("class", c.Class)}
 		for _, kv := range [][2]string{{"kind", c.Kind}, {"urgency", c.Urgency}, {"with", c.With}, {"site", c.Site}} {
 			if kv[1] != "" {
 				ps = append(ps, cd(kv[0], kv[1]))
 			}
 		}
 		if c.SNOMED != "" {
-			coding := map[string]any{"system": snomedSystem, "code": c.SNOMED}
-			if c.SNOMEDDisplay != "" {
-				coding["display"] = c.SNOMEDDisplay
-			}
-			ps = append(ps, map[string]any{"code": "snomed", "valueCoding": coding})
+			ps = append(ps, csConceptProperty{Code: "snomed", ValueCoding: &csCoding{System: snomedSystem, Code: c.SNOMED, Display: c.SNOMEDDisplay}})
 		}
 		for _, a := range c.AcceptedBy {
 			ps = append(ps, cd("accepted-by", a))
 		}
 		if c.Within > 0 {
-			ps = append(ps, map[string]any{"code": "within", "valueInteger": c.Within})
+			ps = append(ps, csConceptProperty{Code: "within", ValueInteger: json.RawMessage(strconv.Itoa(c.Within))})
 		}
 		if c.Source != "" {
 			ps = append(ps, str("source", c.Source))
@@ -76,45 +136,36 @@ func (src *Source) CodeSystem(url string) map[string]any {
 		for _, m := range c.Match {
 			ps = append(ps, str("match", m))
 		}
-		concepts = append(concepts, map[string]any{"code": c.Code, "display": c.Display, "property": ps})
+		cs.Concept = append(cs.Concept, csConcept{Code: c.Code, Display: c.Display, Property: ps})
 	}
-	return map[string]any{
-		"resourceType":  "CodeSystem",
-		"id":            ID,
-		"url":           url,
-		"version":       src.Version,
-		"name":          "SignpostClinicalLexicon",
-		"title":         "Signpost clinical lexicon: lay language to findings",
-		"status":        "active",
-		"experimental":  false,
-		"publisher":     "Signpost",
-		"description":   "The words patients, carers and navigators write for red flags, life-critical medicines, complex needs, ordinary symptoms and body sites, with the context words (negation, hypothetical, historical, another person) the engine reads them in. A clinical safety officer reviews and extends it: concepts added to the stored CodeSystem add to the shipped lexicon and never remove from it. docs/clinical-safety.md describes the pattern syntax and the hazard log.",
-		"caseSensitive": true,
-		"content":       "complete",
-		"property":      props,
-		"concept":       concepts,
+	// Strings, numbers and booleans only: the tree cannot fail.
+	t, err := fhir.Tree(cs)
+	if err != nil {
+		panic("freetext: the lexicon CodeSystem does not encode: " + err.Error())
 	}
+	return t
 }
 
 // SourceFromCodeSystem reads a lexicon from its CodeSystem (a decoded JSON
-// object).
-func SourceFromCodeSystem(cs map[string]any) (*Source, error) {
-	src := &Source{}
-	src.Version, _ = cs["version"].(string)
-	list, _ := cs["concept"].([]any)
-	for i, x := range list {
-		m, _ := x.(map[string]any)
-		code, _ := m["code"].(string)
-		display, _ := m["display"].(string)
-		props, _ := m["property"].([]any)
+// object, R4-valid).
+func SourceFromCodeSystem(obj map[string]any) (*Source, error) {
+	var cs codeSystem
+	raw, err := json.Marshal(obj)
+	if err == nil {
+		err = json.Unmarshal(raw, &cs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the lexicon CodeSystem does not read as R4: %v", err)
+	}
+	src := &Source{Version: cs.Version}
+	for i, m := range cs.Concept {
+		code := m.Code
 		where := fmt.Sprintf("CodeSystem.concept[%d] (%s)", i, code)
 		if strings.HasPrefix(code, "@") {
 			g := Group{Name: code[1:]}
-			for _, p := range props {
-				pm, _ := p.(map[string]any)
-				if pm["code"] == "alternative" {
-					v, _ := pm["valueString"].(string)
-					g.Alternatives = append(g.Alternatives, v)
+			for _, p := range m.Property {
+				if p.Code == "alternative" {
+					g.Alternatives = append(g.Alternatives, p.ValueString)
 				}
 			}
 			if !nameRE.MatchString(g.Name) || len(g.Alternatives) == 0 {
@@ -123,40 +174,29 @@ func SourceFromCodeSystem(cs map[string]any) (*Source, error) {
 			src.Groups = append(src.Groups, g)
 			continue
 		}
-		c := Concept{Code: code, Display: display}
-		for _, p := range props {
-			pm, _ := p.(map[string]any)
-			pc, _ := pm["code"].(string)
+		c := Concept{Code: code, Display: m.Display}
+		for _, p := range m.Property {
 			var err error
-			switch pc {
+			switch p.Code {
 			case "snomed":
-				coding, _ := pm["valueCoding"].(map[string]any)
-				if s, _ := coding["system"].(string); s != snomedSystem {
+				if p.ValueCoding == nil || p.ValueCoding.System != snomedSystem {
 					return nil, fmt.Errorf("%s: property snomed must be a SNOMED CT Coding", where)
 				}
-				c.SNOMED, _ = coding["code"].(string)
-				c.SNOMEDDisplay, _ = coding["display"].(string)
+				c.SNOMED, c.SNOMEDDisplay = p.ValueCoding.Code, p.ValueCoding.Display
 			case "within":
-				n, ok := pm["valueInteger"].(float64)
-				if !ok {
-					if num, isNum := pm["valueInteger"].(interface{ String() string }); isNum {
-						var perr error
-						n, perr = strconv.ParseFloat(num.String(), 64)
-						ok = perr == nil
-					}
-				}
-				if !ok {
+				// A JSON number: a quoted string or anything else does
+				// not parse.
+				n, perr := strconv.ParseFloat(string(p.ValueInteger), 64)
+				if perr != nil {
 					return nil, fmt.Errorf("%s: property within must be an integer", where)
 				}
 				err = c.set("within", strconv.Itoa(int(n)))
 			case "class", "kind", "urgency", "with", "site", "accepted-by":
-				v, _ := pm["valueCode"].(string)
-				err = c.set(pc, v)
+				err = c.set(p.Code, p.ValueCode)
 			case "source", "match":
-				v, _ := pm["valueString"].(string)
-				err = c.set(pc, v)
+				err = c.set(p.Code, p.ValueString)
 			default:
-				err = fmt.Errorf("unknown property %q", pc)
+				err = fmt.Errorf("unknown property %q", p.Code)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", where, err)
