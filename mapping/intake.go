@@ -814,10 +814,6 @@ func orNone(l []string) string {
 	return strings.Join(l, ", ")
 }
 
-// jlist is fhir.List, the one accessor for an array of a JSON tree,
-// under the name the package's tests know it by.
-var jlist = fhir.List
-
 func containsStr(l []string, s string) bool {
 	for _, x := range l {
 		if x == s {

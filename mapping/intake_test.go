@@ -23,7 +23,7 @@ func intakeTask(t *testing.T, mutate func(task map[string]any)) map[string]any {
 }
 
 func inputAt(task map[string]any, code string) map[string]any {
-	for _, in := range jlist(task["input"]) {
+	for _, in := range fhir.List(task["input"]) {
 		m := in.(map[string]any)
 		if codeOfSystem(m["type"], NewNavigationNames("").System("navigation-input")) == code {
 			return m
@@ -33,13 +33,13 @@ func inputAt(task map[string]any, code string) map[string]any {
 }
 
 func addInput(task map[string]any, code, key string, v any) {
-	task["input"] = append(jlist(task["input"]), map[string]any{
+	task["input"] = append(fhir.List(task["input"]), map[string]any{
 		"type": map[string]any{"coding": []any{map[string]any{"system": NewNavigationNames("").System("navigation-input"), "code": code}}}, key: v})
 }
 
 func removeInput(task map[string]any, code string) {
 	var kept []any
-	for _, in := range jlist(task["input"]) {
+	for _, in := range fhir.List(task["input"]) {
 		if codeOfSystem(in.(map[string]any)["type"], NewNavigationNames("").System("navigation-input")) != code {
 			kept = append(kept, in)
 		}

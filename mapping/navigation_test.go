@@ -118,7 +118,7 @@ func navProtocol(t *testing.T, path string) *Protocol {
 func navDemoCandidates(t *testing.T) []Candidate {
 	t.Helper()
 	var out []Candidate
-	for _, e := range jlist(navReadJSON(t, "../testdata/protocols/demo-directory.json")["entry"]) {
+	for _, e := range fhir.List(navReadJSON(t, "../testdata/protocols/demo-directory.json")["entry"]) {
 		r := e.(map[string]any)["resource"].(map[string]any)
 		if r["resourceType"] != "HealthcareService" {
 			continue
@@ -485,7 +485,7 @@ func checkDecision(t *testing.T, x scnExpect, d *Decision) {
 func checkOutputs(t *testing.T, n NavigationNames, task map[string]any) {
 	t.Helper()
 	seen := map[string]bool{}
-	for _, o := range jlist(task["output"]) {
+	for _, o := range fhir.List(task["output"]) {
 		seen[codeOfSystem(o.(map[string]any)["type"], n.System(snomed.NavigationOutput))] = true
 	}
 	for _, c := range localCodes[snomed.NavigationOutput] {

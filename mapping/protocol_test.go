@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/signpost-fhir/signpost/fhir"
 )
 
 // protoWith is the demo protocol with its first action replaced by one
@@ -19,7 +21,9 @@ func protoWith(t *testing.T, mutateAll func(pd map[string]any)) map[string]any {
 	return pd
 }
 
-func firstAction(pd map[string]any) map[string]any { return jlist(pd["action"])[0].(map[string]any) }
+func firstAction(pd map[string]any) map[string]any {
+	return fhir.List(pd["action"])[0].(map[string]any)
+}
 
 func celExpr(src string) map[string]any {
 	return map[string]any{"language": ExpressionLanguage, "expression": src}
@@ -63,10 +67,10 @@ func TestProtocolIsCheckedOnWrite(t *testing.T) {
 		{"active without version", func(pd map[string]any) { delete(pd, "version") }, "PlanDefinition.version", "version"},
 		{"wrong id for the practice", func(pd map[string]any) { pd["id"] = "navigation-protocol-Y12345" }, "PlanDefinition.id", "navigation-protocol-Y99999"},
 		{"no practice", func(pd map[string]any) {
-			pd["useContext"] = jlist(pd["useContext"])[1:]
+			pd["useContext"] = fhir.List(pd["useContext"])[1:]
 		}, "PlanDefinition.useContext", "practice"},
 		{"duplicate rule id", func(pd map[string]any) {
-			jlist(pd["action"])[1].(map[string]any)["id"] = firstAction(pd)["id"]
+			fhir.List(pd["action"])[1].(map[string]any)["id"] = firstAction(pd)["id"]
 		}, "PlanDefinition.action[1].id", "twice"},
 	}
 	for _, tt := range tests {

@@ -507,7 +507,7 @@ func (m *Measures) subjectPractices(ctx context.Context, in Request, subject str
 			return nil, err
 		}
 		var out []string
-		for _, e := range list(obj["member"]) {
+		for _, e := range fhir.List(obj["member"]) {
 			em, _ := e.(map[string]any)
 			ent, _ := em["entity"].(map[string]any)
 			ref, _ := ent["reference"].(string)
@@ -539,7 +539,7 @@ func (m *Measures) practiceOf(ctx context.Context, g store.Tx, id string) (strin
 	if err != nil {
 		return "", err
 	}
-	if ods := m.odsOf(list(obj["identifier"])); ods != "" {
+	if ods := m.odsOf(fhir.List(obj["identifier"])); ods != "" {
 		return strings.ToUpper(ods), nil
 	}
 	return "", fhir.Errorf(fhir.CodeValue, "Organization/%s has no ODS code", id).Because(fhir.DetailRefused)
@@ -568,7 +568,7 @@ func (m *Measures) Summarizers() []store.Summarizer {
 	labels := func(obj map[string]any) []string {
 		meta, _ := obj["meta"].(map[string]any)
 		var out []string
-		for _, e := range list(meta["security"]) {
+		for _, e := range fhir.List(meta["security"]) {
 			c, _ := e.(map[string]any)
 			if cs, _ := c["system"].(string); cs == sys {
 				if code, _ := c["code"].(string); code != "" {
@@ -658,5 +658,3 @@ func decodeObject(body []byte) (map[string]any, error) {
 	}
 	return m, nil
 }
-
-func list(v any) []any { l, _ := v.([]any); return l }

@@ -119,20 +119,20 @@ func walkCodings(obj map[string]any, fn func(system, code string)) {
 	if compose, ok := obj["compose"].(map[string]any); ok {
 		for _, inc := range compose["include"].([]any) {
 			m := inc.(map[string]any)
-			for _, c := range asList(m["concept"]) {
+			for _, c := range fhir.List(m["concept"]) {
 				fn(m["system"].(string), c.(map[string]any)["code"].(string))
 			}
 		}
 	}
-	for _, g := range asList(obj["group"]) {
+	for _, g := range fhir.List(obj["group"]) {
 		gm := g.(map[string]any)
-		for _, e := range asList(gm["element"]) {
+		for _, e := range fhir.List(gm["element"]) {
 			em := e.(map[string]any)
 			fn(gm["source"].(string), em["code"].(string))
-			for _, tg := range asList(em["target"]) {
+			for _, tg := range fhir.List(em["target"]) {
 				tm := tg.(map[string]any)
 				fn(gm["target"].(string), tm["code"].(string))
-				for _, a := range append(asList(tm["dependsOn"]), asList(tm["product"])...) {
+				for _, a := range append(fhir.List(tm["dependsOn"]), fhir.List(tm["product"])...) {
 					am := a.(map[string]any)
 					fn(am["system"].(string), am["value"].(string))
 				}
@@ -140,8 +140,6 @@ func walkCodings(obj map[string]any, fn func(system, code string)) {
 		}
 	}
 }
-
-func asList(v any) []any { l, _ := v.([]any); return l }
 
 func TestShippedResourcesAreValidR4(t *testing.T) {
 	term := newTerminology(t)

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
 	"github.com/signpost-fhir/signpost/gateway"
 	"github.com/signpost-fhir/signpost/mapping"
@@ -87,8 +88,6 @@ func service(t *testing.T, base, value string) map[string]any {
 	return b["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
 }
 
-func asList(v any) []any { l, _ := v.([]any); return l }
-
 func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
 
 func asStr(v any) string { s, _ := v.(string); return s }
@@ -142,9 +141,9 @@ func specialOf(rows []any) []string {
 // The same, read back from a HealthcareService.
 func weeklyFHIR(hs map[string]any) []string {
 	var out []string
-	for _, a := range asList(hs["availableTime"]) {
+	for _, a := range fhir.List(hs["availableTime"]) {
 		m := asMap(a)
-		for _, d := range asList(m["daysOfWeek"]) {
+		for _, d := range fhir.List(m["daysOfWeek"]) {
 			out = append(out, asStr(d)+" "+asStr(m["availableStartTime"])[:5]+"-"+asStr(m["availableEndTime"])[:5])
 		}
 	}
@@ -156,7 +155,7 @@ func specialFHIR(t *testing.T, hs map[string]any) []string {
 	london, err := time.LoadLocation("Europe/London")
 	require.NoError(t, err)
 	var out []string
-	for _, e := range asList(hs["extension"]) {
+	for _, e := range fhir.List(hs["extension"]) {
 		m := asMap(e)
 		if !strings.HasSuffix(asStr(m["url"]), "/directory-special-opening") {
 			continue
@@ -168,7 +167,7 @@ func specialFHIR(t *testing.T, hs map[string]any) []string {
 		require.NoError(t, err)
 		out = append(out, start.In(london).Format("2006-01-02 15:04")+"-"+end.In(london).Format("15:04"))
 	}
-	for _, n := range asList(hs["notAvailable"]) {
+	for _, n := range fhir.List(hs["notAvailable"]) {
 		d := asMap(asMap(n)["during"])
 		require.Equal(t, d["start"], d["end"], "a closed date is one whole day")
 		out = append(out, asStr(d["start"])+" closed")
@@ -203,7 +202,7 @@ func contactsOf(contacts []any, website string) []string {
 
 func contactsFHIR(hs map[string]any) []string {
 	var out []string
-	for _, c := range asList(hs["telecom"]) {
+	for _, c := range fhir.List(hs["telecom"]) {
 		m := asMap(c)
 		out = append(out, fmt.Sprintf("%s %s rank %v", m["system"], m["value"], m["rank"]))
 	}
@@ -213,9 +212,9 @@ func contactsFHIR(hs map[string]any) []string {
 
 // ageFHIR is the age range of a HealthcareService in days, "from-to".
 func ageFHIR(t *testing.T, hs map[string]any) string {
-	for _, el := range asList(hs["eligibility"]) {
-		for _, e := range asList(asMap(el)["extension"]) {
-			for _, part := range asList(asMap(e)["extension"]) {
+	for _, el := range fhir.List(hs["eligibility"]) {
+		for _, e := range fhir.List(asMap(el)["extension"]) {
+			for _, part := range fhir.List(asMap(e)["extension"]) {
 				p := asMap(part)
 				if p["url"] != "age" {
 					continue
@@ -264,36 +263,36 @@ func TestDirectoryImportRoundTrip(t *testing.T) {
 		ods := asStr(org["ODSCode"])
 		t.Run(ods, func(t *testing.T) {
 			hs := service(t, base, ods)
-			rows := asList(org["OpeningTimes"])
+			rows := fhir.List(org["OpeningTimes"])
 			assert.Equal(t, weeklyOf(rows), weeklyFHIR(hs), "weekly opening times")
 			assert.Equal(t, specialOf(rows), specialFHIR(t, hs), "additional opening dates")
-			assert.Equal(t, contactsOf(asList(org["Contacts"]), asStr(org["URL"])), contactsFHIR(hs), "contacts")
+			assert.Equal(t, contactsOf(fhir.List(org["Contacts"]), asStr(org["URL"])), contactsFHIR(hs), "contacts")
 			assert.Equal(t, org["OrganisationName"], hs["name"])
 			assert.Equal(t, org["OrganisationStatus"] == "Visible", hs["active"])
-			for _, sv := range asList(org["Services"]) {
+			for _, sv := range fhir.List(org["Services"]) {
 				s := asMap(sv)
 				code := asStr(s["ServiceCode"])
 				got := service(t, base, ods+"/"+code)
-				svRows := asList(s["OpeningTimes"])
+				svRows := fhir.List(s["OpeningTimes"])
 				if len(svRows) == 0 {
 					svRows = rows // a service without its own times has the organisation's
 				}
 				assert.Equal(t, weeklyOf(svRows), weeklyFHIR(got), "%s weekly opening times", code)
 				assert.Equal(t, specialOf(svRows), specialFHIR(t, got), "%s additional opening dates", code)
-				contacts := asList(s["Contacts"])
+				contacts := fhir.List(s["Contacts"])
 				if len(contacts) == 0 {
-					contacts = asList(org["Contacts"])
+					contacts = fhir.List(org["Contacts"])
 				}
 				assert.Equal(t, contactsOf(contacts, asStr(org["URL"])), contactsFHIR(got), "%s contacts", code)
-				assert.Equal(t, ageOf(asList(s["AgeRange"])), ageFHIR(t, got), "%s age range", code)
+				assert.Equal(t, ageOf(fhir.List(s["AgeRange"])), ageFHIR(t, got), "%s age range", code)
 			}
 			// The Location carries the address and the point.
 			loc := getJSON(t, base+"/Location?identifier="+url.QueryEscape(mapping.NewDirectory("").NHSServiceSearchLocationSystem()+"|"+ods))
 			require.EqualValues(t, 1, loc["total"])
-			l := asMap(asList(loc["entry"])[0])["resource"].(map[string]any)
+			l := asMap(fhir.List(loc["entry"])[0])["resource"].(map[string]any)
 			assert.Equal(t, org["Postcode"], asMap(l["address"])["postalCode"])
 			if g := asMap(org["Geocode"]); g != nil {
-				c := asList(g["coordinates"])
+				c := fhir.List(g["coordinates"])
 				assert.Equal(t, c[0], asMap(l["position"])["longitude"])
 				assert.Equal(t, c[1], asMap(l["position"])["latitude"])
 			}
@@ -301,7 +300,7 @@ func TestDirectoryImportRoundTrip(t *testing.T) {
 			ref := asStr(asMap(hs["providedBy"])["reference"])
 			require.True(t, strings.HasPrefix(ref, "Organization/"), ref)
 			o := getJSON(t, base+"/"+ref)
-			assert.Equal(t, ods, asStr(asMap(asList(o["identifier"])[0])["value"]))
+			assert.Equal(t, ods, asStr(asMap(fhir.List(o["identifier"])[0])["value"]))
 		})
 	}
 
@@ -325,7 +324,7 @@ func TestDirectoryImportRejects(t *testing.T) {
 	require.NoError(t, err)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(data, &doc))
-	orgs := asList(doc["value"])
+	orgs := fhir.List(doc["value"])
 	stale := asMap(orgs[0]) // the pharmacy: 3 HealthcareServices
 	stale["OrganisationName"] = "Headingley Pharmacy (old name)"
 	for k := range asMap(stale["LastUpdatedDates"]) {
