@@ -439,3 +439,10 @@ func Str(v any) string { s, _ := v.(string); return s }
 // List is v as an array, or nil when it is not one: the one accessor for
 // an array member of a decoded JSON tree.
 func List(v any) []any { l, _ := v.([]any); return l }
+
+// CloneObject is a deep copy of a decoded JSON object: the one copy of a
+// tree, for code that builds a changed resource from one it does not own.
+func CloneObject(m map[string]any) map[string]any {
+	c, _ := cloneValue(m).(map[string]any)
+	return c
+}

@@ -395,7 +395,7 @@ func (e *Engine) Decide(in DecideInput) (*Decision, error) {
 	if d.Continuity {
 		text := "Continuity of care: with the patient's usual clinician or small team"
 		if a.Request.PreferredPractitioner != nil {
-			text = "Continuity of care: with the patient's preferred clinician (" + orText(fhir.Str(a.Request.PreferredPractitioner["display"]), fhir.Str(a.Request.PreferredPractitioner["reference"])) + ")"
+			text = "Continuity of care: with the patient's preferred clinician (" + orText(a.Request.PreferredPractitioner.Display, a.Request.PreferredPractitioner.Reference) + ")"
 		}
 		d.Requirements = append(d.Requirements, text)
 	}

@@ -50,7 +50,7 @@ func CheckNavigationCodes(ctx context.Context, t CodingChecker, src snomed.Sourc
 		}
 		inputs, _ := obj["input"].([]any)
 		for i, in := range inputs {
-			m, _ := in.(map[string]any)
+			m := object(in)
 			code := codeOfSystem(m["type"], base+"/CodeSystem/navigation-input")
 			if !codedInputs[code] {
 				continue

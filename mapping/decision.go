@@ -71,10 +71,7 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 		return nil, fmt.Errorf("mapping: Records needs a decision and the Task")
 	}
 	taskID := fhir.Str(in.Task["id"])
-	version := int64(0)
-	if m, ok := in.Task["meta"].(map[string]any); ok {
-		version, _ = strconv.ParseInt(fhir.Str(m["versionId"]), 10, 64)
-	}
+	version, _ := strconv.ParseInt(fhir.Str(object(in.Task["meta"])["versionId"]), 10, 64)
 	ref := func(typ, id string) string {
 		if in.Proposal {
 			return "urn:uuid:" + id
@@ -130,7 +127,7 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 		sr.PerformerType = concept(*d.Codes.PerformerType, "")
 	}
 	if d.Continuity && d.Category == CategoryClinician && d.Assessment.Request.PreferredPractitioner != nil {
-		sr.Performer = append(sr.Performer, clientJSON(d.Assessment.Request.PreferredPractitioner))
+		sr.Performer = append(sr.Performer, d.Assessment.Request.PreferredPractitioner.JSON)
 	}
 	switch {
 	case d.Service != nil:
@@ -307,29 +304,28 @@ func (e *Engine) Records(in RecordInput) (*Records, error) {
 func (e *Engine) records(in RecordInput, sr *serviceRequest, up taskUpdate, prov *provenance, review *reviewTask, revokedNote *r4Annotation) (*Records, error) {
 	rec := &Records{}
 	var err error
-	if rec.Allocation, err = tree(sr); err != nil {
+	if rec.Allocation, err = fhir.Tree(sr); err != nil {
 		return nil, err
 	}
-	if rec.Provenance, err = tree(prov); err != nil {
+	if rec.Provenance, err = fhir.Tree(prov); err != nil {
 		return nil, err
 	}
 	if review != nil {
-		if rec.Review, err = tree(review); err != nil {
+		if rec.Review, err = fhir.Tree(review); err != nil {
 			return nil, err
 		}
 	}
-	changes, err := tree(up)
+	changes, err := fhir.Tree(up)
 	if err != nil {
 		return nil, err
 	}
-	task := cloneJSON(in.Task).(map[string]any)
+	task := fhir.CloneObject(in.Task)
 	// Other systems' outputs are kept, first; the navigation outputs are
 	// the decision's.
 	outSystem := e.Names.System(snomed.NavigationOutput)
 	var outputs []any
 	for _, o := range fhir.List(task["output"]) {
-		m, _ := o.(map[string]any)
-		if codeOfSystem(m["type"], outSystem) == "" {
+		if codeOfSystem(object(o)["type"], outSystem) == "" {
 			outputs = append(outputs, o)
 		}
 	}
@@ -339,11 +335,11 @@ func (e *Engine) records(in RecordInput, sr *serviceRequest, up taskUpdate, prov
 	}
 	rec.Task = task
 	if in.Prior != nil {
-		note, err := tree(revokedNote)
+		note, err := fhir.Tree(revokedNote)
 		if err != nil {
 			return nil, err
 		}
-		rv := cloneJSON(in.Prior).(map[string]any)
+		rv := fhir.CloneObject(in.Prior)
 		rv["status"] = "revoked"
 		rv["note"] = append(fhir.List(rv["note"]), note)
 		rec.Revoked = rv
@@ -437,23 +433,4 @@ func mustShipped() *snomed.ConceptSet {
 		panic("mapping: the shipped SNOMED CT subset does not load: " + err.Error())
 	}
 	return cs
-}
-
-// cloneJSON deep-copies a JSON tree.
-func cloneJSON(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(x))
-		for k, e := range x {
-			c[k] = cloneJSON(e)
-		}
-		return c
-	case []any:
-		c := make([]any, len(x))
-		for i, e := range x {
-			c[i] = cloneJSON(e)
-		}
-		return c
-	}
-	return v
 }

@@ -351,7 +351,7 @@ func (p *serviceParser) parse(obj map[string]any) *Service {
 			s.Eligibility = append(s.Eligibility, el)
 		}
 	}
-	p.hours(s, obj)
+	p.hours(s, fhir.List(obj["availableTime"]), fhir.List(obj["notAvailable"]))
 	for i, m := range viewExtensions(obj["extension"]) {
 		expr := fmt.Sprintf("HealthcareService.extension[%d]", i)
 		switch m.URL {
@@ -652,8 +652,8 @@ func (p *serviceParser) team(s *Service, m extensionView, expr string) {
 }
 
 // hours reads availableTime and notAvailable.
-func (p *serviceParser) hours(s *Service, obj map[string]any) {
-	for i, e := range fhir.List(obj["availableTime"]) {
+func (p *serviceParser) hours(s *Service, availableTime, notAvailable []any) {
+	for i, e := range availableTime {
 		m := viewAvailableTime(e)
 		expr := fmt.Sprintf("HealthcareService.availableTime[%d]", i)
 		days := m.Days
@@ -688,7 +688,7 @@ func (p *serviceParser) hours(s *Service, obj map[string]any) {
 			}
 		}
 	}
-	for i, e := range fhir.List(obj["notAvailable"]) {
+	for i, e := range notAvailable {
 		m := viewNotAvailable(e)
 		if !m.HasDuring {
 			// R4 allows a bare description ("closed for refurbishment"):

@@ -383,7 +383,7 @@ func (d Directory) FromNHSOrganisation(o NHSOrganisation) ([]DirectoryEntry, []s
 	out := make([]DirectoryEntry, 0, len(entries))
 	for _, e := range entries {
 		// The tree drops empty elements, which R4 JSON forbids.
-		t, err := tree(e.v)
+		t, err := fhir.Tree(e.v)
 		if err != nil {
 			// Only a programming error (a type that does not encode).
 			panic("mapping: a directory entry does not encode: " + err.Error())

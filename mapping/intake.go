@@ -123,9 +123,9 @@ type Request struct {
 	ContactRoute string
 	RequestType  string
 	AdminKind    string
-	// Informant is the informant's reference JSON, nil when the patient
-	// gave the information.
-	Informant map[string]any
+	// Informant is the informant's Reference, nil when the patient gave
+	// the information.
+	Informant *ClientReference
 	Problem   string
 	Symptoms  []snomed.Coding
 	// DurationDays is the duration in days; HasDuration says it was given.
@@ -138,7 +138,7 @@ type Request struct {
 	SeenElsewhere         []snomed.Coding
 	ICE                   string
 	PreferredMode         string
-	PreferredPractitioner map[string]any
+	PreferredPractitioner *ClientReference
 	Unavailable           []Span
 	CommunicationNeeds    []snomed.Coding
 	ContactPhone          string
@@ -163,15 +163,23 @@ type PatientRef struct {
 	NHSNumber string
 }
 
+// ClientReference is a Reference a client gave: what mapping reads of it,
+// and the JSON as the client sent it, which is what mapping hands on
+// (an allocation repeats the preferred practitioner as given).
+type ClientReference struct {
+	Reference, Type, Display string
+	// JSON is the Reference as stored, never re-encoded from the fields.
+	JSON clientJSON
+}
+
 // ReferenceJSON is the reference as FHIR JSON, as the Task gave it.
 func (p PatientRef) ReferenceJSON() map[string]any {
-	m := map[string]any{"type": "Patient"}
-	if p.Reference != "" {
-		m["reference"] = p.Reference
-	}
+	r := &r4Reference{Type: "Patient", Reference: p.Reference}
 	if p.NHSNumber != "" {
-		m["identifier"] = map[string]any{"system": NHSNumberSystem, "value": p.NHSNumber}
+		r.Identifier = &r4Identifier{System: NHSNumberSystem, Value: p.NHSNumber}
 	}
+	// Strings only: building the tree cannot fail.
+	m, _ := fhir.Tree(r)
 	return m
 }
 
@@ -197,16 +205,17 @@ func (n NavigationNames) System(id string) string { return n.base + "/CodeSystem
 // IsNavigationTask reports whether a Task is a navigation request (code
 // navigation-task navigate).
 func (n NavigationNames) IsNavigationTask(obj map[string]any) bool {
-	return taskCode(obj, n.System(snomed.NavigationTask)) == "navigate"
+	return taskCode(obj["code"], n.System(snomed.NavigationTask)) == "navigate"
 }
 
 // IsReviewTask reports whether a Task is a clinician-review Task.
 func (n NavigationNames) IsReviewTask(obj map[string]any) bool {
-	return taskCode(obj, n.System(snomed.NavigationTask)) == "clinician-review"
+	return taskCode(obj["code"], n.System(snomed.NavigationTask)) == "clinician-review"
 }
 
-func taskCode(obj map[string]any, system string) string {
-	for _, c := range ccCodings(obj["code"]) {
+// taskCode is the code of system in a Task's code (a CodeableConcept).
+func taskCode(code any, system string) string {
+	for _, c := range ccCodings(code) {
 		if c.System == system {
 			return c.Code
 		}
@@ -220,7 +229,7 @@ func taskCode(obj map[string]any, system string) string {
 // shapes are R4's; this checks what the contract adds.
 func ParseNavigationTask(obj map[string]any, n NavigationNames) (*Request, []fhir.Issue) {
 	p := &intakeParser{n: n}
-	return p.parse(obj), p.issues
+	return p.parse(viewTask(obj)), p.issues
 }
 
 type intakeParser struct {
@@ -236,8 +245,7 @@ func (p *intakeParser) errorf(code fhir.IssueCode, expr, format string, args ...
 	p.add(fhir.SeverityError, code, expr, format, args...)
 }
 
-func (p *intakeParser) parse(obj map[string]any) *Request {
-	t := viewTask(obj)
+func (p *intakeParser) parse(t taskView) *Request {
 	r := &Request{TaskID: t.ID, Status: t.Status, VersionID: t.VersionID}
 	if t.Intent != "order" {
 		p.errorf(fhir.CodeValue, "Task.intent", "a navigation Task has intent order, not %q", t.Intent)
@@ -448,9 +456,9 @@ func (p *intakeParser) input(r *Request, in parameterView, i int, seen map[strin
 		// The client's Reference is kept as it was: the allocation
 		// repeats it (continuity).
 		if code == InputInformant {
-			r.Informant = ref.Raw
+			r.Informant = ref.client()
 		} else {
-			r.PreferredPractitioner = ref.Raw
+			r.PreferredPractitioner = ref.client()
 		}
 	case "CodeableConcept":
 		var sct []snomed.Coding
@@ -647,8 +655,17 @@ type Actor struct {
 
 // TaskRoles are the Task roles the actor holds for a stored Task.
 func (a Actor) TaskRoles(stored map[string]any) []TaskRole {
+	return a.taskRoles(viewParties(stored))
+}
+
+// isRequester: see IsRequester.
+func (t partiesView) isRequester(issuer, subject string) bool {
+	return subject != "" && t.Requester.Value == subject && t.Requester.System == issuer
+}
+
+func (a Actor) taskRoles(t partiesView) []TaskRole {
 	var out []TaskRole
-	if a.Subject != "" && IsRequester(stored, a.Issuer, a.Subject) {
+	if a.Subject != "" && t.isRequester(a.Issuer, a.Subject) {
 		out = append(out, TaskRoleRequester)
 	}
 	if a.Owner {
@@ -663,18 +680,13 @@ func (a Actor) TaskRoles(stored map[string]any) []TaskRole {
 // IsRequester reports whether a Task's requester names the caller: an
 // identifier with the token's issuer as system and its subject as value.
 func IsRequester(task map[string]any, issuer, subject string) bool {
-	id := viewReference(task["requester"]).Identifier
-	return subject != "" && id.Value == subject && id.System == issuer
+	return viewParties(task).isRequester(issuer, subject)
 }
 
 // TaskOwnerODS is the ODS code of the practice that owns a Task ("" when
 // it names none).
 func TaskOwnerODS(task map[string]any) string {
-	id := viewReference(task["owner"]).Identifier
-	if id.System != ODSSystem {
-		return ""
-	}
-	return strings.ToUpper(strings.TrimSpace(id.Value))
+	return viewParties(task).OwnerODS
 }
 
 // CheckNavigationTask is the write check of navigation Tasks and
@@ -691,8 +703,9 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 	add := func(code fhir.IssueCode, expr, format string, args ...any) {
 		issues = append(issues, fhir.Issue{Severity: fhir.SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
 	}
-	if stored != nil && (n.IsNavigationTask(stored) || n.IsReviewTask(stored)) && taskCode(stored, n.System(snomed.NavigationTask)) != taskCode(obj, n.System(snomed.NavigationTask)) {
-		add(fhir.CodeBusinessRule, "Task.code", "a %s Task stays one: its code cannot change", taskCode(stored, n.System(snomed.NavigationTask)))
+	system := n.System(snomed.NavigationTask)
+	if stored != nil && (n.IsNavigationTask(stored) || n.IsReviewTask(stored)) && taskCode(stored["code"], system) != taskCode(obj["code"], system) {
+		add(fhir.CodeBusinessRule, "Task.code", "a %s Task stays one: its code cannot change", taskCode(stored["code"], system))
 		return issues
 	}
 	if !nav && !review {
@@ -705,7 +718,7 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 	to := fhir.Str(obj["status"])
 	if stored == nil {
 		if to != "requested" {
-			add(fhir.CodeBusinessRule, "Task.status", "a new %s Task starts as requested, not %s", taskCode(obj, n.System(snomed.NavigationTask)), to)
+			add(fhir.CodeBusinessRule, "Task.status", "a new %s Task starts as requested, not %s", taskCode(obj["code"], system), to)
 		}
 		return issues
 	}
@@ -719,7 +732,7 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 		if actor.Navigate {
 			what = fmt.Sprintf("$navigate, which moves the navigation Task from %s to %s,", from, to)
 		}
-		if msg := statusRoleRefusal(stored, what, to, review, actor); msg != "" {
+		if msg := statusRoleRefusal(viewParties(stored), what, to, review, actor); msg != "" {
 			add(fhir.CodeForbidden, "Task.status", "%s", msg)
 		}
 	}
@@ -732,7 +745,7 @@ func CheckNavigationTask(obj, stored map[string]any, actor Actor, n NavigationNa
 // actor may; else a forbidden issue at Task.status.
 func CheckNavigate(task map[string]any, a Actor) *fhir.Issue {
 	a.Navigate = true
-	msg := statusRoleRefusal(task, "$navigate (deciding a navigation Task, which puts it in progress)", "in-progress", false, a)
+	msg := statusRoleRefusal(viewParties(task), "$navigate (deciding a navigation Task, which puts it in progress)", "in-progress", false, a)
 	if msg == "" {
 		return nil
 	}
@@ -748,7 +761,7 @@ func kindOf(review bool) string {
 
 // statusRoleRefusal is why the actor may not make a move to status to
 // (what describes it), "" when it may.
-func statusRoleRefusal(stored map[string]any, what, to string, review bool, a Actor) string {
+func statusRoleRefusal(stored partiesView, what, to string, review bool, a Actor) string {
 	if a.Dev {
 		return ""
 	}
@@ -762,14 +775,14 @@ func statusRoleRefusal(stored map[string]any, what, to string, review bool, a Ac
 		// request may ask for its decision.
 		allowed = append(append([]TaskRole(nil), allowed...), TaskRoleRequester)
 	}
-	has := a.TaskRoles(stored)
+	has := a.taskRoles(stored)
 	for _, r := range has {
 		if slices.Contains(allowed, r) {
 			return ""
 		}
 	}
 	practice := "the practice that owns it"
-	if ods := TaskOwnerODS(stored); ods != "" {
+	if ods := stored.OwnerODS; ods != "" {
 		practice = "practice " + ods
 	}
 	var who []string

@@ -182,7 +182,9 @@ func TestIntakeReadsEveryInput(t *testing.T) {
 	assert.Equal(t, "Worried about my hearing", r.ICE)
 	assert.Equal(t, "07700 900123", r.ContactPhone)
 	assert.True(t, *r.SMSConsent)
-	assert.Equal(t, "PractitionerRole/dr-a", r.PreferredPractitioner["reference"])
+	require.NotNil(t, r.PreferredPractitioner)
+	assert.Equal(t, "PractitionerRole/dr-a", r.PreferredPractitioner.Reference)
+	assert.Equal(t, "PractitionerRole/dr-a", r.PreferredPractitioner.JSON.(map[string]any)["reference"], "the client's Reference is kept as given")
 	assert.True(t, *r.AutomatedConsent)
 }
 

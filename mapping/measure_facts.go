@@ -136,15 +136,15 @@ func AllocationFactOf(names NavigationNames, sr map[string]any) (AllocationFact,
 	f.ID, _ = sr["id"].(string)
 	f.Status, _ = sr["status"].(string)
 	f.Code = codeOfSystem(sr["code"], snomed.System)
-	f.NeedGroup = measureNeedGroup(sr)
+	f.NeedGroup = measureNeedGroup(fhir.List(sr["supportingInfo"]))
 	if a, _ := sr["authoredOn"].(string); a != "" {
 		f.Authored, _ = time.Parse(time.RFC3339, a)
 	}
 	for _, r := range fhir.List(sr["replaces"]) {
 		f.Replaces = viewReference(r).Reference
 	}
-	f.ContinuityRequired = continuityRequired(sr)
-	f.DeclinedPharmacyFirst = declinedPharmacyFirst(sr)
+	f.ContinuityRequired = continuityRequired(fhir.List(sr["orderDetail"]))
+	f.DeclinedPharmacyFirst = declinedPharmacyFirst(f.Status, f.Code, fhir.List(sr["note"]))
 	return f, true
 }
 

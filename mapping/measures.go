@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/snomed"
 )
 
 // Success measures (NAVIGATION-API.md, "Success measures"): the pure
@@ -386,10 +385,10 @@ func CountMeasureFacts(in MeasureFacts) MeasureCounts {
 }
 
 // measureNeedGroup is the need-group code an allocation's supportingInfo
-// records ("Patient need group 5 (...)", mapping/decision.go), or
-// "unknown".
-func measureNeedGroup(sr map[string]any) string {
-	for _, e := range fhir.List(sr["supportingInfo"]) {
+// (its References) records ("Patient need group 5 (...)",
+// mapping/decision.go), or "unknown".
+func measureNeedGroup(supportingInfo []any) string {
+	for _, e := range supportingInfo {
 		s := viewReference(e).Display
 		rest, ok := strings.CutPrefix(s, "Patient need group ")
 		if !ok {
@@ -404,10 +403,11 @@ func measureNeedGroup(sr map[string]any) string {
 	return "unknown"
 }
 
-// continuityRequired reports whether an allocation carries the continuity
-// requirement (orderDetail "Continuity of care: ...", mapping/allocate.go).
-func continuityRequired(sr map[string]any) bool {
-	for _, e := range fhir.List(sr["orderDetail"]) {
+// continuityRequired reports whether an allocation's orderDetail (its
+// CodeableConcepts) carries the continuity requirement ("Continuity of
+// care: ...", mapping/allocate.go).
+func continuityRequired(orderDetail []any) bool {
+	for _, e := range orderDetail {
 		if s := fhir.Str(object(e)["text"]); strings.HasPrefix(s, "Continuity of care") {
 			return true
 		}
@@ -415,18 +415,15 @@ func continuityRequired(sr map[string]any) bool {
 	return false
 }
 
-// declinedPharmacyFirst reports whether an allocation is a Pharmacy First
-// referral revoked because the patient declined it, or the service
-// turned the patient away (mapping/decision.go
-// writes the revocation note).
-func declinedPharmacyFirst(sr map[string]any) bool {
-	if s, _ := sr["status"].(string); s != "revoked" {
+// declinedPharmacyFirst reports whether an allocation (its status, its
+// SNOMED CT code and its notes) is a Pharmacy First referral revoked
+// because the patient declined it, or the service turned the patient
+// away (mapping/decision.go writes the revocation note).
+func declinedPharmacyFirst(status, code string, notes []any) bool {
+	if status != "revoked" || code != PharmacyFirstReferralCode {
 		return false
 	}
-	if codeOfSystem(sr["code"], snomed.System) != PharmacyFirstReferralCode {
-		return false
-	}
-	for _, n := range fhir.List(sr["note"]) {
+	for _, n := range notes {
 		if s := fhir.Str(object(n)["text"]); strings.Contains(s, "declined by the patient") || strings.Contains(s, "turned away by the service") {
 			return true
 		}

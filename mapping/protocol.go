@@ -191,7 +191,7 @@ func (n NavigationNames) IsNavigationProtocol(obj map[string]any) bool {
 // fails to compile.
 func ParseProtocol(obj map[string]any, n NavigationNames) (*Protocol, []fhir.Issue) {
 	pp := &protocolParser{n: n}
-	return pp.parse(obj), pp.issues
+	return pp.parse(viewPlanDefinition(obj)), pp.issues
 }
 
 type protocolParser struct {
@@ -203,11 +203,9 @@ func (pp *protocolParser) errorf(expr, format string, args ...any) {
 	pp.issues = append(pp.issues, fhir.Issue{Severity: fhir.SeverityError, Code: fhir.CodeInvalid, Diagnostics: fmt.Sprintf(format, args...), Expression: []string{expr}})
 }
 
-func (pp *protocolParser) parse(obj map[string]any) *Protocol {
-	p := &Protocol{ID: fhir.Str(obj["id"]), Version: fhir.Str(obj["version"]), URL: fhir.Str(obj["url"]), Title: fhir.Str(obj["title"]),
-		Status: fhir.Str(obj["status"]), ApprovalDate: fhir.Str(obj["approvalDate"])}
-	p.VersionID = fhir.Str(object(obj["meta"])["versionId"])
-	for i, uc := range viewUsageContexts(obj["useContext"]) {
+func (pp *protocolParser) parse(d planDefinitionView) *Protocol {
+	p := &Protocol{ID: d.ID, Version: d.Version, URL: d.URL, Title: d.Title, Status: d.Status, ApprovalDate: d.ApprovalDate, VersionID: d.VersionID}
+	for i, uc := range d.UseContext {
 		if uc.Code.Code != "venue" || uc.Code.System != usageContextSystem {
 			continue
 		}
@@ -227,11 +225,9 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 	} else if p.ID != "" && p.ID != ProtocolID(p.Practice) {
 		pp.errorf("PlanDefinition.id", "the protocol of practice %s has id %s (one current protocol per practice; PUT a new version to replace it)", p.Practice, ProtocolID(p.Practice))
 	}
-	for _, e := range fhir.List(obj["endorser"]) {
-		if name := fhir.Str(object(e)["name"]); name != "" {
-			p.ApprovedBy = strings.TrimSpace(strings.Join([]string{p.ApprovedBy, name}, ", "))
-			p.ApprovedBy = strings.TrimPrefix(p.ApprovedBy, ", ")
-		}
+	for _, name := range d.Endorsers {
+		p.ApprovedBy = strings.TrimSpace(strings.Join([]string{p.ApprovedBy, name}, ", "))
+		p.ApprovedBy = strings.TrimPrefix(p.ApprovedBy, ", ")
 	}
 	if p.Status == "active" {
 		if p.Version == "" {
@@ -244,13 +240,13 @@ func (pp *protocolParser) parse(obj map[string]any) *Protocol {
 			pp.errorf("PlanDefinition.endorser", "an active protocol names who approved it (endorser.name; the guide: a senior clinician)")
 		}
 	}
-	if ep, ok := viewPeriod(obj["effectivePeriod"]); ok {
-		p.EffectiveStart, _ = navDateTime(ep.Start, false)
-		p.EffectiveEnd, _ = navDateTime(ep.End, true)
+	if d.HasEffective {
+		p.EffectiveStart, _ = navDateTime(d.Effective.Start, false)
+		p.EffectiveEnd, _ = navDateTime(d.Effective.End, true)
 	}
 	ids := map[string]bool{}
-	for i, a := range fhir.List(obj["action"]) {
-		if r := pp.rule(viewAction(a), fmt.Sprintf("PlanDefinition.action[%d]", i)); r != nil {
+	for i, a := range d.Action {
+		if r := pp.rule(a, fmt.Sprintf("PlanDefinition.action[%d]", i)); r != nil {
 			if r.ID == "" {
 				r.ID = fmt.Sprintf("rule-%d", i+1)
 			}
@@ -399,7 +395,7 @@ func (pp *protocolParser) constant(env *cel.Env, path, src, expr string) {
 	if err != nil {
 		return
 	}
-	out, _, err := prg.Eval(map[string]any{})
+	out, _, err := prg.Eval(cel.NoVars())
 	if err != nil || types.IsError(out) {
 		return // it reads facts: checked when it runs
 	}

@@ -3,7 +3,6 @@ package mapping
 import (
 	"encoding/json"
 
-	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/snomed"
 )
 
@@ -145,9 +144,6 @@ type provenance struct {
 	Agent        []provenanceAgent    `json:"agent"`
 	Entity       []provenanceEntity   `json:"entity,omitempty"`
 }
-
-// tree is a built value as the codec's JSON tree (fhir.Tree).
-func tree(v any) (map[string]any, error) { return fhir.Tree(v) }
 
 type r4ContactPoint struct {
 	System string `json:"system,omitempty"`

@@ -23,8 +23,8 @@ func object(v any) map[string]any { m, _ := v.(map[string]any); return m }
 type identifierView struct{ System, Value string }
 
 func viewIdentifier(v any) (identifierView, bool) {
-	m, ok := v.(map[string]any)
-	return identifierView{System: fhir.Str(m["system"]), Value: fhir.Str(m["value"])}, ok
+	m := object(v)
+	return identifierView{System: fhir.Str(m["system"]), Value: fhir.Str(m["value"])}, m != nil
 }
 
 // referenceView is an R4 Reference.
@@ -34,15 +34,28 @@ type referenceView struct {
 	// one was given.
 	Identifier    identifierView
 	HasIdentifier bool
-	// Raw is the Reference as the resource holds it, nil when absent.
-	Raw map[string]any
+	// Raw is the Reference as the resource holds it, nil when absent
+	// (or not a JSON object).
+	Raw clientJSON
 }
 
 func viewReference(v any) referenceView {
 	m := object(v)
-	r := referenceView{Reference: fhir.Str(m["reference"]), Type: fhir.Str(m["type"]), Display: fhir.Str(m["display"]), Raw: m}
+	r := referenceView{Reference: fhir.Str(m["reference"]), Type: fhir.Str(m["type"]), Display: fhir.Str(m["display"])}
+	if m != nil {
+		r.Raw = m
+	}
 	r.Identifier, r.HasIdentifier = viewIdentifier(m["identifier"])
 	return r
+}
+
+// client is the Reference as a client's Reference mapping hands on, nil
+// when absent.
+func (r referenceView) client() *ClientReference {
+	if r.Raw == nil {
+		return nil
+	}
+	return &ClientReference{Reference: r.Reference, Type: r.Type, Display: r.Display, JSON: r.Raw}
 }
 
 // periodView is an R4 Period, its ends as written.
@@ -51,8 +64,8 @@ type periodView struct{ Start, End string }
 // viewPeriod reads a Period; ok is false when v is not one (not an
 // object).
 func viewPeriod(v any) (_ periodView, ok bool) {
-	m, ok := v.(map[string]any)
-	return periodView{Start: fhir.Str(m["start"]), End: fhir.Str(m["end"])}, ok
+	m := object(v)
+	return periodView{Start: fhir.Str(m["start"]), End: fhir.Str(m["end"])}, m != nil
 }
 
 // quantityView is an R4 Quantity (a Duration), its value as its JSON
@@ -64,17 +77,17 @@ type rangeView struct{ Low, High *quantityView }
 
 // viewRange reads a Range; ok is false when v is not one.
 func viewRange(v any) (_ rangeView, ok bool) {
-	m, ok := v.(map[string]any)
+	m := object(v)
 	var r rangeView
-	if q, isQ := m["low"].(map[string]any); isQ {
+	if q := object(m["low"]); q != nil {
 		lo := viewQuantity(q)
 		r.Low = &lo
 	}
-	if q, isQ := m["high"].(map[string]any); isQ {
+	if q := object(m["high"]); q != nil {
 		hi := viewQuantity(q)
 		r.High = &hi
 	}
-	return r, ok
+	return r, m != nil
 }
 
 // availableTimeView is a HealthcareService.availableTime.
@@ -190,7 +203,8 @@ type taskView struct {
 	Input, Output []parameterView
 }
 
-func viewTask(obj map[string]any) taskView {
+func viewTask(v any) taskView {
+	obj := object(v)
 	t := taskView{ID: fhir.Str(obj["id"]), Status: fhir.Str(obj["status"]), Intent: fhir.Str(obj["intent"]),
 		AuthoredOn: fhir.Str(obj["authoredOn"]), Code: obj["code"], BusinessStatus: obj["businessStatus"],
 		VersionID: fhir.Str(object(obj["meta"])["versionId"]), StatusReasonText: fhir.Str(object(obj["statusReason"])["text"])}
@@ -206,6 +220,22 @@ func viewTask(obj map[string]any) taskView {
 		for i, e := range out {
 			t.Output[i] = viewParameter(e)
 		}
+	}
+	return t
+}
+
+// partiesView is who a Task names: its requester's identifier and the
+// ODS code of the practice that owns it ("" when it names none).
+type partiesView struct {
+	Requester identifierView
+	OwnerODS  string
+}
+
+func viewParties(task any) partiesView {
+	m := object(task)
+	t := partiesView{Requester: viewReference(m["requester"]).Identifier}
+	if id := viewReference(m["owner"]).Identifier; id.System == ODSSystem {
+		t.OwnerODS = strings.ToUpper(strings.TrimSpace(id.Value))
 	}
 	return t
 }
@@ -327,4 +357,34 @@ func viewAction(v any) actionView {
 		a.DynamicValue = append(a.DynamicValue, dynamicValueView{fhir.Str(dm["path"]), viewExpression(dm["expression"])})
 	}
 	return a
+}
+
+// planDefinitionView is the part of a PlanDefinition a navigation
+// protocol is read from.
+type planDefinitionView struct {
+	ID, VersionID, Version, URL, Title, Status, ApprovalDate string
+	UseContext                                               []usageContextView
+	// Endorsers are the endorsers' names that are given.
+	Endorsers []string
+	// Effective is effectivePeriod; HasEffective says it is there.
+	Effective    periodView
+	HasEffective bool
+	Action       []actionView
+}
+
+func viewPlanDefinition(v any) planDefinitionView {
+	m := object(v)
+	d := planDefinitionView{ID: fhir.Str(m["id"]), Version: fhir.Str(m["version"]), URL: fhir.Str(m["url"]), Title: fhir.Str(m["title"]),
+		Status: fhir.Str(m["status"]), ApprovalDate: fhir.Str(m["approvalDate"]), VersionID: fhir.Str(object(m["meta"])["versionId"]),
+		UseContext: viewUsageContexts(m["useContext"])}
+	for _, e := range fhir.List(m["endorser"]) {
+		if name := fhir.Str(object(e)["name"]); name != "" {
+			d.Endorsers = append(d.Endorsers, name)
+		}
+	}
+	d.Effective, d.HasEffective = viewPeriod(m["effectivePeriod"])
+	for _, a := range fhir.List(m["action"]) {
+		d.Action = append(d.Action, viewAction(a))
+	}
+	return d
 }

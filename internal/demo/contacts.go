@@ -356,7 +356,7 @@ func (g *generator) store(ctx context.Context, c *contact) (bool, error) {
 	}
 	writes := []write{{obj: task}}
 	if c.navigate {
-		t1 := cloneObj(task)
+		t1 := fhir.CloneObject(task)
 		t1["meta"].(map[string]any)["versionId"] = "1"
 		rec, err := g.decide(c, t1, nil, nil, c.allocatedAt, "")
 		if err != nil {
@@ -367,7 +367,7 @@ func (g *generator) store(ctx context.Context, c *contact) (bool, error) {
 			writes = append(writes, write{obj: rec.Review, strict: true})
 		}
 		if !c.declineAt.IsZero() && isPharmacyFirst(rec.Allocation) {
-			t2 := cloneObj(rec.Task)
+			t2 := fhir.CloneObject(rec.Task)
 			meta, _ := t2["meta"].(map[string]any)
 			if meta == nil {
 				meta = g.label()()
@@ -386,9 +386,9 @@ func (g *generator) store(ctx context.Context, c *contact) (bool, error) {
 			}
 			// The Task update that records the decline, then the
 			// re-navigation.
-			writes = append(writes, write{obj: cloneObj(t2), update: true})
+			writes = append(writes, write{obj: fhir.CloneObject(t2), update: true})
 			t2["meta"].(map[string]any)["versionId"] = "3"
-			prior := cloneObj(rec.Allocation)
+			prior := fhir.CloneObject(rec.Allocation)
 			rec2, err := g.decide(c, t2, prior, declined, c.declineAt, "-2")
 			if err != nil {
 				return false, err
@@ -458,28 +458,6 @@ func mergeLabel(meta any, label map[string]any) map[string]any {
 	}
 	out["security"] = label["security"]
 	return out
-}
-
-func cloneObj(m map[string]any) map[string]any {
-	return cloneAny(m).(map[string]any)
-}
-
-func cloneAny(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = cloneAny(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = cloneAny(e)
-		}
-		return out
-	}
-	return v
 }
 
 // decode is a stored body as a JSON object.
