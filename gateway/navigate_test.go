@@ -705,6 +705,7 @@ func TestNavigationIntakeOverHTTP(t *testing.T) {
 					delete(in, "valueString")
 					in["valueCode"] = "ear"
 				}, 400, "Task.input[2].valueCode"},
+				{"problem with two values", func(m map[string]any) { listAny(m["input"])[2].(map[string]any)["valueCode"] = "ear" }, 400, "Task.input[2]"},
 				{"bad NHS number", func(m map[string]any) {
 					m["for"] = map[string]any{"identifier": map[string]any{"system": mapping.NHSNumberSystem, "value": "1234567890"}}
 				}, 400, "Task.for.identifier.value"},

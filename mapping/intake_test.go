@@ -345,3 +345,48 @@ func TestCheckNavigateRoles(t *testing.T) {
 	require.NotNil(t, CheckNavigate(task, Actor{Issuer: iss, Subject: "someone-else", Automated: true}))
 	assert.Nil(t, CheckNavigate(task, Actor{Dev: true}))
 }
+
+// An input carrying two value[x] is refused with one issue, the same
+// every time, whatever the order of the JSON's keys: which element is
+// read never depends on a map's order.
+func TestIntakeRefusesTwoValuesTheSameWayEveryTime(t *testing.T) {
+	n := NewNavigationNames("")
+	task := intakeTask(t, func(m map[string]any) {
+		addInput(m, InputTried, "valueString", "Olive oil")
+		in := inputAt(m, InputTried)
+		in["valueCode"] = "olive-oil"
+		in["valueBoolean"] = true
+	})
+	// The same Task as JSON text with the input's members in two
+	// orders, decoded as the gateway decodes it.
+	var texts []string
+	for _, order := range [][]string{{"valueString", "valueCode", "valueBoolean"}, {"valueBoolean", "valueCode", "valueString"}} {
+		b, err := json.Marshal(task)
+		require.NoError(t, err)
+		s := string(b)
+		in, _ := json.Marshal(inputAt(task, InputTried))
+		var members []string
+		for _, k := range append([]string{"type"}, order...) {
+			v, _ := json.Marshal(inputAt(task, InputTried)[k])
+			members = append(members, `"`+k+`":`+string(v))
+		}
+		texts = append(texts, strings.Replace(s, string(in), "{"+strings.Join(members, ",")+"}", 1))
+	}
+	require.NotEqual(t, texts[0], texts[1])
+	var first []fhir.Issue
+	for i := 0; i < 50; i++ {
+		r, err := fhir.ParseResource([]byte(texts[i%2]))
+		require.NoError(t, err)
+		req, issues := ParseNavigationTask(r.Object(), n)
+		errs := navErrors(issues)
+		require.Len(t, errs, 1, "%v", errs)
+		assert.Equal(t, fhir.CodeStructure, errs[0].Code)
+		assert.Equal(t, []string{"Task.input[5]"}, errs[0].Expression)
+		assert.Contains(t, errs[0].Diagnostics, "valueBoolean and valueCode and valueString")
+		assert.Empty(t, req.Tried, "none of the values is read")
+		if first == nil {
+			first = errs
+		}
+		require.Equal(t, first, errs, "run %d", i)
+	}
+}
