@@ -154,29 +154,29 @@ func conditionalReferenceTypes(v any, out []string) []string {
 }
 
 // entryPermissions lists what one Bundle entry needs.
-func entryPermissions(e *entry) []Permission {
+func entryPermissions(e *interaction.Entry) []Permission {
 	var perms []Permission
-	switch e.method {
+	switch e.Method {
 	case http.MethodGet, http.MethodHead:
-		if e.search != nil {
-			return searchPermissions(e.search.q)
+		if sr, ok := e.Search.(*searchRequest); ok {
+			return searchPermissions(sr.q)
 		}
-		return []Permission{{e.typ, auth.Read}}
+		return []Permission{{e.Type, auth.Read}}
 	case http.MethodDelete:
-		perms = append(perms, Permission{e.typ, auth.Delete})
+		perms = append(perms, Permission{e.Type, auth.Delete})
 	case http.MethodPost:
-		perms = append(perms, Permission{e.typ, auth.Create})
-		if e.ifNoneExist != nil {
-			perms = append(perms, Permission{e.typ, auth.Search})
+		perms = append(perms, Permission{e.Type, auth.Create})
+		if e.IfNoneExist != nil {
+			perms = append(perms, Permission{e.Type, auth.Search})
 		}
 	case http.MethodPut, http.MethodPatch:
-		perms = append(perms, Permission{e.typ, auth.Update})
+		perms = append(perms, Permission{e.Type, auth.Update})
 	}
-	if e.crit != nil {
-		perms = append(perms, Permission{e.typ, auth.Search})
+	if e.Crit != nil {
+		perms = append(perms, Permission{e.Type, auth.Search})
 	}
-	if e.resource != nil {
-		for _, t := range conditionalReferenceTypes(e.resource.Object(), nil) {
+	if e.Resource != nil {
+		for _, t := range conditionalReferenceTypes(e.Resource.Object(), nil) {
 			perms = append(perms, Permission{t, auth.Search})
 		}
 	}

@@ -101,8 +101,14 @@ func (s *Server) conditionalPatch(req *request) (*response, error) {
 // patchIn applies p to typ/id in tx, secrets masked as answers show them
 // (package secrets) and the result validated like any write.
 func (s *Server) patchIn(ctx context.Context, tx store.Tx, typ, id string, p interaction.Patcher, pre store.Precondition, strict bool) (result, error) {
-	return interaction.Patch(ctx, tx, typ, id, p, pre, interaction.PatchChecks{
+	return interaction.Patch(ctx, tx, typ, id, p, pre, s.patchChecks(strict))
+}
+
+// patchChecks are what a patched resource goes through: secrets masked
+// as answers show them (package secrets), and validation like any write.
+func (s *Server) patchChecks(strict bool) interaction.PatchChecks {
+	return interaction.PatchChecks{
 		Prepare:  secrets.MaskStored,
 		Validate: func(ctx context.Context, r *fhir.Resource) error { return s.validate(ctx, r, strict) },
-	})
+	}
 }

@@ -66,16 +66,7 @@ func preference(h http.Header, name string) string {
 
 // ifMatch parses If-Match: W/"3", "3" or 3.
 func ifMatch(h http.Header) (store.Precondition, error) {
-	v := strings.TrimSpace(h.Get("If-Match"))
-	if v == "" {
-		return store.Precondition{}, nil
-	}
-	tag := strings.Trim(strings.TrimPrefix(v, "W/"), `"`)
-	n, ok := parseVersion(tag)
-	if !ok {
-		return store.Precondition{}, fhir.Errorf(fhir.CodeInvalid, "If-Match %q is not a version of this server (W/\"<n>\")", v).WithStatus(http.StatusBadRequest)
-	}
-	return store.Precondition{IfMatch: n}, nil
+	return interaction.ParseIfMatch(h.Get("If-Match"))
 }
 
 func (s *Server) create(req *request) (*response, error) {

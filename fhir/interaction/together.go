@@ -1,16 +1,12 @@
-package gateway
+package interaction
 
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/subscriptions"
 )
 
 // Batched criteria. A publisher's sync is a transaction of hundreds of
@@ -18,7 +14,7 @@ import (
 // HealthcareService?identifier=system|value); searching each criteria on
 // its own costs a round trip to the database per entry, which is most of
 // the time such a transaction takes. So, once every lock of the
-// transaction is held and before anything is written (step 2 of txRun.do),
+// transaction is held and before anything is written (step 2 of run.do),
 // the plain identifier criteria of the POST, PUT and PATCH entries are
 // searched together, one search per type and chunk: identifier=a|1,a|2,...
 // (R4's OR), and each result is given to the criteria whose system and
@@ -40,7 +36,7 @@ type identifierCriteria struct {
 // plainIdentifier tells whether crit is a single identifier=system|value
 // on a type whose identifier parameter is its top-level identifier
 // element (so its matches can be told from their bodies).
-func plainIdentifier(crit criteria) (identifierCriteria, bool) {
+func plainIdentifier(crit Criteria) (identifierCriteria, bool) {
 	q := crit.Query
 	if len(q.Params) != 1 {
 		return identifierCriteria{}, false
@@ -59,17 +55,17 @@ func plainIdentifier(crit criteria) (identifierCriteria, bool) {
 
 // prefetchIdentifiers searches the plain identifier criteria of step 2
 // together and records what each matches (up to two, as matches does).
-func (t *txRun) prefetchIdentifiers() error {
+func (t *run) prefetchIdentifiers() error {
 	byType := map[string][]identifierCriteria{}
 	var order []string
 	seen := map[string]bool{}
 	for _, e := range t.entries {
-		var c *criteria
+		var c *Criteria
 		switch {
-		case e.method == "POST" && e.ifNoneExist != nil:
-			c = e.ifNoneExist
-		case (e.method == "PUT" || e.method == "PATCH") && e.crit != nil:
-			c = e.crit
+		case e.Method == "POST" && e.IfNoneExist != nil:
+			c = e.IfNoneExist
+		case (e.Method == "PUT" || e.Method == "PATCH") && e.Crit != nil:
+			c = e.Crit
 		}
 		if c == nil || seen[c.Key] {
 			continue
@@ -99,10 +95,10 @@ func (t *txRun) prefetchIdentifiers() error {
 	return nil
 }
 
-func (t *txRun) prefetchChunk(typ string, list []identifierCriteria) error {
+func (t *run) prefetchChunk(typ string, list []identifierCriteria) error {
 	// Where the caller's tenancy does not restrict the type's searches,
 	// the store may look the identifiers up directly.
-	if tm, ok := t.raw.(store.TokenMatcher); ok && !restricted(t.tx.Principal(), typ) {
+	if tm, ok := t.raw.(store.TokenMatcher); ok && !t.tx.Restricted(typ) {
 		systems, codes := make([]string, len(list)), make([]string, len(list))
 		for i, ic := range list {
 			systems[i], codes[i] = ic.system, ic.value
@@ -163,11 +159,11 @@ func (t *txRun) prefetchChunk(typ string, list []identifierCriteria) error {
 }
 
 // matches is what crit matches at step 2: prefetched, or searched now.
-func (t *txRun) matches(crit criteria) ([]store.Version, error) {
+func (t *run) matches(crit Criteria) ([]store.Version, error) {
 	if found, ok := t.found[crit.Key]; ok {
 		return found, nil
 	}
-	return interaction.Matches(t.ctx, t.tx, crit)
+	return Matches(t.ctx, t.tx, crit)
 }
 
 // Creates together. The entries of a transaction that create a resource
@@ -181,11 +177,12 @@ func (t *txRun) matches(crit criteria) ([]store.Version, error) {
 // and a Bundle with conditional references, which are resolved by
 // searches that must see earlier entries' writes, writes one by one. Types
 // whose writes notify subscribers (Task, ServiceRequest, Subscription)
-// are written one by one too, so notifications keep the Bundle's order.
+// are written one by one too, so notifications keep the Bundle's order
+// (Guarded.Batchable says which).
 
 // createsTogether tells whether step 4 may defer its creates and plain
 // updates.
-func (t *txRun) createsTogether() bool {
+func (t *run) createsTogether() bool {
 	if _, ok := t.raw.(store.BatchCreator); !ok {
 		return false
 	}
@@ -194,25 +191,20 @@ func (t *txRun) createsTogether() bool {
 		if r == nil {
 			continue
 		}
-		if interaction.HasConditionalReference(r.Object()) {
+		if HasConditionalReference(r.Object()) {
 			return false
 		}
-		if t.entries[i].method == http.MethodPost || t.entries[i].method == http.MethodPut {
+		if t.entries[i].Method == "POST" || t.entries[i].Method == "PUT" {
 			n++
 		}
 	}
 	return n > 1
 }
 
-// deferrable tells whether creates of typ may be deferred.
-func (t *txRun) deferrable(typ string) bool {
-	return !subscriptions.Subscribable(typ) && typ != "Subscription"
-}
-
 // createPending creates the deferred entries (each already carrying its
 // id and resolved references), with the tenancy checks and follow-ups of
-// tenantTx.Create for each.
-func (t *txRun) createPending(pending []int) error {
+// Create for each.
+func (t *run) createPending(pending []int) error {
 	if len(pending) == 0 {
 		return nil
 	}
@@ -220,10 +212,10 @@ func (t *txRun) createPending(pending []int) error {
 	practices := make([][]string, len(pending))
 	for k, i := range pending {
 		rs[k] = t.work[i]
-		if err := t.tx.CheckWrite(t.ctx, rs[k], nil, nil); err != nil {
+		var err error
+		if practices[k], err = t.tx.CheckCreate(t.ctx, rs[k]); err != nil {
 			return t.fail(t.entries[i], err)
 		}
-		practices[k] = t.tx.Practices()
 	}
 	written, err := t.raw.(store.BatchCreator).CreateAll(t.ctx, rs)
 	if err != nil {
@@ -232,19 +224,19 @@ func (t *txRun) createPending(pending []int) error {
 	return t.afterBatch(pending, written, practices)
 }
 
-// afterBatch runs tenantTx's follow-ups of each write of a batch and
-// records the entries' results.
-func (t *txRun) afterBatch(pending []int, written []store.WriteResult, practices [][]string) error {
+// afterBatch runs the follow-ups (Guarded.AfterWrite) of each write of
+// a batch and records the entries' results.
+func (t *run) afterBatch(pending []int, written []store.WriteResult, practices [][]string) error {
 	for k, i := range pending {
 		res, err := t.tx.AfterWrite(t.ctx, practices[k], written[k])
 		if err != nil {
 			return t.fail(t.entries[i], err)
 		}
 		v := res.Version
-		out := result{Outcome: interaction.Done, Version: v,
+		out := Result{Outcome: Done, Version: v,
 			Info: fmt.Sprintf("%s/%s stored as version %d", v.Type, v.ID, v.VersionID)}
 		if res.Created {
-			out.Outcome = interaction.Created
+			out.Outcome = Created
 			out.Info = fmt.Sprintf("%s/%s created as version %d", v.Type, v.ID, v.VersionID)
 		}
 		t.results[i], t.practices[i] = out, practices[k]
@@ -255,35 +247,24 @@ func (t *txRun) afterBatch(pending []int, written []store.WriteResult, practices
 // Updates together: the PUT entries without ifMatch that update a
 // resource (by id, or the one their criteria matched) are written at the
 // end of step 4 too, through UpdateAll, under the same conditions as
-// creates. Types whose owner is a practice are updated one by one (their
-// practice label is decided against the stored version).
-
-// deferrableUpdate tells whether updates of typ may be deferred.
-func (t *txRun) deferrableUpdate(typ string) bool {
-	return t.deferrable(typ) && !practiceOwned(typ)
-}
+// creates (Guarded.Batchable: a type whose owner is a practice is
+// updated one by one, its practice label decided against the stored
+// version).
 
 // updatePending updates the deferred entries, with the tenancy checks and
-// follow-ups of tenantTx.Update for each.
-func (t *txRun) updatePending(pending []int) error {
+// follow-ups of Update for each.
+func (t *run) updatePending(pending []int) error {
 	if len(pending) == 0 {
 		return nil
 	}
 	rs := make([]*fhir.Resource, len(pending))
 	practices := make([][]string, len(pending))
 	for k, i := range pending {
-		r := t.work[i]
-		rs[k] = r
-		if auth.IsDirectoryType(r.Type()) && !t.tx.Principal().Dev {
-			stored, storedBody, err := t.tx.Current(t.ctx, r.Type(), r.ID())
-			if err != nil {
-				return t.fail(t.entries[i], err)
-			}
-			if err := t.tx.CheckWrite(t.ctx, r, stored, storedBody); err != nil {
-				return t.fail(t.entries[i], err)
-			}
+		rs[k] = t.work[i]
+		var err error
+		if practices[k], err = t.tx.CheckUpdate(t.ctx, rs[k]); err != nil {
+			return t.fail(t.entries[i], err)
 		}
-		practices[k] = t.tx.Practices()
 	}
 	written, err := t.raw.(store.BatchCreator).UpdateAll(t.ctx, rs)
 	if err != nil {
