@@ -53,8 +53,9 @@ type BulkCreator interface {
 }
 
 // BatchCreator is a Tx that creates and updates many resources in a few
-// round trips (the PostgreSQL store pipelines them). The gateway's
-// transaction Bundles write their plain creates and updates through it.
+// round trips (the PostgreSQL store pipelines them). The batch and
+// transaction run (fhir/interaction) writes its plain creates and updates
+// through it.
 type BatchCreator interface {
 	// CreateAll is Tx.Create for each of rs, all or none: an id in use
 	// fails the call with a duplicate error, and the transaction then
@@ -66,8 +67,8 @@ type BatchCreator interface {
 }
 
 // TokenMatcher is a Tx that finds the resources with each of many token
-// values in one statement. The gateway's transaction Bundles look up the
-// identifiers of conditional creates and updates with it.
+// values in one statement. The batch and transaction run (fhir/interaction)
+// looks up the identifiers of conditional creates and updates with it.
 type TokenMatcher interface {
 	// TokenMatches finds, for each pair systems[i]|codes[i], the current
 	// live resources of typ that a search param=system|code finds, at most

@@ -97,6 +97,8 @@ func TestLayout(t *testing.T) {
 				t.Errorf("%s imports the gateway: only the commands do", dir)
 			case strings.HasPrefix(imp, "github.com/jackc/pgx") && !under(dir, "fhir/store/postgres") && !under(dir, "internal") && !under(dir, "cmd"):
 				t.Errorf("%s imports pgx: only the PostgreSQL store does", dir)
+			case imp == "net/http" && under(dir, "fhir/interaction"):
+				t.Errorf("%s imports net/http: the interaction engine knows nothing of HTTP", dir)
 			case ours && under(dir, "fhir") && !under(local, "fhir"):
 				t.Errorf("%s imports %s: fhir/ imports no Signpost package outside it", dir, local)
 			case ours && (under(dir, "mapping") || under(dir, "snomed")) && !under(local, "fhir") && !under(local, "mapping") && !under(local, "snomed"):
