@@ -15,9 +15,6 @@ import (
 // package tenancy's; the gateway builds its Guard (newTenancy) and keeps
 // the names below, which delegate to it, for the code that calls them.
 
-// odsSystem is the identifier system of ODS organisation codes.
-const odsSystem = tenancy.ODSSystem
-
 // tenantTx is the store.Tx every interaction runs on (tenancy.Tx).
 type tenantTx = tenancy.Tx
 
