@@ -42,9 +42,6 @@ func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte,
 // navigation Tasks (the contract and the R4 state machine) and of
 // protocols, and Task/$navigate. Call once, before Handler.
 func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions) error {
-	if opts.Terminology == nil {
-		return errors.New("navigation: a Terminology is required")
-	}
 	if opts.Now == nil {
 		opts.Now = s.opts.Now
 	}

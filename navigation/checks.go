@@ -53,7 +53,7 @@ func actorOf(ctx context.Context, stored map[string]any) mapping.Actor {
 // server ignores body ids on create, so this only makes the check
 // stricter). A stored Task the caller may not see is not compared with
 // (the write is checked as a create): tenancy answers an update of it
-// with 404, without saying whether it exists.
+// as not found, without saying whether it exists.
 func (nav *Service) CheckTask(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
 	obj := r.Object()
 	if !nav.names.IsNavigationTask(obj) && !nav.names.IsReviewTask(obj) && r.ID() == "" {
@@ -71,7 +71,7 @@ func (nav *Service) CheckTask(ctx context.Context, r *fhir.Resource, _ bool) ([]
 		switch {
 		case err == nil:
 			if p, ok := auth.FromContext(ctx); ok && !nav.host.Visible(p, "Task", v.Body) {
-				// Checked as new; an update of it is tenancy's 404.
+				// Checked as new; tenancy answers an update of it as not found.
 				break
 			}
 			if stored, err = decode(v.Body); err != nil {

@@ -382,7 +382,7 @@ func errorIssues(issues []fhir.Issue) []fhir.Issue {
 // clinician-review Task, the revoked earlier allocation, and, for a
 // clinician's own decision, the completion of the open review Tasks.
 // Either all of it is stored or none, and so is its delivery to the
-// practice's clinical system (the outbox row; see delivery.go).
+// practice's clinical system (the outbox row: Host.EnqueueOutcome).
 //
 // audit, when not nil, records the $navigate's AuditEvent in the same
 // transaction: a commit whose answer is lost (the database gone before
@@ -405,7 +405,7 @@ func (nav *Service) commit(ctx context.Context, p *auth.Principal, practice stri
 		// transaction writes the resources as built without copies.
 		task = res["task"]
 		// Over the version the decision was made from: a Task changed
-		// meanwhile fails the commit (412).
+		// meanwhile fails the commit, as If-Match does.
 		w, err := g.UpdateRead(ctx, task, taskRead)
 		if err != nil {
 			return err
