@@ -123,13 +123,12 @@ type Request struct {
 func (nav *Service) Navigate(ctx context.Context, in Request) ([]byte, error) {
 	began := time.Now()
 	host := nav.host
-	st := host.Store()
 	req, err := parseNavigate(in.Params)
 	if err != nil {
 		return nil, err
 	}
 	p := in.Principal
-	g := host.Guard(p, st)
+	g := host.Guard(p, host.Store())
 	v, err := g.Read(ctx, "Task", in.ID)
 	if err != nil {
 		return nil, err
