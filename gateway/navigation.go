@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -115,19 +114,6 @@ func (h navHost) NewDirectoryCache(d mapping.Directory, overlap time.Duration, n
 func (h navHost) CanonicalBase() string         { return h.s.opts.CanonicalBase }
 func (h navHost) RequestTimeout() time.Duration { return h.s.opts.RequestTimeout }
 func (h navHost) Logger() *slog.Logger          { return h.s.log }
-
-// navDecode decodes a stored body that is a JSON object.
-func navDecode(body []byte) (map[string]any, error) {
-	v, err := fhir.DecodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("navigation: a stored body is not an object")
-	}
-	return m, nil
-}
 
 // navSplitRef reads Type/id.
 func navSplitRef(ref string) (string, string) {
