@@ -41,6 +41,10 @@ const (
 	// DetailMediaType: content of a type the interaction does not take
 	// (a PATCH entry's Binary that is not a JSON Patch): 415.
 	DetailMediaType Detail = "unsupported-media-type"
+	// DetailNotPermitted: a rule of who may make the change refuses the
+	// caller (a navigation Task's role rules): 403, and, being a rule of
+	// the content, a write check's refusal $validate reports as issues.
+	DetailNotPermitted Detail = "not-permitted"
 )
 
 // statusOfDetail and statusOfCode are the one table from OperationOutcome
@@ -55,6 +59,7 @@ var statusOfDetail = map[Detail]int{
 	DetailRefused:            http.StatusUnprocessableEntity,
 	DetailStale:              http.StatusConflict,
 	DetailMediaType:          http.StatusUnsupportedMediaType,
+	DetailNotPermitted:       http.StatusForbidden,
 }
 
 var statusOfCode = map[IssueCode]int{

@@ -43,7 +43,7 @@ import (
 // clinician-review Task's status (PUT, PATCH, Bundle entries, $navigate)
 // needs the Task role the move is for — requester, owner (a navigator of
 // the owning practice) or clinician — checked per resource by the Task
-// write check (navigate.go; the table is in docs/navigation.md): a 403
+// write check (package navigation; the table is in docs/navigation.md): a 403
 // at Task.status otherwise.
 
 // Permission is one type-level permission: an action on a resource type.

@@ -1,4 +1,4 @@
-package gateway
+package navigation
 
 import (
 	"context"
@@ -20,13 +20,13 @@ import (
 // refused, so a decision never runs on a broken lexicon.
 
 // lexiconURL is the lexicon CodeSystem's canonical url.
-func (nav *navigation) lexiconURL() string {
-	return nav.s.opts.CanonicalBase + "/CodeSystem/" + freetext.ID
+func (nav *Service) lexiconURL() string {
+	return nav.host.CanonicalBase() + "/CodeSystem/" + freetext.ID
 }
 
 // seedLexicon stores the shipped lexicon as its CodeSystem (kept when an
 // administrator has changed it).
-func (nav *navigation) seedLexicon(ctx context.Context) error {
+func (nav *Service) seedLexicon(ctx context.Context) error {
 	src, err := freetext.Shipped()
 	if err != nil {
 		return err
@@ -38,11 +38,11 @@ func (nav *navigation) seedLexicon(ctx context.Context) error {
 	if err := snomed.MarkShipped(r, src.Version); err != nil {
 		return err
 	}
-	seeded, err := snomed.SeedResources(ctx, nav.s.store, []*fhir.Resource{r})
+	seeded, err := snomed.SeedResources(ctx, nav.host.Store(), []*fhir.Resource{r})
 	if err != nil {
 		return fmt.Errorf("clinical lexicon: %w", err)
 	}
-	nav.s.NoteSeeded(ctx, "clinical lexicon", seeded)
+	nav.host.NoteSeeded(ctx, "clinical lexicon", seeded)
 	return nil
 }
 
@@ -58,11 +58,11 @@ func compileLexicon(obj map[string]any) (*freetext.Lexicon, error) {
 
 // lexicon is the lexicon decisions read, compiled once per stored
 // version.
-func (nav *navigation) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
+func (nav *Service) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
 	var v store.Version
 	return nav.lex.Get("", func() (int64, error) {
 		var err error
-		v, err = nav.s.store.Read(ctx, "CodeSystem", freetext.ID)
+		v, err = nav.host.Store().Read(ctx, "CodeSystem", freetext.ID)
 		if errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted) {
 			return 0, nil
 		}
@@ -72,7 +72,7 @@ func (nav *navigation) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
 			// Deleted: the shipped lexicon (restored at the next start).
 			return freetext.ShippedLexicon()
 		}
-		obj, err := navDecode(v.Body)
+		obj, err := decode(v.Body)
 		if err != nil {
 			return nil, err
 		}
@@ -81,18 +81,18 @@ func (nav *navigation) lexicon(ctx context.Context) (*freetext.Lexicon, error) {
 			// Refused on write; a store edited behind the gateway's back
 			// falls back to the shipped lexicon, loudly (once per
 			// version).
-			nav.s.log.LogAttrs(ctx, slog.LevelError, "the stored clinical lexicon does not compile: the shipped lexicon is used", slog.Int64("version", v.VersionID), slog.String("error", err.Error()))
+			nav.host.Logger().LogAttrs(ctx, slog.LevelError, "the stored clinical lexicon does not compile: the shipped lexicon is used", slog.Int64("version", v.VersionID), slog.String("error", err.Error()))
 			return freetext.ShippedLexicon()
 		}
 		return lex, nil
 	})
 }
 
-// checkLexicon is the write check of CodeSystem/clinical-lexicon: it must
+// CheckLexicon is the write check of CodeSystem/clinical-lexicon: it must
 // compile with the shipped lexicon. (Who may write it is the rule of all
-// cross-practice configuration, sharedconfig.go: it changes what every
+// cross-practice configuration, the gateway's: it changes what every
 // practice's decisions read.)
-func (nav *navigation) checkLexicon(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
+func (nav *Service) CheckLexicon(ctx context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
 	obj := r.Object()
 	url, _ := obj["url"].(string)
 	if r.ID() != freetext.ID && url != nav.lexiconURL() {
@@ -106,6 +106,6 @@ func (nav *navigation) checkLexicon(ctx context.Context, r *fhir.Resource, _ boo
 		return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeInvalid, Expression: []string{"CodeSystem.concept"},
 			Diagnostics: "the clinical lexicon does not compile: " + err.Error()}}, nil
 	}
-	nav.unsettle(ctx, r, false)
+	nav.Unsettle(ctx, r, false)
 	return nil, nil
 }

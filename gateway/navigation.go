@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/signpost-fhir/signpost/auth"
+	"github.com/signpost-fhir/signpost/directory"
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/mapping"
+	navsvc "github.com/signpost-fhir/signpost/navigation"
+	"github.com/signpost-fhir/signpost/snomed"
+)
+
+// Care navigation (package navigation) served over HTTP: the write checks
+// it declares, Task/$navigate, and the BaRS receiver that re-navigates.
+
+// NavigationOptions configures care navigation.
+type NavigationOptions = navsvc.Options
+
+// navigation is the care navigation service as the BaRS files reach it:
+// its names, its terminology and $navigate.
+type navigation struct {
+	svc   *navsvc.Service
+	names mapping.NavigationNames
+	term  *snomed.Terminology
+}
+
+// navigate is Task/$navigate; a re-navigation after a service turned the
+// patient away carries barsTurnedAwayKey in ctx.
+func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte, error) {
+	turnedAway, _ := ctx.Value(barsTurnedAwayKey{}).(bool)
+	return nav.svc.Navigate(ctx, navsvc.Request{ID: in.ID, Params: in.Params, Principal: in.Principal, Audit: in.AuditIn, TurnedAway: turnedAway})
+}
+
+// RegisterNavigation serves care navigation: PlanDefinition (the practice
+// protocols: read, write, history; no search), the write checks of
+// navigation Tasks (the contract and the R4 state machine) and of
+// protocols, and Task/$navigate. Call once, before Handler.
+func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions) error {
+	if opts.Now == nil {
+		opts.Now = s.opts.Now
+	}
+	svc, err := navsvc.New(ctx, navHost{s}, opts)
+	if err != nil {
+		return err
+	}
+	nav := &navigation{svc: svc, names: svc.Names(), term: svc.Terminology()}
+	s.registry.Serve("PlanDefinition", allInteractions...)
+	s.RegisterWriteCheck("Task", svc.CheckTask)
+	s.RegisterWriteCheck("PlanDefinition", svc.CheckProtocol)
+	s.RegisterWriteCheck("CodeSystem", svc.CheckLexicon)
+	for _, typ := range []string{"PlanDefinition", "ConceptMap", "ValueSet"} {
+		s.RegisterWriteCheck(typ, svc.Unsettle)
+	}
+	s.RegisterOperation(Operation{
+		Name: "navigate", Level: InstanceLevel, Type: "Task",
+		Definition: s.opts.CanonicalBase + "/OperationDefinition/Task-navigate",
+		Permissions: []Permission{
+			{"Task", auth.Read}, {"Task", auth.Update}, {"ServiceRequest", auth.Create},
+			{"Provenance", auth.Create}, {"HealthcareService", auth.Read},
+		},
+		Run: nav.navigate,
+	})
+	s.registerBaRSReceiver(nav)
+	return nil
+}
+
+// navHost is the server as navigation's Host.
+type navHost struct{ s *Server }
+
+var _ navsvc.Host = navHost{}
+
+func (h navHost) Store() store.Store { return h.s.store }
+func (h navHost) Guard(p *auth.Principal, tx store.Tx) navsvc.GuardedTx {
+	return h.s.guard(p, tx)
+}
+func (h navHost) Visible(p *auth.Principal, typ string, body []byte) bool {
+	return h.s.visible(p, typ, body)
+}
+func (h navHost) PracticeSystem() string { return h.s.practiceSystem() }
+func (h navHost) SetPracticeLabel(r *fhir.Resource, practice string) {
+	h.s.setPracticeLabel(r, practice)
+}
+func (h navHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
+	return h.s.validate(ctx, r, strict)
+}
+func (h navHost) EnqueueOutcome(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
+	return h.s.enqueueOutcome(ctx, tx, practice, written)
+}
+func (h navHost) EnqueueReferral(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
+	return h.s.enqueueBaRS(ctx, tx, practice, written)
+}
+
+// ReferralWithheld: the patient did not agree to share their details
+// (share-consent false) and the allocation's service takes BaRS
+// referrals (bars.go).
+func (h navHost) ReferralWithheld(ctx context.Context, task, allocation map[string]any) (bool, error) {
+	if c := shareConsent(task); c == nil || *c {
+		return false, nil
+	}
+	_, ok, err := h.s.barsTargetOf(ctx, h.s.store, allocation)
+	return ok, err
+}
+func (h navHost) NoteSeeded(ctx context.Context, what string, seeded []snomed.SeedResult) {
+	h.s.NoteSeeded(ctx, what, seeded)
+}
+func (h navHost) NewDirectoryCache(d mapping.Directory, overlap time.Duration, now func() time.Time) *directory.Cache {
+	return h.s.newDirectoryCache(d, overlap, now)
+}
+func (h navHost) CanonicalBase() string         { return h.s.opts.CanonicalBase }
+func (h navHost) RequestTimeout() time.Duration { return h.s.opts.RequestTimeout }
+func (h navHost) Logger() *slog.Logger          { return h.s.log }
+
+// navSplitRef reads Type/id.
+func navSplitRef(ref string) (string, string) {
+	parts := strings.Split(strings.TrimSpace(ref), "/")
+	if len(parts) != 2 {
+		return "", ""
+	}
+	return parts[0], parts[1]
+}
