@@ -7,7 +7,6 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/gateway/clinicalsystem"
 	"github.com/signpost-fhir/signpost/subscriptions"
 	"github.com/signpost-fhir/signpost/tenancy"
 )
@@ -123,25 +122,6 @@ func (s *Server) redeliverSubscription(ctx context.Context, in OperationInput, i
 	}
 	key := "Subscription/" + id + "/"
 	return s.requeue(ctx, "Subscription/"+id, ds, func(d store.Delivery) bool { return strings.HasPrefix(d.TaskID, key) })
-}
-
-// deliveryKeyPart names what a delivery is ordered by: its Task, or for
-// a Subscription delivery the Subscription (the display says which
-// resource the notification is about, or that it is the handshake).
-func deliveryKeyPart(key string) map[string]any {
-	if task, ok := strings.CutPrefix(key, clinicalsystem.BaRSKeyPrefix+"Task/"); ok {
-		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + task, "display": "BaRS referral message"}}
-	}
-	rest, ok := strings.CutPrefix(key, "Subscription/")
-	if !ok {
-		return map[string]any{"name": "task", "valueReference": map[string]any{"reference": "Task/" + key}}
-	}
-	sid, res, _ := strings.Cut(rest, "/")
-	display := "notification about " + res
-	if strings.HasPrefix(res, clinicalsystem.HandshakeKey+"/") {
-		display = "handshake"
-	}
-	return map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": "Subscription/" + sid, "display": display}}
 }
 
 // SetSubscriptionEndpoints sets the allow-list of rest-hook endpoints
