@@ -36,6 +36,10 @@
 // metrics), and a delivery's request id is sent as X-Request-ID; this
 // package does not import Prometheus.
 //
+// It also holds the demo clinical system (DemoInbox, DemoEndpoint): the
+// stand-in for a practice's clinical system that development mode serves,
+// which receives outcome Bundles and shows what arrived.
+//
 // This package talks to the store and to HTTP; it must not import Gin or
 // the gateway package (the gateway imports it).
 package clinicalsystem
