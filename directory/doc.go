@@ -12,9 +12,11 @@
 // practice, navigation category), and HealthcareService/$match: reading
 // its parameters (ParseMatch) and rendering the searchset with the
 // OperationOutcome that says why each service was excluded (MatchBundle).
-// What a service means (its catchment, hours, eligibility) and how
-// candidates are ranked is package mapping's; serving $match and the
-// directory search over HTTP is the gateway's.
+// Service joins them for the API: the HealthcareService write check,
+// $match and the matching search (HealthcareService?eligible-age=...,
+// search.go). What a service means (its catchment, hours, eligibility)
+// and how candidates are ranked is package mapping's; registering the
+// write check, $match and the search, and HTTP, are the gateway's.
 //
 // It imports fhir, fhir/search, fhir/store and mapping; never the gateway.
 package directory
