@@ -45,21 +45,27 @@ const (
 	// caller (a navigation Task's role rules): 403, and, being a rule of
 	// the content, a write check's refusal $validate reports as issues.
 	DetailNotPermitted Detail = "not-permitted"
+	// DetailUnsupportedParameter: an operation parameter, or a value of
+	// one, the server does not serve (a $validate profile other than the
+	// base definition, $everything's start): 400, as a request the
+	// server cannot process (not-supported alone would be 501).
+	DetailUnsupportedParameter Detail = "unsupported-parameter"
 )
 
 // statusOfDetail and statusOfCode are the one table from OperationOutcome
 // issues to HTTP statuses: a detail decides first, then the issue code.
 var statusOfDetail = map[Detail]int{
-	DetailMalformed:          http.StatusBadRequest,
-	DetailUnsupportedSearch:  http.StatusBadRequest,
-	DetailPreconditionFailed: http.StatusPreconditionFailed,
-	DetailAppendOnly:         http.StatusMethodNotAllowed,
-	DetailExpired:            http.StatusGone,
-	DetailInvalidContent:     http.StatusUnprocessableEntity,
-	DetailRefused:            http.StatusUnprocessableEntity,
-	DetailStale:              http.StatusConflict,
-	DetailMediaType:          http.StatusUnsupportedMediaType,
-	DetailNotPermitted:       http.StatusForbidden,
+	DetailMalformed:            http.StatusBadRequest,
+	DetailUnsupportedSearch:    http.StatusBadRequest,
+	DetailPreconditionFailed:   http.StatusPreconditionFailed,
+	DetailAppendOnly:           http.StatusMethodNotAllowed,
+	DetailExpired:              http.StatusGone,
+	DetailInvalidContent:       http.StatusUnprocessableEntity,
+	DetailRefused:              http.StatusUnprocessableEntity,
+	DetailStale:                http.StatusConflict,
+	DetailMediaType:            http.StatusUnsupportedMediaType,
+	DetailNotPermitted:         http.StatusForbidden,
+	DetailUnsupportedParameter: http.StatusBadRequest,
 }
 
 var statusOfCode = map[IssueCode]int{
