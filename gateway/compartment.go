@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
 	"sort"
 
 	"github.com/signpost-fhir/signpost/fhir"
@@ -11,13 +10,7 @@ import (
 
 // Patient compartment search: GET [base]/Patient/[id]/[type]?params (and
 // POST .../[type]/_search), the resources of [type] in the patient's
-// compartment, as R4's CompartmentDefinition patient defines it: those
-// whose reference parameters named below point at Patient/[id] on this
-// server (any of them: they are ORed), and for Patient the patient itself
-// besides the patients that link to it. Task is Signpost's addition
-// (Task.for, the search parameter patient): Signpost holds Task as
-// patient data (auth.IsPatientLinked), and a patient's navigation
-// requests belong to their record.
+// compartment (search.PatientCompartment: R4's, plus Task).
 //
 // It is the search on [type] with the compartment as one more condition,
 // so tenancy, scopes and audit are exactly those of that search
@@ -27,78 +20,8 @@ import (
 // a patient of another practice (or none) is not looked up: the answer is
 // an empty searchset.
 
-// patientCompartment is R4's CompartmentDefinition patient, type by type
-// (the test holds it to the package's), plus Task.
-var patientCompartment = map[string][]string{
-	"Account":                     {"subject"},
-	"AdverseEvent":                {"subject"},
-	"AllergyIntolerance":          {"patient", "recorder", "asserter"},
-	"Appointment":                 {"actor"},
-	"AppointmentResponse":         {"actor"},
-	"AuditEvent":                  {"patient"},
-	"Basic":                       {"patient", "author"},
-	"BodyStructure":               {"patient"},
-	"CarePlan":                    {"patient", "performer"},
-	"CareTeam":                    {"patient", "participant"},
-	"ChargeItem":                  {"subject"},
-	"Claim":                       {"patient", "payee"},
-	"ClaimResponse":               {"patient"},
-	"ClinicalImpression":          {"subject"},
-	"Communication":               {"subject", "sender", "recipient"},
-	"CommunicationRequest":        {"subject", "sender", "recipient", "requester"},
-	"Composition":                 {"subject", "author", "attester"},
-	"Condition":                   {"patient", "asserter"},
-	"Consent":                     {"patient"},
-	"Coverage":                    {"policy-holder", "subscriber", "beneficiary", "payor"},
-	"CoverageEligibilityRequest":  {"patient"},
-	"CoverageEligibilityResponse": {"patient"},
-	"DetectedIssue":               {"patient"},
-	"DeviceRequest":               {"subject", "performer"},
-	"DeviceUseStatement":          {"subject"},
-	"DiagnosticReport":            {"subject"},
-	"DocumentManifest":            {"subject", "author", "recipient"},
-	"DocumentReference":           {"subject", "author"},
-	"Encounter":                   {"patient"},
-	"EnrollmentRequest":           {"subject"},
-	"EpisodeOfCare":               {"patient"},
-	"ExplanationOfBenefit":        {"patient", "payee"},
-	"FamilyMemberHistory":         {"patient"},
-	"Flag":                        {"patient"},
-	"Goal":                        {"patient"},
-	"Group":                       {"member"},
-	"ImagingStudy":                {"patient"},
-	"Immunization":                {"patient"},
-	"ImmunizationEvaluation":      {"patient"},
-	"ImmunizationRecommendation":  {"patient"},
-	"Invoice":                     {"subject", "patient", "recipient"},
-	"List":                        {"subject", "source"},
-	"MeasureReport":               {"patient"},
-	"Media":                       {"subject"},
-	"MedicationAdministration":    {"patient", "performer", "subject"},
-	"MedicationDispense":          {"subject", "patient", "receiver"},
-	"MedicationRequest":           {"subject"},
-	"MedicationStatement":         {"subject"},
-	"MolecularSequence":           {"patient"},
-	"NutritionOrder":              {"patient"},
-	"Observation":                 {"subject", "performer"},
-	"Patient":                     {"link"},
-	"Person":                      {"patient"},
-	"Procedure":                   {"patient", "performer"},
-	"Provenance":                  {"patient"},
-	"QuestionnaireResponse":       {"subject", "author"},
-	"RelatedPerson":               {"patient"},
-	"RequestGroup":                {"subject", "participant"},
-	"ResearchSubject":             {"individual"},
-	"RiskAssessment":              {"subject"},
-	"Schedule":                    {"actor"},
-	"ServiceRequest":              {"subject", "performer"},
-	"Specimen":                    {"subject"},
-	"SupplyDelivery":              {"patient"},
-	"SupplyRequest":               {"subject"},
-	"VisionPrescription":          {"patient"},
-	// Signpost's addition (see above).
-	"Task": {"patient"},
-}
+// patientCompartment is search.PatientCompartment.
+var patientCompartment = search.PatientCompartment
 
 // patientCompartmentTypes lists the served types of the Patient
 // compartment that can be searched, sorted, Patient first.
@@ -116,15 +39,8 @@ func (s *Server) patientCompartmentTypes() []string {
 	return out
 }
 
-// patientCompartmentOf is the compartment condition of Patient/id on typ;
-// ok is false when typ is not in the compartment.
-func patientCompartmentOf(typ, id string) (*search.Compartment, bool) {
-	params, ok := patientCompartment[typ]
-	if !ok {
-		return nil, false
-	}
-	return &search.Compartment{Type: "Patient", ID: id, Params: slices.Clone(params), Self: typ == "Patient"}, true
-}
+// patientCompartmentOf is search.PatientCompartmentOf.
+var patientCompartmentOf = search.PatientCompartmentOf
 
 // compartmentRoute routes Patient/[id]/[type] and Patient/[id]/[type]/_search;
 // ok is false for any other path.
@@ -202,7 +118,4 @@ func compartmentAuditParams(cs *compartmentSearch) []string {
 
 // InPatientCompartment reports whether typ is in the Patient compartment
 // as the gateway serves it (R4's, plus Task).
-func InPatientCompartment(typ string) bool {
-	_, ok := patientCompartment[typ]
-	return ok
-}
+func InPatientCompartment(typ string) bool { return search.InPatientCompartment(typ) }

@@ -8,19 +8,13 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/search"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 )
 
 // System search with _type: GET [base]?_type=Patient,Observation&... is
 // the search of each listed type with the same parameters, paged as one
-// (multitype.go), types in the order listed. Only parameters every listed
-// type defines are accepted (the common ones: _id, _lastUpdated, _tag,
-// _profile, _security, _source, or a code the types share); any other is
-// a 400 naming the type that lacks it, whatever Prefer says, since
-// leaving it out for one type would widen that type's answer. _sort,
-// _include, _revinclude, _total and _summary=count are refused (400):
-// there is no order or total across types. A system search without
-// _type is not served (400).
+// (interaction.CheckSystemSearch says what it serves,
+// interaction.MultiSearch pages it).
 //
 // Each type is searched as its own search would be: search on every
 // listed type is needed (403 naming the first refused), the caller's
@@ -42,17 +36,15 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 		}
 		req.query, req.body = values, nil
 	}
-	types := typeList(req.query["_type"])
-	if len(types) == 0 {
-		return nil, fhir.Errorf(fhir.CodeRequired, "a system search needs _type (the types to search, comma-separated)").At("_type").WithStatus(http.StatusBadRequest)
-	}
-	for _, t := range types {
-		if !s.registry.Serves(t) || !s.registry.Supports(t, SearchType) {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "_type %s is not a searchable type here", t).At("_type").WithStatus(http.StatusBadRequest)
-		}
+	types, err := interaction.SystemSearchTypes(req.query["_type"], func(t string) bool {
+		return s.registry.Serves(t) && s.registry.Supports(t, SearchType)
+	}, func(t string) {
 		if auth.IsPatientLinked(t) && req.audit == nil {
 			req.audit = auditFor("search-system", "E", req)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	values := url.Values{}
 	for k, vs := range req.query {
@@ -69,29 +61,10 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 			return nil, err
 		}
 	}
-	for k, vs := range values {
-		name, _, _ := strings.Cut(k, ":")
-		switch name {
-		case cursorParam, "_count", "_elements", "_format", "_pretty":
-			continue
-		case "_summary":
-			if slices.Contains(vs, "count") {
-				return nil, fhir.Errorf(fhir.CodeNotSupported, "_summary=count is not served by a system search: there is no total across types").At(k).WithStatus(http.StatusBadRequest)
-			}
-			continue
-		case "_sort", "_include", "_revinclude", "_total":
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "%s is not served by a system search: search each type for it", name).At(k).WithStatus(http.StatusBadRequest)
-		}
-		if strings.Contains(name, ".") {
-			return nil, fhir.Errorf(fhir.CodeNotSupported, "chained parameter %s is not served by a system search", k).At(k).WithStatus(http.StatusBadRequest)
-		}
-		for _, t := range types {
-			if _, ok := search.Lookup(t, name); !ok && name != "_has" {
-				return nil, fhir.Errorf(fhir.CodeNotSupported, "search parameter %s is not common to the listed types: %s does not define it", name, t).At(k).WithStatus(http.StatusBadRequest)
-			}
-		}
+	if err := interaction.CheckSystemSearch(types, values); err != nil {
+		return nil, err
 	}
-	m := &multiSearch{types: types, srs: map[string]*searchRequest{}}
+	m := &interaction.MultiSearch{Types: types, Searches: map[string]interaction.TypeSearch{}}
 	var understood url.Values
 	for _, t := range types {
 		sr, err := parseSearch(t, values, true)
@@ -99,13 +72,13 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 			return nil, err
 		}
 		if len(sr.q.Ignored) > 0 {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "search parameters %s have no value", strings.Join(sr.q.Ignored, ", ")).WithStatus(http.StatusBadRequest)
+			return nil, fhir.Errorf(fhir.CodeInvalid, "search parameters %s have no value", strings.Join(sr.q.Ignored, ", ")).Because(fhir.DetailMalformed)
 		}
 		if err := s.authorizeAll(req.principal, searchPermissions(sr.q)); err != nil {
 			return nil, err
 		}
-		m.srs[t] = sr
-		m.count = sr.page.Count
+		m.Searches[t] = typeSearch(sr)
+		m.Count = sr.page.Count
 		understood = sr.understood
 	}
 	self := url.Values{}
@@ -113,11 +86,11 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 		self[k] = vs
 	}
 	self.Set("_type", strings.Join(types, ","))
-	m.self = req.base + "?" + encodeSorted(self)
-	if m.count == 0 {
-		m.count = defaultSearchCount
+	m.Self = req.base + "?" + interaction.EncodeSorted(self)
+	if m.Count == 0 {
+		m.Count = defaultSearchCount
 	}
-	body, err := m.page(req.ctx, s.guard(req.principal, s.store), req.base, url.Values(req.query).Get(cursorParam))
+	body, err := m.Page(req.ctx, s.guard(req.principal, s.store), req.base, url.Values(req.query).Get(cursorParam))
 	if err != nil {
 		return nil, err
 	}
