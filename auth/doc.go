@@ -58,6 +58,10 @@
 // DevPrincipal is the caller in development mode: all scopes, all
 // practices, all roles, Dev set. Nothing in a token can produce it.
 //
+// Who may change the configuration every practice shares (terminology,
+// the directory's StructureDefinitions, Measures) is decided here too
+// (sharedconfig.go: SharedConfigTypes, CheckSharedConfig).
+//
 // Tests use the real in-process issuer in internal/oidctest; there is no
 // bypass flag.
 //

@@ -60,7 +60,7 @@ type Registry struct {
 //     (RegisterNavigation).
 //
 // Patient-linked types (auth.IsPatientLinked) get practice tenancy and
-// audit; the configuration shared by every practice (sharedConfigTypes),
+// audit; the configuration shared by every practice (auth.SharedConfigTypes),
 // the directory types and Subscription keep their own rules.
 func DefaultRegistry() *Registry {
 	r := &Registry{types: map[string]map[Interaction]bool{}}
