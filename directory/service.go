@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/mapping"
@@ -103,4 +104,46 @@ func (dir *Service) Match(ctx context.Context, base string, p *fhir.Parameters) 
 		return nil, err
 	}
 	return MatchBundle(base, dir.D, snap, mapping.Match(snap.Candidates(q.ServiceTypes), dir.D, q), count)
+}
+
+// Options configures the directory of services.
+type Options struct {
+	// Base is the canonical base of the directory's extensions and code
+	// systems; empty: the server's canonical base.
+	Base string
+	// Overlap bounds how long a write can take between stamping
+	// meta.lastUpdated and committing, plus the clock skew between
+	// gateway processes; the cache re-reads that much history. Default
+	// 2 minutes (the request deadline is 30 s by default).
+	Overlap time.Duration
+	// Holidays tells bank holidays; nil is England and Wales
+	// (mapping.EnglandAndWalesBankHoliday).
+	Holidays func(y int, m time.Month, d int) bool
+	// MaxWindow bounds a $match window (to - from). Default 92 days.
+	MaxWindow time.Duration
+	// Now is the clock; default the server's.
+	Now func() time.Time
+}
+
+// WithDefaults is o with the defaults set: base is the server's
+// canonical base, now its clock.
+func (o Options) WithDefaults(base string, now func() time.Time) Options {
+	if o.Base == "" {
+		o.Base = base
+	}
+	if o.Overlap <= 0 {
+		o.Overlap = 2 * time.Minute
+	}
+	if o.MaxWindow <= 0 {
+		o.MaxWindow = 92 * 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = now
+	}
+	return o
+}
+
+// MatchOptions are the bounds and clock of $match and the matching search.
+func (o Options) MatchOptions() MatchOptions {
+	return MatchOptions{Holidays: o.Holidays, MaxWindow: o.MaxWindow, Now: o.Now}
 }

@@ -85,26 +85,14 @@ type compartmentSearch struct {
 	path string
 }
 
-// applyCompartment adds the compartment to a parsed search. A compartment
-// of one parameter is an ordinary reference parameter (so every store
-// path, the audit table's included, serves it); several, or the patient
-// itself, are the store's compartment condition.
+// applyCompartment adds the compartment to a parsed search
+// (search.LimitTo).
 func applyCompartment(sr *searchRequest, cs *compartmentSearch) error {
 	if sr.custom != nil {
 		return fhir.Errorf(fhir.CodeNotSupported, "%s's custom search parameters cannot be used in a compartment search", sr.typ).WithStatus(http.StatusBadRequest)
 	}
 	sr.path = cs.path
-	c := cs.c
-	if len(c.Params) == 1 && !c.Self {
-		q, err := search.ParseQuery(sr.typ, map[string][]string{c.Params[0]: {c.Type + "/" + c.ID}}, true)
-		if err != nil {
-			return err
-		}
-		sr.q.Params = append(sr.q.Params, q.Params...)
-		return nil
-	}
-	sr.q.Compartment = c
-	return nil
+	return search.LimitTo(sr.q, sr.typ, cs.c)
 }
 
 // compartmentAuditParams are the parameter names a compartment search is

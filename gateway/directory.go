@@ -18,44 +18,16 @@ import (
 // (snomed.SeedResources: idempotent, an administrator's edit kept).
 
 // DirectoryOptions configures the directory of services.
-type DirectoryOptions struct {
-	// Base is the canonical base of the directory's extensions and code
-	// systems; empty: the server's CanonicalBase.
-	Base string
-	// Overlap bounds how long a write can take between stamping
-	// meta.lastUpdated and committing, plus the clock skew between
-	// gateway processes; the cache re-reads that much history. Default
-	// 2 minutes (the request deadline is 30 s by default).
-	Overlap time.Duration
-	// Holidays tells bank holidays; nil is England and Wales
-	// (mapping.EnglandAndWalesBankHoliday).
-	Holidays func(y int, m time.Month, d int) bool
-	// MaxWindow bounds a $match window (to - from). Default 92 days.
-	MaxWindow time.Duration
-	// Now is the clock; default the server's.
-	Now func() time.Time
-}
+type DirectoryOptions = directory.Options
 
 // RegisterDirectory seeds the directory's conformance resources, serves
 // OperationDefinition (read and search, for the $match definition),
 // checks every HealthcareService write and serves HealthcareService/$match
 // (GET and POST). Call once, before Handler.
 func (s *Server) RegisterDirectory(ctx context.Context, opts DirectoryOptions) error {
-	if opts.Base == "" {
-		opts.Base = s.opts.CanonicalBase
-	}
-	if opts.Overlap <= 0 {
-		opts.Overlap = 2 * time.Minute
-	}
-	if opts.MaxWindow <= 0 {
-		opts.MaxWindow = 92 * 24 * time.Hour
-	}
-	if opts.Now == nil {
-		opts.Now = s.opts.Now
-	}
+	opts = opts.WithDefaults(s.opts.CanonicalBase, s.opts.Now)
 	d := mapping.NewDirectory(opts.Base)
-	dir := directory.NewService(d, s.newDirectoryCache(d, opts.Overlap, opts.Now),
-		directory.MatchOptions{Holidays: opts.Holidays, MaxWindow: opts.MaxWindow, Now: opts.Now})
+	dir := directory.NewService(d, s.newDirectoryCache(d, opts.Overlap, opts.Now), opts.MatchOptions())
 	resources, err := d.Resources()
 	if err != nil {
 		return err

@@ -104,3 +104,20 @@ func InPatientCompartment(typ string) bool {
 	_, ok := PatientCompartment[typ]
 	return ok
 }
+
+// LimitTo limits q, a search of typ, to the compartment c. A compartment
+// of one parameter is an ordinary reference parameter (so every store
+// path, the audit table's included, serves it); several, or the patient
+// itself, are the store's compartment condition.
+func LimitTo(q *Query, typ string, c *Compartment) error {
+	if len(c.Params) == 1 && !c.Self {
+		p, err := ParseQuery(typ, map[string][]string{c.Params[0]: {c.Type + "/" + c.ID}}, true)
+		if err != nil {
+			return err
+		}
+		q.Params = append(q.Params, p.Params...)
+		return nil
+	}
+	q.Compartment = c
+	return nil
+}
