@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +73,17 @@ var barsImports = map[string]bool{"auth": true, "mapping": true, "snomed": true,
 
 func under(dir, prefix string) bool { return dir == prefix || strings.HasPrefix(dir, prefix+"/") }
 
+// allowedImports lists, for packages split out of the gateway, the only
+// Signpost packages each may import (each entry also admits the
+// packages under it): none above it, none of the gateway's own.
+var allowedImports = map[string][]string{
+	"delivery":    {"auth", "fhir", "gateway/clinicalsystem", "gateway/requestid"},
+	"terminology": {"snomed", "mapping", "fhir"},
+}
+
+// noHTTP are packages below the gateway that know nothing of HTTP.
+var noHTTP = []string{"delivery", "terminology", "directory", "fhir/interaction"}
+
 // TestLayout: the rules of docs/architecture.md that a newcomer relies on
 // to find code by folder, and that keep HTTP at the edge.
 func TestLayout(t *testing.T) {
@@ -90,6 +102,12 @@ func TestLayout(t *testing.T) {
 		}
 		for imp := range pkgs[dir] {
 			local, ours := strings.CutPrefix(imp, module+"/")
+			if allowed, ok := allowedImports[dir]; ok && ours && !slices.ContainsFunc(allowed, func(a string) bool { return under(local, a) }) {
+				t.Errorf("%s imports %s: it may import only %s", dir, local, strings.Join(allowed, ", "))
+			}
+			if (imp == "net/http" || strings.HasPrefix(imp, "net/http/")) && slices.Contains(noHTTP, dir) {
+				t.Errorf("%s imports %s: packages below the gateway know nothing of HTTP", dir, imp)
+			}
 			switch {
 			case strings.HasPrefix(imp, "github.com/gin-gonic/gin") && !under(dir, "gateway"):
 				t.Errorf("%s imports Gin: only the gateway does", dir)
