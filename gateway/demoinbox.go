@@ -38,9 +38,6 @@ const DemoClinicalSystemPath = "/demo/clinical-system"
 // DemoEndpointID is the id of the demo clinical system's Endpoint.
 const DemoEndpointID = clinicalsystem.DemoEndpointID
 
-// demoInboxSize is how many received Bundles the inbox keeps.
-const demoInboxSize = clinicalsystem.DemoInboxSize
-
 type demoInbox = clinicalsystem.DemoInbox
 
 // ServeDemoClinicalSystem serves the demo clinical system and seeds its
