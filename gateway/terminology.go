@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/signpost-fhir/signpost/auth"
-	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/snomed"
 	"github.com/signpost-fhir/signpost/terminology"
@@ -59,8 +58,3 @@ func (s *Server) RegisterTerminology(t *snomed.Terminology) {
 func (s *Server) expandValueSets(ctx context.Context, src snomed.Source, q *search.Query) (*search.Query, error) {
 	return terminology.ExpandValueSets(ctx, s.terminology, src, q)
 }
-
-var (
-	listOf   = fhir.List
-	codingOf = terminology.CodingOf
-)
