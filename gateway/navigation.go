@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/signpost-fhir/signpost/auth"
@@ -114,12 +113,3 @@ func (h navHost) NewDirectoryCache(d mapping.Directory, overlap time.Duration, n
 func (h navHost) CanonicalBase() string         { return h.s.opts.CanonicalBase }
 func (h navHost) RequestTimeout() time.Duration { return h.s.opts.RequestTimeout }
 func (h navHost) Logger() *slog.Logger          { return h.s.log }
-
-// navSplitRef reads Type/id.
-func navSplitRef(ref string) (string, string) {
-	parts := strings.Split(strings.TrimSpace(ref), "/")
-	if len(parts) != 2 {
-		return "", ""
-	}
-	return parts[0], parts[1]
-}
