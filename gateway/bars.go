@@ -12,8 +12,7 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
-	"github.com/signpost-fhir/signpost/mapping"
-	"github.com/signpost-fhir/signpost/snomed"
+	navsvc "github.com/signpost-fhir/signpost/navigation"
 )
 
 // BaRS referrals (docs/bars.md) are package bars's: the messages a
@@ -46,35 +45,23 @@ func (h barsHost) EndpointAllowed(url string) bool { return h.s.endpointAllowed(
 
 func (h barsHost) Now() time.Time { return h.s.opts.Now() }
 
-// barsTurnedAwayKey marks a re-navigation that follows a service turning
-// the patient away.
-type barsTurnedAwayKey struct{}
-
 // barsNavigator is the navigation as package bars needs it.
 type barsNavigator struct {
-	s   *Server
-	nav *navigation
+	s *Server
+	*navsvc.Service
 }
-
-func (n barsNavigator) Names() mapping.NavigationNames { return n.nav.names }
-
-func (n barsNavigator) Terminology() *snomed.Terminology { return n.nav.term }
 
 // Navigate navigates a Task for Signpost itself, audited as any
 // $navigate is, in the decision's transaction.
 func (n barsNavigator) Navigate(ctx context.Context, in bars.Navigation) error {
 	p := in.Principal
 	nctx := auth.NewContext(ctx, p)
-	if in.TurnedAway {
-		nctx = context.WithValue(nctx, barsTurnedAwayKey{}, true)
-	}
 	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: in.Task, principal: p, requestID: requestid.FromContext(ctx)}
 	audit := auditFor("operation", "E", req)
 	audit.operation = "navigate"
 	audit.status = http.StatusOK
-	op := OperationInput{Type: "Task", ID: in.Task, Params: in.Params, Principal: p,
-		AuditIn: func(ctx context.Context, tx store.Tx) error { return n.s.recordAudit(ctx, tx, req, audit) }}
-	_, err := n.nav.navigate(nctx, op)
+	_, err := n.Service.Navigate(nctx, navsvc.Request{ID: in.Task, Params: in.Params, Principal: p, TurnedAway: in.TurnedAway,
+		Audit: func(ctx context.Context, tx store.Tx) error { return n.s.recordAudit(ctx, tx, req, audit) }})
 	return err
 }
 
@@ -96,8 +83,8 @@ func shareConsent(task map[string]any) *bool { return bars.ShareConsent(task) }
 
 // registerBaRSReceiver serves $process-message; nav re-navigates the
 // patients services turn away.
-func (s *Server) registerBaRSReceiver(nav *navigation) {
-	svc, navigator := s.barsService(), barsNavigator{s: s, nav: nav}
+func (s *Server) registerBaRSReceiver(nav *navsvc.Service) {
+	svc, navigator := s.barsService(), barsNavigator{s: s, Service: nav}
 	s.RegisterOperation(Operation{Name: "process-message", Level: SystemLevel,
 		Definition:  "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
 		Permissions: []Permission{{"MessageHeader", auth.Create}},

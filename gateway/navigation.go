@@ -20,21 +20,6 @@ import (
 // NavigationOptions configures care navigation.
 type NavigationOptions = navsvc.Options
 
-// navigation is the care navigation service as the BaRS files reach it:
-// its names, its terminology and $navigate.
-type navigation struct {
-	svc   *navsvc.Service
-	names mapping.NavigationNames
-	term  *snomed.Terminology
-}
-
-// navigate is Task/$navigate; a re-navigation after a service turned the
-// patient away carries barsTurnedAwayKey in ctx.
-func (nav *navigation) navigate(ctx context.Context, in OperationInput) ([]byte, error) {
-	turnedAway, _ := ctx.Value(barsTurnedAwayKey{}).(bool)
-	return nav.svc.Navigate(ctx, navsvc.Request{ID: in.ID, Params: in.Params, Principal: in.Principal, Audit: in.AuditIn, TurnedAway: turnedAway})
-}
-
 // RegisterNavigation serves care navigation: PlanDefinition (the practice
 // protocols: read, write, history; no search), the write checks of
 // navigation Tasks (the contract and the R4 state machine) and of
@@ -47,7 +32,6 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 	if err != nil {
 		return err
 	}
-	nav := &navigation{svc: svc, names: svc.Names(), term: svc.Terminology()}
 	s.registry.Serve("PlanDefinition", allInteractions...)
 	s.RegisterWriteCheck("Task", svc.CheckTask)
 	s.RegisterWriteCheck("PlanDefinition", svc.CheckProtocol)
@@ -62,9 +46,11 @@ func (s *Server) RegisterNavigation(ctx context.Context, opts NavigationOptions)
 			{"Task", auth.Read}, {"Task", auth.Update}, {"ServiceRequest", auth.Create},
 			{"Provenance", auth.Create}, {"HealthcareService", auth.Read},
 		},
-		Run: nav.navigate,
+		Run: func(ctx context.Context, in OperationInput) ([]byte, error) {
+			return svc.Navigate(ctx, navsvc.Request{ID: in.ID, Params: in.Params, Principal: in.Principal, Audit: in.AuditIn})
+		},
 	})
-	s.registerBaRSReceiver(nav)
+	s.registerBaRSReceiver(svc)
 	return nil
 }
 
