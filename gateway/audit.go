@@ -75,7 +75,7 @@ func (req *request) who() audit.Who {
 func (s *Server) newAuditor() *audit.Recorder {
 	return audit.New(audit.Options{Store: s.store, Tenancy: s.tenancy, CanonicalBase: s.opts.CanonicalBase,
 		Version: s.opts.Version, Now: s.opts.Now, Logger: s.log, FailureTimeout: auditTimeout,
-		ObserveBatch: func(n int) { s.metrics.auditBatch.Observe(float64(n)) }})
+		ObserveBatch: func(n int) { s.metrics.ObserveAuditBatch(n) }})
 }
 
 // recordAudit creates e's AuditEvent on tx (the raw store, never the

@@ -42,7 +42,7 @@ func (s *Server) requestLog(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	status := c.Writer.Status()
-	s.metrics.observeRequest(c.GetString(interactionKey), s.metricType(c.GetString(logTypeKey)), status, time.Since(start))
+	s.metrics.ObserveRequest(c.GetString(interactionKey), s.metricType(c.GetString(logTypeKey)), status, time.Since(start))
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError

@@ -23,6 +23,9 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway/hardening"
+	"github.com/signpost-fhir/signpost/gateway/negotiate"
+	"github.com/signpost-fhir/signpost/gateway/ratelimit"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
 	"github.com/signpost-fhir/signpost/internal/sealed"
 	"github.com/signpost-fhir/signpost/secrets"
@@ -107,7 +110,7 @@ type Server struct {
 	// interaction's store.Tx (tenancy.go).
 	tenancy  *tenancy.Guard
 	verifier TokenVerifier
-	limiter  *limiter
+	limiter  *ratelimit.Limiter
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
@@ -196,7 +199,7 @@ func New(opts Options) *Server {
 		cancel()
 	}
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
-		verifier: opts.Verifier, limiter: newLimiter(opts.RateLimit, opts.RateBurst)}
+		verifier: opts.Verifier, limiter: ratelimit.New(opts.RateLimit, opts.RateBurst)}
 	s.metrics = newMetrics(s)
 	s.tenancy = s.newTenancy()
 	s.audits = s.newAuditor()
@@ -231,7 +234,7 @@ func (s *Server) Handler() http.Handler {
 	if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 		panic("gateway: Options.TrustedProxies: " + err.Error())
 	}
-	e.Use(s.requestLog, s.recoverer, s.securityHeaders, s.headerLimit, s.deadline)
+	e.Use(s.requestLog, s.recoverer, hardening.SecurityHeaders(), hardening.HeaderLimit(s.opts.MaxHeaderBytes, s.writeError), s.deadline)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))
@@ -349,7 +352,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		if err != nil {
 			// Failed tokens count against the caller's IP, so guessing
 			// is throttled.
-			if ok, wait := s.limiter.allow("ip:"+req.clientIP, time.Now()); !ok {
+			if ok, wait := s.limiter.Allow("ip:"+req.clientIP, time.Now()); !ok {
 				s.throttled(c, wait)
 				return
 			}
@@ -367,7 +370,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	if req.principal != nil && !req.principal.Dev {
 		key = "client:" + req.principal.Issuer + " " + req.principal.ClientID
 	}
-	if ok, wait := s.limiter.allow(key, time.Now()); !ok {
+	if ok, wait := s.limiter.Allow(key, time.Now()); !ok {
 		s.throttled(c, wait)
 		return
 	}
@@ -383,7 +386,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ct, err := negotiate(c.Request)
+	ct, err := negotiate.Response(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -395,7 +398,7 @@ func (s *Server) fhirRoute(c *gin.Context) {
 	}
 	if err == nil {
 		if req.method == http.MethodPost || req.method == http.MethodPut || req.method == http.MethodPatch {
-			if req.bodyType, err = checkContentType(c.Request, req.bodyKind); err == nil {
+			if req.bodyType, err = negotiate.ContentType(c.Request, req.bodyKind); err == nil {
 				req.body = bodyReader{http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)}
 			}
 		}

@@ -1,4 +1,4 @@
-package gateway
+package metrics
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 // The interaction label follows the FHIR URL grammar route serves, and
 // never holds a path segment.
-func TestInteractionOf(t *testing.T) {
+func TestInteraction(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
 		method, path, want string
@@ -38,7 +38,7 @@ func TestInteractionOf(t *testing.T) {
 		if c.path != "" {
 			segs = strings.Split(c.path, "/")
 		}
-		if got := interactionOf(c.method, segs); got != c.want {
+		if got := Interaction(c.method, segs); got != c.want {
 			t.Errorf("%s %s: %q, want %q", c.method, c.path, got, c.want)
 		}
 	}
