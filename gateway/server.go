@@ -23,7 +23,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/gateway/hardening"
 	"github.com/signpost-fhir/signpost/gateway/negotiate"
 	"github.com/signpost-fhir/signpost/gateway/ratelimit"
 	"github.com/signpost-fhir/signpost/gateway/requestid"
@@ -234,7 +233,7 @@ func (s *Server) Handler() http.Handler {
 	if err := e.SetTrustedProxies(s.opts.TrustedProxies); err != nil {
 		panic("gateway: Options.TrustedProxies: " + err.Error())
 	}
-	e.Use(s.requestLog, s.recoverer, hardening.SecurityHeaders(), hardening.HeaderLimit(s.opts.MaxHeaderBytes, s.writeError), s.deadline)
+	e.Use(s.middleware()...)
 
 	e.GET("/healthz", func(c *gin.Context) {
 		c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`))

@@ -131,6 +131,8 @@ func TestLayout(t *testing.T) {
 				t.Errorf("%s imports net/http: BaRS knows nothing of HTTP, the gateway translates", dir)
 			case ours && under(dir, "bars") && !barsImports[local] && !under(local, "fhir"):
 				t.Errorf("%s imports %s: bars imports only fhir, auth, mapping, snomed and the gateway's clinicalsystem and requestid", dir, local)
+			case under(dir, "gateway/ratelimit") && imp == "net/http":
+				t.Errorf("%s imports net/http: the rate limiter knows nothing of HTTP (the gateway answers 429)", dir)
 			case under(dir, "navigation") && imp == "net/http":
 				t.Errorf("%s imports net/http: navigation knows nothing of HTTP (the gateway serves it)", dir)
 			case ours && under(dir, "navigation") && !under(local, "navigation") && !under(local, "fhir") && !under(local, "mapping") && !under(local, "snomed") && local != "auth" && local != "directory" && local != "internal/vcache":
