@@ -9,17 +9,18 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/capability"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
 // OperationLevel says where an operation is invoked: [base]/$op,
 // [base]/[type]/$op or [base]/[type]/[id]/$op.
-type OperationLevel int
+type OperationLevel = capability.Level
 
 const (
-	SystemLevel OperationLevel = iota
-	TypeLevel
-	InstanceLevel
+	SystemLevel   = capability.SystemLevel
+	TypeLevel     = capability.TypeLevel
+	InstanceLevel = capability.InstanceLevel
 )
 
 // OperationInput is one invocation: the parameters from the query string
@@ -264,91 +265,20 @@ func operationParams(req *request) (*fhir.Parameters, error) {
 	return p, nil
 }
 
-// operationDefinitions generates the OperationDefinition of every
-// registered operation whose definition is one of Signpost's own
+// operationDefinitions generates (fhir/capability) the OperationDefinition
+// of every registered operation whose definition is one of Signpost's own
 // ([CanonicalBase]/OperationDefinition/[id]), by id, so that each one the
-// CapabilityStatement names can be read at [base]/OperationDefinition/[id]
-// (those of HL7, such as $lookup, are HL7's to publish). A definition the
-// store holds under that id (the directory's $match) is served instead.
+// CapabilityStatement names can be read at [base]/OperationDefinition/[id].
+// A definition the store holds under that id (the directory's $match) is
+// served instead.
 func (s *Server) operationDefinitions() map[string][]byte {
-	prefix := s.opts.CanonicalBase + "/OperationDefinition/"
-	type def struct {
-		url, code, typ          string
-		system, typed, instance bool
-		affectsState            bool
-	}
-	byID := map[string]*def{}
-	var ids []string
+	var ops []capability.Declared
 	for _, op := range s.operations() {
-		id, ok := strings.CutPrefix(op.Definition, prefix)
-		if !ok || !fhir.ValidID(id) {
-			continue
-		}
-		d := byID[id]
-		if d == nil {
-			d = &def{url: op.Definition, code: op.Name, typ: op.Type}
-			byID[id] = d
-			ids = append(ids, id)
-		}
-		switch op.Level {
-		case SystemLevel:
-			d.system = true
-		case TypeLevel:
-			d.typed = true
-		case InstanceLevel:
-			d.instance = true
-		}
-		d.affectsState = d.affectsState || !op.Idempotent
+		ops = append(ops, capability.Declared{Name: op.Name, Level: op.Level, Type: op.Type, Definition: op.Definition, Idempotent: op.Idempotent})
 	}
-	out := make(map[string][]byte, len(ids))
-	for _, id := range ids {
-		d := byID[id]
-		od := map[string]any{
-			"resourceType": "OperationDefinition",
-			"id":           id,
-			"meta":         map[string]any{"versionId": "1", "lastUpdated": s.started.UTC().Format(fhir.InstantFormat)},
-			"url":          d.url,
-			"version":      s.opts.Version,
-			"name":         operationName(d.code),
-			"status":       "active",
-			"kind":         "operation",
-			"publisher":    "Signpost",
-			"description":  "$" + d.code + ", as Signpost serves it; see the Signpost documentation for its parameters.",
-			"affectsState": d.affectsState,
-			"code":         d.code,
-			"system":       d.system,
-			"type":         d.typed,
-			"instance":     d.instance,
-		}
-		if d.typ != "" {
-			od["resource"] = []any{d.typ}
-		}
-		body, err := fhir.Generate(od)
-		if err != nil {
-			s.log.Error("an OperationDefinition cannot be generated", "id", id, "error", err.Error())
-			continue
-		}
-		out[id] = body
+	out, errs := capability.OperationDefinitions(s.opts.CanonicalBase+"/OperationDefinition/", ops, s.started, s.opts.Version)
+	for _, err := range errs {
+		s.log.Error("an OperationDefinition cannot be generated", "error", err.Error())
 	}
 	return out
-}
-
-// operationName is an OperationDefinition.name for code: letters and
-// digits, starting with a capital ("delivery-status" -> "DeliveryStatus").
-func operationName(code string) string {
-	var b strings.Builder
-	upper := true
-	for _, c := range code {
-		switch {
-		case c >= 'a' && c <= 'z' && upper:
-			b.WriteRune(c - 'a' + 'A')
-			upper = false
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
-			b.WriteRune(c)
-			upper = false
-		default:
-			upper = true
-		}
-	}
-	return b.String()
 }
