@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
@@ -25,10 +25,9 @@ const (
 	maxSearchCount     = 1000
 )
 
-// cursorParam carries the store's opaque page cursor in next/previous
-// links. It is the gateway's own parameter: taken off before the query
-// is parsed, never seen by fhir/search.
-const cursorParam = "_cursor"
+// cursorParam carries the store's page cursor in links
+// (interaction.CursorParam).
+const cursorParam = interaction.CursorParam
 
 // searchRequest is a parsed search: the query, the page asked for, and
 // the parameters as understood, which the Bundle's links carry.
@@ -178,36 +177,9 @@ func parseSearch(typ string, values url.Values, strict bool) (*searchRequest, er
 	if sr.subset, err = newSubsetter(typ, q.Summary, q.Elements); err != nil {
 		return nil, err
 	}
-	sr.understood = understood(typ, params, q.Ignored)
+	sr.understood = interaction.Understood(typ, params, q.Ignored)
 	sr.understood.Set("_count", strconv.Itoa(sr.page.Count))
 	return sr, nil
-}
-
-// understood is params without what the parser ignored. Ignored names a
-// key; an empty value is ignored on its own (R4), so a key with empty
-// and non-empty values keeps the latter unless the key itself is not
-// understood.
-func understood(typ string, params url.Values, ignored []string) url.Values {
-	out := url.Values{}
-	for k, vs := range params {
-		if !slices.Contains(ignored, k) {
-			out[k] = vs
-			continue
-		}
-		var kept []string
-		for _, v := range vs {
-			if v != "" {
-				kept = append(kept, v)
-			}
-		}
-		if len(kept) == 0 || len(kept) == len(vs) {
-			continue
-		}
-		if q, err := search.ParseQuery(typ, url.Values{k: kept}, false); err == nil && !slices.Contains(q.Ignored, k) {
-			out[k] = kept
-		}
-	}
-	return out
 }
 
 // search is GET [type]?... and POST [type]/_search.
@@ -287,114 +259,23 @@ func searchIn(ctx context.Context, tx store.Tx, base string, sr *searchRequest) 
 	return searchsetBundle(base, sr, page)
 }
 
-// searchsetBundle renders a page of a search. Entries hold the stored
-// bytes as they are unless _summary or _elements asks for a subset.
+// searchsetBundle renders a page of a search (interaction.SearchsetBundle).
+// Entries hold the stored bytes as they are unless _summary or _elements
+// asks for a subset.
 func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]byte, error) {
-	path := base + "/" + sr.typ
+	path := sr.typ
 	if sr.path != "" {
-		path = base + "/" + sr.path
+		path = sr.path
 	}
-	link := func(rel, cursor string) bundleLink {
-		v := url.Values{}
-		for k, vs := range sr.understood {
-			v[k] = vs
-		}
-		if cursor != "" {
-			v.Set(cursorParam, cursor)
-		}
-		return bundleLink{Relation: rel, URL: path + "?" + v.Encode()}
-	}
-	b := bundleOut{ResourceType: "Bundle", Type: "searchset"}
-	if page.Total >= 0 {
-		b.Total = &page.Total
-	}
-	b.Link = append(b.Link, link("self", sr.page.Cursor))
-	if page.Next != "" {
-		b.Link = append(b.Link, link("next", page.Next))
-	}
-	if page.Previous != "" {
-		b.Link = append(b.Link, link("previous", page.Previous))
-	}
-	add := func(v store.Version, mode string) error {
-		body, err := sr.subset.apply(v.Type, v.Body, mode == "match")
-		if err != nil {
-			return fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
-		}
-		b.Entry = append(b.Entry, bundleEntry{
-			FullURL:  base + "/" + v.Type + "/" + v.ID,
-			Resource: body,
-			Search:   &entrySearch{Mode: mode},
-		})
-		return nil
-	}
-	for _, v := range page.Matches {
-		if err := add(v, "match"); err != nil {
-			return nil, err
-		}
-	}
-	for _, v := range page.Included {
-		if err := add(v, "include"); err != nil {
-			return nil, err
-		}
-	}
-	if len(sr.q.Ignored) > 0 {
-		// Tell the client what was not applied (R4's search.mode
-		// "outcome"), so a misspelt parameter is not silently a wider
-		// search.
-		b.Entry = append(b.Entry, bundleEntry{
-			Resource: fhir.Outcome(ignoredIssues(sr.q)...),
-			Search:   &entrySearch{Mode: "outcome"},
-		})
-	}
-	return marshal(b)
+	return interaction.SearchsetBundle(interaction.Searchset{Base: base, Path: path, Understood: sr.understood,
+		Cursor: sr.page.Cursor, Query: sr.q, Subset: sr.subset.apply}, page)
 }
 
-// The shapes of the Bundles the gateway writes (history has its own).
+// The shapes of the Bundles the gateway writes (interaction.Bundle).
 type (
-	bundleOut struct {
-		ResourceType string        `json:"resourceType"`
-		Type         string        `json:"type"`
-		Total        *int          `json:"total,omitempty"`
-		Link         []bundleLink  `json:"link,omitempty"`
-		Entry        []bundleEntry `json:"entry,omitempty"`
-	}
-	bundleLink struct {
-		Relation string `json:"relation"`
-		URL      string `json:"url"`
-	}
-	bundleEntry struct {
-		FullURL  string          `json:"fullUrl,omitempty"`
-		Resource json.RawMessage `json:"resource,omitempty"`
-		Search   *entrySearch    `json:"search,omitempty"`
-		Response *entryResponse  `json:"response,omitempty"`
-	}
-	entrySearch struct {
-		Mode string `json:"mode"`
-	}
-	entryResponse struct {
-		Status       string          `json:"status"`
-		Location     string          `json:"location,omitempty"`
-		Etag         string          `json:"etag,omitempty"`
-		LastModified string          `json:"lastModified,omitempty"`
-		Outcome      json.RawMessage `json:"outcome,omitempty"`
-	}
+	bundleOut     = interaction.Bundle
+	bundleLink    = interaction.BundleLink
+	bundleEntry   = interaction.BundleEntry
+	entrySearch   = interaction.EntrySearch
+	entryResponse = interaction.EntryResponse
 )
-
-// ignoredIssues are the outcome entry's issues for what a lenient search
-// did not apply: one naming them all, then one per parameter saying why
-// (a chain of more than one level, a nested _has, an unknown code...),
-// so a thinner or wider answer is never taken for the data.
-func ignoredIssues(q *search.Query) []fhir.Issue {
-	issues := []fhir.Issue{{
-		Severity:    fhir.SeverityWarning,
-		Code:        fhir.CodeNotSupported,
-		Diagnostics: "search parameters ignored (unknown, unsupported or empty): " + strings.Join(q.Ignored, ", "),
-	}}
-	for _, k := range q.Ignored {
-		if why := q.Why[k]; why != "" {
-			issues = append(issues, fhir.Issue{Severity: fhir.SeverityWarning, Code: fhir.CodeNotSupported,
-				Diagnostics: "search parameter " + k + " was not applied: " + why})
-		}
-	}
-	return issues
-}
