@@ -4,127 +4,34 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 
 	"github.com/signpost-fhir/signpost/fhir"
-
-	"github.com/signpost-fhir/signpost/fhir/search"
-	"github.com/signpost-fhir/signpost/fhir/spec"
+	"github.com/signpost-fhir/signpost/fhir/capability"
 )
 
-// Interaction is a FHIR RESTful interaction code as the CapabilityStatement
-// names it.
-type Interaction string
+// The registry of served types and interactions is fhir/capability's
+// (capability.Registry); these names are the gateway's API for it.
+type (
+	Interaction = capability.Interaction
+	Registry    = capability.Registry
+)
 
 const (
-	Read            Interaction = "read"
-	VRead           Interaction = "vread"
-	Update          Interaction = "update"
-	Delete          Interaction = "delete"
-	Create          Interaction = "create"
-	HistoryInstance Interaction = "history-instance"
-	HistoryType     Interaction = "history-type"
-	Patch           Interaction = "patch"
-	SearchType      Interaction = "search-type"
+	Read            = capability.Read
+	VRead           = capability.VRead
+	Update          = capability.Update
+	Delete          = capability.Delete
+	Create          = capability.Create
+	HistoryInstance = capability.HistoryInstance
+	HistoryType     = capability.HistoryType
+	Patch           = capability.Patch
+	SearchType      = capability.SearchType
 )
 
-var allInteractions = []Interaction{Read, VRead, Update, Patch, Delete, Create, SearchType, HistoryInstance, HistoryType}
+var allInteractions = capability.AllInteractions
 
-// appendOnly types are records of what happened: they can be created,
-// read and searched, never changed or removed through the API.
-var appendOnly = []Interaction{Read, VRead, Create, SearchType, HistoryInstance, HistoryType}
-
-// Registry says which resource types the gateway serves and which
-// interactions each supports. Routing and the CapabilityStatement both read
-// it, so the CapabilityStatement never claims what is not served.
-type Registry struct {
-	types map[string]map[Interaction]bool
-}
-
-// DefaultRegistry serves every concrete resource type of FHIR R4 (the
-// types of the hl7.fhir.r4.core package, spec.ResourceTypes) with every
-// interaction, validation and search generated from the package, except:
-//
-//   - AuditEvent and Bundle are append-only (appendOnly). Audit records
-//     are evidence. Stored Bundles are documents, messages and
-//     collections as exchanged (received BaRS messages among them) and
-//     are kept as they were; HAPI lets them be updated, Signpost does not.
-//     Transactions and batches are posted to the base, not stored
-//     (bundleTypeCheck).
-//   - Parameters is the input and output of operations, never stored.
-//   - OperationDefinition, SearchParameter and PlanDefinition are served
-//     by the parts of the gateway that give them meaning: the
-//     OperationDefinitions the CapabilityStatement names and the
-//     SearchParameters of the directory are read-only (Handler,
-//     RegisterDirectory), and PlanDefinitions are navigation protocols
-//     (RegisterNavigation).
-//
-// Patient-linked types (auth.IsPatientLinked) get practice tenancy and
-// audit; the configuration shared by every practice (auth.SharedConfigTypes),
-// the directory types and Subscription keep their own rules.
-func DefaultRegistry() *Registry {
-	r := &Registry{types: map[string]map[Interaction]bool{}}
-	for _, t := range spec.ResourceTypes() {
-		if notServedByDefault[t] {
-			continue
-		}
-		r.Serve(t, allInteractions...)
-	}
-	r.Serve("AuditEvent", appendOnly...)
-	r.Serve("Bundle", appendOnly...)
-	return r
-}
-
-// notServedByDefault are the concrete R4 types DefaultRegistry leaves out
-// of its loop (see DefaultRegistry).
-var notServedByDefault = map[string]bool{
-	"AuditEvent": true, "Bundle": true, "Parameters": true,
-	"OperationDefinition": true, "SearchParameter": true, "PlanDefinition": true,
-}
-
-// Serve declares that typ supports the interactions. search-type is
-// only recorded for types the search registry (fhir/search) holds
-// parameters for: without them no search could be answered.
-func (r *Registry) Serve(typ string, interactions ...Interaction) {
-	m := r.types[typ]
-	if m == nil {
-		m = map[Interaction]bool{}
-		r.types[typ] = m
-	}
-	for _, i := range interactions {
-		if i == SearchType && search.Definitions(typ) == nil {
-			continue
-		}
-		m[i] = true
-	}
-}
-
-// Serves reports whether typ is served at all.
-func (r *Registry) Serves(typ string) bool { return r.types[typ] != nil }
-
-// Supports reports whether typ supports the interaction.
-func (r *Registry) Supports(typ string, i Interaction) bool { return r.types[typ][i] }
-
-// Types lists the served types, sorted.
-func (r *Registry) Types() []string {
-	out := make([]string, 0, len(r.types))
-	for t := range r.types {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Interactions lists typ's interactions in a stable order.
-func (r *Registry) Interactions(typ string) []Interaction {
-	var out []Interaction
-	for _, i := range allInteractions {
-		if r.types[typ][i] {
-			out = append(out, i)
-		}
-	}
-	return out
-}
+// DefaultRegistry serves every concrete R4 type (capability.DefaultRegistry).
+func DefaultRegistry() *Registry { return capability.DefaultRegistry() }
 
 // storedBundleTypes are the Bundle.type values a stored Bundle may have,
 // as HAPI's default: a transaction or batch is posted to the base to be

@@ -1,4 +1,6 @@
-// Package capability generates what a FHIR server says of itself: the
+// Package capability owns what a FHIR server serves and says of itself:
+// the Registry of served types and their interactions (which routing
+// and the statement both read), and, generated from it, the
 // CapabilityStatement (R4 3.1.0.1 capabilities) and the
 // OperationDefinitions of its own operations, from a plain description of
 // what is served (Served: the types with their interactions, custom
@@ -7,9 +9,9 @@
 // statement never claims a parameter the search registry does not
 // support.
 //
-// It knows nothing of HTTP or of how requests are routed; the gateway
-// fills Served from its registry and registered operations, and caches
-// and serves the result.
+// It knows nothing of HTTP: the gateway routes by the Registry, fills
+// Served from it and its registered operations, and caches and serves
+// the result.
 //
-// It imports fhir and fhir/search only.
+// It imports fhir, fhir/search and fhir/spec only.
 package capability
