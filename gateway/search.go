@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
@@ -17,12 +15,10 @@ import (
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
-// Search paging. _count defaults to 20 (a screen of a work queue, the
-// page size the integrators ask for) and is capped at 1000 like
-// _history; a larger _count is served as 1000 and the links say so.
+// Search paging (interaction.DefaultSearchCount, MaxSearchCount).
 const (
-	defaultSearchCount = 20
-	maxSearchCount     = 1000
+	defaultSearchCount = interaction.DefaultSearchCount
+	maxSearchCount     = interaction.MaxSearchCount
 )
 
 // cursorParam carries the store's page cursor in links
@@ -101,40 +97,19 @@ func (cs *customSearch) owns(name string, control bool) bool {
 // (parseSearch).
 func (s *Server) searchRequestFor(typ string, values url.Values, strict bool) (*searchRequest, error) {
 	cs := s.customSearches[typ]
-	asked := false
-	if cs != nil {
-		for k := range values {
-			name, _, _ := strings.Cut(k, ":")
-			asked = asked || cs.owns(name, false)
-		}
+	if cs == nil {
+		return parseSearch(typ, values, strict)
 	}
+	ordinary, own, asked := interaction.SplitCustom(values, cs.owns)
 	if !asked {
 		return parseSearch(typ, values, strict)
 	}
-	ordinary, own := url.Values{}, url.Values{}
-	for k, vs := range values {
-		name, _, _ := strings.Cut(k, ":")
-		if cs.owns(name, true) {
-			own[k] = vs
-		} else {
-			ordinary[k] = vs
-		}
-	}
-	// Strict whatever Prefer says: an ignored parameter would widen the
-	// answer, and here a wider answer is a patient sent where they
-	// should not be.
 	sr, err := parseSearch(typ, ordinary, true)
 	if err != nil {
 		return nil, err
 	}
-	if len(sr.q.Ignored) > 0 {
-		return nil, fhir.Errorf(fhir.CodeInvalid, "search parameters %s have no value", strings.Join(sr.q.Ignored, ", ")).WithStatus(http.StatusBadRequest)
-	}
-	switch {
-	case len(sr.q.Sort) > 0:
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "_sort cannot be combined with %s's custom search parameters: their answer is ranked (search.score)", typ).At("_sort").WithStatus(http.StatusBadRequest)
-	case len(sr.q.Include) > 0 || len(sr.q.RevInclude) > 0:
-		return nil, fhir.Errorf(fhir.CodeNotSupported, "_include and _revinclude cannot be combined with %s's custom search parameters", typ).WithStatus(http.StatusBadRequest)
+	if err := interaction.CheckCustom(typ, sr.q); err != nil {
+		return nil, err
 	}
 	sr.custom, sr.own = cs, own
 	for k, vs := range own {
@@ -143,42 +118,17 @@ func (s *Server) searchRequestFor(typ string, values url.Values, strict bool) (*
 	return sr, nil
 }
 
-// parseSearch parses the parameters of a search on typ. Unknown and
-// unsupported parameters are ignored and left out of the links, or are
-// a 400 when strict (Prefer: handling=strict).
+// parseSearch parses the parameters of a search on typ
+// (interaction.ParseSearch) and the subset of each entry it asks for.
 func parseSearch(typ string, values url.Values, strict bool) (*searchRequest, error) {
-	params := url.Values{}
-	for k, vs := range values {
-		if k != cursorParam {
-			params[k] = vs
-		}
-	}
-	q, err := search.ParseQuery(typ, params, strict)
+	sq, err := interaction.ParseSearch(typ, values, strict)
 	if err != nil {
 		return nil, err
 	}
-	sr := &searchRequest{typ: typ, q: q, page: store.PageRequest{
-		Count:  defaultSearchCount,
-		Cursor: values.Get(cursorParam),
-		Total:  q.Total != "none",
-	}}
-	if q.Count != nil {
-		sr.page.Count = min(*q.Count, maxSearchCount)
-	}
-	switch q.Summary {
-	case "count":
-		// The total only: R4 3.1.1.5.8.
-		sr.page.Count, sr.page.Total = 0, true
-	case "true", "text", "data":
-		if len(q.Elements) > 0 {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "_summary=%s and _elements cannot be combined: each chooses the elements", q.Summary).At("_elements").WithStatus(http.StatusBadRequest)
-		}
-	}
-	if sr.subset, err = newSubsetter(typ, q.Summary, q.Elements); err != nil {
+	sr := &searchRequest{typ: typ, q: sq.Query, page: sq.Page, understood: sq.Understood}
+	if sr.subset, err = newSubsetter(typ, sq.Query.Summary, sq.Query.Elements); err != nil {
 		return nil, err
 	}
-	sr.understood = interaction.Understood(typ, params, q.Ignored)
-	sr.understood.Set("_count", strconv.Itoa(sr.page.Count))
 	return sr, nil
 }
 
