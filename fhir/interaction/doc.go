@@ -14,7 +14,9 @@
 // them, none/one/several matches), the patch formats and how a patch is
 // applied and written (If-Match on the version it was applied to, a lock
 // per resource), the resolution of conditional references, and the
-// rendering of history Bundles.
+// rendering of history Bundles; a search's parse (paging, what was
+// understood and ignored, the split of a custom search's parameters) and
+// its searchset Bundle (searchquery.go, searchset.go).
 //
 // It knows nothing of HTTP: an interaction answers with a Result whose
 // Outcome (Done, Created, Deleted, NotModified) the gateway turns into a
