@@ -221,11 +221,10 @@ func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]b
 		Cursor: sr.page.Cursor, Query: sr.q, Subset: sr.subset.apply}, page)
 }
 
-// The shapes of the Bundles the gateway writes (interaction.Bundle).
+// The shapes of the batch and transaction response Bundles
+// (interaction.Bundle).
 type (
 	bundleOut     = interaction.Bundle
-	bundleLink    = interaction.BundleLink
 	bundleEntry   = interaction.BundleEntry
-	entrySearch   = interaction.EntrySearch
 	entryResponse = interaction.EntryResponse
 )
