@@ -128,12 +128,12 @@ type Server struct {
 	// seeded counts what start-up seeding did (seeded.go).
 	seeded seedTally
 	// demoInbox is the demo clinical system, served in development mode
-	// only (demoinbox.go).
+	// only (demo.go).
 	demoInbox *demoInbox
 	// terminology expands the value sets of :in and :not-in searches
 	// (tokensets.go); set by RegisterTerminology.
 	terminology *snomed.Terminology
-	// demoBaRS is the demo Pharmacy First's BaRS receiver (demobars.go),
+	// demoBaRS is the demo Pharmacy First's BaRS receiver (demo.go),
 	// development mode only.
 	demoBaRS *bars.Demo
 	// opDefs are the generated OperationDefinitions of the registered
@@ -246,16 +246,7 @@ func (s *Server) Handler() http.Handler {
 	home := gin.WrapH(s.homePage())
 	e.GET("/", home)
 	e.HEAD("/", home)
-	if s.demoInbox != nil {
-		e.GET(DemoClinicalSystemPath, s.demoShow)
-		e.HEAD(DemoClinicalSystemPath, s.demoShow)
-		e.POST(DemoClinicalSystemPath, s.demoReceive)
-	}
-	if s.demoBaRS != nil {
-		e.GET(DemoPharmacyBaRSPath, s.demoBaRSShow)
-		e.HEAD(DemoPharmacyBaRSPath, s.demoBaRSShow)
-		e.POST(DemoPharmacyBaRSPath+"/$process-message", s.demoBaRSReceive)
-	}
+	s.mountDemo(e)
 	for _, pg := range s.pages {
 		for _, path := range pg.paths {
 			e.GET(path, gin.WrapH(pg.h))

@@ -77,8 +77,9 @@ func under(dir, prefix string) bool { return dir == prefix || strings.HasPrefix(
 // Signpost packages each may import (each entry also admits the
 // packages under it): none above it, none of the gateway's own.
 var allowedImports = map[string][]string{
-	"delivery":    {"auth", "fhir", "gateway/clinicalsystem", "gateway/requestid"},
-	"terminology": {"snomed", "mapping", "fhir"},
+	"delivery":     {"auth", "fhir", "gateway/clinicalsystem", "gateway/requestid"},
+	"terminology":  {"snomed", "mapping", "fhir"},
+	"gateway/demo": {"bars", "fhir", "snomed", "gateway/clinicalsystem", "gateway/htmlpage", "gateway/negotiate", "gateway/requestid"},
 }
 
 // noHTTP are packages below the gateway that know nothing of HTTP.
