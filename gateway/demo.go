@@ -3,8 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,17 +28,8 @@ const (
 	DemoBaRSTurnAway = bars.DemoTurnAway
 )
 
-// DemoBaRSOptions configure the demo receiver.
-type DemoBaRSOptions struct {
-	// Base is the gateway's own address as the delivery workers and the
-	// receiver reach it (http://127.0.0.1:8080): the receiver listens at
-	// Base+DemoPharmacyBaRSPath and answers to Base+"/fhir/$process-message".
-	Base string
-	// Rule is DemoBaRSAccept (the default) or DemoBaRSTurnAway.
-	Rule string
-	// Client sends the responses (default: a client with a 10 s timeout).
-	Client *http.Client
-}
+// DemoBaRSOptions configure the demo receiver (demo.PharmacyOptions).
+type DemoBaRSOptions = demo.PharmacyOptions
 
 // ServeDemoPharmacyBaRS serves the demo Pharmacy First's BaRS receiver and
 // connects the demo HealthcareService to it. Development mode only, after
@@ -49,11 +38,7 @@ func (s *Server) ServeDemoPharmacyBaRS(ctx context.Context, opts DemoBaRSOptions
 	if !s.DevelopmentMode() {
 		return errors.New("the demo BaRS receiver is served in development mode only")
 	}
-	client := opts.Client
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	d, err := s.barsService().ServeDemo(ctx, bars.DemoOptions{Base: opts.Base, Rule: opts.Rule, Send: demo.Sender(client)})
+	d, err := s.barsService().ServeDemo(ctx, opts.Bars())
 	if err != nil {
 		return err
 	}

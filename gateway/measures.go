@@ -8,6 +8,7 @@ import (
 	"github.com/signpost-fhir/signpost/gateway/dashboard"
 	"github.com/signpost-fhir/signpost/measures"
 	"github.com/signpost-fhir/signpost/snomed"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // RegisterMeasures seeds the success Measures and serves
@@ -15,7 +16,7 @@ import (
 // measures evaluates. Call once, before Handler.
 func (s *Server) RegisterMeasures(ctx context.Context) error {
 	m := measures.New(measures.Config{Store: s.store, CanonicalBase: s.opts.CanonicalBase,
-		PracticeSystem: s.practiceSystem(), ODSOf: odsOf, Now: s.opts.Now})
+		PracticeSystem: s.practiceSystem(), ODSOf: tenancy.ODSOf, Now: s.opts.Now})
 	resources, err := m.Resources()
 	if err != nil {
 		return err

@@ -75,9 +75,6 @@ func (s *Server) setPracticeLabel(r *fhir.Resource, code string) { s.labels().Se
 // guard wraps tx for p.
 func (s *Server) guard(p *auth.Principal, tx store.Tx) *tenantTx { return s.tenancy.Wrap(p, tx) }
 
-// odsOf is the first ODS code among identifiers.
-func odsOf(ids []any) string { return tenancy.ODSOf(ids) }
-
 // RegisterDeleteCheck adds a check run on every delete of resources of
 // typ (by id, conditional, and every batch or transaction entry); call
 // before Handler.

@@ -43,25 +43,46 @@ type Pharmacy struct {
 	Options
 }
 
-// Sender posts the demo pharmacy's responses to the gateway's
-// $process-message with client (bars.DemoOptions.Send).
-func Sender(client *http.Client) func(url, correlation string, body []byte) (string, error) {
-	return func(url, correlation string, body []byte) (string, error) {
-		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("Content-Type", "application/fhir+json")
-		req.Header.Set(requestid.Header, uuid.NewString())
-		req.Header.Set(requestid.CorrelationHeader, correlation)
-		res, err := client.Do(req)
-		if err != nil {
-			return "", err
-		}
-		io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
-		res.Body.Close()
-		return res.Status, nil
+// PharmacyOptions configure the demo Pharmacy First's receiver.
+type PharmacyOptions struct {
+	// Base is the gateway's own address as the delivery workers and the
+	// receiver reach it (http://127.0.0.1:8080): the receiver listens at
+	// Base+bars.DemoPath and answers to Base+"/fhir/$process-message".
+	Base string
+	// Rule is bars.DemoAccept (the default) or bars.DemoTurnAway.
+	Rule string
+	// Client sends the responses (default: a client with a 10 s timeout).
+	Client *http.Client
+}
+
+// Bars is o as bars.Service.ServeDemo takes it: its responses are posted
+// to the gateway's $process-message with o.Client.
+func (o PharmacyOptions) Bars() bars.DemoOptions {
+	client := o.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
 	}
+	return bars.DemoOptions{Base: o.Base, Rule: o.Rule, Send: func(url, correlation string, body []byte) (string, error) {
+		return send(client, url, correlation, body)
+	}}
+}
+
+// send posts one response of the demo pharmacy.
+func send(client *http.Client, url, correlation string, body []byte) (string, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	req.Header.Set(requestid.Header, uuid.NewString())
+	req.Header.Set(requestid.CorrelationHeader, correlation)
+	res, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	return res.Status, nil
 }
 
 // Receive is POST /demo/pharmacy-first/bars/$process-message.
