@@ -12,14 +12,6 @@ const DocsURL = htmlpage.DocsURL
 // ReadmeURL is the repository's front page (what Signpost is, the tour).
 const ReadmeURL = htmlpage.ReadmeURL
 
-// pageStyle is the stylesheet of the gateway's own pages (package htmlpage).
-const pageStyle = htmlpage.Style
-
-// htmlPage writes one of the gateway's own pages (htmlpage.Write).
-func htmlPage(w http.ResponseWriter, r *http.Request, status int, body []byte) {
-	htmlpage.Write(w, r, status, body)
-}
-
 // homePage is GET / (and HEAD /): where to go from here.
 func (s *Server) homePage() http.Handler {
 	dashboard := false
