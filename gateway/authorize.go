@@ -1,33 +1,19 @@
 package gateway
 
 import (
-	"net/http"
 	"slices"
 
+	"github.com/signpost-fhir/signpost/access"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 )
 
-// Scopes, per interaction. Every interaction names the type-level
-// permissions it needs and asks auth.Principal.Authorize for each before
-// touching the store; a refusal is a 403 OperationOutcome (code
-// forbidden). The table:
-//
-//	read, vread, history of a type or instance   read on the type
-//	history of the system                        only the types the caller may read
-//	search                                       search on the type; search on each
-//	                                             type a chained parameter or _has
-//	                                             tests; read on each type an _include
-//	                                             or _revinclude can bring in
-//	create / update / patch / delete             create / update / update / delete
-//	conditional create, update, patch, delete    the same plus search on the type
-//	conditional reference (Patient?identifier=)  search on the referenced type
-//	operation                                    what Operation.Permissions declares
-//	batch / transaction                          each entry as above; a transaction
-//	                                             fails as a whole (403 naming the
-//	                                             entry), a batch entry alone
+// Scopes, per interaction: every interaction names the type-level
+// permissions it needs (package access has the table) and asks
+// auth.Principal.Authorize for each before touching the store; a refusal
+// is a 403 OperationOutcome (code forbidden).
 //
 // _include and _revinclude: R4 leaves a server free to drop included
 // resources the caller may not see or to refuse. Signpost refuses (403)
@@ -46,10 +32,17 @@ import (
 // write check (package navigation; the table is in docs/navigation.md): a 403
 // at Task.status otherwise.
 
-// Permission is one type-level permission: an action on a resource type.
-type Permission struct {
-	Type   string
-	Action auth.Action
+// Permission is one type-level permission: an action on a resource type
+// (access.Permission; its own type so the gateway's tables stay unkeyed).
+type Permission access.Permission
+
+// permissions converts access's list to the gateway's.
+func permissions(ps []access.Permission) []Permission {
+	out := make([]Permission, len(ps))
+	for i, p := range ps {
+		out[i] = Permission(p)
+	}
+	return out
 }
 
 // authorize is Principal.Authorize plus the gateway's own type rules.
@@ -73,112 +66,20 @@ func (s *Server) authorizeAll(p *auth.Principal, perms []Permission) error {
 	return nil
 }
 
-// searchPermissions lists what a search needs (see the table above).
-func searchPermissions(q *search.Query) []Permission {
-	perms := []Permission{{q.Type, auth.Search}}
-	add := func(typ string, a auth.Action) {
-		n := Permission{typ, a}
-		if typ != "" && !slices.Contains(perms, n) {
-			perms = append(perms, n)
-		}
-	}
-	for i := range q.Params {
-		q.Params[i].Reached(func(t string) { add(t, auth.Search) })
-	}
-	for _, inc := range q.Include {
-		for _, t := range includeTargets(inc) {
-			add(t, auth.Read)
-		}
-	}
-	for _, inc := range q.RevInclude {
-		add(inc.Source, auth.Read)
-	}
-	return perms
-}
-
-// includeTargets are the types an _include can bring in: its target type,
-// else the declared targets of its parameter (of every reference
-// parameter of the source for "*"). A parameter that may point at any
-// type gives none here; what it brings in is filtered instead.
-func includeTargets(inc search.Include) []string {
-	if inc.Target != "" {
-		return []string{inc.Target}
-	}
-	if inc.Def != nil {
-		return inc.Def.Targets
-	}
-	var out []string
-	for _, d := range search.Definitions(inc.Source) {
-		if d.Supported && d.Type == search.TypeReference && !d.Canonical {
-			for _, t := range d.Targets {
-				if !slices.Contains(out, t) {
-					out = append(out, t)
-				}
-			}
-		}
-	}
-	return out
-}
+// searchPermissions lists what a search needs (access.Search).
+func searchPermissions(q *search.Query) []Permission { return permissions(access.Search(q)) }
 
 // touchesPatientData reports whether any permission is on a
 // patient-linked type: such an interaction is audited.
 func touchesPatientData(perms []Permission) bool {
-	for _, n := range perms {
-		if auth.IsPatientLinked(n.Type) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(perms, func(n Permission) bool { return auth.IsPatientLinked(n.Type) })
 }
 
-// conditionalReferenceTypes lists the types of the conditional references
-// (Patient?identifier=...) in a resource: resolving one is a search.
-func conditionalReferenceTypes(v any, out []string) []string {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, c := range x {
-			if s, ok := c.(string); ok && k == "reference" {
-				if typ, _, ok := interaction.ConditionalReference(s); ok && !slices.Contains(out, typ) {
-					out = append(out, typ)
-				}
-				continue
-			}
-			out = conditionalReferenceTypes(c, out)
-		}
-	case []any:
-		for _, c := range x {
-			out = conditionalReferenceTypes(c, out)
-		}
-	}
-	return out
-}
-
-// entryPermissions lists what one Bundle entry needs.
+// entryPermissions lists what one Bundle entry needs (access.Entry).
 func entryPermissions(e *interaction.Entry) []Permission {
-	var perms []Permission
-	switch e.Method {
-	case http.MethodGet, http.MethodHead:
-		if sr, ok := e.Search.(*searchRequest); ok {
-			return searchPermissions(sr.q)
-		}
-		return []Permission{{e.Type, auth.Read}}
-	case http.MethodDelete:
-		perms = append(perms, Permission{e.Type, auth.Delete})
-	case http.MethodPost:
-		perms = append(perms, Permission{e.Type, auth.Create})
-		if e.IfNoneExist != nil {
-			perms = append(perms, Permission{e.Type, auth.Search})
-		}
-	case http.MethodPut, http.MethodPatch:
-		perms = append(perms, Permission{e.Type, auth.Update})
+	var q *search.Query
+	if sr, ok := e.Search.(*searchRequest); ok {
+		q = sr.q
 	}
-	if e.Crit != nil {
-		perms = append(perms, Permission{e.Type, auth.Search})
-	}
-	if e.Resource != nil {
-		for _, t := range conditionalReferenceTypes(e.Resource.Object(), nil) {
-			perms = append(perms, Permission{t, auth.Search})
-		}
-	}
-	return perms
+	return permissions(access.Entry(e, q))
 }
