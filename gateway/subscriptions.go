@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/subscriptions"
 	"github.com/signpost-fhir/signpost/tenancy"
@@ -32,82 +34,25 @@ func ParseSubscriptionEndpoints(list string) (SubscriptionEndpoints, error) {
 	return subscriptions.ParseEndpoints(list)
 }
 
-// followWrites is the tenancy.Follower of one guarded transaction tx:
-// the handshake of a Subscription written, the notifications of a Task
-// or ServiceRequest written or deleted, enqueued in tx.
+// followWrites is the tenancy.Follower of one guarded transaction tx
+// (subscriptions.Follower).
 func (s *Server) followWrites(tx store.Tx) tenancy.Follower {
-	return &subscriptionFollower{s: s, tx: tx}
+	return subscriptions.NewFollower((*subscriptionHost)(s), &s.subsCache, tx)
 }
 
-// subscriptionFollower follows the writes of one transaction.
-type subscriptionFollower struct {
-	s  *Server
-	tx store.Tx
-	// subs are the active Subscriptions of each practice this transaction
-	// read (matching).
-	subs map[string][]subscriptions.Channel
-	// wroteSubscription: this transaction wrote a Subscription, so its
-	// view of them is its own (subscriptions.Active).
-	wroteSubscription bool
-}
+// subscriptionHost is the Server as subscriptions.Host.
+type subscriptionHost Server
 
-// matching finds the active Subscriptions of practice whose criteria
-// match typ/id as the transaction now holds it.
-func (f *subscriptionFollower) matching(ctx context.Context, practice, typ, id string) ([]subscriptions.Match, error) {
-	s, tx := f.s, f.tx
-	if s.outbox == nil || !subscriptions.Subscribable(typ) || practice == "" {
-		return nil, nil
-	}
-	// A transaction writing several resources of one practice (a
-	// navigation: its Task and ServiceRequest) reads the practice's
-	// Subscriptions once; writing a Subscription forgets them.
-	subs, ok := f.subs[practice]
-	if !ok {
-		var err error
-		if subs, err = s.subsCache.Of(ctx, tx, s.practiceSystem(), practice, f.wroteSubscription); err != nil {
-			return nil, err
-		}
-		if f.subs == nil {
-			f.subs = map[string][]subscriptions.Channel{}
-		}
-		f.subs[practice] = subs
-	}
-	return subscriptions.Matching(ctx, tx, practice, typ, id, subs, s.allowedEndpoints(), s.restrictQuery, func(sub string) {
-		s.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub))
-	})
+func (h *subscriptionHost) Delivering() bool       { return h.outbox != nil }
+func (h *subscriptionHost) PracticeSystem() string { return (*Server)(h).practiceSystem() }
+func (h *subscriptionHost) AllowedEndpoints() SubscriptionEndpoints {
+	return (*Server)(h).allowedEndpoints()
 }
-
-// Written follows every successful create and update that changed
-// something: the handshake of a Subscription, the notifications of a Task
-// or ServiceRequest.
-func (f *subscriptionFollower) Written(ctx context.Context, practice string, res store.WriteResult) error {
-	switch {
-	case res.Version.Type == "Subscription":
-		f.subs, f.wroteSubscription = nil, true
-		if f.s.outbox == nil {
-			return nil
-		}
-		return subscriptions.Handshake(ctx, f.tx, practice, res)
-	case subscriptions.Subscribable(res.Version.Type):
-		matches, err := f.matching(ctx, practice, res.Version.Type, res.Version.ID)
-		if err != nil {
-			return err
-		}
-		return subscriptions.Notify(ctx, f.tx, practice, res, matches)
-	}
-	return nil
+func (h *subscriptionHost) Restrict(p *auth.Principal, q *search.Query) (*search.Query, error) {
+	return (*Server)(h).restrictQuery(p, q)
 }
-
-// Deleting finds whom the version a delete removes matches; they are
-// notified of the deletion.
-func (f *subscriptionFollower) Deleting(ctx context.Context, practice, typ, id string) (func(context.Context, store.WriteResult) error, error) {
-	matches, err := f.matching(ctx, practice, typ, id)
-	if err != nil || len(matches) == 0 {
-		return nil, err
-	}
-	return func(ctx context.Context, res store.WriteResult) error {
-		return subscriptions.Notify(ctx, f.tx, practice, res, matches)
-	}, nil
+func (h *subscriptionHost) Skipped(ctx context.Context, sub string) {
+	h.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub))
 }
 
 // redeliverSubscription requeues the dead deliveries of a Subscription

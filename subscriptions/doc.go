@@ -2,7 +2,8 @@
 // ServiceRequest: what a client may write (Check, Criteria), where a
 // Subscription may send (Endpoints, the outbound allow-list), which
 // Subscriptions a write matches (Active, Matching) and the notices a
-// write enqueues in its own transaction (Handshake, Notify), which the
+// write enqueues in its own transaction (Handshake, Notify; Follower, the
+// tenancy.Follower of a transaction, over the gateway's Host), which the
 // delivery workers (gateway/clinicalsystem) send.
 //
 // It works over a store.Tx the caller gives it: the gateway's tenancy
