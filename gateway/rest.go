@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -452,12 +451,6 @@ func (s *Server) deleted(req *request, out result) *response {
 	return &response{status: http.StatusNoContent, header: h}
 }
 
-// Paging limits for _history.
-const (
-	defaultCount = 50
-	maxCount     = 1000
-)
-
 func (s *Server) history(req *request) (*response, error) {
 	subtype := "history-system"
 	switch {
@@ -466,49 +459,12 @@ func (s *Server) history(req *request) (*response, error) {
 	case req.typ != "":
 		subtype = "history-type"
 	}
-	q := store.HistoryQuery{Type: req.typ, ID: req.id, Count: defaultCount}
+	q := store.HistoryQuery{Type: req.typ, ID: req.id}
 	if err := s.historyScope(req, &q, subtype); err != nil {
 		return nil, err
 	}
-	var err error
-	if v := first(req.query, "_count"); v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 0 {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "_count must be a non-negative integer").At("_count").WithStatus(http.StatusBadRequest)
-		}
-		q.Count = min(n, maxCount)
-	}
-	if v := first(req.query, "_offset"); v != "" {
-		n, perr := strconv.Atoi(v)
-		if perr != nil || n < 0 {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "_offset must be a non-negative integer").At("_offset").WithStatus(http.StatusBadRequest)
-		}
-		q.Offset = n
-	}
-	if q.Since, err = instantParam(req.query, "_since"); err != nil {
+	if err := interaction.HistoryParams(req.query, &q, time.Now().UTC()); err != nil {
 		return nil, err
-	}
-	// Pin later pages to what existed when the first page was read, so
-	// writes in between do not shift them: the links carry the pin as
-	// _asof.
-	if q.At, err = instantParam(req.query, interaction.AsOfParam); err != nil {
-		return nil, err
-	}
-	if q.At.IsZero() {
-		q.At = time.Now().UTC()
-	}
-	// _at keeps the versions current at some point of the period its
-	// precision gives (R4 3.1.0.5.1; 2026-01-31 is the whole day): made
-	// by its end, and not superseded by its start.
-	if v := first(req.query, "_at"); v != "" {
-		start, end, err := periodParam(req.query, "_at")
-		if err != nil {
-			return nil, err
-		}
-		if last := end.Add(-time.Microsecond); last.Before(q.At) {
-			q.At = last
-		}
-		q.CurrentAfter = start
 	}
 	page, err := s.store.History(req.ctx, q)
 	if err != nil {
@@ -587,55 +543,4 @@ func first(q map[string][]string, k string) string {
 		return v[0]
 	}
 	return ""
-}
-
-// periodParam parses a dateTime parameter of any precision as the period
-// it stands for, [start, end): 2026 is the year, 2026-01-31T09:00 the
-// minute, an instant with n fractional digits 10^-n s.
-func periodParam(q map[string][]string, k string) (start, end time.Time, err error) {
-	v := strings.ReplaceAll(first(q, k), " ", "+")
-	if start, err = instantParam(q, k); err != nil {
-		return start, end, err
-	}
-	date, clock, timed := strings.Cut(v, "T")
-	switch {
-	case !timed && len(date) == 4:
-		return start, start.AddDate(1, 0, 0), nil
-	case !timed && len(date) == 7:
-		return start, start.AddDate(0, 1, 0), nil
-	case !timed:
-		return start, start.AddDate(0, 0, 1), nil
-	}
-	// Drop the zone: Z, +hh:mm or -hh:mm.
-	if i := strings.IndexAny(clock, "Z+-"); i > 0 {
-		clock = clock[:i]
-	}
-	hms, frac, fractional := strings.Cut(clock, ".")
-	switch {
-	case fractional:
-		unit := time.Second
-		for range frac {
-			unit /= 10
-		}
-		return start, start.Add(max(unit, time.Microsecond)), nil
-	case strings.Count(hms, ":") == 1:
-		return start, start.Add(time.Minute), nil
-	}
-	return start, start.Add(time.Second), nil
-}
-
-// instantParam parses a history parameter given as an instant, or as a
-// dateTime of any precision (taken at its start, UTC when no zone).
-func instantParam(q map[string][]string, k string) (time.Time, error) {
-	// An unescaped "+01:00" arrives as " 01:00" after query decoding.
-	v := strings.ReplaceAll(first(q, k), " ", "+")
-	if v == "" {
-		return time.Time{}, nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006"} {
-		if t, err := time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fhir.Errorf(fhir.CodeInvalid, "%s must be an instant such as 2026-01-31T09:00:00Z", k).At(k).WithStatus(http.StatusBadRequest)
 }
