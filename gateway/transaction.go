@@ -276,16 +276,17 @@ func (t bundleTx) CheckUpdate(ctx context.Context, r *fhir.Resource) ([]string, 
 	return t.Practices(), nil
 }
 
-// bundleResponse renders a transaction-response or batch-response.
+// bundleResponse renders a transaction-response or batch-response
+// (interaction.ResponseBundle) with each entry's HTTP status.
 func (s *Server) bundleResponse(req *request, kind string, entries []*interaction.Entry, results []result, errs []error) ([]byte, error) {
 	ret := preference(req.header, "return")
-	b := bundleOut{ResourceType: "Bundle", Type: kind, Entry: make([]bundleEntry, len(entries))}
+	answers := make([]interaction.EntryAnswer, len(entries))
 	// The entries' OperationOutcomes share fhir.MaxIssues, as the issues
 	// of one do: past it, a failed entry shows its first issue and how
 	// many more it had, so a batch of entries made of errors cannot make
 	// an answer a hundred times its size.
 	shown := 0
-	for i, e := range entries {
+	for i := range entries {
 		if errs != nil && errs[i] != nil {
 			shownErr := errs[i]
 			if fe, ok := fhir.AsError(shownErr); ok {
@@ -302,38 +303,15 @@ func (s *Server) bundleResponse(req *request, kind string, entries []*interactio
 				s.log.LogAttrs(req.ctx, slog.LevelError, "batch entry failed",
 					slog.Int("entry", i), slog.Int("status", status), slog.String("error", errs[i].Error()))
 			}
-			b.Entry[i] = bundleEntry{Response: &entryResponse{Status: statusLine(status), Outcome: body}}
+			answers[i] = interaction.EntryAnswer{Status: statusLine(status), Failed: true, Failure: body}
 			continue
 		}
-		out := results[i]
-		v := out.Version
-		resp := &entryResponse{Status: statusLine(statusOf(out))}
-		if v.VersionID != 0 {
-			resp.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
-			resp.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
+		answers[i] = interaction.EntryAnswer{Status: statusLine(statusOf(results[i])), Result: results[i]}
+		if ret == "OperationOutcome" {
+			answers[i].Info = information(results[i].Info)
 		}
-		be := bundleEntry{Response: resp}
-		switch {
-		case e.Reads():
-			if e.Method == http.MethodGet && out.Body != nil {
-				be.Resource = out.Body
-				if v.ID != "" {
-					be.FullURL = req.base + "/" + v.Type + "/" + v.ID
-				}
-			}
-		case ret == "OperationOutcome":
-			resp.Outcome = information(out.Info)
-		}
-		if e.Writes() && v.ID != "" {
-			resp.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
-			if ret == "representation" {
-				be.Resource = v.Body
-				be.FullURL = req.base + "/" + v.Type + "/" + v.ID
-			}
-		}
-		b.Entry[i] = be
 	}
-	return marshal(b)
+	return interaction.ResponseBundle(kind, req.base, ret, entries, answers)
 }
 
 // statusLine is a Bundle entry's response.status: "201 Created".

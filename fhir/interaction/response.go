@@ -1,0 +1,85 @@
+package interaction
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/signpost-fhir/signpost/fhir"
+)
+
+// EntryAnswer is the answer to one entry of a batch or transaction, as
+// the server decided it: its response.status line ("201 Created"), and
+// either the OperationOutcome of its failure or the Result its run gave.
+type EntryAnswer struct {
+	// Status is the entry's response.status.
+	Status string
+	// Failed: the entry failed, answering with Failure (its
+	// OperationOutcome) instead of a Result.
+	Failed  bool
+	Failure json.RawMessage
+	// Result is what the entry's run did (when it did not fail).
+	Result Result
+	// Info is the OperationOutcome a write answers with under
+	// Prefer: return=OperationOutcome.
+	Info json.RawMessage
+}
+
+// ResponseBundle renders a transaction-response or batch-response (kind)
+// of entries, each with its answer: a read's resource (GET), a write's
+// location, and under Prefer return (ret) a write's resource
+// ("representation") or OperationOutcome ("OperationOutcome").
+func ResponseBundle(kind, base, ret string, entries []*Entry, answers []EntryAnswer) ([]byte, error) {
+	type entryResponse struct {
+		Status       string          `json:"status"`
+		Location     string          `json:"location,omitempty"`
+		Etag         string          `json:"etag,omitempty"`
+		LastModified string          `json:"lastModified,omitempty"`
+		Outcome      json.RawMessage `json:"outcome,omitempty"`
+	}
+	type entry struct {
+		FullURL  string          `json:"fullUrl,omitempty"`
+		Resource json.RawMessage `json:"resource,omitempty"`
+		Response *entryResponse  `json:"response,omitempty"`
+	}
+	type bundle struct {
+		ResourceType string  `json:"resourceType"`
+		Type         string  `json:"type"`
+		Entry        []entry `json:"entry,omitempty"`
+	}
+	b := bundle{ResourceType: "Bundle", Type: kind, Entry: make([]entry, len(entries))}
+	for i, e := range entries {
+		a := answers[i]
+		if a.Failed {
+			b.Entry[i] = entry{Response: &entryResponse{Status: a.Status, Outcome: a.Failure}}
+			continue
+		}
+		out := a.Result
+		v := out.Version
+		resp := &entryResponse{Status: a.Status}
+		if v.VersionID != 0 {
+			resp.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
+			resp.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
+		}
+		be := entry{Response: resp}
+		switch {
+		case e.Reads():
+			if e.Method == "GET" && out.Body != nil {
+				be.Resource = out.Body
+				if v.ID != "" {
+					be.FullURL = base + "/" + v.Type + "/" + v.ID
+				}
+			}
+		case ret == "OperationOutcome":
+			resp.Outcome = a.Info
+		}
+		if e.Writes() && v.ID != "" {
+			resp.Location = fmt.Sprintf("%s/%s/_history/%d", v.Type, v.ID, v.VersionID)
+			if ret == "representation" {
+				be.Resource = v.Body
+				be.FullURL = base + "/" + v.Type + "/" + v.ID
+			}
+		}
+		b.Entry[i] = be
+	}
+	return Marshal(b)
+}
