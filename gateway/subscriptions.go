@@ -85,11 +85,5 @@ func (s *Server) allowedEndpoints() SubscriptionEndpoints {
 
 // checkSubscriptionEndpoint is the write check of the allow-list.
 func (s *Server) checkSubscriptionEndpoint(_ context.Context, r *fhir.Resource, _ bool) ([]fhir.Issue, error) {
-	ch, _ := r.Object()["channel"].(map[string]any)
-	endpoint, _ := ch["endpoint"].(string)
-	if s.allowedEndpoints().Allows(endpoint) {
-		return nil, nil
-	}
-	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Subscription.channel.endpoint"},
-		Diagnostics: "Subscription.channel.endpoint is not an endpoint this gateway may notify: its operator allows a list of URLs for rest-hook Subscriptions"}}, nil
+	return s.allowedEndpoints().Check(r), nil
 }

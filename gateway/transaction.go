@@ -281,23 +281,10 @@ func (t bundleTx) CheckUpdate(ctx context.Context, r *fhir.Resource) ([]string, 
 func (s *Server) bundleResponse(req *request, kind string, entries []*interaction.Entry, results []result, errs []error) ([]byte, error) {
 	ret := preference(req.header, "return")
 	answers := make([]interaction.EntryAnswer, len(entries))
-	// The entries' OperationOutcomes share fhir.MaxIssues, as the issues
-	// of one do: past it, a failed entry shows its first issue and how
-	// many more it had, so a batch of entries made of errors cannot make
-	// an answer a hundred times its size.
-	shown := 0
+	shownErrs := interaction.ShownErrors(errs) // fhir.MaxIssues over all entries
 	for i := range entries {
 		if errs != nil && errs[i] != nil {
-			shownErr := errs[i]
-			if fe, ok := fhir.AsError(shownErr); ok {
-				if n := len(fe.Issues); shown >= fhir.MaxIssues && n > 1 {
-					first := fe.Issues[0] // it decides the status, as before
-					shownErr = &fhir.Error{Status: fe.Status, Detail: fe.Detail, Issues: []fhir.Issue{first, {Severity: first.Severity, Code: fhir.CodeTooCostly,
-						Diagnostics: fmt.Sprintf("and %d more issues", n-1)}}}
-				}
-				shown += len(fe.Issues)
-			}
-			shownErr, _ = s.asUnavailable(shownErr)
+			shownErr, _ := s.asUnavailable(shownErrs[i])
 			status, body, internal := errorResponse(shownErr)
 			if internal {
 				s.log.LogAttrs(req.ctx, slog.LevelError, "batch entry failed",

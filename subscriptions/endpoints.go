@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/signpost-fhir/signpost/fhir"
 )
 
 // Where rest-hook Subscriptions may send.
@@ -140,4 +142,16 @@ func loopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Check is the write check of the allow-list on Subscription r: an issue
+// at Subscription.channel.endpoint when e does not allow its endpoint.
+func (e Endpoints) Check(r *fhir.Resource) []fhir.Issue {
+	ch, _ := r.Object()["channel"].(map[string]any)
+	endpoint, _ := ch["endpoint"].(string)
+	if e.Allows(endpoint) {
+		return nil
+	}
+	return []fhir.Issue{{Severity: fhir.SeverityError, Code: fhir.CodeBusinessRule, Expression: []string{"Subscription.channel.endpoint"},
+		Diagnostics: "Subscription.channel.endpoint is not an endpoint this gateway may notify: its operator allows a list of URLs for rest-hook Subscriptions"}}
 }

@@ -83,3 +83,27 @@ func ResponseBundle(kind, base, ret string, entries []*Entry, answers []EntryAns
 	}
 	return Marshal(b)
 }
+
+// ShownErrors are the failures of a batch's entries as its answer shows
+// them: the entries' OperationOutcomes share fhir.MaxIssues, as the
+// issues of one do; past it, a failed entry shows its first issue (which
+// decides its status, as before) and how many more it had, so a batch of
+// entries made of errors cannot make an answer a hundred times its size.
+func ShownErrors(errs []error) []error {
+	out := make([]error, len(errs))
+	shown := 0
+	for i, err := range errs {
+		out[i] = err
+		fe, ok := fhir.AsError(err)
+		if err == nil || !ok {
+			continue
+		}
+		if n := len(fe.Issues); shown >= fhir.MaxIssues && n > 1 {
+			first := fe.Issues[0]
+			out[i] = &fhir.Error{Status: fe.Status, Detail: fe.Detail, Issues: []fhir.Issue{first, {Severity: first.Severity, Code: fhir.CodeTooCostly,
+				Diagnostics: fmt.Sprintf("and %d more issues", n-1)}}}
+		}
+		shown += len(fe.Issues)
+	}
+	return out
+}
