@@ -27,6 +27,3 @@ func statusOf(r result) int {
 	}
 	return http.StatusOK
 }
-
-// marshal is json.Marshal without HTML escaping (interaction.Marshal).
-func marshal(v any) ([]byte, error) { return interaction.Marshal(v) }

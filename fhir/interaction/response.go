@@ -29,38 +29,21 @@ type EntryAnswer struct {
 // location, and under Prefer return (ret) a write's resource
 // ("representation") or OperationOutcome ("OperationOutcome").
 func ResponseBundle(kind, base, ret string, entries []*Entry, answers []EntryAnswer) ([]byte, error) {
-	type entryResponse struct {
-		Status       string          `json:"status"`
-		Location     string          `json:"location,omitempty"`
-		Etag         string          `json:"etag,omitempty"`
-		LastModified string          `json:"lastModified,omitempty"`
-		Outcome      json.RawMessage `json:"outcome,omitempty"`
-	}
-	type entry struct {
-		FullURL  string          `json:"fullUrl,omitempty"`
-		Resource json.RawMessage `json:"resource,omitempty"`
-		Response *entryResponse  `json:"response,omitempty"`
-	}
-	type bundle struct {
-		ResourceType string  `json:"resourceType"`
-		Type         string  `json:"type"`
-		Entry        []entry `json:"entry,omitempty"`
-	}
-	b := bundle{ResourceType: "Bundle", Type: kind, Entry: make([]entry, len(entries))}
+	b := Bundle{ResourceType: "Bundle", Type: kind, Entry: make([]BundleEntry, len(entries))}
 	for i, e := range entries {
 		a := answers[i]
 		if a.Failed {
-			b.Entry[i] = entry{Response: &entryResponse{Status: a.Status, Outcome: a.Failure}}
+			b.Entry[i] = BundleEntry{Response: &EntryResponse{Status: a.Status, Outcome: a.Failure}}
 			continue
 		}
 		out := a.Result
 		v := out.Version
-		resp := &entryResponse{Status: a.Status}
+		resp := &EntryResponse{Status: a.Status}
 		if v.VersionID != 0 {
 			resp.Etag = fmt.Sprintf(`W/"%d"`, v.VersionID)
 			resp.LastModified = v.LastUpdated.UTC().Format(fhir.InstantFormat)
 		}
-		be := entry{Response: resp}
+		be := BundleEntry{Response: resp}
 		switch {
 		case e.Reads():
 			if e.Method == "GET" && out.Body != nil {
