@@ -33,8 +33,8 @@ import (
 // Answers list, per entry, response.status ("201 Created"), location
 // (Type/id/_history/n), etag and lastModified. The status line is the
 // status the same interaction gets as a REST request (statusOf, and
-// errors.go for errors), so it is made here, beside them, rather than in
-// fhir/interaction, which answers in outcomes and issue codes. Written
+// errors.go for errors), so it is made here, beside them, and handed to
+// interaction.ResponseBundle, which writes the Bundle. Written
 // resources are included with Prefer: return=representation, an
 // OperationOutcome per entry with return=OperationOutcome; by default
 // (R4 leaves it to the server) they are not, since the client holds what
