@@ -220,11 +220,3 @@ func searchsetBundle(base string, sr *searchRequest, page store.SearchPage) ([]b
 	return interaction.SearchsetBundle(interaction.Searchset{Base: base, Path: path, Understood: sr.understood,
 		Cursor: sr.page.Cursor, Query: sr.q, Subset: sr.subset.apply}, page)
 }
-
-// The shapes of the batch and transaction response Bundles
-// (interaction.Bundle).
-type (
-	bundleOut     = interaction.Bundle
-	bundleEntry   = interaction.BundleEntry
-	entryResponse = interaction.EntryResponse
-)
