@@ -37,9 +37,9 @@ func (h barsHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) e
 	return h.s.validate(ctx, r, strict)
 }
 
-func (h barsHost) SetPracticeLabel(r *fhir.Resource, ods string) { h.s.setPracticeLabel(r, ods) }
+func (h barsHost) SetPracticeLabel(r *fhir.Resource, ods string) { h.s.labels().Set(r, ods) }
 
-func (h barsHost) PracticesOf(body []byte) []string { return h.s.practicesOf(body) }
+func (h barsHost) PracticesOf(body []byte) []string { return h.s.labels().PracticesOf(body) }
 
 func (h barsHost) EndpointAllowed(url string) bool { return h.s.endpointAllowed(url) }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/capability"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // capabilityStatement is generated (fhir/capability) from what routes
@@ -20,7 +21,7 @@ func (s *Server) capabilityStatement(base string) map[string]any {
 		r := capability.Resource{
 			Type:              t,
 			Searchable:        searches,
-			UpdateCreate:      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(practiceOwnedTypes(), t)),
+			UpdateCreate:      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(tenancy.OwnedTypes(), t)),
 			ConditionalCreate: conditional(Create),
 			ConditionalUpdate: conditional(Update),
 			ConditionalDelete: conditional(Delete),

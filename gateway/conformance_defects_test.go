@@ -3,14 +3,15 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"github.com/signpost-fhir/signpost/fhir"
-	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/gateway"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
+	"github.com/signpost-fhir/signpost/gateway"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

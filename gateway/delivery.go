@@ -49,7 +49,7 @@ func (s *Server) RegisterDelivery(ob store.Outbox) {
 func (s *Server) deliveries() delivery.Operations {
 	return delivery.Operations{Outbox: s.outbox, PublicBase: s.opts.PublicBase,
 		Read: func(ctx context.Context, p *auth.Principal, typ, id string) error {
-			_, err := s.guard(p, s.store).Read(ctx, typ, id)
+			_, err := s.tenancy.Wrap(p, s.store).Read(ctx, typ, id)
 			return err
 		}}
 }

@@ -68,7 +68,7 @@ func (s *Server) everything(req *request) (*response, error) {
 	if len(left) > 0 {
 		m.Notes = append(m.Notes, interaction.LeftOutNote(left))
 	}
-	tx := s.guard(req.principal, s.store)
+	tx := s.tenancy.Wrap(req.principal, s.store)
 	if _, err := tx.Read(req.ctx, "Patient", req.id); err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // measures evaluates. Call once, before Handler.
 func (s *Server) RegisterMeasures(ctx context.Context) error {
 	m := measures.New(measures.Config{Store: s.store, CanonicalBase: s.opts.CanonicalBase,
-		PracticeSystem: s.practiceSystem(), ODSOf: tenancy.ODSOf, Now: s.opts.Now})
+		PracticeSystem: s.labels().System, ODSOf: tenancy.ODSOf, Now: s.opts.Now})
 	resources, err := m.Resources()
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (s *Server) RegisterMeasures(ctx context.Context) error {
 	perms := []Permission{{"Measure", auth.Read}, {"Task", auth.Read}, {"ServiceRequest", auth.Read}, {"Organization", auth.Read}, {"Patient", auth.Read}}
 	evaluate := func(ctx context.Context, in OperationInput) ([]byte, error) {
 		return m.Evaluate(ctx, measures.Request{ID: in.ID, Params: in.Params, Principal: in.Principal,
-			Tx: s.guard(in.Principal, s.store),
+			Tx: s.tenancy.Wrap(in.Principal, s.store),
 			Authorize: func(typ string, action auth.Action) error {
 				return s.authorize(in.Principal, typ, action)
 			}})

@@ -61,14 +61,14 @@ var _ navsvc.Host = navHost{}
 
 func (h navHost) Store() store.Store { return h.s.store }
 func (h navHost) Guard(p *auth.Principal, tx store.Tx) navsvc.GuardedTx {
-	return h.s.guard(p, tx)
+	return h.s.tenancy.Wrap(p, tx)
 }
 func (h navHost) Visible(p *auth.Principal, typ string, body []byte) bool {
-	return h.s.visible(p, typ, body)
+	return h.s.labels().Visible(p, typ, body)
 }
-func (h navHost) PracticeSystem() string { return h.s.practiceSystem() }
+func (h navHost) PracticeSystem() string { return h.s.labels().System }
 func (h navHost) SetPracticeLabel(r *fhir.Resource, practice string) {
-	h.s.setPracticeLabel(r, practice)
+	h.s.labels().Set(r, practice)
 }
 func (h navHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
 	return h.s.validate(ctx, r, strict)

@@ -11,11 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/mapping"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // readResource reads and checks a request body: well-formed JSON, the type
@@ -169,32 +170,15 @@ func ifNoneMatchWrite(ctx context.Context, tx store.Tx, typ, id, header string) 
 
 // auditIf starts the AuditEvent of an interaction on req.typ when that
 // type is patient-linked, or when it changes configuration every decision
-// reads (auditedConfig); nil otherwise.
+// reads (audit.ConfigAudited); nil otherwise.
 func auditIf(req *request, subtype, action string) *auditEntry {
 	if auth.IsPatientLinked(req.typ) {
 		return auditFor(subtype, action, req)
 	}
-	if action != "R" && action != "E" && auditedConfig(req.typ) {
+	if action != "R" && action != "E" && audit.ConfigAudited(req.typ) {
 		e := auditFor(subtype, action, req)
-		e.practices = configPractices(req.typ, req.id)
+		e.practices = audit.ConfigPractices(req.typ, req.id)
 		return e
-	}
-	return nil
-}
-
-// auditedConfig reports whether changes to typ are audited although it is
-// not patient data: the cross-practice configuration (sharedconfig.go)
-// and the practices' navigation protocols (PlanDefinition).
-func auditedConfig(typ string) bool {
-	return isSharedConfig(typ) || typ == "PlanDefinition"
-}
-
-// configPractices are the practices a change of configuration concerns:
-// a navigation protocol's practice; none (every practice) otherwise, so
-// the AuditEvent carries the caller's practices, if any.
-func configPractices(typ, id string) []string {
-	if ods, ok := strings.CutPrefix(id, mapping.ProtocolIDPrefix); ok && typ == "PlanDefinition" && ods != "" {
-		return []string{strings.ToUpper(ods)}
 	}
 	return nil
 }
@@ -211,12 +195,12 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 	// An Organization's ODS claim is checked under a lock that holds only
 	// in a transaction (tenancy/directoryclaims.go).
 	if req.audit == nil && !atomic && req.typ != "Subscription" && req.typ != "Organization" {
-		return fn(s.guard(req.principal, s.store), false)
+		return fn(s.tenancy.Wrap(req.principal, s.store), false)
 	}
 	var out result
 	attempt := 0
 	err := s.store.Transaction(req.ctx, func(tx store.Tx) error {
-		g := s.guard(req.principal, tx)
+		g := s.tenancy.Wrap(req.principal, tx)
 		var err error
 		out, err = fn(g, attempt > 0 || atomic)
 		attempt++
@@ -274,7 +258,7 @@ func (s *Server) read(req *request) (*response, error) {
 	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
 		return nil, err
 	}
-	v, err := s.guard(req.principal, s.store).Read(req.ctx, req.typ, req.id)
+	v, err := s.tenancy.Wrap(req.principal, s.store).Read(req.ctx, req.typ, req.id)
 	if body, ok := s.opDefs[req.id]; ok && req.typ == "OperationDefinition" && errors.Is(err, fhir.ErrNotFound) {
 		// A generated definition of a registered operation (operation.go).
 		v, err = store.Version{Type: req.typ, ID: req.id, VersionID: 1, LastUpdated: s.started, Body: body}, nil
@@ -290,7 +274,7 @@ func (s *Server) vread(req *request) (*response, error) {
 	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
 		return nil, err
 	}
-	n, ok := parseVersion(req.vid)
+	n, ok := interaction.ParseVersion(req.vid)
 	if !ok {
 		return nil, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %q", req.typ, req.id, req.vid).WithStatus(http.StatusNotFound)
 	}
@@ -305,19 +289,19 @@ func (s *Server) vread(req *request) (*response, error) {
 // practice's resource, deleted or not, is a 404.
 func (s *Server) versionRead(ctx context.Context, p *auth.Principal, typ, id string, n int64) (store.Version, error) {
 	v, err := s.store.VRead(ctx, typ, id, n)
-	if !restricted(p, typ) {
+	if !tenancy.Restricted(p, typ) {
 		return v, err
 	}
 	switch {
 	case err == nil:
-		if !s.visible(p, typ, v.Body) {
+		if !s.labels().Visible(p, typ, v.Body) {
 			return store.Version{}, fhir.NotFound(typ, id)
 		}
 	case errors.Is(err, fhir.ErrDeleted):
 		// A deletion has no body; it belongs where the version it
 		// deleted did.
 		prev, perr := s.store.VRead(ctx, typ, id, n-1)
-		if perr != nil || !s.visible(p, typ, prev.Body) {
+		if perr != nil || !s.labels().Visible(p, typ, prev.Body) {
 			return store.Version{}, fhir.NotFound(typ, id)
 		}
 	case errors.Is(err, fhir.ErrNotFound):
@@ -343,7 +327,7 @@ func (s *Server) foundAudited(req *request, v store.Version) (*response, error) 
 		return resp, err
 	}
 	req.audit.version, req.audit.status = v.VersionID, resp.status
-	req.audit.practices = s.practicesOf(v.Body)
+	req.audit.practices = s.labels().PracticesOf(v.Body)
 	if err := s.auditRead(req, req.audit); err != nil {
 		return nil, err
 	}
@@ -406,7 +390,7 @@ func notModified(v store.Version, ifNoneMatch, ifModifiedSince string) bool {
 			if tag == "*" {
 				return true
 			}
-			if n, ok := parseVersion(strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)); ok && n == v.VersionID {
+			if n, ok := interaction.ParseVersion(strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)); ok && n == v.VersionID {
 				return true
 			}
 		}
@@ -470,7 +454,7 @@ func (s *Server) history(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if req.id != "" && page.Total == 0 && restricted(req.principal, req.typ) {
+	if req.id != "" && page.Total == 0 && tenancy.Restricted(req.principal, req.typ) {
 		// Every version is another practice's: the resource does not
 		// exist for this caller.
 		return nil, fhir.NotFound(req.typ, req.id)
@@ -532,8 +516,8 @@ func (s *Server) historySecurity(p *auth.Principal) *store.SecurityFilter {
 		return nil
 	}
 	return &store.SecurityFilter{
-		Types:  practiceOwnedTypes(),
-		System: s.practiceSystem(),
+		Types:  tenancy.OwnedTypes(),
+		System: s.labels().System,
 		Codes:  p.Practices(),
 	}
 }

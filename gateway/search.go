@@ -163,7 +163,7 @@ func (s *Server) search(req *request) (*response, error) {
 	if err := s.authorizeAll(req.principal, perms); err != nil {
 		return nil, err
 	}
-	body, err := searchIn(req.ctx, s.guard(req.principal, s.store), req.base, sr)
+	body, err := searchIn(req.ctx, s.tenancy.Wrap(req.principal, s.store), req.base, sr)
 	if err != nil {
 		return nil, err
 	}

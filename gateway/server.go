@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -642,10 +641,4 @@ func (s *Server) writeError(c *gin.Context, err error) {
 			slog.String("request_id", requestID(c)), slog.Int("status", status), slog.String("error", err.Error()))
 	}
 	c.Data(status, fhirJSON, prettyIf(c, body))
-}
-
-// parseVersion reads a version id ("3") as the store's integer.
-func parseVersion(s string) (int64, bool) {
-	v, err := strconv.ParseInt(s, 10, 64)
-	return v, err == nil && v > 0
 }

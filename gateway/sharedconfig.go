@@ -22,6 +22,3 @@ func (s *Server) registerSharedConfigChecks() {
 		})
 	}
 }
-
-// isSharedConfig reports whether typ is cross-practice configuration.
-func isSharedConfig(typ string) bool { return auth.IsSharedConfig(typ) }

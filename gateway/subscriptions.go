@@ -44,12 +44,12 @@ func (s *Server) followWrites(tx store.Tx) tenancy.Follower {
 type subscriptionHost Server
 
 func (h *subscriptionHost) Delivering() bool       { return h.outbox != nil }
-func (h *subscriptionHost) PracticeSystem() string { return (*Server)(h).practiceSystem() }
+func (h *subscriptionHost) PracticeSystem() string { return (*Server)(h).labels().System }
 func (h *subscriptionHost) AllowedEndpoints() SubscriptionEndpoints {
 	return (*Server)(h).allowedEndpoints()
 }
 func (h *subscriptionHost) Restrict(p *auth.Principal, q *search.Query) (*search.Query, error) {
-	return (*Server)(h).restrictQuery(p, q)
+	return (*Server)(h).labels().RestrictQuery(p, q)
 }
 func (h *subscriptionHost) Skipped(ctx context.Context, sub string) {
 	h.log.LogAttrs(ctx, slog.LevelWarn, "subscription endpoint not allowed: no notification", slog.String("subscription", sub))
@@ -58,7 +58,7 @@ func (h *subscriptionHost) Skipped(ctx context.Context, sub string) {
 // redeliverSubscription requeues the dead deliveries of a Subscription
 // the caller may read: $redeliver with subscription instead of task.
 func (s *Server) redeliverSubscription(ctx context.Context, in OperationInput, id string) ([]byte, error) {
-	if _, err := s.guard(in.Principal, s.store).Read(ctx, "Subscription", id); err != nil {
+	if _, err := s.tenancy.Wrap(in.Principal, s.store).Read(ctx, "Subscription", id); err != nil {
 		return nil, err
 	}
 	ds, err := s.outbox.DeadLetters(ctx, 10000)

@@ -90,7 +90,7 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 	if m.Count == 0 {
 		m.Count = defaultSearchCount
 	}
-	body, err := m.Page(req.ctx, s.guard(req.principal, s.store), req.base, url.Values(req.query).Get(cursorParam))
+	body, err := m.Page(req.ctx, s.tenancy.Wrap(req.principal, s.store), req.base, url.Values(req.query).Get(cursorParam))
 	if err != nil {
 		return nil, err
 	}

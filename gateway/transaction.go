@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/subscriptions"
+	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // Batch and transaction Bundles (R4 3.1.0.11), POSTed to the base. The
@@ -107,13 +109,13 @@ func (s *Server) bundle(req *request) (*response, error) {
 // auditEntryFor starts the AuditEvent of a Bundle entry that touches
 // patient data (perms are what it needs); nil for one that does not.
 func auditEntryFor(e *interaction.Entry, perms []Permission) *auditEntry {
-	config := (e.Writes() || e.Method == http.MethodDelete) && auditedConfig(e.Type)
+	config := (e.Writes() || e.Method == http.MethodDelete) && audit.ConfigAudited(e.Type)
 	if !touchesPatientData(perms) && !config {
 		return nil
 	}
 	a := &auditEntry{typ: e.Type, id: e.ID, entry: e.Index}
 	if config {
-		a.practices = configPractices(e.Type, e.ID)
+		a.practices = audit.ConfigPractices(e.Type, e.ID)
 	}
 	switch e.Method {
 	case http.MethodGet, http.MethodHead:
@@ -202,7 +204,7 @@ func (h *bundleHost) Validate(ctx context.Context, r *fhir.Resource, strict bool
 }
 
 func (h *bundleHost) Guard(tx store.Tx) interaction.Guarded {
-	return bundleTx{h.s.guard(h.req.principal, tx), h.s}
+	return bundleTx{h.s.tenancy.Wrap(h.req.principal, tx), h.s}
 }
 
 func (h *bundleHost) VersionRead(ctx context.Context, typ, id string, n int64) (store.Version, error) {
@@ -237,9 +239,9 @@ type bundleTx struct {
 	s *Server
 }
 
-func (t bundleTx) PracticesOf(body []byte) []string { return t.s.practicesOf(body) }
+func (t bundleTx) PracticesOf(body []byte) []string { return t.s.labels().PracticesOf(body) }
 
-func (t bundleTx) Restricted(typ string) bool { return restricted(t.Principal(), typ) }
+func (t bundleTx) Restricted(typ string) bool { return tenancy.Restricted(t.Principal(), typ) }
 
 // Batchable: types whose writes notify subscribers (Task,
 // ServiceRequest, Subscription) are written one by one, so notifications
@@ -249,7 +251,7 @@ func (t bundleTx) Batchable(typ string, update bool) bool {
 	if subscriptions.Subscribable(typ) || typ == "Subscription" {
 		return false
 	}
-	return !update || !practiceOwned(typ)
+	return !update || !tenancy.Owned(typ)
 }
 
 // CheckCreate is the check of tenancy.Tx.Create.

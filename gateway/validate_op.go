@@ -58,9 +58,9 @@ func (s *Server) validateOperation(req *request) (*response, error) {
 		Type: req.typ, ID: req.id, In: in, Strict: strictHandling(req.header),
 		IfMatch: func() (store.Precondition, error) { return ifMatch(req.header) },
 		Store:   s.store,
-		Guard:   func(tx store.Tx) store.Tx { return s.guard(req.principal, tx) },
+		Guard:   func(tx store.Tx) store.Tx { return s.tenancy.Wrap(req.principal, tx) },
 		Read: func(ctx context.Context, typ, id string) (store.Version, error) {
-			return s.guard(req.principal, s.store).Read(ctx, typ, id)
+			return s.tenancy.Wrap(req.principal, s.store).Read(ctx, typ, id)
 		},
 		Checks: s.checkIssues,
 		Fixable: func(err error) bool {
