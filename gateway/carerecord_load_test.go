@@ -81,7 +81,15 @@ func TestNavigationWithTheSharedCareRecordSlowOrDown(t *testing.T) {
 				st = stores[0].open(t)
 			}
 			var calls atomic.Int64
-			g := newRecordNavGateway(t, st, tc.record(&calls), carerecord.Config{Timeout: timeout, FailureThreshold: tc.breaker})
+			limit := timeout
+			if !load && !tc.warned {
+				// A record that answers at once is what this case is
+				// about, not the deadline: with other tests running
+				// beside it, a 300 ms deadline can pass before a
+				// healthy loopback record answers.
+				limit = 5 * time.Second
+			}
+			g := newRecordNavGateway(t, st, tc.record(&calls), carerecord.Config{Timeout: limit, FailureThreshold: tc.breaker})
 			token := g.iss.Token(nvNavigator("expert", "Y99999"))
 			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * clients}}
 			deadline := time.Now().Add(length)
@@ -103,7 +111,7 @@ func TestNavigationWithTheSharedCareRecordSlowOrDown(t *testing.T) {
 			p99 := percentile(took, 99)
 			loadavg, _ := os.ReadFile("/proc/loadavg")
 			t.Logf("care record %s (timeout %v, %d clients): $navigate p50 %v, p99 %v, max %v; p99 within timeout+50ms (%v): %v; n=%d in %v (%.1f/s), %d record searches; loadavg %s",
-				tc.name, timeout, clients, pctMS(took, 50), p99.Round(time.Millisecond), pctMS(took, 100),
+				tc.name, limit, clients, pctMS(took, 50), p99.Round(time.Millisecond), pctMS(took, 100),
 				timeout+50*time.Millisecond, p99 <= timeout+50*time.Millisecond, len(took), elapsed.Round(time.Millisecond),
 				float64(len(took))/elapsed.Seconds(), calls.Load(), bytes.TrimSpace(loadavg))
 		})
