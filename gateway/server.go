@@ -106,9 +106,12 @@ type Server struct {
 	writeChecks map[string][]WriteCheck
 	// tenancy is practice tenancy and the delete checks, over every
 	// interaction's store.Tx (tenancy.go).
-	tenancy  *tenancy.Guard
-	verifier TokenVerifier
-	limiter  *ratelimit.Limiter
+	tenancy *tenancy.Guard
+	// practiceLabels are the practice labels under the canonical base,
+	// built once (tenancy.go).
+	practiceLabels tenancy.Labels
+	verifier       TokenVerifier
+	limiter        *ratelimit.Limiter
 	// outbox, once RegisterDelivery is called, receives every committed
 	// navigation decision (see delivery.go).
 	outbox store.Outbox
@@ -199,6 +202,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
 		verifier: opts.Verifier, limiter: ratelimit.New(opts.RateLimit, opts.RateBurst)}
 	s.metrics = newMetrics(s)
+	s.practiceLabels = tenancy.NewLabels(opts.CanonicalBase)
 	s.tenancy = s.newTenancy()
 	s.audits = s.newAuditor()
 	s.registerConfigurationChecks()

@@ -40,7 +40,7 @@ func (s *Server) newTenancy() *tenancy.Guard {
 }
 
 // labels are the practice labels under s's canonical base.
-func (s *Server) labels() tenancy.Labels { return tenancy.NewLabels(s.opts.CanonicalBase) }
+func (s *Server) labels() tenancy.Labels { return s.practiceLabels }
 
 // RegisterDeleteCheck adds a check run on every delete of resources of
 // typ (by id, conditional, and every batch or transaction entry); call
