@@ -19,7 +19,7 @@ import (
 //	TokenMatcher   Tx          yes         no      a search of the pairs
 //	MultiLocker    Tx          yes         yes     Lock one key at a time
 //	OutboxStatser  Store       yes         yes     no outbox gauges
-//	ChangeCounter  Store, Tx   yes         no      counting recent versions
+//	ChangeCounter  Store, Tx   yes         yes     counting recent versions
 //	Availability   Store       yes         no      every failure is a 500
 
 // ChangeCounter is a store that keeps, for some types, a counter of the

@@ -27,6 +27,8 @@ func TestConnectionSettings(t *testing.T) {
 		{"reader journal", "journal_mode", "wal", false},
 		{"reader busy timeout", "busy_timeout", "10000", false},
 		{"reader read-only", "query_only", "1", false},
+		{"writer temporary files in memory", "temp_store", "2", true},
+		{"reader temporary files in memory", "temp_store", "2", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -167,8 +167,33 @@ func pingWriter(ctx context.Context, w *sql.DB) error {
 }
 
 // driverName is mattn/go-sqlite3's database/sql driver (cgo: SQLite's own
-// C, several times faster than a translation to Go).
-const driverName = "sqlite3"
+// C, several times faster than a translation to Go), registered with the
+// connection settings below.
+const driverName = "signpost-sqlite3"
+
+// connPragmas are run on every connection as it opens.
+var connPragmas = []string{
+	// Temporary files in memory. The group commit (writer.go) runs each
+	// write in a SAVEPOINT, and SQLite keeps a savepoint's undo pages in
+	// a statement journal, a temporary file: on disk, that was more
+	// write calls than the WAL itself. The statement journal holds only
+	// what rolling back to a savepoint needs; the durable copy of every
+	// commit is still the WAL, fsynced (synchronous=FULL).
+	"PRAGMA temp_store = MEMORY",
+}
+
+func init() {
+	sql.Register(driverName, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			for _, p := range connPragmas {
+				if _, err := c.Exec(p, nil); err != nil {
+					return fmt.Errorf("%s: %w", p, err)
+				}
+			}
+			return nil
+		},
+	})
+}
 
 // dsn is the connection string for the writer or the readers. Every
 // connection gets busy_timeout (the driver sets it first, so the other
@@ -258,7 +283,7 @@ const (
 // writerStatements are the statements the writer prepares once.
 func writerStatements() []string {
 	qs := []string{insertCurrentSQL, updateCurrentSQL, insertHistorySQL, readHeadSQL, readSQL,
-		insertAuditSQL, insertAuditTermsSQL, readAuditSQL,
+		insertAuditSQL, insertAuditTermsSQL, readAuditSQL, changesSQL, allChangesSQL,
 		"SAVEPOINT job", "ROLLBACK TO job", "RELEASE job"}
 	for _, t := range slices.Concat(indexTables, []string{"idx_summary"}) {
 		qs = append(qs, deleteIndexSQL(t))

@@ -103,5 +103,5 @@ func TestReindexOnUpgrade(t *testing.T) {
 // nothing from batching round trips.
 func TestOptional(t *testing.T) {
 	storetest.RunOptional(t, func(t *testing.T) store.Store { return open(t, t.TempDir(), sqlite.WithBaseURL(storetest.BaseURL)) },
-		storetest.Optional{BulkCreator: true, OutboxStatser: true, MultiLocker: true})
+		storetest.Optional{BulkCreator: true, OutboxStatser: true, ChangeCounter: true, MultiLocker: true})
 }

@@ -167,6 +167,10 @@ func (s *Store) runAlone(j *writeJob) error {
 		return err
 	}
 	t := s.newWtx(tx)
+	if err := t.readChanges(context.WithoutCancel(j.ctx)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	if err := j.fn(t); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -184,6 +188,10 @@ func (s *Store) runGroup(jobs []*writeJob) error {
 	}
 	t := s.newWtx(tx)
 	ctx := context.Background()
+	if err := t.readChanges(ctx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
 	for _, j := range jobs {
 		j.failed = nil
 		if err := j.ctx.Err(); err != nil {
@@ -221,6 +229,9 @@ type wtx struct {
 	tx    *sql.Tx
 	prep  map[string]*sql.Stmt
 	stmts map[string]*sql.Stmt
+	// changes are the change counters as the transaction began
+	// (changes.go).
+	changes map[string]int64
 }
 
 var _ dbtx = (*wtx)(nil)
