@@ -114,3 +114,20 @@ func Entry(e *interaction.Entry, q *search.Query) []Permission {
 	}
 	return perms
 }
+
+// Validate lists what $validate on typ needs in mode, any one of which
+// suffices: mode create, update or delete needs that permission, mode
+// profile needs read, and no mode any of read, create or update.
+func Validate(typ, mode string) []Permission {
+	switch mode {
+	case "create":
+		return []Permission{{typ, auth.Create}}
+	case "update":
+		return []Permission{{typ, auth.Update}}
+	case "delete":
+		return []Permission{{typ, auth.Delete}}
+	case "profile":
+		return []Permission{{typ, auth.Read}}
+	}
+	return []Permission{{typ, auth.Read}, {typ, auth.Create}, {typ, auth.Update}}
+}

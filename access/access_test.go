@@ -38,3 +38,17 @@ func TestEntryConditionalReference(t *testing.T) {
 		t.Errorf("read entry: %v", got)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	for mode, want := range map[string][]Permission{
+		"create":  {{"Task", auth.Create}},
+		"update":  {{"Task", auth.Update}},
+		"delete":  {{"Task", auth.Delete}},
+		"profile": {{"Task", auth.Read}},
+		"":        {{"Task", auth.Read}, {"Task", auth.Create}, {"Task", auth.Update}},
+	} {
+		if got := Validate("Task", mode); !slices.Equal(got, want) {
+			t.Errorf("mode %q: %v, want any of %v", mode, got, want)
+		}
+	}
+}

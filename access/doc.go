@@ -16,6 +16,9 @@
 //	conditional create, update, patch, delete    the same plus search on the type
 //	conditional reference (Patient?identifier=)  search on the referenced type
 //	operation                                    what Operation.Permissions declares
+//	$validate                                    mode create, update, delete: that
+//	                                             permission; profile: read; no mode:
+//	                                             any of read, create or update
 //	batch / transaction                          each entry as above; a transaction
 //	                                             fails as a whole (403 naming the
 //	                                             entry), a batch entry alone

@@ -1,9 +1,11 @@
-// Package audit owns the AuditEvents of access to patient data: what one
-// says (Event, from a neutral Who and Entry the gateway fills from its
-// request), writing a write's in the write's own transaction (Record), a
-// read's before its answer is sent, committed in groups (Read), and a
-// failed access's afterwards, also for the practice a miss probed
-// (Failure).
+// Package audit owns the AuditEvents of access to patient data: which
+// interactions leave one and the Entry each starts with (entries.go:
+// For, ForEntry, History, SystemSearch, Operation), what one says (Event,
+// from a neutral Who and Entry the gateway fills from its request, the
+// Outcome from the answer's status: OutcomeOf), writing a write's in the
+// write's own transaction (Record), a read's before its answer is sent,
+// committed in groups (Read), and a failed access's afterwards, also for
+// the practice a miss probed (Failure).
 //
 // Every interaction that touches patient-linked data (a read, vread,
 // search, history, write or operation on a patient-linked type, a search
@@ -46,8 +48,9 @@
 // patch or delete of them).
 //
 // Nothing here knows HTTP: the outcome comes as an Outcome the caller
-// fills.
+// fills (OutcomeOf makes one from a status code and its text).
 //
-// It imports auth, tenancy (the practice labels, who owns a probed id),
-// fhir and fhir/store.
+// It imports auth, mapping, tenancy (the practice labels, who owns a
+// probed id), fhir, fhir/store and fhir/interaction (a Bundle entry, the
+// paging cursor's name).
 package audit

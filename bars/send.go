@@ -256,6 +256,18 @@ func practiceName(ctx context.Context, tx store.Tx, ods string) (string, error) 
 	return strings.TrimSpace(org.Name), nil
 }
 
+// ReferralWithheld tells whether the referral of a decision is withheld:
+// the patient did not agree to share their details (task's
+// share-consent is false) and the service allocation directs to takes
+// BaRS referrals (TargetOf, read outside the decision's transaction).
+func (s *Service) ReferralWithheld(ctx context.Context, task, allocation map[string]any) (bool, error) {
+	if c := ShareConsent(task); c == nil || *c {
+		return false, nil
+	}
+	_, ok, err := s.TargetOf(ctx, s.host.Store(), allocation)
+	return ok, err
+}
+
 // ShareConsent is a navigation Task's share-consent input: nil when not
 // recorded.
 func ShareConsent(task map[string]any) *bool {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/signpost-fhir/signpost/access"
@@ -64,6 +65,20 @@ func (s *Server) authorizeAll(p *auth.Principal, perms []Permission) error {
 		}
 	}
 	return nil
+}
+
+// authorizeAny checks the permissions of which any one suffices,
+// answering with the first refusal when none is granted.
+func (s *Server) authorizeAny(p *auth.Principal, perms []Permission) error {
+	var first error
+	for _, n := range perms {
+		err := s.authorize(p, n.Type, n.Action)
+		if err == nil {
+			return nil
+		}
+		first = cmp.Or(first, err)
+	}
+	return first
 }
 
 // searchPermissions lists what a search needs (access.Search).

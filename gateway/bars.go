@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/bars"
 	"github.com/signpost-fhir/signpost/fhir"
@@ -34,14 +35,14 @@ func (h barsHost) Store() store.Store { return h.s.store }
 func (h barsHost) Outbox() store.Outbox { return h.s.outbox }
 
 func (h barsHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
-	return h.s.validate(ctx, r, strict)
+	return h.s.writeChecks.Validate(ctx, r, strict)
 }
 
 func (h barsHost) SetPracticeLabel(r *fhir.Resource, ods string) { h.s.labels().Set(r, ods) }
 
 func (h barsHost) PracticesOf(body []byte) []string { return h.s.labels().PracticesOf(body) }
 
-func (h barsHost) EndpointAllowed(url string) bool { return h.s.endpointAllowed(url) }
+func (h barsHost) EndpointAllowed(url string) bool { return h.s.allowedEndpoints().Allows(url) }
 
 func (h barsHost) Now() time.Time { return h.s.opts.Now() }
 
@@ -56,12 +57,10 @@ type barsNavigator struct {
 func (n barsNavigator) Navigate(ctx context.Context, in bars.Navigation) error {
 	p := in.Principal
 	nctx := auth.NewContext(ctx, p)
-	req := &request{ctx: nctx, method: http.MethodPost, typ: "Task", id: in.Task, principal: p, requestID: requestid.FromContext(ctx)}
-	audit := auditFor("operation", "E", req)
-	audit.operation = "navigate"
-	audit.status = http.StatusOK
+	req := &request{principal: p, requestID: requestid.FromContext(ctx)}
+	e := audit.Operation("navigate", "E", "Task", in.Task)
 	_, err := n.Service.Navigate(nctx, navsvc.Request{ID: in.Task, Params: in.Params, Principal: p, TurnedAway: in.TurnedAway,
-		Audit: func(ctx context.Context, tx store.Tx) error { return n.s.recordAudit(ctx, tx, req, audit) }})
+		Audit: func(ctx context.Context, tx store.Tx) error { return n.s.recordAudit(ctx, tx, req, *e, http.StatusOK) }})
 	return err
 }
 
@@ -70,16 +69,6 @@ func (n barsNavigator) Navigate(ctx context.Context, in bars.Navigation) error {
 func (s *Server) enqueueBaRS(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
 	return s.barsService().Enqueue(ctx, tx, practice, written)
 }
-
-// barsTargetOf finds the BaRS Endpoint of the HealthcareService an
-// allocation directs to (bars' TargetOf).
-func (s *Server) barsTargetOf(ctx context.Context, tx store.Tx, alloc map[string]any) (bars.Target, bool, error) {
-	return s.barsService().TargetOf(ctx, tx, alloc)
-}
-
-// shareConsent is a navigation Task's share-consent input: nil when not
-// recorded.
-func shareConsent(task map[string]any) *bool { return bars.ShareConsent(task) }
 
 // registerBaRSReceiver serves $process-message; nav re-navigates the
 // patients services turn away.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/capability"
@@ -16,19 +15,8 @@ import (
 func (s *Server) capabilityStatement(base string) map[string]any {
 	served := capability.Served{Base: base, Date: s.started, Version: s.opts.Version, Secured: s.verifier != nil}
 	for _, t := range s.registry.Types() {
-		searches := s.registry.Supports(t, SearchType)
-		conditional := func(i Interaction) bool { return searches && s.registry.Supports(t, i) }
-		r := capability.Resource{
-			Type:              t,
-			Searchable:        searches,
-			UpdateCreate:      s.registry.Supports(t, Update) && (s.verifier == nil || !slices.Contains(tenancy.OwnedTypes(), t)),
-			ConditionalCreate: conditional(Create),
-			ConditionalUpdate: conditional(Update),
-			ConditionalDelete: conditional(Delete),
-		}
-		for _, i := range s.registry.Interactions(t) {
-			r.Interactions = append(r.Interactions, string(i))
-		}
+		r := s.registry.Resource(t)
+		r.UpdateCreate = s.registry.Supports(t, Update) && (s.verifier == nil || !tenancy.Owned(t))
 		// $validate on every type (validate_op.go), $everything on
 		// Patient (everything.go); an operation served at type and
 		// instance level is listed once.

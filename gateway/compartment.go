@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/search"
@@ -22,22 +21,6 @@ import (
 
 // patientCompartment is search.PatientCompartment.
 var patientCompartment = search.PatientCompartment
-
-// patientCompartmentTypes lists the served types of the Patient
-// compartment that can be searched, sorted, Patient first.
-func (s *Server) patientCompartmentTypes() []string {
-	var out []string
-	for t := range patientCompartment {
-		if t != "Patient" && s.registry.Supports(t, SearchType) {
-			out = append(out, t)
-		}
-	}
-	sort.Strings(out)
-	if s.registry.Supports("Patient", SearchType) {
-		out = append([]string{"Patient"}, out...)
-	}
-	return out
-}
 
 // patientCompartmentOf is search.PatientCompartmentOf.
 var patientCompartmentOf = search.PatientCompartmentOf

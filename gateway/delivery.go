@@ -26,7 +26,7 @@ func (s *Server) RegisterDelivery(ob store.Outbox) {
 	// Only now does a Subscription make the gateway send anything.
 	s.RegisterWriteCheck("Subscription", s.checkSubscriptionEndpoint)
 	s.RegisterWriteCheck("Endpoint", s.checkEndpointAddress) // directoryclaims.go
-	s.odsUnique = true                                       // one Organization per ODS code: tenantTx.claimODS
+	s.odsUnique = true                                       // one Organization per ODS code: tenancy.Tx.claimODS
 	base := s.opts.CanonicalBase + "/OperationDefinition/"
 	s.RegisterOperation(Operation{Name: "delivery-status", Level: InstanceLevel, Type: "Task", Definition: base + "Task-delivery-status",
 		Idempotent: true, Permissions: []Permission{{"Task", auth.Read}}, Run: func(ctx context.Context, in OperationInput) ([]byte, error) {

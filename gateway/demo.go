@@ -63,19 +63,11 @@ func (s *Server) ServeDemoClinicalSystem(ctx context.Context, address string) er
 	if !s.DevelopmentMode() {
 		return errors.New("the demo clinical system is served in development mode only")
 	}
-	if err := demo.SeedClinicalSystem(ctx, address, demo.Setup{Store: s.store, NoteSeeded: s.NoteSeeded, Allowed: s.endpointAllowed, Log: s.log}); err != nil {
+	if err := demo.SeedClinicalSystem(ctx, address, demo.Setup{Store: s.store, NoteSeeded: s.NoteSeeded, Allowed: s.allowedEndpoints().Allows, Log: s.log}); err != nil {
 		return err
 	}
 	s.demoInbox = clinicalsystem.NewDemoInbox(s.opts.Now)
 	return nil
-}
-
-// endpointAllowed tells whether the outbound allow-list allows url.
-func (s *Server) endpointAllowed(url string) bool {
-	if s.subscriptionEndpoints == nil {
-		return LoopbackSubscriptionEndpoints().Allows(url)
-	}
-	return s.subscriptionEndpoints.Allows(url)
 }
 
 // mountDemo serves the demo stand-ins that were set up.

@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 )
@@ -36,8 +34,7 @@ func (s *Server) everythingRoute(req *request) (handlerFunc, error) {
 }
 
 func (s *Server) everything(req *request) (*response, error) {
-	req.audit = auditFor("operation", "R", req)
-	req.audit.operation = "everything"
+	req.audit = audit.Operation("everything", "R", req.typ, req.id)
 	if err := s.authorize(req.principal, "Patient", auth.Read); err != nil {
 		return nil, err
 	}
@@ -52,62 +49,34 @@ func (s *Server) everything(req *request) (*response, error) {
 	if err := interaction.CheckEverythingParams(values); err != nil {
 		return nil, err
 	}
-	req.audit.params = paramNames(values)
+	req.audit.Params = audit.SearchParams(values)
 	e, err := interaction.ParseEverything(values, defaultSearchCount, maxSearchCount)
 	if err != nil {
 		return nil, err
 	}
-	m := &interaction.MultiSearch{Count: e.Count}
-	var left []string
-	m.Types, left, err = interaction.EverythingTypes(e, s.patientCompartmentTypes(), func(t string) error {
+	types, left, err := interaction.EverythingTypes(e, s.registry.PatientCompartmentTypes(), func(t string) error {
 		return s.authorize(req.principal, t, auth.Read)
 	})
+	if err != nil {
+		return nil, err
+	}
+	tx := s.tenancy.Wrap(req.principal, s.store)
+	if _, err := tx.Read(req.ctx, "Patient", req.id); err != nil {
+		return nil, err
+	}
+	m, err := interaction.EverythingSearch(req.base, req.id, e, types, len(values["_type"]) > 0)
 	if err != nil {
 		return nil, err
 	}
 	if len(left) > 0 {
 		m.Notes = append(m.Notes, interaction.LeftOutNote(left))
 	}
-	tx := s.tenancy.Wrap(req.principal, s.store)
-	if _, err := tx.Read(req.ctx, "Patient", req.id); err != nil {
-		return nil, err
-	}
-	m.Searches = map[string]interaction.TypeSearch{}
-	for _, t := range m.Types {
-		q := url.Values{}
-		if e.Since != "" {
-			q.Set("_lastUpdated", "ge"+e.Since)
-		}
-		sr, err := parseSearch(t, q, true)
-		if err != nil {
-			return nil, err
-		}
-		c, _ := patientCompartmentOf(t, req.id)
-		if err := applyCompartment(sr, &compartmentSearch{c: c, path: "Patient/" + req.id + "/" + t}); err != nil {
-			return nil, err
-		}
-		m.Searches[t] = typeSearch(sr)
-	}
-	self := url.Values{}
-	self.Set("_count", strconv.Itoa(m.Count))
-	if e.Since != "" {
-		self.Set("_since", e.Since)
-	}
-	if len(values["_type"]) > 0 {
-		self.Set("_type", strings.Join(m.Types, ","))
-	}
-	m.Self = req.base + "/Patient/" + req.id + "/$everything?" + interaction.EncodeSorted(self)
 	body, err := m.Page(req.ctx, tx, req.base, values.Get(cursorParam))
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditRead(req, req.audit); err != nil {
+	if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: body}, nil
-}
-
-// typeSearch is a parsed search as one type of a multi-type search.
-func typeSearch(sr *searchRequest) interaction.TypeSearch {
-	return interaction.TypeSearch{Query: sr.q, Page: sr.page, Subset: sr.subset.apply}
 }

@@ -32,6 +32,14 @@ func checkQueryText(query map[string][]string) error {
 	return nil
 }
 
+// readBody reads the request's body to its end; nil when it has none.
+func readBody(req *request) ([]byte, error) {
+	if req.body == nil {
+		return nil, nil
+	}
+	return io.ReadAll(req.body)
+}
+
 // bodyReader is a request body whose read failures say what the client
 // is told: a body that stops arriving (the server's read timeout) is a
 // 408, one that breaks off otherwise a 400. A body over the limit stays

@@ -71,7 +71,7 @@ func (h navHost) SetPracticeLabel(r *fhir.Resource, practice string) {
 	h.s.labels().Set(r, practice)
 }
 func (h navHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
-	return h.s.validate(ctx, r, strict)
+	return h.s.writeChecks.Validate(ctx, r, strict)
 }
 func (h navHost) EnqueueOutcome(ctx context.Context, tx store.Tx, practice string, written map[string][]byte) error {
 	return h.s.enqueueOutcome(ctx, tx, practice, written)
@@ -80,15 +80,9 @@ func (h navHost) EnqueueReferral(ctx context.Context, tx store.Tx, practice stri
 	return h.s.enqueueBaRS(ctx, tx, practice, written)
 }
 
-// ReferralWithheld: the patient did not agree to share their details
-// (share-consent false) and the allocation's service takes BaRS
-// referrals (bars.go).
+// ReferralWithheld is bars.Service.ReferralWithheld.
 func (h navHost) ReferralWithheld(ctx context.Context, task, allocation map[string]any) (bool, error) {
-	if c := shareConsent(task); c == nil || *c {
-		return false, nil
-	}
-	_, ok, err := h.s.barsTargetOf(ctx, h.s.store, allocation)
-	return ok, err
+	return h.s.barsService().ReferralWithheld(ctx, task, allocation)
 }
 func (h navHost) NoteSeeded(ctx context.Context, what string, seeded []snomed.SeedResult) {
 	h.s.NoteSeeded(ctx, what, seeded)

@@ -2,14 +2,15 @@ package gateway
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/capability"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
 )
 
@@ -139,8 +140,7 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 	return func(req *request) (*response, error) {
 		perms := op.Permissions
 		if auth.IsPatientLinked(req.typ) || touchesPatientData(perms) {
-			req.audit = auditFor("operation", "E", req)
-			req.audit.operation = name
+			req.audit = audit.Operation(name, "E", req.typ, req.id)
 		}
 		if len(perms) == 0 && !req.principal.Dev {
 			return nil, fhir.Errorf(fhir.CodeForbidden, "operation $%s declares no permissions, so only the developer may invoke it", name)
@@ -158,15 +158,7 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		in := OperationInput{Type: req.typ, ID: req.id, Base: req.base, Params: params, Principal: req.principal}
 		var inTx bool
 		if req.audit != nil {
-			in.AuditIn = func(ctx context.Context, tx store.Tx) error {
-				e := *req.audit
-				e.status = http.StatusOK
-				if err := s.recordAudit(ctx, tx, req, &e); err != nil {
-					return err
-				}
-				inTx = true
-				return nil
-			}
+			in.AuditIn = s.auditIn(req, &inTx)
 		}
 		body, err := op.Run(req.ctx, in)
 		if err != nil {
@@ -175,7 +167,7 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 		if inTx {
 			// Committed with the operation's write.
 			req.audited = true
-		} else if err := s.auditRead(req, req.audit); err != nil {
+		} else if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 			return nil, err
 		}
 		return &response{status: http.StatusOK, body: body}, nil
@@ -189,33 +181,21 @@ func (s *Server) operation(req *request, level OperationLevel, seg string) (hand
 // failure).
 func (s *Server) messageOperation(req *request, op Operation) (*response, error) {
 	if req.audit == nil {
-		req.audit = auditFor("operation", "E", req)
-		req.audit.operation = op.Name
+		req.audit = audit.Operation(op.Name, "E", req.typ, req.id)
 	}
-	if req.audit.typ == "" {
-		req.audit.typ = "MessageHeader"
+	if req.audit.Type == "" {
+		req.audit.Type = "MessageHeader"
 	}
-	var body []byte
-	if req.body != nil {
-		var err error
-		if body, err = io.ReadAll(req.body); err != nil {
-			return nil, err
-		}
+	body, err := readBody(req)
+	if err != nil {
+		return nil, err
 	}
 	var inTx bool
 	in := OperationInput{Type: req.typ, ID: req.id, Base: req.base, Principal: req.principal, Body: body, Header: req.header,
 		AuditAbout: func(typ, id string, version int64, practices ...string) {
-			req.audit.typ, req.audit.id, req.audit.version, req.audit.practices = typ, id, version, practices
+			req.audit.Type, req.audit.ID, req.audit.Version, req.audit.Practices = typ, id, version, practices
 		},
-		AuditIn: func(ctx context.Context, tx store.Tx) error {
-			e := *req.audit
-			e.status = http.StatusOK
-			if err := s.recordAudit(ctx, tx, req, &e); err != nil {
-				return err
-			}
-			inTx = true
-			return nil
-		}}
+		AuditIn: s.auditIn(req, &inTx)}
 	ans, err := op.Message(req.ctx, in)
 	if err != nil {
 		return nil, err
@@ -228,41 +208,33 @@ func (s *Server) messageOperation(req *request, op Operation) (*response, error)
 			Diagnostics: "the message was refused"}}})
 		req.audited = true
 	default:
-		if err := s.auditRead(req, req.audit); err != nil {
+		if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 			return nil, err
 		}
 	}
 	return &response{status: ans.Status, header: ans.Header, body: ans.Body}, nil
 }
 
-// operationParams merges query parameters and a Parameters body.
+// auditIn is an operation's AuditIn: it records req's AuditEvent on tx,
+// in the operation's write transaction, and notes that it did (inTx).
+func (s *Server) auditIn(req *request, inTx *bool) func(ctx context.Context, tx store.Tx) error {
+	return func(ctx context.Context, tx store.Tx) error {
+		if err := s.recordAudit(ctx, tx, req, *req.audit, http.StatusOK); err != nil {
+			return err
+		}
+		*inTx = true
+		return nil
+	}
+}
+
+// operationParams merges query parameters and a Parameters body
+// (interaction.OperationParams).
 func operationParams(req *request) (*fhir.Parameters, error) {
-	p := &fhir.Parameters{}
-	if req.body != nil {
-		data, err := io.ReadAll(req.body)
-		if err != nil {
-			return nil, err
-		}
-		if len(strings.TrimSpace(string(data))) > 0 {
-			if p, err = fhir.ParseParameters(data); err != nil {
-				return nil, err
-			}
-		}
+	body, err := readBody(req)
+	if err != nil {
+		return nil, err
 	}
-	keys := make([]string, 0, len(req.query))
-	for k := range req.query {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k == "_format" || k == "_pretty" {
-			continue
-		}
-		for _, v := range req.query[k] {
-			p.AddString(k, v)
-		}
-	}
-	return p, nil
+	return interaction.OperationParams(body, req.query)
 }
 
 // operationDefinitions generates (fhir/capability) the OperationDefinition

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
@@ -50,7 +51,7 @@ func (s *Server) readPatch(req *request) (interaction.Patcher, store.Preconditio
 
 // patch is PATCH [type]/[id].
 func (s *Server) patch(req *request) (*response, error) {
-	req.audit = auditIf(req, "patch", "U")
+	req.audit = audit.For("patch", "U", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Update); err != nil {
 		return nil, err
 	}
@@ -71,7 +72,7 @@ func (s *Server) patch(req *request) (*response, error) {
 // conditionalPatch is PATCH [type]?criteria: the one match is patched;
 // none is a 404, several a 412.
 func (s *Server) conditionalPatch(req *request) (*response, error) {
-	req.audit = auditIf(req, "patch", "U")
+	req.audit = audit.For("patch", "U", req.typ, req.id)
 	if err := s.authorizeAll(req.principal, []Permission{{req.typ, auth.Update}, {req.typ, auth.Search}}); err != nil {
 		return nil, err
 	}
@@ -109,6 +110,6 @@ func (s *Server) patchIn(ctx context.Context, tx store.Tx, typ, id string, p int
 func (s *Server) patchChecks(strict bool) interaction.PatchChecks {
 	return interaction.PatchChecks{
 		Prepare:  secrets.MaskStored,
-		Validate: func(ctx context.Context, r *fhir.Resource) error { return s.validate(ctx, r, strict) },
+		Validate: func(ctx context.Context, r *fhir.Resource) error { return s.writeChecks.Validate(ctx, r, strict) },
 	}
 }

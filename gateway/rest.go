@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/tenancy"
 )
 
 // readResource reads and checks a request body: well-formed JSON, the type
@@ -39,7 +37,7 @@ func (s *Server) readResource(req *request) (*fhir.Resource, error) {
 	if r.Type() != req.typ {
 		return nil, fhir.Errorf(fhir.CodeInvalid, "resourceType %q does not match the URL's %q", r.Type(), req.typ).At("resourceType").WithStatus(http.StatusBadRequest)
 	}
-	if err := s.validate(req.ctx, r, strictHandling(req.header)); err != nil {
+	if err := s.writeChecks.Validate(req.ctx, r, strictHandling(req.header)); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -70,7 +68,7 @@ func ifMatch(h http.Header) (store.Precondition, error) {
 }
 
 func (s *Server) create(req *request) (*response, error) {
-	req.audit = auditIf(req, "create", "C")
+	req.audit = audit.For("create", "C", req.typ, req.id)
 	perms := []Permission{{req.typ, auth.Create}}
 	var crit *criteria
 	if v := req.header.Get("If-None-Exist"); v != "" {
@@ -109,7 +107,7 @@ func (s *Server) create(req *request) (*response, error) {
 }
 
 func (s *Server) update(req *request) (*response, error) {
-	req.audit = auditIf(req, "update", "U")
+	req.audit = audit.For("update", "U", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Update); err != nil {
 		return nil, err
 	}
@@ -134,7 +132,7 @@ func (s *Server) update(req *request) (*response, error) {
 			w = r.Clone()
 		}
 		if noneMatch != "" {
-			if err := ifNoneMatchWrite(req.ctx, tx, req.typ, req.id, noneMatch); err != nil {
+			if err := interaction.IfNoneMatchWrite(req.ctx, tx, req.typ, req.id, noneMatch); err != nil {
 				return result{}, err
 			}
 		}
@@ -146,44 +144,7 @@ func (s *Server) update(req *request) (*response, error) {
 	return s.written(req, out), nil
 }
 
-// ifNoneMatchWrite evaluates If-None-Match on a PUT (RFC 9110 13.1.2):
-// "*" fails when the resource exists, a list of versions when the current
-// one is listed; a failure is a 412 and nothing is written. It runs in
-// the write's transaction, under a lock on the resource, so two PUTs with
-// If-None-Match: * cannot both create it.
-func ifNoneMatchWrite(ctx context.Context, tx store.Tx, typ, id, header string) error {
-	if err := tx.Lock(ctx, typ+"/"+id+" if-none-match"); err != nil {
-		return err
-	}
-	cur, err := tx.Read(ctx, typ, id)
-	switch {
-	case errors.Is(err, fhir.ErrNotFound) || errors.Is(err, fhir.ErrDeleted):
-		return nil
-	case err != nil:
-		return err
-	}
-	if notModified(cur, header, "") {
-		return fhir.Errorf(fhir.CodeConflict, "If-None-Match %s: %s/%s exists as version %d, so nothing was written", header, typ, id, cur.VersionID).WithStatus(http.StatusPreconditionFailed)
-	}
-	return nil
-}
-
-// auditIf starts the AuditEvent of an interaction on req.typ when that
-// type is patient-linked, or when it changes configuration every decision
-// reads (audit.ConfigAudited); nil otherwise.
-func auditIf(req *request, subtype, action string) *auditEntry {
-	if auth.IsPatientLinked(req.typ) {
-		return auditFor(subtype, action, req)
-	}
-	if action != "R" && action != "E" && audit.ConfigAudited(req.typ) {
-		e := auditFor(subtype, action, req)
-		e.practices = audit.ConfigPractices(req.typ, req.id)
-		return e
-	}
-	return nil
-}
-
-// write runs one write interaction on the caller's tenantTx. An
+// write runs one write interaction on the caller's tenancy.Tx. An
 // interaction on patient data runs in a Store.Transaction together with
 // its AuditEvent ("no audit, no access"), and so does one that must be
 // atomic anyway (conditional interactions); any other write is a single
@@ -208,14 +169,13 @@ func (s *Server) write(req *request, atomic bool, fn func(tx store.Tx, retry boo
 			return err
 		}
 		e := *req.audit
-		e.status = statusOf(out)
 		if out.Version.ID != "" {
-			e.id, e.version = out.Version.ID, out.Version.VersionID
+			e.ID, e.Version = out.Version.ID, out.Version.VersionID
 		}
 		if len(g.Practices()) > 0 {
-			e.practices = g.Practices()
+			e.Practices = g.Practices()
 		}
-		return s.recordAudit(req.ctx, tx, req, &e)
+		return s.recordAudit(req.ctx, tx, req, e, statusOf(out))
 	})
 	if err != nil {
 		return result{}, err
@@ -254,7 +214,7 @@ func versionHeaders(v store.Version) http.Header {
 }
 
 func (s *Server) read(req *request) (*response, error) {
-	req.audit = auditIf(req, "read", "R")
+	req.audit = audit.For("read", "R", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
 		return nil, err
 	}
@@ -270,7 +230,7 @@ func (s *Server) read(req *request) (*response, error) {
 }
 
 func (s *Server) vread(req *request) (*response, error) {
-	req.audit = auditIf(req, "vread", "R")
+	req.audit = audit.For("vread", "R", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Read); err != nil {
 		return nil, err
 	}
@@ -278,45 +238,11 @@ func (s *Server) vread(req *request) (*response, error) {
 	if !ok {
 		return nil, fhir.Errorf(fhir.CodeNotFound, "%s/%s has no version %q", req.typ, req.id, req.vid).WithStatus(http.StatusNotFound)
 	}
-	v, err := s.versionRead(req.ctx, req.principal, req.typ, req.id, n)
+	v, err := s.tenancy.VersionRead(req.ctx, req.principal, req.typ, req.id, n)
 	if err != nil {
 		return nil, err
 	}
 	return s.foundAudited(req, v)
-}
-
-// versionRead is the store's VRead under tenancy: a version of another
-// practice's resource, deleted or not, is a 404.
-func (s *Server) versionRead(ctx context.Context, p *auth.Principal, typ, id string, n int64) (store.Version, error) {
-	v, err := s.store.VRead(ctx, typ, id, n)
-	if !tenancy.Restricted(p, typ) {
-		return v, err
-	}
-	switch {
-	case err == nil:
-		if !s.labels().Visible(p, typ, v.Body) {
-			return store.Version{}, fhir.NotFound(typ, id)
-		}
-	case errors.Is(err, fhir.ErrDeleted):
-		// A deletion has no body; it belongs where the version it
-		// deleted did.
-		prev, perr := s.store.VRead(ctx, typ, id, n-1)
-		if perr != nil || !s.labels().Visible(p, typ, prev.Body) {
-			return store.Version{}, fhir.NotFound(typ, id)
-		}
-	case errors.Is(err, fhir.ErrNotFound):
-		// "No version n" would tell another practice's resource from
-		// one that never existed, and how many versions it has: only a
-		// caller that may see some version of it hears it.
-		page, herr := s.store.History(ctx, store.HistoryQuery{Type: typ, ID: id, Count: 0, Security: s.historySecurity(p)})
-		switch {
-		case errors.Is(herr, fhir.ErrNotFound) || (herr == nil && page.Total == 0):
-			return store.Version{}, fhir.NotFound(typ, id)
-		case herr != nil:
-			return store.Version{}, herr
-		}
-	}
-	return v, err
 }
 
 // foundAudited answers a read or vread of v (see found), its AuditEvent
@@ -326,86 +252,25 @@ func (s *Server) foundAudited(req *request, v store.Version) (*response, error) 
 	if err != nil || req.audit == nil {
 		return resp, err
 	}
-	req.audit.version, req.audit.status = v.VersionID, resp.status
-	req.audit.practices = s.labels().PracticesOf(v.Body)
-	if err := s.auditRead(req, req.audit); err != nil {
+	req.audit.Version, req.audit.Practices = v.VersionID, s.labels().PracticesOf(v.Body)
+	if err := s.auditRead(req, req.audit, resp.status); err != nil {
 		return nil, err
 	}
 	return resp, nil
 }
 
-// found answers a read or vread, honouring If-None-Match and
-// If-Modified-Since.
+// found answers a read or vread of v (interaction.ReadAnswer: If-None-Match,
+// If-Modified-Since, _summary and _elements).
 func (s *Server) found(req *request, v store.Version) (*response, error) {
-	h := versionHeaders(v)
-	if notModified(v, req.header.Get("If-None-Match"), req.header.Get("If-Modified-Since")) {
-		return &response{status: http.StatusNotModified, header: h}, nil
-	}
-	sub, err := readSubset(req)
+	res, err := interaction.ReadAnswer(v, req.query, req.header.Get("If-None-Match"), req.header.Get("If-Modified-Since"))
 	if err != nil {
 		return nil, err
 	}
-	body, err := sub.apply(v.Type, v.Body, true)
-	if err != nil {
-		return nil, fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
-	}
-	return &response{status: http.StatusOK, header: h, body: body}, nil
-}
-
-// readSubset reads _summary and _elements on a read or vread (R4
-// 3.1.1.5.8-9 apply to reads as well as searches): the subsetter of
-// search, nil when the whole resource is asked for. _summary=count has
-// no meaning for one resource and is refused, as a combination of the
-// two is.
-func readSubset(req *request) (*subsetter, error) {
-	summary := first(req.query, "_summary")
-	var elements []string
-	for _, raw := range req.query["_elements"] {
-		for _, e := range strings.Split(raw, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				elements = append(elements, e)
-			}
-		}
-	}
-	switch summary {
-	case "", "false":
-	case "true", "text", "data":
-		if len(elements) > 0 {
-			return nil, fhir.Errorf(fhir.CodeInvalid, "_summary=%s and _elements cannot be combined: each chooses the elements", summary).At("_elements").WithStatus(http.StatusBadRequest)
-		}
-	default:
-		return nil, fhir.Errorf(fhir.CodeInvalid, "_summary %q is not true, text, data or false on a read", summary).At("_summary").WithStatus(http.StatusBadRequest)
-	}
-	return newSubsetter(req.typ, summary, elements)
-}
-
-// notModified decides a conditional read (RFC 9110 13.1.2, 13.1.3): an
-// If-None-Match listing v's version (weak comparison: W/"3", "3" and * all
-// match) or, when there is none, an If-Modified-Since not before v's
-// last update (HTTP dates have whole seconds).
-func notModified(v store.Version, ifNoneMatch, ifModifiedSince string) bool {
-	if ifNoneMatch = strings.TrimSpace(ifNoneMatch); ifNoneMatch != "" {
-		for _, tag := range strings.Split(ifNoneMatch, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" {
-				return true
-			}
-			if n, ok := interaction.ParseVersion(strings.Trim(strings.TrimPrefix(tag, "W/"), `"`)); ok && n == v.VersionID {
-				return true
-			}
-		}
-		return false
-	}
-	if ifModifiedSince != "" {
-		if t, err := http.ParseTime(ifModifiedSince); err == nil && !v.LastUpdated.Truncate(time.Second).After(t) {
-			return true
-		}
-	}
-	return false
+	return &response{status: statusOf(res), header: versionHeaders(v), body: res.Body}, nil
 }
 
 func (s *Server) delete(req *request) (*response, error) {
-	req.audit = auditIf(req, "delete", "D")
+	req.audit = audit.For("delete", "D", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Delete); err != nil {
 		return nil, err
 	}
@@ -435,6 +300,10 @@ func (s *Server) deleted(req *request, out result) *response {
 	return &response{status: http.StatusNoContent, header: h}
 }
 
+// history is the history of a resource, a type or the system, as the
+// caller may see it: read on the type is needed (system history: only
+// the types the caller may read), and tenancy keeps other practices'
+// versions out (tenancy.Guard.History).
 func (s *Server) history(req *request) (*response, error) {
 	subtype := "history-system"
 	switch {
@@ -444,82 +313,49 @@ func (s *Server) history(req *request) (*response, error) {
 		subtype = "history-type"
 	}
 	q := store.HistoryQuery{Type: req.typ, ID: req.id}
-	if err := s.historyScope(req, &q, subtype); err != nil {
+	if err := s.historyTypes(req, &q, subtype); err != nil {
 		return nil, err
 	}
 	if err := interaction.HistoryParams(req.query, &q, time.Now().UTC()); err != nil {
 		return nil, err
 	}
-	page, err := s.store.History(req.ctx, q)
+	page, err := s.tenancy.History(req.ctx, req.principal, q)
 	if err != nil {
 		return nil, err
-	}
-	if req.id != "" && page.Total == 0 && tenancy.Restricted(req.principal, req.typ) {
-		// Every version is another practice's: the resource does not
-		// exist for this caller.
-		return nil, fhir.NotFound(req.typ, req.id)
 	}
 	body, err := interaction.HistoryBundle(req.base, req.typ, req.id, first(req.query, "_at"), q, page)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditRead(req, req.audit); err != nil {
+	if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: body}, nil
 }
 
-// historyScope authorises a history interaction and bounds q to what
-// the caller may see: read on the type (system history: only the types
-// the caller may read), and only its practices' versions of
-// patient-linked types.
-func (s *Server) historyScope(req *request, q *store.HistoryQuery, subtype string) error {
-	p := req.principal
+// historyTypes authorises a history interaction, bounding a system
+// history to the types the caller may read, and starts its AuditEvent
+// (audit.History).
+func (s *Server) historyTypes(req *request, q *store.HistoryQuery, subtype string) error {
 	if req.typ != "" {
-		if auth.IsPatientLinked(req.typ) {
-			req.audit = auditFor(subtype, "R", req)
-		}
-		if err := s.authorize(p, req.typ, auth.Read); err != nil {
-			return err
-		}
-	} else {
-		all := true
-		var readable []string
-		for _, t := range s.registry.Types() {
-			if s.authorize(p, t, auth.Read) == nil {
-				readable = append(readable, t)
-			} else {
-				all = false
-			}
-		}
-		if len(readable) == 0 {
-			return fhir.Errorf(fhir.CodeForbidden, "the token's scopes allow reading no resource type")
-		}
-		if !all {
-			q.Types = readable
-		}
-		for _, t := range readable {
-			if auth.IsPatientLinked(t) {
-				req.audit = auditFor(subtype, "R", req)
-				break
-			}
+		req.audit = audit.History(subtype, req.typ, req.id, nil)
+		return s.authorize(req.principal, req.typ, auth.Read)
+	}
+	types := s.registry.Types()
+	var readable []string
+	for _, t := range types {
+		if s.authorize(req.principal, t, auth.Read) == nil {
+			readable = append(readable, t)
 		}
 	}
-	q.Security = s.historySecurity(p)
+	if len(readable) == 0 {
+		return fhir.Errorf(fhir.CodeForbidden, "the token's scopes allow reading no resource type")
+	}
+	if len(readable) < len(types) {
+		q.Types = readable
+	}
+	req.audit = audit.History(subtype, "", "", readable)
 	return nil
-}
-
-// historySecurity is the tenancy filter of a history query by p; nil when
-// p is not restricted.
-func (s *Server) historySecurity(p *auth.Principal) *store.SecurityFilter {
-	if p.Dev || p.AllPractices {
-		return nil
-	}
-	return &store.SecurityFilter{
-		Types:  tenancy.OwnedTypes(),
-		System: s.labels().System,
-		Codes:  p.Practices(),
-	}
 }
 
 func first(q map[string][]string, k string) string {

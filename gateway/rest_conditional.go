@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
@@ -23,7 +24,7 @@ func (s *Server) conditionalRequest(req *request, action auth.Action) (criteria,
 }
 
 func (s *Server) conditionalUpdate(req *request) (*response, error) {
-	req.audit = auditIf(req, "update", "U")
+	req.audit = audit.For("update", "U", req.typ, req.id)
 	crit, pre, err := s.conditionalRequest(req, auth.Update)
 	if err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func (s *Server) conditionalUpdate(req *request) (*response, error) {
 }
 
 func (s *Server) conditionalDelete(req *request) (*response, error) {
-	req.audit = auditIf(req, "delete", "D")
+	req.audit = audit.For("delete", "D", req.typ, req.id)
 	crit, pre, err := s.conditionalRequest(req, auth.Delete)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
@@ -134,9 +135,7 @@ func parseSearch(typ string, values url.Values, strict bool) (*searchRequest, er
 
 // search is GET [type]?... and POST [type]/_search.
 func (s *Server) search(req *request) (*response, error) {
-	if auth.IsPatientLinked(req.typ) {
-		req.audit = auditFor("search-type", "E", req)
-	}
+	req.audit = audit.For("search-type", "E", req.typ, req.id)
 	if err := s.authorize(req.principal, req.typ, auth.Search); err != nil {
 		return nil, err
 	}
@@ -155,10 +154,10 @@ func (s *Server) search(req *request) (*response, error) {
 	}
 	perms := searchPermissions(sr.q)
 	if req.audit == nil && touchesPatientData(perms) {
-		req.audit = auditFor("search-type", "E", req)
+		req.audit = audit.Of("search-type", "E", req.typ, req.id)
 	}
 	if req.audit != nil {
-		req.audit.params = append(paramNames(values), compartmentAuditParams(req.compartment)...)
+		req.audit.Params = append(audit.SearchParams(values), compartmentAuditParams(req.compartment)...)
 	}
 	if err := s.authorizeAll(req.principal, perms); err != nil {
 		return nil, err
@@ -167,7 +166,7 @@ func (s *Server) search(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditRead(req, req.audit); err != nil {
+	if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: body}, nil

@@ -102,8 +102,8 @@ type Server struct {
 	// audits builds and stores AuditEvents, those of reads in groups
 	// (audit.go).
 	audits *audit.Recorder
-	// writeChecks run on every write, by resource type.
-	writeChecks map[string][]WriteCheck
+	// writeChecks run on every write, by resource type (validate.go).
+	writeChecks interaction.WriteChecks
 	// tenancy is practice tenancy and the delete checks, over every
 	// interaction's store.Tx (tenancy.go).
 	tenancy *tenancy.Guard
@@ -200,7 +200,7 @@ func New(opts Options) *Server {
 		cancel()
 	}
 	s := &Server{opts: opts, store: opts.Store, log: opts.Logger, registry: opts.Registry, started: opts.Now(),
-		verifier: opts.Verifier, limiter: ratelimit.New(opts.RateLimit, opts.RateBurst)}
+		verifier: opts.Verifier, limiter: ratelimit.New(opts.RateLimit, opts.RateBurst), writeChecks: interaction.WriteChecks{}}
 	s.metrics = newMetrics(s)
 	s.practiceLabels = tenancy.NewLabels(opts.CanonicalBase)
 	s.tenancy = s.newTenancy()
@@ -299,7 +299,7 @@ type request struct {
 	requestID string
 	// audit is the AuditEvent of an interaction that touches patient
 	// data (nil otherwise); audited is set once it has been recorded.
-	audit   *auditEntry
+	audit   *audit.Entry
 	audited bool
 	// interaction names the FHIR interaction for the metrics.
 	interaction string

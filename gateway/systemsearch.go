@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
@@ -38,23 +39,16 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 	}
 	types, err := interaction.SystemSearchTypes(req.query["_type"], func(t string) bool {
 		return s.registry.Serves(t) && s.registry.Supports(t, SearchType)
-	}, func(t string) {
-		if auth.IsPatientLinked(t) && req.audit == nil {
-			req.audit = auditFor("search-system", "E", req)
-		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	req.audit = audit.SystemSearch(types, req.query)
 	values := url.Values{}
 	for k, vs := range req.query {
 		if k != "_type" {
 			values[k] = slices.Clone(vs)
 		}
-	}
-	if req.audit != nil {
-		req.audit.params = paramNames(req.query)
-		req.audit.types = types
 	}
 	for _, t := range types {
 		if err := s.authorize(req.principal, t, auth.Search); err != nil {
@@ -94,8 +88,13 @@ func (s *Server) systemSearch(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditRead(req, req.audit); err != nil {
+	if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: body}, nil
+}
+
+// typeSearch is a parsed search as one type of a multi-type search.
+func typeSearch(sr *searchRequest) interaction.TypeSearch {
+	return interaction.TypeSearch{Query: sr.q, Page: sr.page, Subset: sr.subset.apply}
 }

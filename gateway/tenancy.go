@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/search"
 	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/mapping"
@@ -13,9 +14,6 @@ import (
 // Practice tenancy, the publisher's scope and the delete checks are
 // package tenancy's; the gateway builds its Guard (newTenancy) and calls
 // it (s.tenancy.Wrap) and the practice labels (s.labels()) directly.
-
-// tenantTx is the store.Tx every interaction runs on (tenancy.Tx).
-type tenantTx = tenancy.Tx
 
 // DeleteCheck is a rule the caller must pass to delete a resource
 // (tenancy.DeleteCheck).
@@ -56,7 +54,7 @@ func (s *Server) RegisterDeleteCheck(typ string, check DeleteCheck) {
 func (s *Server) registerConfigurationChecks() {
 	s.RegisterDeleteCheck("PlanDefinition", tenancy.ProtocolDeleteCheck(mapping.NewNavigationNames(s.opts.CanonicalBase)))
 	s.registerSharedConfigChecks()
-	s.RegisterWriteCheck("Bundle", checkStoredBundle)
+	s.RegisterWriteCheck("Bundle", interaction.CheckStoredBundle)
 }
 
 // checkEndpointAddress is the Endpoint write check of the outbound

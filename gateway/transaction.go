@@ -9,11 +9,9 @@ import (
 	"net/url"
 
 	"github.com/signpost-fhir/signpost/audit"
-	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
 	"github.com/signpost-fhir/signpost/fhir/store"
-	"github.com/signpost-fhir/signpost/subscriptions"
 	"github.com/signpost-fhir/signpost/tenancy"
 )
 
@@ -24,8 +22,8 @@ import (
 // reads the request, authorizes each entry against the caller's scopes,
 // and writes the answer; what the run needs of the gateway goes through
 // bundleHost (which types and interactions are served, searches, reads,
-// validation, versions, audit) and bundleTx (the caller's tenancy over
-// the store's transaction).
+// validation, versions, audit) and the caller's tenancy.Tx over the
+// store's transaction; audit.ForEntry says which entries are audited.
 //
 // A transaction that fails is answered with the failing entry's status
 // and an OperationOutcome naming it (Bundle.entry[3]...); a batch's
@@ -60,7 +58,7 @@ func (s *Server) bundle(req *request) (*response, error) {
 		return nil, err
 	}
 	strict := strictHandling(req.header)
-	h := &bundleHost{s: s, req: req, audits: make([]*auditEntry, len(list))}
+	h := &bundleHost{s: s, req: req, audits: make([]*audit.Entry, len(list))}
 	entries := make([]*interaction.Entry, len(list))
 	errs := make([]error, len(list))
 	for i, raw := range list {
@@ -73,7 +71,7 @@ func (s *Server) bundle(req *request) (*response, error) {
 		// the entry; a batch entry fails alone.
 		e := entries[i]
 		perms := entryPermissions(e)
-		h.audits[i] = auditEntryFor(e, perms)
+		h.audits[i] = audit.ForEntry(e, touchesPatientData(perms))
 		if err := s.authorizeAll(req.principal, perms); err != nil {
 			errs[i] = interaction.EntryError(e, err)
 		}
@@ -106,51 +104,19 @@ func (s *Server) bundle(req *request) (*response, error) {
 	return &response{status: http.StatusOK, body: body}, nil
 }
 
-// auditEntryFor starts the AuditEvent of a Bundle entry that touches
-// patient data (perms are what it needs); nil for one that does not.
-func auditEntryFor(e *interaction.Entry, perms []Permission) *auditEntry {
-	config := (e.Writes() || e.Method == http.MethodDelete) && audit.ConfigAudited(e.Type)
-	if !touchesPatientData(perms) && !config {
-		return nil
-	}
-	a := &auditEntry{typ: e.Type, id: e.ID, entry: e.Index}
-	if config {
-		a.practices = audit.ConfigPractices(e.Type, e.ID)
-	}
-	switch e.Method {
-	case http.MethodGet, http.MethodHead:
-		a.subtype, a.action = "read", "R"
-		switch {
-		case e.Search != nil:
-			a.subtype, a.action = "search-type", "E"
-			a.params = paramNames(e.Query)
-		case e.VID != "":
-			a.subtype = "vread"
-		}
-	case http.MethodPost:
-		a.subtype, a.action = "create", "C"
-	case http.MethodPut:
-		a.subtype, a.action = "update", "U"
-	case http.MethodPatch:
-		a.subtype, a.action = "patch", "U"
-	case http.MethodDelete:
-		a.subtype, a.action = "delete", "D"
-	}
-	return a
-}
-
 // bundleHost is what parsing and running a Bundle's entries needs of the
 // server, for one request (interaction.Parser and interaction.Host).
 type bundleHost struct {
 	s   *Server
 	req *request
 	// audits are the entries' AuditEvents (nil: not audited), by index.
-	audits []*auditEntry
+	audits []*audit.Entry
 }
 
 var (
-	_ interaction.Parser = (*bundleHost)(nil)
-	_ interaction.Host   = (*bundleHost)(nil)
+	_ interaction.Parser  = (*bundleHost)(nil)
+	_ interaction.Host    = (*bundleHost)(nil)
+	_ interaction.Guarded = (*tenancy.Tx)(nil)
 )
 
 // Supports answers an unserved type 404 and an unsupported interaction
@@ -180,35 +146,22 @@ func (sr *searchRequest) Run(ctx context.Context, tx store.Tx, base string) ([]b
 	return searchIn(ctx, tx, base, sr)
 }
 
-// Read answers a read entry as a REST read is answered: not modified
-// under its conditions, else the subset its _summary or _elements ask for.
+// Read answers a read entry as a REST read is answered
+// (interaction.ReadRender).
 func (h *bundleHost) Read(e *interaction.Entry) (interaction.Render, error) {
-	sub, err := readSubset(&request{typ: e.Type, query: e.Query})
-	if err != nil {
-		return nil, err
-	}
-	return func(v store.Version) (result, error) {
-		if notModified(v, e.IfNoneMatch, e.IfModifiedSince) {
-			return result{Outcome: interaction.NotModified, Version: v}, nil
-		}
-		body, err := sub.apply(v.Type, v.Body, true)
-		if err != nil {
-			return result{}, fmt.Errorf("subset %s/%s: %w", v.Type, v.ID, err)
-		}
-		return result{Outcome: interaction.Done, Version: v, Body: body}, nil
-	}, nil
+	return interaction.ReadRender(e)
 }
 
 func (h *bundleHost) Validate(ctx context.Context, r *fhir.Resource, strict bool) error {
-	return h.s.validate(ctx, r, strict)
+	return h.s.writeChecks.Validate(ctx, r, strict)
 }
 
 func (h *bundleHost) Guard(tx store.Tx) interaction.Guarded {
-	return bundleTx{h.s.tenancy.Wrap(h.req.principal, tx), h.s}
+	return h.s.tenancy.Wrap(h.req.principal, tx)
 }
 
 func (h *bundleHost) VersionRead(ctx context.Context, typ, id string, n int64) (store.Version, error) {
-	return h.s.versionRead(ctx, h.req.principal, typ, id, n)
+	return h.s.tenancy.VersionRead(ctx, h.req.principal, typ, id, n)
 }
 
 func (h *bundleHost) PatchChecks(strict bool) interaction.PatchChecks { return h.s.patchChecks(strict) }
@@ -219,63 +172,16 @@ func (h *bundleHost) Audit(ctx context.Context, tx store.Tx, e *interaction.Entr
 		return nil
 	}
 	a := *h.audits[e.Index]
-	a.status = statusOf(res)
 	if res.Version.ID != "" {
-		a.id, a.version = res.Version.ID, res.Version.VersionID
+		a.ID, a.Version = res.Version.ID, res.Version.VersionID
 	}
-	a.practices = practices
-	return h.s.recordAudit(ctx, tx, h.req, &a)
+	a.Practices = practices
+	return h.s.recordAudit(ctx, tx, h.req, a, statusOf(res))
 }
 
 // Failed leaves a failure AuditEvent for a batch entry on patient data.
 func (h *bundleHost) Failed(e *interaction.Entry, err error) {
 	h.s.auditFailure(h.req, h.audits[e.Index], err)
-}
-
-// bundleTx is the caller's tenancy.Tx as a run sees it
-// (interaction.Guarded).
-type bundleTx struct {
-	*tenantTx
-	s *Server
-}
-
-func (t bundleTx) PracticesOf(body []byte) []string { return t.s.labels().PracticesOf(body) }
-
-func (t bundleTx) Restricted(typ string) bool { return tenancy.Restricted(t.Principal(), typ) }
-
-// Batchable: types whose writes notify subscribers (Task,
-// ServiceRequest, Subscription) are written one by one, so notifications
-// keep the Bundle's order; and so are updates of types whose owner is a
-// practice (their practice label is decided against the stored version).
-func (t bundleTx) Batchable(typ string, update bool) bool {
-	if subscriptions.Subscribable(typ) || typ == "Subscription" {
-		return false
-	}
-	return !update || !tenancy.Owned(typ)
-}
-
-// CheckCreate is the check of tenancy.Tx.Create.
-func (t bundleTx) CheckCreate(ctx context.Context, r *fhir.Resource) ([]string, error) {
-	if err := t.CheckWrite(ctx, r, nil, nil); err != nil {
-		return nil, err
-	}
-	return t.Practices(), nil
-}
-
-// CheckUpdate is the check of tenancy.Tx.Update for the types Batchable
-// lets through: a directory entry's publisher, against the stored
-// version too.
-func (t bundleTx) CheckUpdate(ctx context.Context, r *fhir.Resource) ([]string, error) {
-	if auth.IsDirectoryType(r.Type()) && !t.Principal().Dev {
-		stored, storedBody, err := t.Current(ctx, r.Type(), r.ID())
-		if err != nil {
-			return nil, err
-		}
-		if err := t.CheckWrite(ctx, r, stored, storedBody); err != nil {
-			return nil, err
-		}
-	}
-	return t.Practices(), nil
 }
 
 // bundleResponse renders a transaction-response or batch-response

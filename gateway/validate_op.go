@@ -2,9 +2,10 @@ package gateway
 
 import (
 	"context"
-	"io"
 	"net/http"
 
+	"github.com/signpost-fhir/signpost/access"
+	"github.com/signpost-fhir/signpost/audit"
 	"github.com/signpost-fhir/signpost/auth"
 	"github.com/signpost-fhir/signpost/fhir"
 	"github.com/signpost-fhir/signpost/fhir/interaction"
@@ -37,21 +38,17 @@ func (s *Server) validateRoute(req *request, level OperationLevel) (handlerFunc,
 
 func (s *Server) validateOperation(req *request) (*response, error) {
 	if auth.IsPatientLinked(req.typ) {
-		req.audit = auditFor("operation", "E", req)
-		req.audit.operation = "validate"
+		req.audit = audit.Operation("validate", "E", req.typ, req.id)
 	}
-	var data []byte
-	if req.body != nil {
-		var err error
-		if data, err = io.ReadAll(req.body); err != nil {
-			return nil, err
-		}
+	data, err := readBody(req)
+	if err != nil {
+		return nil, err
 	}
 	in, err := interaction.ParseValidateInput(data, req.query, req.id)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.validatePermission(req, in.Mode); err != nil {
+	if err := s.authorizeAny(req.principal, permissions(access.Validate(req.typ, in.Mode))); err != nil {
 		return nil, err
 	}
 	issues, err := interaction.Validate(req.ctx, interaction.Validation{
@@ -62,7 +59,7 @@ func (s *Server) validateOperation(req *request) (*response, error) {
 		Read: func(ctx context.Context, typ, id string) (store.Version, error) {
 			return s.tenancy.Wrap(req.principal, s.store).Read(ctx, typ, id)
 		},
-		Checks: s.checkIssues,
+		Checks: s.writeChecks.Issues,
 		Fixable: func(err error) bool {
 			// What the client could fix in the content or the precondition.
 			switch status, _, _ := errorResponse(err); status {
@@ -75,49 +72,8 @@ func (s *Server) validateOperation(req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.auditRead(req, req.audit); err != nil {
+	if err := s.auditRead(req, req.audit, http.StatusOK); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusOK, body: fhir.Outcome(issues...)}, nil
-}
-
-// validatePermission checks what the mode needs (see the top of the file).
-func (s *Server) validatePermission(req *request, mode string) error {
-	switch mode {
-	case "create":
-		return s.authorize(req.principal, req.typ, auth.Create)
-	case "update":
-		return s.authorize(req.principal, req.typ, auth.Update)
-	case "delete":
-		return s.authorize(req.principal, req.typ, auth.Delete)
-	case "profile":
-		return s.authorize(req.principal, req.typ, auth.Read)
-	}
-	first := s.authorize(req.principal, req.typ, auth.Read)
-	if first == nil {
-		return nil
-	}
-	for _, a := range []auth.Action{auth.Create, auth.Update} {
-		if s.authorize(req.principal, req.typ, a) == nil {
-			return nil
-		}
-	}
-	return first
-}
-
-// checkIssues are the issues of the checks registered for r's type; a
-// check's refusal with a status below 500 is reported as its issues.
-func (s *Server) checkIssues(ctx context.Context, r *fhir.Resource, strict bool) ([]fhir.Issue, error) {
-	var issues []fhir.Issue
-	for _, check := range s.writeChecks[r.Type()] {
-		more, err := check(ctx, r, strict)
-		if err != nil {
-			if fe, ok := fhir.AsError(err); ok && fe.Status < 500 && fe.Status != 0 {
-				return append(issues, fe.Issues...), nil
-			}
-			return nil, err
-		}
-		issues = append(issues, more...)
-	}
-	return issues, nil
 }

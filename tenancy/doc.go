@@ -29,11 +29,16 @@
 // right; resources brought in by _include and _revinclude are dropped
 // when invisible, and chained parameters and _has look only at visible
 // resources (search.Query.Tenancy). Type and system history leave out
-// other practices' versions (store.HistoryQuery.Security).
+// other practices' versions (store.HistoryQuery.Security, filled by
+// HistoryFilter), and a past version of another practice's resource is
+// not known however it is asked for (Guard.History, Guard.VersionRead:
+// read outside any transaction, since versions never change).
 //
 // All of this lives in Tx, the store.Tx every interaction runs on
 // (Guard.Wrap), so REST requests, conditional interactions, PATCH and
-// each entry of a batch or transaction get the same rules from one place.
+// each entry of a batch or transaction get the same rules from one place;
+// a Bundle run writes through it too, asking it for the checks of the
+// writes it batches (batch.go).
 // It also runs the delete checks (DeleteCheck), claims an Organization's
 // ODS codes (directoryclaims.go) and keeps header secrets (package
 // secrets), and tells the Guard's Follower (the gateway's Subscriptions)

@@ -48,7 +48,7 @@ type Registry struct {
 //     collections as exchanged (received BaRS messages among them) and
 //     are kept as they were; HAPI lets them be updated, Signpost does not.
 //     Transactions and batches are posted to the base, not stored
-//     (the gateway's stored Bundle check).
+//     (interaction.CheckStoredBundle, a write check).
 //   - Parameters is the input and output of operations, never stored.
 //   - OperationDefinition, SearchParameter and PlanDefinition are served
 //     by the parts of the gateway that give them meaning: the
@@ -117,6 +117,40 @@ func (r *Registry) Interactions(typ string) []Interaction {
 		if r.types[typ][i] {
 			out = append(out, i)
 		}
+	}
+	return out
+}
+
+// Resource is typ as the Registry serves it, for Served: its
+// interactions, whether it is searched, and its conditional create,
+// update and delete (each needs search on the type as well). What the
+// registry does not know (update as create, operations, custom search
+// parameters) is the caller's to add.
+func (r *Registry) Resource(typ string) Resource {
+	searches := r.Supports(typ, SearchType)
+	out := Resource{Type: typ, Searchable: searches,
+		ConditionalCreate: searches && r.Supports(typ, Create),
+		ConditionalUpdate: searches && r.Supports(typ, Update),
+		ConditionalDelete: searches && r.Supports(typ, Delete)}
+	for _, i := range r.Interactions(typ) {
+		out.Interactions = append(out.Interactions, string(i))
+	}
+	return out
+}
+
+// PatientCompartmentTypes lists the served types of the Patient
+// compartment (search.PatientCompartment) that can be searched, sorted,
+// Patient first.
+func (r *Registry) PatientCompartmentTypes() []string {
+	var out []string
+	for t := range search.PatientCompartment {
+		if t != "Patient" && r.Supports(t, SearchType) {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	if r.Supports("Patient", SearchType) {
+		out = append([]string{"Patient"}, out...)
 	}
 	return out
 }

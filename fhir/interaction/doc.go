@@ -16,13 +16,18 @@
 // per resource), the resolution of conditional references, and the
 // rendering of history Bundles; a search's parse (paging, what was
 // understood and ignored, the split of a custom search's parameters) and
-// its searchset Bundle (searchquery.go, searchset.go).
+// its searchset Bundle (searchquery.go, searchset.go); the answer of a
+// read under If-None-Match, If-Modified-Since, _summary and _elements,
+// and If-None-Match on an update (read.go); the write checks each type's
+// resources pass besides the R4 definitions (WriteChecks, checks.go); an
+// operation's parameters (OperationParams) and the searches of
+// $everything and of [base]?_type= (everything.go, multitype.go).
 //
 // It knows nothing of HTTP: an interaction answers with a Result whose
 // Outcome (Done, Created, Deleted, NotModified) the gateway turns into a
 // status, and errors are *fhir.Error with issue codes, refined where the
 // code alone does not decide the answer by a fhir.Detail (Because). Tenancy, audit,
-// authorisation and validation are the caller's: it passes a store.Tx
+// authorisation and the choice of checks are the caller's: it passes a store.Tx
 // that already enforces them, and the checks a patch needs
 // (PatchChecks); a Bundle run asks them of a Host (reads outside the
 // transaction, audit per entry), of a Guarded tx (what tenancy adds to a

@@ -165,9 +165,8 @@ func ParamValues(p *fhir.Parameters) (url.Values, error) {
 // served.
 
 // SystemSearchTypes reads a system search's _type: the listed types,
-// each of which served must accept; each is called with every type
-// accepted, in order, before the next is looked at.
-func SystemSearchTypes(values []string, served func(typ string) bool, each func(typ string)) ([]string, error) {
+// each of which served must accept.
+func SystemSearchTypes(values []string, served func(typ string) bool) ([]string, error) {
 	types := TypeList(values)
 	if len(types) == 0 {
 		return nil, fhir.Errorf(fhir.CodeRequired, "a system search needs _type (the types to search, comma-separated)").At("_type").Because(fhir.DetailMalformed)
@@ -176,7 +175,6 @@ func SystemSearchTypes(values []string, served func(typ string) bool, each func(
 		if !served(t) {
 			return nil, fhir.Errorf(fhir.CodeNotSupported, "_type %s is not a searchable type here", t).At("_type").Because(fhir.DetailUnsupportedSearch)
 		}
-		each(t)
 	}
 	return types, nil
 }
@@ -207,4 +205,41 @@ func CheckSystemSearch(types []string, values url.Values) error {
 		}
 	}
 	return nil
+}
+
+// EverythingSearch is the search of a $everything call on Patient/id
+// (e, and the types it reads; typed when _type named them): each type
+// searched within the patient's compartment, from e.Since on, paged
+// together at e.Count, its links under base.
+func EverythingSearch(base, id string, e Everything, types []string, typed bool) (*MultiSearch, error) {
+	m := &MultiSearch{Types: types, Count: e.Count, Searches: map[string]TypeSearch{}}
+	for _, t := range types {
+		q := url.Values{}
+		if e.Since != "" {
+			q.Set("_lastUpdated", "ge"+e.Since)
+		}
+		sq, err := ParseSearch(t, q, true)
+		if err != nil {
+			return nil, err
+		}
+		sub, err := NewSubset(t, sq.Query.Summary, sq.Query.Elements)
+		if err != nil {
+			return nil, err
+		}
+		c, _ := search.PatientCompartmentOf(t, id)
+		if err := search.LimitTo(sq.Query, t, c); err != nil {
+			return nil, err
+		}
+		m.Searches[t] = TypeSearch{Query: sq.Query, Page: sq.Page, Subset: sub.Apply}
+	}
+	self := url.Values{}
+	self.Set("_count", strconv.Itoa(m.Count))
+	if e.Since != "" {
+		self.Set("_since", e.Since)
+	}
+	if typed {
+		self.Set("_type", strings.Join(types, ","))
+	}
+	m.Self = base + "/Patient/" + id + "/$everything?" + EncodeSorted(self)
+	return m, nil
 }
