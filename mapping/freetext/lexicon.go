@@ -2,6 +2,8 @@ package freetext
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -99,7 +101,9 @@ func Compile(src *Source) (*Lexicon, error) {
 }
 
 // WithAdditions is the shipped lexicon with extra's additions (Merge),
-// compiled.
+// compiled. When extra adds nothing (the stored lexicon as seeded, the
+// usual case), it is the shipped lexicon, compiled once per process: a
+// compile costs tens of milliseconds, paid by every gateway that starts.
 func WithAdditions(extra *Source) (*Lexicon, error) {
 	base, err := Shipped()
 	if err != nil {
@@ -109,7 +113,34 @@ func WithAdditions(extra *Source) (*Lexicon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sameSource(merged, base) {
+		return ShippedLexicon()
+	}
 	return Compile(merged)
+}
+
+// sameSource reports whether a and b compile to the same lexicon: equal
+// but for nil and empty lists.
+func sameSource(a, b *Source) bool {
+	if a.Version != b.Version || len(a.Groups) != len(b.Groups) || len(a.Concepts) != len(b.Concepts) {
+		return false
+	}
+	for i := range a.Groups {
+		if a.Groups[i].Name != b.Groups[i].Name || !slices.Equal(a.Groups[i].Alternatives, b.Groups[i].Alternatives) {
+			return false
+		}
+	}
+	for i := range a.Concepts {
+		x, y := a.Concepts[i], b.Concepts[i]
+		if !slices.Equal(x.Match, y.Match) || !slices.Equal(x.AcceptedBy, y.AcceptedBy) {
+			return false
+		}
+		x.Match, y.Match, x.AcceptedBy, y.AcceptedBy = nil, nil, nil, nil
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
 }
 
 // Concept is the concept of a code, nil when the lexicon has none.
