@@ -655,6 +655,9 @@ func (i *Issuer) FetchToken(ctx context.Context, clientID, secret string, scopes
 func newPrivateKey(alg string) (crypto.Signer, error) {
 	switch alg {
 	case RS256, PS256:
+		if k, err := pooledRSAKey(); k != nil || err != nil {
+			return k, err
+		}
 		return rsa.GenerateKey(rand.Reader, 2048)
 	case ES256:
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
