@@ -97,6 +97,7 @@ func checkProcessCPU(t *testing.T, rep reportJSON, postgres bool) {
 // no target: it must find the signpost binary beside it, start a
 // gateway, load it without errors, stop it cleanly and print its figures.
 func TestBenchRunsItsOwnGateway(t *testing.T) {
+	t.Parallel()
 	bin := benchBinary(t)
 	for _, sc := range processStores {
 		t.Run(sc.name, func(t *testing.T) {
@@ -139,6 +140,7 @@ func TestBenchRunsItsOwnGateway(t *testing.T) {
 // embedded store's (no raw phase) and then PostgreSQL's, each with the
 // CPU time per request of its phases.
 func TestBenchBothStoresInOneRun(t *testing.T) {
+	t.Parallel()
 	bin := benchBinary(t)
 	cmd := exec.Command(bin, "-store", "both", "-clients", "4", "-duration", "1s", "-warmup", "200ms", "-json")
 	cmd.Env = cli.ChildEnv(os.Environ(), pgtest.URL(t), "")

@@ -389,6 +389,7 @@ func dashWeeks(from, to time.Time) []string {
 }
 
 func TestDashboardInBrowser(t *testing.T) {
+	t.Parallel()
 	browser := chromiumPath(t)
 	node, dir := interopJS(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {

@@ -111,18 +111,20 @@ func officialExamples(t *testing.T) string {
 // TestInteropJS runs each interop/js script against a fresh gateway
 // process per store.
 func TestInteropJS(t *testing.T) {
+	t.Parallel()
 	node, dir := interopJS(t)
 	examples := officialExamples(t)
 	bin := signpostBinary(t)
-	// The search comparison needs a store holding the examples alone: no
-	// demonstration content, whatever the folder the gateway starts in.
-	t.Setenv("SIGNPOST_DEMO_DIR", "none")
 	for _, sc := range processStores {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
 			for _, script := range interopScripts {
 				t.Run(strings.TrimSuffix(script, ".test.mjs"), func(t *testing.T) {
 					dbURL, dataDir := sc.open(t)
-					gw := startGateway(t, bin, dbURL, dataDir)
+					// The search comparison needs a store holding the
+					// examples alone: no demonstration content, whatever
+					// the folder the gateway starts in.
+					gw := startGateway(t, bin, dbURL, dataDir, "SIGNPOST_DEMO_DIR=none")
 					runNodeTest(t, node, dir, script, gw.base, examples)
 				})
 			}

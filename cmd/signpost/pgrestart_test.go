@@ -34,6 +34,7 @@ import (
 // answered 2xx reads back as sent, every committed navigation reaches the
 // clinical system once, and the log holds no request body.
 func TestPostgresRestartUnderLoad(t *testing.T) {
+	t.Parallel()
 	bin := signpostBinary(t)
 	cl := pgtest.NewCluster(t)
 	rc := newClinicalReceiver(0)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +18,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +40,16 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The tests marked parallel here spend their time waiting on child
+	// processes (gateways, node, Chromium, PostgreSQL), not on the CPU:
+	// unless -parallel is given, four of them run at once rather than
+	// GOMAXPROCS (two on the development machine).
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
+	}
 	code := m.Run()
 	if binDir != "" {
 		_ = os.RemoveAll(binDir)
@@ -230,6 +243,7 @@ func getTask(ctx context.Context, hc *http.Client, base, id string) (int, []byte
 // reads back every Task whose create was answered 201: an acknowledged
 // write must have been committed durably before the answer went out.
 func TestCrashKeepsEveryAcknowledgedCreate(t *testing.T) {
+	t.Parallel()
 	bin := signpostBinary(t)
 	for _, sc := range processStores {
 		t.Run(sc.name, func(t *testing.T) {

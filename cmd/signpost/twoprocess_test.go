@@ -22,6 +22,7 @@ import (
 // applied at the receiver exactly once (conditional creates on business
 // identifiers), in order per Task, none lost.
 func TestTwoProcessesShareOnePostgresOutbox(t *testing.T) {
+	t.Parallel()
 	bin := signpostBinary(t)
 	dbURL := pgtest.URL(t)
 	const workers = 2

@@ -544,6 +544,7 @@ func openStore(t *testing.T, kind string) store.Store {
 func TestHangingReceiverPastTheLease(t *testing.T) {
 	for _, kind := range []string{"postgres", "sqlite"} {
 		t.Run(kind, func(t *testing.T) {
+			t.Parallel() // most of its time is the receiver's hang
 			st := openStore(t, kind)
 			ob := st.(store.Outbox)
 			rc := newReceiver()

@@ -66,7 +66,7 @@ export function readExamples(dir, types) {
 }
 
 /** PUTs every resource at its own id, a few at a time. */
-export async function putAll(base, resources, concurrency = 4) {
+export async function putAll(base, resources, concurrency = 16) {
   const queue = [...resources];
   const failures = [];
   const worker = async () => {
