@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/signpost-fhir/signpost/fhir"
+	"github.com/signpost-fhir/signpost/fhir/store"
 	"github.com/signpost-fhir/signpost/fhir/store/postgres"
+	"github.com/signpost-fhir/signpost/fhir/store/sqlite"
 	"github.com/signpost-fhir/signpost/gateway/carerecord"
 	"github.com/signpost-fhir/signpost/internal/directorytest"
 	"github.com/signpost-fhir/signpost/internal/gctune"
@@ -34,7 +36,8 @@ import (
 // 5,000 services and the demo protocol. It reports figures and asserts
 // only that every navigation succeeds. It runs only with
 // SIGNPOST_NAVIGATE_LOAD=1 (SIGNPOST_NAVIGATE_LOAD_SECONDS sets the
-// duration, default 15).
+// duration, default 15; SIGNPOST_NAVIGATE_LOAD_STORE=sqlite runs it on
+// the embedded store instead).
 func TestNavigationLoad(t *testing.T) {
 	t.Parallel()
 	if os.Getenv("SIGNPOST_NAVIGATE_LOAD") == "" {
@@ -48,8 +51,18 @@ func TestNavigationLoad(t *testing.T) {
 		require.NoError(t, err)
 		secs = d
 	}
-	st, err := postgres.Open(context.Background(), pgtest.URL(t))
-	require.NoError(t, err)
+	storeName := "PostgreSQL"
+	var st store.Store
+	if os.Getenv("SIGNPOST_NAVIGATE_LOAD_STORE") == "sqlite" {
+		storeName = "embedded SQLite"
+		s, err := sqlite.Open(context.Background(), t.TempDir())
+		require.NoError(t, err)
+		st = s
+	} else {
+		s, err := postgres.Open(context.Background(), pgtest.URL(t))
+		require.NoError(t, err)
+		st = s
+	}
 	t.Cleanup(func() { st.Close() })
 	// The need group comes from a shared care record on loopback (segment
 	// A: need group 3), pulled once per patient and then read from its
@@ -203,8 +216,8 @@ func TestNavigationLoad(t *testing.T) {
 	t.Logf("Go heap allocation per navigation, this process: %d objects, %d KB; %d collections in the run",
 		(mem1.Mallocs-mem0.Mallocs)/navs, (mem1.TotalAlloc-mem0.TotalAlloc)/navs/1024, mem1.NumGC-mem0.NumGC)
 	load, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("POST Task + $navigate commit, PostgreSQL, %d clients, 5,000 services, %d earlier Tasks, need groups from a loopback care record: %.0f navigations/s, p50 %v, p99 %v, max %v (n=%d in %v; %d record searches; %s; loadavg %s)",
-		clients, navHistoryTasks, float64(len(took))/elapsed.Seconds(), took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took), elapsed.Round(time.Millisecond), recordSearches.Load(),
+	t.Logf("POST Task + $navigate commit, %s, %d clients, 5,000 services, %d earlier Tasks, need groups from a loopback care record: %.0f navigations/s, p50 %v, p99 %v, max %v (n=%d in %v; %d record searches; %s; loadavg %s)",
+		storeName, clients, navHistoryTasks, float64(len(took))/elapsed.Seconds(), took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took), elapsed.Round(time.Millisecond), recordSearches.Load(),
 		machineCPU(ticks, len(took), elapsed.Seconds()), bytes.TrimSpace(load))
 }
 
@@ -228,7 +241,7 @@ const navHistoryTasks = 20000
 // seedNavigationHistory bulk-loads n earlier navigation Tasks of the demo
 // practice for 5,000 patients other than the load's own, authored over
 // the 90 days before nvNow, and analyses the database.
-func seedNavigationHistory(t *testing.T, st *postgres.Store, n int) {
+func seedNavigationHistory(t *testing.T, st store.Store, n int) {
 	t.Helper()
 	ctx := context.Background()
 	s := nvClinical("online", "Sore throat", 5.0)
@@ -246,12 +259,22 @@ func seedNavigationHistory(t *testing.T, st *postgres.Store, n int) {
 		r.SetID(fmt.Sprintf("history-%06d", i))
 		batch = append(batch, r)
 		if len(batch) == 2000 || i == n-1 {
-			require.NoError(t, st.BulkLoad(ctx, batch))
+			switch s := st.(type) {
+			case *postgres.Store:
+				require.NoError(t, s.BulkLoad(ctx, batch))
+			case store.BulkCreator:
+				_, err := s.CreateAll(ctx, batch)
+				require.NoError(t, err)
+			default:
+				t.Fatalf("%T cannot bulk-load", st)
+			}
 			batch = batch[:0]
 		}
 	}
-	_, err := st.Pool().Exec(ctx, "VACUUM ANALYZE")
-	require.NoError(t, err)
+	if pg, ok := st.(*postgres.Store); ok {
+		_, err := pg.Pool().Exec(ctx, "VACUUM ANALYZE")
+		require.NoError(t, err)
+	}
 }
 
 // asTheBinary runs the rest of a load test with the garbage collector

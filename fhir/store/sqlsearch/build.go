@@ -126,6 +126,9 @@ type where struct {
 	// resourceColumns: some part reads a column of resources other than
 	// type and id (_lastUpdated).
 	resourceColumns bool
+	// probe: the dialect tests broad conditions candidate by candidate
+	// (Dialect.ProbeFilters).
+	probe bool
 }
 
 // part is one parameter's condition on r.
@@ -139,6 +142,9 @@ type part struct {
 	// dates: the driver also selects dl and dh, the worklist date's sort
 	// values reference rows carry (Rows.DateLow).
 	dates bool
+	// probe, when set, is e as a correlated test of r's own index rows
+	// (Dialect.ProbeFilters).
+	probe *expr
 }
 
 // from is the resources table as r, and the condition on it.
@@ -174,7 +180,11 @@ func (w *where) driven() (item, cond expr, dates, ok bool) {
 	}
 	es := make([]expr, 0, len(w.parts))
 	for i, p := range w.parts {
-		if i != best {
+		switch {
+		case i == best:
+		case w.probe && p.probe != nil && p.rank > w.parts[best].rank:
+			es = append(es, *p.probe)
+		default:
 			es = append(es, p.e)
 		}
 	}
@@ -192,7 +202,7 @@ func source(item expr, joins []expr, cond expr) expr {
 
 // filters builds the filter of q.
 func (b *builder) filters(q *search.Query) (*where, error) {
-	w := &where{typ: q.Type}
+	w := &where{typ: q.Type, probe: b.o.Dialect.ProbeFilters}
 	status := b.statusFold(q)
 	for i := range q.Params {
 		if i == status && b.folded {
@@ -340,6 +350,7 @@ func (b *builder) param(typ string, p *search.Param) (part, error) {
 		driver: ptr(cat(ex(sel+" FROM "+c.table+" c WHERE c.res_type = ? AND ", typ), c.row)),
 		rank:   driverRank(p),
 		dates:  dates,
+		probe:  ptr(cat(ex("EXISTS (SELECT 1 FROM "+c.table+" c WHERE c.res_type = r.type AND c.res_id = r.id AND "), c.row, ex(")"))),
 	}, nil
 }
 

@@ -46,11 +46,20 @@ type Dialect struct {
 	// SQLite's json_each, with times as integer microseconds and decimals
 	// as REALs (snapshot.go).
 	Records bool
+	// ProbeFilters says a condition that matches many rows (a date range,
+	// a bare code) is tested candidate by candidate when a more selective
+	// condition drives the search (where.driven): a correlated EXISTS
+	// probing the candidate's own index rows, rather than "r.id IN
+	// (SELECT ...)". SQLite runs such an IN by first collecting every row
+	// the subquery matches (all the Tasks of the last three months, for a
+	// navigation's earlier contacts of one patient), where PostgreSQL
+	// plans both forms as the same semi-join.
+	ProbeFilters bool
 }
 
 var (
 	Postgres = Dialect{ByteOrder: ` COLLATE "C"`, AuditTable: true, Records: true}
-	SQLite   = Dialect{AuditTable: true, AuditTermRows: true}
+	SQLite   = Dialect{AuditTable: true, AuditTermRows: true, ProbeFilters: true}
 )
 
 // Options are what a store passes to Search.

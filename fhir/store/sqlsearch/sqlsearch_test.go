@@ -180,3 +180,35 @@ func TestStatusFold(t *testing.T) {
 		t.Fatalf("status alone is not a token condition:\n%s", rec.sql[0])
 	}
 }
+
+// TestProbeFilters: on SQLite (Dialect.ProbeFilters) a broad condition
+// beside a more selective one that drives the search is a correlated
+// EXISTS on the candidate's own index rows, not an IN that first collects
+// every row it matches; alone, or on PostgreSQL, it stays an IN.
+func TestProbeFilters(t *testing.T) {
+	const (
+		probe = "EXISTS (SELECT 1 FROM idx_date c WHERE c.res_type = r.type AND c.res_id = r.id AND "
+		in    = "r.id IN (SELECT c.res_id FROM idx_date c WHERE "
+	)
+	cases := []struct {
+		name, q   string
+		dialect   Dialect
+		wantProbe bool
+	}{
+		{"sqlite, a patient's Tasks since a date", "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9990010005&authored-on=ge2026-09-01&_sort=-authored-on", SQLite, true},
+		{"sqlite, a date range alone", "authored-on=ge2026-09-01", SQLite, false},
+		{"postgres, a patient's Tasks since a date", "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9990010005&authored-on=ge2026-09-01&_sort=-authored-on", Postgres, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			if _, err := Search(context.Background(), rec, Options{Dialect: tc.dialect}, query(t, "Task", tc.q), store.PageRequest{Count: 20}); err != nil {
+				t.Fatal(err)
+			}
+			sql := rec.sql[0]
+			if strings.Contains(sql, probe) != tc.wantProbe || strings.Contains(sql, in) == tc.wantProbe {
+				t.Fatalf("want the date condition as a probe: %v; got:\n%s", tc.wantProbe, sql)
+			}
+		})
+	}
+}
