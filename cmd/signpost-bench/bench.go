@@ -225,6 +225,14 @@ func benchRun(ctx context.Context, c benchConfig, body []byte, getenv func(strin
 
 	var gw *childGateway
 	if c.Target == "" {
+		if c.DatabaseURL != "" {
+			u, drop, err := scratchSchema(ctx, c.DatabaseURL, progress)
+			if err != nil {
+				return err
+			}
+			defer drop()
+			c.DatabaseURL = u
+		}
 		gw, err = spawnGateway(c.Gateway, c.DatabaseURL, getenv)
 		if err != nil {
 			return err

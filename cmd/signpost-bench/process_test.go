@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/signpost-fhir/signpost/internal/cli"
 	"github.com/signpost-fhir/signpost/internal/pgtest"
@@ -142,8 +146,9 @@ func TestBenchRunsItsOwnGateway(t *testing.T) {
 func TestBenchBothStoresInOneRun(t *testing.T) {
 	t.Parallel()
 	bin := benchBinary(t)
+	dbURL := pgtest.URL(t)
 	cmd := exec.Command(bin, "-store", "both", "-clients", "4", "-duration", "1s", "-warmup", "200ms", "-json")
-	cmd.Env = cli.ChildEnv(os.Environ(), pgtest.URL(t), "")
+	cmd.Env = cli.ChildEnv(os.Environ(), dbURL, "")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -172,5 +177,27 @@ func TestBenchBothStoresInOneRun(t *testing.T) {
 	}
 	if dec.More() {
 		t.Error("more than two reports")
+	}
+	// The PostgreSQL run had a schema of its own, dropped at the end: the
+	// database it was given holds nothing of it.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var tables, schemas int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`signpost_bench_[0-9a-f]{12}`).FindAllString(stderr.String(), -1)
+	if len(names) != 1 {
+		t.Fatalf("bench named %d schemas of its own, want 1:\n%s", len(names), stderr.String())
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, names[0]).Scan(&schemas); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 0 || schemas != 0 {
+		t.Errorf("after the run: %d tables in the schema bench was given, and its own schema %s left %d times; want none", tables, names[0], schemas)
 	}
 }

@@ -19,6 +19,8 @@
 // commits share the next one, each in a savepoint of its own, so one
 // fsync covers them all; none is answered before its COMMIT returned.
 // The writer's statements are prepared once, on its one connection.
+// Temporary files (the savepoints' statement journals) are kept in memory.
+// Change counters (changes.go, migration 0009) are store.ChangeCounter.
 //
 // Times are integer Unix microseconds and bodies TEXT holding the exact
 // bytes the codec wrote, as the PostgreSQL store keeps them. Index rows
