@@ -31,8 +31,9 @@ type Optional struct {
 // agrees with the way round it that callers take without it: BulkCreator
 // and BatchCreator with Create and Update one by one, TokenMatcher with a
 // search of each pair, MultiLocker with Lock, OutboxStatser with what the
-// outbox holds. (ChangeCounter and Availability have their own tests in
-// the stores.)
+// outbox holds, ChangeCounter with the versions committed. (Availability,
+// and what each store's counters do inside a transaction, have their own
+// tests in the stores.)
 func RunOptional(t *testing.T, open func(t *testing.T) store.Store, want Optional) {
 	t.Run("Provides", func(t *testing.T) {
 		t.Parallel()
@@ -60,6 +61,7 @@ func RunOptional(t *testing.T, open func(t *testing.T) store.Store, want Optiona
 		{"TokenMatcher", want.TokenMatcher, testTokenMatcher},
 		{"MultiLocker", want.MultiLocker, testMultiLocker},
 		{"OutboxStatser", want.OutboxStatser, testOutboxStatser},
+		{"ChangeCounter", want.ChangeCounter, testChangeCounter},
 	}
 	for _, tc := range tests {
 		if !tc.on {
@@ -293,4 +295,55 @@ func testOutboxStatser(t *testing.T, s store.Store) {
 	stats = try(st.OutboxStats(ctx)).must(t)
 	assert.Equal(t, int64(len(claimed)), stats.Depth[store.DeliveryInFlight])
 	assert.Equal(t, int64(3-len(claimed)), stats.Depth[store.DeliveryPending])
+}
+
+// HealthcareService is a HealthcareService with id and name: a type the
+// stores keep a change counter of.
+func HealthcareService(t testing.TB, id, name string) *fhir.Resource {
+	t.Helper()
+	r, err := fhir.ParseResource(fmt.Appendf(nil, `{"resourceType":"HealthcareService","id":%q,"name":%q}`, id, name))
+	require.NoError(t, err)
+	return r
+}
+
+// testChangeCounter: the HealthcareService counter moves by one with each
+// committed version (create, update, delete), never for other types or
+// for a transaction that failed.
+func testChangeCounter(t *testing.T, s store.Store) {
+	ctx := testContext(t)
+	cc := s.(store.ChangeCounter)
+	changes := func() int64 {
+		t.Helper()
+		n, ok, err := cc.Changes(ctx, "HealthcareService")
+		require.NoError(t, err)
+		require.True(t, ok)
+		return n
+	}
+	_, ok, err := cc.Changes(ctx, "Task")
+	require.NoError(t, err)
+	assert.False(t, ok, "Task is not counted")
+
+	base := changes()
+	_, err = s.Update(ctx, HealthcareService(t, "s1", "A"), store.Precondition{})
+	require.NoError(t, err)
+	assert.Equal(t, base+1, changes(), "create")
+	_, err = s.Update(ctx, HealthcareService(t, "s1", "B"), store.Precondition{})
+	require.NoError(t, err)
+	assert.Equal(t, base+2, changes(), "update")
+	_, err = s.Delete(ctx, "HealthcareService", "s1", store.Precondition{})
+	require.NoError(t, err)
+	assert.Equal(t, base+3, changes(), "delete")
+	task, err := fhir.ParseResource([]byte(`{"resourceType":"Task","id":"t","status":"requested","intent":"order"}`))
+	require.NoError(t, err)
+	_, err = s.Update(ctx, task, store.Precondition{})
+	require.NoError(t, err)
+	assert.Equal(t, base+3, changes(), "another type")
+	err = s.Transaction(ctx, func(tx store.Tx) error {
+		if _, err := tx.Update(ctx, HealthcareService(t, "s2", "A"), store.Precondition{}); err != nil {
+			return err
+		}
+		return fmt.Errorf("changed its mind")
+	})
+	require.Error(t, err)
+	assert.Equal(t, base+3, changes(), "a failed transaction")
 }
