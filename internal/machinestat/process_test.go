@@ -70,8 +70,8 @@ func TestReadGroupsTree(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("/proc is Linux's")
 	}
-	// A child that uses CPU for a while: sh counting in a loop.
-	cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; sleep 30")
+	// A child that uses CPU until it is killed: sh counting in a loop.
+	cmd := exec.Command("sh", "-c", "i=0; while :; do i=$((i+1)); done")
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	assert.Equal(t, os.Getpid(), Parent(cmd.Process.Pid))
@@ -80,14 +80,19 @@ func TestReadGroupsTree(t *testing.T) {
 	tree := []Group{{Tree: os.Getpid()}, {Tree: 1 << 30}}
 	a := ReadGroups(tree)
 	require.True(t, a.OK)
+	// Read after a: the child has used at least as much now as then.
+	before, ok := readStat(strconv.Itoa(cmd.Process.Pid))
+	require.True(t, ok)
 	require.GreaterOrEqual(t, a.Ticks[0], int64(0))
 	assert.Equal(t, int64(-1), a.Ticks[1], "no process of a tree that does not exist")
-	// Wait (on the child's own CPU account) until it has used 0.1 s.
+	// Wait (on the child's own CPU account) until it has used 0.1 s more
+	// than when the tree was first read: what it used before does not
+	// count in the difference.
 	end := time.Now().Add(20 * time.Second)
 	for time.Now().Before(end) {
 		st, ok := readStat(strconv.Itoa(cmd.Process.Pid))
 		require.True(t, ok)
-		if st.self >= 10 {
+		if st.self >= before.self+10 {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
