@@ -145,17 +145,7 @@ func (e *Error) Outcome() []byte {
 var list = fhir.List
 
 // decode decodes a stored body, which is a JSON object.
-func decode(body []byte) (map[string]any, error) {
-	v, err := fhir.DecodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("bars: a stored body is not an object")
-	}
-	return m, nil
-}
+var decode = fhir.DecodeObject
 
 // splitRef reads Type/id.
 func splitRef(ref string) (string, string) {

@@ -398,6 +398,20 @@ func DecodeJSON(data []byte) (any, error) {
 	return v, nil
 }
 
+// DecodeObject decodes a JSON object (a stored body, say) with the rules
+// of DecodeJSON; any other JSON value is a structure error.
+func DecodeObject(data []byte) (map[string]any, error) {
+	v, err := DecodeJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, Errorf(CodeStructure, "the JSON document is not an object").Because(DetailMalformed)
+	}
+	return m, nil
+}
+
 // EncodeJSON encodes a JSON tree the way resources are encoded.
 func EncodeJSON(v any) ([]byte, error) { return appendJSON(nil, v) }
 

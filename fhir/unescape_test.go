@@ -37,3 +37,19 @@ func FuzzUnescape(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeObject: an object decodes; another JSON value is a structure
+// error, as malformed JSON is.
+func TestDecodeObject(t *testing.T) {
+	m, err := DecodeObject([]byte(`{"a":1}`))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("an object: %v, %v", m, err)
+	}
+	for _, bad := range []string{`[1]`, `"x"`, `{`} {
+		if _, err := DecodeObject([]byte(bad)); err == nil {
+			t.Errorf("%s decoded as an object", bad)
+		} else if fe, ok := AsError(err); !ok || fe.Code() != CodeStructure {
+			t.Errorf("%s: %v, want a structure error", bad, err)
+		}
+	}
+}

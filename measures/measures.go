@@ -3,7 +3,6 @@ package measures
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -647,14 +646,4 @@ func (m *Measures) count(ctx context.Context, start, end time.Time, practices []
 }
 
 // decodeObject decodes a stored body, which is a JSON object.
-func decodeObject(body []byte) (map[string]any, error) {
-	v, err := fhir.DecodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("measures: a stored body is not an object")
-	}
-	return m, nil
-}
+var decodeObject = fhir.DecodeObject

@@ -122,14 +122,4 @@ func hasErrors(issues []fhir.Issue) bool {
 	return false
 }
 
-func decode(body []byte) (map[string]any, error) {
-	v, err := fhir.DecodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("navigation: a stored body is not an object")
-	}
-	return m, nil
-}
+var decode = fhir.DecodeObject

@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/signpost-fhir/signpost/auth"
@@ -73,13 +72,9 @@ func ProtocolDeleteCheck(names mapping.NavigationNames) DeleteCheck {
 	return func(ctx context.Context, stored store.Version) error {
 		practice, prefixed := strings.CutPrefix(stored.ID, mapping.ProtocolIDPrefix)
 		if !prefixed {
-			v, err := fhir.DecodeJSON(stored.Body)
+			obj, err := fhir.DecodeObject(stored.Body)
 			if err != nil {
 				return err
-			}
-			obj, ok := v.(map[string]any)
-			if !ok {
-				return errors.New("tenancy: a stored body is not an object")
 			}
 			if !names.IsNavigationProtocol(obj) {
 				return nil

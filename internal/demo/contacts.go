@@ -461,14 +461,4 @@ func mergeLabel(meta any, label map[string]any) map[string]any {
 }
 
 // decode is a stored body as a JSON object.
-func decode(body []byte) (map[string]any, error) {
-	v, err := fhir.DecodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, errors.New("demo history: a stored body is not an object")
-	}
-	return m, nil
-}
+var decode = fhir.DecodeObject
